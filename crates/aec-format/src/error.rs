@@ -1,0 +1,182 @@
+//! The error type of the crate.
+
+/// Everything that can go wrong while reading or writing a `.aec` file.
+///
+/// Read-side variants say what is wrong and, where it applies, at which byte
+/// offset of the input (offsets count from the first byte of the file).
+/// Write-side validation failures are reported as [`FormatError::Invalid`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// The input ends before a structure that starts at `offset` is complete;
+    /// the input would need `needed` more bytes.
+    #[error("truncated at byte {offset}: needs {needed} more bytes")]
+    Truncated {
+        /// Offset of the structure that does not fit.
+        offset: usize,
+        /// How many bytes are missing.
+        needed: usize,
+    },
+    /// The first four bytes are not the `.aec` magic `8a 41 45 43`.
+    #[error("bad magic at byte 0: found {found:02x?}, expected [8a, 41, 45, 43]")]
+    BadMagic {
+        /// The four bytes found instead.
+        found: [u8; 4],
+    },
+    /// The version byte (offset 4) is not a version this reader knows.
+    #[error("unsupported version {version} at byte 4: this reader knows version 1 only")]
+    UnsupportedVersion {
+        /// The version found.
+        version: u8,
+    },
+    /// A reserved bit of the flags byte (offset 5) is set.
+    #[error("reserved flag bits set at byte 5: flags are {flags:#04x}, only bit 0 is defined")]
+    ReservedFlags {
+        /// The whole flags byte.
+        flags: u8,
+    },
+    /// The precision byte (offset 6) holds a reserved value.
+    #[error("unsupported precision {value} at byte 6: 0 (f32) and 1 (f16) are defined, the rest are reserved")]
+    UnsupportedPrecision {
+        /// The precision byte found.
+        value: u8,
+    },
+    /// The channel count (offset 7) is not 1, 2, 3 or 4.
+    #[error("invalid channel count {channels} at byte 7: must be 1 to 4")]
+    BadChannels {
+        /// The channel count found.
+        channels: u8,
+    },
+    /// A size field that must be at least 1 is zero.
+    #[error("{field} at byte {offset} is 0: must be at least 1")]
+    ZeroField {
+        /// Name of the field: `"width"`, `"height"`, `"tile size"` or `"code length"`.
+        field: &'static str,
+        /// Offset of the field.
+        offset: usize,
+    },
+    /// A reserved byte is not zero.
+    #[error("reserved byte {offset} is {value:#04x}: must be 0")]
+    ReservedByte {
+        /// Offset of the reserved byte.
+        offset: usize,
+        /// The value found.
+        value: u8,
+    },
+    /// A size declared by the header (or the input itself) is over a [`crate::Limits`] bound.
+    #[error("{what} is {value}, over the limit of {limit}")]
+    LimitExceeded {
+        /// What is too large, e.g. `"width"`, `"tile count"`, `"file length"`.
+        what: &'static str,
+        /// The declared or actual value.
+        value: u64,
+        /// The limit in force.
+        limit: u64,
+    },
+    /// The CRC-32 stored in the last four bytes does not match the data.
+    #[error("crc mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    CrcMismatch {
+        /// The CRC found in the file.
+        stored: u32,
+        /// The CRC of the bytes before it.
+        computed: u32,
+    },
+    /// The payload ends at `offset` but `count` more bytes follow before the CRC.
+    #[error("{count} trailing bytes at byte {offset} after the end of the payload")]
+    TrailingBytes {
+        /// Offset where the payload ends.
+        offset: usize,
+        /// Number of unexpected bytes.
+        count: usize,
+    },
+    /// A code value is NaN or infinite.
+    #[error("non-finite value at byte {offset} (tile {tile}, index {index})")]
+    NonFinite {
+        /// Offset of the value.
+        offset: usize,
+        /// Tile number, in raster order.
+        tile: usize,
+        /// Position of the value in the tile's code.
+        index: usize,
+    },
+    /// A sparse tile stores a value that is +0 or -0 (zeros must be left out).
+    #[error("stored zero at byte {offset} (tile {tile}, index {index}): a sparse tile must leave zeros out")]
+    StoredZero {
+        /// Offset of the value.
+        offset: usize,
+        /// Tile number.
+        tile: usize,
+        /// Position of the value in the tile's code.
+        index: usize,
+    },
+    /// A sparse tile claims more stored values than the code length.
+    #[error("sparse tile {tile} at byte {offset} declares {k} stored values but the code length is {code_length}")]
+    TooManyValues {
+        /// Offset of the tile's `k` field.
+        offset: usize,
+        /// Tile number.
+        tile: usize,
+        /// The stored-value count found.
+        k: usize,
+        /// The code length from the header.
+        code_length: usize,
+    },
+    /// A sparse index list is not strictly increasing.
+    #[error("index {index} at byte {offset} (tile {tile}) is not greater than the previous index {previous}: indices must be strictly increasing")]
+    UnsortedIndices {
+        /// Offset of the index.
+        offset: usize,
+        /// Tile number.
+        tile: usize,
+        /// The index found.
+        index: usize,
+        /// The index before it.
+        previous: usize,
+    },
+    /// A sparse index is not below the code length.
+    #[error("index {index} at byte {offset} (tile {tile}) is out of range: the code length is {code_length}")]
+    IndexOutOfRange {
+        /// Offset of the index.
+        offset: usize,
+        /// Tile number.
+        tile: usize,
+        /// The index found.
+        index: usize,
+        /// The code length from the header.
+        code_length: usize,
+    },
+    /// A sparse bitmap does not have exactly `k` bits set.
+    #[error(
+        "bitmap at byte {offset} (tile {tile}) has {found} bits set but the tile declares {k}"
+    )]
+    BitmapCount {
+        /// Offset of the bitmap.
+        offset: usize,
+        /// Tile number.
+        tile: usize,
+        /// The tile's declared stored-value count.
+        k: usize,
+        /// Bits set in the bitmap.
+        found: usize,
+    },
+    /// A sparse bitmap has bits set past the code length.
+    #[error("bitmap at byte {offset} (tile {tile}) has padding bits set past the code length")]
+    BitmapPadding {
+        /// Offset of the bitmap's last byte.
+        offset: usize,
+        /// Tile number.
+        tile: usize,
+    },
+    /// An [`crate::AecFile`] cannot be written because a field is out of range
+    /// or inconsistent.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An I/O error from the underlying reader or writer.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}

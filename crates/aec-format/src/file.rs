@@ -1,0 +1,650 @@
+//! The [`AecFile`] type: reading, validating and writing whole files.
+
+use std::io::{Read, Write};
+
+use byteorder::{ByteOrder, LittleEndian};
+use half::f16;
+
+use crate::codes::Value;
+use crate::{Codes, FormatError, Layout, Limits, Precision, HEADER_LEN, MAGIC, OVERHEAD, VERSION};
+
+/// Bit 0 of the flags byte: the payload uses the sparse layout.
+const FLAG_SPARSE: u8 = 0x01;
+
+/// One compressed image: the model that made it, the image geometry and the
+/// code of every tile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AecFile {
+    /// First 16 bytes of the SHA-256 of the model file that produced the code.
+    pub model_id: [u8; 16],
+    /// Image width in pixels, 1 to 65535.
+    pub width: u32,
+    /// Image height in pixels, 1 to 65535.
+    pub height: u32,
+    /// Channels of the original image: 1 (grey), 2 (grey + alpha), 3 (RGB)
+    /// or 4 (RGBA). Informational; the decoded image is RGB.
+    pub channels: u8,
+    /// Side of the square tiles, in pixels, 1 to 255.
+    pub tile_size: u32,
+    /// Values per tile, 1 to 65535.
+    pub code_length: u32,
+    /// How the payload is laid out.
+    pub layout: Layout,
+    /// All tiles' values, tile-major, tiles in raster order;
+    /// `codes.len() == tile_count() * code_length`.
+    pub codes: Codes,
+}
+
+/// The fields of the 32-byte header, range-checked.
+#[derive(Debug, Clone, Copy)]
+struct Header {
+    layout: Layout,
+    precision: Precision,
+    channels: u8,
+    model_id: [u8; 16],
+    width: u32,
+    height: u32,
+    tile_size: u32,
+    code_length: u32,
+}
+
+impl Header {
+    fn tiles(&self) -> u64 {
+        u64::from(self.width.div_ceil(self.tile_size))
+            * u64::from(self.height.div_ceil(self.tile_size))
+    }
+
+    /// Largest file length this header allows.
+    fn max_file_len(&self) -> u64 {
+        let l = u64::from(self.code_length);
+        let bpv = self.precision.bytes_per_value() as u64;
+        let per_tile = match self.layout {
+            Layout::Dense => l * bpv,
+            Layout::Sparse => 2 + l.div_ceil(8) + l * bpv,
+        };
+        OVERHEAD as u64 + self.tiles() * per_tile
+    }
+}
+
+/// Bounds-checked reads from `buf[..end]`.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    end: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], FormatError> {
+        let avail = self.end - self.pos;
+        if n > avail {
+            return Err(FormatError::Truncated {
+                offset: self.pos,
+                needed: n - avail,
+            });
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> Result<u8, FormatError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, FormatError> {
+        Ok(LittleEndian::read_u16(self.take(2)?))
+    }
+}
+
+/// Bytes per sparse index: 1 when every index fits in a `u8`, else 2.
+fn index_size(code_length: usize) -> usize {
+    if code_length <= 256 {
+        1
+    } else {
+        2
+    }
+}
+
+/// Whether a sparse tile with `k` stored values uses an index list (`true`)
+/// or a bitmap (`false`): the index list only when strictly smaller.
+fn uses_index_list(k: usize, code_length: usize) -> bool {
+    k * index_size(code_length) < code_length.div_ceil(8)
+}
+
+/// Length of a sparse tile's position record (index list or bitmap).
+fn selector_len(k: usize, code_length: usize) -> usize {
+    if uses_index_list(k, code_length) {
+        k * index_size(code_length)
+    } else {
+        code_length.div_ceil(8)
+    }
+}
+
+fn parse_header(bytes: &[u8]) -> Result<Header, FormatError> {
+    let mut c = Cursor {
+        buf: bytes,
+        pos: 0,
+        end: bytes.len(),
+    };
+    let magic: [u8; 4] = c.take(4)?.try_into().expect("4 bytes");
+    if magic != MAGIC {
+        return Err(FormatError::BadMagic { found: magic });
+    }
+    let version = c.u8()?;
+    if version != VERSION {
+        return Err(FormatError::UnsupportedVersion { version });
+    }
+    let flags = c.u8()?;
+    if flags & !FLAG_SPARSE != 0 {
+        return Err(FormatError::ReservedFlags { flags });
+    }
+    let layout = if flags & FLAG_SPARSE != 0 {
+        Layout::Sparse
+    } else {
+        Layout::Dense
+    };
+    let p = c.u8()?;
+    let precision =
+        Precision::from_byte(p).ok_or(FormatError::UnsupportedPrecision { value: p })?;
+    let channels = c.u8()?;
+    if !(1..=4).contains(&channels) {
+        return Err(FormatError::BadChannels { channels });
+    }
+    let model_id: [u8; 16] = c.take(16)?.try_into().expect("16 bytes");
+    let nonzero = |v: u32, field: &'static str, offset: usize| {
+        if v == 0 {
+            Err(FormatError::ZeroField { field, offset })
+        } else {
+            Ok(v)
+        }
+    };
+    let width = nonzero(u32::from(c.u16()?), "width", 24)?;
+    let height = nonzero(u32::from(c.u16()?), "height", 26)?;
+    let tile_size = nonzero(u32::from(c.u8()?), "tile size", 28)?;
+    let reserved = c.u8()?;
+    if reserved != 0 {
+        return Err(FormatError::ReservedByte {
+            offset: 29,
+            value: reserved,
+        });
+    }
+    let code_length = nonzero(u32::from(c.u16()?), "code length", 30)?;
+    debug_assert_eq!(c.pos, HEADER_LEN);
+    Ok(Header {
+        layout,
+        precision,
+        channels,
+        model_id,
+        width,
+        height,
+        tile_size,
+        code_length,
+    })
+}
+
+fn check_limits(h: &Header, limits: &Limits) -> Result<(), FormatError> {
+    let check = |what: &'static str, value: u64, limit: u64| {
+        if value > limit {
+            Err(FormatError::LimitExceeded { what, value, limit })
+        } else {
+            Ok(())
+        }
+    };
+    check("width", h.width.into(), limits.max_width.into())?;
+    check("height", h.height.into(), limits.max_height.into())?;
+    check(
+        "code length",
+        h.code_length.into(),
+        limits.max_code_length.into(),
+    )?;
+    let tiles = h.tiles();
+    check("tile count", tiles, limits.max_tiles as u64)?;
+    check(
+        "value count",
+        tiles * u64::from(h.code_length),
+        limits.max_values as u64,
+    )?;
+    Ok(())
+}
+
+fn check_file_len(len: usize, limits: &Limits) -> Result<(), FormatError> {
+    if len as u64 > limits.max_file_len {
+        return Err(FormatError::LimitExceeded {
+            what: "file length",
+            value: len as u64,
+            limit: limits.max_file_len,
+        });
+    }
+    Ok(())
+}
+
+fn decode_dense<V: Value>(
+    payload: &[u8],
+    base: usize,
+    code_length: usize,
+) -> Result<Vec<V>, FormatError> {
+    let mut out = Vec::with_capacity(payload.len() / V::BYTES);
+    for (i, chunk) in payload.chunks_exact(V::BYTES).enumerate() {
+        let v = V::read_le(chunk);
+        if !v.is_finite() {
+            return Err(FormatError::NonFinite {
+                offset: base + i * V::BYTES,
+                tile: i / code_length,
+                index: i % code_length,
+            });
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// Decodes a sparse payload whose structure (tile lengths) has already been
+/// checked against the input length, enforcing the canonical-form rules.
+fn decode_sparse<V: Value>(
+    bytes: &[u8],
+    end: usize,
+    tiles: usize,
+    code_length: usize,
+) -> Result<Vec<V>, FormatError> {
+    let mut out = vec![V::ZERO; tiles * code_length];
+    let isz = index_size(code_length);
+    let bitmap_len = code_length.div_ceil(8);
+    let mut positions: Vec<usize> = Vec::with_capacity(code_length);
+    let mut c = Cursor {
+        buf: bytes,
+        pos: HEADER_LEN,
+        end,
+    };
+    for (tile, dst) in out.chunks_exact_mut(code_length).enumerate() {
+        let k_offset = c.pos;
+        let k = usize::from(c.u16()?);
+        if k > code_length {
+            return Err(FormatError::TooManyValues {
+                offset: k_offset,
+                tile,
+                k,
+                code_length,
+            });
+        }
+        positions.clear();
+        if uses_index_list(k, code_length) {
+            let list_offset = c.pos;
+            let list = c.take(k * isz)?;
+            for j in 0..k {
+                let offset = list_offset + j * isz;
+                let index = if isz == 1 {
+                    usize::from(list[j])
+                } else {
+                    usize::from(LittleEndian::read_u16(&list[2 * j..]))
+                };
+                if index >= code_length {
+                    return Err(FormatError::IndexOutOfRange {
+                        offset,
+                        tile,
+                        index,
+                        code_length,
+                    });
+                }
+                if let Some(&previous) = positions.last() {
+                    if index <= previous {
+                        return Err(FormatError::UnsortedIndices {
+                            offset,
+                            tile,
+                            index,
+                            previous,
+                        });
+                    }
+                }
+                positions.push(index);
+            }
+        } else {
+            let bitmap_offset = c.pos;
+            let bitmap = c.take(bitmap_len)?;
+            let used_bits = code_length - 8 * (bitmap_len - 1);
+            let last = bitmap[bitmap_len - 1];
+            if used_bits < 8 && last >> used_bits != 0 {
+                return Err(FormatError::BitmapPadding {
+                    offset: bitmap_offset + bitmap_len - 1,
+                    tile,
+                });
+            }
+            let found: usize = bitmap.iter().map(|b| b.count_ones() as usize).sum();
+            if found != k {
+                return Err(FormatError::BitmapCount {
+                    offset: bitmap_offset,
+                    tile,
+                    k,
+                    found,
+                });
+            }
+            for (byte_i, &b) in bitmap.iter().enumerate() {
+                let mut bits = b;
+                while bits != 0 {
+                    let bit = bits.trailing_zeros() as usize;
+                    positions.push(8 * byte_i + bit);
+                    bits &= bits - 1;
+                }
+            }
+        }
+        let values_offset = c.pos;
+        let values = c.take(k * V::BYTES)?;
+        for (j, &index) in positions.iter().enumerate() {
+            let v = V::read_le(&values[j * V::BYTES..(j + 1) * V::BYTES]);
+            let offset = values_offset + j * V::BYTES;
+            if !v.is_finite() {
+                return Err(FormatError::NonFinite {
+                    offset,
+                    tile,
+                    index,
+                });
+            }
+            if v.is_zero() {
+                return Err(FormatError::StoredZero {
+                    offset,
+                    tile,
+                    index,
+                });
+            }
+            dst[index] = v;
+        }
+    }
+    Ok(out)
+}
+
+/// Walks the sparse tile records without looking at their contents and
+/// returns where the payload ends. Allocates nothing.
+fn scan_sparse(bytes: &[u8], end: usize, h: &Header) -> Result<usize, FormatError> {
+    let code_length = h.code_length as usize;
+    let bpv = h.precision.bytes_per_value();
+    let mut c = Cursor {
+        buf: bytes,
+        pos: HEADER_LEN,
+        end,
+    };
+    for tile in 0..h.tiles() as usize {
+        let offset = c.pos;
+        let k = usize::from(c.u16()?);
+        if k > code_length {
+            return Err(FormatError::TooManyValues {
+                offset,
+                tile,
+                k,
+                code_length,
+            });
+        }
+        c.take(selector_len(k, code_length) + k * bpv)?;
+    }
+    Ok(c.pos)
+}
+
+fn write_dense<V: Value>(values: &[V], out: &mut Vec<u8>) {
+    for &v in values {
+        v.write_le(out);
+    }
+}
+
+fn write_sparse<V: Value>(values: &[V], code_length: usize, out: &mut Vec<u8>) {
+    let isz = index_size(code_length);
+    let bitmap_len = code_length.div_ceil(8);
+    for tile in values.chunks_exact(code_length) {
+        let k = tile.iter().filter(|v| !v.is_zero()).count();
+        let mut b = [0u8; 2];
+        LittleEndian::write_u16(&mut b, k as u16);
+        out.extend_from_slice(&b);
+        let stored = || tile.iter().enumerate().filter(|(_, v)| !v.is_zero());
+        if uses_index_list(k, code_length) {
+            for (i, _) in stored() {
+                if isz == 1 {
+                    out.push(i as u8);
+                } else {
+                    LittleEndian::write_u16(&mut b, i as u16);
+                    out.extend_from_slice(&b);
+                }
+            }
+        } else {
+            let start = out.len();
+            out.resize(start + bitmap_len, 0);
+            for (i, _) in stored() {
+                out[start + i / 8] |= 1 << (i % 8);
+            }
+        }
+        for (_, &v) in stored() {
+            v.write_le(out);
+        }
+    }
+}
+
+fn sparse_len<V: Value>(values: &[V], code_length: usize) -> usize {
+    values
+        .chunks_exact(code_length)
+        .map(|tile| {
+            let k = tile.iter().filter(|v| !v.is_zero()).count();
+            2 + selector_len(k, code_length) + k * V::BYTES
+        })
+        .sum()
+}
+
+impl AecFile {
+    /// Number of tile columns: `ceil(width / tile_size)`.
+    pub fn tiles_x(&self) -> u32 {
+        self.width.div_ceil(self.tile_size.max(1))
+    }
+
+    /// Number of tile rows: `ceil(height / tile_size)`.
+    pub fn tiles_y(&self) -> u32 {
+        self.height.div_ceil(self.tile_size.max(1))
+    }
+
+    /// Number of tiles: `tiles_x() * tiles_y()`.
+    pub fn tile_count(&self) -> usize {
+        self.tiles_x() as usize * self.tiles_y() as usize
+    }
+
+    /// Checks that the file can be written: every header field in range,
+    /// `codes.len() == tile_count() * code_length`, and every value finite.
+    pub fn validate(&self) -> Result<(), FormatError> {
+        let invalid =
+            |field: &'static str, reason: String| Err(FormatError::Invalid { field, reason });
+        if !(1..=65535).contains(&self.width) {
+            return invalid("width", format!("{} is not in 1..=65535", self.width));
+        }
+        if !(1..=65535).contains(&self.height) {
+            return invalid("height", format!("{} is not in 1..=65535", self.height));
+        }
+        if !(1..=255).contains(&self.tile_size) {
+            return invalid("tile size", format!("{} is not in 1..=255", self.tile_size));
+        }
+        if !(1..=65535).contains(&self.code_length) {
+            return invalid(
+                "code length",
+                format!("{} is not in 1..=65535", self.code_length),
+            );
+        }
+        if !(1..=4).contains(&self.channels) {
+            return invalid("channels", format!("{} is not in 1..=4", self.channels));
+        }
+        let expected = (self.tile_count() as u64).checked_mul(u64::from(self.code_length));
+        if expected != Some(self.codes.len() as u64) {
+            return invalid(
+                "codes",
+                format!(
+                    "{} values, but {} tiles of {} values need {}",
+                    self.codes.len(),
+                    self.tile_count(),
+                    self.code_length,
+                    self.tile_count() as u64 * u64::from(self.code_length)
+                ),
+            );
+        }
+        if let Some(i) = self.codes.first_non_finite() {
+            let l = self.code_length as usize;
+            return invalid(
+                "codes",
+                format!(
+                    "value {} (tile {}, index {}) is not finite",
+                    i,
+                    i / l,
+                    i % l
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Exact length of the bytes [`AecFile::to_bytes`] produces, assuming the
+    /// file is valid.
+    pub fn encoded_len(&self) -> usize {
+        let l = self.code_length.max(1) as usize;
+        OVERHEAD
+            + match (&self.layout, &self.codes) {
+                (Layout::Dense, c) => c.len() * c.precision().bytes_per_value(),
+                (Layout::Sparse, Codes::F32(v)) => sparse_len(v, l),
+                (Layout::Sparse, Codes::F16(v)) => sparse_len(v, l),
+            }
+    }
+
+    /// Serialises the file after [`AecFile::validate`]. Sparse tiles store only
+    /// non-zero values (+0 and -0 are both left out).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, FormatError> {
+        self.validate()?;
+        let mut out = Vec::with_capacity(self.encoded_len());
+        out.extend_from_slice(&MAGIC);
+        out.push(VERSION);
+        out.push(match self.layout {
+            Layout::Dense => 0,
+            Layout::Sparse => FLAG_SPARSE,
+        });
+        out.push(self.codes.precision().to_byte());
+        out.push(self.channels);
+        out.extend_from_slice(&self.model_id);
+        let mut b = [0u8; 2];
+        LittleEndian::write_u16(&mut b, self.width as u16);
+        out.extend_from_slice(&b);
+        LittleEndian::write_u16(&mut b, self.height as u16);
+        out.extend_from_slice(&b);
+        out.push(self.tile_size as u8);
+        out.push(0);
+        LittleEndian::write_u16(&mut b, self.code_length as u16);
+        out.extend_from_slice(&b);
+        debug_assert_eq!(out.len(), HEADER_LEN);
+        let l = self.code_length as usize;
+        match (&self.layout, &self.codes) {
+            (Layout::Dense, Codes::F32(v)) => write_dense(v, &mut out),
+            (Layout::Dense, Codes::F16(v)) => write_dense(v, &mut out),
+            (Layout::Sparse, Codes::F32(v)) => write_sparse(v, l, &mut out),
+            (Layout::Sparse, Codes::F16(v)) => write_sparse(v, l, &mut out),
+        }
+        let mut crc = [0u8; 4];
+        LittleEndian::write_u32(&mut crc, crc32fast::hash(&out));
+        out.extend_from_slice(&crc);
+        debug_assert_eq!(out.len(), self.encoded_len());
+        Ok(out)
+    }
+
+    /// Serialises the file (see [`AecFile::to_bytes`]) into `w`.
+    pub fn write_to<W: Write>(&self, mut w: W) -> Result<(), FormatError> {
+        w.write_all(&self.to_bytes()?)?;
+        Ok(())
+    }
+
+    /// Parses a whole file with the default [`Limits`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<AecFile, FormatError> {
+        Self::from_bytes_with_limits(bytes, &Limits::default())
+    }
+
+    /// Parses a whole file. `bytes` must hold exactly one file.
+    ///
+    /// Checks, in order: input length against `limits.max_file_len`; the
+    /// header fields; the declared sizes against `limits`; the input length
+    /// against the declared sizes (exact for dense, a walk over the tile
+    /// records for sparse); the CRC; then every value and sparse record.
+    /// Nothing proportional to the declared sizes is allocated before the
+    /// size checks pass.
+    pub fn from_bytes_with_limits(bytes: &[u8], limits: &Limits) -> Result<AecFile, FormatError> {
+        check_file_len(bytes.len(), limits)?;
+        let h = parse_header(bytes)?;
+        check_limits(&h, limits)?;
+        let tiles = h.tiles() as usize;
+        let code_length = h.code_length as usize;
+        let bpv = h.precision.bytes_per_value();
+        let len = bytes.len();
+        // Smallest length the header allows: dense is exact, sparse needs at
+        // least the 2-byte count of every tile.
+        let min_len = match h.layout {
+            Layout::Dense => OVERHEAD as u64 + tiles as u64 * code_length as u64 * bpv as u64,
+            Layout::Sparse => OVERHEAD as u64 + 2 * tiles as u64,
+        };
+        if (len as u64) < min_len {
+            return Err(FormatError::Truncated {
+                offset: HEADER_LEN.min(len),
+                needed: (min_len - len as u64) as usize,
+            });
+        }
+        let end = len - 4;
+        let payload_end = match h.layout {
+            Layout::Dense => HEADER_LEN + tiles * code_length * bpv,
+            Layout::Sparse => scan_sparse(bytes, end, &h)?,
+        };
+        if payload_end < end {
+            return Err(FormatError::TrailingBytes {
+                offset: payload_end,
+                count: end - payload_end,
+            });
+        }
+        let stored = LittleEndian::read_u32(&bytes[end..]);
+        let computed = crc32fast::hash(&bytes[..end]);
+        if stored != computed {
+            return Err(FormatError::CrcMismatch { stored, computed });
+        }
+        let codes = match (h.layout, h.precision) {
+            (Layout::Dense, Precision::F32) => Codes::F32(decode_dense::<f32>(
+                &bytes[HEADER_LEN..end],
+                HEADER_LEN,
+                code_length,
+            )?),
+            (Layout::Dense, Precision::F16) => Codes::F16(decode_dense::<f16>(
+                &bytes[HEADER_LEN..end],
+                HEADER_LEN,
+                code_length,
+            )?),
+            (Layout::Sparse, Precision::F32) => {
+                Codes::F32(decode_sparse::<f32>(bytes, end, tiles, code_length)?)
+            }
+            (Layout::Sparse, Precision::F16) => {
+                Codes::F16(decode_sparse::<f16>(bytes, end, tiles, code_length)?)
+            }
+        };
+        Ok(AecFile {
+            model_id: h.model_id,
+            width: h.width,
+            height: h.height,
+            channels: h.channels,
+            tile_size: h.tile_size,
+            code_length: h.code_length,
+            layout: h.layout,
+            codes,
+        })
+    }
+
+    /// Reads one file from `r` and parses it like
+    /// [`AecFile::from_bytes_with_limits`].
+    ///
+    /// Reads the 32-byte header first and checks it against `limits`; then
+    /// reads at most the largest file length that header allows (capped by
+    /// `limits.max_file_len`) plus one byte, which detects trailing data
+    /// without reading the rest of an over-long stream. Memory grows with the
+    /// bytes actually read, never with the sizes the header merely declares.
+    pub fn read_from<R: Read>(r: R, limits: &Limits) -> Result<AecFile, FormatError> {
+        let mut buf = Vec::with_capacity(HEADER_LEN);
+        let mut r = r.take(HEADER_LEN as u64);
+        r.read_to_end(&mut buf)?;
+        let h = parse_header(&buf)?;
+        check_limits(&h, limits)?;
+        // One byte past the largest acceptable length, so that trailing data
+        // or an over-long input is seen without reading all of it.
+        let cap = h.max_file_len().min(limits.max_file_len).saturating_add(1);
+        let mut r = r.into_inner().take(cap.saturating_sub(buf.len() as u64));
+        r.read_to_end(&mut buf)?;
+        Self::from_bytes_with_limits(&buf, limits)
+    }
+}

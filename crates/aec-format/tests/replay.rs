@@ -1,0 +1,96 @@
+//! Replays the fuzzing corpora, seeds and regression inputs through the
+//! parser the way the `parse` fuzz target does: each input as it is and with
+//! its CRC fixed up. Every input must give `Ok` or `Err`, never a panic, and
+//! every accepted input must re-encode to itself.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use aec_format::AecFile;
+
+fn files_in(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_file() {
+            out.push(p);
+        }
+    }
+}
+
+/// Parses one input; returns `"Ok"` or the error variant's name.
+fn parse(bytes: &[u8], path: &Path) -> String {
+    match AecFile::from_bytes(bytes) {
+        Ok(f) => {
+            assert_eq!(
+                f.to_bytes().unwrap(),
+                bytes,
+                "{}: accepted but not canonical",
+                path.display()
+            );
+            "Ok".to_string()
+        }
+        Err(e) => format!("{e:?}")
+            .split(|c: char| !c.is_alphanumeric())
+            .next()
+            .unwrap()
+            .to_string(),
+    }
+}
+
+/// Replays `files`, tallying outcomes of the raw and the CRC-fixed inputs.
+fn replay(files: &[PathBuf]) -> BTreeMap<String, usize> {
+    let mut outcomes = BTreeMap::new();
+    for path in files {
+        let bytes = fs::read(path).unwrap();
+        *outcomes.entry(parse(&bytes, path)).or_insert(0) += 1;
+        if bytes.len() >= 4 {
+            let mut fixed = bytes.clone();
+            let n = fixed.len() - 4;
+            let crc = crc32fast::hash(&fixed[..n]);
+            fixed[n..].copy_from_slice(&crc.to_le_bytes());
+            if fixed != bytes {
+                *outcomes
+                    .entry(format!("{} (crc fixed)", parse(&fixed, path)))
+                    .or_insert(0) += 1;
+            }
+        }
+    }
+    outcomes
+}
+
+#[test]
+fn regressions_and_seeds_do_not_panic() {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let mut files = Vec::new();
+    files_in(&fuzz.join("regressions"), &mut files);
+    for target in ["parse", "roundtrip"] {
+        files_in(&fuzz.join("seeds").join(target), &mut files);
+    }
+    assert!(
+        !files.is_empty(),
+        "no regression or seed inputs under {}",
+        fuzz.display()
+    );
+    let outcomes = replay(&files);
+    println!("replayed {} files: {outcomes:?}", files.len());
+}
+
+#[test]
+fn local_corpora_do_not_panic() {
+    // fuzz/corpus/ is not committed; replay whatever a local fuzzing run left.
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    let Ok(targets) = fs::read_dir(&corpus) else {
+        return;
+    };
+    let mut files = Vec::new();
+    for t in targets.flatten() {
+        files_in(&t.path(), &mut files);
+    }
+    let outcomes = replay(&files);
+    // Shown with `--nocapture`: which checks the corpus reaches.
+    println!("replayed {} corpus files: {outcomes:?}", files.len());
+}
