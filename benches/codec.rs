@@ -1,0 +1,102 @@
+//! Benchmarks of the reference model (code length 128): training steps, tile coding, whole
+//! images and the container. Run with `cargo bench --bench codec`; filter with e.g.
+//! `cargo bench --bench codec -- encode`.
+
+use std::hint::black_box;
+
+use aec::device::DeviceKind;
+use aec::format::{AecFile, Codes, Layout, Precision};
+use aec::infer::{BurnCoder, CpuCoder, TileCoder};
+use aec::model::{ModelConfig, TILE_VALUES};
+use aec::train::{State, Stepper};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+/// Smooth synthetic tiles (gradients and a few edges), like natural image tiles.
+fn tiles(n: usize) -> Vec<u8> {
+    (0..n * TILE_VALUES)
+        .map(|i| {
+            let (t, c, p) = (i / TILE_VALUES, (i / 1024) % 3, i % 1024);
+            let (x, y) = (p % 32, p / 32);
+            ((x * 4 + y * 3 + c * 50 + t * 17 + if x > 20 { 60 } else { 0 }) % 256) as u8
+        })
+        .collect()
+}
+
+fn training(c: &mut Criterion) {
+    aec::keep_freed_memory();
+    let mut g = c.benchmark_group("train_step");
+    g.sample_size(10);
+    for device in [DeviceKind::Flex, DeviceKind::Ndarray] {
+        for batch in [10usize, 128] {
+            let pixels = tiles(batch);
+            let mut state = State::new(ModelConfig::default(), 0);
+            let mut stepper = Stepper::new(0.0, &device.device().expect("CPU device"));
+            g.throughput(Throughput::Elements(batch as u64));
+            g.bench_function(BenchmarkId::new(device.to_string(), batch), |b| {
+                b.iter(|| stepper.step(&mut state, 0.0005, black_box(&pixels)))
+            });
+        }
+    }
+    g.finish();
+}
+
+fn coding(c: &mut Criterion) {
+    aec::keep_freed_memory();
+    let weights = aec::model::Weights::glorot(ModelConfig::default(), 0);
+    let coders: Vec<(&str, Box<dyn TileCoder>)> = vec![
+        ("cpu", Box::new(CpuCoder::new(&weights))),
+        ("burn-flex", Box::new(BurnCoder::new(&weights, &DeviceKind::Flex.device().unwrap()))),
+        ("burn-ndarray", Box::new(BurnCoder::new(&weights, &DeviceKind::Ndarray.device().unwrap()))),
+    ];
+    // 1 tile, a batch of 256, and a 768×512 photo (24 × 16 = 384 tiles).
+    for n in [1usize, 256, 384] {
+        let input = tiles(n);
+        let mut g = c.benchmark_group(format!("encode_{n}"));
+        g.sample_size(10).throughput(Throughput::Elements(n as u64));
+        for (name, coder) in &coders {
+            g.bench_function(*name, |b| b.iter(|| coder.encode(black_box(&input))));
+        }
+        g.finish();
+        let codes = coders[0].1.encode(&input);
+        let mut g = c.benchmark_group(format!("decode_{n}"));
+        g.sample_size(10).throughput(Throughput::Elements(n as u64));
+        for (name, coder) in &coders {
+            g.bench_function(*name, |b| b.iter(|| coder.decode(black_box(&codes))));
+        }
+        g.finish();
+    }
+}
+
+fn container(c: &mut Criterion) {
+    // A 768×512 photo's file: 384 tiles × 128 values.
+    let values: Vec<f32> = (0..384 * 128).map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0).collect();
+    let mut g = c.benchmark_group("container");
+    for (precision, layout, label) in [
+        (Precision::F16, Layout::Dense, "f16-dense"),
+        (Precision::F32, Layout::Dense, "f32-dense"),
+        (Precision::F16, Layout::Sparse, "f16-sparse"),
+    ] {
+        let mut v = values.clone();
+        if layout == Layout::Sparse {
+            v.iter_mut().filter(|x| x.abs() < 0.5).for_each(|x| *x = 0.0);
+        }
+        let file = AecFile {
+            model_id: [7; 16],
+            width: 768,
+            height: 512,
+            channels: 3,
+            tile_size: 32,
+            code_length: 128,
+            layout,
+            codes: Codes::from_f32(&v, precision),
+        };
+        let bytes = file.to_bytes().expect("valid file");
+        g.throughput(Throughput::Bytes(bytes.len() as u64));
+        g.bench_function(format!("write-{label}"), |b| b.iter(|| black_box(&file).to_bytes().unwrap()));
+        g.bench_function(format!("read-{label}"), |b| b.iter(|| AecFile::from_bytes(black_box(&bytes)).unwrap()));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, coding, container, training);
+criterion_main!(benches);

@@ -1,0 +1,56 @@
+//! Command-line interface: argument parsing and one module per command.
+
+mod codec;
+mod model_info;
+mod rd;
+mod train;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// aec: a learned lossy image codec (a convolutional autoencoder on 32×32 tiles).
+#[derive(Debug, Parser)]
+#[command(name = "aec", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Compress images to .aec files.
+    Compress(codec::CompressArgs),
+    /// Decompress .aec files to images (PNG by default).
+    Decompress(codec::DecompressArgs),
+    /// Show what a .aec file holds.
+    Inspect(codec::InspectArgs),
+    /// Train a model (the seed notebook's recipe by default).
+    Train(train::TrainArgs),
+    /// Rate-distortion: size against quality for models, settings, JPEG and WebP.
+    Rd(rd::RdArgs),
+    /// Work with model files.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// Print a model file's identity (SHA-256), configuration and parameter count.
+    Info(model_info::InfoArgs),
+    /// Rewrite a model file at another storage precision.
+    Convert(model_info::ConvertArgs),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Compress(args) => codec::compress(args),
+        Command::Decompress(args) => codec::decompress(args),
+        Command::Inspect(args) => codec::inspect(args),
+        Command::Train(args) => train::run(args),
+        Command::Rd(args) => rd::run(args),
+        Command::Model(ModelCommand::Info(args)) => model_info::info(args),
+        Command::Model(ModelCommand::Convert(args)) => model_info::convert(args),
+    }
+}

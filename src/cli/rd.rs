@@ -1,0 +1,124 @@
+//! `aec rd`: rate-distortion tables and plots.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use aec::codec::Codec;
+use aec::format::Precision;
+use aec::fsutil;
+use aec::rd::{self, Axis, ImageSet, RdPoint};
+use aec::store;
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum XAxis {
+    /// Mean bytes per image (same-size images, e.g. CIFAR-10).
+    Bytes,
+    /// Bits per pixel (photos).
+    Bpp,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  aec rd --data test_batch.bin --out-dir rd/cifar
+  aec rd --model m16.safetensors --model m64.safetensors --data kodak/ --axis bpp --out-dir rd/kodak
+  aec rd --data test_batch.bin --sparse 0.01 --sparse 0.05 --jpeg 10 --jpeg 50 --webp 0
+
+Writes OUT_DIR/rd.csv, OUT_DIR/rd.md and OUT_DIR/rd.png. Without --model the built-in model
+is measured; without --jpeg/--webp a default range of qualities is used.")]
+pub struct RdArgs {
+    /// Images: a CIFAR-10 binary file (each record an image), a folder, or image files.
+    #[arg(long, required = true, num_args = 1..)]
+    data: Vec<PathBuf>,
+    /// Model files to measure (repeatable); default: the built-in model.
+    #[arg(long)]
+    model: Vec<PathBuf>,
+    /// Also measure the built-in model when --model is given.
+    #[arg(long)]
+    builtin: bool,
+    /// Precisions to measure (repeatable).
+    #[arg(long, default_values = ["f16", "f32"])]
+    precision: Vec<Precision>,
+    /// Sparse thresholds to measure at f16 (repeatable).
+    #[arg(long)]
+    sparse: Vec<f32>,
+    /// JPEG qualities (repeatable; 1-100).
+    #[arg(long, default_values_t = [5u8, 10, 20, 30, 50, 70, 90])]
+    jpeg: Vec<u8>,
+    /// WebP qualities (repeatable; 0-100).
+    #[arg(long, default_values_t = [0f32, 10.0, 25.0, 50.0, 75.0, 90.0])]
+    webp: Vec<f32>,
+    /// Skip the JPEG and WebP baselines.
+    #[arg(long)]
+    no_baselines: bool,
+    /// x axis of the plot.
+    #[arg(long, value_enum, default_value = "bytes")]
+    axis: XAxis,
+    /// Mark the seed notebook's point (128 f32 values = 512 bytes, about 21.1 dB) on the plot.
+    #[arg(long)]
+    mark_reference: bool,
+    /// Folder for rd.csv, rd.md and rd.png.
+    #[arg(long)]
+    out_dir: PathBuf,
+}
+
+pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
+    let set = ImageSet::load(&a.data).context("loading images")?;
+    anyhow::ensure!(!set.images.is_empty(), "no images in {:?}", a.data);
+    let mut models: Vec<(String, Codec)> = Vec::new();
+    if a.model.is_empty() || a.builtin {
+        models.push(("built-in".into(), Codec::builtin()?));
+    }
+    for path in &a.model {
+        let m = store::load_model(path).with_context(|| format!("model {}", path.display()))?;
+        let name = path.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
+        models.push((name, Codec::new(m)));
+    }
+    let baselines = if a.no_baselines { 0 } else { a.jpeg.len() + a.webp.len() };
+    let total = models.len() * (a.precision.len() + a.sparse.len()) + baselines;
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(ProgressStyle::with_template("[{bar:30}] {pos}/{len} {msg} {elapsed}").expect("valid template").progress_chars("=> "));
+    let mut points: Vec<RdPoint> = Vec::new();
+    for (name, codec) in &models {
+        for &p in &a.precision {
+            bar.set_message(format!("{name} {p}"));
+            points.push(rd::measure_aec(codec, name, &set, p, None)?);
+            bar.inc(1);
+        }
+        for &t in &a.sparse {
+            bar.set_message(format!("{name} sparse {t}"));
+            points.push(rd::measure_aec(codec, name, &set, Precision::F16, Some(t))?);
+            bar.inc(1);
+        }
+    }
+    if !a.no_baselines {
+        for &q in &a.jpeg {
+            bar.set_message(format!("JPEG q{q}"));
+            points.push(rd::measure_jpeg(&set, q.clamp(1, 100))?);
+            bar.inc(1);
+        }
+        for &q in &a.webp {
+            bar.set_message(format!("WebP q{q}"));
+            points.push(rd::measure_webp(&set, q.clamp(0.0, 100.0))?);
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    std::fs::create_dir_all(&a.out_dir).with_context(|| format!("cannot create {}", a.out_dir.display()))?;
+    let csv = rd::to_csv(&points);
+    let md = rd::to_markdown(&points);
+    fsutil::write_atomic(&a.out_dir.join("rd.csv"), csv.as_bytes(), true)?;
+    fsutil::write_atomic(&a.out_dir.join("rd.md"), md.as_bytes(), true)?;
+    let axis = match a.axis {
+        XAxis::Bytes => Axis::BytesPerImage,
+        XAxis::Bpp => Axis::BitsPerPixel,
+    };
+    let reference = a.mark_reference.then_some((512.0, 21.1, "notebook: 128 x f32 = 512 B, ~21.1 dB"));
+    let title = format!("{} ({} images)", set.name, set.images.len());
+    rd::plot(&a.out_dir.join("rd.png"), &title, &points, axis, reference)?;
+    print!("{md}");
+    eprintln!("wrote {}/rd.csv, rd.md, rd.png", a.out_dir.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,277 @@
+//! The codec: any image to an [`AecFile`] and back, through a model.
+//!
+//! An image becomes RGB8 (grey is replicated, alpha dropped, 16-bit and float images rounded),
+//! is padded on the right and bottom by repeating its edge pixels up to whole 32×32 tiles, and
+//! every tile is coded in batches. Decoding reverses this and crops to the original size.
+
+use aec_format::{AecFile, Codes, Layout, Precision};
+use burn::tensor::Device;
+use image::{DynamicImage, RgbImage};
+
+use crate::infer::TileCoder;
+use crate::model::{Weights, TILE, TILE_VALUES};
+use crate::store::{self, LoadedModel, ModelError, ModelId};
+
+/// Bytes of the model built into aec: the reference configuration (code length 128), trained
+/// with `aec train` as `samples/model/README.md` records, stored as f16.
+pub static BUILTIN_MODEL: &[u8] = include_bytes!("../samples/model/aec-128.safetensors");
+
+/// Largest image side the container can describe.
+pub const MAX_SIDE: u32 = u16::MAX as u32;
+
+/// What can go wrong compressing or decompressing.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The image is larger than the container allows.
+    #[error("image is {width}×{height}; the largest side a .aec file can hold is {MAX_SIDE}")]
+    TooLarge {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+    },
+    /// The image has no pixels.
+    #[error("image is empty ({width}×{height})")]
+    Empty {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+    },
+    /// The file was made by another model.
+    #[error("file was made by model {file} but this codec's model is {codec}")]
+    WrongModel {
+        /// The file's model id (16 bytes, hex).
+        file: String,
+        /// This codec's model id (16 bytes, hex).
+        codec: String,
+    },
+    /// The file's tile size or code length do not fit this model.
+    #[error("file has {file_tile}-pixel tiles and {file_code}-value codes; the model needs {TILE} and {model_code}")]
+    Mismatch {
+        /// Tile size in the file.
+        file_tile: u32,
+        /// Code length in the file.
+        file_code: u32,
+        /// The model's code length.
+        model_code: usize,
+    },
+    /// The sparse threshold is not a number ≥ 0.
+    #[error("sparse threshold {0} must be a number ≥ 0")]
+    BadThreshold(f32),
+    /// The model could not be loaded.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The container refused the file.
+    #[error(transparent)]
+    Format(#[from] aec_format::FormatError),
+}
+
+/// How to store an image's codes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompressOptions {
+    /// f16 by default: it costs no measurable quality (see the README) at half the bytes.
+    pub precision: Precision,
+    /// Store code values whose magnitude is at most this as zero, in the sparse layout.
+    /// `None`: dense layout.
+    pub sparse_threshold: Option<f32>,
+}
+
+impl Default for CompressOptions {
+    fn default() -> Self {
+        Self {
+            precision: Precision::F16,
+            sparse_threshold: None,
+        }
+    }
+}
+
+/// A model ready to code images.
+pub struct Codec {
+    coder: Box<dyn TileCoder>,
+    weights: Weights,
+    id: ModelId,
+}
+
+impl Codec {
+    /// A codec from a loaded model, computing with the fast CPU path.
+    pub fn new(model: LoadedModel) -> Self {
+        let coder = crate::infer::CpuCoder::new(&model.weights);
+        Self {
+            coder: Box::new(coder),
+            weights: model.weights,
+            id: model.id,
+        }
+    }
+
+    /// A codec that computes with burn on `device` (for GPUs, and to check the CPU path).
+    pub fn with_device(model: LoadedModel, device: &Device) -> Self {
+        let coder = crate::infer::BurnCoder::new(&model.weights, device);
+        Self {
+            coder: Box::new(coder),
+            weights: model.weights,
+            id: model.id,
+        }
+    }
+
+    /// The model built into aec.
+    pub fn builtin() -> Result<Self, CodecError> {
+        Ok(Self::new(store::model_from_bytes(BUILTIN_MODEL)?))
+    }
+
+    /// The model's identity.
+    pub fn model_id(&self) -> ModelId {
+        self.id
+    }
+
+    /// The model's weights.
+    pub fn weights(&self) -> &Weights {
+        &self.weights
+    }
+
+    /// Compresses an image.
+    pub fn compress(&self, image: &DynamicImage, options: &CompressOptions) -> Result<AecFile, CodecError> {
+        let channels = image.color().channel_count();
+        let rgb = image.to_rgb8();
+        self.compress_rgb(&rgb, channels, options)
+    }
+
+    /// Compresses an RGB image; `channels` is recorded as the source's channel count.
+    pub fn compress_rgb(&self, rgb: &RgbImage, channels: u8, options: &CompressOptions) -> Result<AecFile, CodecError> {
+        let (width, height) = rgb.dimensions();
+        if width == 0 || height == 0 {
+            return Err(CodecError::Empty { width, height });
+        }
+        if width > MAX_SIDE || height > MAX_SIDE {
+            return Err(CodecError::TooLarge { width, height });
+        }
+        let threshold = match options.sparse_threshold {
+            Some(t) if !(t >= 0.0 && t.is_finite()) => return Err(CodecError::BadThreshold(t)),
+            t => t,
+        };
+        let tiles = to_tiles(rgb);
+        let mut codes = self.coder.encode(&tiles);
+        if let Some(t) = threshold {
+            for v in &mut codes {
+                if v.abs() <= t {
+                    *v = 0.0;
+                }
+            }
+        }
+        let mut codes = Codes::from_f32(&codes, options.precision);
+        if threshold.is_some() {
+            // Values that round to zero in f16 must be stored as absent, not as a kept zero.
+            if let Codes::F16(values) = &mut codes {
+                for v in values.iter_mut().filter(|v| v.to_f32() == 0.0) {
+                    *v = half::f16::ZERO;
+                }
+            }
+        }
+        let file = AecFile {
+            model_id: self.id.short(),
+            width,
+            height,
+            channels: channels.clamp(1, 4),
+            tile_size: TILE as u32,
+            code_length: self.weights.config.code_length as u32,
+            layout: if threshold.is_some() { Layout::Sparse } else { Layout::Dense },
+            codes,
+        };
+        file.validate()?;
+        Ok(file)
+    }
+
+    /// Decompresses a file made by this codec's model.
+    pub fn decompress(&self, file: &AecFile) -> Result<RgbImage, CodecError> {
+        if file.model_id != self.id.short() {
+            return Err(CodecError::WrongModel {
+                file: store::hex(&file.model_id),
+                codec: store::hex(&self.id.short()),
+            });
+        }
+        if file.tile_size != TILE as u32 || file.code_length as usize != self.weights.config.code_length {
+            return Err(CodecError::Mismatch {
+                file_tile: file.tile_size,
+                file_code: file.code_length,
+                model_code: self.weights.config.code_length,
+            });
+        }
+        let tiles = self.coder.decode(&file.codes.to_f32());
+        Ok(from_tiles(&tiles, file.width, file.height))
+    }
+}
+
+/// Cuts an image into 32×32 tiles in raster order, channel-major, padding the right and
+/// bottom edges by repeating the last column and row.
+pub fn to_tiles(rgb: &RgbImage) -> Vec<u8> {
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let (tx, ty) = (w.div_ceil(TILE), h.div_ceil(TILE));
+    let raw = rgb.as_raw();
+    let mut out = Vec::with_capacity(tx * ty * TILE_VALUES);
+    for by in 0..ty {
+        for bx in 0..tx {
+            for c in 0..3 {
+                for y in 0..TILE {
+                    let row = (by * TILE + y).min(h - 1) * w;
+                    out.extend((0..TILE).map(|x| raw[(row + (bx * TILE + x).min(w - 1)) * 3 + c]));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Assembles decoded tiles (values in [0, 1], raster order, channel-major) into an image of
+/// the given size, dropping the padding.
+pub fn from_tiles(tiles: &[f32], width: u32, height: u32) -> RgbImage {
+    let (w, h) = (width as usize, height as usize);
+    let tx = w.div_ceil(TILE);
+    let mut raw = vec![0u8; w * h * 3];
+    for (t, tile) in tiles.chunks_exact(TILE_VALUES).enumerate() {
+        let (bx, by) = (t % tx, t / tx);
+        for c in 0..3 {
+            for y in 0..TILE {
+                let py = by * TILE + y;
+                if py >= h {
+                    break;
+                }
+                for x in 0..TILE {
+                    let px = bx * TILE + x;
+                    if px >= w {
+                        break;
+                    }
+                    let v = tile[c * TILE * TILE + y * TILE + x];
+                    raw[(py * w + px) * 3 + c] = to_u8(v);
+                }
+            }
+        }
+    }
+    RgbImage::from_raw(width, height, raw).expect("buffer matches size")
+}
+
+/// A model output in [0, 1] to a byte, rounding to nearest.
+#[inline]
+pub fn to_u8(v: f32) -> u8 {
+    (v * 255.0).round().clamp(0.0, 255.0) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiles_round_trip_with_edge_padding() {
+        let mut img = RgbImage::new(33, 17);
+        for (x, y, p) in img.enumerate_pixels_mut() {
+            *p = image::Rgb([(x * 7) as u8, (y * 13) as u8, (x + y) as u8]);
+        }
+        let tiles = to_tiles(&img);
+        assert_eq!(tiles.len(), 2 * TILE_VALUES);
+        // The second tile's column 5 repeats the image's last column (x = 32).
+        assert_eq!(tiles[TILE_VALUES + 5], (32 * 7) as u8);
+        // Row 20 of the first tile repeats the last row (y = 16).
+        assert_eq!(tiles[1024 + 20 * 32], (16 * 13) as u8);
+        let as_f32: Vec<f32> = tiles.iter().map(|&b| f32::from(b) / 255.0).collect();
+        assert_eq!(from_tiles(&as_f32, 33, 17), img);
+    }
+}

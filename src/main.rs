@@ -1,0 +1,20 @@
+//! The `aec` command-line tool.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    aec::keep_freed_memory();
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("aec: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+

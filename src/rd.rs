@@ -1,0 +1,414 @@
+//! Rate-distortion: bytes against quality for aec models and settings, beside JPEG and WebP.
+//!
+//! Every image is coded on its own, as a user would store it: for aec the whole `.aec` file
+//! counts (container included), for JPEG and WebP the whole file. Quality is measured on the
+//! decoded RGB8 image against the original: PSNR (mean of per-image PSNR and PSNR of the mean
+//! MSE) and SSIM (see [`crate::metrics`]).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use aec_format::{AecFile, Precision};
+use image::RgbImage;
+use rayon::prelude::*;
+
+use crate::codec::{Codec, CompressOptions};
+use crate::data::{self, DataError};
+use crate::metrics::{mse_rgb8, psnr_from_mse, ssim_rgb8};
+use crate::model::{TILE, TILE_VALUES};
+
+/// What can go wrong in a rate-distortion run.
+#[derive(Debug, thiserror::Error)]
+pub enum RdError {
+    /// The images could not be loaded.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// An image could not be decoded.
+    #[error("{path}: {reason}")]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A codec failed on an image.
+    #[error("{codec} on image {index}: {reason}")]
+    Codec {
+        /// Which codec and setting.
+        codec: String,
+        /// Index of the image in the set.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+    /// The plot could not be drawn.
+    #[error("plot: {0}")]
+    Plot(String),
+}
+
+/// A set of whole images to measure on.
+pub struct ImageSet {
+    /// Name for tables (e.g. the file or folder name).
+    pub name: String,
+    /// The images.
+    pub images: Vec<RgbImage>,
+}
+
+impl ImageSet {
+    /// Total pixels in the set.
+    pub fn pixels(&self) -> u64 {
+        self.images.iter().map(|i| u64::from(i.width()) * u64::from(i.height())).sum()
+    }
+
+    /// Loads whole images: each record of a CIFAR-10 binary file, every image in a folder (in
+    /// path order), or the given image files.
+    pub fn load(paths: &[PathBuf]) -> Result<Self, RdError> {
+        let mut images = Vec::new();
+        for path in paths {
+            if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("bin")) {
+                let set = data::read_cifar(path)?;
+                images.extend((0..set.len()).map(|i| tile_to_image(set.tile(i))));
+            } else if path.is_dir() {
+                let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                    .map_err(|e| RdError::Image {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| image::ImageFormat::from_path(p).is_ok())
+                    .collect();
+                files.sort();
+                for f in files {
+                    images.push(open_rgb(&f)?);
+                }
+            } else {
+                images.push(open_rgb(path)?);
+            }
+        }
+        let name = paths
+            .iter()
+            .map(|p| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()))
+            .collect::<Vec<_>>()
+            .join("+");
+        Ok(Self { name, images })
+    }
+}
+
+fn open_rgb(path: &Path) -> Result<RgbImage, RdError> {
+    image::open(path).map(|i| i.to_rgb8()).map_err(|e| RdError::Image {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// A CIFAR-10 record's channel-major pixels as an image.
+pub fn tile_to_image(tile: &[u8]) -> RgbImage {
+    debug_assert_eq!(tile.len(), TILE_VALUES);
+    RgbImage::from_fn(TILE as u32, TILE as u32, |x, y| {
+        let i = (y as usize) * TILE + x as usize;
+        image::Rgb([tile[i], tile[1024 + i], tile[2048 + i]])
+    })
+}
+
+/// One line of the results: a codec at one setting, over the whole set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RdPoint {
+    /// Codec family for the plot, e.g. `aec f16`, `JPEG`, `WebP`.
+    pub family: String,
+    /// The setting, e.g. a model name and threshold, or a quality.
+    pub setting: String,
+    /// Code length of aec models (0 for baselines).
+    pub code_length: usize,
+    /// Mean file size per image in bytes.
+    pub bytes_per_image: f64,
+    /// Total bits over total pixels.
+    pub bits_per_pixel: f64,
+    /// Mean of per-image PSNR, dB.
+    pub psnr_mean: f64,
+    /// PSNR of the mean MSE over all pixels, dB.
+    pub psnr_of_mean_mse: f64,
+    /// Mean SSIM.
+    pub ssim: f64,
+    /// Share of zero code values (aec only).
+    pub zero_fraction: Option<f64>,
+}
+
+/// Per-image outcome of one codec run.
+struct Measured {
+    bytes: usize,
+    mse: f64,
+    ssim: f64,
+    zeros: usize,
+    values: usize,
+}
+
+fn summarise(family: &str, setting: String, code_length: usize, set: &ImageSet, m: &[Measured], sparse: bool) -> RdPoint {
+    let n = m.len() as f64;
+    let bytes: usize = m.iter().map(|x| x.bytes).sum();
+    let pixel_weights: Vec<f64> = set.images.iter().map(|i| f64::from(i.width() * i.height())).collect();
+    let total_pixels: f64 = pixel_weights.iter().sum();
+    let mean_mse = m.iter().zip(&pixel_weights).map(|(x, w)| x.mse * w).sum::<f64>() / total_pixels;
+    let values: usize = m.iter().map(|x| x.values).sum();
+    RdPoint {
+        family: family.to_string(),
+        setting,
+        code_length,
+        bytes_per_image: bytes as f64 / n,
+        bits_per_pixel: bytes as f64 * 8.0 / total_pixels,
+        psnr_mean: m.iter().map(|x| psnr_from_mse(x.mse)).sum::<f64>() / n,
+        psnr_of_mean_mse: psnr_from_mse(mean_mse),
+        ssim: m.iter().map(|x| x.ssim).sum::<f64>() / n,
+        zero_fraction: (sparse && values > 0).then(|| m.iter().map(|x| x.zeros).sum::<usize>() as f64 / values as f64),
+    }
+}
+
+fn measure(original: &RgbImage, decoded: &RgbImage, bytes: usize) -> Measured {
+    Measured {
+        bytes,
+        mse: mse_rgb8(original, decoded),
+        ssim: ssim_rgb8(original, decoded),
+        zeros: 0,
+        values: 0,
+    }
+}
+
+/// Measures one aec model at one precision and sparse threshold.
+pub fn measure_aec(codec: &Codec, name: &str, set: &ImageSet, precision: Precision, threshold: Option<f32>) -> Result<RdPoint, RdError> {
+    let options = CompressOptions {
+        precision,
+        sparse_threshold: threshold,
+    };
+    let label = match threshold {
+        Some(t) => format!("{name} {precision} sparse≤{t}"),
+        None => format!("{name} {precision}"),
+    };
+    let fail = |index: usize, reason: String| RdError::Codec {
+        codec: label.clone(),
+        index,
+        reason,
+    };
+    let measured = set
+        .images
+        .par_iter()
+        .enumerate()
+        .map(|(i, img)| {
+            let file = codec.compress_rgb(img, 3, &options).map_err(|e| fail(i, e.to_string()))?;
+            let bytes = file.to_bytes().map_err(|e| fail(i, e.to_string()))?;
+            let back = AecFile::from_bytes(&bytes).map_err(|e| fail(i, e.to_string()))?;
+            let decoded = codec.decompress(&back).map_err(|e| fail(i, e.to_string()))?;
+            let mut m = measure(img, &decoded, bytes.len());
+            m.zeros = file.codes.count_zeros();
+            m.values = file.codes.len();
+            Ok(m)
+        })
+        .collect::<Result<Vec<_>, RdError>>()?;
+    let family = match threshold {
+        Some(_) => format!("aec {precision} sparse"),
+        None => format!("aec {precision}"),
+    };
+    Ok(summarise(&family, label, codec.weights().config.code_length, set, &measured, threshold.is_some()))
+}
+
+/// Measures baseline JPEG at one quality (1–100) with the `jpeg-encoder` crate, set up like
+/// libjpeg in Pillow's `save(..., optimize=True)`: 4:2:0 chroma subsampling, the standard
+/// quantisation tables scaled by quality, and Huffman tables optimised per image. (With the
+/// standard Huffman tables, as the `image` crate writes them, a 32×32 file carries about 420
+/// bytes of tables and doubles in size.) Decoded with `jpeg-decoder`: the `image` crate's
+/// decoder (zune-jpeg 0.5) misreads these optimised-table files (7 dB instead of 26 dB on a
+/// 32×32 test image, where Pillow and `jpeg-decoder` agree).
+pub fn measure_jpeg(set: &ImageSet, quality: u8) -> Result<RdPoint, RdError> {
+    let measured = set
+        .images
+        .par_iter()
+        .enumerate()
+        .map(|(i, img)| {
+            let fail = |reason: String| RdError::Codec {
+                codec: format!("JPEG q{quality}"),
+                index: i,
+                reason,
+            };
+            let mut bytes = Vec::new();
+            let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, quality);
+            encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+            encoder.set_optimized_huffman_tables(true);
+            let (w, h) = (u16::try_from(img.width()), u16::try_from(img.height()));
+            let (Ok(w), Ok(h)) = (w, h) else {
+                return Err(fail("larger than JPEG's 65,535-pixel limit".into()));
+            };
+            encoder
+                .encode(img.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+                .map_err(|e| fail(e.to_string()))?;
+            let mut decoder = jpeg_decoder::Decoder::new(&bytes[..]);
+            let pixels = decoder.decode().map_err(|e| fail(e.to_string()))?;
+            let decoded = RgbImage::from_raw(img.width(), img.height(), pixels)
+                .ok_or_else(|| fail("decoded JPEG has the wrong size".into()))?;
+            Ok(measure(img, &decoded, bytes.len()))
+        })
+        .collect::<Result<Vec<_>, RdError>>()?;
+    Ok(summarise("JPEG", format!("JPEG q{quality}"), 0, set, &measured, false))
+}
+
+/// Measures libwebp's lossy encoder (through the `webp` crate) at one quality (0–100).
+pub fn measure_webp(set: &ImageSet, quality: f32) -> Result<RdPoint, RdError> {
+    let measured = set
+        .images
+        .par_iter()
+        .enumerate()
+        .map(|(i, img)| {
+            let fail = |reason: String| RdError::Codec {
+                codec: format!("WebP q{quality}"),
+                index: i,
+                reason,
+            };
+            let encoded = webp::Encoder::from_rgb(img.as_raw(), img.width(), img.height()).encode(quality);
+            let bytes: &[u8] = &encoded;
+            let decoded = image::load_from_memory_with_format(bytes, image::ImageFormat::WebP)
+                .map_err(|e| fail(e.to_string()))?
+                .to_rgb8();
+            Ok(measure(img, &decoded, bytes.len()))
+        })
+        .collect::<Result<Vec<_>, RdError>>()?;
+    Ok(summarise("WebP", format!("WebP q{quality}"), 0, set, &measured, false))
+}
+
+/// The results as CSV.
+pub fn to_csv(points: &[RdPoint]) -> String {
+    let mut s = String::from(
+        "family,setting,code_length,bytes_per_image,bits_per_pixel,psnr_mean_db,psnr_of_mean_mse_db,ssim,zero_fraction\n",
+    );
+    for p in points {
+        let _ = writeln!(
+            s,
+            "{},{},{},{:.2},{:.4},{:.3},{:.3},{:.4},{}",
+            p.family,
+            p.setting,
+            p.code_length,
+            p.bytes_per_image,
+            p.bits_per_pixel,
+            p.psnr_mean,
+            p.psnr_of_mean_mse,
+            p.ssim,
+            p.zero_fraction.map_or(String::new(), |z| format!("{z:.4}"))
+        );
+    }
+    s
+}
+
+/// The results as a Markdown table.
+pub fn to_markdown(points: &[RdPoint]) -> String {
+    let mut s = String::from(
+        "| codec / setting | bytes/image | bpp | PSNR mean (dB) | PSNR of mean MSE (dB) | SSIM | zeros |\n|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for p in points {
+        let _ = writeln!(
+            s,
+            "| {} | {:.1} | {:.3} | {:.2} | {:.2} | {:.4} | {} |",
+            p.setting,
+            p.bytes_per_image,
+            p.bits_per_pixel,
+            p.psnr_mean,
+            p.psnr_of_mean_mse,
+            p.ssim,
+            p.zero_fraction.map_or("".into(), |z| format!("{:.1}%", 100.0 * z))
+        );
+    }
+    s
+}
+
+/// The x axis of a plot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Axis {
+    /// Mean file bytes per image (for sets of same-size images such as CIFAR-10).
+    BytesPerImage,
+    /// Bits per pixel (for photos).
+    BitsPerPixel,
+}
+
+/// Draws PSNR (mean of per-image) against size, one curve per family; `reference` marks one
+/// labelled point (e.g. the notebook's 512 bytes, 21.1 dB).
+pub fn plot(path: &Path, title: &str, points: &[RdPoint], axis: Axis, reference: Option<(f64, f64, &str)>) -> Result<(), RdError> {
+    use plotters::prelude::*;
+    let err = |e: String| RdError::Plot(e);
+    let x_of = |p: &RdPoint| match axis {
+        Axis::BytesPerImage => p.bytes_per_image,
+        Axis::BitsPerPixel => p.bits_per_pixel,
+    };
+    let mut xs: Vec<f64> = points.iter().map(x_of).collect();
+    let mut ys: Vec<f64> = points.iter().map(|p| p.psnr_mean).collect();
+    if let Some((x, y, _)) = reference {
+        xs.push(x);
+        ys.push(y);
+    }
+    let (xmax, ymin, ymax) = (
+        xs.iter().copied().fold(0.0, f64::max) * 1.08,
+        ys.iter().copied().fold(f64::INFINITY, f64::min).floor() - 1.0,
+        ys.iter().copied().fold(0.0, f64::max).ceil() + 1.0,
+    );
+    let root = BitMapBackend::new(path, (960, 640)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let font = FontFamily::Name("DejaVu Sans");
+    register_font()?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (font, 22))
+        .margin(16)
+        .x_label_area_size(44)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..xmax.max(1e-3), ymin..ymax)
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .configure_mesh()
+        .x_desc(match axis {
+            Axis::BytesPerImage => "bytes per image (whole file)",
+            Axis::BitsPerPixel => "bits per pixel (whole file)",
+        })
+        .y_desc("PSNR, mean of per-image (dB)")
+        .label_style((font, 14))
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    let mut families: Vec<&str> = points.iter().map(|p| p.family.as_str()).collect();
+    families.dedup();
+    let mut seen = Vec::new();
+    families.retain(|f| if seen.contains(f) { false } else { seen.push(*f); true });
+    for (i, family) in families.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let mut series: Vec<(f64, f64)> = points.iter().filter(|p| p.family == *family).map(|p| (x_of(p), p.psnr_mean)).collect();
+        series.sort_by(|a, b| a.0.total_cmp(&b.0));
+        chart
+            .draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))
+            .map_err(|e| err(e.to_string()))?
+            .label(*family)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+        chart
+            .draw_series(series.iter().map(|&(x, y)| Circle::new((x, y), 4, color.filled())))
+            .map_err(|e| err(e.to_string()))?;
+    }
+    if let Some((x, y, label)) = reference {
+        chart
+            .draw_series(std::iter::once(Cross::new((x, y), 8, BLACK.stroke_width(3))))
+            .map_err(|e| err(e.to_string()))?
+            .label(label.to_string())
+            .legend(|(x, y)| Cross::new((x + 9, y), 6, BLACK.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((font, 14))
+        .draw()
+        .map_err(|e| err(e.to_string()))?;
+    root.present().map_err(|e| err(e.to_string()))?;
+    Ok(())
+}
+
+/// Makes the bundled DejaVu Sans available to plotters (it has no system font lookup here).
+fn register_font() -> Result<(), RdError> {
+    static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let mut result = Ok(());
+    ONCE.call_once(|| {
+        result = plotters::style::register_font("DejaVu Sans", plotters::style::FontStyle::Normal, FONT)
+            .map_err(|_| RdError::Plot("cannot load the bundled font".into()));
+    });
+    result
+}

@@ -1,0 +1,505 @@
+//! The trainer: the seed notebook's recipe, reproducible to the number, with checkpoints.
+//!
+//! Recipe (all defaults): batches of 10 in file order, 15 epochs, loss = TensorFlow `l2_loss`
+//! (0.5 × sum of squared errors over the batch, pixels in [0, 1]), TensorFlow 1 RMSProp
+//! (see [`crate::optim`]) at a constant learning rate of 0.0005. The notebook declared an
+//! exponential decay but never advanced its step counter, so its rate never changed; the decay
+//! is available here (`lr_decay`) and off by default.
+//!
+//! Burn computes the forward pass and the gradients; the weights live on the host, where the
+//! fused optimizer updates them in one pass.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use aec_format::Precision;
+use burn::tensor::Device;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use safetensors::tensor::{Dtype, TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::data::Dataset;
+use crate::fsutil;
+use crate::metrics::psnr_from_mse;
+use crate::model::{images_to_tensor, l2_loss, tensor_to_vec, Autoencoder, ModelConfig, Weights, TILE_VALUES};
+use crate::optim::{LearningRate, RmsPropSettings, Tf1RmsProp};
+use crate::store::{self, ModelError, ModelId};
+
+/// Everything that decides the trained weights (the checkpoint records it, and `--resume`
+/// refuses to continue a run made with different settings).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    /// Architecture.
+    pub config: ModelConfig,
+    /// Images per batch.
+    pub batch_size: usize,
+    /// Seed of the initial weights and of the shuffle.
+    pub seed: u64,
+    /// Visit the images in a new seeded order each epoch instead of file order.
+    pub shuffle: bool,
+    /// Weight λ of the L1 penalty λ·Σ|code| that makes codes sparse (0: none).
+    pub l1: f32,
+    /// Learning rate at step 0.
+    pub learning_rate: f32,
+    /// Apply the staircase decay 0.95 every N/(2·batch) steps.
+    pub lr_decay: bool,
+    /// Number of training images (a resumed run must see the same data).
+    pub images: usize,
+}
+
+impl Recipe {
+    /// The notebook's recipe for a data set of `images` images.
+    pub fn reference(images: usize) -> Self {
+        Self {
+            config: ModelConfig::default(),
+            batch_size: 10,
+            seed: 0,
+            shuffle: false,
+            l1: 0.0,
+            learning_rate: 0.0005,
+            lr_decay: false,
+            images,
+        }
+    }
+
+    /// The learning-rate schedule this recipe asks for.
+    pub fn learning_rate(&self) -> LearningRate {
+        let steps = (self.images / (2 * self.batch_size)).max(1) as u64;
+        LearningRate {
+            initial: self.learning_rate,
+            decay: self.lr_decay.then_some((0.95, steps)),
+        }
+    }
+}
+
+/// Where and how a run writes its results.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Epochs to reach (a resumed run continues up to this many).
+    pub epochs: usize,
+    /// The model file written at the end.
+    pub out: PathBuf,
+    /// Storage precision of the final model file.
+    pub precision: Precision,
+    /// Continue from `out`'s checkpoint if there is one.
+    pub resume: bool,
+    /// The device to train on (an autodiff wrapper is added).
+    pub device: Device,
+}
+
+impl RunOptions {
+    /// The checkpoint beside the model file (`MODEL.ckpt`).
+    pub fn checkpoint_path(&self) -> PathBuf {
+        sibling(&self.out, "ckpt")
+    }
+
+    /// The CSV log beside the model file (`MODEL.csv`).
+    pub fn log_path(&self) -> PathBuf {
+        sibling(&self.out, "csv")
+    }
+}
+
+fn sibling(path: &Path, ext: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+/// One epoch's results, in the reference's units.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochReport {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Sum of the batches' `l2_loss` (what the notebook printed).
+    pub loss: f64,
+    /// Sum of the batches' L1 penalties (0 without `l1`).
+    pub l1: f64,
+    /// PSNR of the mean squared error over the epoch's training batches, in dB.
+    pub train_psnr: f64,
+    /// On the held-out set: mean of per-image PSNR, and PSNR of the mean MSE, in dB.
+    pub eval_psnr: Option<(f64, f64)>,
+    /// Wall time of the epoch's training steps, in seconds.
+    pub seconds: f64,
+    /// Training images per second.
+    pub images_per_second: f64,
+}
+
+/// Told about progress while training runs.
+pub trait Observer {
+    /// After each batch: images done this epoch, and the running loss sum.
+    fn batch(&mut self, _epoch: usize, _done: usize, _total: usize, _loss: f64) {}
+    /// After each epoch.
+    fn epoch(&mut self, _report: &EpochReport) {}
+    /// When a run resumes from a checkpoint after `epoch` epochs.
+    fn resumed(&mut self, _epoch: usize) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// What can stop a training run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// Bad settings.
+    #[error("{0}")]
+    Settings(String),
+    /// Writing or reading the model or the checkpoint failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A file could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The checkpoint cannot be used.
+    #[error("checkpoint {path}: {problem}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// The end of a run.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Final weights.
+    pub weights: Weights,
+    /// Identity of the written model file.
+    pub id: ModelId,
+    /// Every epoch's report, including those of a resumed run's earlier part.
+    pub epochs: Vec<EpochReport>,
+}
+
+/// The training state a checkpoint holds.
+pub struct State {
+    /// Current weights.
+    pub weights: Weights,
+    /// Optimizer slots.
+    pub optimizer: Tf1RmsProp,
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// Optimizer steps taken.
+    pub step: u64,
+}
+
+impl State {
+    /// A fresh start: Glorot weights from `seed`, slots at one.
+    pub fn new(config: ModelConfig, seed: u64) -> Self {
+        let weights = Weights::glorot(config, seed);
+        let sizes: Vec<usize> = weights.tensors.iter().map(Vec::len).collect();
+        Self {
+            weights,
+            optimizer: Tf1RmsProp::new(RmsPropSettings::default(), sizes),
+            epochs_done: 0,
+            step: 0,
+        }
+    }
+}
+
+/// Runs single training steps: burn's forward and backward pass, then the fused update.
+pub struct Stepper {
+    l1: f32,
+    device: Device,
+}
+
+impl Stepper {
+    /// A stepper with L1 weight `l1` on `device` (an autodiff wrapper is added).
+    pub fn new(l1: f32, device: &Device) -> Self {
+        Self {
+            l1,
+            device: device.clone().autodiff(),
+        }
+    }
+
+    /// One step on a batch of tiles (3,072 bytes each) at learning rate `lr`; returns the
+    /// batch's `l2_loss` and L1 penalty before the update.
+    pub fn step(&mut self, state: &mut State, lr: f32, batch_pixels: &[u8]) -> (f64, f64) {
+        let model = Autoencoder::from_weights(&state.weights, &self.device, true);
+        let images = images_to_tensor(batch_pixels, &self.device);
+        let (codes, output) = model.forward(images.clone());
+        let reconstruction = l2_loss(output, images);
+        let (loss, penalty) = if self.l1 > 0.0 {
+            let penalty = codes.abs().sum().mul_scalar(self.l1);
+            (reconstruction.clone() + penalty.clone(), Some(penalty))
+        } else {
+            (reconstruction.clone(), None)
+        };
+        let grads = loss.backward();
+        let gradients = model.gradients(&grads);
+        let loss_value = f64::from(tensor_to_vec(reconstruction.inner())[0]);
+        let penalty_value = penalty.map_or(0.0, |p| f64::from(tensor_to_vec(p.inner())[0]));
+        state.optimizer.step(lr, &mut state.weights.tensors, &gradients);
+        state.step += 1;
+        (loss_value, penalty_value)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CheckpointMeta {
+    recipe: Recipe,
+    epochs_done: usize,
+    step: u64,
+}
+
+/// Trains a model on `data`, evaluating on `eval` after each epoch if given.
+pub fn train(
+    data: &Dataset,
+    eval: Option<&Dataset>,
+    recipe: &Recipe,
+    run: &RunOptions,
+    observer: &mut dyn Observer,
+) -> Result<Outcome, TrainError> {
+    recipe.config.validate().map_err(TrainError::Settings)?;
+    if recipe.batch_size == 0 {
+        return Err(TrainError::Settings("batch size must be at least 1".into()));
+    }
+    if data.len() != recipe.images {
+        return Err(TrainError::Settings(format!(
+            "recipe is for {} images, data has {}",
+            recipe.images,
+            data.len()
+        )));
+    }
+    if !(recipe.l1 >= 0.0 && recipe.l1.is_finite()) {
+        return Err(TrainError::Settings(format!("L1 weight {} must be ≥ 0", recipe.l1)));
+    }
+    let ckpt_path = run.checkpoint_path();
+    let log_path = run.log_path();
+    let mut reports = Vec::new();
+    let mut state = if run.resume && ckpt_path.exists() {
+        let state = load_checkpoint(&ckpt_path, recipe)?;
+        reports = read_log(&log_path, state.epochs_done);
+        observer.resumed(state.epochs_done);
+        state
+    } else {
+        State::new(recipe.config, recipe.seed)
+    };
+    let lr = recipe.learning_rate();
+    let plain = run.device.clone().without_autodiff();
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    let mut batch_pixels = Vec::with_capacity(recipe.batch_size * TILE_VALUES);
+    let mut stepper = Stepper::new(recipe.l1, &run.device);
+
+    for epoch in state.epochs_done + 1..=run.epochs {
+        if recipe.shuffle {
+            order = (0..data.len()).collect();
+            order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(recipe.seed, epoch)));
+        }
+        let start = Instant::now();
+        let (mut loss_sum, mut l1_sum) = (0f64, 0f64);
+        for (b, batch) in order.chunks(recipe.batch_size).enumerate() {
+            batch_pixels.clear();
+            for &i in batch {
+                batch_pixels.extend_from_slice(data.tile(i));
+            }
+            let rate = lr.at(state.step);
+            let (loss, penalty) = stepper.step(&mut state, rate, &batch_pixels);
+            loss_sum += loss;
+            l1_sum += penalty;
+            observer.batch(epoch, (b * recipe.batch_size + batch.len()).min(data.len()), data.len(), loss_sum);
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let mse = 2.0 * loss_sum / (data.len() * TILE_VALUES) as f64;
+        let eval_psnr = eval.map(|set| {
+            let model = Autoencoder::from_weights(&state.weights, &plain, false);
+            let per_image = reconstruction_mse(&model, set, &plain);
+            summarise_psnr(&per_image)
+        });
+        state.epochs_done = epoch;
+        let report = EpochReport {
+            epoch,
+            loss: loss_sum,
+            l1: l1_sum,
+            train_psnr: psnr_from_mse(mse),
+            eval_psnr,
+            seconds,
+            images_per_second: data.len() as f64 / seconds,
+        };
+        observer.epoch(&report);
+        reports.push(report);
+        save_checkpoint(&ckpt_path, recipe, &state)?;
+        write_log(&log_path, &reports)?;
+    }
+    let id = store::save_model(&run.out, &state.weights, run.precision)?;
+    Ok(Outcome {
+        weights: state.weights,
+        id,
+        epochs: reports,
+    })
+}
+
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Per-image mean squared error (pixels in [0, 1]) of a model's reconstructions of a set.
+pub fn reconstruction_mse(model: &Autoencoder, set: &Dataset, device: &Device) -> Vec<f64> {
+    const CHUNK: usize = 250;
+    let mut out = Vec::with_capacity(set.len());
+    for chunk in set.pixels.chunks(CHUNK * TILE_VALUES) {
+        let images = images_to_tensor(chunk, device);
+        let (_, recon) = model.forward(images);
+        let recon = tensor_to_vec(recon);
+        for (orig, rec) in chunk.chunks(TILE_VALUES).zip(recon.chunks(TILE_VALUES)) {
+            let se: f64 = orig
+                .iter()
+                .zip(rec)
+                .map(|(&o, &r)| {
+                    let d = f64::from(r) - f64::from(o) / 255.0;
+                    d * d
+                })
+                .sum();
+            out.push(se / TILE_VALUES as f64);
+        }
+    }
+    out
+}
+
+/// Mean of per-image PSNR, and PSNR of the mean MSE.
+pub fn summarise_psnr(per_image_mse: &[f64]) -> (f64, f64) {
+    let n = per_image_mse.len() as f64;
+    let mean_psnr = per_image_mse.iter().map(|&m| psnr_from_mse(m)).sum::<f64>() / n;
+    let mean_mse = per_image_mse.iter().sum::<f64>() / n;
+    (mean_psnr, psnr_from_mse(mean_mse))
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn save_checkpoint(path: &Path, recipe: &Recipe, state: &State) -> Result<(), TrainError> {
+    let specs = recipe.config.param_specs();
+    let mut named: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (spec, (w, ms)) in specs
+        .iter()
+        .zip(state.weights.tensors.iter().zip(&state.optimizer.mean_square))
+    {
+        named.push((spec.name.to_string(), spec.shape.clone(), f32_bytes(w)));
+        named.push((format!("rmsprop.{}", spec.name), spec.shape.clone(), f32_bytes(ms)));
+    }
+    let views: Vec<(String, TensorView<'_>)> = named
+        .iter()
+        .map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).expect("sizes match")))
+        .collect();
+    let meta = CheckpointMeta {
+        recipe: recipe.clone(),
+        epochs_done: state.epochs_done,
+        step: state.step,
+    };
+    let info = HashMap::from([("aec-checkpoint".to_string(), serde_json::to_string(&meta).expect("plain struct"))]);
+    let bytes = safetensors::serialize(views, Some(info)).expect("valid tensors");
+    fsutil::write_atomic(path, &bytes, true).map_err(|source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn load_checkpoint(path: &Path, recipe: &Recipe) -> Result<State, TrainError> {
+    let bad = |problem: String| TrainError::Checkpoint {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let bytes = std::fs::read(path).map_err(|source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+    let (_, md) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
+    let meta: CheckpointMeta = md
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("aec-checkpoint"))
+        .ok_or_else(|| bad("no aec-checkpoint metadata".into()))
+        .and_then(|j| serde_json::from_str(j).map_err(|e| bad(e.to_string())))?;
+    if meta.recipe != *recipe {
+        return Err(bad(format!(
+            "was made with different settings ({:?}); start afresh without --resume or delete it",
+            meta.recipe
+        )));
+    }
+    let read = |name: &str, len: usize| -> Result<Vec<f32>, TrainError> {
+        let view = st.tensor(name).map_err(|_| bad(format!("tensor {name} missing")))?;
+        if view.dtype() != Dtype::F32 || view.data().len() != len * 4 {
+            return Err(bad(format!("tensor {name} has the wrong type or size")));
+        }
+        Ok(view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect())
+    };
+    let specs = recipe.config.param_specs();
+    let mut tensors = Vec::new();
+    let mut slots = Vec::new();
+    for spec in &specs {
+        tensors.push(read(spec.name, spec.len())?);
+        slots.push(read(&format!("rmsprop.{}", spec.name), spec.len())?);
+    }
+    Ok(State {
+        weights: Weights {
+            config: recipe.config,
+            tensors,
+        },
+        optimizer: Tf1RmsProp {
+            settings: RmsPropSettings::default(),
+            mean_square: slots,
+        },
+        epochs_done: meta.epochs_done,
+        step: meta.step,
+    })
+}
+
+const LOG_HEADER: &str =
+    "epoch,loss,l1,train_psnr_db,eval_psnr_mean_db,eval_psnr_of_mean_mse_db,seconds,images_per_second";
+
+fn write_log(path: &Path, reports: &[EpochReport]) -> Result<(), TrainError> {
+    let mut text = String::from(LOG_HEADER);
+    text.push('\n');
+    for r in reports {
+        let (a, b) = r
+            .eval_psnr
+            .map_or((String::new(), String::new()), |(a, b)| (format!("{a:.4}"), format!("{b:.4}")));
+        text.push_str(&format!(
+            "{},{:.3},{:.3},{:.4},{a},{b},{:.2},{:.1}\n",
+            r.epoch, r.loss, r.l1, r.train_psnr, r.seconds, r.images_per_second
+        ));
+    }
+    fsutil::write_atomic(path, text.as_bytes(), true).map_err(|source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The reports of a log's first `epochs` rows (to carry them across a resume).
+fn read_log(path: &Path, epochs: usize) -> Vec<EpochReport> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            let num = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok());
+            Some(EpochReport {
+                epoch: f.first()?.parse().ok()?,
+                loss: num(1)?,
+                l1: num(2)?,
+                train_psnr: num(3)?,
+                eval_psnr: num(4).zip(num(5)),
+                seconds: num(6)?,
+                images_per_second: num(7)?,
+            })
+        })
+        .filter(|r| r.epoch <= epochs)
+        .collect()
+}
