@@ -45,8 +45,20 @@ fn coding(c: &mut Criterion) {
     let weights = aec::model::Weights::glorot(ModelConfig::default(), 0);
     let coders: Vec<(&str, Box<dyn TileCoder>)> = vec![
         ("cpu", Box::new(CpuCoder::new(&weights))),
-        ("burn-flex", Box::new(BurnCoder::new(&weights, &DeviceKind::Flex.device().unwrap()))),
-        ("burn-ndarray", Box::new(BurnCoder::new(&weights, &DeviceKind::Ndarray.device().unwrap()))),
+        (
+            "burn-flex",
+            Box::new(BurnCoder::new(
+                &weights,
+                &DeviceKind::Flex.device().unwrap(),
+            )),
+        ),
+        (
+            "burn-ndarray",
+            Box::new(BurnCoder::new(
+                &weights,
+                &DeviceKind::Ndarray.device().unwrap(),
+            )),
+        ),
     ];
     // 1 tile, a batch of 256, and a 768×512 photo (24 × 16 = 384 tiles).
     for n in [1usize, 256, 384] {
@@ -69,7 +81,9 @@ fn coding(c: &mut Criterion) {
 
 fn container(c: &mut Criterion) {
     // A 768×512 photo's file: 384 tiles × 128 values.
-    let values: Vec<f32> = (0..384 * 128).map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0).collect();
+    let values: Vec<f32> = (0..384 * 128)
+        .map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0)
+        .collect();
     let mut g = c.benchmark_group("container");
     for (precision, layout, label) in [
         (Precision::F16, Layout::Dense, "f16-dense"),
@@ -78,7 +92,9 @@ fn container(c: &mut Criterion) {
     ] {
         let mut v = values.clone();
         if layout == Layout::Sparse {
-            v.iter_mut().filter(|x| x.abs() < 0.5).for_each(|x| *x = 0.0);
+            v.iter_mut()
+                .filter(|x| x.abs() < 0.5)
+                .for_each(|x| *x = 0.0);
         }
         let file = AecFile {
             model_id: [7; 16],
@@ -92,8 +108,12 @@ fn container(c: &mut Criterion) {
         };
         let bytes = file.to_bytes().expect("valid file");
         g.throughput(Throughput::Bytes(bytes.len() as u64));
-        g.bench_function(format!("write-{label}"), |b| b.iter(|| black_box(&file).to_bytes().unwrap()));
-        g.bench_function(format!("read-{label}"), |b| b.iter(|| AecFile::from_bytes(black_box(&bytes)).unwrap()));
+        g.bench_function(format!("write-{label}"), |b| {
+            b.iter(|| black_box(&file).to_bytes().unwrap())
+        });
+        g.bench_function(format!("read-{label}"), |b| {
+            b.iter(|| AecFile::from_bytes(black_box(&bytes)).unwrap())
+        });
     }
     g.finish();
 }

@@ -130,14 +130,23 @@ impl Codec {
     }
 
     /// Compresses an image.
-    pub fn compress(&self, image: &DynamicImage, options: &CompressOptions) -> Result<AecFile, CodecError> {
+    pub fn compress(
+        &self,
+        image: &DynamicImage,
+        options: &CompressOptions,
+    ) -> Result<AecFile, CodecError> {
         let channels = image.color().channel_count();
         let rgb = image.to_rgb8();
         self.compress_rgb(&rgb, channels, options)
     }
 
     /// Compresses an RGB image; `channels` is recorded as the source's channel count.
-    pub fn compress_rgb(&self, rgb: &RgbImage, channels: u8, options: &CompressOptions) -> Result<AecFile, CodecError> {
+    pub fn compress_rgb(
+        &self,
+        rgb: &RgbImage,
+        channels: u8,
+        options: &CompressOptions,
+    ) -> Result<AecFile, CodecError> {
         let (width, height) = rgb.dimensions();
         if width == 0 || height == 0 {
             return Err(CodecError::Empty { width, height });
@@ -174,7 +183,11 @@ impl Codec {
             channels: channels.clamp(1, 4),
             tile_size: TILE as u32,
             code_length: self.weights.config.code_length as u32,
-            layout: if threshold.is_some() { Layout::Sparse } else { Layout::Dense },
+            layout: if threshold.is_some() {
+                Layout::Sparse
+            } else {
+                Layout::Dense
+            },
             codes,
         };
         file.validate()?;
@@ -189,7 +202,9 @@ impl Codec {
                 codec: store::hex(&self.id.short()),
             });
         }
-        if file.tile_size != TILE as u32 || file.code_length as usize != self.weights.config.code_length {
+        if file.tile_size != TILE as u32
+            || file.code_length as usize != self.weights.config.code_length
+        {
             return Err(CodecError::Mismatch {
                 file_tile: file.tile_size,
                 file_code: file.code_length,

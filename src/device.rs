@@ -30,7 +30,9 @@ impl DeviceKind {
             #[cfg(feature = "cuda")]
             DeviceKind::Cuda => Ok(Device::cuda(0usize)),
             #[cfg(not(feature = "cuda"))]
-            DeviceKind::Cuda => Err("this aec was built without CUDA; rebuild with `--features cuda`".into()),
+            DeviceKind::Cuda => {
+                Err("this aec was built without CUDA; rebuild with `--features cuda`".into())
+            }
         }
     }
 }
@@ -52,7 +54,10 @@ impl FromStr for DeviceKind {
             "flex" | "cpu" => Ok(DeviceKind::Flex),
             "ndarray" => Ok(DeviceKind::Ndarray),
             "cuda" | "gpu" => Ok(DeviceKind::Cuda),
-            _ => Err(format!("unknown device {s:?}; expected one of {:?}", Self::NAMES)),
+            _ => Err(format!(
+                "unknown device {s:?}; expected one of {:?}",
+                Self::NAMES
+            )),
         }
     }
 }

@@ -48,7 +48,9 @@ impl TileCoder for BurnCoder {
     fn encode(&self, tiles: &[u8]) -> Vec<f32> {
         let mut out = Vec::with_capacity(tiles.len() / TILE_VALUES * self.code_length);
         for chunk in tiles.chunks(BATCH * TILE_VALUES) {
-            out.extend(tensor_to_vec(self.model.encode(images_to_tensor(chunk, &self.device))));
+            out.extend(tensor_to_vec(
+                self.model.encode(images_to_tensor(chunk, &self.device)),
+            ));
         }
         out
     }
@@ -117,8 +119,11 @@ impl CpuCoder {
                             for kx in 0..KERNEL {
                                 let row = &mut cols[((c * KERNEL + ky) * KERNEL + kx) * N..][..N];
                                 for y in 0..INNER {
-                                    let src = &tile[c * TILE * TILE + (y + ky) * TILE + kx..][..INNER];
-                                    for (d, &s) in row[y * INNER..(y + 1) * INNER].iter_mut().zip(src) {
+                                    let src =
+                                        &tile[c * TILE * TILE + (y + ky) * TILE + kx..][..INNER];
+                                    for (d, &s) in
+                                        row[y * INNER..(y + 1) * INNER].iter_mut().zip(src)
+                                    {
                                         *d = f32::from(s) * (1.0 / 255.0);
                                     }
                                 }
@@ -141,7 +146,10 @@ impl TileCoder for CpuCoder {
         let n = tiles.len() / TILE_VALUES;
         let mut out = vec![0f32; n * l];
         let mut feats = vec![0f32; BATCH.min(n) * flat];
-        for (chunk, codes) in tiles.chunks(BATCH * TILE_VALUES).zip(out.chunks_mut(BATCH * l)) {
+        for (chunk, codes) in tiles
+            .chunks(BATCH * TILE_VALUES)
+            .zip(out.chunks_mut(BATCH * l))
+        {
             let b = chunk.len() / TILE_VALUES;
             let feats = &mut feats[..b * flat];
             self.features(chunk, feats);
@@ -160,7 +168,10 @@ impl TileCoder for CpuCoder {
         let n = codes.len() / l;
         let mut out = vec![0f32; n * TILE_VALUES];
         let mut hidden = vec![0f32; BATCH.min(n) * hidden_len];
-        for (chunk, tiles) in codes.chunks(BATCH * l).zip(out.chunks_mut(BATCH * TILE_VALUES)) {
+        for (chunk, tiles) in codes
+            .chunks(BATCH * l)
+            .zip(out.chunks_mut(BATCH * TILE_VALUES))
+        {
             let b = chunk.len() / l;
             let hidden = &mut hidden[..b * hidden_len];
             for row in hidden.chunks_exact_mut(hidden_len) {
@@ -206,8 +217,20 @@ impl CpuCoder {
 
 /// `c ← (accumulate ? c : 0) + a·b` for row-major `a` (m×k), `b` (k×n), `c` (m×n).
 #[allow(clippy::too_many_arguments)]
-fn matmul(m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool, parallel: bool) {
-    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "matmul operand sizes");
+fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    accumulate: bool,
+    parallel: bool,
+) {
+    assert!(
+        a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
+        "matmul operand sizes"
+    );
     let parallelism = if parallel {
         gemm::Parallelism::Rayon(0)
     } else {
@@ -261,8 +284,8 @@ pub fn fast_tanh(x: f32) -> f32 {
     const A3: f32 = 6.372_619_3e-4;
     const A5: f32 = 1.485_722_4e-5;
     const A7: f32 = 5.122_297e-8;
-    const A9: f32 = -8.604_671_5e-11;
-    const A11: f32 = 2.000_187_9e-13;
+    const A9: f32 = -8.604_672e-11;
+    const A11: f32 = 2.000_188e-13;
     const A13: f32 = -2.760_768_5e-16;
     const B0: f32 = 4.893_525e-3;
     const B2: f32 = 2.268_434_6e-3;
@@ -306,16 +329,26 @@ mod tests {
             filters: 5,
         };
         let weights = Weights::glorot(config, 11);
-        let tiles: Vec<u8> = (0..3 * TILE_VALUES).map(|i| ((i * 37 + i / 7) % 256) as u8).collect();
+        let tiles: Vec<u8> = (0..3 * TILE_VALUES)
+            .map(|i| ((i * 37 + i / 7) % 256) as u8)
+            .collect();
         let burn = BurnCoder::new(&weights, &Device::flex());
         let cpu = CpuCoder::new(&weights);
         let (zb, zc) = (burn.encode(&tiles), cpu.encode(&tiles));
         assert_eq!(zb.len(), 3 * 24);
-        let worst = zb.iter().zip(&zc).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let worst = zb
+            .iter()
+            .zip(&zc)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         assert!(worst < 1e-5, "encode differs by {worst}");
         let (xb, xc) = (burn.decode(&zb), cpu.decode(&zb));
         assert_eq!(xb.len(), 3 * TILE_VALUES);
-        let worst = xb.iter().zip(&xc).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let worst = xb
+            .iter()
+            .zip(&xc)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         assert!(worst < 1e-5, "decode differs by {worst}");
     }
 }

@@ -26,7 +26,11 @@ pub fn psnr_from_mse(mse: f64) -> f64 {
 /// # Panics
 /// If the sizes differ.
 pub fn mse_rgb8(a: &RgbImage, b: &RgbImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions(), "images must have the same size");
+    assert_eq!(
+        a.dimensions(),
+        b.dimensions(),
+        "images must have the same size"
+    );
     let se: f64 = a
         .as_raw()
         .iter()
@@ -66,13 +70,27 @@ fn gaussian_window() -> [f64; WINDOW] {
 /// # Panics
 /// If the sizes differ.
 pub fn ssim_rgb8(a: &RgbImage, b: &RgbImage) -> f64 {
-    assert_eq!(a.dimensions(), b.dimensions(), "images must have the same size");
+    assert_eq!(
+        a.dimensions(),
+        b.dimensions(),
+        "images must have the same size"
+    );
     let (w, h) = (a.width() as usize, a.height() as usize);
     let (ra, rb) = (a.as_raw(), b.as_raw());
     (0..3)
         .map(|c| {
-            let x: Vec<f64> = ra.iter().skip(c).step_by(3).map(|&v| f64::from(v)).collect();
-            let y: Vec<f64> = rb.iter().skip(c).step_by(3).map(|&v| f64::from(v)).collect();
+            let x: Vec<f64> = ra
+                .iter()
+                .skip(c)
+                .step_by(3)
+                .map(|&v| f64::from(v))
+                .collect();
+            let y: Vec<f64> = rb
+                .iter()
+                .skip(c)
+                .step_by(3)
+                .map(|&v| f64::from(v))
+                .collect();
             ssim_plane(&x, &y, w, h)
         })
         .sum::<f64>()
@@ -111,13 +129,21 @@ pub fn ssim_plane(x: &[f64], y: &[f64], w: usize, h: usize) -> f64 {
             let mut rows = vec![0.0; ow * h];
             for r in 0..h {
                 for c in 0..ow {
-                    rows[r * ow + c] = wx.iter().enumerate().map(|(k, g)| g * p[r * w + c + k]).sum();
+                    rows[r * ow + c] = wx
+                        .iter()
+                        .enumerate()
+                        .map(|(k, g)| g * p[r * w + c + k])
+                        .sum();
                 }
             }
             let mut out = vec![0.0; ow * oh];
             for r in 0..oh {
                 for c in 0..ow {
-                    out[r * ow + c] = wy.iter().enumerate().map(|(k, g)| g * rows[(r + k) * ow + c]).sum();
+                    out[r * ow + c] = wy
+                        .iter()
+                        .enumerate()
+                        .map(|(k, g)| g * rows[(r + k) * ow + c])
+                        .sum();
                 }
             }
             out
@@ -130,7 +156,8 @@ pub fn ssim_plane(x: &[f64], y: &[f64], w: usize, h: usize) -> f64 {
             let sxx = filtered[2][i] - mx * mx;
             let syy = filtered[3][i] - my * my;
             let sxy = filtered[4][i] - mx * my;
-            ((2.0 * mx * my + C1) * (2.0 * sxy + C2)) / ((mx * mx + my * my + C1) * (sxx + syy + C2))
+            ((2.0 * mx * my + C1) * (2.0 * sxy + C2))
+                / ((mx * mx + my * my + C1) * (sxx + syy + C2))
         })
         .sum::<f64>()
         / n
@@ -141,7 +168,9 @@ mod tests {
     use super::*;
 
     fn pattern(w: u32, h: u32, f: impl Fn(u32, u32, u32) -> u8) -> RgbImage {
-        RgbImage::from_fn(w, h, |x, y| image::Rgb([f(x, y, 0), f(x, y, 1), f(x, y, 2)]))
+        RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([f(x, y, 0), f(x, y, 1), f(x, y, 2)])
+        })
     }
 
     #[test]
@@ -150,7 +179,11 @@ mod tests {
         assert_eq!(psnr_rgb8(&a, &a), f64::INFINITY);
         // A constant offset of 5 levels: MSE = 25/255², PSNR = 20·log10(255/5) = 34.1514 dB.
         let b = pattern(32, 32, |x, y, c| ((x * 5 + y * 3 + c * 40) % 200 + 5) as u8);
-        assert!((psnr_rgb8(&a, &b) - 34.151_404).abs() < 1e-5, "{}", psnr_rgb8(&a, &b));
+        assert!(
+            (psnr_rgb8(&a, &b) - 34.151_404).abs() < 1e-5,
+            "{}",
+            psnr_rgb8(&a, &b)
+        );
         assert!((psnr_from_mse(0.01) - 20.0).abs() < 1e-12);
     }
 
@@ -169,9 +202,19 @@ mod tests {
     fn ssim_matches_scikit_image() {
         let base = |x: u32, y: u32, c: u32| (x * 7 + y * y + c * 31) % 256;
         let a = pattern(40, 24, |x, y, c| base(x, y, c) as u8);
-        let b = pattern(40, 24, |x, y, c| ((base(x, y, c) + (x * y + c) % 23) % 256) as u8);
+        let b = pattern(40, 24, |x, y, c| {
+            ((base(x, y, c) + (x * y + c) % 23) % 256) as u8
+        });
         let c = pattern(40, 24, |x, y, c| (base(x, y, c) / 2 + 40).min(255) as u8);
-        assert!((ssim_rgb8(&a, &b) - 0.750_417_143_026_343_9).abs() < 1e-9, "{}", ssim_rgb8(&a, &b));
-        assert!((ssim_rgb8(&a, &c) - 0.784_209_551_973_363_5).abs() < 1e-9, "{}", ssim_rgb8(&a, &c));
+        assert!(
+            (ssim_rgb8(&a, &b) - 0.750_417_143_026_343_9).abs() < 1e-9,
+            "{}",
+            ssim_rgb8(&a, &b)
+        );
+        assert!(
+            (ssim_rgb8(&a, &c) - 0.784_209_551_973_363_5).abs() < 1e-9,
+            "{}",
+            ssim_rgb8(&a, &c)
+        );
     }
 }

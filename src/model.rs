@@ -354,7 +354,9 @@ impl Autoencoder {
     /// Images `[batch, 3, 32, 32]` in [0, 1] to codes `[batch, code_length]` in (−1, 1).
     pub fn encode(&self, images: Tensor<4>) -> Tensor<2> {
         let features = self.conv.forward(images).tanh();
-        self.encode_dense.forward(features.flatten::<2>(1, 3)).tanh()
+        self.encode_dense
+            .forward(features.flatten::<2>(1, 3))
+            .tanh()
     }
 
     /// Codes `[batch, code_length]` to images `[batch, 3, 32, 32]` in (0, 1).
@@ -450,8 +452,14 @@ mod tests {
     #[test]
     fn l2_loss_is_half_the_sum_of_squares() {
         let device = Device::flex();
-        let a = Tensor::<4>::from_data(TensorData::new(vec![0.0f32, 1.0, 0.5, 0.25], [1, 1, 2, 2]), &device);
-        let b = Tensor::<4>::from_data(TensorData::new(vec![1.0f32, 1.0, 0.0, 0.75], [1, 1, 2, 2]), &device);
+        let a = Tensor::<4>::from_data(
+            TensorData::new(vec![0.0f32, 1.0, 0.5, 0.25], [1, 1, 2, 2]),
+            &device,
+        );
+        let b = Tensor::<4>::from_data(
+            TensorData::new(vec![1.0f32, 1.0, 0.0, 0.75], [1, 1, 2, 2]),
+            &device,
+        );
         // 0.5 × (1 + 0 + 0.25 + 0.25) = 0.75
         let loss = tensor_to_vec(l2_loss(a, b));
         assert!((loss[0] - 0.75).abs() < 1e-7);

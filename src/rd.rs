@@ -57,7 +57,10 @@ pub struct ImageSet {
 impl ImageSet {
     /// Total pixels in the set.
     pub fn pixels(&self) -> u64 {
-        self.images.iter().map(|i| u64::from(i.width()) * u64::from(i.height())).sum()
+        self.images
+            .iter()
+            .map(|i| u64::from(i.width()) * u64::from(i.height()))
+            .sum()
     }
 
     /// Loads whole images: each record of a CIFAR-10 binary file, every image in a folder (in
@@ -65,7 +68,10 @@ impl ImageSet {
     pub fn load(paths: &[PathBuf]) -> Result<Self, RdError> {
         let mut images = Vec::new();
         for path in paths {
-            if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("bin")) {
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("bin"))
+            {
                 let set = data::read_cifar(path)?;
                 images.extend((0..set.len()).map(|i| tile_to_image(set.tile(i))));
             } else if path.is_dir() {
@@ -87,7 +93,12 @@ impl ImageSet {
         }
         let name = paths
             .iter()
-            .map(|p| p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()))
+            .map(|p| {
+                p.file_name().map_or_else(
+                    || p.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+            })
             .collect::<Vec<_>>()
             .join("+");
         Ok(Self { name, images })
@@ -95,10 +106,12 @@ impl ImageSet {
 }
 
 fn open_rgb(path: &Path) -> Result<RgbImage, RdError> {
-    image::open(path).map(|i| i.to_rgb8()).map_err(|e| RdError::Image {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
+    image::open(path)
+        .map(|i| i.to_rgb8())
+        .map_err(|e| RdError::Image {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
 }
 
 /// A CIFAR-10 record's channel-major pixels as an image.
@@ -142,12 +155,28 @@ struct Measured {
     values: usize,
 }
 
-fn summarise(family: &str, setting: String, code_length: usize, set: &ImageSet, m: &[Measured], sparse: bool) -> RdPoint {
+fn summarise(
+    family: &str,
+    setting: String,
+    code_length: usize,
+    set: &ImageSet,
+    m: &[Measured],
+    sparse: bool,
+) -> RdPoint {
     let n = m.len() as f64;
     let bytes: usize = m.iter().map(|x| x.bytes).sum();
-    let pixel_weights: Vec<f64> = set.images.iter().map(|i| f64::from(i.width() * i.height())).collect();
+    let pixel_weights: Vec<f64> = set
+        .images
+        .iter()
+        .map(|i| f64::from(i.width() * i.height()))
+        .collect();
     let total_pixels: f64 = pixel_weights.iter().sum();
-    let mean_mse = m.iter().zip(&pixel_weights).map(|(x, w)| x.mse * w).sum::<f64>() / total_pixels;
+    let mean_mse = m
+        .iter()
+        .zip(&pixel_weights)
+        .map(|(x, w)| x.mse * w)
+        .sum::<f64>()
+        / total_pixels;
     let values: usize = m.iter().map(|x| x.values).sum();
     RdPoint {
         family: family.to_string(),
@@ -158,7 +187,8 @@ fn summarise(family: &str, setting: String, code_length: usize, set: &ImageSet, 
         psnr_mean: m.iter().map(|x| psnr_from_mse(x.mse)).sum::<f64>() / n,
         psnr_of_mean_mse: psnr_from_mse(mean_mse),
         ssim: m.iter().map(|x| x.ssim).sum::<f64>() / n,
-        zero_fraction: (sparse && values > 0).then(|| m.iter().map(|x| x.zeros).sum::<usize>() as f64 / values as f64),
+        zero_fraction: (sparse && values > 0)
+            .then(|| m.iter().map(|x| x.zeros).sum::<usize>() as f64 / values as f64),
     }
 }
 
@@ -173,7 +203,13 @@ fn measure(original: &RgbImage, decoded: &RgbImage, bytes: usize) -> Measured {
 }
 
 /// Measures one aec model at one precision and sparse threshold.
-pub fn measure_aec(codec: &Codec, name: &str, set: &ImageSet, precision: Precision, threshold: Option<f32>) -> Result<RdPoint, RdError> {
+pub fn measure_aec(
+    codec: &Codec,
+    name: &str,
+    set: &ImageSet,
+    precision: Precision,
+    threshold: Option<f32>,
+) -> Result<RdPoint, RdError> {
     let options = CompressOptions {
         precision,
         sparse_threshold: threshold,
@@ -192,10 +228,14 @@ pub fn measure_aec(codec: &Codec, name: &str, set: &ImageSet, precision: Precisi
         .par_iter()
         .enumerate()
         .map(|(i, img)| {
-            let file = codec.compress_rgb(img, 3, &options).map_err(|e| fail(i, e.to_string()))?;
+            let file = codec
+                .compress_rgb(img, 3, &options)
+                .map_err(|e| fail(i, e.to_string()))?;
             let bytes = file.to_bytes().map_err(|e| fail(i, e.to_string()))?;
             let back = AecFile::from_bytes(&bytes).map_err(|e| fail(i, e.to_string()))?;
-            let decoded = codec.decompress(&back).map_err(|e| fail(i, e.to_string()))?;
+            let decoded = codec
+                .decompress(&back)
+                .map_err(|e| fail(i, e.to_string()))?;
             let mut m = measure(img, &decoded, bytes.len());
             m.zeros = file.codes.count_zeros();
             m.values = file.codes.len();
@@ -206,7 +246,14 @@ pub fn measure_aec(codec: &Codec, name: &str, set: &ImageSet, precision: Precisi
         Some(_) => format!("aec {precision} sparse"),
         None => format!("aec {precision}"),
     };
-    Ok(summarise(&family, label, codec.weights().config.code_length, set, &measured, threshold.is_some()))
+    Ok(summarise(
+        &family,
+        label,
+        codec.weights().config.code_length,
+        set,
+        &measured,
+        threshold.is_some(),
+    ))
 }
 
 /// Measures baseline JPEG at one quality (1–100) with the `jpeg-encoder` crate, set up like
@@ -245,7 +292,14 @@ pub fn measure_jpeg(set: &ImageSet, quality: u8) -> Result<RdPoint, RdError> {
             Ok(measure(img, &decoded, bytes.len()))
         })
         .collect::<Result<Vec<_>, RdError>>()?;
-    Ok(summarise("JPEG", format!("JPEG q{quality}"), 0, set, &measured, false))
+    Ok(summarise(
+        "JPEG",
+        format!("JPEG q{quality}"),
+        0,
+        set,
+        &measured,
+        false,
+    ))
 }
 
 /// Measures libwebp's lossy encoder (through the `webp` crate) at one quality (0–100).
@@ -260,7 +314,8 @@ pub fn measure_webp(set: &ImageSet, quality: f32) -> Result<RdPoint, RdError> {
                 index: i,
                 reason,
             };
-            let encoded = webp::Encoder::from_rgb(img.as_raw(), img.width(), img.height()).encode(quality);
+            let encoded =
+                webp::Encoder::from_rgb(img.as_raw(), img.width(), img.height()).encode(quality);
             let bytes: &[u8] = &encoded;
             let decoded = image::load_from_memory_with_format(bytes, image::ImageFormat::WebP)
                 .map_err(|e| fail(e.to_string()))?
@@ -268,7 +323,14 @@ pub fn measure_webp(set: &ImageSet, quality: f32) -> Result<RdPoint, RdError> {
             Ok(measure(img, &decoded, bytes.len()))
         })
         .collect::<Result<Vec<_>, RdError>>()?;
-    Ok(summarise("WebP", format!("WebP q{quality}"), 0, set, &measured, false))
+    Ok(summarise(
+        "WebP",
+        format!("WebP q{quality}"),
+        0,
+        set,
+        &measured,
+        false,
+    ))
 }
 
 /// The results as CSV.
@@ -309,7 +371,8 @@ pub fn to_markdown(points: &[RdPoint]) -> String {
             p.psnr_mean,
             p.psnr_of_mean_mse,
             p.ssim,
-            p.zero_fraction.map_or("".into(), |z| format!("{:.1}%", 100.0 * z))
+            p.zero_fraction
+                .map_or("".into(), |z| format!("{:.1}%", 100.0 * z))
         );
     }
     s
@@ -326,7 +389,13 @@ pub enum Axis {
 
 /// Draws PSNR (mean of per-image) against size, one curve per family; `reference` marks one
 /// labelled point (e.g. the notebook's 512 bytes, 21.1 dB).
-pub fn plot(path: &Path, title: &str, points: &[RdPoint], axis: Axis, reference: Option<(f64, f64, &str)>) -> Result<(), RdError> {
+pub fn plot(
+    path: &Path,
+    title: &str,
+    points: &[RdPoint],
+    axis: Axis,
+    reference: Option<(f64, f64, &str)>,
+) -> Result<(), RdError> {
     use plotters::prelude::*;
     let err = |e: String| RdError::Plot(e);
     let x_of = |p: &RdPoint| match axis {
@@ -368,23 +437,44 @@ pub fn plot(path: &Path, title: &str, points: &[RdPoint], axis: Axis, reference:
     let mut families: Vec<&str> = points.iter().map(|p| p.family.as_str()).collect();
     families.dedup();
     let mut seen = Vec::new();
-    families.retain(|f| if seen.contains(f) { false } else { seen.push(*f); true });
+    families.retain(|f| {
+        if seen.contains(f) {
+            false
+        } else {
+            seen.push(*f);
+            true
+        }
+    });
     for (i, family) in families.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
-        let mut series: Vec<(f64, f64)> = points.iter().filter(|p| p.family == *family).map(|p| (x_of(p), p.psnr_mean)).collect();
+        let mut series: Vec<(f64, f64)> = points
+            .iter()
+            .filter(|p| p.family == *family)
+            .map(|p| (x_of(p), p.psnr_mean))
+            .collect();
         series.sort_by(|a, b| a.0.total_cmp(&b.0));
         chart
             .draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))
             .map_err(|e| err(e.to_string()))?
             .label(*family)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
         chart
-            .draw_series(series.iter().map(|&(x, y)| Circle::new((x, y), 4, color.filled())))
+            .draw_series(
+                series
+                    .iter()
+                    .map(|&(x, y)| Circle::new((x, y), 4, color.filled())),
+            )
             .map_err(|e| err(e.to_string()))?;
     }
     if let Some((x, y, label)) = reference {
         chart
-            .draw_series(std::iter::once(Cross::new((x, y), 8, BLACK.stroke_width(3))))
+            .draw_series(std::iter::once(Cross::new(
+                (x, y),
+                8,
+                BLACK.stroke_width(3),
+            )))
             .map_err(|e| err(e.to_string()))?
             .label(label.to_string())
             .legend(|(x, y)| Cross::new((x + 9, y), 6, BLACK.stroke_width(2)));
@@ -407,8 +497,9 @@ fn register_font() -> Result<(), RdError> {
     static ONCE: std::sync::Once = std::sync::Once::new();
     let mut result = Ok(());
     ONCE.call_once(|| {
-        result = plotters::style::register_font("DejaVu Sans", plotters::style::FontStyle::Normal, FONT)
-            .map_err(|_| RdError::Plot("cannot load the bundled font".into()));
+        result =
+            plotters::style::register_font("DejaVu Sans", plotters::style::FontStyle::Normal, FONT)
+                .map_err(|_| RdError::Plot("cannot load the bundled font".into()));
     });
     result
 }

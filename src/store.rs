@@ -232,7 +232,11 @@ pub fn model_from_bytes(bytes: &[u8]) -> Result<LoadedModel, ModelError> {
 }
 
 /// Writes a model file atomically (temp file, then rename) and returns its identity.
-pub fn save_model(path: &Path, weights: &Weights, precision: Precision) -> Result<ModelId, ModelError> {
+pub fn save_model(
+    path: &Path,
+    weights: &Weights,
+    precision: Precision,
+) -> Result<ModelId, ModelError> {
     let bytes = model_to_bytes(weights, precision);
     fsutil::write_atomic(path, &bytes, true).map_err(|source| ModelError::Io {
         path: path.display().to_string(),
@@ -294,7 +298,10 @@ mod tests {
         assert!(model_from_bytes(b"hello world, not a model").is_err());
         // A config that does not match the tensors' shapes.
         let needle = br#"code_length\":8"#;
-        let at = bytes.windows(needle.len()).position(|w| w == needle).unwrap();
+        let at = bytes
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap();
         let mut edited = bytes.clone();
         edited[at + needle.len() - 1] = b'9';
         let err = model_from_bytes(&edited).unwrap_err().to_string();

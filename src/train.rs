@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 use crate::data::Dataset;
 use crate::fsutil;
 use crate::metrics::psnr_from_mse;
-use crate::model::{images_to_tensor, l2_loss, tensor_to_vec, Autoencoder, ModelConfig, Weights, TILE_VALUES};
+use crate::model::{
+    images_to_tensor, l2_loss, tensor_to_vec, Autoencoder, ModelConfig, Weights, TILE_VALUES,
+};
 use crate::optim::{LearningRate, RmsPropSettings, Tf1RmsProp};
 use crate::store::{self, ModelError, ModelId};
 
@@ -238,7 +240,9 @@ impl Stepper {
         let gradients = model.gradients(&grads);
         let loss_value = f64::from(tensor_to_vec(reconstruction.inner())[0]);
         let penalty_value = penalty.map_or(0.0, |p| f64::from(tensor_to_vec(p.inner())[0]));
-        state.optimizer.step(lr, &mut state.weights.tensors, &gradients);
+        state
+            .optimizer
+            .step(lr, &mut state.weights.tensors, &gradients);
         state.step += 1;
         (loss_value, penalty_value)
     }
@@ -271,7 +275,10 @@ pub fn train(
         )));
     }
     if !(recipe.l1 >= 0.0 && recipe.l1.is_finite()) {
-        return Err(TrainError::Settings(format!("L1 weight {} must be ≥ 0", recipe.l1)));
+        return Err(TrainError::Settings(format!(
+            "L1 weight {} must be ≥ 0",
+            recipe.l1
+        )));
     }
     let ckpt_path = run.checkpoint_path();
     let log_path = run.log_path();
@@ -293,7 +300,10 @@ pub fn train(
     for epoch in state.epochs_done + 1..=run.epochs {
         if recipe.shuffle {
             order = (0..data.len()).collect();
-            order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(recipe.seed, epoch)));
+            order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(
+                recipe.seed,
+                epoch,
+            )));
         }
         let start = Instant::now();
         let (mut loss_sum, mut l1_sum) = (0f64, 0f64);
@@ -306,7 +316,12 @@ pub fn train(
             let (loss, penalty) = stepper.step(&mut state, rate, &batch_pixels);
             loss_sum += loss;
             l1_sum += penalty;
-            observer.batch(epoch, (b * recipe.batch_size + batch.len()).min(data.len()), data.len(), loss_sum);
+            observer.batch(
+                epoch,
+                (b * recipe.batch_size + batch.len()).min(data.len()),
+                data.len(),
+                loss_sum,
+            );
         }
         let seconds = start.elapsed().as_secs_f64();
         let mse = 2.0 * loss_sum / (data.len() * TILE_VALUES) as f64;
@@ -380,23 +395,38 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
 fn save_checkpoint(path: &Path, recipe: &Recipe, state: &State) -> Result<(), TrainError> {
     let specs = recipe.config.param_specs();
     let mut named: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (spec, (w, ms)) in specs
-        .iter()
-        .zip(state.weights.tensors.iter().zip(&state.optimizer.mean_square))
-    {
+    for (spec, (w, ms)) in specs.iter().zip(
+        state
+            .weights
+            .tensors
+            .iter()
+            .zip(&state.optimizer.mean_square),
+    ) {
         named.push((spec.name.to_string(), spec.shape.clone(), f32_bytes(w)));
-        named.push((format!("rmsprop.{}", spec.name), spec.shape.clone(), f32_bytes(ms)));
+        named.push((
+            format!("rmsprop.{}", spec.name),
+            spec.shape.clone(),
+            f32_bytes(ms),
+        ));
     }
     let views: Vec<(String, TensorView<'_>)> = named
         .iter()
-        .map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).expect("sizes match")))
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::F32, s.clone(), b).expect("sizes match"),
+            )
+        })
         .collect();
     let meta = CheckpointMeta {
         recipe: recipe.clone(),
         epochs_done: state.epochs_done,
         step: state.step,
     };
-    let info = HashMap::from([("aec-checkpoint".to_string(), serde_json::to_string(&meta).expect("plain struct"))]);
+    let info = HashMap::from([(
+        "aec-checkpoint".to_string(),
+        serde_json::to_string(&meta).expect("plain struct"),
+    )]);
     let bytes = safetensors::serialize(views, Some(info)).expect("valid tensors");
     fsutil::write_atomic(path, &bytes, true).map_err(|source| TrainError::Io {
         path: path.to_path_buf(),
@@ -414,7 +444,8 @@ fn load_checkpoint(path: &Path, recipe: &Recipe) -> Result<State, TrainError> {
         source,
     })?;
     let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
-    let (_, md) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
+    let (_, md) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
     let meta: CheckpointMeta = md
         .metadata()
         .as_ref()
@@ -428,7 +459,9 @@ fn load_checkpoint(path: &Path, recipe: &Recipe) -> Result<State, TrainError> {
         )));
     }
     let read = |name: &str, len: usize| -> Result<Vec<f32>, TrainError> {
-        let view = st.tensor(name).map_err(|_| bad(format!("tensor {name} missing")))?;
+        let view = st
+            .tensor(name)
+            .map_err(|_| bad(format!("tensor {name} missing")))?;
         if view.dtype() != Dtype::F32 || view.data().len() != len * 4 {
             return Err(bad(format!("tensor {name} has the wrong type or size")));
         }
@@ -468,7 +501,9 @@ fn write_log(path: &Path, reports: &[EpochReport]) -> Result<(), TrainError> {
     for r in reports {
         let (a, b) = r
             .eval_psnr
-            .map_or((String::new(), String::new()), |(a, b)| (format!("{a:.4}"), format!("{b:.4}")));
+            .map_or((String::new(), String::new()), |(a, b)| {
+                (format!("{a:.4}"), format!("{b:.4}"))
+            });
         text.push_str(&format!(
             "{},{:.3},{:.3},{:.4},{a},{b},{:.2},{:.1}\n",
             r.epoch, r.loss, r.l1, r.train_psnr, r.seconds, r.images_per_second

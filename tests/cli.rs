@@ -7,14 +7,19 @@ use predicates::prelude::*;
 
 fn aec() -> Command {
     let mut cmd = Command::cargo_bin("aec").unwrap();
-    cmd.env_remove("AEC_MODEL").env_remove("AEC_MODEL_DIR").env_remove("AEC_DEVICE");
+    cmd.env_remove("AEC_MODEL")
+        .env_remove("AEC_MODEL_DIR")
+        .env_remove("AEC_DEVICE");
     cmd
 }
 
 const CAT: &str = "samples/images/cifar-test-0000-cat.png";
 
 fn files_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
@@ -37,11 +42,22 @@ fn compress_inspect_decompress() {
         .assert()
         .success()
         .stdout(predicate::str::contains("32x32").and(predicate::str::contains("built-in model")));
-    let json = aec().arg("inspect").arg(&aec_path).arg("--json").output().unwrap();
+    let json = aec()
+        .arg("inspect")
+        .arg(&aec_path)
+        .arg("--json")
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["code_length"], 128);
     assert_eq!(v["precision"], "f16");
-    aec().arg("decompress").arg(&aec_path).arg("-o").arg(&png).assert().success();
+    aec()
+        .arg("decompress")
+        .arg(&aec_path)
+        .arg("-o")
+        .arg(&png)
+        .assert()
+        .success();
     assert_eq!(image::open(&png).unwrap().to_rgb8().dimensions(), (32, 32));
 }
 
@@ -49,15 +65,35 @@ fn compress_inspect_decompress() {
 fn many_inputs_with_out_dir_and_stdio() {
     let dir = tempfile::tempdir().unwrap();
     aec()
-        .args(["compress", CAT, "samples/images/cifar-test-0001-ship.png", "--out-dir"])
+        .args([
+            "compress",
+            CAT,
+            "samples/images/cifar-test-0001-ship.png",
+            "--out-dir",
+        ])
         .arg(dir.path())
         .assert()
         .success();
-    assert_eq!(files_in(dir.path()), ["cifar-test-0000-cat.aec", "cifar-test-0001-ship.aec"]);
-    let out = aec().args(["compress", "-", "-o", "-"]).pipe_stdin(CAT).unwrap().output().unwrap();
+    assert_eq!(
+        files_in(dir.path()),
+        ["cifar-test-0000-cat.aec", "cifar-test-0001-ship.aec"]
+    );
+    let out = aec()
+        .args(["compress", "-", "-o", "-"])
+        .pipe_stdin(CAT)
+        .unwrap()
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    assert_eq!(std::fs::read(dir.path().join("cifar-test-0000-cat.aec")).unwrap(), out.stdout);
-    let png = aec().args(["decompress", "-", "-o", "-"]).write_stdin(out.stdout).output().unwrap();
+    assert_eq!(
+        std::fs::read(dir.path().join("cifar-test-0000-cat.aec")).unwrap(),
+        out.stdout
+    );
+    let png = aec()
+        .args(["decompress", "-", "-o", "-"])
+        .write_stdin(out.stdout)
+        .output()
+        .unwrap();
     assert!(png.status.success());
     assert_eq!(&png.stdout[..8], b"\x89PNG\r\n\x1a\n");
 }
@@ -70,7 +106,10 @@ fn one_bad_input_fails_alone() {
         .arg(dir.path())
         .assert()
         .failure()
-        .stderr(predicate::str::contains("no-such-image.png").and(predicate::str::contains("1 of 2 inputs failed")));
+        .stderr(
+            predicate::str::contains("no-such-image.png")
+                .and(predicate::str::contains("1 of 2 inputs failed")),
+        );
     assert_eq!(files_in(dir.path()), ["cifar-test-0000-cat.aec"]);
 }
 
@@ -78,7 +117,11 @@ fn one_bad_input_fails_alone() {
 fn errors_are_clear_and_leave_no_output() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.aec");
-    aec().args(["compress", CAT, "-o"]).arg(&good).assert().success();
+    aec()
+        .args(["compress", CAT, "-o"])
+        .arg(&good)
+        .assert()
+        .success();
     let bytes = std::fs::read(&good).unwrap();
 
     // Existing output without --force: refused, left as it was.
@@ -88,20 +131,40 @@ fn errors_are_clear_and_leave_no_output() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("exists").and(predicate::str::contains("--force")));
-    aec().args(["compress", CAT, "--force", "-o"]).arg(&good).assert().success();
+    aec()
+        .args(["compress", CAT, "--force", "-o"])
+        .arg(&good)
+        .assert()
+        .success();
 
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("truncated.aec", bytes[..bytes.len() - 10].to_vec(), "truncated"),
-        ("corrupt.aec", { let mut b = bytes.clone(); b[100] ^= 0x40; b }, "crc mismatch"),
-        ("wrong-model.aec", {
-            // Another model id with a correct CRC.
-            let mut b = bytes.clone();
-            b[8] ^= 0xff;
-            let n = b.len() - 4;
-            let crc = crc32(&b[..n]);
-            b[n..].copy_from_slice(&crc.to_le_bytes());
-            b
-        }, "no model with id"),
+        (
+            "truncated.aec",
+            bytes[..bytes.len() - 10].to_vec(),
+            "truncated",
+        ),
+        (
+            "corrupt.aec",
+            {
+                let mut b = bytes.clone();
+                b[100] ^= 0x40;
+                b
+            },
+            "crc mismatch",
+        ),
+        (
+            "wrong-model.aec",
+            {
+                // Another model id with a correct CRC.
+                let mut b = bytes.clone();
+                b[8] ^= 0xff;
+                let n = b.len() - 4;
+                let crc = crc32(&b[..n]);
+                b[n..].copy_from_slice(&crc.to_le_bytes());
+                b
+            },
+            "no model with id",
+        ),
     ];
     for (name, content, message) in cases {
         let input = dir.path().join(name);
@@ -114,7 +177,11 @@ fn errors_are_clear_and_leave_no_output() {
             .arg(&out)
             .assert()
             .failure()
-            .stderr(predicate::str::contains(name).and(predicate::str::contains(message)).and(predicate::str::contains("panicked").not()));
+            .stderr(
+                predicate::str::contains(name)
+                    .and(predicate::str::contains(message))
+                    .and(predicate::str::contains("panicked").not()),
+            );
         assert!(!out.exists(), "{name} left an output");
     }
     aec()
@@ -135,23 +202,61 @@ fn model_info_and_model_dir() {
         .args(["model", "info", "samples/model/aec-128.safetensors"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("4035808").and(predicate::str::contains("code length: 128")));
+        .stdout(
+            predicate::str::contains("4035808").and(predicate::str::contains("code length: 128")),
+        );
     // A file that is not a model is a clear error.
     let bad = dir.path().join("bad.safetensors");
     std::fs::write(&bad, b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":1}").unwrap();
-    aec().args(["model", "info"]).arg(&bad).assert().failure().stderr(predicate::str::contains("bad.safetensors"));
+    aec()
+        .args(["model", "info"])
+        .arg(&bad)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("bad.safetensors"));
     // A file made with a model from --model decodes only when that model can be found.
     let f32_model = dir.path().join("models");
     std::fs::create_dir(&f32_model).unwrap();
     let m = f32_model.join("aec-128-f32.safetensors");
-    aec().args(["model", "convert", "--precision", "f32", "samples/model/aec-128.safetensors"]).arg(&m).assert().success();
+    aec()
+        .args([
+            "model",
+            "convert",
+            "--precision",
+            "f32",
+            "samples/model/aec-128.safetensors",
+        ])
+        .arg(&m)
+        .assert()
+        .success();
     std::fs::remove_file(&bad).unwrap();
     let file = dir.path().join("cat.aec");
-    aec().args(["compress", CAT, "--model"]).arg(&m).arg("-o").arg(&file).assert().success();
+    aec()
+        .args(["compress", CAT, "--model"])
+        .arg(&m)
+        .arg("-o")
+        .arg(&file)
+        .assert()
+        .success();
     let out = dir.path().join("cat.png");
-    aec().arg("decompress").arg(&file).arg("-o").arg(&out).assert().failure().stderr(predicate::str::contains("no model with id"));
+    aec()
+        .arg("decompress")
+        .arg(&file)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no model with id"));
     assert!(!out.exists());
-    aec().arg("decompress").arg(&file).arg("-o").arg(&out).arg("--model-dir").arg(&f32_model).assert().success();
+    aec()
+        .arg("decompress")
+        .arg(&file)
+        .arg("-o")
+        .arg(&out)
+        .arg("--model-dir")
+        .arg(&f32_model)
+        .assert()
+        .success();
     assert!(out.exists());
 }
 
@@ -161,7 +266,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc

@@ -25,8 +25,13 @@ fn reads_the_exact_pixels_and_labels_of_known_records() {
 fn rejects_files_that_are_not_whole_records() {
     let bytes = std::fs::read(FIXTURE).unwrap();
     for len in [1, CIFAR_RECORD - 1, CIFAR_RECORD + 1, bytes.len() - 5] {
-        let err = parse_cifar(Path::new("cut.bin"), &bytes[..len]).unwrap_err().to_string();
-        assert!(err.contains("cut.bin") && err.contains(&format!("{len} bytes")), "{err}");
+        let err = parse_cifar(Path::new("cut.bin"), &bytes[..len])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cut.bin") && err.contains(&format!("{len} bytes")),
+            "{err}"
+        );
     }
 }
 
@@ -35,15 +40,23 @@ fn reads_folders_of_images_and_lists_and_reports_bad_files() {
     let dir = tempfile::tempdir().unwrap();
     let img = image::RgbImage::from_fn(64, 40, |x, y| image::Rgb([x as u8, y as u8, 3]));
     img.save(dir.path().join("b.png")).unwrap();
-    image::RgbImage::from_pixel(32, 32, image::Rgb([9, 9, 9])).save(dir.path().join("a.png")).unwrap();
-    image::RgbImage::from_pixel(8, 8, image::Rgb([1, 1, 1])).save(dir.path().join("small.png")).unwrap();
+    image::RgbImage::from_pixel(32, 32, image::Rgb([9, 9, 9]))
+        .save(dir.path().join("a.png"))
+        .unwrap();
+    image::RgbImage::from_pixel(8, 8, image::Rgb([1, 1, 1]))
+        .save(dir.path().join("small.png"))
+        .unwrap();
     std::fs::write(dir.path().join("broken.png"), b"not a png").unwrap();
     let set = Dataset::load(dir.path()).unwrap();
     // a.png (1 tile) then b.png (2 whole tiles of 64×40), in path order.
     assert_eq!(set.len(), 3);
     assert_eq!(set.tile(0)[0], 9);
     assert_eq!(set.tile(2)[5], 37);
-    let skipped: Vec<String> = set.skipped.iter().map(|s| s.path.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let skipped: Vec<String> = set
+        .skipped
+        .iter()
+        .map(|s| s.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(skipped, ["broken.png", "small.png"]);
 
     std::fs::write(dir.path().join("list.txt"), "b.png 0\na.png 1\n").unwrap();
@@ -51,8 +64,13 @@ fn reads_folders_of_images_and_lists_and_reports_bad_files() {
     assert_eq!(listed.len(), 3);
     assert_eq!(listed.tile(2)[0], 9, "list order is kept");
     std::fs::write(dir.path().join("bad.txt"), "a.png\nmissing.png\n").unwrap();
-    let err = Dataset::load(&dir.path().join("bad.txt")).unwrap_err().to_string();
-    assert!(err.contains("bad.txt:2") && err.contains("missing.png"), "{err}");
+    let err = Dataset::load(&dir.path().join("bad.txt"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bad.txt:2") && err.contains("missing.png"),
+        "{err}"
+    );
 
     let empty = tempfile::tempdir().unwrap();
     let err = Dataset::load(empty.path()).unwrap_err().to_string();

@@ -19,7 +19,13 @@ fn samples() -> ImageSet {
 }
 
 fn tiny_codec(code_length: usize) -> Codec {
-    let weights = Weights::glorot(ModelConfig { code_length, filters: 2 }, 1);
+    let weights = Weights::glorot(
+        ModelConfig {
+            code_length,
+            filters: 2,
+        },
+        1,
+    );
     let bytes = store::model_to_bytes(&weights, Precision::F32);
     Codec::new(store::model_from_bytes(&bytes).unwrap())
 }
@@ -30,7 +36,16 @@ fn table_has_its_columns_and_bytes_grow_with_code_length() {
     assert_eq!(set.images.len(), 4);
     let mut points = Vec::new();
     for l in [8, 16, 32] {
-        points.push(rd::measure_aec(&tiny_codec(l), &format!("tiny-{l}"), &set, Precision::F16, None).unwrap());
+        points.push(
+            rd::measure_aec(
+                &tiny_codec(l),
+                &format!("tiny-{l}"),
+                &set,
+                Precision::F16,
+                None,
+            )
+            .unwrap(),
+        );
     }
     // Whole files: 36 bytes of container plus 2 bytes per f16 value, for one tile per image.
     let bytes: Vec<f64> = points.iter().map(|p| p.bytes_per_image).collect();
@@ -38,10 +53,14 @@ fn table_has_its_columns_and_bytes_grow_with_code_length() {
     assert!((points[0].bits_per_pixel - 52.0 * 8.0 / 1024.0).abs() < 1e-12);
     for p in &points {
         assert!(p.psnr_mean.is_finite() && p.psnr_mean > 0.0);
-        assert!(p.psnr_of_mean_mse <= p.psnr_mean + 1e-9, "PSNR of the mean MSE is never higher");
+        assert!(
+            p.psnr_of_mean_mse <= p.psnr_mean + 1e-9,
+            "PSNR of the mean MSE is never higher"
+        );
         assert!(p.ssim > -1.0 && p.ssim < 1.0);
     }
-    let sparse = rd::measure_aec(&tiny_codec(32), "tiny-32", &set, Precision::F16, Some(0.2)).unwrap();
+    let sparse =
+        rd::measure_aec(&tiny_codec(32), "tiny-32", &set, Precision::F16, Some(0.2)).unwrap();
     let zeros = sparse.zero_fraction.unwrap();
     assert!(zeros > 0.0 && zeros <= 1.0);
     points.push(sparse);
@@ -64,7 +83,14 @@ fn table_has_its_columns_and_bytes_grow_with_code_length() {
 
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("rd.png");
-    rd::plot(&png, "test", &points, Axis::BytesPerImage, Some((548.0, 21.1, "notebook"))).unwrap();
+    rd::plot(
+        &png,
+        "test",
+        &points,
+        Axis::BytesPerImage,
+        Some((548.0, 21.1, "notebook")),
+    )
+    .unwrap();
     let plot = image::open(&png).unwrap();
     assert_eq!((plot.width(), plot.height()), (960, 640));
 }

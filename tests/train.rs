@@ -61,11 +61,29 @@ fn same_seed_same_model_bytes_and_resume_is_exact() {
         ..small_recipe(data.len())
     };
     let dir = tempfile::tempdir().unwrap();
-    let a = train::train(&data, Some(&data), &recipe, &run(&dir.path().join("a.safetensors"), 2, false), &mut Silent).unwrap();
-    let b = train::train(&data, None, &recipe, &run(&dir.path().join("b.safetensors"), 2, false), &mut Silent).unwrap();
+    let a = train::train(
+        &data,
+        Some(&data),
+        &recipe,
+        &run(&dir.path().join("a.safetensors"), 2, false),
+        &mut Silent,
+    )
+    .unwrap();
+    let b = train::train(
+        &data,
+        None,
+        &recipe,
+        &run(&dir.path().join("b.safetensors"), 2, false),
+        &mut Silent,
+    )
+    .unwrap();
     assert_eq!(a.id, b.id, "two runs with one seed differ");
     let bytes = std::fs::read(dir.path().join("a.safetensors")).unwrap();
-    assert_eq!(store::ModelId::of(&bytes), a.id, "the id is the file's SHA-256");
+    assert_eq!(
+        store::ModelId::of(&bytes),
+        a.id,
+        "the id is the file's SHA-256"
+    );
     assert_eq!(a.epochs.len(), 2);
     assert!(a.epochs[0].eval_psnr.is_some() && a.epochs[1].l1 > 0.0);
 
@@ -74,13 +92,27 @@ fn same_seed_same_model_bytes_and_resume_is_exact() {
     train::train(&data, None, &recipe, &run(&c_out, 1, false), &mut Silent).unwrap();
     let c = train::train(&data, None, &recipe, &run(&c_out, 2, true), &mut Silent).unwrap();
     assert_eq!(c.id, a.id, "resumed run differs");
-    assert_eq!(c.epochs.len(), 2, "the log keeps the first epoch across the resume");
+    assert_eq!(
+        c.epochs.len(),
+        2,
+        "the log keeps the first epoch across the resume"
+    );
     let log = std::fs::read_to_string(dir.path().join("c.safetensors.csv")).unwrap();
     assert_eq!(log.lines().count(), 3);
 
     // A different seed gives a different model; a resume with other settings is refused.
-    let other = Recipe { seed: 5, ..recipe.clone() };
-    let d = train::train(&data, None, &other, &run(&dir.path().join("d.safetensors"), 1, false), &mut Silent).unwrap();
+    let other = Recipe {
+        seed: 5,
+        ..recipe.clone()
+    };
+    let d = train::train(
+        &data,
+        None,
+        &other,
+        &run(&dir.path().join("d.safetensors"), 1, false),
+        &mut Silent,
+    )
+    .unwrap();
     assert_ne!(d.id, a.id);
     let err = train::train(&data, None, &other, &run(&c_out, 3, true), &mut Silent).unwrap_err();
     assert!(err.to_string().contains("different settings"), "{err}");

@@ -105,7 +105,9 @@ fn is_stdio(p: &Path) -> bool {
 fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
     if is_stdio(path) {
         let mut buf = Vec::new();
-        std::io::stdin().read_to_end(&mut buf).context("reading standard input")?;
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .context("reading standard input")?;
         Ok(buf)
     } else {
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
@@ -118,14 +120,23 @@ fn write_output(path: &Path, bytes: &[u8], force: bool) -> anyhow::Result<()> {
         out.write_all(bytes)?;
         return Ok(out.flush()?);
     }
-    fsutil::write_atomic(path, bytes, force).with_context(|| format!("cannot write {}", path.display()))
+    fsutil::write_atomic(path, bytes, force)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Where each input's output goes.
-fn output_paths(inputs: &[PathBuf], output: &Option<PathBuf>, out_dir: &Option<PathBuf>, ext: &str) -> anyhow::Result<Vec<PathBuf>> {
+fn output_paths(
+    inputs: &[PathBuf],
+    output: &Option<PathBuf>,
+    out_dir: &Option<PathBuf>,
+    ext: &str,
+) -> anyhow::Result<Vec<PathBuf>> {
     if let Some(o) = output {
         if inputs.len() != 1 {
-            bail!("-o names one output but there are {} inputs; use --out-dir", inputs.len());
+            bail!(
+                "-o names one output but there are {} inputs; use --out-dir",
+                inputs.len()
+            );
         }
         return Ok(vec![o.clone()]);
     }
@@ -138,7 +149,9 @@ fn output_paths(inputs: &[PathBuf], output: &Option<PathBuf>, out_dir: &Option<P
             if is_stdio(input) {
                 return Ok(PathBuf::from("-"));
             }
-            let name = input.file_stem().ok_or_else(|| anyhow!("{} has no file name", input.display()))?;
+            let name = input
+                .file_stem()
+                .ok_or_else(|| anyhow!("{} has no file name", input.display()))?;
             let mut file = PathBuf::from(name);
             file.set_extension(ext);
             Ok(match out_dir {
@@ -158,7 +171,11 @@ fn for_each_input(
 ) -> ExitCode {
     let bar = (pairs.len() > 1 && std::io::stderr().is_terminal() && !quiet).then(|| {
         let bar = ProgressBar::new(pairs.len() as u64);
-        bar.set_style(ProgressStyle::with_template("[{bar:30}] {pos}/{len} {msg}").expect("valid template").progress_chars("=> "));
+        bar.set_style(
+            ProgressStyle::with_template("[{bar:30}] {pos}/{len} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
         bar
     });
     let failed = AtomicBool::new(false);
@@ -200,7 +217,9 @@ fn for_each_input(
 
 fn load_codec(model: &Option<PathBuf>) -> anyhow::Result<Codec> {
     match model {
-        Some(path) => Ok(Codec::new(store::load_model(path).with_context(|| format!("model {}", path.display()))?)),
+        Some(path) => Ok(Codec::new(
+            store::load_model(path).with_context(|| format!("model {}", path.display()))?,
+        )),
         None => Ok(Codec::builtin()?),
     }
 }
@@ -224,7 +243,10 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
         let bytes = read_input(input)?;
         let image = image::load_from_memory(&bytes).context("cannot decode image")?;
         if image.color().has_alpha() && !alpha_warned.swap(true, Ordering::Relaxed) {
-            eprintln!("aec: warning: {}: alpha channel dropped (aec codes RGB)", input.display());
+            eprintln!(
+                "aec: warning: {}: alpha channel dropped (aec codes RGB)",
+                input.display()
+            );
         }
         let file = codec.compress(&image, &options)?;
         let encoded = file.to_bytes()?;
@@ -269,7 +291,13 @@ impl ModelResolver {
                 return Ok(CodecRef::Borrowed(codec));
             }
         }
-        if let Some((_, codec)) = self.loaded.lock().expect("no panics while held").iter().find(|(m, _)| m.short() == *id) {
+        if let Some((_, codec)) = self
+            .loaded
+            .lock()
+            .expect("no panics while held")
+            .iter()
+            .find(|(m, _)| m.short() == *id)
+        {
             return Ok(CodecRef::Shared(codec.clone()));
         }
         if let Some(dir) = &self.dir {
@@ -279,24 +307,44 @@ impl ModelResolver {
                 None => cache.insert(scan_models(dir)?),
             };
             if let Some((path, _)) = models.iter().find(|(_, m)| m.short() == *id) {
-                let model = store::load_model(path).with_context(|| format!("model {}", path.display()))?;
+                let model =
+                    store::load_model(path).with_context(|| format!("model {}", path.display()))?;
                 let codec = std::sync::Arc::new(Codec::new(model));
-                self.loaded.lock().expect("no panics while held").push((codec.model_id(), codec.clone()));
+                self.loaded
+                    .lock()
+                    .expect("no panics while held")
+                    .push((codec.model_id(), codec.clone()));
                 return Ok(CodecRef::Shared(codec));
             }
         }
-        let mut looked = vec![format!("built-in model {}", hex(&self.builtin.model_id().short()))];
+        let mut looked = vec![format!(
+            "built-in model {}",
+            hex(&self.builtin.model_id().short())
+        )];
         if let Some((path, codec)) = &self.explicit {
-            looked.push(format!("--model {} ({})", path.display(), hex(&codec.model_id().short())));
+            looked.push(format!(
+                "--model {} ({})",
+                path.display(),
+                hex(&codec.model_id().short())
+            ));
         }
         match &self.dir {
             Some(dir) => {
-                let n = self.dir_models.lock().expect("no panics while held").as_ref().map_or(0, Vec::len);
+                let n = self
+                    .dir_models
+                    .lock()
+                    .expect("no panics while held")
+                    .as_ref()
+                    .map_or(0, Vec::len);
                 looked.push(format!("{n} model files in {}", dir.display()));
             }
             None => looked.push("no model folder (--model-dir or AEC_MODEL_DIR)".into()),
         }
-        bail!("no model with id {} (looked at: {})", hex(id), looked.join("; "))
+        bail!(
+            "no model with id {} (looked at: {})",
+            hex(id),
+            looked.join("; ")
+        )
     }
 }
 
@@ -318,10 +366,13 @@ impl std::ops::Deref for CodecRef<'_> {
 /// The identity of every `*.safetensors` file in a folder (hashing only, no parsing).
 fn scan_models(dir: &Path) -> anyhow::Result<Vec<(PathBuf, ModelId)>> {
     let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read model folder {}", dir.display()))? {
+    for entry in std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read model folder {}", dir.display()))?
+    {
         let path = entry?.path();
         if path.extension().is_some_and(|e| e == "safetensors") {
-            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
             found.push((path, ModelId::of(&bytes)));
         }
     }
@@ -333,7 +384,9 @@ pub fn decompress(a: DecompressArgs) -> anyhow::Result<ExitCode> {
     let explicit = match &a.model {
         Some(path) => Some((
             path.clone(),
-            Codec::new(store::load_model(path).with_context(|| format!("model {}", path.display()))?),
+            Codec::new(
+                store::load_model(path).with_context(|| format!("model {}", path.display()))?,
+            ),
         )),
         None => None,
     };
@@ -383,7 +436,11 @@ pub fn inspect(a: InspectArgs) -> anyhow::Result<ExitCode> {
     let values = file.codes.to_f32();
     let n = values.len().max(1) as f64;
     let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-    let var = values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+    let var = values
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n;
     let min = values.iter().copied().fold(f32::INFINITY, f32::min);
     let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let zeros = file.codes.count_zeros();
@@ -419,14 +476,25 @@ pub fn inspect(a: InspectArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("file:          {} ({} bytes)", a.file.display(), bytes.len());
+    println!(
+        "file:          {} ({} bytes)",
+        a.file.display(),
+        bytes.len()
+    );
     println!("format:        .aec version {}", aec::format::VERSION);
     println!(
         "model id:      {}{}",
         hex(&file.model_id),
-        if file.model_id == builtin.short() { " (built-in model)" } else { "" }
+        if file.model_id == builtin.short() {
+            " (built-in model)"
+        } else {
+            ""
+        }
     );
-    println!("image:         {}x{}, {} channel(s) in the source", file.width, file.height, file.channels);
+    println!(
+        "image:         {}x{}, {} channel(s) in the source",
+        file.width, file.height, file.channels
+    );
     println!(
         "tiles:         {}x{} = {} tiles of {}x{} px",
         file.tiles_x(),
@@ -435,7 +503,12 @@ pub fn inspect(a: InspectArgs) -> anyhow::Result<ExitCode> {
         file.tile_size,
         file.tile_size
     );
-    println!("code:          {} values per tile, {}, {}", file.code_length, file.codes.precision(), file.layout);
+    println!(
+        "code:          {} values per tile, {}, {}",
+        file.code_length,
+        file.codes.precision(),
+        file.layout
+    );
     println!(
         "size:          {} header+crc + {} payload bytes, {:.3} bits per pixel",
         aec::format::OVERHEAD,

@@ -30,7 +30,10 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     let c = m.weights.config;
     println!("file:        {}", args.file.display());
     println!("sha256:      {}", m.id);
-    println!("aec id:      {} (first 16 bytes, as .aec files store it)", store::hex(&m.id.short()));
+    println!(
+        "aec id:      {} (first 16 bytes, as .aec files store it)",
+        store::hex(&m.id.short())
+    );
     println!("size:        {} bytes", m.file_len);
     println!("precision:   {}", m.precision);
     println!("code length: {}", c.code_length);

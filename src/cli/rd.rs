@@ -73,13 +73,23 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
     }
     for path in &a.model {
         let m = store::load_model(path).with_context(|| format!("model {}", path.display()))?;
-        let name = path.file_stem().map_or("model".into(), |s| s.to_string_lossy().into_owned());
+        let name = path
+            .file_stem()
+            .map_or("model".into(), |s| s.to_string_lossy().into_owned());
         models.push((name, Codec::new(m)));
     }
-    let baselines = if a.no_baselines { 0 } else { a.jpeg.len() + a.webp.len() };
+    let baselines = if a.no_baselines {
+        0
+    } else {
+        a.jpeg.len() + a.webp.len()
+    };
     let total = models.len() * (a.precision.len() + a.sparse.len()) + baselines;
     let bar = ProgressBar::new(total as u64);
-    bar.set_style(ProgressStyle::with_template("[{bar:30}] {pos}/{len} {msg} {elapsed}").expect("valid template").progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("[{bar:30}] {pos}/{len} {msg} {elapsed}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
     let mut points: Vec<RdPoint> = Vec::new();
     for (name, codec) in &models {
         for &p in &a.precision {
@@ -106,7 +116,8 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
         }
     }
     bar.finish_and_clear();
-    std::fs::create_dir_all(&a.out_dir).with_context(|| format!("cannot create {}", a.out_dir.display()))?;
+    std::fs::create_dir_all(&a.out_dir)
+        .with_context(|| format!("cannot create {}", a.out_dir.display()))?;
     let csv = rd::to_csv(&points);
     let md = rd::to_markdown(&points);
     fsutil::write_atomic(&a.out_dir.join("rd.csv"), csv.as_bytes(), true)?;
@@ -115,7 +126,9 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
         XAxis::Bytes => Axis::BytesPerImage,
         XAxis::Bpp => Axis::BitsPerPixel,
     };
-    let reference = a.mark_reference.then_some((512.0, 21.1, "notebook: 128 x f32 = 512 B, ~21.1 dB"));
+    let reference =
+        a.mark_reference
+            .then_some((512.0, 21.1, "notebook: 128 x f32 = 512 B, ~21.1 dB"));
     let title = format!("{} ({} images)", set.name, set.images.len());
     rd::plot(&a.out_dir.join("rd.png"), &title, &points, axis, reference)?;
     print!("{md}");

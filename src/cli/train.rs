@@ -1,6 +1,6 @@
 //! `aec train`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use aec::data::Dataset;
@@ -100,7 +100,11 @@ impl Observer for Console {
         let eval = r.eval_psnr.map_or(String::new(), |(mean, of_mean)| {
             format!("  eval {mean:.2} dB (of mean MSE {of_mean:.2} dB)")
         });
-        let l1 = if r.l1 > 0.0 { format!("  l1 {:.1}", r.l1) } else { String::new() };
+        let l1 = if r.l1 > 0.0 {
+            format!("  l1 {:.1}", r.l1)
+        } else {
+            String::new()
+        };
         eprintln!(
             "epoch {:>3}  loss {:>12.1}{l1}  train {:.2} dB{eval}  {:.1} s  {:.0} img/s",
             r.epoch, r.loss, r.train_psnr, r.seconds, r.images_per_second
@@ -112,19 +116,26 @@ impl Observer for Console {
     }
 }
 
-fn load(path: &PathBuf, what: &str) -> anyhow::Result<Dataset> {
+fn load(path: &Path, what: &str) -> anyhow::Result<Dataset> {
     let set = Dataset::load(path).with_context(|| format!("loading {what}"))?;
     for s in set.skipped.iter().take(10) {
         eprintln!("aec: warning: skipped {}: {}", s.path.display(), s.reason);
     }
     if set.skipped.len() > 10 {
-        eprintln!("aec: warning: … and {} more skipped", set.skipped.len() - 10);
+        eprintln!(
+            "aec: warning: … and {} more skipped",
+            set.skipped.len() - 10
+        );
     }
     eprintln!(
         "{what}: {} images from {}{}",
         set.len(),
         path.display(),
-        if set.skipped.is_empty() { String::new() } else { format!(" ({} files skipped)", set.skipped.len()) }
+        if set.skipped.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} files skipped)", set.skipped.len())
+        }
     );
     Ok(set)
 }
@@ -162,7 +173,10 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         a.epochs,
         a.device
     );
-    let mut console = Console { bar: None, epochs: a.epochs };
+    let mut console = Console {
+        bar: None,
+        epochs: a.epochs,
+    };
     let outcome = train::train(&data, eval.as_ref(), &recipe, &run, &mut console)?;
     println!("{}  {}", outcome.id, a.out.display());
     Ok(ExitCode::SUCCESS)
