@@ -19,12 +19,26 @@ pub static BUILTIN_MODEL: &[u8] = include_bytes!("../samples/model/aec-128.safet
 /// Largest image side the container can describe.
 pub const MAX_SIDE: u32 = u16::MAX as u32;
 
+/// Largest image, in pixels, that decompression produces (768 MiB of RGB): a file may declare
+/// up to 65,535 × 65,535 pixels in a few megabytes, and decoding must not allocate without bound.
+pub const MAX_DECODED_PIXELS: u64 = 1 << 28;
+
 /// What can go wrong compressing or decompressing.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
     /// The image is larger than the container allows.
     #[error("image is {width}×{height}; the largest side a .aec file can hold is {MAX_SIDE}")]
     TooLarge {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+    },
+    /// The file declares an image larger than decompression produces.
+    #[error(
+        "file declares a {width}×{height} image; aec decodes at most {MAX_DECODED_PIXELS} pixels"
+    )]
+    TooManyPixels {
         /// Width in pixels.
         width: u32,
         /// Height in pixels.
@@ -167,15 +181,8 @@ impl Codec {
                 }
             }
         }
-        let mut codes = Codes::from_f32(&codes, options.precision);
-        if threshold.is_some() {
-            // Values that round to zero in f16 must be stored as absent, not as a kept zero.
-            if let Codes::F16(values) = &mut codes {
-                for v in values.iter_mut().filter(|v| v.to_f32() == 0.0) {
-                    *v = half::f16::ZERO;
-                }
-            }
-        }
+        // The sparse writer leaves out every zero, including values that round to zero in f16.
+        let codes = Codes::from_f32(&codes, options.precision);
         let file = AecFile {
             model_id: self.id.short(),
             width,
@@ -211,8 +218,24 @@ impl Codec {
                 model_code: self.weights.config.code_length,
             });
         }
-        let tiles = self.coder.decode(&file.codes.to_f32());
-        Ok(from_tiles(&tiles, file.width, file.height))
+        let pixels = u64::from(file.width) * u64::from(file.height);
+        if pixels > MAX_DECODED_PIXELS {
+            return Err(CodecError::TooManyPixels {
+                width: file.width,
+                height: file.height,
+            });
+        }
+        // Decode a bounded number of tiles at a time straight into the output, so memory stays
+        // at the size of the image whatever the tile count.
+        const CHUNK: usize = 1024;
+        let values = file.codes.to_f32();
+        let code_length = file.code_length as usize;
+        let mut image = RgbImage::new(file.width, file.height);
+        for (c, codes) in values.chunks(CHUNK * code_length).enumerate() {
+            let tiles = self.coder.decode(codes);
+            place_tiles(&mut image, &tiles, c * CHUNK);
+        }
+        Ok(image)
     }
 }
 
@@ -239,10 +262,19 @@ pub fn to_tiles(rgb: &RgbImage) -> Vec<u8> {
 /// Assembles decoded tiles (values in [0, 1], raster order, channel-major) into an image of
 /// the given size, dropping the padding.
 pub fn from_tiles(tiles: &[f32], width: u32, height: u32) -> RgbImage {
-    let (w, h) = (width as usize, height as usize);
+    let mut image = RgbImage::new(width, height);
+    place_tiles(&mut image, tiles, 0);
+    image
+}
+
+/// Writes decoded tiles, the first of which is tile number `first` in raster order, into
+/// their places in `image`, dropping what falls outside it.
+fn place_tiles(image: &mut RgbImage, tiles: &[f32], first: usize) {
+    let (w, h) = (image.width() as usize, image.height() as usize);
     let tx = w.div_ceil(TILE);
-    let mut raw = vec![0u8; w * h * 3];
-    for (t, tile) in tiles.chunks_exact(TILE_VALUES).enumerate() {
+    let raw: &mut [u8] = image;
+    for (i, tile) in tiles.chunks_exact(TILE_VALUES).enumerate() {
+        let t = first + i;
         let (bx, by) = (t % tx, t / tx);
         for c in 0..3 {
             for y in 0..TILE {
@@ -261,7 +293,6 @@ pub fn from_tiles(tiles: &[f32], width: u32, height: u32) -> RgbImage {
             }
         }
     }
-    RgbImage::from_raw(width, height, raw).expect("buffer matches size")
 }
 
 /// A model output in [0, 1] to a byte, rounding to nearest.

@@ -286,23 +286,18 @@ fn from_images(paths: &[PathBuf]) -> Dataset {
     set
 }
 
-/// The whole 32×32 tiles of an image, in raster order, each channel-major.
+/// The whole 32×32 tiles of an image, in raster order, each channel-major (a partial tile at
+/// the right or bottom edge is left out).
 pub fn whole_tiles(rgb: &image::RgbImage) -> Vec<u8> {
-    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-    let (tx, ty) = (w / TILE, h / TILE);
-    let raw = rgb.as_raw();
-    let mut out = Vec::with_capacity(tx * ty * TILE_VALUES);
-    for by in 0..ty {
-        for bx in 0..tx {
-            for c in 0..3 {
-                for y in 0..TILE {
-                    let row = (by * TILE + y) * w + bx * TILE;
-                    out.extend((0..TILE).map(|x| raw[(row + x) * 3 + c]));
-                }
-            }
-        }
+    let (w, h) = (
+        rgb.width() / TILE as u32 * TILE as u32,
+        rgb.height() / TILE as u32 * TILE as u32,
+    );
+    if (w, h) == rgb.dimensions() {
+        crate::codec::to_tiles(rgb)
+    } else {
+        crate::codec::to_tiles(&image::imageops::crop_imm(rgb, 0, 0, w, h).to_image())
     }
-    out
 }
 
 #[cfg(test)]

@@ -16,10 +16,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8], overwrite: bool) -> io::Result<()
             "file exists (use --force to overwrite)",
         ));
     }
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".aec-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".aec-").suffix(".tmp");
+    // Temporary files are private (0600) by default; outputs get the usual 0666 & !umask.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     if overwrite {
