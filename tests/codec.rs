@@ -1,0 +1,175 @@
+//! The codec on the samples with the built-in model: quality floors, determinism, precisions,
+//! sparse codes, odd sizes and colour types.
+
+use aec::codec::{Codec, CompressOptions};
+use aec::format::{AecFile, Layout, Precision};
+use aec::metrics::psnr_rgb8;
+use image::{DynamicImage, RgbImage};
+
+fn sample(name: &str) -> DynamicImage {
+    image::open(format!("samples/images/{name}")).unwrap()
+}
+
+fn round_trip(codec: &Codec, img: &DynamicImage, options: &CompressOptions) -> (Vec<u8>, RgbImage) {
+    let file = codec.compress(img, options).unwrap();
+    let bytes = file.to_bytes().unwrap();
+    let back = AecFile::from_bytes(&bytes).unwrap();
+    assert_eq!(back, file);
+    (bytes, codec.decompress(&back).unwrap())
+}
+
+/// PSNR floors: the values the README reports for the samples (section "Reproducing the
+/// notebook"), minus 0.5 dB.
+#[test]
+fn samples_round_trip_above_their_psnr_floors() {
+    let codec = Codec::builtin().unwrap();
+    for (name, floor) in [
+        ("kodim23.png", KODIM23_FLOOR),
+        ("cifar-test-0000-cat.png", CAT_FLOOR),
+        ("cifar-test-0003-airplane.png", AIRPLANE_FLOOR),
+    ] {
+        let img = sample(name);
+        let (bytes, decoded) = round_trip(&codec, &img, &CompressOptions::default());
+        assert_eq!(decoded.dimensions(), img.to_rgb8().dimensions());
+        let psnr = psnr_rgb8(&img.to_rgb8(), &decoded);
+        assert!(
+            psnr >= floor,
+            "{name}: {psnr:.2} dB is below the floor {floor}"
+        );
+        // Compressing again gives the same bytes.
+        let again = codec
+            .compress(&img, &CompressOptions::default())
+            .unwrap()
+            .to_bytes()
+            .unwrap();
+        assert_eq!(bytes, again, "{name}: compress is not deterministic");
+    }
+}
+
+const KODIM23_FLOOR: f64 = 22.17; // README: 22.67 dB
+const CAT_FLOOR: f64 = 18.93; // README: 19.43 dB
+const AIRPLANE_FLOOR: f64 = 20.73; // README: 21.23 dB
+
+#[test]
+fn f16_costs_under_five_hundredths_of_a_db() {
+    let codec = Codec::builtin().unwrap();
+    let img = sample("kodim23.png");
+    let psnr = |precision| {
+        let (_, d) = round_trip(
+            &codec,
+            &img,
+            &CompressOptions {
+                precision,
+                sparse_threshold: None,
+            },
+        );
+        psnr_rgb8(&img.to_rgb8(), &d)
+    };
+    let (f32_db, f16_db) = (psnr(Precision::F32), psnr(Precision::F16));
+    assert!(
+        (f32_db - f16_db).abs() < 0.05,
+        "f32 {f32_db:.4} dB vs f16 {f16_db:.4} dB"
+    );
+}
+
+#[test]
+fn sparse_with_threshold_zero_decodes_like_dense() {
+    let codec = Codec::builtin().unwrap();
+    let img = sample("cifar-test-0001-ship.png");
+    for precision in [Precision::F16, Precision::F32] {
+        let dense = codec
+            .compress(
+                &img,
+                &CompressOptions {
+                    precision,
+                    sparse_threshold: None,
+                },
+            )
+            .unwrap();
+        let sparse = codec
+            .compress(
+                &img,
+                &CompressOptions {
+                    precision,
+                    sparse_threshold: Some(0.0),
+                },
+            )
+            .unwrap();
+        assert_eq!(sparse.layout, Layout::Sparse);
+        assert_eq!(
+            codec.decompress(&dense).unwrap(),
+            codec.decompress(&sparse).unwrap()
+        );
+        // A real threshold zeroes values and makes the file smaller.
+        let thin = codec
+            .compress(
+                &img,
+                &CompressOptions {
+                    precision,
+                    sparse_threshold: Some(0.3),
+                },
+            )
+            .unwrap();
+        assert!(thin.codes.count_zeros() > 0);
+        assert!(thin.to_bytes().unwrap().len() < dense.to_bytes().unwrap().len());
+    }
+}
+
+#[test]
+fn odd_sizes_and_colour_types_round_trip_to_their_own_size() {
+    let codec = Codec::builtin().unwrap();
+    for (w, h) in [(1, 1), (33, 17), (31, 64)] {
+        let img = DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([(x * 8) as u8, (y * 4) as u8, 128])
+        }));
+        let (_, d) = round_trip(&codec, &img, &CompressOptions::default());
+        assert_eq!(d.dimensions(), (w, h));
+    }
+    let rgb = sample("cifar-test-0002-ship.png");
+    let grey = DynamicImage::ImageLuma8(rgb.to_luma8());
+    let rgba = DynamicImage::ImageRgba8(rgb.to_rgba8());
+    let grey16 = DynamicImage::ImageLuma16(rgb.to_luma16());
+    for (img, channels) in [(grey, 1), (rgba, 4), (grey16, 1)] {
+        let file = codec.compress(&img, &CompressOptions::default()).unwrap();
+        assert_eq!(file.channels, channels);
+        let d = codec.decompress(&file).unwrap();
+        assert!(psnr_rgb8(&img.to_rgb8(), &d) > 15.0);
+    }
+}
+
+#[test]
+fn a_file_from_another_model_is_refused() {
+    let codec = Codec::builtin().unwrap();
+    let mut file = codec
+        .compress(
+            &sample("cifar-test-0000-cat.png"),
+            &CompressOptions::default(),
+        )
+        .unwrap();
+    file.model_id[0] ^= 1;
+    let err = codec.decompress(&file).unwrap_err().to_string();
+    assert!(err.contains("made by model"), "{err}");
+}
+
+#[test]
+fn a_file_declaring_too_many_pixels_is_refused_before_decoding() {
+    let codec = Codec::builtin().unwrap();
+    // 16,385² pixels is just over the decoder's limit of 2²⁸.
+    let side = 16_385u32;
+    let tiles = (side as usize).div_ceil(32).pow(2);
+    let file = AecFile {
+        model_id: codec.model_id().short(),
+        width: side,
+        height: side,
+        channels: 3,
+        tile_size: 32,
+        code_length: 128,
+        layout: Layout::Sparse,
+        codes: aec::format::Codes::F16(vec![half::f16::ZERO; tiles * 128]),
+    };
+    let err = codec.decompress(&file).unwrap_err().to_string();
+    assert!(
+        err.contains("16385×16385") && err.contains("at most"),
+        "{err}"
+    );
+}
