@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use aec::codec::{Codec, CompressOptions};
@@ -178,16 +178,14 @@ fn for_each_input(
         );
         bar
     });
-    let failed = AtomicBool::new(false);
-    let failures = Mutex::new(0usize);
+    let failures = AtomicUsize::new(0);
     pairs.par_iter().for_each(|(input, output)| {
         let result = job(input, output);
         let line = match &result {
             Ok(line) if !quiet => Some(line.clone()),
             Ok(_) => None,
             Err(e) => {
-                failed.store(true, Ordering::Relaxed);
-                *failures.lock().expect("no panics while held") += 1;
+                failures.fetch_add(1, Ordering::Relaxed);
                 Some(format!("aec: error: {}: {e:#}", input.display()))
             }
         };
@@ -204,8 +202,8 @@ fn for_each_input(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let failures = *failures.lock().expect("no panics while held");
-    if failed.load(Ordering::Relaxed) {
+    let failures = failures.into_inner();
+    if failures > 0 {
         if pairs.len() > 1 {
             eprintln!("aec: {failures} of {} inputs failed", pairs.len());
         }
