@@ -1,11 +1,10 @@
-//! Benchmarks of the reference model (code length 128): training steps, tile coding, whole
-//! images and the container. Run with `cargo bench --bench codec`; filter with e.g.
+//! Benchmarks of the reference model (code length 128): training steps and tile coding (the
+//! container has its own, `cargo bench -p aec-format`). Run with `cargo bench --bench codec`; filter with e.g.
 //! `cargo bench --bench codec -- encode`.
 
 use std::hint::black_box;
 
 use aec::device::DeviceKind;
-use aec::format::{AecFile, Codes, Layout, Precision};
 use aec::infer::{BurnCoder, CpuCoder, TileCoder};
 use aec::model::{ModelConfig, TILE_VALUES};
 use aec::train::{State, Stepper};
@@ -79,44 +78,5 @@ fn coding(c: &mut Criterion) {
     }
 }
 
-fn container(c: &mut Criterion) {
-    // A 768×512 photo's file: 384 tiles × 128 values.
-    let values: Vec<f32> = (0..384 * 128)
-        .map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0)
-        .collect();
-    let mut g = c.benchmark_group("container");
-    for (precision, layout, label) in [
-        (Precision::F16, Layout::Dense, "f16-dense"),
-        (Precision::F32, Layout::Dense, "f32-dense"),
-        (Precision::F16, Layout::Sparse, "f16-sparse"),
-    ] {
-        let mut v = values.clone();
-        if layout == Layout::Sparse {
-            v.iter_mut()
-                .filter(|x| x.abs() < 0.5)
-                .for_each(|x| *x = 0.0);
-        }
-        let file = AecFile {
-            model_id: [7; 16],
-            width: 768,
-            height: 512,
-            channels: 3,
-            tile_size: 32,
-            code_length: 128,
-            layout,
-            codes: Codes::from_f32(&v, precision),
-        };
-        let bytes = file.to_bytes().expect("valid file");
-        g.throughput(Throughput::Bytes(bytes.len() as u64));
-        g.bench_function(format!("write-{label}"), |b| {
-            b.iter(|| black_box(&file).to_bytes().unwrap())
-        });
-        g.bench_function(format!("read-{label}"), |b| {
-            b.iter(|| AecFile::from_bytes(black_box(&bytes)).unwrap())
-        });
-    }
-    g.finish();
-}
-
-criterion_group!(benches, coding, container, training);
+criterion_group!(benches, coding, training);
 criterion_main!(benches);

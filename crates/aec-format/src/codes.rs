@@ -209,8 +209,9 @@ pub(crate) trait Value: Copy {
     const ZERO: Self;
     /// Decodes from exactly `BYTES` little-endian bytes, bit for bit.
     fn read_le(bytes: &[u8]) -> Self;
-    /// Appends the `BYTES` little-endian bytes of the value, bit for bit.
-    fn write_le(self, out: &mut Vec<u8>);
+    /// Writes the `BYTES` little-endian bytes of the value, bit for bit, into `dst` (exactly
+    /// `BYTES` long).
+    fn put_le(self, dst: &mut [u8]);
     /// Neither NaN nor infinite.
     fn is_finite(self) -> bool;
     /// +0 or -0.
@@ -225,10 +226,8 @@ impl Value for f32 {
         f32::from_bits(LittleEndian::read_u32(bytes))
     }
 
-    fn write_le(self, out: &mut Vec<u8>) {
-        let mut b = [0u8; 4];
-        LittleEndian::write_u32(&mut b, self.to_bits());
-        out.extend_from_slice(&b);
+    fn put_le(self, dst: &mut [u8]) {
+        dst.copy_from_slice(&self.to_bits().to_le_bytes());
     }
 
     fn is_finite(self) -> bool {
@@ -248,10 +247,8 @@ impl Value for f16 {
         f16::from_bits(LittleEndian::read_u16(bytes))
     }
 
-    fn write_le(self, out: &mut Vec<u8>) {
-        let mut b = [0u8; 2];
-        LittleEndian::write_u16(&mut b, self.to_bits());
-        out.extend_from_slice(&b);
+    fn put_le(self, dst: &mut [u8]) {
+        dst.copy_from_slice(&self.to_bits().to_le_bytes());
     }
 
     fn is_finite(self) -> bool {
@@ -302,12 +299,12 @@ mod tests {
 
     #[test]
     fn value_bits_preserved() {
-        let mut out = Vec::new();
-        (-0.0f32).write_le(&mut out);
+        let mut out = [0u8; 4];
+        (-0.0f32).put_le(&mut out);
         assert_eq!(out, [0, 0, 0, 0x80]);
         assert_eq!(f32::read_le(&out).to_bits(), 0x8000_0000);
-        let mut out = Vec::new();
-        f16::from_f32(1.0).write_le(&mut out);
+        let mut out = [0u8; 2];
+        f16::from_f32(1.0).put_le(&mut out);
         assert_eq!(out, [0x00, 0x3c]);
         assert!(f16::from_bits(0x8000).is_zero());
         assert!(!f16::from_bits(0x0001).is_zero());

@@ -223,17 +223,14 @@ fn decode_dense<V: Value>(
     base: usize,
     code_length: usize,
 ) -> Result<Vec<V>, FormatError> {
-    let mut out = Vec::with_capacity(payload.len() / V::BYTES);
-    for (i, chunk) in payload.chunks_exact(V::BYTES).enumerate() {
-        let v = V::read_le(chunk);
-        if !v.is_finite() {
-            return Err(FormatError::NonFinite {
-                offset: base + i * V::BYTES,
-                tile: i / code_length,
-                index: i % code_length,
-            });
-        }
-        out.push(v);
+    // Convert first, check after: both passes vectorise, a fused one with an early exit does not.
+    let out: Vec<V> = payload.chunks_exact(V::BYTES).map(V::read_le).collect();
+    if let Some(i) = out.iter().position(|v| !v.is_finite()) {
+        return Err(FormatError::NonFinite {
+            offset: base + i * V::BYTES,
+            tile: i / code_length,
+            index: i % code_length,
+        });
     }
     Ok(out)
 }
@@ -297,6 +294,24 @@ fn decode_sparse<V: Value>(
                 }
                 positions.push(index);
             }
+            let values_offset = c.pos;
+            let values = c.take(k * V::BYTES)?;
+            for (j, (&index, raw)) in positions
+                .iter()
+                .zip(values.chunks_exact(V::BYTES))
+                .enumerate()
+            {
+                let v = V::read_le(raw);
+                if !v.is_finite() || v.is_zero() {
+                    return Err(bad_stored_value(
+                        v,
+                        values_offset + j * V::BYTES,
+                        tile,
+                        index,
+                    ));
+                }
+                dst[index] = v;
+            }
         } else {
             let bitmap_offset = c.pos;
             let bitmap = c.take(bitmap_len)?;
@@ -317,38 +332,50 @@ fn decode_sparse<V: Value>(
                     found,
                 });
             }
+            // Values follow the bitmap's set bits in order: place them straight away.
+            let values_offset = c.pos;
+            let values = c.take(k * V::BYTES)?;
+            let mut stored = values.chunks_exact(V::BYTES).enumerate();
             for (byte_i, &b) in bitmap.iter().enumerate() {
                 let mut bits = b;
                 while bits != 0 {
-                    let bit = bits.trailing_zeros() as usize;
-                    positions.push(8 * byte_i + bit);
+                    let index = 8 * byte_i + bits.trailing_zeros() as usize;
                     bits &= bits - 1;
+                    // The bit count equals k (checked above), so a value is always there.
+                    let Some((j, raw)) = stored.next() else { break };
+                    let v = V::read_le(raw);
+                    if !v.is_finite() || v.is_zero() {
+                        return Err(bad_stored_value(
+                            v,
+                            values_offset + j * V::BYTES,
+                            tile,
+                            index,
+                        ));
+                    }
+                    dst[index] = v;
                 }
             }
         }
-        let values_offset = c.pos;
-        let values = c.take(k * V::BYTES)?;
-        for (j, &index) in positions.iter().enumerate() {
-            let v = V::read_le(&values[j * V::BYTES..(j + 1) * V::BYTES]);
-            let offset = values_offset + j * V::BYTES;
-            if !v.is_finite() {
-                return Err(FormatError::NonFinite {
-                    offset,
-                    tile,
-                    index,
-                });
-            }
-            if v.is_zero() {
-                return Err(FormatError::StoredZero {
-                    offset,
-                    tile,
-                    index,
-                });
-            }
-            dst[index] = v;
-        }
     }
     Ok(out)
+}
+
+/// The error for a stored value that is not finite or is zero.
+#[cold]
+fn bad_stored_value<V: Value>(v: V, offset: usize, tile: usize, index: usize) -> FormatError {
+    if v.is_finite() {
+        FormatError::StoredZero {
+            offset,
+            tile,
+            index,
+        }
+    } else {
+        FormatError::NonFinite {
+            offset,
+            tile,
+            index,
+        }
+    }
 }
 
 /// Walks the sparse tile records without looking at their contents and
@@ -378,40 +405,58 @@ fn scan_sparse(bytes: &[u8], end: usize, h: &Header) -> Result<usize, FormatErro
 }
 
 fn write_dense<V: Value>(values: &[V], out: &mut Vec<u8>) {
-    for &v in values {
-        v.write_le(out);
+    let start = out.len();
+    out.resize(start + values.len() * V::BYTES, 0);
+    for (dst, &v) in out[start..].chunks_exact_mut(V::BYTES).zip(values) {
+        v.put_le(dst);
     }
 }
 
 fn write_sparse<V: Value>(values: &[V], code_length: usize, out: &mut Vec<u8>) {
     let isz = index_size(code_length);
     let bitmap_len = code_length.div_ceil(8);
+    // Per tile, one branch-free pass packs the non-zero values and their indices: each value
+    // is written at the next free slot, and the slot only advances past a non-zero value (one
+    // spare slot at the end takes the last write). Zeros and non-zeros are interleaved
+    // unpredictably in real codes, so a branch per value would cost more than the copy.
+    let mut indices = vec![0u16; code_length + 1];
+    let mut packed = vec![0u8; (code_length + 1) * V::BYTES];
+    let mut bitmap = vec![0u8; bitmap_len];
     for tile in values.chunks_exact(code_length) {
-        let k = tile.iter().filter(|v| !v.is_zero()).count();
-        let mut b = [0u8; 2];
-        LittleEndian::write_u16(&mut b, k as u16);
-        out.extend_from_slice(&b);
-        let stored = || tile.iter().enumerate().filter(|(_, v)| !v.is_zero());
+        let mut k = 0;
+        // Bits are gathered in a register and each bitmap byte stored once.
+        for (byte_i, (group, slot)) in tile.chunks(8).zip(bitmap.iter_mut()).enumerate() {
+            let mut byte = 0u8;
+            for (bit, &v) in group.iter().enumerate() {
+                let stored = !v.is_zero();
+                indices[k] = (byte_i * 8 + bit) as u16;
+                v.put_le(&mut packed[k * V::BYTES..(k + 1) * V::BYTES]);
+                byte |= u8::from(stored) << bit;
+                k += usize::from(stored);
+            }
+            *slot = byte;
+        }
+        out.extend_from_slice(&(k as u16).to_le_bytes());
         if uses_index_list(k, code_length) {
-            for (i, _) in stored() {
-                if isz == 1 {
-                    out.push(i as u8);
-                } else {
-                    LittleEndian::write_u16(&mut b, i as u16);
-                    out.extend_from_slice(&b);
+            if isz == 1 {
+                out.extend(indices[..k].iter().map(|&i| i as u8));
+            } else {
+                for &i in &indices[..k] {
+                    out.extend_from_slice(&i.to_le_bytes());
                 }
             }
         } else {
-            let start = out.len();
-            out.resize(start + bitmap_len, 0);
-            for (i, _) in stored() {
-                out[start + i / 8] |= 1 << (i % 8);
-            }
+            out.extend_from_slice(&bitmap);
         }
-        for (_, &v) in stored() {
-            v.write_le(out);
-        }
+        out.extend_from_slice(&packed[..k * V::BYTES]);
     }
+}
+
+/// An upper bound of a sparse payload's length (every tile full, with a bitmap), to reserve
+/// the output once without a counting pass.
+fn sparse_capacity(values: usize, code_length: usize, bytes_per_value: usize) -> usize {
+    let tiles = values / code_length.max(1);
+    tiles * (2 + code_length.div_ceil(8)) + values * bytes_per_value
 }
 
 fn sparse_len<V: Value>(values: &[V], code_length: usize) -> usize {
@@ -507,7 +552,13 @@ impl AecFile {
     /// non-zero values (+0 and -0 are both left out).
     pub fn to_bytes(&self) -> Result<Vec<u8>, FormatError> {
         self.validate()?;
-        let mut out = Vec::with_capacity(self.encoded_len());
+        let l = self.code_length as usize;
+        let bpv = self.codes.precision().bytes_per_value();
+        let payload = match self.layout {
+            Layout::Dense => self.codes.len() * bpv,
+            Layout::Sparse => sparse_capacity(self.codes.len(), l, bpv),
+        };
+        let mut out = Vec::with_capacity(OVERHEAD + payload);
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
         out.push(match self.layout {
@@ -527,7 +578,6 @@ impl AecFile {
         LittleEndian::write_u16(&mut b, self.code_length as u16);
         out.extend_from_slice(&b);
         debug_assert_eq!(out.len(), HEADER_LEN);
-        let l = self.code_length as usize;
         match (&self.layout, &self.codes) {
             (Layout::Dense, Codes::F32(v)) => write_dense(v, &mut out),
             (Layout::Dense, Codes::F16(v)) => write_dense(v, &mut out),

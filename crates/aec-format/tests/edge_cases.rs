@@ -522,3 +522,51 @@ fn unbounded_limits_do_not_overflow() {
         Err(FormatError::Truncated { .. })
     ));
 }
+
+/// Rewrites the CRC after a payload edit, so that the parser reaches the value checks.
+fn fix_crc(bytes: &mut [u8]) {
+    let end = bytes.len() - 4;
+    let crc = crc32fast::hash(&bytes[..end]);
+    bytes[end..].copy_from_slice(&crc.to_le_bytes());
+}
+
+#[test]
+fn bad_values_in_bitmap_tiles_are_located() {
+    // Two tiles of 16 f32 values, every other one stored: bitmaps, 8 values each.
+    let values: Vec<f32> = (0..32)
+        .map(|i| if i % 2 == 1 { i as f32 } else { 0.0 })
+        .collect();
+    let file = sample(Layout::Sparse, Precision::F32, 16, &values);
+    let good = file.to_bytes().unwrap();
+    assert_eq!(AecFile::from_bytes(&good).unwrap(), file);
+    // Tile 1 starts after tile 0's count (2), bitmap (2) and values (32); its 4th stored value
+    // (index 7) sits 2 + 2 + 3 * 4 bytes into it.
+    let offset = HEADER_LEN + 36 + 2 + 2 + 12;
+    for (bits, zero) in [(0u32, true), (0x8000_0000, true), (0x7f80_0000, false)] {
+        let mut bytes = good.clone();
+        bytes[offset..offset + 4].copy_from_slice(&bits.to_le_bytes());
+        fix_crc(&mut bytes);
+        let err = AecFile::from_bytes(&bytes).unwrap_err();
+        match (zero, err) {
+            (
+                true,
+                FormatError::StoredZero {
+                    offset: o,
+                    tile,
+                    index,
+                },
+            )
+            | (
+                false,
+                FormatError::NonFinite {
+                    offset: o,
+                    tile,
+                    index,
+                },
+            ) => {
+                assert_eq!((o, tile, index), (offset, 1, 7));
+            }
+            (_, other) => panic!("unexpected error {other:?} for bits {bits:#x}"),
+        }
+    }
+}
