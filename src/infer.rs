@@ -7,6 +7,7 @@
 //! and so TensorFlow's CPU kernels, use) that vectorises.
 
 use burn::tensor::{Device, Tensor, TensorData};
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use crate::model::{
@@ -113,23 +114,7 @@ impl CpuCoder {
             .for_each_init(
                 || vec![0f32; K * N],
                 |cols, (out, tile)| {
-                    // im2col: row (c, ky, kx), column (y, x), pixels scaled to [0, 1].
-                    for c in 0..CHANNELS {
-                        for ky in 0..KERNEL {
-                            for kx in 0..KERNEL {
-                                let row = &mut cols[((c * KERNEL + ky) * KERNEL + kx) * N..][..N];
-                                for y in 0..INNER {
-                                    let src =
-                                        &tile[c * TILE * TILE + (y + ky) * TILE + kx..][..INNER];
-                                    for (d, &s) in
-                                        row[y * INNER..(y + 1) * INNER].iter_mut().zip(src)
-                                    {
-                                        *d = f32::from(s) * (1.0 / 255.0);
-                                    }
-                                }
-                            }
-                        }
-                    }
+                    im2col(tile, cols);
                     for (o, &b) in out.chunks_exact_mut(N).zip(&self.conv_b) {
                         o.fill(b);
                     }
@@ -182,35 +167,55 @@ impl TileCoder for CpuCoder {
             tiles
                 .par_chunks_mut(TILE_VALUES)
                 .zip(hidden.par_chunks(hidden_len))
-                .for_each(|(tile, h)| self.deconv_tile(h, tile));
+                .for_each(|(tile, h)| deconv_tile(&self.deconv_w, &self.deconv_b, h, tile));
         }
         out
     }
 }
 
-impl CpuCoder {
-    /// Transposed 3×3 convolution (stride 1, no padding), bias and sigmoid of one tile:
-    /// `out[o, y+ky, x+kx] += h[i, y, x] · w[i, o, ky, kx]`.
-    fn deconv_tile(&self, h: &[f32], out: &mut [f32]) {
-        for (o, plane) in out.chunks_exact_mut(TILE * TILE).enumerate() {
-            plane.fill(self.deconv_b[o]);
-            for i in 0..CHANNELS {
-                let hin = &h[i * INNER * INNER..(i + 1) * INNER * INNER];
-                for ky in 0..KERNEL {
-                    for kx in 0..KERNEL {
-                        let w = self.deconv_w[((i * CHANNELS + o) * KERNEL + ky) * KERNEL + kx];
-                        for y in 0..INNER {
-                            let dst = &mut plane[(y + ky) * TILE + kx..][..INNER];
-                            for (d, &s) in dst.iter_mut().zip(&hin[y * INNER..(y + 1) * INNER]) {
-                                *d += s * w;
-                            }
+/// The 3×3 patches of a tile as the rows (c, ky, kx) × columns (y, x) of a matrix, pixels
+/// scaled to [0, 1].
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn im2col(tile: &[u8], cols: &mut [f32]) {
+    const N: usize = INNER * INNER;
+    for c in 0..CHANNELS {
+        for ky in 0..KERNEL {
+            for kx in 0..KERNEL {
+                let row = &mut cols[((c * KERNEL + ky) * KERNEL + kx) * N..][..N];
+                for y in 0..INNER {
+                    let src = &tile[c * TILE * TILE + (y + ky) * TILE + kx..][..INNER];
+                    for (d, &s) in row[y * INNER..(y + 1) * INNER].iter_mut().zip(src) {
+                        *d = f32::from(s) * (1.0 / 255.0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Transposed 3×3 convolution (stride 1, no padding), bias and sigmoid of one tile:
+/// `out[o, y+ky, x+kx] += h[i, y, x] · w[i, o, ky, kx]` with `w` burn's `[in, out, 3, 3]`.
+#[multiversion(targets("x86_64+avx2+fma"))]
+fn deconv_tile(w: &[f32], bias: &[f32], h: &[f32], out: &mut [f32]) {
+    for (o, plane) in out.chunks_exact_mut(TILE * TILE).enumerate() {
+        plane.fill(bias[o]);
+        for i in 0..CHANNELS {
+            let hin = &h[i * INNER * INNER..(i + 1) * INNER * INNER];
+            for ky in 0..KERNEL {
+                for kx in 0..KERNEL {
+                    let w = w[((i * CHANNELS + o) * KERNEL + ky) * KERNEL + kx];
+                    for y in 0..INNER {
+                        let dst = &mut plane[(y + ky) * TILE + kx..][..INNER];
+                        for (d, &s) in dst.iter_mut().zip(&hin[y * INNER..(y + 1) * INNER]) {
+                            *d += s * w;
                         }
                     }
                 }
             }
-            for v in plane.iter_mut() {
-                *v = 1.0 / (1.0 + (-*v).exp());
-            }
+        }
+        // sigmoid(v) = (1 + tanh(v/2)) / 2: the rational tanh vectorises where exp does not.
+        for v in plane.iter_mut() {
+            *v = 0.5 + 0.5 * fast_tanh(0.5 * *v);
         }
     }
 }
@@ -270,6 +275,8 @@ fn tanh_parallel(values: &mut [f32]) {
 
 /// tanh of every value by Eigen's rational approximation (the float `ptanh` that TensorFlow's
 /// CPU kernels use): a 13/6-degree odd/even rational on [−7.9, 7.9], exact to a few ulp.
+/// Compiled for AVX2 as well (the same operations, unfused, so results do not depend on the CPU).
+#[multiversion(targets("x86_64+avx2+fma"))]
 pub fn tanh_in_place(values: &mut [f32]) {
     for v in values.iter_mut() {
         *v = fast_tanh(*v);
