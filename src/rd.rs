@@ -202,10 +202,13 @@ fn measure(original: &RgbImage, decoded: &RgbImage, bytes: usize) -> Measured {
     }
 }
 
-/// Measures one aec model at one precision and sparse threshold.
+/// Measures one aec model at one precision and sparse threshold. `name` labels the row;
+/// `group` names the plot's curve (e.g. `aec`: models of one group at one precision form one
+/// curve across code lengths, and their sparse settings another).
 pub fn measure_aec(
     codec: &Codec,
     name: &str,
+    group: &str,
     set: &ImageSet,
     precision: Precision,
     threshold: Option<f32>,
@@ -243,8 +246,8 @@ pub fn measure_aec(
         })
         .collect::<Result<Vec<_>, RdError>>()?;
     let family = match threshold {
-        Some(_) => format!("aec {precision} sparse"),
-        None => format!("aec {precision}"),
+        Some(_) => format!("{group} {precision} sparse"),
+        None => format!("{group} {precision}"),
     };
     Ok(summarise(
         &family,

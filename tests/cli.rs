@@ -275,3 +275,59 @@ fn crc32(data: &[u8]) -> u32 {
     }
     !crc
 }
+
+#[test]
+fn rd_writes_table_csv_and_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rd");
+    aec()
+        .args([
+            "rd",
+            "--data",
+            CAT,
+            "samples/images/cifar-test-0003-airplane.png",
+            "--model",
+            "shipped=samples/model/aec-128.safetensors",
+            "--builtin",
+            "--precision",
+            "f16",
+            "--sparse",
+            "0.1",
+            "--jpeg",
+            "50",
+            "--webp",
+            "50",
+            "--mark-reference",
+            "--out-dir",
+        ])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("| built-in f16 | 292.0 |")
+                .and(predicate::str::contains("| shipped f16 | 292.0 |"))
+                .and(predicate::str::contains("| shipped f16 sparse≤0.1 |"))
+                .and(predicate::str::contains("| JPEG q50 |")),
+        );
+    assert_eq!(files_in(&out), ["rd.csv", "rd.md", "rd.png"]);
+    let csv = std::fs::read_to_string(out.join("rd.csv")).unwrap();
+    // Labelled models form their own curves; unlabelled ones join the `aec` curves.
+    assert!(csv.contains("\nshipped f16 sparse,shipped f16 sparse≤0.1,128,"));
+    assert!(csv.contains("\naec f16,built-in f16,128,"));
+    assert_eq!(csv.lines().count(), 1 + 6);
+    image::open(out.join("rd.png")).unwrap();
+    // A missing model file is named.
+    aec()
+        .args([
+            "rd",
+            "--data",
+            CAT,
+            "--model",
+            "x=missing.safetensors",
+            "--out-dir",
+        ])
+        .arg(dir.path().join("none"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("missing.safetensors"));
+}

@@ -40,6 +40,7 @@ fn table_has_its_columns_and_bytes_grow_with_code_length() {
             rd::measure_aec(
                 &tiny_codec(l),
                 &format!("tiny-{l}"),
+                "aec",
                 &set,
                 Precision::F16,
                 None,
@@ -59,8 +60,17 @@ fn table_has_its_columns_and_bytes_grow_with_code_length() {
         );
         assert!(p.ssim > -1.0 && p.ssim < 1.0);
     }
-    let sparse =
-        rd::measure_aec(&tiny_codec(32), "tiny-32", &set, Precision::F16, Some(0.2)).unwrap();
+    let sparse = rd::measure_aec(
+        &tiny_codec(32),
+        "tiny-32",
+        "tiny",
+        &set,
+        Precision::F16,
+        Some(0.2),
+    )
+    .unwrap();
+    assert_eq!(sparse.family, "tiny f16 sparse");
+    assert_eq!(points[0].family, "aec f16");
     let zeros = sparse.zero_fraction.unwrap();
     assert!(zeros > 0.0 && zeros <= 1.0);
     points.push(sparse);

@@ -24,6 +24,7 @@ enum XAxis {
 #[command(after_help = "Examples:
   aec rd --data test_batch.bin --out-dir rd/cifar
   aec rd --model m16.safetensors --model m64.safetensors --data kodak/ --axis bpp --out-dir rd/kodak
+  aec rd --model 'L1 0.1=sparse.safetensors' --precision f16 --sparse 0.1 --data test_batch.bin --out-dir rd/l1
   aec rd --data test_batch.bin --sparse 0.01 --sparse 0.05 --jpeg 10 --jpeg 50 --webp 0
 
 Writes OUT_DIR/rd.csv, OUT_DIR/rd.md and OUT_DIR/rd.png. Without --model the built-in model
@@ -32,9 +33,11 @@ pub struct RdArgs {
     /// Images: a CIFAR-10 binary file (each record an image), a folder, or image files.
     #[arg(long, required = true, num_args = 1..)]
     data: Vec<PathBuf>,
-    /// Model files to measure (repeatable); default: the built-in model.
-    #[arg(long)]
-    model: Vec<PathBuf>,
+    /// Model files to measure (repeatable); default: the built-in model. `LABEL=FILE` names
+    /// the model's rows and plot curves LABEL; without a label the rows take the file's name and
+    /// the points join the `aec` curves (one per precision, across code lengths).
+    #[arg(long, value_name = "[LABEL=]FILE")]
+    model: Vec<String>,
     /// Also measure the built-in model when --model is given.
     #[arg(long)]
     builtin: bool,
@@ -67,16 +70,26 @@ pub struct RdArgs {
 pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
     let set = ImageSet::load(&a.data).context("loading images")?;
     anyhow::ensure!(!set.images.is_empty(), "no images in {:?}", a.data);
-    let mut models: Vec<(String, Codec)> = Vec::new();
+    // (row name, curve group, codec)
+    let mut models: Vec<(String, String, Codec)> = Vec::new();
     if a.model.is_empty() || a.builtin {
-        models.push(("built-in".into(), Codec::builtin()?));
+        models.push(("built-in".into(), "aec".into(), Codec::builtin()?));
     }
-    for path in &a.model {
-        let m = store::load_model(path).with_context(|| format!("model {}", path.display()))?;
-        let name = path
-            .file_stem()
-            .map_or("model".into(), |s| s.to_string_lossy().into_owned());
-        models.push((name, Codec::new(m)));
+    for spec in &a.model {
+        let (label, path) = match spec.split_once('=') {
+            Some((label, path)) if !label.is_empty() => (Some(label), PathBuf::from(path)),
+            _ => (None, PathBuf::from(spec)),
+        };
+        let m = store::load_model(&path).with_context(|| format!("model {}", path.display()))?;
+        let (name, group) = match label {
+            Some(label) => (label.to_owned(), label.to_owned()),
+            None => (
+                path.file_stem()
+                    .map_or("model".into(), |s| s.to_string_lossy().into_owned()),
+                "aec".to_owned(),
+            ),
+        };
+        models.push((name, group, Codec::new(m)));
     }
     let baselines = if a.no_baselines {
         0
@@ -91,15 +104,22 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
             .progress_chars("=> "),
     );
     let mut points: Vec<RdPoint> = Vec::new();
-    for (name, codec) in &models {
+    for (name, group, codec) in &models {
         for &p in &a.precision {
             bar.set_message(format!("{name} {p}"));
-            points.push(rd::measure_aec(codec, name, &set, p, None)?);
+            points.push(rd::measure_aec(codec, name, group, &set, p, None)?);
             bar.inc(1);
         }
         for &t in &a.sparse {
             bar.set_message(format!("{name} sparse {t}"));
-            points.push(rd::measure_aec(codec, name, &set, Precision::F16, Some(t))?);
+            points.push(rd::measure_aec(
+                codec,
+                name,
+                group,
+                &set,
+                Precision::F16,
+                Some(t),
+            )?);
             bar.inc(1);
         }
     }
