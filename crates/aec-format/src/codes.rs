@@ -195,9 +195,20 @@ impl Codes {
     /// Position of the first NaN or infinite value, if any.
     pub(crate) fn first_non_finite(&self) -> Option<usize> {
         match self {
-            Codes::F32(v) => v.iter().position(|x| !Value::is_finite(*x)),
-            Codes::F16(v) => v.iter().position(|x| !Value::is_finite(*x)),
+            Codes::F32(v) => first_non_finite(v),
+            Codes::F16(v) => first_non_finite(v),
         }
+    }
+}
+
+/// Position of the first NaN or infinite value. A pass without early exit (it vectorises)
+/// answers the common case, all finite; only a file with a bad value pays for the search.
+pub(crate) fn first_non_finite<V: Value>(values: &[V]) -> Option<usize> {
+    let bad = values.iter().fold(false, |bad, v| bad | !v.is_finite());
+    if bad {
+        values.iter().position(|v| !v.is_finite())
+    } else {
+        None
     }
 }
 
@@ -252,7 +263,8 @@ impl Value for f16 {
     }
 
     fn is_finite(self) -> bool {
-        f16::is_finite(self)
+        // Exponent not all ones (as `f16::is_finite`, spelled out so that it vectorises).
+        self.to_bits() & 0x7c00 != 0x7c00
     }
 
     fn is_zero(self) -> bool {

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use byteorder::{ByteOrder, LittleEndian};
 use half::f16;
 
-use crate::codes::Value;
+use crate::codes::{first_non_finite, Value};
 use crate::{Codes, FormatError, Layout, Limits, Precision, HEADER_LEN, MAGIC, OVERHEAD, VERSION};
 
 /// Bit 0 of the flags byte: the payload uses the sparse layout.
@@ -225,7 +225,7 @@ fn decode_dense<V: Value>(
 ) -> Result<Vec<V>, FormatError> {
     // Convert first, check after: both passes vectorise, a fused one with an early exit does not.
     let out: Vec<V> = payload.chunks_exact(V::BYTES).map(V::read_le).collect();
-    if let Some(i) = out.iter().position(|v| !v.is_finite()) {
+    if let Some(i) = first_non_finite(&out) {
         return Err(FormatError::NonFinite {
             offset: base + i * V::BYTES,
             tile: i / code_length,
