@@ -1,5 +1,5 @@
 //! Benchmarks of the container: writing and parsing the file of a 768×512 photo (384 tiles of
-//! 128 values) in each precision and layout. Run with `cargo bench -p aec-format`.
+//! 128 values) in each precision and layout. Run with `cargo bench -p aec-format --bench container`.
 
 use std::hint::black_box;
 

@@ -301,16 +301,7 @@ fn decode_sparse<V: Value>(
                 .zip(values.chunks_exact(V::BYTES))
                 .enumerate()
             {
-                let v = V::read_le(raw);
-                if !v.is_finite() || v.is_zero() {
-                    return Err(bad_stored_value(
-                        v,
-                        values_offset + j * V::BYTES,
-                        tile,
-                        index,
-                    ));
-                }
-                dst[index] = v;
+                place(dst, index, raw, values_offset + j * V::BYTES, tile)?;
             }
         } else {
             let bitmap_offset = c.pos;
@@ -343,21 +334,30 @@ fn decode_sparse<V: Value>(
                     bits &= bits - 1;
                     // The bit count equals k (checked above), so a value is always there.
                     let Some((j, raw)) = stored.next() else { break };
-                    let v = V::read_le(raw);
-                    if !v.is_finite() || v.is_zero() {
-                        return Err(bad_stored_value(
-                            v,
-                            values_offset + j * V::BYTES,
-                            tile,
-                            index,
-                        ));
-                    }
-                    dst[index] = v;
+                    place(dst, index, raw, values_offset + j * V::BYTES, tile)?;
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// Stores one sparse value (its bytes `raw`, at byte `offset` of the file) at `index` of its
+/// tile, after checking that it is finite and not zero.
+#[inline]
+fn place<V: Value>(
+    dst: &mut [V],
+    index: usize,
+    raw: &[u8],
+    offset: usize,
+    tile: usize,
+) -> Result<(), FormatError> {
+    let v = V::read_le(raw);
+    if !v.is_finite() || v.is_zero() {
+        return Err(bad_stored_value(v, offset, tile, index));
+    }
+    dst[index] = v;
+    Ok(())
 }
 
 /// The error for a stored value that is not finite or is zero.
