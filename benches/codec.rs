@@ -1,6 +1,6 @@
 //! Benchmarks of the reference model (code length 128): training steps and tile coding (the
-//! container has its own, `cargo bench -p aec-format --bench container`). Run with `cargo bench --bench codec`; filter with e.g.
-//! `cargo bench --bench codec -- encode`.
+//! container has its own, `cargo bench -p aec-format --bench container`). Run with
+//! `cargo bench --bench codec`; filter with e.g. `cargo bench --bench codec -- encode`.
 
 use std::hint::black_box;
 
