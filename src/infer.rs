@@ -197,8 +197,8 @@ fn im2col(tile: &[u8], cols: &mut [f32]) {
 /// `out[o, y+ky, x+kx] += h[i, y, x] · w[i, o, ky, kx]` with `w` burn's `[in, out, 3, 3]`.
 ///
 /// Computed as a gather over `h` padded by 2 on every side: each 32-wide output row is the sum
-/// of 27 shifted 32-wide input rows, accumulated in registers (four AVX vectors). Terms are
-/// added in the same order as the scatter form, so results are the same.
+/// of 27 shifted 32-wide input rows, accumulated in registers (four AVX vectors). Each output
+/// sums its terms in (i, ky, kx) order, as the formula above reads, plus zeros from the padding.
 #[multiversion(targets("x86_64+avx2+fma"))]
 fn deconv_tile(w: &[f32], bias: &[f32], h: &[f32], out: &mut [f32]) {
     const PAD: usize = KERNEL - 1;

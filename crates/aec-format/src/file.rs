@@ -415,21 +415,19 @@ fn write_dense<V: Value>(values: &[V], out: &mut Vec<u8>) {
 fn write_sparse<V: Value>(values: &[V], code_length: usize, out: &mut Vec<u8>) {
     let isz = index_size(code_length);
     let bitmap_len = code_length.div_ceil(8);
-    // Per tile, one branch-free pass packs the non-zero values and their indices: each value
-    // is written at the next free slot, and the slot only advances past a non-zero value (one
-    // spare slot at the end takes the last write). Zeros and non-zeros are interleaved
+    // Per tile, one branch-free pass packs the non-zero values and builds the bitmap: each
+    // value is written at the next free slot, and the slot only advances past a non-zero value
+    // (one spare slot at the end takes the last write). Zeros and non-zeros are interleaved
     // unpredictably in real codes, so a branch per value would cost more than the copy.
-    let mut indices = vec![0u16; code_length + 1];
     let mut packed = vec![0u8; (code_length + 1) * V::BYTES];
     let mut bitmap = vec![0u8; bitmap_len];
     for tile in values.chunks_exact(code_length) {
         let mut k = 0;
         // Bits are gathered in a register and each bitmap byte stored once.
-        for (byte_i, (group, slot)) in tile.chunks(8).zip(bitmap.iter_mut()).enumerate() {
+        for (group, slot) in tile.chunks(8).zip(bitmap.iter_mut()) {
             let mut byte = 0u8;
             for (bit, &v) in group.iter().enumerate() {
                 let stored = !v.is_zero();
-                indices[k] = (byte_i * 8 + bit) as u16;
                 v.put_le(&mut packed[k * V::BYTES..(k + 1) * V::BYTES]);
                 byte |= u8::from(stored) << bit;
                 k += usize::from(stored);
@@ -438,11 +436,17 @@ fn write_sparse<V: Value>(values: &[V], code_length: usize, out: &mut Vec<u8>) {
         }
         out.extend_from_slice(&(k as u16).to_le_bytes());
         if uses_index_list(k, code_length) {
-            if isz == 1 {
-                out.extend(indices[..k].iter().map(|&i| i as u8));
-            } else {
-                for &i in &indices[..k] {
-                    out.extend_from_slice(&i.to_le_bytes());
+            // Few values (under one per 8): read their indices off the bitmap.
+            for (byte_i, &b) in bitmap.iter().enumerate() {
+                let mut bits = b;
+                while bits != 0 {
+                    let i = 8 * byte_i + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if isz == 1 {
+                        out.push(i as u8);
+                    } else {
+                        out.extend_from_slice(&(i as u16).to_le_bytes());
+                    }
                 }
             }
         } else {
