@@ -25,11 +25,11 @@ fn training(c: &mut Criterion) {
     aec::keep_freed_memory();
     let mut g = c.benchmark_group("train_step");
     g.sample_size(10);
-    for device in [DeviceKind::Flex, DeviceKind::Ndarray] {
+    for device in [DeviceKind::Cpu, DeviceKind::Flex, DeviceKind::Ndarray] {
         for batch in [10usize, 128] {
             let pixels = tiles(batch);
             let mut state = State::new(ModelConfig::default(), 0);
-            let mut stepper = Stepper::new(0.0, &device.device().expect("CPU device"));
+            let mut stepper = Stepper::new(0.0, &device.compute().expect("CPU device"));
             g.throughput(Throughput::Elements(batch as u64));
             g.bench_function(BenchmarkId::new(device.to_string(), batch), |b| {
                 b.iter(|| stepper.step(&mut state, 0.0005, black_box(&pixels)))

@@ -1,15 +1,28 @@
-//! Choosing where burn runs: CPU backends by name, and CUDA when built with the `cuda` feature.
+//! Choosing where computation runs: aec's own fused CPU kernels, burn's CPU backends by name, and
+//! CUDA when built with the `cuda` feature.
 
 use std::fmt;
 use std::str::FromStr;
 
 use burn::tensor::Device;
 
+/// Where computation runs, resolved from a [`DeviceKind`].
+#[derive(Debug, Clone)]
+pub enum Compute {
+    /// aec's fused CPU kernels ([`crate::cpu_train`], [`crate::infer::CpuCoder`]).
+    Cpu,
+    /// burn on a device (training adds the autodiff wrapper).
+    Burn(Device),
+}
+
 /// A compute device aec can train and code on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DeviceKind {
-    /// burn's `flex` CPU backend (the default: the faster of the two CPU backends here).
+    /// aec's fused CPU kernels (the default: several times faster than burn's CPU backends,
+    /// and held to burn's results by tests).
     #[default]
+    Cpu,
+    /// burn's `flex` CPU backend (the faster of burn's two CPU backends here).
     Flex,
     /// burn's `ndarray` CPU backend.
     Ndarray,
@@ -19,11 +32,20 @@ pub enum DeviceKind {
 
 impl DeviceKind {
     /// Every name `FromStr` accepts.
-    pub const NAMES: [&'static str; 3] = ["flex", "ndarray", "cuda"];
+    pub const NAMES: [&'static str; 4] = ["cpu", "flex", "ndarray", "cuda"];
 
-    /// The burn device, or an error when this build cannot use it.
+    /// Where this kind computes, or an error when this build cannot use it.
+    pub fn compute(self) -> Result<Compute, String> {
+        match self {
+            DeviceKind::Cpu => Ok(Compute::Cpu),
+            burn => burn.device().map(Compute::Burn),
+        }
+    }
+
+    /// The burn device, or an error when this build cannot use it or the kind is not burn's.
     pub fn device(self) -> Result<Device, String> {
         match self {
+            DeviceKind::Cpu => Err("cpu is aec's own CPU path, not a burn device".into()),
             DeviceKind::Flex => Ok(Device::flex()),
             #[allow(deprecated)]
             DeviceKind::Ndarray => Ok(Device::ndarray()),
@@ -40,6 +62,7 @@ impl DeviceKind {
 impl fmt::Display for DeviceKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            DeviceKind::Cpu => "cpu",
             DeviceKind::Flex => "flex",
             DeviceKind::Ndarray => "ndarray",
             DeviceKind::Cuda => "cuda",
@@ -51,7 +74,8 @@ impl FromStr for DeviceKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
-            "flex" | "cpu" => Ok(DeviceKind::Flex),
+            "cpu" => Ok(DeviceKind::Cpu),
+            "flex" => Ok(DeviceKind::Flex),
             "ndarray" => Ok(DeviceKind::Ndarray),
             "cuda" | "gpu" => Ok(DeviceKind::Cuda),
             _ => Err(format!(

@@ -7,12 +7,12 @@
 //! and so TensorFlow's CPU kernels, use) that vectorises.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use multiversion::multiversion;
 use rayon::prelude::*;
 
+use crate::kernels::{deconv_tile, im2col, matmul, tanh_in_place, tanh_parallel};
 use crate::model::{
     images_to_tensor, tensor_to_vec, Autoencoder, ModelConfig, Weights, CHANNELS, INNER, KERNEL,
-    TILE, TILE_VALUES,
+    TILE_VALUES,
 };
 
 /// Tiles per batch: bounds the memory of intermediate features (≈ 115 kB per tile).
@@ -173,177 +173,9 @@ impl TileCoder for CpuCoder {
     }
 }
 
-/// The 3×3 patches of a tile as the rows (c, ky, kx) × columns (y, x) of a matrix, pixels
-/// scaled to [0, 1].
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn im2col(tile: &[u8], cols: &mut [f32]) {
-    const N: usize = INNER * INNER;
-    for c in 0..CHANNELS {
-        for ky in 0..KERNEL {
-            for kx in 0..KERNEL {
-                let row = &mut cols[((c * KERNEL + ky) * KERNEL + kx) * N..][..N];
-                for y in 0..INNER {
-                    let src = &tile[c * TILE * TILE + (y + ky) * TILE + kx..][..INNER];
-                    for (d, &s) in row[y * INNER..(y + 1) * INNER].iter_mut().zip(src) {
-                        *d = f32::from(s) * (1.0 / 255.0);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Transposed 3×3 convolution (stride 1, no padding), bias and sigmoid of one tile:
-/// `out[o, y+ky, x+kx] += h[i, y, x] · w[i, o, ky, kx]` with `w` burn's `[in, out, 3, 3]`.
-///
-/// Computed as a gather over `h` padded by 2 on every side: each 32-wide output row is the sum
-/// of 27 shifted 32-wide input rows, accumulated in registers (four AVX vectors). Each output
-/// sums its terms in (i, ky, kx) order, as the formula above reads, plus zeros from the padding.
-#[multiversion(targets("x86_64+avx2+fma"))]
-fn deconv_tile(w: &[f32], bias: &[f32], h: &[f32], out: &mut [f32]) {
-    const PAD: usize = KERNEL - 1;
-    const P: usize = INNER + 2 * PAD;
-    let mut padded = [0f32; CHANNELS * P * P];
-    for (plane, src) in padded
-        .chunks_exact_mut(P * P)
-        .zip(h.chunks_exact(INNER * INNER))
-    {
-        for (y, row) in src.chunks_exact(INNER).enumerate() {
-            plane[(y + PAD) * P + PAD..][..INNER].copy_from_slice(row);
-        }
-    }
-    for (o, plane) in out.chunks_exact_mut(TILE * TILE).enumerate() {
-        for (y, row) in plane.chunks_exact_mut(TILE).enumerate() {
-            let mut acc = [bias[o]; TILE];
-            for i in 0..CHANNELS {
-                for ky in 0..KERNEL {
-                    let src_row = &padded[i * P * P + (y + PAD - ky) * P..][..P];
-                    for kx in 0..KERNEL {
-                        let wv = w[((i * CHANNELS + o) * KERNEL + ky) * KERNEL + kx];
-                        let src = &src_row[PAD - kx..][..TILE];
-                        for (a, &s) in acc.iter_mut().zip(src) {
-                            *a += s * wv;
-                        }
-                    }
-                }
-            }
-            row.copy_from_slice(&acc);
-        }
-        // sigmoid(v) = (1 + tanh(v/2)) / 2: the rational tanh vectorises where exp does not.
-        for v in plane.iter_mut() {
-            *v = 0.5 + 0.5 * fast_tanh(0.5 * *v);
-        }
-    }
-}
-
-/// `c ← (accumulate ? c : 0) + a·b` for row-major `a` (m×k), `b` (k×n), `c` (m×n).
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    accumulate: bool,
-    parallel: bool,
-) {
-    assert!(
-        a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
-        "matmul operand sizes"
-    );
-    let parallelism = if parallel {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: the slices hold at least m·k, k·n and m·n values (checked above), the strides
-    // describe dense row-major matrices inside them, and `c` does not alias `a` or `b`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            1,
-            n as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
-}
-
-/// tanh of every value, on all cores for large buffers.
-fn tanh_parallel(values: &mut [f32]) {
-    values.par_chunks_mut(1 << 14).for_each(tanh_in_place);
-}
-
-/// tanh of every value by Eigen's rational approximation (the float `ptanh` that TensorFlow's
-/// CPU kernels use): a 13/6-degree odd/even rational on [−7.9, 7.9], exact to a few ulp.
-/// Compiled for AVX2 as well (the same operations, unfused, so results do not depend on the CPU).
-#[multiversion(targets("x86_64+avx2+fma"))]
-pub fn tanh_in_place(values: &mut [f32]) {
-    for v in values.iter_mut() {
-        *v = fast_tanh(*v);
-    }
-}
-
-/// One value of [`tanh_in_place`].
-#[inline(always)]
-pub fn fast_tanh(x: f32) -> f32 {
-    const CLAMP: f32 = 7.905_311;
-    const A1: f32 = 4.893_524_5e-3;
-    const A3: f32 = 6.372_619_3e-4;
-    const A5: f32 = 1.485_722_4e-5;
-    const A7: f32 = 5.122_297e-8;
-    const A9: f32 = -8.604_672e-11;
-    const A11: f32 = 2.000_188e-13;
-    const A13: f32 = -2.760_768_5e-16;
-    const B0: f32 = 4.893_525e-3;
-    const B2: f32 = 2.268_434_6e-3;
-    const B4: f32 = 1.185_347_1e-4;
-    const B6: f32 = 1.198_258_4e-6;
-    let x = x.clamp(-CLAMP, CLAMP);
-    let x2 = x * x;
-    let mut p = x2 * A13 + A11;
-    p = p * x2 + A9;
-    p = p * x2 + A7;
-    p = p * x2 + A5;
-    p = p * x2 + A3;
-    p = p * x2 + A1;
-    p *= x;
-    let mut q = x2 * B6 + B4;
-    q = q * x2 + B2;
-    q = q * x2 + B0;
-    p / q
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fast_tanh_matches_std() {
-        let mut worst = 0f32;
-        let mut x = -12.0f32;
-        while x < 12.0 {
-            worst = worst.max((fast_tanh(x) - x.tanh()).abs());
-            x += 0.001;
-        }
-        assert!(worst < 2e-6, "worst error {worst}");
-        assert_eq!(fast_tanh(0.0), 0.0);
-    }
 
     #[test]
     fn cpu_path_matches_burn() {

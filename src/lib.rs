@@ -12,10 +12,12 @@
 //! - [`metrics`]: PSNR and SSIM.
 
 pub mod codec;
+pub mod cpu_train;
 pub mod data;
 pub mod device;
 pub mod fsutil;
 pub mod infer;
+pub mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod optim;

@@ -79,8 +79,10 @@ impl Tf1RmsProp {
     }
 }
 
-#[inline]
-fn update(s: RmsPropSettings, lr: f32, w: &mut [f32], g: &[f32], ms: &mut [f32]) {
+/// One update of the values `w` with their gradients `g` and mean-square slots `ms` (the fused
+/// trainer applies it block by block).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+pub fn update(s: RmsPropSettings, lr: f32, w: &mut [f32], g: &[f32], ms: &mut [f32]) {
     let keep = 1.0 - s.decay;
     for ((w, &g), ms) in w.iter_mut().zip(g).zip(ms.iter_mut()) {
         *ms += (g * g - *ms) * keep;

@@ -6,8 +6,10 @@
 //! exponential decay but never advanced its step counter, so its rate never changed; the decay
 //! is available here (`lr_decay`) and off by default.
 //!
-//! Burn computes the forward pass and the gradients; the weights live on the host, where the
-//! fused optimizer updates them in one pass.
+//! The weights and the optimizer's slots live on the host. A step runs either on aec's fused CPU
+//! kernels ([`crate::cpu_train`], the default) or on burn's autodiff on any device
+//! ([`BurnStepper`]: burn computes the forward pass and the gradients, and the fused optimizer
+//! updates the weights in one pass); tests hold the two to each other.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,8 +23,11 @@ use rand_chacha::ChaCha8Rng;
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
+use crate::cpu_train::CpuStepper;
 use crate::data::Dataset;
+use crate::device::Compute;
 use crate::fsutil;
+use crate::infer::{BurnCoder, CpuCoder, TileCoder};
 use crate::metrics::psnr_from_mse;
 use crate::model::{
     images_to_tensor, l2_loss, tensor_to_vec, Autoencoder, ModelConfig, Weights, TILE_VALUES,
@@ -88,8 +93,8 @@ pub struct RunOptions {
     pub precision: Precision,
     /// Continue from `out`'s checkpoint if there is one.
     pub resume: bool,
-    /// The device to train on (an autodiff wrapper is added).
-    pub device: Device,
+    /// Where to train.
+    pub compute: Compute,
 }
 
 impl RunOptions {
@@ -208,13 +213,13 @@ impl State {
     }
 }
 
-/// Runs single training steps: burn's forward and backward pass, then the fused update.
-pub struct Stepper {
+/// Runs training steps on burn: its forward and backward pass, then the fused update.
+pub struct BurnStepper {
     l1: f32,
     device: Device,
 }
 
-impl Stepper {
+impl BurnStepper {
     /// A stepper with L1 weight `l1` on `device` (an autodiff wrapper is added).
     pub fn new(l1: f32, device: &Device) -> Self {
         Self {
@@ -245,6 +250,41 @@ impl Stepper {
             .step(lr, &mut state.weights.tensors, &gradients);
         state.step += 1;
         (loss_value, penalty_value)
+    }
+}
+
+/// Runs training steps where a [`Compute`] says.
+pub enum Stepper {
+    /// aec's fused CPU step.
+    Cpu(CpuStepper),
+    /// burn's autodiff.
+    Burn(BurnStepper),
+}
+
+impl Stepper {
+    /// A stepper with L1 weight `l1`.
+    pub fn new(l1: f32, compute: &Compute) -> Self {
+        match compute {
+            Compute::Cpu => Stepper::Cpu(CpuStepper::new(l1)),
+            Compute::Burn(device) => Stepper::Burn(BurnStepper::new(l1, device)),
+        }
+    }
+
+    /// One step on a batch of tiles (3,072 bytes each) at learning rate `lr`; returns the
+    /// batch's `l2_loss` and L1 penalty before the update.
+    pub fn step(&mut self, state: &mut State, lr: f32, batch_pixels: &[u8]) -> (f64, f64) {
+        match self {
+            Stepper::Cpu(s) => s.step(state, lr, batch_pixels),
+            Stepper::Burn(s) => s.step(state, lr, batch_pixels),
+        }
+    }
+}
+
+/// A coder of `weights` for evaluation where `compute` says.
+fn eval_coder(weights: &Weights, compute: &Compute) -> Box<dyn TileCoder> {
+    match compute {
+        Compute::Cpu => Box::new(CpuCoder::new(weights)),
+        Compute::Burn(device) => Box::new(BurnCoder::new(weights, device)),
     }
 }
 
@@ -292,10 +332,9 @@ pub fn train(
         State::new(recipe.config, recipe.seed)
     };
     let lr = recipe.learning_rate();
-    let plain = run.device.clone().without_autodiff();
     let mut order: Vec<usize> = (0..data.len()).collect();
     let mut batch_pixels = Vec::with_capacity(recipe.batch_size * TILE_VALUES);
-    let mut stepper = Stepper::new(recipe.l1, &run.device);
+    let mut stepper = Stepper::new(recipe.l1, &run.compute);
 
     for epoch in state.epochs_done + 1..=run.epochs {
         if recipe.shuffle {
@@ -326,9 +365,8 @@ pub fn train(
         let seconds = start.elapsed().as_secs_f64();
         let mse = 2.0 * loss_sum / (data.len() * TILE_VALUES) as f64;
         let eval_psnr = eval.map(|set| {
-            let model = Autoencoder::from_weights(&state.weights, &plain, false);
-            let per_image = reconstruction_mse(&model, set, &plain);
-            summarise_psnr(&per_image)
+            let coder = eval_coder(&state.weights, &run.compute);
+            summarise_psnr(&reconstruction_mse(coder.as_ref(), set))
         });
         state.epochs_done = epoch;
         let report = EpochReport {
@@ -358,13 +396,11 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 }
 
 /// Per-image mean squared error (pixels in [0, 1]) of a model's reconstructions of a set.
-pub fn reconstruction_mse(model: &Autoencoder, set: &Dataset, device: &Device) -> Vec<f64> {
-    const CHUNK: usize = 250;
+pub fn reconstruction_mse(coder: &dyn TileCoder, set: &Dataset) -> Vec<f64> {
+    const CHUNK: usize = 256;
     let mut out = Vec::with_capacity(set.len());
     for chunk in set.pixels.chunks(CHUNK * TILE_VALUES) {
-        let images = images_to_tensor(chunk, device);
-        let (_, recon) = model.forward(images);
-        let recon = tensor_to_vec(recon);
+        let recon = coder.decode(&coder.encode(chunk));
         for (orig, rec) in chunk.chunks(TILE_VALUES).zip(recon.chunks(TILE_VALUES)) {
             let se: f64 = orig
                 .iter()

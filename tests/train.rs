@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use aec::data::Dataset;
-use aec::device::DeviceKind;
+use aec::device::{Compute, DeviceKind};
 use aec::format::Precision;
 use aec::model::ModelConfig;
 use aec::store;
@@ -28,16 +28,22 @@ fn run(out: &Path, epochs: usize, resume: bool) -> RunOptions {
         out: out.to_path_buf(),
         precision: Precision::F32,
         resume,
-        device: DeviceKind::Flex.device().unwrap(),
+        compute: Compute::Cpu,
     }
 }
 
 #[test]
 fn a_few_hundred_steps_lower_the_loss_clearly() {
+    for kind in [DeviceKind::Cpu, DeviceKind::Flex] {
+        a_few_hundred_steps_on(kind);
+    }
+}
+
+fn a_few_hundred_steps_on(kind: DeviceKind) {
     let data = Dataset::load(Path::new(FIXTURE)).unwrap();
     let recipe = small_recipe(data.len());
     let mut state = State::new(recipe.config, 1);
-    let mut stepper = Stepper::new(0.0, &DeviceKind::Flex.device().unwrap());
+    let mut stepper = Stepper::new(0.0, &kind.compute().unwrap());
     let mut epoch_losses = Vec::new();
     for _ in 0..40 {
         let mut total = 0.0;
@@ -48,7 +54,10 @@ fn a_few_hundred_steps_lower_the_loss_clearly() {
     }
     // 320 steps. The first epoch's total loss (≈ 0.5·3072·64·0.06) must at least halve.
     let (first, last) = (epoch_losses[0], *epoch_losses.last().unwrap());
-    assert!(last < 0.5 * first, "loss went from {first} to {last}");
+    assert!(
+        last < 0.5 * first,
+        "{kind}: loss went from {first} to {last}"
+    );
     assert!(epoch_losses.iter().all(|l| l.is_finite()));
 }
 

@@ -65,8 +65,9 @@ pub struct TrainArgs {
     /// Storage precision of the written model: f32 or f16.
     #[arg(long, default_value = "f32")]
     precision: Precision,
-    /// Where to compute: flex, ndarray (CPU) or cuda.
-    #[arg(long, default_value = "flex", env = "AEC_DEVICE")]
+    /// Where to compute: cpu (aec's fused kernels), flex or ndarray (burn's CPU backends), or
+    /// cuda.
+    #[arg(long, default_value = "cpu", env = "AEC_DEVICE")]
     device: DeviceKind,
 }
 
@@ -141,7 +142,7 @@ fn load(path: &Path, what: &str) -> anyhow::Result<Dataset> {
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
-    let device = a.device.device().map_err(anyhow::Error::msg)?;
+    let compute = a.device.compute().map_err(anyhow::Error::msg)?;
     let data = load(&a.data, "training data")?;
     let eval = a.eval.as_ref().map(|p| load(p, "eval data")).transpose()?;
     let recipe = Recipe {
@@ -162,7 +163,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         out: a.out.clone(),
         precision: a.precision,
         resume: a.resume,
-        device,
+        compute,
     };
     eprintln!(
         "training code length {}, {} filters, {} parameters, batch {}, {} epochs on {}",

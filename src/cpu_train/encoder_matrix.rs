@@ -1,0 +1,649 @@
+//! The encoder's dense layer `z = x·W`, `W` being `flat × code` (28,800 × 128 in the
+//! reference: 91% of the model's parameters), forward and backward with the optimizer's update.
+//!
+//! At small batches the products are thin (10 rows against 28,800), and a general matrix
+//! product spends its time packing `W` rather than multiplying. Here `W` streams through once
+//! per pass in its own layout: the forward pass accumulates a strip of 16 code columns for a few
+//! images at a time in registers, and the backward pass takes `W` a row at a time, forms that
+//! row's input gradient and own gradient from values in L1 cache, and updates it in place. At
+//! larger batches the products are square enough for `gemm`, and the backward pass still
+//! updates `W` block by block, before its gradient leaves the cache.
+
+use rayon::prelude::*;
+
+use crate::kernels::{gemm, matmul, MatRef};
+use crate::optim::{update, RmsPropSettings};
+
+/// Largest batch the streaming kernels take; above it `gemm` is faster (measured on the
+/// reference model: see the README's performance section).
+pub const STREAMING_MAX_BATCH: usize = 40;
+/// Code columns per strip of the streaming forward pass (one cache line of a row of `W`).
+const STRIP: usize = 16;
+/// Rows of `W` per block of the backward pass; also the granularity of the gradient buffer's
+/// layout (see [`FeatureGrad`]).
+pub const ROWS_PER_BLOCK: usize = 64;
+/// Rows of `W` (32 kB at code length 128) that the forward pass keeps in L1 while every strip
+/// and group of images visits them.
+const ROWS_PER_PASS: usize = 64;
+/// Ranges of rows the forward pass splits `W` into (tasks for the thread pool).
+const RANGES: usize = 8;
+
+/// Whether the streaming kernels handle a batch of `batch` codes of length `code`.
+pub fn streams(batch: usize, code: usize) -> bool {
+    batch <= STREAMING_MAX_BATCH && code.is_multiple_of(STRIP)
+}
+
+/// `codes ← codes + x·W` (`codes` holds the bias on entry). `x` is `batch × flat`;
+/// `x_t` is its transpose, which the streaming kernel reads.
+pub fn forward(x: &[f32], x_t: &[f32], w: &[f32], codes: &mut [f32], batch: usize, code: usize) {
+    let flat = x.len() / batch;
+    if !streams(batch, code) {
+        matmul(batch, code, flat, x, w, codes, true, true);
+        return;
+    }
+    // Contiguous ranges of rows, one task each, summed in a fixed order afterwards (so the
+    // result does not depend on the number of threads).
+    let per_range = flat.div_ceil(RANGES).next_multiple_of(ROWS_PER_PASS);
+    let partials: Vec<Vec<f32>> = (0..flat.div_ceil(per_range))
+        .into_par_iter()
+        .map(|k| {
+            forward_rows(
+                x_t,
+                w,
+                batch,
+                code,
+                k * per_range..((k + 1) * per_range).min(flat),
+            )
+        })
+        .collect();
+    for partial in &partials {
+        for (c, &p) in codes.iter_mut().zip(partial) {
+            *c += p;
+        }
+    }
+}
+
+/// `x[:, rows]·W[rows, :]` (`batch × code`), taking `W` in blocks of [`ROWS_PER_PASS`] rows
+/// that stay in L1 while every strip of 16 columns and every group of images visits them.
+fn forward_rows(
+    x_t: &[f32],
+    w: &[f32],
+    batch: usize,
+    code: usize,
+    rows: std::ops::Range<usize>,
+) -> Vec<f32> {
+    let mut out = vec![0f32; batch * code];
+    let mut local = vec![0f32; ROWS_PER_PASS * code];
+    for j0 in rows.clone().step_by(ROWS_PER_PASS) {
+        let j1 = (j0 + ROWS_PER_PASS).min(rows.end);
+        // One sequential copy brings the block in at full speed; the strips then read it
+        // column-wise from L1.
+        let local = &mut local[..(j1 - j0) * code];
+        local.copy_from_slice(&w[j0 * code..j1 * code]);
+        let x_t = &x_t[j0 * batch..j1 * batch];
+        let block = 0..j1 - j0;
+        for first in (0..code).step_by(STRIP) {
+            let mut b0 = 0;
+            while b0 < batch {
+                let n = (batch - b0).min(5);
+                let block = block.clone();
+                let w = &*local;
+                #[cfg(target_arch = "x86_64")]
+                if avx2::available() {
+                    // SAFETY: the CPU has AVX2 and FMA (checked just above).
+                    unsafe {
+                        match n {
+                            1 => avx2::strip_rows::<1>(
+                                x_t, w, batch, code, first, b0, block, &mut out,
+                            ),
+                            2 => avx2::strip_rows::<2>(
+                                x_t, w, batch, code, first, b0, block, &mut out,
+                            ),
+                            3 => avx2::strip_rows::<3>(
+                                x_t, w, batch, code, first, b0, block, &mut out,
+                            ),
+                            4 => avx2::strip_rows::<4>(
+                                x_t, w, batch, code, first, b0, block, &mut out,
+                            ),
+                            _ => avx2::strip_rows::<5>(
+                                x_t, w, batch, code, first, b0, block, &mut out,
+                            ),
+                        }
+                    }
+                    b0 += n;
+                    continue;
+                }
+                match n {
+                    1 => strip_rows::<1>(x_t, w, batch, code, first, b0, block, &mut out),
+                    2 => strip_rows::<2>(x_t, w, batch, code, first, b0, block, &mut out),
+                    3 => strip_rows::<3>(x_t, w, batch, code, first, b0, block, &mut out),
+                    4 => strip_rows::<4>(x_t, w, batch, code, first, b0, block, &mut out),
+                    _ => strip_rows::<5>(x_t, w, batch, code, first, b0, block, &mut out),
+                }
+                b0 += n;
+            }
+        }
+    }
+    out
+}
+
+/// Adds rows `rows` of the strip of `W` at columns `first..first+16`, weighted by images
+/// `b0..b0+N`, to those images' outputs (N × 16 sums held in registers across the rows).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn strip_rows<const N: usize>(
+    x_t: &[f32],
+    w: &[f32],
+    batch: usize,
+    code: usize,
+    first: usize,
+    b0: usize,
+    rows: std::ops::Range<usize>,
+    out: &mut [f32],
+) {
+    let mut sums = [[0f32; STRIP]; N];
+    for j in rows {
+        let w_row: &[f32; STRIP] = w[j * code + first..][..STRIP]
+            .try_into()
+            .expect("16 values");
+        let xs: &[f32; N] = x_t[j * batch + b0..][..N].try_into().expect("N values");
+        for (sum, &x) in sums.iter_mut().zip(xs) {
+            for (s, &wv) in sum.iter_mut().zip(w_row) {
+                *s += x * wv;
+            }
+        }
+    }
+    for (i, sum) in sums.iter().enumerate() {
+        for (o, &s) in out[(b0 + i) * code + first..][..STRIP].iter_mut().zip(sum) {
+            *o += s;
+        }
+    }
+}
+
+/// The gradient at the layer's input, `δ·Wᵀ` (`batch × flat`), stored by blocks of
+/// [`ROWS_PER_BLOCK`] features: block `k` holds a `batch × rows` row-major matrix for features
+/// `k·ROWS_PER_BLOCK ..`. Each block is written by one task, and each image's gradient is read
+/// back in runs of 64 contiguous values.
+#[derive(Debug, Default)]
+pub struct FeatureGrad {
+    values: Vec<f32>,
+    batch: usize,
+    flat: usize,
+}
+
+impl FeatureGrad {
+    /// Sizes the buffer for `batch` images of `flat` features.
+    pub fn resize(&mut self, batch: usize, flat: usize) {
+        self.values.resize(batch * flat, 0.0);
+        self.batch = batch;
+        self.flat = flat;
+    }
+
+    /// Copies image `b`'s gradient into `out` (`flat` values).
+    pub fn image(&self, b: usize, out: &mut [f32]) {
+        for (block, dst) in out.chunks_mut(ROWS_PER_BLOCK).enumerate() {
+            let first = block * ROWS_PER_BLOCK;
+            let rows = dst.len();
+            dst.copy_from_slice(&self.values[first * self.batch + b * rows..][..rows]);
+        }
+    }
+}
+
+/// The layer's backward pass and `W`'s update in one visit of `W`.
+///
+/// Writes `δ·Wᵀ` (from the old `W`) into `feature_grad`, and updates `W` and its slots `ms`
+/// with `W`'s gradient `xᵀ·δ`, which is formed block by block and never stored whole.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_update(
+    settings: RmsPropSettings,
+    lr: f32,
+    x_t: &[f32],
+    x: &[f32],
+    code_grad: &[f32],
+    w: &mut [f32],
+    ms: &mut [f32],
+    feature_grad: &mut FeatureGrad,
+) {
+    let batch = feature_grad.batch;
+    let code = code_grad.len() / batch;
+    let flat = feature_grad.flat;
+    assert_eq!(w.len(), flat * code, "encoder matrix shape");
+    assert_eq!(ms.len(), w.len(), "slot shape");
+    let streaming = streams(batch, code);
+    w.par_chunks_mut(ROWS_PER_BLOCK * code)
+        .zip(ms.par_chunks_mut(ROWS_PER_BLOCK * code))
+        .zip(feature_grad.values.par_chunks_mut(ROWS_PER_BLOCK * batch))
+        .enumerate()
+        .for_each_init(Vec::new, |grad, (block, ((w, ms), fg))| {
+            let rows = w.len() / code;
+            let first = block * ROWS_PER_BLOCK;
+            if streaming {
+                let x_t = &x_t[first * batch..][..rows * batch];
+                rows_backward_update(settings, lr, x_t, code_grad, w, ms, fg, batch);
+            } else {
+                gemm(
+                    fg,
+                    false,
+                    MatRef::new(code_grad, batch, code),
+                    MatRef::new(w, rows, code).t(),
+                    false,
+                );
+                grad.resize(rows * code, 0.0);
+                gemm(
+                    grad,
+                    false,
+                    MatRef::strided(&x[first..], batch, rows, flat).t(),
+                    MatRef::new(code_grad, batch, code),
+                    false,
+                );
+                update(settings, lr, w, grad, ms);
+            }
+        });
+}
+
+/// The streaming backward pass over one block of rows of `W` (`rows × code`): for each row,
+/// `fg[b, r] = Σ_l W[r, l]·δ[b, l]`, then the row's gradient `Σ_b x[b, r]·δ[b, :]`, 16 values
+/// at a time, and their update.
+#[allow(clippy::too_many_arguments)]
+fn rows_backward_update(
+    settings: RmsPropSettings,
+    lr: f32,
+    x_t: &[f32],
+    code_grad: &[f32],
+    w: &mut [f32],
+    ms: &mut [f32],
+    fg: &mut [f32],
+    batch: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2::available() {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        unsafe { avx2::rows_backward_update(settings, lr, x_t, code_grad, w, ms, fg, batch) };
+        return;
+    }
+    rows_backward_update_portable(settings, lr, x_t, code_grad, w, ms, fg, batch);
+}
+
+/// [`rows_backward_update`] in plain Rust: the same operations in the same order as the AVX2
+/// kernel, so both give the same bits.
+#[allow(clippy::too_many_arguments)]
+fn rows_backward_update_portable(
+    settings: RmsPropSettings,
+    lr: f32,
+    x_t: &[f32],
+    code_grad: &[f32],
+    w: &mut [f32],
+    ms: &mut [f32],
+    fg: &mut [f32],
+    batch: usize,
+) {
+    let code = code_grad.len() / batch;
+    let rows = w.len() / code;
+    let keep = 1.0 - settings.decay;
+    let (deltas, _) = code_grad.as_chunks::<STRIP>();
+    for (r, (w_row, ms_row)) in w
+        .chunks_exact_mut(code)
+        .zip(ms.chunks_exact_mut(code))
+        .enumerate()
+    {
+        let (w_strips, _) = w_row.as_chunks_mut::<STRIP>();
+        let (ms_strips, _) = ms_row.as_chunks_mut::<STRIP>();
+        let strips = w_strips.len();
+        for (b, d) in deltas.chunks_exact(strips).enumerate() {
+            let mut acc = [0f32; STRIP];
+            for (wc, dc) in w_strips.iter().zip(d) {
+                for k in 0..STRIP {
+                    acc[k] += wc[k] * dc[k];
+                }
+            }
+            fg[b * rows + r] = sum16(&acc);
+        }
+        let xs = &x_t[r * batch..][..batch];
+        for (c, (wc, mc)) in w_strips.iter_mut().zip(ms_strips.iter_mut()).enumerate() {
+            let mut g = [0f32; STRIP];
+            for (&x, d) in xs.iter().zip(deltas.chunks_exact(strips)) {
+                let dc = &d[c];
+                for k in 0..STRIP {
+                    g[k] += x * dc[k];
+                }
+            }
+            // The same operations as `optim::update`.
+            for k in 0..STRIP {
+                mc[k] += (g[k] * g[k] - mc[k]) * keep;
+                wc[k] -= (mc[k] + settings.epsilon).sqrt().recip() * lr * g[k];
+            }
+        }
+    }
+}
+
+/// The sum of 16 values as a tree (vector halves first), not a chain.
+#[inline(always)]
+fn sum16(v: &[f32; STRIP]) -> f32 {
+    let mut s8 = [0f32; 8];
+    for (k, s) in s8.iter_mut().enumerate() {
+        *s = v[k] + v[k + 8];
+    }
+    let s4 = [s8[0] + s8[4], s8[1] + s8[5], s8[2] + s8[6], s8[3] + s8[7]];
+    (s4[0] + s4[2]) + (s4[1] + s4[3])
+}
+
+/// `x_t ← xᵀ` for `x` holding `batch` rows of `flat` values.
+pub fn transpose(x: &[f32], x_t: &mut [f32], batch: usize) {
+    let flat = x.len() / batch;
+    x_t.par_chunks_mut(ROWS_PER_BLOCK * batch)
+        .enumerate()
+        .for_each(|(block, out)| {
+            let first = block * ROWS_PER_BLOCK;
+            let rows = out.len() / batch;
+            for b in 0..batch {
+                for (r, &v) in x[b * flat + first..][..rows].iter().enumerate() {
+                    out[r * batch + b] = v;
+                }
+            }
+        });
+}
+
+/// The two hot loops written with AVX2 intrinsics: the compiler's vectoriser does not reliably
+/// keep their sums in registers. Multiplies and adds stay separate (no FMA) and every sum runs
+/// in the portable code's order, so the results are bit for bit those of the portable code.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{RmsPropSettings, STRIP};
+
+    /// Whether this CPU runs these kernels.
+    pub fn available() -> bool {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+
+    /// See [`super::strip_rows`].
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn strip_rows<const N: usize>(
+        x_t: &[f32],
+        w: &[f32],
+        batch: usize,
+        code: usize,
+        first: usize,
+        b0: usize,
+        rows: std::ops::Range<usize>,
+        out: &mut [f32],
+    ) {
+        let mut lo = [_mm256_setzero_ps(); N];
+        let mut hi = [_mm256_setzero_ps(); N];
+        for j in rows {
+            let w_row = &w[j * code + first..][..STRIP];
+            let xs = &x_t[j * batch + b0..][..N];
+            // SAFETY: `w_row` holds 16 values.
+            let (w0, w1) = unsafe {
+                (
+                    _mm256_loadu_ps(w_row.as_ptr()),
+                    _mm256_loadu_ps(w_row.as_ptr().add(8)),
+                )
+            };
+            for i in 0..N {
+                let x = _mm256_set1_ps(xs[i]);
+                lo[i] = _mm256_add_ps(lo[i], _mm256_mul_ps(x, w0));
+                hi[i] = _mm256_add_ps(hi[i], _mm256_mul_ps(x, w1));
+            }
+        }
+        for i in 0..N {
+            let o = &mut out[(b0 + i) * code + first..][..STRIP];
+            // SAFETY: `o` holds 16 values.
+            unsafe {
+                let p = o.as_mut_ptr();
+                _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), lo[i]));
+                _mm256_storeu_ps(p.add(8), _mm256_add_ps(_mm256_loadu_ps(p.add(8)), hi[i]));
+            }
+        }
+    }
+
+    /// The sum of 16 lanes in [`super::sum16`]'s order.
+    #[target_feature(enable = "avx2,fma")]
+    fn sum16(a0: __m256, a1: __m256) -> f32 {
+        let s8 = _mm256_add_ps(a0, a1);
+        let s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps::<1>(s8));
+        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+        _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps::<1>(s2, s2)))
+    }
+
+    /// See [`super::rows_backward_update`].
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn rows_backward_update(
+        settings: RmsPropSettings,
+        lr: f32,
+        x_t: &[f32],
+        code_grad: &[f32],
+        w: &mut [f32],
+        ms: &mut [f32],
+        fg: &mut [f32],
+        batch: usize,
+    ) {
+        let code = code_grad.len() / batch;
+        let rows = w.len() / code;
+        let strips = code / STRIP;
+        let keep = _mm256_set1_ps(1.0 - settings.decay);
+        let epsilon = _mm256_set1_ps(settings.epsilon);
+        let rate = _mm256_set1_ps(lr);
+        let one = _mm256_set1_ps(1.0);
+        for r in 0..rows {
+            let w_row = &mut w[r * code..][..code];
+            let ms_row = &mut ms[r * code..][..code];
+            for b in 0..batch {
+                let d = &code_grad[b * code..][..code];
+                let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+                for s in 0..strips {
+                    // SAFETY: strip `s` lies inside both rows of `code` values.
+                    unsafe {
+                        let (wp, dp) = (w_row.as_ptr().add(s * STRIP), d.as_ptr().add(s * STRIP));
+                        a0 = _mm256_add_ps(
+                            a0,
+                            _mm256_mul_ps(_mm256_loadu_ps(wp), _mm256_loadu_ps(dp)),
+                        );
+                        a1 = _mm256_add_ps(
+                            a1,
+                            _mm256_mul_ps(_mm256_loadu_ps(wp.add(8)), _mm256_loadu_ps(dp.add(8))),
+                        );
+                    }
+                }
+                fg[b * rows + r] = sum16(a0, a1);
+            }
+            let xs = &x_t[r * batch..][..batch];
+            for s in 0..strips {
+                let (mut g0, mut g1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+                for (b, &x) in xs.iter().enumerate() {
+                    let x = _mm256_set1_ps(x);
+                    let d = &code_grad[b * code + s * STRIP..][..STRIP];
+                    // SAFETY: `d` holds 16 values.
+                    unsafe {
+                        g0 = _mm256_add_ps(g0, _mm256_mul_ps(x, _mm256_loadu_ps(d.as_ptr())));
+                        g1 =
+                            _mm256_add_ps(g1, _mm256_mul_ps(x, _mm256_loadu_ps(d.as_ptr().add(8))));
+                    }
+                }
+                for (half, g) in [g0, g1].into_iter().enumerate() {
+                    let at = s * STRIP + half * 8;
+                    // SAFETY: `at + 8` ≤ `code`, the length of both rows.
+                    unsafe {
+                        let mp = ms_row.as_mut_ptr().add(at);
+                        let wp = w_row.as_mut_ptr().add(at);
+                        let m = _mm256_loadu_ps(mp);
+                        // ms += (g·g − ms)·(1 − ρ)
+                        let m = _mm256_add_ps(
+                            m,
+                            _mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(g, g), m), keep),
+                        );
+                        _mm256_storeu_ps(mp, m);
+                        // w −= (1/√(ms + ε))·lr·g
+                        let scale = _mm256_div_ps(one, _mm256_sqrt_ps(_mm256_add_ps(m, epsilon)));
+                        let step = _mm256_mul_ps(_mm256_mul_ps(scale, rate), g);
+                        _mm256_storeu_ps(wp, _mm256_sub_ps(_mm256_loadu_ps(wp), step));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i as f32 + seed) * 0.618).sin() * 0.3)
+            .collect()
+    }
+
+    /// The streaming kernels against plain matrix products, and (on CPUs with AVX2) the
+    /// AVX2 kernels against the portable ones, bit for bit.
+    #[test]
+    fn streaming_kernels_match_gemm_and_each_other() {
+        let (batch, code, flat) = (7, 32, 300);
+        let x = values(batch * flat, 1.0);
+        let w = values(flat * code, 2.0);
+        let delta = values(batch * code, 3.0);
+        let mut x_t = vec![0f32; flat * batch];
+        transpose(&x, &mut x_t, batch);
+
+        let mut streamed = vec![0.5f32; batch * code];
+        forward(&x, &x_t, &w, &mut streamed, batch, code);
+        let mut reference = vec![0.5f32; batch * code];
+        matmul(batch, code, flat, &x, &w, &mut reference, true, false);
+        for (a, b) in streamed.iter().zip(&reference) {
+            assert!((a - b).abs() < 1e-4, "forward {a} vs {b}");
+        }
+
+        // Backward with the optimizer at lr = 1 from slots at one: compare with gemm-made
+        // gradients pushed through `optim::update`.
+        let settings = RmsPropSettings::default();
+        let (mut w1, mut ms1) = (w.clone(), vec![1f32; w.len()]);
+        let mut fg = FeatureGrad::default();
+        fg.resize(batch, flat);
+        backward_update(settings, 1.0, &x_t, &x, &delta, &mut w1, &mut ms1, &mut fg);
+        let mut dx = vec![0f32; batch * flat];
+        gemm(
+            &mut dx,
+            false,
+            MatRef::new(&delta, batch, code),
+            MatRef::new(&w, flat, code).t(),
+            false,
+        );
+        let mut image = vec![0f32; flat];
+        for b in 0..batch {
+            fg.image(b, &mut image);
+            for (a, e) in image.iter().zip(&dx[b * flat..]) {
+                assert!((a - e).abs() < 1e-4, "input gradient {a} vs {e}");
+            }
+        }
+        let mut grad = vec![0f32; flat * code];
+        gemm(
+            &mut grad,
+            false,
+            MatRef::new(&x, batch, flat).t(),
+            MatRef::new(&delta, batch, code),
+            false,
+        );
+        let (mut w2, mut ms2) = (w.clone(), vec![1f32; w.len()]);
+        update(settings, 1.0, &mut w2, &grad, &mut ms2);
+        for (a, e) in w1.iter().zip(&w2).chain(ms1.iter().zip(&ms2)) {
+            assert!((a - e).abs() < 1e-4, "update {a} vs {e}");
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        if avx2::available() {
+            let rows = ROWS_PER_BLOCK;
+            let x_t = &x_t[..rows * batch];
+            let (mut wa, mut ma, mut fa) = (
+                w[..rows * code].to_vec(),
+                vec![1f32; rows * code],
+                vec![0f32; rows * batch],
+            );
+            let (mut wp, mut mp, mut fp) = (wa.clone(), ma.clone(), fa.clone());
+            // SAFETY: AVX2 and FMA are available (checked above).
+            unsafe {
+                avx2::rows_backward_update(
+                    settings, 0.01, x_t, &delta, &mut wa, &mut ma, &mut fa, batch,
+                )
+            };
+            rows_backward_update_portable(
+                settings, 0.01, x_t, &delta, &mut wp, &mut mp, &mut fp, batch,
+            );
+            assert_eq!(
+                (wa, ma, fa),
+                (wp, mp, fp),
+                "AVX2 and portable backward differ"
+            );
+            for n in 1..=5 {
+                let (mut oa, mut op) = (vec![0.25f32; batch * code], vec![0.25f32; batch * code]);
+                let all = 0..flat;
+                match n {
+                    1 => {
+                        // SAFETY: as above.
+                        unsafe {
+                            avx2::strip_rows::<1>(
+                                &x_t_full(&x, batch),
+                                &w,
+                                batch,
+                                code,
+                                16,
+                                2,
+                                all.clone(),
+                                &mut oa,
+                            )
+                        };
+                        strip_rows::<1>(&x_t_full(&x, batch), &w, batch, code, 16, 2, all, &mut op);
+                    }
+                    3 => {
+                        // SAFETY: as above.
+                        unsafe {
+                            avx2::strip_rows::<3>(
+                                &x_t_full(&x, batch),
+                                &w,
+                                batch,
+                                code,
+                                0,
+                                4,
+                                all.clone(),
+                                &mut oa,
+                            )
+                        };
+                        strip_rows::<3>(&x_t_full(&x, batch), &w, batch, code, 0, 4, all, &mut op);
+                    }
+                    5 => {
+                        // SAFETY: as above.
+                        unsafe {
+                            avx2::strip_rows::<5>(
+                                &x_t_full(&x, batch),
+                                &w,
+                                batch,
+                                code,
+                                16,
+                                0,
+                                all.clone(),
+                                &mut oa,
+                            )
+                        };
+                        strip_rows::<5>(&x_t_full(&x, batch), &w, batch, code, 16, 0, all, &mut op);
+                    }
+                    _ => continue,
+                }
+                assert_eq!(oa, op, "AVX2 and portable forward differ for {n} images");
+            }
+        }
+    }
+
+    fn x_t_full(x: &[f32], batch: usize) -> Vec<f32> {
+        let mut x_t = vec![0f32; x.len()];
+        transpose(x, &mut x_t, batch);
+        x_t
+    }
+}
