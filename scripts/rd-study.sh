@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 DATA="${DATA:-../shared/data}"
 STUDY_DIR="${STUDY_DIR:-target/study}"
 EPOCHS="${EPOCHS:-2}"
+DEVICE="${DEVICE:-flex}"  # the committed logs and hashes were made with burn's flex backend
 AEC="${AEC:-target/release/aec}"
 mkdir -p "$STUDY_DIR" docs/study
 
@@ -42,7 +43,7 @@ train() {
     "$AEC" train --data "$DATA/cifar10-jpeg/train-order.txt" \
       --eval "$DATA/cifar10-exact/test_batch_first1000.bin" \
       --code-length "$n" --l1 "$l1" --epochs "$EPOCHS" --precision f16 --resume \
-      --out "$out"
+      --device "$DEVICE" --out "$out"
     cp "$STUDY_DIR/$name.safetensors.csv" "docs/study/$name.train.csv"
     exec {lock}>&-
   done

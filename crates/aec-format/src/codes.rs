@@ -227,6 +227,15 @@ pub(crate) trait Value: Copy {
     fn is_finite(self) -> bool;
     /// +0 or -0.
     fn is_zero(self) -> bool;
+    /// Bit `i` set when `group[i]` is not zero.
+    #[inline]
+    fn nonzero_mask(group: &[Self; 8]) -> u8 {
+        let mut byte = 0u8;
+        for (bit, v) in group.iter().enumerate() {
+            byte |= u8::from(!v.is_zero()) << bit;
+        }
+        byte
+    }
 }
 
 impl Value for f32 {
@@ -270,6 +279,26 @@ impl Value for f16 {
     fn is_zero(self) -> bool {
         self.to_bits() & 0x7fff == 0
     }
+
+    /// Four values per 64-bit word: adding 0x7fff to a value's magnitude (15 bits) sets the
+    /// lane's top bit exactly when the magnitude is not zero, with no carry into the next
+    /// lane; a multiplication then gathers the four top bits into one nibble.
+    #[inline]
+    fn nonzero_mask(group: &[Self; 8]) -> u8 {
+        const MAGNITUDE: u64 = 0x7fff_7fff_7fff_7fff;
+        const TOP: u64 = 0x8000_8000_8000_8000;
+        // Lane bits at 0, 16, 32, 48 land on 45, 46, 47, 48, and nothing else reaches those.
+        const GATHER: u64 = 1 | 1 << 15 | 1 << 30 | 1 << 45;
+        let nibble = |q: &[f16]| -> u8 {
+            let word = q
+                .iter()
+                .enumerate()
+                .fold(0u64, |w, (i, v)| w | u64::from(v.to_bits()) << (16 * i));
+            let top = ((word & MAGNITUDE) + MAGNITUDE) & TOP;
+            ((top >> 15).wrapping_mul(GATHER) >> 45) as u8 & 0xf
+        };
+        nibble(&group[..4]) | nibble(&group[4..]) << 4
+    }
 }
 
 #[cfg(test)]
@@ -307,6 +336,33 @@ mod tests {
         let c32 = Codes::from_f32(&[f32::NAN], Precision::F32);
         assert_eq!(c32.first_non_finite(), Some(0));
         assert!(Codes::F32(vec![]).is_empty());
+    }
+
+    #[test]
+    fn nonzero_masks() {
+        let f16s = [
+            0x0000u16, 0x8000, 0x0001, 0x7fff, 0x8001, 0x7c00, 0xffff, 0x3c00,
+        ];
+        for m in 0..=255u8 {
+            // Every pattern of zeros (+0 and −0 alternately) and non-zeros (assorted bits).
+            let group: [f16; 8] = std::array::from_fn(|i| {
+                let bits = if m >> i & 1 == 1 {
+                    f16s[2 + (i + usize::from(m)) % 6]
+                } else {
+                    f16s[i % 2]
+                };
+                f16::from_bits(bits)
+            });
+            assert_eq!(f16::nonzero_mask(&group), m, "f16 pattern {m:08b}");
+            let group: [f32; 8] = std::array::from_fn(|i| {
+                if m >> i & 1 == 1 {
+                    i as f32 - 3.5
+                } else {
+                    -0.0
+                }
+            });
+            assert_eq!(f32::nonzero_mask(&group), m, "f32 pattern {m:08b}");
+        }
     }
 
     #[test]

@@ -247,6 +247,7 @@ fn decode_sparse<V: Value>(
     let isz = index_size(code_length);
     let bitmap_len = code_length.div_ceil(8);
     let mut positions: Vec<usize> = Vec::with_capacity(code_length);
+    let mut stored: Vec<V> = Vec::with_capacity(code_length + 8);
     let mut c = Cursor {
         buf: bytes,
         pos: HEADER_LEN,
@@ -323,24 +324,79 @@ fn decode_sparse<V: Value>(
                     found,
                 });
             }
-            // Values follow the bitmap's set bits in order: place them straight away.
             let values_offset = c.pos;
             let values = c.take(k * V::BYTES)?;
-            let mut stored = values.chunks_exact(V::BYTES).enumerate();
+            // Convert and check the tile's values in bulk (both vectorise); a bad value is
+            // then located, with its offset, by the value-by-value walk.
+            stored.clear();
+            stored.extend(values.chunks_exact(V::BYTES).map(V::read_le));
+            let bad = stored
+                .iter()
+                .fold(false, |bad, v| bad | !v.is_finite() | v.is_zero());
+            if bad {
+                return Err(bitmap_tile_error::<V>(bitmap, values, values_offset, tile));
+            }
+            // Place the checked values at the set bits, in order.
+            let mut next = stored.iter();
             for (byte_i, &b) in bitmap.iter().enumerate() {
                 let mut bits = b;
                 while bits != 0 {
                     let index = 8 * byte_i + bits.trailing_zeros() as usize;
                     bits &= bits - 1;
                     // The bit count equals k (checked above), so a value is always there.
-                    let Some((j, raw)) = stored.next() else { break };
-                    place(dst, index, raw, values_offset + j * V::BYTES, tile)?;
+                    let Some(&v) = next.next() else { break };
+                    dst[index] = v;
                 }
             }
         }
     }
     Ok(out)
 }
+
+/// The error of a bitmap tile that holds a zero or non-finite value: the first such value in
+/// file order, found by placing the values one by one.
+#[cold]
+fn bitmap_tile_error<V: Value>(
+    bitmap: &[u8],
+    values: &[u8],
+    values_offset: usize,
+    tile: usize,
+) -> FormatError {
+    let mut scratch = vec![V::ZERO; 8 * bitmap.len()];
+    let mut stored = values.chunks_exact(V::BYTES).enumerate();
+    for (byte_i, &b) in bitmap.iter().enumerate() {
+        let mut bits = b;
+        while bits != 0 {
+            let index = 8 * byte_i + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            let Some((j, raw)) = stored.next() else {
+                break;
+            };
+            if let Err(e) = place(&mut scratch, index, raw, values_offset + j * V::BYTES, tile) {
+                return e;
+            }
+        }
+    }
+    unreachable!("called for a tile with a bad value")
+}
+
+/// For each byte `m`: the positions of its set bits in increasing order, then zeros.
+const SET_BITS: [[u8; 8]; 256] = {
+    let mut table = [[0u8; 8]; 256];
+    let mut m = 0;
+    while m < 256 {
+        let (mut i, mut j) = (0, 0);
+        while i < 8 {
+            if (m >> i) & 1 == 1 {
+                table[m][j] = i as u8;
+                j += 1;
+            }
+            i += 1;
+        }
+        m += 1;
+    }
+    table
+};
 
 /// Stores one sparse value (its bytes `raw`, at byte `offset` of the file) at `index` of its
 /// tile, after checking that it is finite and not zero.
@@ -415,24 +471,35 @@ fn write_dense<V: Value>(values: &[V], out: &mut Vec<u8>) {
 fn write_sparse<V: Value>(values: &[V], code_length: usize, out: &mut Vec<u8>) {
     let isz = index_size(code_length);
     let bitmap_len = code_length.div_ceil(8);
-    // Per tile, one branch-free pass packs the non-zero values and builds the bitmap: each
-    // value is written at the next free slot, and the slot only advances past a non-zero value
-    // (one spare slot at the end takes the last write). Zeros and non-zeros are interleaved
-    // unpredictably in real codes, so a branch per value would cost more than the copy.
-    let mut packed = vec![0u8; (code_length + 1) * V::BYTES];
+    // Per group of eight values: their bitmap byte, then the stored ones left-packed by a
+    // table of set-bit positions, eight copies whatever their number, so the next free slot
+    // moves once per group and nothing branches on the (unpredictable) zeros.
+    let mut packed = vec![V::ZERO; code_length + 8];
     let mut bitmap = vec![0u8; bitmap_len];
     for tile in values.chunks_exact(code_length) {
         let mut k = 0;
-        // Bits are gathered in a register and each bitmap byte stored once.
-        for (group, slot) in tile.chunks(8).zip(bitmap.iter_mut()) {
-            let mut byte = 0u8;
-            for (bit, &v) in group.iter().enumerate() {
-                let stored = !v.is_zero();
-                v.put_le(&mut packed[k * V::BYTES..(k + 1) * V::BYTES]);
-                byte |= u8::from(stored) << bit;
-                k += usize::from(stored);
-            }
+        let (groups, rest) = tile.as_chunks::<8>();
+        for (group, slot) in groups.iter().zip(bitmap.iter_mut()) {
+            let byte = V::nonzero_mask(group);
             *slot = byte;
+            let order = &SET_BITS[usize::from(byte)];
+            let dst: &mut [V; 8] = (&mut packed[k..k + 8]).try_into().expect("8 slots");
+            for (d, &i) in dst.iter_mut().zip(order) {
+                *d = group[usize::from(i & 7)];
+            }
+            k += byte.count_ones() as usize;
+        }
+        if !rest.is_empty() {
+            // A short last group (code lengths that are not multiples of 8).
+            let mut byte = 0u8;
+            for (bit, v) in rest.iter().enumerate() {
+                if !v.is_zero() {
+                    byte |= 1 << bit;
+                    packed[k] = *v;
+                    k += 1;
+                }
+            }
+            bitmap[groups.len()] = byte;
         }
         out.extend_from_slice(&(k as u16).to_le_bytes());
         if uses_index_list(k, code_length) {
@@ -452,7 +519,7 @@ fn write_sparse<V: Value>(values: &[V], code_length: usize, out: &mut Vec<u8>) {
         } else {
             out.extend_from_slice(&bitmap);
         }
-        out.extend_from_slice(&packed[..k * V::BYTES]);
+        write_dense(&packed[..k], out);
     }
 }
 
