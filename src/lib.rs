@@ -8,8 +8,14 @@
 //! - [`optim`]: TensorFlow 1's RMSProp, fused;
 //! - [`data`]: CIFAR-10 binaries and image folders;
 //! - [`train`]: the reference training recipe, checkpoints and logs;
+//! - [`cpu_train`]: the fused CPU training step (the default trainer);
+//! - [`kernels`]: CPU kernels shared by training and inference;
+//! - [`infer`]: coding tiles, through burn or the fused CPU path;
+//! - [`codec`]: images to `.aec` files and back;
+//! - [`device`]: where computation runs;
 //! - [`store`]: model files (safetensors) and model identities;
-//! - [`metrics`]: PSNR and SSIM.
+//! - [`metrics`]: PSNR and SSIM;
+//! - [`rd`]: rate-distortion measurements.
 
 pub mod codec;
 pub mod cpu_train;

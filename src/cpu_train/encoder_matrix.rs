@@ -80,6 +80,12 @@ fn forward_rows(
         // column-wise from L1.
         let local = &mut local[..(j1 - j0) * code];
         local.copy_from_slice(&w[j0 * code..j1 * code]);
+        // Ask for the next block now, so that memory works while the strips compute.
+        #[cfg(target_arch = "x86_64")]
+        if j1 < rows.end {
+            let next = &w[j1 * code..(j1 + ROWS_PER_PASS).min(rows.end) * code];
+            avx2::prefetch(next);
+        }
         let x_t = &x_t[j0 * batch..j1 * batch];
         let block = 0..j1 - j0;
         for first in (0..code).step_by(STRIP) {
@@ -399,6 +405,15 @@ mod avx2 {
                 _mm256_storeu_ps(p, _mm256_add_ps(_mm256_loadu_ps(p), lo[i]));
                 _mm256_storeu_ps(p.add(8), _mm256_add_ps(_mm256_loadu_ps(p.add(8)), hi[i]));
             }
+        }
+    }
+
+    /// Hints the CPU to bring `values` into its L2 cache (a hint: no memory is read, nothing
+    /// can fault).
+    pub fn prefetch(values: &[f32]) {
+        for line in values.chunks(16) {
+            // SAFETY: prefetching is a hint that never faults, and the pointer is in bounds.
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(line.as_ptr().cast()) };
         }
     }
 
