@@ -67,15 +67,24 @@ impl Tf1RmsProp {
     pub fn step(&mut self, learning_rate: f32, params: &mut [Vec<f32>], grads: &[Vec<f32>]) {
         assert_eq!(params.len(), grads.len());
         assert_eq!(params.len(), self.mean_square.len());
-        let s = self.settings;
-        for ((w, g), ms) in params.iter_mut().zip(grads).zip(&mut self.mean_square) {
-            assert_eq!(w.len(), g.len());
-            assert_eq!(w.len(), ms.len());
-            w.par_chunks_mut(CHUNK)
-                .zip(g.par_chunks(CHUNK))
-                .zip(ms.par_chunks_mut(CHUNK))
-                .for_each(|((w, g), ms)| update(s, learning_rate, w, g, ms));
+        for (i, (w, g)) in params.iter_mut().zip(grads).enumerate() {
+            self.step_tensor(i, learning_rate, w, g);
         }
+    }
+
+    /// Applies one update to parameter tensor `index` alone.
+    ///
+    /// # Panics
+    /// If `index` has no slots, or the values, gradients and slots differ in length.
+    pub fn step_tensor(&mut self, index: usize, learning_rate: f32, w: &mut [f32], g: &[f32]) {
+        let s = self.settings;
+        let ms = &mut self.mean_square[index];
+        assert_eq!(w.len(), g.len());
+        assert_eq!(w.len(), ms.len());
+        w.par_chunks_mut(CHUNK)
+            .zip(g.par_chunks(CHUNK))
+            .zip(ms.par_chunks_mut(CHUNK))
+            .for_each(|((w, g), ms)| update(s, learning_rate, w, g, ms));
     }
 }
 

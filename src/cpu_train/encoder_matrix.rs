@@ -631,63 +631,32 @@ mod tests {
                 (wp, mp, fp),
                 "AVX2 and portable backward differ"
             );
-            for n in 1..=5 {
-                let (mut oa, mut op) = (vec![0.25f32; batch * code], vec![0.25f32; batch * code]);
-                let all = 0..flat;
-                match n {
-                    1 => {
-                        // SAFETY: as above.
-                        unsafe {
-                            avx2::strip_rows::<1>(
-                                &x_t_full(&x, batch),
-                                &w,
-                                batch,
-                                code,
-                                16,
-                                2,
-                                all.clone(),
-                                &mut oa,
-                            )
-                        };
-                        strip_rows::<1>(&x_t_full(&x, batch), &w, batch, code, 16, 2, all, &mut op);
-                    }
-                    3 => {
-                        // SAFETY: as above.
-                        unsafe {
-                            avx2::strip_rows::<3>(
-                                &x_t_full(&x, batch),
-                                &w,
-                                batch,
-                                code,
-                                0,
-                                4,
-                                all.clone(),
-                                &mut oa,
-                            )
-                        };
-                        strip_rows::<3>(&x_t_full(&x, batch), &w, batch, code, 0, 4, all, &mut op);
-                    }
-                    5 => {
-                        // SAFETY: as above.
-                        unsafe {
-                            avx2::strip_rows::<5>(
-                                &x_t_full(&x, batch),
-                                &w,
-                                batch,
-                                code,
-                                16,
-                                0,
-                                all.clone(),
-                                &mut oa,
-                            )
-                        };
-                        strip_rows::<5>(&x_t_full(&x, batch), &w, batch, code, 16, 0, all, &mut op);
-                    }
-                    _ => continue,
-                }
-                assert_eq!(oa, op, "AVX2 and portable forward differ for {n} images");
-            }
+            let x_t = x_t_full(&x, batch);
+            compare_strips::<1>(&x_t, &w, batch, code, 16, 2);
+            compare_strips::<3>(&x_t, &w, batch, code, 0, 4);
+            compare_strips::<5>(&x_t, &w, batch, code, 16, 0);
         }
+    }
+
+    /// The AVX2 and portable forward strips give the same bits. Call only with AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    fn compare_strips<const N: usize>(
+        x_t: &[f32],
+        w: &[f32],
+        batch: usize,
+        code: usize,
+        first: usize,
+        b0: usize,
+    ) {
+        let rows = 0..w.len() / code;
+        let (mut simd, mut portable) = (vec![0.25f32; batch * code], vec![0.25f32; batch * code]);
+        // SAFETY: the caller checked that AVX2 and FMA are available.
+        unsafe { avx2::strip_rows::<N>(x_t, w, batch, code, first, b0, rows.clone(), &mut simd) };
+        strip_rows::<N>(x_t, w, batch, code, first, b0, rows, &mut portable);
+        assert_eq!(
+            simd, portable,
+            "AVX2 and portable forward differ for {N} images"
+        );
     }
 
     fn x_t_full(x: &[f32], batch: usize) -> Vec<f32> {

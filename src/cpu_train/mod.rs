@@ -18,7 +18,6 @@ use crate::kernels::{
     deconv_tile, gemm, im2col, matmul, sum, tanh_in_place, tanh_parallel, MatRef,
 };
 use crate::model::{ModelConfig, CHANNELS, INNER, KERNEL, TILE, TILE_VALUES};
-use crate::optim::update;
 use crate::train::State;
 use encoder_matrix::FeatureGrad;
 pub use encoder_matrix::STREAMING_MAX_BATCH;
@@ -271,8 +270,6 @@ impl CpuStepper {
         }
 
         // Every other parameter's update.
-        let settings = state.optimizer.settings;
-        let slots = &mut state.optimizer.mean_square;
         let params: [(usize, &mut Vec<f32>); 7] = [
             (0, conv_w),
             (1, conv_b),
@@ -283,10 +280,7 @@ impl CpuStepper {
             (7, deconv_b),
         ];
         for (i, w) in params {
-            w.par_chunks_mut(1 << 14)
-                .zip(grads[i].par_chunks(1 << 14))
-                .zip(slots[i].par_chunks_mut(1 << 14))
-                .for_each(|((w, g), ms)| update(settings, lr, w, g, ms));
+            state.optimizer.step_tensor(i, lr, w, &grads[i]);
         }
         state.step += 1;
         (loss, penalty)
