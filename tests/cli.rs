@@ -331,3 +331,103 @@ fn rd_writes_table_csv_and_plot() {
         .failure()
         .stderr(predicate::str::contains("missing.safetensors"));
 }
+
+/// `aec train` through the binary: the fused trainer by default and burn with `--device flex`,
+/// the files a run leaves, the printed id, and its errors.
+#[test]
+fn train_on_both_trainers_and_its_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = "tests/fixtures/cifar-train-64.bin";
+    let small = [
+        "--code-length",
+        "16",
+        "--filters",
+        "4",
+        "--batch-size",
+        "8",
+        "--epochs",
+        "2",
+    ];
+    let mut ids = Vec::new();
+    for device in ["cpu", "flex"] {
+        let out = dir.path().join(format!("{device}.safetensors"));
+        let run = aec()
+            .args([
+                "train", "--data", fixture, "--eval", fixture, "--device", device,
+            ])
+            .args(small)
+            .arg("--out")
+            .arg(&out)
+            .assert()
+            .success()
+            .stderr(predicate::str::contains(format!("on {device}")));
+        let stdout = String::from_utf8(run.get_output().stdout.clone()).unwrap();
+        let bytes = std::fs::read(&out).unwrap();
+        let id = aec::store::ModelId::of(&bytes).to_string();
+        assert!(
+            stdout.starts_with(&id),
+            "{device}: printed {stdout:?}, file is {id}"
+        );
+        let log =
+            std::fs::read_to_string(dir.path().join(format!("{device}.safetensors.csv"))).unwrap();
+        assert_eq!(log.lines().count(), 3, "{device}: header and two epochs");
+        let losses: Vec<f64> = log
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+            .collect();
+        assert!(
+            losses[1] < losses[0],
+            "{device}: loss {losses:?} did not fall"
+        );
+        assert!(dir
+            .path()
+            .join(format!("{device}.safetensors.ckpt"))
+            .exists());
+        ids.push(id);
+    }
+    // The two trainers sum in different orders: close results, not the same bytes.
+    assert_ne!(ids[0], ids[1]);
+
+    aec()
+        .args(["train", "--data", fixture, "--device", "tpu", "--out"])
+        .arg(dir.path().join("x.safetensors"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("unknown device").and(predicate::str::contains("cpu")));
+    aec()
+        .args([
+            "train",
+            "--data",
+            "tests/fixtures/no-such-file.bin",
+            "--out",
+        ])
+        .arg(dir.path().join("x.safetensors"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no-such-file.bin"));
+    // A resume with other settings is refused and names the checkpoint.
+    aec()
+        .args([
+            "train",
+            "--data",
+            fixture,
+            "--resume",
+            "--code-length",
+            "32",
+        ])
+        .args([
+            "--filters",
+            "4",
+            "--batch-size",
+            "8",
+            "--epochs",
+            "3",
+            "--out",
+        ])
+        .arg(dir.path().join("cpu.safetensors"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cpu.safetensors.ckpt"));
+    assert!(!dir.path().join("x.safetensors").exists());
+}
