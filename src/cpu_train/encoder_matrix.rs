@@ -19,8 +19,6 @@ use crate::optim::{update, RmsPropSettings};
 pub const STREAMING_MAX_BATCH: usize = 40;
 /// Code columns per strip of the streaming forward pass (one cache line of a row of `W`).
 const STRIP: usize = 16;
-/// Values per vector of the backward pass (one AVX register).
-const LANES: usize = 8;
 /// Rows of `W` per block of the backward pass; also the granularity of the gradient buffer's
 /// layout (see [`FeatureGrad`]).
 pub const ROWS_PER_BLOCK: usize = 64;
@@ -249,10 +247,9 @@ pub fn backward_update(
         });
 }
 
-/// The streaming backward pass over one block of rows of `W` (`rows × code`): for each row and
-/// each image `b`, `fg[b, r] = Σ_l W[r, l]·δ[b, l]` and the image's term `x[b, r]·δ[b, :]` of
-/// the row's gradient, from one load of each 8 values of the row and of `δ[b]`; then the row's
-/// update.
+/// The streaming backward pass over one block of rows of `W` (`rows × code`): for each row,
+/// `fg[b, r] = Σ_l W[r, l]·δ[b, l]`, then the row's gradient `Σ_b x[b, r]·δ[b, :]`, 16 values
+/// at a time, and their update.
 #[allow(clippy::too_many_arguments)]
 fn rows_backward_update(
     settings: RmsPropSettings,
@@ -289,35 +286,35 @@ fn rows_backward_update_portable(
     let code = code_grad.len() / batch;
     let rows = w.len() / code;
     let keep = 1.0 - settings.decay;
-    let (deltas, _) = code_grad.as_chunks::<LANES>();
-    let lanes = code / LANES;
-    let mut grad = vec![[0f32; LANES]; lanes];
+    let (deltas, _) = code_grad.as_chunks::<STRIP>();
     for (r, (w_row, ms_row)) in w
         .chunks_exact_mut(code)
         .zip(ms.chunks_exact_mut(code))
         .enumerate()
     {
-        let (w_lanes, _) = w_row.as_chunks_mut::<LANES>();
-        let (ms_lanes, _) = ms_row.as_chunks_mut::<LANES>();
-        let xs = &x_t[r * batch..][..batch];
-        for g in grad.iter_mut() {
-            *g = [0.0; LANES];
-        }
-        // Per image: its share of the input gradient (8 partial sums over the row), and its
-        // term of the row's gradient, image by image.
-        for (b, (&x, d)) in xs.iter().zip(deltas.chunks_exact(lanes)).enumerate() {
-            let mut acc = [0f32; LANES];
-            for ((wc, dc), g) in w_lanes.iter().zip(d).zip(grad.iter_mut()) {
-                for k in 0..LANES {
+        let (w_strips, _) = w_row.as_chunks_mut::<STRIP>();
+        let (ms_strips, _) = ms_row.as_chunks_mut::<STRIP>();
+        let strips = w_strips.len();
+        for (b, d) in deltas.chunks_exact(strips).enumerate() {
+            let mut acc = [0f32; STRIP];
+            for (wc, dc) in w_strips.iter().zip(d) {
+                for k in 0..STRIP {
                     acc[k] += wc[k] * dc[k];
+                }
+            }
+            fg[b * rows + r] = sum16(&acc);
+        }
+        let xs = &x_t[r * batch..][..batch];
+        for (c, (wc, mc)) in w_strips.iter_mut().zip(ms_strips.iter_mut()).enumerate() {
+            let mut g = [0f32; STRIP];
+            for (&x, d) in xs.iter().zip(deltas.chunks_exact(strips)) {
+                let dc = &d[c];
+                for k in 0..STRIP {
                     g[k] += x * dc[k];
                 }
             }
-            fg[b * rows + r] = sum8(&acc);
-        }
-        // The same operations as `optim::update`.
-        for ((wc, mc), g) in w_lanes.iter_mut().zip(ms_lanes.iter_mut()).zip(&grad) {
-            for k in 0..LANES {
+            // The same operations as `optim::update`.
+            for k in 0..STRIP {
                 mc[k] += (g[k] * g[k] - mc[k]) * keep;
                 wc[k] -= (mc[k] + settings.epsilon).sqrt().recip() * lr * g[k];
             }
@@ -325,10 +322,14 @@ fn rows_backward_update_portable(
     }
 }
 
-/// The sum of 8 values as a tree (halves first), not a chain.
+/// The sum of 16 values as a tree (vector halves first), not a chain.
 #[inline(always)]
-fn sum8(v: &[f32; LANES]) -> f32 {
-    let s4 = [v[0] + v[4], v[1] + v[5], v[2] + v[6], v[3] + v[7]];
+fn sum16(v: &[f32; STRIP]) -> f32 {
+    let mut s8 = [0f32; 8];
+    for (k, s) in s8.iter_mut().enumerate() {
+        *s = v[k] + v[k + 8];
+    }
+    let s4 = [s8[0] + s8[4], s8[1] + s8[5], s8[2] + s8[6], s8[3] + s8[7]];
     (s4[0] + s4[2]) + (s4[1] + s4[3])
 }
 
@@ -355,7 +356,7 @@ pub fn transpose(x: &[f32], x_t: &mut [f32], batch: usize) {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{RmsPropSettings, LANES, STRIP};
+    use super::{RmsPropSettings, STRIP};
 
     /// Whether this CPU runs these kernels.
     pub fn available() -> bool {
@@ -416,46 +417,13 @@ mod avx2 {
         }
     }
 
-    /// The sum of 8 lanes in [`super::sum8`]'s order.
+    /// The sum of 16 lanes in [`super::sum16`]'s order.
     #[target_feature(enable = "avx2,fma")]
-    fn sum8(a: __m256) -> f32 {
-        let s4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps::<1>(a));
+    fn sum16(a0: __m256, a1: __m256) -> f32 {
+        let s8 = _mm256_add_ps(a0, a1);
+        let s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps::<1>(s8));
         let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
         _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps::<1>(s2, s2)))
-    }
-
-    /// Images `b0..b0+N` of a row: their input-gradient sums (returned) and their terms of the
-    /// row's gradient (added to `grad`, one vector per 8 values of the row). The row of `W`
-    /// and each image's gradient vector are loaded once per 8 values and used for both.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2; `w_row` holds `code` values, `deltas` at least
-    /// `(b0 + N) · code`, `xs` at least `b0 + N`, `grad` `code / 8`.
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn images<const N: usize>(
-        w_row: &[f32],
-        deltas: &[f32],
-        xs: &[f32],
-        b0: usize,
-        grad: &mut [__m256],
-    ) -> [f32; N] {
-        let code = w_row.len();
-        let mut acc = [_mm256_setzero_ps(); N];
-        for (s, g) in grad.iter_mut().enumerate() {
-            // SAFETY: the caller guarantees the lengths; every offset stays inside them.
-            unsafe {
-                let wv = _mm256_loadu_ps(w_row.as_ptr().add(LANES * s));
-                let mut gv = *g;
-                for (i, a) in acc.iter_mut().enumerate() {
-                    let d = _mm256_loadu_ps(deltas.as_ptr().add((b0 + i) * code + LANES * s));
-                    *a = _mm256_add_ps(*a, _mm256_mul_ps(wv, d));
-                    let x = _mm256_broadcast_ss(&*xs.as_ptr().add(b0 + i));
-                    gv = _mm256_add_ps(gv, _mm256_mul_ps(x, d));
-                }
-                *g = gv;
-            }
-        }
-        acc.map(|a| sum8(a))
     }
 
     /// See [`super::rows_backward_update`].
@@ -476,56 +444,64 @@ mod avx2 {
     ) {
         let code = code_grad.len() / batch;
         let rows = w.len() / code;
-        let lanes = code / LANES;
-        assert!(code.is_multiple_of(LANES) && code_grad.len() == batch * code);
-        assert!(x_t.len() >= rows * batch && ms.len() == w.len() && fg.len() >= rows * batch);
+        let strips = code / STRIP;
         let keep = _mm256_set1_ps(1.0 - settings.decay);
         let epsilon = _mm256_set1_ps(settings.epsilon);
         let rate = _mm256_set1_ps(lr);
         let one = _mm256_set1_ps(1.0);
-        let mut grad = vec![_mm256_setzero_ps(); lanes];
         for r in 0..rows {
             let w_row = &mut w[r * code..][..code];
             let ms_row = &mut ms[r * code..][..code];
-            let xs = &x_t[r * batch..][..batch];
-            grad.fill(_mm256_setzero_ps());
-            let mut b0 = 0;
-            while b0 < batch {
-                // Groups of up to ten images keep their sums, the row's vector and the
-                // gradient vector in the 16 registers.
-                macro_rules! group {
-                    ($($n:literal)*) => {
-                        match (batch - b0).min(10) {
-                            $($n => {
-                                // SAFETY: lengths asserted above.
-                                let sums = unsafe { images::<$n>(w_row, code_grad, xs, b0, &mut grad) };
-                                for (i, v) in sums.into_iter().enumerate() {
-                                    fg[(b0 + i) * rows + r] = v;
-                                }
-                                b0 += $n;
-                            })*
-                            _ => unreachable!(),
-                        }
-                    };
+            for b in 0..batch {
+                let d = &code_grad[b * code..][..code];
+                let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+                for s in 0..strips {
+                    // SAFETY: strip `s` lies inside both rows of `code` values.
+                    unsafe {
+                        let (wp, dp) = (w_row.as_ptr().add(s * STRIP), d.as_ptr().add(s * STRIP));
+                        a0 = _mm256_add_ps(
+                            a0,
+                            _mm256_mul_ps(_mm256_loadu_ps(wp), _mm256_loadu_ps(dp)),
+                        );
+                        a1 = _mm256_add_ps(
+                            a1,
+                            _mm256_mul_ps(_mm256_loadu_ps(wp.add(8)), _mm256_loadu_ps(dp.add(8))),
+                        );
+                    }
                 }
-                group!(1 2 3 4 5 6 7 8 9 10);
+                fg[b * rows + r] = sum16(a0, a1);
             }
-            for (s, &g) in grad.iter().enumerate() {
-                // SAFETY: `LANES · s + 8` ≤ `code`, the length of both rows.
-                unsafe {
-                    let mp = ms_row.as_mut_ptr().add(LANES * s);
-                    let wp = w_row.as_mut_ptr().add(LANES * s);
-                    let m = _mm256_loadu_ps(mp);
-                    // ms += (g·g − ms)·(1 − ρ)
-                    let m = _mm256_add_ps(
-                        m,
-                        _mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(g, g), m), keep),
-                    );
-                    _mm256_storeu_ps(mp, m);
-                    // w −= (1/√(ms + ε))·lr·g
-                    let scale = _mm256_div_ps(one, _mm256_sqrt_ps(_mm256_add_ps(m, epsilon)));
-                    let step = _mm256_mul_ps(_mm256_mul_ps(scale, rate), g);
-                    _mm256_storeu_ps(wp, _mm256_sub_ps(_mm256_loadu_ps(wp), step));
+            let xs = &x_t[r * batch..][..batch];
+            for s in 0..strips {
+                let (mut g0, mut g1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+                for (b, &x) in xs.iter().enumerate() {
+                    let x = _mm256_set1_ps(x);
+                    let d = &code_grad[b * code + s * STRIP..][..STRIP];
+                    // SAFETY: `d` holds 16 values.
+                    unsafe {
+                        g0 = _mm256_add_ps(g0, _mm256_mul_ps(x, _mm256_loadu_ps(d.as_ptr())));
+                        g1 =
+                            _mm256_add_ps(g1, _mm256_mul_ps(x, _mm256_loadu_ps(d.as_ptr().add(8))));
+                    }
+                }
+                for (half, g) in [g0, g1].into_iter().enumerate() {
+                    let at = s * STRIP + half * 8;
+                    // SAFETY: `at + 8` ≤ `code`, the length of both rows.
+                    unsafe {
+                        let mp = ms_row.as_mut_ptr().add(at);
+                        let wp = w_row.as_mut_ptr().add(at);
+                        let m = _mm256_loadu_ps(mp);
+                        // ms += (g·g − ms)·(1 − ρ)
+                        let m = _mm256_add_ps(
+                            m,
+                            _mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(g, g), m), keep),
+                        );
+                        _mm256_storeu_ps(mp, m);
+                        // w −= (1/√(ms + ε))·lr·g
+                        let scale = _mm256_div_ps(one, _mm256_sqrt_ps(_mm256_add_ps(m, epsilon)));
+                        let step = _mm256_mul_ps(_mm256_mul_ps(scale, rate), g);
+                        _mm256_storeu_ps(wp, _mm256_sub_ps(_mm256_loadu_ps(wp), step));
+                    }
                 }
             }
         }
@@ -546,17 +522,7 @@ mod tests {
     /// AVX2 kernels against the portable ones, bit for bit.
     #[test]
     fn streaming_kernels_match_gemm_and_each_other() {
-        // 7 images: one group of the backward kernel; 13: a full group of ten and three more.
-        for batch in [7usize, 13] {
-            check_streaming(batch, code_and_flat());
-        }
-    }
-
-    fn code_and_flat() -> (usize, usize) {
-        (32, 300)
-    }
-
-    fn check_streaming(batch: usize, (code, flat): (usize, usize)) {
+        let (batch, code, flat) = (7, 32, 300);
         let x = values(batch * flat, 1.0);
         let w = values(flat * code, 2.0);
         let delta = values(batch * code, 3.0);
