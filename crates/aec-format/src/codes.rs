@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use byteorder::{ByteOrder, LittleEndian};
 use half::f16;
+use half::slice::HalfFloatSliceExt;
 
 /// Numeric type of the stored code values (byte 6 of the header).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -227,6 +228,12 @@ pub(crate) trait Value: Copy {
     fn is_finite(self) -> bool;
     /// +0 or -0.
     fn is_zero(self) -> bool;
+    /// The values' bytes in memory order (little-endian on the targets that use it).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    fn as_bytes(values: &[Self]) -> &[u8];
+    /// The values' bytes in memory order, writable.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    fn as_bytes_mut(values: &mut [Self]) -> &mut [u8];
     /// Bit `i` set when `group[i]` is not zero.
     #[inline]
     fn nonzero_mask(group: &[Self; 8]) -> u8 {
@@ -257,6 +264,14 @@ impl Value for f32 {
     fn is_zero(self) -> bool {
         self == 0.0
     }
+
+    fn as_bytes(values: &[Self]) -> &[u8] {
+        pulp::bytemuck::cast_slice(values)
+    }
+
+    fn as_bytes_mut(values: &mut [Self]) -> &mut [u8] {
+        pulp::bytemuck::cast_slice_mut(values)
+    }
 }
 
 impl Value for f16 {
@@ -278,6 +293,14 @@ impl Value for f16 {
 
     fn is_zero(self) -> bool {
         self.to_bits() & 0x7fff == 0
+    }
+
+    fn as_bytes(values: &[Self]) -> &[u8] {
+        pulp::bytemuck::cast_slice(values.reinterpret_cast())
+    }
+
+    fn as_bytes_mut(values: &mut [Self]) -> &mut [u8] {
+        pulp::bytemuck::cast_slice_mut(values.reinterpret_cast_mut())
     }
 
     /// Four values per 64-bit word: adding 0x7fff to a value's magnitude (15 bits) sets the

@@ -50,6 +50,8 @@ mod codes;
 mod error;
 mod file;
 mod limits;
+#[cfg(target_arch = "x86_64")]
+mod shuffle;
 
 pub use codes::{Codes, Layout, ParseNameError, Precision};
 pub use error::FormatError;
