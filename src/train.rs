@@ -95,6 +95,9 @@ pub struct RunOptions {
     pub resume: bool,
     /// Where to train.
     pub compute: Compute,
+    /// Weights to start from instead of the recipe's seeded Glorot draw (fine-tuning); their
+    /// architecture must be the recipe's. A checkpoint that `resume` finds takes precedence.
+    pub initial: Option<Weights>,
 }
 
 impl RunOptions {
@@ -202,7 +205,11 @@ pub struct State {
 impl State {
     /// A fresh start: Glorot weights from `seed`, slots at one.
     pub fn new(config: ModelConfig, seed: u64) -> Self {
-        let weights = Weights::glorot(config, seed);
+        Self::from_weights(Weights::glorot(config, seed))
+    }
+
+    /// A fresh start from given weights, slots at one.
+    pub fn from_weights(weights: Weights) -> Self {
         let sizes: Vec<usize> = weights.tensors.iter().map(Vec::len).collect();
         Self {
             weights,
@@ -328,6 +335,17 @@ pub fn train(
         reports = read_log(&log_path, state.epochs_done);
         observer.resumed(state.epochs_done);
         state
+    } else if let Some(weights) = &run.initial {
+        if weights.config != recipe.config {
+            return Err(TrainError::Settings(format!(
+                "the initial weights are for code length {} and {} filters, the recipe for {} and {}",
+                weights.config.code_length,
+                weights.config.filters,
+                recipe.config.code_length,
+                recipe.config.filters
+            )));
+        }
+        State::from_weights(weights.clone())
     } else {
         State::new(recipe.config, recipe.seed)
     };

@@ -430,4 +430,45 @@ fn train_on_both_trainers_and_its_errors() {
         .failure()
         .stderr(predicate::str::contains("cpu.safetensors.ckpt"));
     assert!(!dir.path().join("x.safetensors").exists());
+
+    // --init: zero epochs from a model write its weights again, whatever the seed; a missing
+    // or mismatched model is an error naming it.
+    let again = dir.path().join("again.safetensors");
+    aec()
+        .args(["train", "--data", fixture, "--seed", "9", "--init"])
+        .arg(dir.path().join("cpu.safetensors"))
+        .args(&small[..6])
+        .args(["--epochs", "0", "--out"])
+        .arg(&again)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(&again).unwrap(),
+        std::fs::read(dir.path().join("cpu.safetensors")).unwrap()
+    );
+    aec()
+        .args([
+            "train",
+            "--data",
+            fixture,
+            "--init",
+            "tests/fixtures/no-model.safetensors",
+        ])
+        .arg("--out")
+        .arg(dir.path().join("x.safetensors"))
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("initial weights")
+                .and(predicate::str::contains("no-model.safetensors")),
+        );
+    aec()
+        .args(["train", "--data", fixture, "--epochs", "1", "--init"])
+        .arg(dir.path().join("cpu.safetensors"))
+        .arg("--out")
+        .arg(dir.path().join("x.safetensors"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("code length 16"));
+    assert!(!dir.path().join("x.safetensors").exists());
 }

@@ -24,6 +24,7 @@ fn small_recipe(images: usize) -> Recipe {
 
 fn run(out: &Path, epochs: usize, resume: bool) -> RunOptions {
     RunOptions {
+        initial: None,
         epochs,
         out: out.to_path_buf(),
         precision: Precision::F32,
@@ -125,4 +126,62 @@ fn same_seed_same_model_bytes_and_resume_is_exact() {
     assert_ne!(d.id, a.id);
     let err = train::train(&data, None, &other, &run(&c_out, 3, true), &mut Silent).unwrap_err();
     assert!(err.to_string().contains("different settings"), "{err}");
+}
+
+#[test]
+fn initial_weights_replace_the_seeded_draw() {
+    let data = Dataset::load(Path::new(FIXTURE)).unwrap();
+    let recipe = small_recipe(data.len());
+    let dir = tempfile::tempdir().unwrap();
+    // Seed 5's Glorot draw, given as initial weights to a seed-0 recipe, trains exactly like a
+    // seed-5 recipe (file order, so the seed picks nothing else).
+    let start = aec::model::Weights::glorot(recipe.config, 5);
+    let with_init = RunOptions {
+        initial: Some(start.clone()),
+        ..run(&dir.path().join("init.safetensors"), 1, false)
+    };
+    let a = train::train(&data, None, &recipe, &with_init, &mut Silent).unwrap();
+    let seed5 = Recipe {
+        seed: 5,
+        ..recipe.clone()
+    };
+    let b = train::train(
+        &data,
+        None,
+        &seed5,
+        &run(&dir.path().join("seed5.safetensors"), 1, false),
+        &mut Silent,
+    )
+    .unwrap();
+    assert_eq!(
+        a.id, b.id,
+        "a run from seed 5's weights differs from a seed-5 run"
+    );
+
+    // Zero epochs write the initial weights themselves.
+    let zero = RunOptions {
+        initial: Some(start.clone()),
+        ..run(&dir.path().join("zero.safetensors"), 0, false)
+    };
+    train::train(&data, None, &recipe, &zero, &mut Silent).unwrap();
+    let written = store::load_model(&dir.path().join("zero.safetensors")).unwrap();
+    assert_eq!(written.weights, start);
+
+    // Weights of another architecture are refused, naming both.
+    let other = aec::model::Weights::glorot(
+        ModelConfig {
+            code_length: 16,
+            filters: 8,
+        },
+        0,
+    );
+    let mismatched = RunOptions {
+        initial: Some(other),
+        ..run(&dir.path().join("bad.safetensors"), 1, false)
+    };
+    let err = train::train(&data, None, &recipe, &mismatched, &mut Silent).unwrap_err();
+    assert!(
+        err.to_string().contains("code length 16") && err.to_string().contains("32"),
+        "{err}"
+    );
 }

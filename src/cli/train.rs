@@ -7,6 +7,7 @@ use aec::data::Dataset;
 use aec::device::DeviceKind;
 use aec::format::Precision;
 use aec::model::ModelConfig;
+use aec::store;
 use aec::train::{self, EpochReport, Observer, Recipe, RunOptions};
 use anyhow::Context;
 use clap::Args;
@@ -62,6 +63,10 @@ pub struct TrainArgs {
     /// Continue from MODEL.ckpt if it exists.
     #[arg(long)]
     resume: bool,
+    /// Start from this model file's weights instead of a seeded Glorot draw (fine-tuning); its
+    /// architecture must match --code-length and --filters
+    #[arg(long, value_name = "MODEL")]
+    init: Option<PathBuf>,
     /// Storage precision of the written model: f32 or f16.
     #[arg(long, default_value = "f32")]
     precision: Precision,
@@ -158,12 +163,21 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         lr_decay: a.lr_decay,
         images: data.len(),
     };
+    let initial = match &a.init {
+        Some(path) => Some(
+            store::load_model(path)
+                .with_context(|| format!("initial weights {}", path.display()))?
+                .weights,
+        ),
+        None => None,
+    };
     let run = RunOptions {
         epochs: a.epochs,
         out: a.out.clone(),
         precision: a.precision,
         resume: a.resume,
         compute,
+        initial,
     };
     eprintln!(
         "training code length {}, {} filters, {} parameters, batch {}, {} epochs on {}",
