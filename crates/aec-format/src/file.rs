@@ -891,7 +891,7 @@ mod tests {
         }
     }
 
-    fn check<V: Value + PartialEq + std::fmt::Debug>(values: &[V], code_length: usize) {
+    fn check<V: Value>(values: &[V], code_length: usize) {
         let tiles = values.len() / code_length;
         let mut portable = vec![0u8; HEADER_LEN];
         write_sparse_portable(values, code_length, &mut portable);
