@@ -80,15 +80,22 @@ fn forward_rows(
         // column-wise from L1.
         let local = &mut local[..(j1 - j0) * code];
         local.copy_from_slice(&w[j0 * code..j1 * code]);
-        // Ask for the next block now, so that memory works while the strips compute.
-        #[cfg(target_arch = "x86_64")]
-        if j1 < rows.end {
-            let next = &w[j1 * code..(j1 + ROWS_PER_PASS).min(rows.end) * code];
-            avx2::prefetch(next);
-        }
+        // The next block, asked for a slice per strip so that memory works while the strips
+        // compute without flooding the cache's queue of misses.
+        let next = &w[j1 * code..(j1 + ROWS_PER_PASS).min(rows.end) * code];
+        let slice = next
+            .len()
+            .div_ceil(code / STRIP)
+            .next_multiple_of(16)
+            .max(16);
+        let mut next = next.chunks(slice);
         let x_t = &x_t[j0 * batch..j1 * batch];
         let block = 0..j1 - j0;
         for first in (0..code).step_by(STRIP) {
+            #[cfg(target_arch = "x86_64")]
+            if let Some(part) = next.next() {
+                avx2::prefetch(part);
+            }
             let mut b0 = 0;
             while b0 < batch {
                 let n = (batch - b0).min(5);
@@ -426,7 +433,10 @@ mod avx2 {
         _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps::<1>(s2, s2)))
     }
 
-    /// See [`super::rows_backward_update`].
+    /// See [`super::rows_backward_update`]. Row by row, in memory order: the input gradient
+    /// five images at a time (ten independent sums in registers, each strip of `W` loaded once
+    /// for the five), then the row's gradient two strips at a time and their update. Every sum
+    /// runs in the portable code's order.
     ///
     /// # Safety
     /// The CPU must support AVX2 and FMA.
@@ -444,64 +454,156 @@ mod avx2 {
     ) {
         let code = code_grad.len() / batch;
         let rows = w.len() / code;
+        assert!(code.is_multiple_of(STRIP), "whole strips");
+        assert_eq!(ms.len(), w.len(), "slot shape");
+        assert_eq!(fg.len(), rows * batch, "input gradient shape");
+        assert_eq!(x_t.len(), rows * batch, "input shape");
+        let u = Update {
+            keep: _mm256_set1_ps(1.0 - settings.decay),
+            epsilon: _mm256_set1_ps(settings.epsilon),
+            rate: _mm256_set1_ps(lr),
+            one: _mm256_set1_ps(1.0),
+        };
         let strips = code / STRIP;
-        let keep = _mm256_set1_ps(1.0 - settings.decay);
-        let epsilon = _mm256_set1_ps(settings.epsilon);
-        let rate = _mm256_set1_ps(lr);
-        let one = _mm256_set1_ps(1.0);
         for r in 0..rows {
-            let w_row = &mut w[r * code..][..code];
-            let ms_row = &mut ms[r * code..][..code];
-            for b in 0..batch {
-                let d = &code_grad[b * code..][..code];
-                let (mut a0, mut a1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-                for s in 0..strips {
-                    // SAFETY: strip `s` lies inside both rows of `code` values.
-                    unsafe {
-                        let (wp, dp) = (w_row.as_ptr().add(s * STRIP), d.as_ptr().add(s * STRIP));
-                        a0 = _mm256_add_ps(
-                            a0,
-                            _mm256_mul_ps(_mm256_loadu_ps(wp), _mm256_loadu_ps(dp)),
-                        );
-                        a1 = _mm256_add_ps(
-                            a1,
-                            _mm256_mul_ps(_mm256_loadu_ps(wp.add(8)), _mm256_loadu_ps(dp.add(8))),
-                        );
-                    }
+            // Ask for a row further on now, so memory works while this one computes.
+            if r + PREFETCH_ROWS < rows {
+                let at = (r + PREFETCH_ROWS) * code..(r + PREFETCH_ROWS + 1) * code;
+                prefetch_t0(&w[at.clone()]);
+                prefetch_t0(&ms[at]);
+            }
+            let w_row = &w[r * code..][..code];
+            let mut b0 = 0;
+            while b0 < batch {
+                let n = (batch - b0).min(5);
+                let sums: &[f32] = match n {
+                    5 => &feature_grad::<5>(w_row, code_grad, code, b0),
+                    4 => &feature_grad::<4>(w_row, code_grad, code, b0),
+                    3 => &feature_grad::<3>(w_row, code_grad, code, b0),
+                    2 => &feature_grad::<2>(w_row, code_grad, code, b0),
+                    _ => &feature_grad::<1>(w_row, code_grad, code, b0),
+                };
+                for (j, &v) in sums.iter().enumerate() {
+                    fg[(b0 + j) * rows + r] = v;
                 }
-                fg[b * rows + r] = sum16(a0, a1);
+                b0 += n;
             }
             let xs = &x_t[r * batch..][..batch];
-            for s in 0..strips {
-                let (mut g0, mut g1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
-                for (b, &x) in xs.iter().enumerate() {
-                    let x = _mm256_set1_ps(x);
-                    let d = &code_grad[b * code + s * STRIP..][..STRIP];
-                    // SAFETY: `d` holds 16 values.
-                    unsafe {
-                        g0 = _mm256_add_ps(g0, _mm256_mul_ps(x, _mm256_loadu_ps(d.as_ptr())));
-                        g1 =
-                            _mm256_add_ps(g1, _mm256_mul_ps(x, _mm256_loadu_ps(d.as_ptr().add(8))));
-                    }
+            let w_row = &mut w[r * code..][..code];
+            let ms_row = &mut ms[r * code..][..code];
+            let mut s = 0;
+            while s < strips {
+                if s + 2 <= strips {
+                    update_strips::<2>(&u, xs, code_grad, code, s, w_row, ms_row);
+                    s += 2;
+                } else {
+                    update_strips::<1>(&u, xs, code_grad, code, s, w_row, ms_row);
+                    s += 1;
                 }
-                for (half, g) in [g0, g1].into_iter().enumerate() {
-                    let at = s * STRIP + half * 8;
-                    // SAFETY: `at + 8` ≤ `code`, the length of both rows.
-                    unsafe {
-                        let mp = ms_row.as_mut_ptr().add(at);
-                        let wp = w_row.as_mut_ptr().add(at);
-                        let m = _mm256_loadu_ps(mp);
-                        // ms += (g·g − ms)·(1 − ρ)
-                        let m = _mm256_add_ps(
-                            m,
-                            _mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(g, g), m), keep),
-                        );
-                        _mm256_storeu_ps(mp, m);
-                        // w −= (1/√(ms + ε))·lr·g
-                        let scale = _mm256_div_ps(one, _mm256_sqrt_ps(_mm256_add_ps(m, epsilon)));
-                        let step = _mm256_mul_ps(_mm256_mul_ps(scale, rate), g);
-                        _mm256_storeu_ps(wp, _mm256_sub_ps(_mm256_loadu_ps(wp), step));
-                    }
+            }
+        }
+    }
+
+    /// Rows ahead of the current one that the backward pass asks the cache for.
+    const PREFETCH_ROWS: usize = 8;
+
+    /// The optimizer's constants, broadcast.
+    struct Update {
+        keep: __m256,
+        epsilon: __m256,
+        rate: __m256,
+        one: __m256,
+    }
+
+    /// Hints the CPU to bring `values` into its L1 cache (a hint: nothing can fault).
+    fn prefetch_t0(values: &[f32]) {
+        for line in values.chunks(16) {
+            // SAFETY: prefetching is a hint that never faults, and the pointer is in bounds.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
+        }
+    }
+
+    /// `Σ_l w_row[l]·δ[b, l]` for images `b0..b0+N`, each in [`super::sum16`]'s order after
+    /// strip-by-strip sums.
+    #[target_feature(enable = "avx2,fma")]
+    fn feature_grad<const N: usize>(
+        w_row: &[f32],
+        code_grad: &[f32],
+        code: usize,
+        b0: usize,
+    ) -> [f32; N] {
+        let deltas = &code_grad[b0 * code..(b0 + N) * code];
+        let w_row = &w_row[..code];
+        let (wp, dp) = (w_row.as_ptr(), deltas.as_ptr());
+        let mut acc = [[_mm256_setzero_ps(); 2]; N];
+        for s in 0..code / STRIP {
+            // SAFETY: strip `s` lies inside `w_row` and inside each of the N rows of `deltas`
+            // (their lengths were fixed by the slicing above).
+            unsafe {
+                let w = wp.add(s * STRIP);
+                let (w0, w1) = (_mm256_loadu_ps(w), _mm256_loadu_ps(w.add(8)));
+                for (j, a) in acc.iter_mut().enumerate() {
+                    let d = dp.add(j * code + s * STRIP);
+                    a[0] = _mm256_add_ps(a[0], _mm256_mul_ps(w0, _mm256_loadu_ps(d)));
+                    a[1] = _mm256_add_ps(a[1], _mm256_mul_ps(w1, _mm256_loadu_ps(d.add(8))));
+                }
+            }
+        }
+        let mut out = [0f32; N];
+        for (o, a) in out.iter_mut().zip(&acc) {
+            *o = sum16(a[0], a[1]);
+        }
+        out
+    }
+
+    /// For strips `s0..s0+S` of one row: their gradient `Σ_b x[b]·δ[b, strip]` and at once
+    /// their RMSProp update in `w_row` and `ms_row`.
+    #[target_feature(enable = "avx2,fma")]
+    fn update_strips<const S: usize>(
+        u: &Update,
+        xs: &[f32],
+        code_grad: &[f32],
+        code: usize,
+        s0: usize,
+        w_row: &mut [f32],
+        ms_row: &mut [f32],
+    ) {
+        let batch = xs.len();
+        let code_grad = &code_grad[..batch * code];
+        assert!((s0 + S) * STRIP <= code, "strips inside the row");
+        let dp = code_grad.as_ptr();
+        let mut g = [[_mm256_setzero_ps(); 2]; S];
+        for (b, &x) in xs.iter().enumerate() {
+            let x = _mm256_set1_ps(x);
+            for (k, g) in g.iter_mut().enumerate() {
+                // SAFETY: image `b`'s strip `s0 + k` lies inside `code_grad` (checked above).
+                unsafe {
+                    let d = dp.add(b * code + (s0 + k) * STRIP);
+                    g[0] = _mm256_add_ps(g[0], _mm256_mul_ps(x, _mm256_loadu_ps(d)));
+                    g[1] = _mm256_add_ps(g[1], _mm256_mul_ps(x, _mm256_loadu_ps(d.add(8))));
+                }
+            }
+        }
+        let ms_strips = &mut ms_row[s0 * STRIP..][..S * STRIP];
+        let w_strips = &mut w_row[s0 * STRIP..][..S * STRIP];
+        let (mp, wp) = (ms_strips.as_mut_ptr(), w_strips.as_mut_ptr());
+        for (k, g) in g.iter().enumerate() {
+            for (half, &g) in g.iter().enumerate() {
+                // SAFETY: `at + 8` ≤ `S·16`, the length of both slices.
+                unsafe {
+                    let at = k * STRIP + half * 8;
+                    let (mp, wp) = (mp.add(at), wp.add(at));
+                    let m = _mm256_loadu_ps(mp);
+                    // ms += (g·g − ms)·(1 − ρ)
+                    let m = _mm256_add_ps(
+                        m,
+                        _mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(g, g), m), u.keep),
+                    );
+                    _mm256_storeu_ps(mp, m);
+                    // w −= (1/√(ms + ε))·lr·g
+                    let scale = _mm256_div_ps(u.one, _mm256_sqrt_ps(_mm256_add_ps(m, u.epsilon)));
+                    let step = _mm256_mul_ps(_mm256_mul_ps(scale, u.rate), g);
+                    _mm256_storeu_ps(wp, _mm256_sub_ps(_mm256_loadu_ps(wp), step));
                 }
             }
         }
@@ -575,33 +677,49 @@ mod tests {
 
         #[cfg(target_arch = "x86_64")]
         if avx2::available() {
-            let rows = ROWS_PER_BLOCK;
-            let x_t = &x_t[..rows * batch];
-            let (mut wa, mut ma, mut fa) = (
-                w[..rows * code].to_vec(),
-                vec![1f32; rows * code],
-                vec![0f32; rows * batch],
-            );
-            let (mut wp, mut mp, mut fp) = (wa.clone(), ma.clone(), fa.clone());
-            // SAFETY: AVX2 and FMA are available (checked above).
-            unsafe {
-                avx2::rows_backward_update(
-                    settings, 0.01, x_t, &delta, &mut wa, &mut ma, &mut fa, batch,
-                )
-            };
-            rows_backward_update_portable(
-                settings, 0.01, x_t, &delta, &mut wp, &mut mp, &mut fp, batch,
-            );
-            assert_eq!(
-                (wa, ma, fa),
-                (wp, mp, fp),
-                "AVX2 and portable backward differ"
-            );
+            // Every group size of the input gradient (1 to 5 images) and of the update (two
+            // strips, and a last single one when the count is odd), and partial blocks.
+            for (batch, code, rows) in
+                [(7, 32, ROWS_PER_BLOCK), (4, 48, 37), (3, 16, 5), (1, 48, 2)]
+            {
+                compare_backward(batch, code, rows, settings);
+            }
             let x_t = x_t_full(&x, batch);
             compare_strips::<1>(&x_t, &w, batch, code, 16, 2);
             compare_strips::<3>(&x_t, &w, batch, code, 0, 4);
             compare_strips::<5>(&x_t, &w, batch, code, 16, 0);
         }
+    }
+
+    /// The AVX2 and portable backward passes give the same bits on one block of `rows` rows.
+    /// Call only with AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    fn compare_backward(batch: usize, code: usize, rows: usize, settings: RmsPropSettings) {
+        let x_t = values(rows * batch, 4.0);
+        let delta = values(batch * code, 5.0);
+        let (mut wa, mut ma, mut fa) = (
+            values(rows * code, 6.0),
+            values(rows * code, 7.0)
+                .iter()
+                .map(|v| v.abs() + 0.5)
+                .collect(),
+            vec![0f32; rows * batch],
+        );
+        let (mut wp, mut mp, mut fp) = (wa.clone(), Vec::clone(&ma), fa.clone());
+        // SAFETY: the caller checked that AVX2 and FMA are available.
+        unsafe {
+            avx2::rows_backward_update(
+                settings, 0.01, &x_t, &delta, &mut wa, &mut ma, &mut fa, batch,
+            )
+        };
+        rows_backward_update_portable(
+            settings, 0.01, &x_t, &delta, &mut wp, &mut mp, &mut fp, batch,
+        );
+        assert_eq!(
+            (wa, ma, fa),
+            (wp, mp, fp),
+            "AVX2 and portable backward differ ({batch} images, {code} codes, {rows} rows)"
+        );
     }
 
     /// The AVX2 and portable forward strips give the same bits. Call only with AVX2 and FMA.
