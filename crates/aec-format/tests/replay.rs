@@ -9,6 +9,14 @@ use std::path::{Path, PathBuf};
 
 use aec_format::AecFile;
 
+/// The crate's folder. Cargo sets it in the test's environment; the value compiled in is the
+/// fallback, as it goes stale when a build cache is reused from another checkout.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 fn files_in(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
@@ -64,7 +72,7 @@ fn replay(files: &[PathBuf]) -> BTreeMap<String, usize> {
 
 #[test]
 fn regressions_and_seeds_do_not_panic() {
-    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let fuzz = manifest_dir().join("../../fuzz");
     let mut files = Vec::new();
     files_in(&fuzz.join("regressions"), &mut files);
     for target in ["parse", "roundtrip"] {
@@ -82,7 +90,7 @@ fn regressions_and_seeds_do_not_panic() {
 #[test]
 fn local_corpora_do_not_panic() {
     // fuzz/corpus/ is not committed; replay whatever a local fuzzing run left.
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
+    let corpus = manifest_dir().join("../../fuzz/corpus");
     let Ok(targets) = fs::read_dir(&corpus) else {
         return;
     };

@@ -8,8 +8,16 @@ use std::path::{Path, PathBuf};
 use aec_format::{AecFile, Codes, Layout, Limits, Precision};
 use serde_json::Value;
 
+/// The crate's folder. Cargo sets it in the test's environment; the value compiled in is the
+/// fallback, as it goes stale when a build cache is reused from another checkout.
+fn manifest_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../format-spec/vectors")
+    manifest_dir().join("../../format-spec/vectors")
 }
 
 fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
