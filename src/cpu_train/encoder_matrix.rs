@@ -94,7 +94,7 @@ fn forward_rows(
         for first in (0..code).step_by(STRIP) {
             #[cfg(target_arch = "x86_64")]
             if let Some(part) = next.next() {
-                avx2::prefetch(part);
+                avx2::prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(part);
             }
             let mut b0 = 0;
             while b0 < batch {
@@ -415,12 +415,12 @@ mod avx2 {
         }
     }
 
-    /// Hints the CPU to bring `values` into its L2 cache (a hint: no memory is read, nothing
-    /// can fault).
-    pub fn prefetch(values: &[f32]) {
+    /// Hints the CPU to bring `values` into its cache, L1 or L2 (`_MM_HINT_T0` or
+    /// `_MM_HINT_T1`): a hint, so no memory is read and nothing can fault.
+    pub fn prefetch<const LEVEL: i32>(values: &[f32]) {
         for line in values.chunks(16) {
             // SAFETY: prefetching is a hint that never faults, and the pointer is in bounds.
-            unsafe { _mm_prefetch::<_MM_HINT_T1>(line.as_ptr().cast()) };
+            unsafe { _mm_prefetch::<LEVEL>(line.as_ptr().cast()) };
         }
     }
 
@@ -469,8 +469,8 @@ mod avx2 {
             // Ask for a row further on now, so memory works while this one computes.
             if r + PREFETCH_ROWS < rows {
                 let at = (r + PREFETCH_ROWS) * code..(r + PREFETCH_ROWS + 1) * code;
-                prefetch_t0(&w[at.clone()]);
-                prefetch_t0(&ms[at]);
+                prefetch::<_MM_HINT_T0>(&w[at.clone()]);
+                prefetch::<_MM_HINT_T0>(&ms[at]);
             }
             let w_row = &w[r * code..][..code];
             let mut b0 = 0;
@@ -513,14 +513,6 @@ mod avx2 {
         epsilon: __m256,
         rate: __m256,
         one: __m256,
-    }
-
-    /// Hints the CPU to bring `values` into its L1 cache (a hint: nothing can fault).
-    fn prefetch_t0(values: &[f32]) {
-        for line in values.chunks(16) {
-            // SAFETY: prefetching is a hint that never faults, and the pointer is in bounds.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
-        }
     }
 
     /// `Σ_l w_row[l]·δ[b, l]` for images `b0..b0+N`, each in [`super::sum16`]'s order after
