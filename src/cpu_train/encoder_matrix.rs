@@ -689,15 +689,13 @@ mod tests {
     fn compare_backward(batch: usize, code: usize, rows: usize, settings: RmsPropSettings) {
         let x_t = values(rows * batch, 4.0);
         let delta = values(batch * code, 5.0);
-        let (mut wa, mut ma, mut fa) = (
-            values(rows * code, 6.0),
-            values(rows * code, 7.0)
-                .iter()
-                .map(|v| v.abs() + 0.5)
-                .collect(),
-            vec![0f32; rows * batch],
-        );
-        let (mut wp, mut mp, mut fp) = (wa.clone(), Vec::clone(&ma), fa.clone());
+        // Slots are mean squares: positive.
+        let slots: Vec<f32> = values(rows * code, 7.0)
+            .iter()
+            .map(|v| v.abs() + 0.5)
+            .collect();
+        let (mut wa, mut ma, mut fa) = (values(rows * code, 6.0), slots, vec![0f32; rows * batch]);
+        let (mut wp, mut mp, mut fp) = (wa.clone(), ma.clone(), fa.clone());
         // SAFETY: the caller checked that AVX2 and FMA are available.
         unsafe {
             avx2::rows_backward_update(
