@@ -33,27 +33,32 @@ pub fn streams(batch: usize, code: usize) -> bool {
     batch <= STREAMING_MAX_BATCH && code.is_multiple_of(STRIP)
 }
 
-/// `codes ← codes + x·W` (`codes` holds the bias on entry). `x` is `batch × flat`;
-/// `x_t` is its transpose, which the streaming kernel reads.
-pub fn forward(x: &[f32], x_t: &[f32], w: &[f32], codes: &mut [f32], batch: usize, code: usize) {
+/// `codes ← codes + x·W` (`codes` holds the bias on entry), `x` being `batch × flat`. When the
+/// streaming kernels take the batch, also writes `x`'s transpose into `x_t` (`flat × batch`),
+/// which they read here and in [`backward_update`]; otherwise `x_t` is left alone.
+pub fn forward(
+    x: &[f32],
+    x_t: &mut [f32],
+    w: &[f32],
+    codes: &mut [f32],
+    batch: usize,
+    code: usize,
+) {
     let flat = x.len() / batch;
     if !streams(batch, code) {
         matmul(batch, code, flat, x, w, codes, true, true);
         return;
     }
+    assert_eq!(x_t.len(), x.len(), "transposed input shape");
     // Contiguous ranges of rows, one task each, summed in a fixed order afterwards (so the
     // result does not depend on the number of threads).
     let per_range = flat.div_ceil(RANGES).next_multiple_of(ROWS_PER_PASS);
-    let partials: Vec<Vec<f32>> = (0..flat.div_ceil(per_range))
-        .into_par_iter()
-        .map(|k| {
-            forward_rows(
-                x_t,
-                w,
-                batch,
-                code,
-                k * per_range..((k + 1) * per_range).min(flat),
-            )
+    let partials: Vec<Vec<f32>> = x_t
+        .par_chunks_mut(per_range * batch)
+        .enumerate()
+        .map(|(k, x_t)| {
+            let first = k * per_range;
+            forward_rows(x, x_t, w, batch, code, first..first + x_t.len() / batch)
         })
         .collect();
     for partial in &partials {
@@ -63,10 +68,24 @@ pub fn forward(x: &[f32], x_t: &[f32], w: &[f32], codes: &mut [f32], batch: usiz
     }
 }
 
+/// `out ← x[:, rows]ᵀ` (`rows.len() × batch`) for `x` holding `batch` rows.
+fn transpose_rows(x: &[f32], batch: usize, rows: std::ops::Range<usize>, out: &mut [f32]) {
+    let flat = x.len() / batch;
+    let out = &mut out[..rows.len() * batch];
+    for b in 0..batch {
+        let src = &x[b * flat + rows.start..b * flat + rows.end];
+        for (o, &v) in out.chunks_exact_mut(batch).zip(src) {
+            o[b] = v;
+        }
+    }
+}
+
 /// `x[:, rows]·W[rows, :]` (`batch × code`), taking `W` in blocks of [`ROWS_PER_PASS`] rows
 /// that stay in L1 while every strip of 16 columns and every group of images visits them.
+/// Writes `x[:, rows]ᵀ` into `x_t` on the way, a block at a time.
 fn forward_rows(
-    x_t: &[f32],
+    x: &[f32],
+    x_t: &mut [f32],
     w: &[f32],
     batch: usize,
     code: usize,
@@ -89,7 +108,9 @@ fn forward_rows(
             .next_multiple_of(16)
             .max(16);
         let mut next = next.chunks(slice);
-        let x_t = &x_t[j0 * batch..j1 * batch];
+        let x_t = &mut x_t[(j0 - rows.start) * batch..(j1 - rows.start) * batch];
+        transpose_rows(x, batch, j0..j1, x_t);
+        let x_t = &*x_t;
         let block = 0..j1 - j0;
         for first in (0..code).step_by(STRIP) {
             #[cfg(target_arch = "x86_64")]
@@ -338,22 +359,6 @@ fn sum16(v: &[f32; STRIP]) -> f32 {
     }
     let s4 = [s8[0] + s8[4], s8[1] + s8[5], s8[2] + s8[6], s8[3] + s8[7]];
     (s4[0] + s4[2]) + (s4[1] + s4[3])
-}
-
-/// `x_t ← xᵀ` for `x` holding `batch` rows of `flat` values.
-pub fn transpose(x: &[f32], x_t: &mut [f32], batch: usize) {
-    let flat = x.len() / batch;
-    x_t.par_chunks_mut(ROWS_PER_BLOCK * batch)
-        .enumerate()
-        .for_each(|(block, out)| {
-            let first = block * ROWS_PER_BLOCK;
-            let rows = out.len() / batch;
-            for b in 0..batch {
-                for (r, &v) in x[b * flat + first..][..rows].iter().enumerate() {
-                    out[r * batch + b] = v;
-                }
-            }
-        });
 }
 
 /// The two hot loops written with AVX2 intrinsics: the compiler's vectoriser does not reliably
@@ -621,10 +626,13 @@ mod tests {
         let w = values(flat * code, 2.0);
         let delta = values(batch * code, 3.0);
         let mut x_t = vec![0f32; flat * batch];
-        transpose(&x, &mut x_t, batch);
-
         let mut streamed = vec![0.5f32; batch * code];
-        forward(&x, &x_t, &w, &mut streamed, batch, code);
+        forward(&x, &mut x_t, &w, &mut streamed, batch, code);
+        for (b, row) in x.chunks_exact(flat).enumerate() {
+            for (r, &v) in row.iter().enumerate() {
+                assert_eq!(x_t[r * batch + b], v, "transposed input");
+            }
+        }
         let mut reference = vec![0.5f32; batch * code];
         matmul(batch, code, flat, &x, &w, &mut reference, true, false);
         for (a, b) in streamed.iter().zip(&reference) {
@@ -676,7 +684,6 @@ mod tests {
             {
                 compare_backward(batch, code, rows, settings);
             }
-            let x_t = x_t_full(&x, batch);
             compare_strips::<1>(&x_t, &w, batch, code, 16, 2);
             compare_strips::<3>(&x_t, &w, batch, code, 0, 4);
             compare_strips::<5>(&x_t, &w, batch, code, 16, 0);
@@ -731,11 +738,5 @@ mod tests {
             simd, portable,
             "AVX2 and portable forward differ for {N} images"
         );
-    }
-
-    fn x_t_full(x: &[f32], batch: usize) -> Vec<f32> {
-        let mut x_t = vec![0f32; x.len()];
-        transpose(x, &mut x_t, batch);
-        x_t
     }
 }
