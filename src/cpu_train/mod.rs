@@ -10,6 +10,7 @@
 //! backend's kernels), everything per tile runs on all cores, and tanh is the rational one of
 //! [`crate::kernels`].
 
+mod decoder_matrix;
 mod encoder_matrix;
 
 use rayon::prelude::*;
@@ -39,7 +40,8 @@ pub struct CpuStepper {
     patches: Vec<f32>,
     /// Per tile, the encoder's features after tanh (`filters × 900`, burn's flatten order).
     features: Vec<f32>,
-    /// The same, transposed (`flat × batch`), for the streaming kernels.
+    /// The same, transposed (`flat × batch`), for the streaming kernels (written by their
+    /// forward pass).
     features_t: Vec<f32>,
     /// Codes (`batch × code_length`), then the gradient at the code layer's input.
     codes: Vec<f32>,
@@ -124,12 +126,9 @@ impl CpuStepper {
         for row in self.codes.chunks_exact_mut(l) {
             row.copy_from_slice(enc_b);
         }
-        if !self.features_t.is_empty() {
-            encoder_matrix::transpose(&self.features, &mut self.features_t, batch);
-        }
         encoder_matrix::forward(
             &self.features,
-            &self.features_t,
+            &mut self.features_t,
             enc_w,
             &mut self.codes,
             batch,
@@ -139,16 +138,21 @@ impl CpuStepper {
         for row in self.hidden.chunks_exact_mut(HIDDEN) {
             row.copy_from_slice(dec_b);
         }
-        matmul(
-            batch,
-            HIDDEN,
-            l,
-            &self.codes,
-            dec_w,
-            &mut self.hidden,
-            true,
-            true,
-        );
+        let decoder_streams = decoder_matrix::streams(batch, l);
+        if decoder_streams {
+            decoder_matrix::forward(&self.codes, dec_w, &mut self.hidden, batch);
+        } else {
+            matmul(
+                batch,
+                HIDDEN,
+                l,
+                &self.codes,
+                dec_w,
+                &mut self.hidden,
+                true,
+                true,
+            );
+        }
         tanh_parallel(&mut self.hidden);
 
         // Transposed convolution and sigmoid, the loss, and the way back to the hidden layer,
@@ -179,16 +183,9 @@ impl CpuStepper {
             });
         let loss: f64 = self.tile_losses.iter().sum();
 
-        // Decoder dense layer: its gradients, and the gradient at the code.
+        // Decoder dense layer: the gradient at the code (from the matrix before its update),
+        // and the layer's gradients.
         let grads = &mut self.grads;
-        gemm(
-            &mut grads[4],
-            false,
-            MatRef::new(&self.codes, batch, l).t(),
-            MatRef::new(&self.hidden_grad, batch, HIDDEN),
-            true,
-        );
-        sum_rows(&self.hidden_grad, HIDDEN, &mut grads[5]);
         gemm(
             &mut self.code_grad,
             false,
@@ -196,6 +193,27 @@ impl CpuStepper {
             MatRef::new(dec_w, l, HIDDEN).t(),
             true,
         );
+        if decoder_streams {
+            // The matrix's gradient goes straight into its update.
+            decoder_matrix::backward_update(
+                state.optimizer.settings,
+                lr,
+                &self.codes,
+                &self.hidden_grad,
+                dec_w,
+                &mut state.optimizer.mean_square[4],
+                batch,
+            );
+        } else {
+            gemm(
+                &mut grads[4],
+                false,
+                MatRef::new(&self.codes, batch, l).t(),
+                MatRef::new(&self.hidden_grad, batch, HIDDEN),
+                true,
+            );
+        }
+        sum_rows(&self.hidden_grad, HIDDEN, &mut grads[5]);
         let mut penalty = 0f64;
         for (g, &z) in self.code_grad.iter_mut().zip(&self.codes) {
             if self.l1 > 0.0 {
@@ -280,6 +298,9 @@ impl CpuStepper {
             (7, deconv_b),
         ];
         for (i, w) in params {
+            if i == 4 && decoder_streams {
+                continue; // updated with its gradient above
+            }
             state.optimizer.step_tensor(i, lr, w, &grads[i]);
         }
         state.step += 1;

@@ -1,0 +1,329 @@
+//! The decoder's dense layer `h = z·V`, `V` being `code × 2,700`, at small batches: its
+//! forward product, and its backward pass, where each row of `V`'s gradient is formed and
+//! applied by the optimizer at once instead of being written out whole and read back.
+//!
+//! Both give `gemm`'s results bit for bit. For a sum over at most 512 terms (here the code
+//! length forward and the batch backward), with at least two rows on the left (three terms
+//! backward), `gemm`'s kernels compute each output as one chain of fused multiply-adds in the
+//! order of the sum, started from zero, and add it to what the output held; these kernels run
+//! the same chains, only vectorised across outputs. A test holds the two to each other.
+
+use rayon::prelude::*;
+
+use crate::optim::RmsPropSettings;
+
+/// Longest sum that `gemm` computes in one chain (its smallest depth block).
+const MAX_DEPTH: usize = 512;
+/// Images per task of the forward pass (and per register block).
+const GROUP: usize = 5;
+/// Rows of `V` per task of the backward pass.
+const ROWS_PER_TASK: usize = 4;
+
+/// Whether these kernels take a batch of `batch` codes of length `code` on this CPU (otherwise
+/// the caller uses `gemm`).
+pub fn streams(batch: usize, code: usize) -> bool {
+    (3..=super::STREAMING_MAX_BATCH).contains(&batch) && code <= MAX_DEPTH && avx2::available()
+}
+
+/// `hidden ← hidden + z·V` for `z` (`batch × code`) and `V` (`code × width`), `hidden` being
+/// `batch × width` (it holds the bias on entry). Call only where [`streams`] holds.
+pub fn forward(z: &[f32], v: &[f32], hidden: &mut [f32], batch: usize) {
+    let code = z.len() / batch;
+    let width = v.len() / code;
+    assert!(streams(batch, code), "batch and code the kernels take");
+    assert_eq!(hidden.len(), batch * width, "output shape");
+    hidden
+        .par_chunks_mut(GROUP * width)
+        .zip(z.par_chunks(GROUP * code))
+        .for_each(|(hidden, z)| {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `streams` checked that the CPU has AVX2 and FMA.
+            unsafe {
+                avx2::forward_group(z, v, hidden, code, width)
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            unreachable!(
+                "no streaming kernels off x86-64 ({:?})",
+                (hidden.len(), z.len())
+            );
+        });
+}
+
+/// `V`'s gradient `zᵀ·δ` (`δ` being the gradient at `h`, `batch × width`), applied at once by
+/// TensorFlow 1's RMSProp to `V` and its slots `ms`, row by row. Call only where [`streams`]
+/// holds.
+pub fn backward_update(
+    settings: RmsPropSettings,
+    lr: f32,
+    z: &[f32],
+    delta: &[f32],
+    v: &mut [f32],
+    ms: &mut [f32],
+    batch: usize,
+) {
+    let code = z.len() / batch;
+    let width = v.len() / code;
+    assert!(streams(batch, code), "batch and code the kernels take");
+    assert_eq!(delta.len(), batch * width, "gradient shape");
+    assert_eq!(ms.len(), v.len(), "slot shape");
+    v.par_chunks_mut(ROWS_PER_TASK * width)
+        .zip(ms.par_chunks_mut(ROWS_PER_TASK * width))
+        .enumerate()
+        .for_each(|(task, (v, ms))| {
+            for (r, (v_row, ms_row)) in v
+                .chunks_exact_mut(width)
+                .zip(ms.chunks_exact_mut(width))
+                .enumerate()
+            {
+                let row = task * ROWS_PER_TASK + r;
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `streams` checked that the CPU has AVX2 and FMA.
+                unsafe {
+                    avx2::row_update(settings, lr, z, delta, code, row, v_row, ms_row)
+                };
+                #[cfg(not(target_arch = "x86_64"))]
+                unreachable!(
+                    "no streaming kernels off x86-64 ({:?})",
+                    (row, v_row.len(), ms_row.len(), lr, settings)
+                );
+            }
+        });
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{RmsPropSettings, GROUP};
+
+    /// Whether this CPU runs these kernels.
+    pub fn available() -> bool {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    }
+
+    /// [`super::forward`] for up to [`GROUP`] images: `z` holds their codes, `hidden` their
+    /// outputs.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn forward_group(
+        z: &[f32],
+        v: &[f32],
+        hidden: &mut [f32],
+        code: usize,
+        width: usize,
+    ) {
+        let n = z.len() / code;
+        match n {
+            1 => columns::<1>(z, v, hidden, code, width),
+            2 => columns::<2>(z, v, hidden, code, width),
+            3 => columns::<3>(z, v, hidden, code, width),
+            4 => columns::<4>(z, v, hidden, code, width),
+            _ => columns::<GROUP>(z, v, hidden, code, width),
+        }
+    }
+
+    /// Every column of `hidden` for `N` images: 16 columns at a time, each output one chain
+    /// of fused multiply-adds over the code in order, then added to the bias.
+    #[target_feature(enable = "avx2,fma")]
+    fn columns<const N: usize>(
+        z: &[f32],
+        v: &[f32],
+        hidden: &mut [f32],
+        code: usize,
+        width: usize,
+    ) {
+        let z = &z[..N * code];
+        let v = &v[..code * width];
+        let hidden = &mut hidden[..N * width];
+        let (zp, vp, hp) = (z.as_ptr(), v.as_ptr(), hidden.as_mut_ptr());
+        let full = width / 16 * 16;
+        for j in (0..full).step_by(16) {
+            let mut acc = [[_mm256_setzero_ps(); 2]; N];
+            for k in 0..code {
+                // SAFETY: `k < code` and `j + 16 ≤ width`, inside `v`; `i < N`, inside `z`.
+                // The prefetch is a hint that never faults, so its address may lie beyond.
+                unsafe {
+                    let row = vp.add(k * width + j);
+                    // The strip after next: the strips walk down the columns, a stride the
+                    // hardware prefetchers do not follow.
+                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(32).cast());
+                    let (v0, v1) = (_mm256_loadu_ps(row), _mm256_loadu_ps(row.add(8)));
+                    for (i, a) in acc.iter_mut().enumerate() {
+                        let x = _mm256_broadcast_ss(&*zp.add(i * code + k));
+                        a[0] = _mm256_fmadd_ps(x, v0, a[0]);
+                        a[1] = _mm256_fmadd_ps(x, v1, a[1]);
+                    }
+                }
+            }
+            for (i, a) in acc.iter().enumerate() {
+                // SAFETY: `j + 16 ≤ width`, inside image `i`'s row of `hidden`.
+                unsafe {
+                    let out = hp.add(i * width + j);
+                    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_loadu_ps(out), a[0]));
+                    let out = out.add(8);
+                    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_loadu_ps(out), a[1]));
+                }
+            }
+        }
+        for j in full..width {
+            for i in 0..N {
+                let mut acc = 0f32;
+                for k in 0..code {
+                    acc = z[i * code + k].mul_add(v[k * width + j], acc);
+                }
+                hidden[i * width + j] += acc;
+            }
+        }
+    }
+
+    /// Row `row` of `V`'s gradient, `Σ_b z[b, row]·δ[b, :]` (one chain per value over the
+    /// batch in order), and its update in `v_row` and `ms_row`, 32 values at a time.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn row_update(
+        settings: RmsPropSettings,
+        lr: f32,
+        z: &[f32],
+        delta: &[f32],
+        code: usize,
+        row: usize,
+        v_row: &mut [f32],
+        ms_row: &mut [f32],
+    ) {
+        let width = v_row.len();
+        let batch = z.len() / code;
+        let delta = &delta[..batch * width];
+        assert_eq!(ms_row.len(), width, "slot row");
+        let mut xs = [0f32; super::super::STREAMING_MAX_BATCH];
+        let xs = &mut xs[..batch];
+        for (b, x) in xs.iter_mut().enumerate() {
+            *x = z[b * code + row];
+        }
+        let keep = 1.0 - settings.decay;
+        let (kv, ev, rv, one) = (
+            _mm256_set1_ps(keep),
+            _mm256_set1_ps(settings.epsilon),
+            _mm256_set1_ps(lr),
+            _mm256_set1_ps(1.0),
+        );
+        let dp = delta.as_ptr();
+        let full = width / 32 * 32;
+        for j in (0..full).step_by(32) {
+            let mut g = [_mm256_setzero_ps(); 4];
+            for (b, &x) in xs.iter().enumerate() {
+                let x = _mm256_set1_ps(x);
+                for (q, g) in g.iter_mut().enumerate() {
+                    // SAFETY: `b < batch` and `j + 32 ≤ width`: inside `delta`.
+                    *g = _mm256_fmadd_ps(
+                        x,
+                        unsafe { _mm256_loadu_ps(dp.add(b * width + j + 8 * q)) },
+                        *g,
+                    );
+                }
+            }
+            let (mp, wp) = (
+                ms_row[j..j + 32].as_mut_ptr(),
+                v_row[j..j + 32].as_mut_ptr(),
+            );
+            for (q, &g) in g.iter().enumerate() {
+                // SAFETY: `8q + 8 ≤ 32`, inside the two 32-value slices above.
+                unsafe {
+                    let (mp, wp) = (mp.add(8 * q), wp.add(8 * q));
+                    // The operations of `optim::update`, in its order and unfused.
+                    let m = _mm256_loadu_ps(mp);
+                    let m =
+                        _mm256_add_ps(m, _mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(g, g), m), kv));
+                    _mm256_storeu_ps(mp, m);
+                    let scale = _mm256_div_ps(one, _mm256_sqrt_ps(_mm256_add_ps(m, ev)));
+                    let step = _mm256_mul_ps(_mm256_mul_ps(scale, rv), g);
+                    _mm256_storeu_ps(wp, _mm256_sub_ps(_mm256_loadu_ps(wp), step));
+                }
+            }
+        }
+        for j in full..width {
+            let mut g = 0f32;
+            for (b, &x) in xs.iter().enumerate() {
+                g = x.mul_add(delta[b * width + j], g);
+            }
+            let m = &mut ms_row[j];
+            *m += (g * g - *m) * keep;
+            v_row[j] -= (*m + settings.epsilon).sqrt().recip() * lr * g;
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod avx2 {
+    /// These kernels are written for x86-64 only.
+    pub fn available() -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::{gemm, matmul, MatRef};
+    use crate::optim::update;
+
+    fn values(n: usize, seed: f32) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i as f32 + seed) * 0.618).sin() * 0.3)
+            .collect()
+    }
+
+    /// Bit for bit what the `gemm` products and `optim::update` give, for batches that fill
+    /// and split the image groups, code lengths up to the deepest single chain, and widths
+    /// with and without partial vectors.
+    #[test]
+    fn kernels_match_gemm_bit_for_bit() {
+        for (batch, code, width) in [(10, 128, 2700), (3, 24, 100), (7, 512, 45), (40, 16, 64)] {
+            if !avx2::available() {
+                return; // the callers use gemm
+            }
+            assert!(streams(batch, code));
+            let z = values(batch * code, 1.0);
+            let v = values(code * width, 2.0);
+            let bias = values(width, 3.0);
+            let start: Vec<f32> = (0..batch).flat_map(|_| bias.clone()).collect();
+            let (mut ours, mut theirs) = (start.clone(), start);
+            forward(&z, &v, &mut ours, batch);
+            matmul(batch, width, code, &z, &v, &mut theirs, true, true);
+            assert!(
+                ours.iter()
+                    .zip(&theirs)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "forward differs ({batch} × {code} × {width})"
+            );
+
+            let delta = values(batch * width, 4.0);
+            let settings = RmsPropSettings::default();
+            let slots: Vec<f32> = values(code * width, 5.0)
+                .iter()
+                .map(|s| s.abs() + 0.5)
+                .collect();
+            let (mut v1, mut ms1) = (v.clone(), slots.clone());
+            backward_update(settings, 0.01, &z, &delta, &mut v1, &mut ms1, batch);
+            let mut grad = vec![0f32; code * width];
+            gemm(
+                &mut grad,
+                false,
+                MatRef::new(&z, batch, code).t(),
+                MatRef::new(&delta, batch, width),
+                true,
+            );
+            let (mut v2, mut ms2) = (v.clone(), slots);
+            update(settings, 0.01, &mut v2, &grad, &mut ms2);
+            assert_eq!(
+                (v1, ms1),
+                (v2, ms2),
+                "backward differs ({batch} × {code} × {width})"
+            );
+        }
+    }
+}
