@@ -391,22 +391,25 @@ mod avx2 {
         rows: std::ops::Range<usize>,
         out: &mut [f32],
     ) {
+        // Bounds checked once here, so that the loop indexes through pointers.
+        assert!(first + STRIP <= code && rows.end * code <= w.len(), "strip inside W");
+        assert!(b0 + N <= batch && rows.end * batch <= x_t.len(), "images inside x");
+        assert!((b0 + N) * code <= out.len(), "outputs inside out");
+        let (wp, xp) = (w.as_ptr(), x_t.as_ptr());
         let mut lo = [_mm256_setzero_ps(); N];
         let mut hi = [_mm256_setzero_ps(); N];
         for j in rows {
-            let w_row = &w[j * code + first..][..STRIP];
-            let xs = &x_t[j * batch + b0..][..N];
-            // SAFETY: `w_row` holds 16 values.
-            let (w0, w1) = unsafe {
-                (
-                    _mm256_loadu_ps(w_row.as_ptr()),
-                    _mm256_loadu_ps(w_row.as_ptr().add(8)),
-                )
-            };
-            for i in 0..N {
-                let x = _mm256_set1_ps(xs[i]);
-                lo[i] = _mm256_add_ps(lo[i], _mm256_mul_ps(x, w0));
-                hi[i] = _mm256_add_ps(hi[i], _mm256_mul_ps(x, w1));
+            // SAFETY: row `j` < `rows.end` and the strip lies inside `w`; images `b0..b0+N` of
+            // row `j` lie inside `x_t` (checked above).
+            unsafe {
+                let w_row = wp.add(j * code + first);
+                let xs = xp.add(j * batch + b0);
+                let (w0, w1) = (_mm256_loadu_ps(w_row), _mm256_loadu_ps(w_row.add(8)));
+                for i in 0..N {
+                    let x = _mm256_broadcast_ss(&*xs.add(i));
+                    lo[i] = _mm256_add_ps(lo[i], _mm256_mul_ps(x, w0));
+                    hi[i] = _mm256_add_ps(hi[i], _mm256_mul_ps(x, w1));
+                }
             }
         }
         for i in 0..N {
