@@ -392,8 +392,14 @@ mod avx2 {
         out: &mut [f32],
     ) {
         // Bounds checked once here, so that the loop indexes through pointers.
-        assert!(first + STRIP <= code && rows.end * code <= w.len(), "strip inside W");
-        assert!(b0 + N <= batch && rows.end * batch <= x_t.len(), "images inside x");
+        assert!(
+            first + STRIP <= code && rows.end * code <= w.len(),
+            "strip inside W"
+        );
+        assert!(
+            b0 + N <= batch && rows.end * batch <= x_t.len(),
+            "images inside x"
+        );
         assert!((b0 + N) * code <= out.len(), "outputs inside out");
         let (wp, xp) = (w.as_ptr(), x_t.as_ptr());
         let mut lo = [_mm256_setzero_ps(); N];

@@ -1,0 +1,132 @@
+//! The ceilings this machine puts on aec's CPU kernels, measured: multiply-add throughput
+//! (AVX2 fused multiply-adds with no memory traffic, on one thread and on every thread) and
+//! memory bandwidth (streaming reads, and reads and writes in place as an optimizer update
+//! does, over arrays far larger than any cache), each the best of several runs.
+//!
+//! ```sh
+//! cargo run --release --example cpu_peak
+//! ```
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+/// Values per array of the bandwidth runs (two arrays of 256 MB).
+const VALUES: usize = 64 << 20;
+/// Runs of each measurement; the best is reported.
+const RUNS: usize = 7;
+
+fn best_of(runs: usize, mut f: impl FnMut() -> f64) -> f64 {
+    (0..runs).map(|_| f()).fold(f64::MAX, f64::min)
+}
+
+/// Multiply-adds per second of `threads` threads, each running independent FMA chains.
+#[cfg(target_arch = "x86_64")]
+fn fma_rate(threads: usize) -> Option<f64> {
+    if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+        return None;
+    }
+    const ITERATIONS: u64 = 50_000_000;
+    let seconds = best_of(RUNS, || {
+        let start = Instant::now();
+        (0..threads).into_par_iter().for_each(|t| {
+            // SAFETY: the CPU has AVX2 and FMA (checked above).
+            std::hint::black_box(unsafe { fma_chains(ITERATIONS, t as f32) });
+        });
+        start.elapsed().as_secs_f64()
+    });
+    // Twelve chains of eight lanes per iteration.
+    Some((threads as u64 * ITERATIONS * 12 * 8) as f64 / seconds)
+}
+
+/// Twelve independent chains of 8-lane fused multiply-adds: enough to cover the instruction's
+/// latency on two pipelines, so the loop runs at the core's multiply-add throughput.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_chains(iterations: u64, seed: f32) -> f32 {
+    use std::arch::x86_64::*;
+    let (a, b) = (_mm256_set1_ps(0.999_9), _mm256_set1_ps(1e-6));
+    let mut acc = [_mm256_set1_ps(seed); 12];
+    for _ in 0..iterations {
+        for v in acc.iter_mut() {
+            *v = _mm256_fmadd_ps(a, *v, b);
+        }
+    }
+    let mut total = _mm256_setzero_ps();
+    for v in acc {
+        total = _mm256_add_ps(total, v);
+    }
+    _mm256_cvtss_f32(total)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn fma_rate(_threads: usize) -> Option<f64> {
+    None
+}
+
+/// The sum of `values` in sixteen interleaved partial sums (which vectorise).
+fn sum(values: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    for chunk in values.chunks_exact(16) {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a += v;
+        }
+    }
+    acc.iter().sum()
+}
+
+/// Bytes per second read by `threads` threads streaming through `a`.
+fn read_rate(a: &[f32], threads: usize) -> f64 {
+    let per = a.len().div_ceil(threads);
+    let seconds = best_of(RUNS, || {
+        let start = Instant::now();
+        let total: f32 = a.par_chunks(per).map(sum).sum();
+        std::hint::black_box(total);
+        start.elapsed().as_secs_f64()
+    });
+    std::mem::size_of_val(a) as f64 / seconds
+}
+
+/// Bytes per second read and written by `threads` threads updating `w` and `m` in place
+/// (two streams in, two out, as the optimizer's update of a matrix and its slots).
+fn update_rate(w: &mut [f32], m: &mut [f32], threads: usize) -> f64 {
+    let per = w.len().div_ceil(threads);
+    let seconds = best_of(RUNS, || {
+        let start = Instant::now();
+        w.par_chunks_mut(per)
+            .zip(m.par_chunks_mut(per))
+            .for_each(|(w, m)| {
+                for (w, m) in w.iter_mut().zip(m.iter_mut()) {
+                    *m = *m * 0.9 + 0.1;
+                    *w -= 1e-6 * *m;
+                }
+            });
+        start.elapsed().as_secs_f64()
+    });
+    4.0 * std::mem::size_of_val(w) as f64 / seconds
+}
+
+fn main() {
+    let threads = rayon::current_num_threads();
+    println!("{threads} threads");
+    match (fma_rate(1), fma_rate(threads)) {
+        (Some(one), Some(all)) => println!(
+            "multiply-adds (AVX2 FMA, no memory traffic): {:.1} G/s on one thread, {:.1} G/s on {threads}",
+            one / 1e9,
+            all / 1e9
+        ),
+        _ => println!("multiply-adds: this measurement needs an x86-64 CPU with AVX2 and FMA"),
+    }
+    let mut w = vec![1f32; VALUES];
+    let mut m = vec![1f32; VALUES];
+    for t in [1, threads] {
+        println!(
+            "memory, {t} thread(s): reading {:.1} GB/s; reading and writing two arrays in place {:.1} GB/s",
+            read_rate(&w, t) / 1e9,
+            update_rate(&mut w, &mut m, t) / 1e9
+        );
+    }
+}
