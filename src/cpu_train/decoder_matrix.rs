@@ -20,9 +20,12 @@ const GROUP: usize = 5;
 const ROWS_PER_TASK: usize = 4;
 
 /// Whether these kernels take a batch of `batch` codes of length `code` on this CPU (otherwise
-/// the caller uses `gemm`).
+/// the caller uses `gemm`). Below three images or three code values `gemm` switches to
+/// kernels that sum in another order, and so do these bounds.
 pub fn streams(batch: usize, code: usize) -> bool {
-    (3..=super::STREAMING_MAX_BATCH).contains(&batch) && code <= MAX_DEPTH && avx2::available()
+    (3..=super::STREAMING_MAX_BATCH).contains(&batch)
+        && (3..=MAX_DEPTH).contains(&code)
+        && avx2::available()
 }
 
 /// `hidden ← hidden + z·V` for `z` (`batch × code`) and `V` (`code × width`), `hidden` being
@@ -282,7 +285,13 @@ mod tests {
     /// with and without partial vectors.
     #[test]
     fn kernels_match_gemm_bit_for_bit() {
-        for (batch, code, width) in [(10, 128, 2700), (3, 24, 100), (7, 512, 45), (40, 16, 64)] {
+        for (batch, code, width) in [
+            (10, 128, 2700),
+            (3, 24, 100),
+            (7, 512, 45),
+            (40, 16, 64),
+            (5, 3, 2700),
+        ] {
             if !avx2::available() {
                 return; // the callers use gemm
             }
