@@ -97,12 +97,10 @@ pub fn backward_update(
 mod avx2 {
     use std::arch::x86_64::*;
 
+    pub use super::super::simd::available;
+    use super::super::simd::Update;
     use super::{RmsPropSettings, GROUP};
-
-    /// Whether this CPU runs these kernels.
-    pub fn available() -> bool {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-    }
+    use crate::optim::update;
 
     /// [`super::forward`] for up to [`GROUP`] images: `z` holds their codes, `hidden` their
     /// outputs.
@@ -207,13 +205,7 @@ mod avx2 {
         for (b, x) in xs.iter_mut().enumerate() {
             *x = z[b * code + row];
         }
-        let keep = 1.0 - settings.decay;
-        let (kv, ev, rv, one) = (
-            _mm256_set1_ps(keep),
-            _mm256_set1_ps(settings.epsilon),
-            _mm256_set1_ps(lr),
-            _mm256_set1_ps(1.0),
-        );
+        let u = Update::new(settings, lr);
         let dp = delta.as_ptr();
         let full = width / 32 * 32;
         for j in (0..full).step_by(32) {
@@ -222,11 +214,8 @@ mod avx2 {
                 let x = _mm256_set1_ps(x);
                 for (q, g) in g.iter_mut().enumerate() {
                     // SAFETY: `b < batch` and `j + 32 ≤ width`: inside `delta`.
-                    *g = _mm256_fmadd_ps(
-                        x,
-                        unsafe { _mm256_loadu_ps(dp.add(b * width + j + 8 * q)) },
-                        *g,
-                    );
+                    let d = unsafe { _mm256_loadu_ps(dp.add(b * width + j + 8 * q)) };
+                    *g = _mm256_fmadd_ps(x, d, *g);
                 }
             }
             let (mp, wp) = (
@@ -235,28 +224,18 @@ mod avx2 {
             );
             for (q, &g) in g.iter().enumerate() {
                 // SAFETY: `8q + 8 ≤ 32`, inside the two 32-value slices above.
-                unsafe {
-                    let (mp, wp) = (mp.add(8 * q), wp.add(8 * q));
-                    // The operations of `optim::update`, in its order and unfused.
-                    let m = _mm256_loadu_ps(mp);
-                    let m =
-                        _mm256_add_ps(m, _mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(g, g), m), kv));
-                    _mm256_storeu_ps(mp, m);
-                    let scale = _mm256_div_ps(one, _mm256_sqrt_ps(_mm256_add_ps(m, ev)));
-                    let step = _mm256_mul_ps(_mm256_mul_ps(scale, rv), g);
-                    _mm256_storeu_ps(wp, _mm256_sub_ps(_mm256_loadu_ps(wp), step));
-                }
+                unsafe { u.apply(g, mp.add(8 * q), wp.add(8 * q)) };
             }
         }
-        for j in full..width {
-            let mut g = 0f32;
+        // The last values (fewer than 32): their gradients one by one, then the same update.
+        let mut g = [0f32; 32];
+        let g = &mut g[..width - full];
+        for (j, g) in (full..width).zip(g.iter_mut()) {
             for (b, &x) in xs.iter().enumerate() {
-                g = x.mul_add(delta[b * width + j], g);
+                *g = x.mul_add(delta[b * width + j], *g);
             }
-            let m = &mut ms_row[j];
-            *m += (g * g - *m) * keep;
-            v_row[j] -= (*m + settings.epsilon).sqrt().recip() * lr * g;
         }
+        update(settings, lr, &mut v_row[full..], g, &mut ms_row[full..]);
     }
 }
 
@@ -274,11 +253,7 @@ mod tests {
     use crate::kernels::{gemm, matmul, MatRef};
     use crate::optim::update;
 
-    fn values(n: usize, seed: f32) -> Vec<f32> {
-        (0..n)
-            .map(|i| ((i as f32 + seed) * 0.618).sin() * 0.3)
-            .collect()
-    }
+    use super::super::test_values as values;
 
     /// Bit for bit what the `gemm` products and `optim::update` give, for batches that fill
     /// and split the image groups, code lengths up to the deepest single chain, and widths

@@ -368,12 +368,9 @@ fn sum16(v: &[f32; STRIP]) -> f32 {
 mod avx2 {
     use std::arch::x86_64::*;
 
+    pub use super::super::simd::available;
+    use super::super::simd::Update;
     use super::{RmsPropSettings, STRIP};
-
-    /// Whether this CPU runs these kernels.
-    pub fn available() -> bool {
-        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-    }
 
     /// See [`super::strip_rows`].
     ///
@@ -472,12 +469,7 @@ mod avx2 {
         assert_eq!(ms.len(), w.len(), "slot shape");
         assert_eq!(fg.len(), rows * batch, "input gradient shape");
         assert_eq!(x_t.len(), rows * batch, "input shape");
-        let u = Update {
-            keep: _mm256_set1_ps(1.0 - settings.decay),
-            epsilon: _mm256_set1_ps(settings.epsilon),
-            rate: _mm256_set1_ps(lr),
-            one: _mm256_set1_ps(1.0),
-        };
+        let u = Update::new(settings, lr);
         let strips = code / STRIP;
         for r in 0..rows {
             // Ask for a row further on now, so memory works while this one computes.
@@ -520,14 +512,6 @@ mod avx2 {
 
     /// Rows ahead of the current one that the backward pass asks the cache for.
     const PREFETCH_ROWS: usize = 8;
-
-    /// The optimizer's constants, broadcast.
-    struct Update {
-        keep: __m256,
-        epsilon: __m256,
-        rate: __m256,
-        one: __m256,
-    }
 
     /// `Σ_l w_row[l]·δ[b, l]` for images `b0..b0+N`, each in [`super::sum16`]'s order after
     /// strip-by-strip sums.
@@ -595,22 +579,9 @@ mod avx2 {
         let (mp, wp) = (ms_strips.as_mut_ptr(), w_strips.as_mut_ptr());
         for (k, g) in g.iter().enumerate() {
             for (half, &g) in g.iter().enumerate() {
+                let at = k * STRIP + half * 8;
                 // SAFETY: `at + 8` ≤ `S·16`, the length of both slices.
-                unsafe {
-                    let at = k * STRIP + half * 8;
-                    let (mp, wp) = (mp.add(at), wp.add(at));
-                    let m = _mm256_loadu_ps(mp);
-                    // ms += (g·g − ms)·(1 − ρ)
-                    let m = _mm256_add_ps(
-                        m,
-                        _mm256_mul_ps(_mm256_sub_ps(_mm256_mul_ps(g, g), m), u.keep),
-                    );
-                    _mm256_storeu_ps(mp, m);
-                    // w −= (1/√(ms + ε))·lr·g
-                    let scale = _mm256_div_ps(u.one, _mm256_sqrt_ps(_mm256_add_ps(m, u.epsilon)));
-                    let step = _mm256_mul_ps(_mm256_mul_ps(scale, u.rate), g);
-                    _mm256_storeu_ps(wp, _mm256_sub_ps(_mm256_loadu_ps(wp), step));
-                }
+                unsafe { u.apply(g, mp.add(at), wp.add(at)) };
             }
         }
     }
@@ -620,11 +591,7 @@ mod avx2 {
 mod tests {
     use super::*;
 
-    fn values(n: usize, seed: f32) -> Vec<f32> {
-        (0..n)
-            .map(|i| ((i as f32 + seed) * 0.618).sin() * 0.3)
-            .collect()
-    }
+    use super::super::test_values as values;
 
     /// The streaming kernels against plain matrix products, and (on CPUs with AVX2) the
     /// AVX2 kernels against the portable ones, bit for bit.

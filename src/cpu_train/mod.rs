@@ -12,6 +12,8 @@
 
 mod decoder_matrix;
 mod encoder_matrix;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 
 use rayon::prelude::*;
 
@@ -367,6 +369,14 @@ fn deconv_backward(
             }
         }
     }
+}
+
+/// Smooth pseudo-random values in [−0.3, 0.3] for the kernels' tests.
+#[cfg(test)]
+fn test_values(n: usize, seed: f32) -> Vec<f32> {
+    (0..n)
+        .map(|i| ((i as f32 + seed) * 0.618).sin() * 0.3)
+        .collect()
 }
 
 #[cfg(test)]
