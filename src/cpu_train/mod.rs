@@ -88,9 +88,12 @@ impl CpuStepper {
         self.tile_losses.resize(batch, 0.0);
         let sizes: Vec<usize> = config.param_specs().iter().map(|s| s.len()).collect();
         self.grads.resize(sizes.len(), Vec::new());
+        let decoder_streams = decoder_matrix::streams(batch, config.code_length);
         for (i, (g, n)) in self.grads.iter_mut().zip(sizes).enumerate() {
-            // The encoder matrix's gradient is never materialised.
-            g.resize(if i == 2 { 0 } else { n }, 0.0);
+            // The encoder matrix's gradient is never materialised, nor the decoder matrix's
+            // where its kernels take the batch.
+            let unused = i == 2 || (i == 4 && decoder_streams);
+            g.resize(if unused { 0 } else { n }, 0.0);
         }
     }
 
