@@ -6,9 +6,10 @@
 //! back out on every step. The 28,800 × `code_length` encoder matrix, which holds 91% of the
 //! parameters, is visited once in the backward pass: block by block, its rows give the input
 //! gradient, their own gradient is formed in cache and the optimizer updates them at once, so
-//! that gradient never reaches memory. Matrix products run on the `gemm` crate (burn's flex
-//! backend's kernels), everything per tile runs on all cores, and tanh is the rational one of
-//! [`crate::kernels`].
+//! that gradient never reaches memory; at small batches the decoder's matrix is treated the same
+//! way (`decoder_matrix.rs`). Other matrix products run on the `gemm` crate (burn's flex
+//! backend's kernels), and the own kernels give `gemm`'s bits where they replace it; everything
+//! per tile runs on all cores, and tanh is the rational one of [`crate::kernels`].
 
 mod decoder_matrix;
 mod encoder_matrix;
