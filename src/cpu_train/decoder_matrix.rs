@@ -10,7 +10,8 @@
 
 use rayon::prelude::*;
 
-use crate::optim::RmsPropSettings;
+use crate::kernels::{gemm, matmul, MatRef};
+use crate::optim::{update, RmsPropSettings};
 
 /// Longest sum that `gemm` computes in one chain (its smallest depth block).
 const MAX_DEPTH: usize = 512;
@@ -29,12 +30,16 @@ pub fn streams(batch: usize, code: usize) -> bool {
 }
 
 /// `hidden ← hidden + z·V` for `z` (`batch × code`) and `V` (`code × width`), `hidden` being
-/// `batch × width` (it holds the bias on entry). Call only where [`streams`] holds.
+/// `batch × width` (it holds the bias on entry); through `gemm` where the kernels do not take
+/// the batch.
 pub fn forward(z: &[f32], v: &[f32], hidden: &mut [f32], batch: usize) {
     let code = z.len() / batch;
     let width = v.len() / code;
-    assert!(streams(batch, code), "batch and code the kernels take");
     assert_eq!(hidden.len(), batch * width, "output shape");
+    if !streams(batch, code) {
+        matmul(batch, width, code, z, v, hidden, true, true);
+        return;
+    }
     hidden
         .par_chunks_mut(GROUP * width)
         .zip(z.par_chunks(GROUP * code))
@@ -53,8 +58,9 @@ pub fn forward(z: &[f32], v: &[f32], hidden: &mut [f32], batch: usize) {
 }
 
 /// `V`'s gradient `zᵀ·δ` (`δ` being the gradient at `h`, `batch × width`), applied at once by
-/// TensorFlow 1's RMSProp to `V` and its slots `ms`, row by row. Call only where [`streams`]
-/// holds.
+/// TensorFlow 1's RMSProp to `V` and its slots `ms`, row by row. Where the kernels do not take
+/// the batch, `gemm` forms the whole gradient in `scratch` and the update follows.
+#[allow(clippy::too_many_arguments)]
 pub fn backward_update(
     settings: RmsPropSettings,
     lr: f32,
@@ -63,12 +69,27 @@ pub fn backward_update(
     v: &mut [f32],
     ms: &mut [f32],
     batch: usize,
+    scratch: &mut Vec<f32>,
 ) {
     let code = z.len() / batch;
     let width = v.len() / code;
-    assert!(streams(batch, code), "batch and code the kernels take");
     assert_eq!(delta.len(), batch * width, "gradient shape");
     assert_eq!(ms.len(), v.len(), "slot shape");
+    if !streams(batch, code) {
+        scratch.resize(v.len(), 0.0);
+        gemm(
+            scratch,
+            false,
+            MatRef::new(z, batch, code).t(),
+            MatRef::new(delta, batch, width),
+            true,
+        );
+        v.par_chunks_mut(ROWS_PER_TASK * width)
+            .zip(scratch.par_chunks(ROWS_PER_TASK * width))
+            .zip(ms.par_chunks_mut(ROWS_PER_TASK * width))
+            .for_each(|((v, g), ms)| update(settings, lr, v, g, ms));
+        return;
+    }
     v.par_chunks_mut(ROWS_PER_TASK * width)
         .zip(ms.par_chunks_mut(ROWS_PER_TASK * width))
         .enumerate()
@@ -99,8 +120,7 @@ mod avx2 {
 
     pub use super::super::simd::available;
     use super::super::simd::Update;
-    use super::{RmsPropSettings, GROUP};
-    use crate::optim::update;
+    use super::{update, RmsPropSettings, GROUP};
 
     /// [`super::forward`] for up to [`GROUP`] images: `z` holds their codes, `hidden` their
     /// outputs.
@@ -250,8 +270,6 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::{gemm, matmul, MatRef};
-    use crate::optim::update;
 
     use super::super::test_values as values;
 
@@ -292,7 +310,18 @@ mod tests {
                 .map(|s| s.abs() + 0.5)
                 .collect();
             let (mut v1, mut ms1) = (v.clone(), slots.clone());
-            backward_update(settings, 0.01, &z, &delta, &mut v1, &mut ms1, batch);
+            let mut unused = Vec::new();
+            backward_update(
+                settings,
+                0.01,
+                &z,
+                &delta,
+                &mut v1,
+                &mut ms1,
+                batch,
+                &mut unused,
+            );
+            assert!(unused.is_empty(), "the kernels need no gradient buffer");
             let mut grad = vec![0f32; code * width];
             gemm(
                 &mut grad,

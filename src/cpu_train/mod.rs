@@ -89,12 +89,12 @@ impl CpuStepper {
         self.tile_losses.resize(batch, 0.0);
         let sizes: Vec<usize> = config.param_specs().iter().map(|s| s.len()).collect();
         self.grads.resize(sizes.len(), Vec::new());
-        let decoder_streams = decoder_matrix::streams(batch, config.code_length);
         for (i, (g, n)) in self.grads.iter_mut().zip(sizes).enumerate() {
-            // The encoder matrix's gradient is never materialised, nor the decoder matrix's
-            // where its kernels take the batch.
-            let unused = i == 2 || (i == 4 && decoder_streams);
-            g.resize(if unused { 0 } else { n }, 0.0);
+            // The two matrices' gradients are their modules' business (the encoder's is never
+            // materialised; the decoder's slot is scratch for its `gemm` path).
+            if i != 2 && i != 4 {
+                g.resize(n, 0.0);
+            }
         }
     }
 
@@ -144,21 +144,7 @@ impl CpuStepper {
         for row in self.hidden.chunks_exact_mut(HIDDEN) {
             row.copy_from_slice(dec_b);
         }
-        let decoder_streams = decoder_matrix::streams(batch, l);
-        if decoder_streams {
-            decoder_matrix::forward(&self.codes, dec_w, &mut self.hidden, batch);
-        } else {
-            matmul(
-                batch,
-                HIDDEN,
-                l,
-                &self.codes,
-                dec_w,
-                &mut self.hidden,
-                true,
-                true,
-            );
-        }
+        decoder_matrix::forward(&self.codes, dec_w, &mut self.hidden, batch);
         tanh_parallel(&mut self.hidden);
 
         // Transposed convolution and sigmoid, the loss, and the way back to the hidden layer,
@@ -190,7 +176,7 @@ impl CpuStepper {
         let loss: f64 = self.tile_losses.iter().sum();
 
         // Decoder dense layer: the gradient at the code (from the matrix before its update),
-        // and the layer's gradients.
+        // then the matrix's update with its gradient, and the bias's gradient.
         let grads = &mut self.grads;
         gemm(
             &mut self.code_grad,
@@ -199,26 +185,16 @@ impl CpuStepper {
             MatRef::new(dec_w, l, HIDDEN).t(),
             true,
         );
-        if decoder_streams {
-            // The matrix's gradient goes straight into its update.
-            decoder_matrix::backward_update(
-                state.optimizer.settings,
-                lr,
-                &self.codes,
-                &self.hidden_grad,
-                dec_w,
-                &mut state.optimizer.mean_square[4],
-                batch,
-            );
-        } else {
-            gemm(
-                &mut grads[4],
-                false,
-                MatRef::new(&self.codes, batch, l).t(),
-                MatRef::new(&self.hidden_grad, batch, HIDDEN),
-                true,
-            );
-        }
+        decoder_matrix::backward_update(
+            state.optimizer.settings,
+            lr,
+            &self.codes,
+            &self.hidden_grad,
+            dec_w,
+            &mut state.optimizer.mean_square[4],
+            batch,
+            &mut grads[4],
+        );
         sum_rows(&self.hidden_grad, HIDDEN, &mut grads[5]);
         let mut penalty = 0f64;
         for (g, &z) in self.code_grad.iter_mut().zip(&self.codes) {
@@ -294,19 +270,15 @@ impl CpuStepper {
         }
 
         // Every other parameter's update.
-        let params: [(usize, &mut Vec<f32>); 7] = [
+        let params: [(usize, &mut Vec<f32>); 6] = [
             (0, conv_w),
             (1, conv_b),
             (3, enc_b),
-            (4, dec_w),
             (5, dec_b),
             (6, deconv_w),
             (7, deconv_b),
         ];
         for (i, w) in params {
-            if i == 4 && decoder_streams {
-                continue; // updated with its gradient above
-            }
             state.optimizer.step_tensor(i, lr, w, &grads[i]);
         }
         state.step += 1;
