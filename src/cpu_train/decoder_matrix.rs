@@ -21,9 +21,9 @@ const GROUP: usize = 5;
 const ROWS_PER_TASK: usize = 4;
 
 /// Whether these kernels take a batch of `batch` codes of length `code` on this CPU (otherwise
-/// the caller uses `gemm`). Below three images or three code values `gemm` switches to
-/// kernels that sum in another order, and so do these bounds.
-pub fn streams(batch: usize, code: usize) -> bool {
+/// this module's functions call `gemm`). Below three images or three code values `gemm`
+/// switches to kernels that sum in another order, hence the lower bounds.
+fn streams(batch: usize, code: usize) -> bool {
     (3..=super::STREAMING_MAX_BATCH).contains(&batch)
         && (3..=MAX_DEPTH).contains(&code)
         && avx2::available()
