@@ -17,10 +17,12 @@ use crate::model::{
     TILE_VALUES,
 };
 
-/// Tiles per batch: bounds the memory of intermediate features (≈ 115 kB per tile), and takes
-/// a 768×512 photo (384 tiles) in one matrix product. Every output is the same whatever the
-/// batch: `gemm` sums each one in the same order.
-const BATCH: usize = 384;
+/// Tiles per batch: bounds the memory of intermediate values.
+const BATCH: usize = 256;
+/// Tiles per batch of the CPU encoder (≈ 115 kB of features per tile): a 768×512 photo (384
+/// tiles) in one matrix product. The codes are the same whatever the batch: `gemm` sums each
+/// one in the same order.
+const ENCODE_BATCH: usize = 384;
 
 /// Something that turns tiles into codes and codes into tiles.
 pub trait TileCoder: Send + Sync {
@@ -140,12 +142,12 @@ impl TileCoder for CpuCoder {
         let mut out = vec![0f32; n * l];
         // A panic elsewhere cannot leave the buffer inconsistent: every use overwrites it.
         let mut feats = self.features.lock().unwrap_or_else(PoisonError::into_inner);
-        if feats.len() < BATCH.min(n) * flat {
-            feats.resize(BATCH.min(n) * flat, 0.0);
+        if feats.len() < ENCODE_BATCH.min(n) * flat {
+            feats.resize(ENCODE_BATCH.min(n) * flat, 0.0);
         }
         for (chunk, codes) in tiles
-            .chunks(BATCH * TILE_VALUES)
-            .zip(out.chunks_mut(BATCH * l))
+            .chunks(ENCODE_BATCH * TILE_VALUES)
+            .zip(out.chunks_mut(ENCODE_BATCH * l))
         {
             let b = chunk.len() / TILE_VALUES;
             let feats = &mut feats[..b * flat];
