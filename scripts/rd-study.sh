@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The rate-distortion study of the README: trains one model per code length and per L1
+# The rate-distortion study of docs/rate-distortion.md: trains one model per code length and per L1
 # penalty, then measures them all with `aec rd` on the exact CIFAR-10 test images and on Kodak.
 #
 #   scripts/rd-study.sh train   # trains the models into $STUDY_DIR (default target/study)

@@ -4,7 +4,8 @@
 # per seed on the fused CPU trainer, then summarises the final epoch of every run.
 #
 #   scripts/seed-spread.sh train     # trains seeds $SEEDS (default "1 2") into $RUN_DIR
-#   scripts/seed-spread.sh summary   # prints the table of the README from the committed logs
+#   scripts/seed-spread.sh summary   # prints the table of docs/reproduction.md from the
+#                                    # committed logs
 #
 # Seed 0 is the run logged in docs/reference/aec-128-cpu.train.csv. Each run's log is copied to
 # docs/reference/seeds/; a killed run resumes from its checkpoint when the script is rerun.
