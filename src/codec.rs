@@ -3,10 +3,13 @@
 //! An image becomes RGB8 (grey is replicated, alpha dropped, 16-bit and float images rounded),
 //! is padded on the right and bottom by repeating its edge pixels up to whole 32×32 tiles, and
 //! every tile is coded in batches. Decoding reverses this and crops to the original size.
+//!
+//! One pixel limit, [`MAX_PIXELS`] unless [`Codec::with_max_pixels`] lowers it, holds for both
+//! directions, so that every file `compress` writes can be decoded.
 
-use aec_format::{AecFile, Codes, Layout, Precision};
+use aec_format::{AecFile, Codes, FileHeader, Layout, Limits, Precision};
 use burn::tensor::Device;
-use image::{DynamicImage, RgbImage};
+use image::{DynamicImage, GrayImage, RgbImage};
 
 use crate::infer::TileCoder;
 use crate::model::{Weights, TILE, TILE_VALUES};
@@ -19,9 +22,10 @@ pub static BUILTIN_MODEL: &[u8] = include_bytes!("../samples/model/aec-128.safet
 /// Largest image side the container can describe.
 pub const MAX_SIDE: u32 = u16::MAX as u32;
 
-/// Largest image, in pixels, that decompression produces (768 MiB of RGB): a file may declare
-/// up to 65,535 × 65,535 pixels in a few megabytes, and decoding must not allocate without bound.
-pub const MAX_DECODED_PIXELS: u64 = 1 << 28;
+/// Largest image, in pixels, that aec compresses or decompresses by default (768 MiB of RGB):
+/// a file may declare up to 65,535 × 65,535 pixels in a few bytes, and decoding must not
+/// allocate without bound.
+pub const MAX_PIXELS: u64 = 1 << 28;
 
 /// What can go wrong compressing or decompressing.
 #[derive(Debug, thiserror::Error)]
@@ -34,15 +38,15 @@ pub enum CodecError {
         /// Height in pixels.
         height: u32,
     },
-    /// The file declares an image larger than decompression produces.
-    #[error(
-        "file declares a {width}×{height} image; aec decodes at most {MAX_DECODED_PIXELS} pixels"
-    )]
+    /// The image has more pixels than the codec's limit.
+    #[error("image is {width}×{height} ({} pixels); the limit is {limit} pixels (--max-pixels)", u64::from(*width) * u64::from(*height))]
     TooManyPixels {
         /// Width in pixels.
         width: u32,
         /// Height in pixels.
         height: u32,
+        /// The limit in force.
+        limit: u64,
     },
     /// The image has no pixels.
     #[error("image is empty ({width}×{height})")]
@@ -105,6 +109,7 @@ pub struct Codec {
     coder: Box<dyn TileCoder>,
     weights: Weights,
     id: ModelId,
+    max_pixels: u64,
 }
 
 impl Codec {
@@ -115,6 +120,7 @@ impl Codec {
             coder: Box::new(coder),
             weights: model.weights,
             id: model.id,
+            max_pixels: MAX_PIXELS,
         }
     }
 
@@ -125,12 +131,25 @@ impl Codec {
             coder: Box::new(coder),
             weights: model.weights,
             id: model.id,
+            max_pixels: MAX_PIXELS,
         }
     }
 
     /// The model built into aec.
     pub fn builtin() -> Result<Self, CodecError> {
         Ok(Self::new(store::model_from_bytes(BUILTIN_MODEL)?))
+    }
+
+    /// The same codec with another pixel limit for compression and decompression (at most
+    /// [`MAX_PIXELS`]; a larger value is taken as [`MAX_PIXELS`]).
+    pub fn with_max_pixels(mut self, max_pixels: u64) -> Self {
+        self.max_pixels = max_pixels.min(MAX_PIXELS);
+        self
+    }
+
+    /// The pixel limit in force.
+    pub fn max_pixels(&self) -> u64 {
+        self.max_pixels
     }
 
     /// The model's identity.
@@ -162,12 +181,7 @@ impl Codec {
         options: &CompressOptions,
     ) -> Result<AecFile, CodecError> {
         let (width, height) = rgb.dimensions();
-        if width == 0 || height == 0 {
-            return Err(CodecError::Empty { width, height });
-        }
-        if width > MAX_SIDE || height > MAX_SIDE {
-            return Err(CodecError::TooLarge { width, height });
-        }
+        self.check_size(width, height)?;
         let threshold = match options.sparse_threshold {
             Some(t) if !(t >= 0.0 && t.is_finite()) => return Err(CodecError::BadThreshold(t)),
             t => t,
@@ -201,42 +215,107 @@ impl Codec {
         Ok(file)
     }
 
-    /// Decompresses a file made by this codec's model.
-    pub fn decompress(&self, file: &AecFile) -> Result<RgbImage, CodecError> {
-        if file.model_id != self.id.short() {
+    /// Checks an image size against the container's sides and this codec's pixel limit.
+    pub fn check_size(&self, width: u32, height: u32) -> Result<(), CodecError> {
+        if width == 0 || height == 0 {
+            return Err(CodecError::Empty { width, height });
+        }
+        if width > MAX_SIDE || height > MAX_SIDE {
+            return Err(CodecError::TooLarge { width, height });
+        }
+        if u64::from(width) * u64::from(height) > self.max_pixels {
+            return Err(CodecError::TooManyPixels {
+                width,
+                height,
+                limit: self.max_pixels,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks what a file's header says against this codec: the model, the tile size and
+    /// code length, and the pixel limit. Decoding a file whose header passes allocates at
+    /// most the decoded image's bytes plus the file's code values (see [`Codec::decode_bytes`]).
+    pub fn check_header(&self, h: &FileHeader) -> Result<(), CodecError> {
+        if h.model_id != self.id.short() {
             return Err(CodecError::WrongModel {
-                file: store::hex(&file.model_id),
+                file: store::hex(&h.model_id),
                 codec: store::hex(&self.id.short()),
             });
         }
-        if file.tile_size != TILE as u32
-            || file.code_length as usize != self.weights.config.code_length
-        {
+        if h.tile_size != TILE as u32 || h.code_length as usize != self.weights.config.code_length {
             return Err(CodecError::Mismatch {
-                file_tile: file.tile_size,
-                file_code: file.code_length,
+                file_tile: h.tile_size,
+                file_code: h.code_length,
                 model_code: self.weights.config.code_length,
             });
         }
-        let pixels = u64::from(file.width) * u64::from(file.height);
-        if pixels > MAX_DECODED_PIXELS {
-            return Err(CodecError::TooManyPixels {
-                width: file.width,
-                height: file.height,
-            });
-        }
+        self.check_size(h.width, h.height)
+    }
+
+    /// Parses and decodes a file's bytes, checking its header first (so a file this codec
+    /// cannot decode costs no allocation), to the image it describes: grey for a grey source
+    /// (one or two channels), RGB otherwise.
+    pub fn decode_bytes(&self, bytes: &[u8]) -> Result<DynamicImage, CodecError> {
+        let header = FileHeader::parse(bytes)?;
+        self.check_header(&header)?;
+        let file = AecFile::from_bytes_with_limits(bytes, &Limits::default())?;
+        let rgb = self.decompress(&file)?;
+        Ok(if file.channels <= 2 {
+            DynamicImage::ImageLuma8(to_grey(&rgb))
+        } else {
+            DynamicImage::ImageRgb8(rgb)
+        })
+    }
+
+    /// Decompresses a file made by this codec's model to RGB.
+    pub fn decompress(&self, file: &AecFile) -> Result<RgbImage, CodecError> {
+        let header = FileHeader {
+            layout: file.layout,
+            precision: file.codes.precision(),
+            channels: file.channels,
+            model_id: file.model_id,
+            width: file.width,
+            height: file.height,
+            tile_size: file.tile_size,
+            code_length: file.code_length,
+        };
+        self.check_header(&header)?;
         // Decode a bounded number of tiles at a time straight into the output, so memory stays
-        // at the size of the image whatever the tile count.
+        // at the size of the image (plus the file's codes) whatever the tile count.
         const CHUNK: usize = 1024;
-        let values = file.codes.to_f32();
         let code_length = file.code_length as usize;
         let mut image = RgbImage::new(file.width, file.height);
-        for (c, codes) in values.chunks(CHUNK * code_length).enumerate() {
+        let mut widened = Vec::new();
+        for c in 0..file.tile_count().div_ceil(CHUNK) {
+            let range =
+                c * CHUNK * code_length..((c + 1) * CHUNK * code_length).min(file.codes.len());
+            let codes = match &file.codes {
+                Codes::F32(v) => &v[range],
+                Codes::F16(v) => {
+                    widened.clear();
+                    widened.extend(v[range].iter().map(|x| x.to_f32()));
+                    &widened[..]
+                }
+            };
             let tiles = self.coder.decode(codes);
             place_tiles(&mut image, &tiles, c * CHUNK);
         }
         Ok(image)
     }
+}
+
+/// The grey image of a decoded RGB image of a grey source: the mean of the three channels,
+/// rounded (the model codes grey as three equal channels; its output differs a little
+/// between them).
+pub fn to_grey(rgb: &RgbImage) -> GrayImage {
+    let (w, h) = rgb.dimensions();
+    let grey = rgb
+        .as_raw()
+        .chunks_exact(3)
+        .map(|p| ((u16::from(p[0]) + u16::from(p[1]) + u16::from(p[2]) + 1) / 3) as u8)
+        .collect();
+    GrayImage::from_raw(w, h, grey).expect("one byte per pixel")
 }
 
 /// Cuts an image into 32×32 tiles in raster order, channel-major, padding the right and

@@ -24,6 +24,10 @@ const BATCH: usize = 256;
 /// one in the same order.
 const ENCODE_BATCH: usize = 384;
 
+/// Feature buffers a [`CpuCoder`] keeps for later calls; concurrent calls beyond this many
+/// allocate their own.
+const MAX_SPARE_FEATURES: usize = 4;
+
 /// Something that turns tiles into codes and codes into tiles.
 pub trait TileCoder: Send + Sync {
     /// Tiles (3,072 bytes each, channel-major) to codes (`code_length` values each).
@@ -89,9 +93,11 @@ pub struct CpuCoder {
     /// Transposed-convolution kernel, burn's `[in, out, 3, 3]`.
     deconv_w: Vec<f32>,
     deconv_b: Vec<f32>,
-    /// The encoder's features of a batch (up to 44 MB), kept between calls: allocating and
-    /// zeroing them afresh took 6% of an encode.
-    features: Mutex<Vec<f32>>,
+    /// Feature buffers of a batch (up to 44 MB each), kept between calls: allocating and
+    /// zeroing them afresh took 6% of an encode. A call takes one out and puts it back, so
+    /// no lock is held while it runs parallel work (a rayon worker that waits inside that
+    /// work may run another image's `encode`, which would then wait for the same lock).
+    spare_features: Mutex<Vec<Vec<f32>>>,
 }
 
 impl CpuCoder {
@@ -108,7 +114,7 @@ impl CpuCoder {
             dec_b: t[5].clone(),
             deconv_w: t[6].clone(),
             deconv_b: t[7].clone(),
-            features: Mutex::default(),
+            spare_features: Mutex::default(),
         }
     }
 
@@ -135,16 +141,30 @@ impl CpuCoder {
     }
 }
 
+impl CpuCoder {
+    /// A feature buffer of at least `len` values: a spare one if there is one, else a new one.
+    /// The lock is held only to take it.
+    fn take_features(&self, len: usize) -> Vec<f32> {
+        // A panic elsewhere cannot leave a buffer inconsistent: every use overwrites it.
+        let spare = self
+            .spare_features
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut feats = spare.unwrap_or_default();
+        if feats.len() < len {
+            feats.resize(len, 0.0);
+        }
+        feats
+    }
+}
+
 impl TileCoder for CpuCoder {
     fn encode(&self, tiles: &[u8]) -> Vec<f32> {
         let (flat, l) = (self.config.flat_features(), self.config.code_length);
         let n = tiles.len() / TILE_VALUES;
         let mut out = vec![0f32; n * l];
-        // A panic elsewhere cannot leave the buffer inconsistent: every use overwrites it.
-        let mut feats = self.features.lock().unwrap_or_else(PoisonError::into_inner);
-        if feats.len() < ENCODE_BATCH.min(n) * flat {
-            feats.resize(ENCODE_BATCH.min(n) * flat, 0.0);
-        }
+        let mut feats = self.take_features(ENCODE_BATCH.min(n) * flat);
         for (chunk, codes) in tiles
             .chunks(ENCODE_BATCH * TILE_VALUES)
             .zip(out.chunks_mut(ENCODE_BATCH * l))
@@ -157,6 +177,13 @@ impl TileCoder for CpuCoder {
             }
             matmul(b, l, flat, feats, &self.enc_w, codes, true, true);
             tanh_parallel(codes);
+        }
+        let mut spare = self
+            .spare_features
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if spare.len() < MAX_SPARE_FEATURES {
+            spare.push(feats);
         }
         out
     }
@@ -190,6 +217,43 @@ impl TileCoder for CpuCoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Many images encoded at once on a rayon pool of many threads, each encode itself
+    /// parallel: a worker waiting inside one encode runs another. Must finish, with the
+    /// codes of one encode at a time.
+    #[test]
+    fn concurrent_encodes_on_many_threads_finish() {
+        let config = ModelConfig {
+            code_length: 16,
+            filters: 4,
+        };
+        let coder = std::sync::Arc::new(CpuCoder::new(&Weights::glorot(config, 3)));
+        let images: Vec<Vec<u8>> = (0..24)
+            .map(|i| {
+                (0..(20 + i) * TILE_VALUES)
+                    .map(|j| ((j * 7 + i * 13) % 256) as u8)
+                    .collect()
+            })
+            .collect();
+        let alone: Vec<Vec<f32>> = images.iter().map(|t| coder.encode(t)).collect();
+        for threads in [8, 16] {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (coder, images) = (coder.clone(), images.clone());
+            std::thread::spawn(move || {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let codes: Vec<Vec<f32>> =
+                    pool.install(|| images.par_iter().map(|t| coder.encode(t)).collect());
+                tx.send(codes).unwrap();
+            });
+            let codes = rx
+                .recv_timeout(std::time::Duration::from_secs(120))
+                .expect("concurrent encodes did not finish (deadlock)");
+            assert_eq!(codes, alone, "{threads} threads");
+        }
+    }
 
     #[test]
     fn cpu_path_matches_burn() {

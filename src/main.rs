@@ -9,6 +9,9 @@ use clap::Parser;
 fn main() -> ExitCode {
     aec::keep_freed_memory();
     let args = cli::Cli::parse();
+    if let Err(e) = cli::interrupt::install() {
+        eprintln!("aec: warning: cannot handle interrupts: {e}");
+    }
     match cli::run(args) {
         Ok(code) => code,
         Err(e) => {

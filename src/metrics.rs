@@ -31,16 +31,24 @@ pub fn mse_rgb8(a: &RgbImage, b: &RgbImage) -> f64 {
         b.dimensions(),
         "images must have the same size"
     );
+    mse_u8(a.as_raw(), b.as_raw())
+}
+
+/// Mean squared error of two equally long runs of 8-bit samples, scaled to [0, 1].
+///
+/// # Panics
+/// If the lengths differ.
+pub fn mse_u8(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len(), "sample counts must agree");
     let se: f64 = a
-        .as_raw()
         .iter()
-        .zip(b.as_raw())
+        .zip(b)
         .map(|(&x, &y)| {
             let d = f64::from(x) - f64::from(y);
             d * d
         })
         .sum();
-    se / (a.as_raw().len() as f64 * 255.0 * 255.0)
+    se / (a.len() as f64 * 255.0 * 255.0)
 }
 
 /// PSNR in dB of two RGB8 images of the same size.

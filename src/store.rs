@@ -66,6 +66,37 @@ impl ModelId {
         Self(Sha256::digest(bytes).into())
     }
 
+    /// Hashes a model file as it is read, in pieces (the file is not held in memory);
+    /// a file larger than [`MAX_MODEL_FILE`] is refused unread.
+    pub fn of_file(path: &Path) -> Result<Self, ModelError> {
+        let io = |source| ModelError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len > MAX_MODEL_FILE {
+            return Err(ModelError::TooLarge {
+                path: path.display().to_string(),
+                len,
+            });
+        }
+        let mut hasher = Sha256::new();
+        // At most the limit (and one byte more, to see a file that grew meanwhile).
+        let read = std::io::copy(
+            &mut std::io::Read::take(file, MAX_MODEL_FILE + 1),
+            &mut hasher,
+        )
+        .map_err(io)?;
+        if read > MAX_MODEL_FILE {
+            return Err(ModelError::TooLarge {
+                path: path.display().to_string(),
+                len: read,
+            });
+        }
+        Ok(Self(hasher.finalize().into()))
+    }
+
     /// The first 16 bytes, as stored in `.aec` files.
     pub fn short(&self) -> [u8; 16] {
         self.0[..16].try_into().expect("16 of 32 bytes")

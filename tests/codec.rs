@@ -169,7 +169,21 @@ fn a_file_declaring_too_many_pixels_is_refused_before_decoding() {
     };
     let err = codec.decompress(&file).unwrap_err().to_string();
     assert!(
-        err.contains("16385×16385") && err.contains("at most"),
+        err.contains("16385×16385") && err.contains("the limit is 268435456"),
         "{err}"
     );
+    // A lower limit refuses smaller files, and images to compress, alike.
+    let codec = codec.with_max_pixels(1000);
+    let image = sample("cifar-test-0000-cat.png");
+    let err = codec
+        .compress(&image, &CompressOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("32×32 (1024 pixels)") && err.contains("1000"), "{err}");
+    let file = Codec::builtin()
+        .unwrap()
+        .compress(&image, &CompressOptions::default())
+        .unwrap();
+    let err = codec.decompress(&file).unwrap_err().to_string();
+    assert!(err.contains("the limit is 1000"), "{err}");
 }

@@ -1,13 +1,15 @@
 //! Arbitrary bytes through the reader: it must return `Ok` or `Err` without
 //! panicking, anything it accepts must re-encode to exactly the input, and
-//! the streaming reader must reach the same verdict as the slice reader.
+//! the streaming reader must reach the same verdict as the slice reader, and so must the
+//! tile-by-tile statistics (with the same statistics as the parsed file's values), and the
+//! header reader must agree with the whole file's header.
 //!
 //! Random bytes almost never carry a correct CRC, so each input is parsed
 //! twice: as given, and with its last four bytes replaced by the CRC-32 of the
 //! bytes before them, which lets the fuzzer reach the payload checks.
 #![no_main]
 
-use aec_format::{AecFile, FormatError, Limits};
+use aec_format::{AecFile, CodeStats, FileHeader, FormatError, Limits};
 use libfuzzer_sys::fuzz_target;
 
 fn variant(r: &Result<AecFile, FormatError>) -> String {
@@ -32,6 +34,16 @@ fn check(data: &[u8]) {
     assert_eq!(variant(&parsed), variant(&streamed));
     if let (Ok(a), Ok(b)) = (&parsed, &streamed) {
         assert_eq!(a, b);
+    }
+    let stats = AecFile::stats_from_bytes(data, &Limits::default());
+    match (&parsed, &stats) {
+        (Ok(file), Ok((header, stats))) => {
+            assert_eq!(*stats, CodeStats::of(&file.codes.to_f32()));
+            assert_eq!(FileHeader::parse(data).ok(), Some(*header));
+            assert_eq!(header.values(), file.codes.len() as u64);
+        }
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        _ => panic!("stats and reader disagree"),
     }
 }
 

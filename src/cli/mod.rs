@@ -1,8 +1,14 @@
 //! Command-line interface: argument parsing and one module per command.
 
-mod codec;
+mod compress;
+mod decompress;
+mod inspect;
+pub mod interrupt;
+mod io;
 mod model_info;
+mod models;
 mod rd;
+mod runner;
 mod train;
 
 use std::process::ExitCode;
@@ -20,11 +26,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Compress images to .aec files.
-    Compress(codec::CompressArgs),
+    Compress(compress::CompressArgs),
     /// Decompress .aec files to images (PNG by default).
-    Decompress(codec::DecompressArgs),
+    Decompress(decompress::DecompressArgs),
     /// Show what a .aec file holds.
-    Inspect(codec::InspectArgs),
+    Inspect(inspect::InspectArgs),
     /// Train a model (the seed notebook's recipe by default).
     Train(train::TrainArgs),
     /// Rate-distortion: size against quality for models, settings, JPEG and WebP.
@@ -45,9 +51,9 @@ enum ModelCommand {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Compress(args) => codec::compress(args),
-        Command::Decompress(args) => codec::decompress(args),
-        Command::Inspect(args) => codec::inspect(args),
+        Command::Compress(args) => compress::compress(args),
+        Command::Decompress(args) => decompress::decompress(args),
+        Command::Inspect(args) => inspect::inspect(args),
         Command::Train(args) => train::run(args),
         Command::Rd(args) => rd::run(args),
         Command::Model(ModelCommand::Info(args)) => model_info::info(args),

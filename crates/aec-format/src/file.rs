@@ -6,10 +6,10 @@ use byteorder::{ByteOrder, LittleEndian};
 use half::f16;
 
 use crate::codes::{first_non_finite, Value};
-use crate::{Codes, FormatError, Layout, Limits, Precision, HEADER_LEN, MAGIC, OVERHEAD, VERSION};
-
-/// Bit 0 of the flags byte: the payload uses the sparse layout.
-const FLAG_SPARSE: u8 = 0x01;
+use crate::header::{Cursor, FLAG_SPARSE};
+use crate::{
+    Codes, FileHeader, FormatError, Layout, Limits, Precision, HEADER_LEN, MAGIC, OVERHEAD, VERSION,
+};
 
 /// One compressed image: the model that made it, the image geometry and the
 /// code of every tile.
@@ -35,67 +35,6 @@ pub struct AecFile {
     pub codes: Codes,
 }
 
-/// The fields of the 32-byte header, range-checked.
-#[derive(Debug, Clone, Copy)]
-struct Header {
-    layout: Layout,
-    precision: Precision,
-    channels: u8,
-    model_id: [u8; 16],
-    width: u32,
-    height: u32,
-    tile_size: u32,
-    code_length: u32,
-}
-
-impl Header {
-    fn tiles(&self) -> u64 {
-        u64::from(self.width.div_ceil(self.tile_size))
-            * u64::from(self.height.div_ceil(self.tile_size))
-    }
-
-    /// Largest file length this header allows.
-    fn max_file_len(&self) -> u64 {
-        let l = u64::from(self.code_length);
-        let bpv = self.precision.bytes_per_value() as u64;
-        let per_tile = match self.layout {
-            Layout::Dense => l * bpv,
-            Layout::Sparse => 2 + l.div_ceil(8) + l * bpv,
-        };
-        OVERHEAD as u64 + self.tiles() * per_tile
-    }
-}
-
-/// Bounds-checked reads from `buf[..end]`.
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    end: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], FormatError> {
-        let avail = self.end - self.pos;
-        if n > avail {
-            return Err(FormatError::Truncated {
-                offset: self.pos,
-                needed: n - avail,
-            });
-        }
-        let s = &self.buf[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-
-    fn u8(&mut self) -> Result<u8, FormatError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u16(&mut self) -> Result<u16, FormatError> {
-        Ok(LittleEndian::read_u16(self.take(2)?))
-    }
-}
-
 /// Bytes per sparse index: 1 when every index fits in a `u8`, else 2.
 fn index_size(code_length: usize) -> usize {
     if code_length <= 256 {
@@ -118,93 +57,6 @@ fn selector_len(k: usize, code_length: usize) -> usize {
     } else {
         code_length.div_ceil(8)
     }
-}
-
-fn parse_header(bytes: &[u8]) -> Result<Header, FormatError> {
-    let mut c = Cursor {
-        buf: bytes,
-        pos: 0,
-        end: bytes.len(),
-    };
-    let magic: [u8; 4] = c.take(4)?.try_into().expect("4 bytes");
-    if magic != MAGIC {
-        return Err(FormatError::BadMagic { found: magic });
-    }
-    let version = c.u8()?;
-    if version != VERSION {
-        return Err(FormatError::UnsupportedVersion { version });
-    }
-    let flags = c.u8()?;
-    if flags & !FLAG_SPARSE != 0 {
-        return Err(FormatError::ReservedFlags { flags });
-    }
-    let layout = if flags & FLAG_SPARSE != 0 {
-        Layout::Sparse
-    } else {
-        Layout::Dense
-    };
-    let p = c.u8()?;
-    let precision =
-        Precision::from_byte(p).ok_or(FormatError::UnsupportedPrecision { value: p })?;
-    let channels = c.u8()?;
-    if !(1..=4).contains(&channels) {
-        return Err(FormatError::BadChannels { channels });
-    }
-    let model_id: [u8; 16] = c.take(16)?.try_into().expect("16 bytes");
-    let nonzero = |v: u32, field: &'static str, offset: usize| {
-        if v == 0 {
-            Err(FormatError::ZeroField { field, offset })
-        } else {
-            Ok(v)
-        }
-    };
-    let width = nonzero(u32::from(c.u16()?), "width", 24)?;
-    let height = nonzero(u32::from(c.u16()?), "height", 26)?;
-    let tile_size = nonzero(u32::from(c.u8()?), "tile size", 28)?;
-    let reserved = c.u8()?;
-    if reserved != 0 {
-        return Err(FormatError::ReservedByte {
-            offset: 29,
-            value: reserved,
-        });
-    }
-    let code_length = nonzero(u32::from(c.u16()?), "code length", 30)?;
-    debug_assert_eq!(c.pos, HEADER_LEN);
-    Ok(Header {
-        layout,
-        precision,
-        channels,
-        model_id,
-        width,
-        height,
-        tile_size,
-        code_length,
-    })
-}
-
-fn check_limits(h: &Header, limits: &Limits) -> Result<(), FormatError> {
-    let check = |what: &'static str, value: u64, limit: u64| {
-        if value > limit {
-            Err(FormatError::LimitExceeded { what, value, limit })
-        } else {
-            Ok(())
-        }
-    };
-    check("width", h.width.into(), limits.max_width.into())?;
-    check("height", h.height.into(), limits.max_height.into())?;
-    check(
-        "code length",
-        h.code_length.into(),
-        limits.max_code_length.into(),
-    )?;
-    let tiles = h.tiles();
-    check("tile count", tiles, limits.max_tiles as u64)?;
-    check(
-        "value count",
-        tiles * u64::from(h.code_length),
-        limits.max_values as u64,
-    )?;
-    Ok(())
 }
 
 fn check_file_len(len: usize, limits: &Limits) -> Result<(), FormatError> {
@@ -235,14 +87,36 @@ fn decode_dense<V: Value>(
     Ok(out)
 }
 
+/// Where a sparse decoder puts each tile's values.
+pub(crate) trait TileSink<V> {
+    /// Tile `tile`'s destination, `code_length` values, all zero.
+    fn tile(&mut self, tile: usize) -> &mut [V];
+    /// Called once tile `tile`'s values are in place.
+    fn done(&mut self, _tile: usize) {}
+}
+
+/// Every tile's values, in one vector.
+pub(crate) struct AllTiles<V> {
+    pub(crate) values: Vec<V>,
+    pub(crate) code_length: usize,
+}
+
+impl<V> TileSink<V> for AllTiles<V> {
+    fn tile(&mut self, tile: usize) -> &mut [V] {
+        let l = self.code_length;
+        &mut self.values[tile * l..(tile + 1) * l]
+    }
+}
+
 /// Decodes a sparse payload whose structure (tile lengths) has already been
 /// checked against the input length, enforcing the canonical-form rules.
-fn decode_sparse<V: Value>(
+pub(crate) fn decode_sparse<V: Value>(
     bytes: &[u8],
     end: usize,
     tiles: usize,
     code_length: usize,
-) -> Result<Vec<V>, FormatError> {
+    sink: &mut impl TileSink<V>,
+) -> Result<(), FormatError> {
     #[cfg(target_arch = "x86_64")]
     if code_length.is_multiple_of(8) {
         if let Some(s) = crate::shuffle::Shuffler::new() {
@@ -256,10 +130,10 @@ fn decode_sparse<V: Value>(
                     s.expand_group(V::BYTES, bits, &raw, &mut at, group);
                 }
             };
-            return s.run(|| decode_sparse_with(bytes, end, tiles, code_length, spread));
+            return s.run(|| decode_sparse_with(bytes, end, tiles, code_length, sink, spread));
         }
     }
-    decode_sparse_with(bytes, end, tiles, code_length, spread_portable::<V>)
+    decode_sparse_with(bytes, end, tiles, code_length, sink, spread_portable::<V>)
 }
 
 /// Places the checked values of a bitmap tile at its set bits, in order.
@@ -284,18 +158,17 @@ fn decode_sparse_with<V: Value>(
     end: usize,
     tiles: usize,
     code_length: usize,
+    sink: &mut impl TileSink<V>,
     mut spread: impl FnMut(&[u8], &[u8], &mut [V]),
-) -> Result<Vec<V>, FormatError> {
-    let mut out = vec![V::ZERO; tiles * code_length];
-    let isz = index_size(code_length);
-    let bitmap_len = code_length.div_ceil(8);
+) -> Result<(), FormatError> {
     let mut positions: Vec<usize> = Vec::with_capacity(code_length);
     let mut c = Cursor {
         buf: bytes,
         pos: HEADER_LEN,
         end,
     };
-    for (tile, dst) in out.chunks_exact_mut(code_length).enumerate() {
+    for tile in 0..tiles {
+        let dst = sink.tile(tile);
         let k_offset = c.pos;
         let k = usize::from(c.u16()?);
         if k > code_length {
@@ -306,81 +179,111 @@ fn decode_sparse_with<V: Value>(
                 code_length,
             });
         }
-        positions.clear();
         if uses_index_list(k, code_length) {
-            let list_offset = c.pos;
-            let list = c.take(k * isz)?;
-            for j in 0..k {
-                let offset = list_offset + j * isz;
-                let index = if isz == 1 {
-                    usize::from(list[j])
-                } else {
-                    usize::from(LittleEndian::read_u16(&list[2 * j..]))
-                };
-                if index >= code_length {
-                    return Err(FormatError::IndexOutOfRange {
-                        offset,
-                        tile,
-                        index,
-                        code_length,
-                    });
-                }
-                if let Some(&previous) = positions.last() {
-                    if index <= previous {
-                        return Err(FormatError::UnsortedIndices {
-                            offset,
-                            tile,
-                            index,
-                            previous,
-                        });
-                    }
-                }
-                positions.push(index);
-            }
-            let values_offset = c.pos;
-            let values = c.take(k * V::BYTES)?;
-            for (j, (&index, raw)) in positions
-                .iter()
-                .zip(values.chunks_exact(V::BYTES))
-                .enumerate()
-            {
-                place(dst, index, raw, values_offset + j * V::BYTES, tile)?;
-            }
+            read_index_tile(&mut c, tile, k, dst, &mut positions)?;
         } else {
-            let bitmap_offset = c.pos;
-            let bitmap = c.take(bitmap_len)?;
-            let used_bits = code_length - 8 * (bitmap_len - 1);
-            let last = bitmap[bitmap_len - 1];
-            if used_bits < 8 && last >> used_bits != 0 {
-                return Err(FormatError::BitmapPadding {
-                    offset: bitmap_offset + bitmap_len - 1,
-                    tile,
-                });
-            }
-            let found: usize = bitmap.iter().map(|b| b.count_ones() as usize).sum();
-            if found != k {
-                return Err(FormatError::BitmapCount {
-                    offset: bitmap_offset,
-                    tile,
-                    k,
-                    found,
-                });
-            }
-            let values_offset = c.pos;
-            let values = c.take(k * V::BYTES)?;
-            // Check the tile's values in bulk (it vectorises); a bad value is then located,
-            // with its offset, by the value-by-value walk.
-            let bad = values
-                .chunks_exact(V::BYTES)
-                .map(V::read_le)
-                .fold(false, |bad, v| bad | !v.is_finite() | v.is_zero());
-            if bad {
-                return Err(bitmap_tile_error::<V>(bitmap, values, values_offset, tile));
-            }
+            let (bitmap, values) = read_bitmap_tile::<V>(&mut c, tile, k, code_length)?;
             spread(bitmap, values, dst);
         }
+        sink.done(tile);
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Reads an index-list tile of `k` values into `dst` (its code), checking the indices and values.
+#[inline(always)]
+fn read_index_tile<V: Value>(
+    c: &mut Cursor<'_>,
+    tile: usize,
+    k: usize,
+    dst: &mut [V],
+    positions: &mut Vec<usize>,
+) -> Result<(), FormatError> {
+    let code_length = dst.len();
+    let isz = index_size(code_length);
+    positions.clear();
+    let list_offset = c.pos;
+    let list = c.take(k * isz)?;
+    for j in 0..k {
+        let offset = list_offset + j * isz;
+        let index = if isz == 1 {
+            usize::from(list[j])
+        } else {
+            usize::from(LittleEndian::read_u16(&list[2 * j..]))
+        };
+        if index >= code_length {
+            return Err(FormatError::IndexOutOfRange {
+                offset,
+                tile,
+                index,
+                code_length,
+            });
+        }
+        if let Some(&previous) = positions.last() {
+            if index <= previous {
+                return Err(FormatError::UnsortedIndices {
+                    offset,
+                    tile,
+                    index,
+                    previous,
+                });
+            }
+        }
+        positions.push(index);
+    }
+    let values_offset = c.pos;
+    let values = c.take(k * V::BYTES)?;
+    for (j, (&index, raw)) in positions
+        .iter()
+        .zip(values.chunks_exact(V::BYTES))
+        .enumerate()
+    {
+        place(dst, index, raw, values_offset + j * V::BYTES, tile)?;
+    }
+    Ok(())
+}
+
+/// Reads a bitmap tile of `k` values and checks it; returns its bitmap and its stored values'
+/// bytes, for the caller to spread.
+#[inline(always)]
+fn read_bitmap_tile<'a, V: Value>(
+    c: &mut Cursor<'a>,
+    tile: usize,
+    k: usize,
+    code_length: usize,
+) -> Result<(&'a [u8], &'a [u8]), FormatError> {
+    let bitmap_len = code_length.div_ceil(8);
+    let bitmap_offset = c.pos;
+    let bitmap = c.take(bitmap_len)?;
+    let used_bits = code_length - 8 * (bitmap_len - 1);
+    let last = bitmap[bitmap_len - 1];
+    if used_bits < 8 && last >> used_bits != 0 {
+        return Err(FormatError::BitmapPadding {
+            offset: bitmap_offset + bitmap_len - 1,
+            tile,
+        });
+    }
+    let found: usize = bitmap.iter().map(|b| b.count_ones() as usize).sum();
+    if found != k {
+        return Err(FormatError::BitmapCount {
+            offset: bitmap_offset,
+            tile,
+            k,
+            found,
+        });
+    }
+    let values_offset = c.pos;
+    let values = c.take(k * V::BYTES)?;
+    // Check the tile's values in bulk (it vectorises); a bad value is then located, with its
+    // offset, by the value-by-value walk.
+    let bad = values
+        .chunks_exact(V::BYTES)
+        .map(V::read_le)
+        .fold(false, |bad, v| bad | !v.is_finite() | v.is_zero());
+    if bad {
+        return Err(bitmap_tile_error::<V>(bitmap, values, values_offset, tile));
+    }
+    Ok((bitmap, values))
 }
 
 /// The error of a bitmap tile that holds a zero or non-finite value: the first such value in
@@ -466,7 +369,7 @@ fn bad_stored_value<V: Value>(v: V, offset: usize, tile: usize, index: usize) ->
 
 /// Walks the sparse tile records without looking at their contents and
 /// returns where the payload ends. Allocates nothing.
-fn scan_sparse(bytes: &[u8], end: usize, h: &Header) -> Result<usize, FormatError> {
+fn scan_sparse(bytes: &[u8], end: usize, h: &FileHeader) -> Result<usize, FormatError> {
     let code_length = h.code_length as usize;
     let bpv = h.precision.bytes_per_value();
     let mut c = Cursor {
@@ -612,6 +515,64 @@ fn sparse_len<V: Value>(values: &[V], code_length: usize) -> usize {
         .sum()
 }
 
+/// The checks of [`AecFile::from_bytes_with_limits`] up to the CRC: input length against
+/// `limits`, the header, the declared sizes against `limits`, the input length against the
+/// declared sizes (exact for dense, a walk over the tile records for sparse), and the CRC.
+/// Returns the header and where the CRC starts. Allocates nothing.
+pub(crate) fn check_structure(
+    bytes: &[u8],
+    limits: &Limits,
+) -> Result<(FileHeader, usize), FormatError> {
+    check_file_len(bytes.len(), limits)?;
+    let h = FileHeader::parse(bytes)?;
+    h.check(limits)?;
+    let len = bytes.len() as u64;
+    // Smallest length the header allows: dense is exact, sparse needs at least the 2-byte
+    // count of every tile.
+    let min_len = match h.layout {
+        Layout::Dense => h.max_file_len(),
+        Layout::Sparse => OVERHEAD as u64 + 2 * h.tiles(),
+    };
+    if len < min_len {
+        return Err(FormatError::Truncated {
+            offset: HEADER_LEN.min(bytes.len()),
+            needed: (min_len - len) as usize,
+        });
+    }
+    let end = bytes.len() - 4;
+    let payload_end = match h.layout {
+        Layout::Dense => (h.max_file_len() - 4) as usize,
+        Layout::Sparse => scan_sparse(bytes, end, &h)?,
+    };
+    if payload_end < end {
+        return Err(FormatError::TrailingBytes {
+            offset: payload_end,
+            count: end - payload_end,
+        });
+    }
+    let stored = LittleEndian::read_u32(&bytes[end..]);
+    let computed = crc32fast::hash(&bytes[..end]);
+    if stored != computed {
+        return Err(FormatError::CrcMismatch { stored, computed });
+    }
+    Ok((h, end))
+}
+
+/// Every tile of a checked sparse payload, in one vector.
+fn decode_all_sparse<V: Value>(
+    bytes: &[u8],
+    end: usize,
+    tiles: usize,
+    code_length: usize,
+) -> Result<Vec<V>, FormatError> {
+    let mut sink = AllTiles {
+        values: vec![V::ZERO; tiles * code_length],
+        code_length,
+    };
+    decode_sparse(bytes, end, tiles, code_length, &mut sink)?;
+    Ok(sink.values)
+}
+
 impl AecFile {
     /// Number of tile columns: `ceil(width / tile_size)`.
     pub fn tiles_x(&self) -> u32 {
@@ -704,9 +665,10 @@ impl AecFile {
         let mut out = Vec::with_capacity(OVERHEAD + payload);
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
-        out.push(match self.layout {
-            Layout::Dense => 0,
-            Layout::Sparse => FLAG_SPARSE,
+        out.push(if self.layout == Layout::Sparse {
+            FLAG_SPARSE
+        } else {
+            0
         });
         out.push(self.codes.precision().to_byte());
         out.push(self.channels);
@@ -754,57 +716,22 @@ impl AecFile {
     /// Nothing proportional to the declared sizes is allocated before the
     /// size checks pass.
     pub fn from_bytes_with_limits(bytes: &[u8], limits: &Limits) -> Result<AecFile, FormatError> {
-        check_file_len(bytes.len(), limits)?;
-        let h = parse_header(bytes)?;
-        check_limits(&h, limits)?;
+        let (h, end) = check_structure(bytes, limits)?;
         let tiles = h.tiles() as usize;
         let code_length = h.code_length as usize;
-        let bpv = h.precision.bytes_per_value();
-        let len = bytes.len();
-        // Smallest length the header allows: dense is exact, sparse needs at
-        // least the 2-byte count of every tile.
-        let min_len = match h.layout {
-            Layout::Dense => OVERHEAD as u64 + tiles as u64 * code_length as u64 * bpv as u64,
-            Layout::Sparse => OVERHEAD as u64 + 2 * tiles as u64,
-        };
-        if (len as u64) < min_len {
-            return Err(FormatError::Truncated {
-                offset: HEADER_LEN.min(len),
-                needed: (min_len - len as u64) as usize,
-            });
-        }
-        let end = len - 4;
-        let payload_end = match h.layout {
-            Layout::Dense => HEADER_LEN + tiles * code_length * bpv,
-            Layout::Sparse => scan_sparse(bytes, end, &h)?,
-        };
-        if payload_end < end {
-            return Err(FormatError::TrailingBytes {
-                offset: payload_end,
-                count: end - payload_end,
-            });
-        }
-        let stored = LittleEndian::read_u32(&bytes[end..]);
-        let computed = crc32fast::hash(&bytes[..end]);
-        if stored != computed {
-            return Err(FormatError::CrcMismatch { stored, computed });
-        }
+        let payload = &bytes[HEADER_LEN..end];
         let codes = match (h.layout, h.precision) {
-            (Layout::Dense, Precision::F32) => Codes::F32(decode_dense::<f32>(
-                &bytes[HEADER_LEN..end],
-                HEADER_LEN,
-                code_length,
-            )?),
-            (Layout::Dense, Precision::F16) => Codes::F16(decode_dense::<f16>(
-                &bytes[HEADER_LEN..end],
-                HEADER_LEN,
-                code_length,
-            )?),
+            (Layout::Dense, Precision::F32) => {
+                Codes::F32(decode_dense::<f32>(payload, HEADER_LEN, code_length)?)
+            }
+            (Layout::Dense, Precision::F16) => {
+                Codes::F16(decode_dense::<f16>(payload, HEADER_LEN, code_length)?)
+            }
             (Layout::Sparse, Precision::F32) => {
-                Codes::F32(decode_sparse::<f32>(bytes, end, tiles, code_length)?)
+                Codes::F32(decode_all_sparse(bytes, end, tiles, code_length)?)
             }
             (Layout::Sparse, Precision::F16) => {
-                Codes::F16(decode_sparse::<f16>(bytes, end, tiles, code_length)?)
+                Codes::F16(decode_all_sparse(bytes, end, tiles, code_length)?)
             }
         };
         Ok(AecFile {
@@ -831,8 +758,8 @@ impl AecFile {
         let mut buf = Vec::with_capacity(HEADER_LEN);
         let mut r = r.take(HEADER_LEN as u64);
         r.read_to_end(&mut buf)?;
-        let h = parse_header(&buf)?;
-        check_limits(&h, limits)?;
+        let h = FileHeader::parse(&buf)?;
+        h.check(limits)?;
         // One byte past the largest acceptable length, so that trailing data
         // or an over-long input is seen without reading all of it.
         let cap = h.max_file_len().min(limits.max_file_len).saturating_add(1);
@@ -904,9 +831,22 @@ mod tests {
             V::BYTES
         );
         let end = portable.len();
-        let read_portable =
-            decode_sparse_with(&portable, end, tiles, code_length, spread_portable::<V>).unwrap();
-        let read_dispatched = decode_sparse::<V>(&portable, end, tiles, code_length).unwrap();
+        let sink = || AllTiles {
+            values: vec![V::ZERO; tiles * code_length],
+            code_length,
+        };
+        let (mut portable_sink, mut dispatched_sink) = (sink(), sink());
+        decode_sparse_with(
+            &portable,
+            end,
+            tiles,
+            code_length,
+            &mut portable_sink,
+            spread_portable::<V>,
+        )
+        .unwrap();
+        decode_sparse(&portable, end, tiles, code_length, &mut dispatched_sink).unwrap();
+        let (read_portable, read_dispatched) = (portable_sink.values, dispatched_sink.values);
         // Compare bits: -0 is read back as +0 by both.
         let bits = |v: &[V]| V::as_bytes(v).to_vec();
         assert_eq!(bits(&read_portable), bits(&read_dispatched));

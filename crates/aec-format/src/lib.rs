@@ -49,14 +49,18 @@ mod arb;
 mod codes;
 mod error;
 mod file;
+mod header;
 mod limits;
 #[cfg(target_arch = "x86_64")]
 mod shuffle;
+mod stats;
 
 pub use codes::{Codes, Layout, ParseNameError, Precision};
 pub use error::FormatError;
 pub use file::AecFile;
+pub use header::FileHeader;
 pub use limits::Limits;
+pub use stats::CodeStats;
 
 /// The four bytes every `.aec` file starts with: `0x8A 'A' 'E' 'C'`.
 pub const MAGIC: [u8; 4] = [0x8A, b'A', b'E', b'C'];

@@ -1,0 +1,139 @@
+//! `aec compress`: images to `.aec` files.
+
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use aec::codec::{Codec, CompressOptions, MAX_PIXELS, MAX_SIDE};
+use aec::format::Precision;
+use aec::metrics;
+use anyhow::Context;
+use clap::Args;
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageReader};
+
+use super::io::{check_overwrite, output_paths, read_input, stdin_at_most_once, write_output};
+use super::models::load_codec;
+use super::runner::for_each_input;
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  aec compress photo.png -o photo.aec
+  aec compress photo.png --verify                 # writes photo.aec, prints PSNR
+  aec compress *.png --out-dir compressed/ --sparse 0.01
+  cat photo.png | aec compress - -o - > photo.aec
+
+Any image the image crate reads (PNG, JPEG, WebP, BMP, TIFF, ...), of any size up to
+65,535 pixels a side and --max-pixels in all. EXIF orientation is applied first. Grey images
+are coded as RGB and decode to grey; alpha is dropped. Without -o, each IN is written beside
+itself as IN.aec. Existing outputs are kept unless --force.")]
+pub struct CompressArgs {
+    /// Images to compress ('-' reads standard input).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output file ('-' writes standard output); only with one input.
+    #[arg(short, long, conflicts_with = "out_dir")]
+    output: Option<PathBuf>,
+    /// Folder for the outputs (named after the inputs, with .aec).
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Model file to use instead of the built-in model.
+    #[arg(long, env = "AEC_MODEL")]
+    model: Option<PathBuf>,
+    /// Precision of the stored code: f16 (default, no measurable loss) or f32.
+    #[arg(long, default_value = "f16")]
+    precision: Precision,
+    /// Store code values with magnitude at most T as zeros, in the sparse layout.
+    #[arg(long, value_name = "T")]
+    sparse: Option<f32>,
+    /// Refuse images of more pixels than this (the same limit decompression applies).
+    #[arg(long, value_name = "N", default_value_t = MAX_PIXELS,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_PIXELS))]
+    max_pixels: u64,
+    /// Decode each result again and print its PSNR against the input.
+    #[arg(long)]
+    verify: bool,
+    /// Overwrite existing outputs.
+    #[arg(short, long)]
+    force: bool,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Runs `aec compress`.
+pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
+    stdin_at_most_once(&a.inputs)?;
+    let codec = load_codec(&a.model, a.max_pixels)?;
+    let outputs = output_paths(&a.inputs, &a.output, &a.out_dir, "aec")?;
+    let options = CompressOptions {
+        precision: a.precision,
+        sparse_threshold: a.sparse,
+    };
+    let alpha_warned = AtomicBool::new(false);
+    let pairs = a.inputs.iter().cloned().zip(outputs).collect();
+    Ok(for_each_input(pairs, a.quiet, |input, output| {
+        check_overwrite(output, a.force)?;
+        let bytes = read_input(input)?;
+        let image = read_image(&bytes, &codec)?;
+        if image.color().has_alpha() && !alpha_warned.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "aec: warning: {}: alpha channel dropped (aec codes RGB)",
+                input.display()
+            );
+        }
+        let file = codec.compress(&image, &options)?;
+        let encoded = file.to_bytes()?;
+        write_output(output, &encoded, a.force)?;
+        let pixels = u64::from(file.width) * u64::from(file.height);
+        let mut line = format!(
+            "{} -> {}: {}x{}, {} -> {} bytes, {:.3} bpp, {:.1}:1",
+            input.display(),
+            output.display(),
+            file.width,
+            file.height,
+            bytes.len(),
+            encoded.len(),
+            encoded.len() as f64 * 8.0 / pixels as f64,
+            (pixels * 3) as f64 / encoded.len() as f64,
+        );
+        if a.verify {
+            let psnr = verify(&codec, &image, &encoded)?;
+            line.push_str(&format!(", PSNR {psnr:.2} dB"));
+        }
+        Ok(line)
+    }))
+}
+
+/// Decodes an image file's bytes, refusing sizes over the codec's limits before the pixels
+/// are decoded, and turns it upright as its EXIF orientation says.
+fn read_image(bytes: &[u8], codec: &Codec) -> anyhow::Result<DynamicImage> {
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .context("cannot read image")?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    // Room for the largest accepted image at 16 bits per sample with alpha.
+    limits.max_alloc = Some(codec.max_pixels().saturating_mul(8).max(64 << 20));
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().context("cannot decode image")?;
+    let (width, height) = decoder.dimensions();
+    codec.check_size(width, height)?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).context("cannot decode image")?;
+    image.apply_orientation(orientation);
+    Ok(image)
+}
+
+/// PSNR of a file's decoded image against the input, as `aec decompress` would write it
+/// (grey against grey for a grey source).
+fn verify(codec: &Codec, image: &DynamicImage, encoded: &[u8]) -> anyhow::Result<f64> {
+    let decoded = codec.decode_bytes(encoded)?;
+    let mse = match &decoded {
+        DynamicImage::ImageLuma8(grey) => metrics::mse_u8(image.to_luma8().as_raw(), grey),
+        other => metrics::mse_u8(image.to_rgb8().as_raw(), other.to_rgb8().as_raw()),
+    };
+    Ok(metrics::psnr_from_mse(mse))
+}

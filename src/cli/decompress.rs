@@ -1,0 +1,95 @@
+//! `aec decompress`: `.aec` files to images.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use aec::codec::MAX_PIXELS;
+use aec::format::FileHeader;
+use anyhow::Context;
+use clap::Args;
+
+use super::io::{
+    check_overwrite, output_format, output_paths, read_input, stdin_at_most_once, write_output,
+};
+use super::models::ModelResolver;
+use super::runner::for_each_input;
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  aec decompress photo.aec -o photo.png
+  aec decompress *.aec --out-dir decoded/
+  aec decompress photo.aec --model-dir models/    # the file's model id picks the model
+  aec decompress photo.aec -o - --format bmp > photo.bmp
+
+The model is the one whose SHA-256 starts with the file's model id: the built-in model,
+--model FILE, or a *.safetensors file in --model-dir / AEC_MODEL_DIR. Without -o, each IN.aec
+is written beside itself as IN.png. The output format follows the extension (an unknown one is
+refused) or --format. Grey sources decode to grey images.")]
+pub struct DecompressArgs {
+    /// .aec files to decompress ('-' reads standard input).
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output image ('-' writes standard output, PNG unless --format); only with one input.
+    #[arg(short, long, conflicts_with = "out_dir")]
+    output: Option<PathBuf>,
+    /// Folder for the outputs (named after the inputs, with .png or the --format's extension).
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Image format of the outputs (png, jpg, webp, bmp, tiff, tga, pnm, qoi), whatever their
+    /// extension.
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<String>,
+    /// A model file to consider besides the built-in model.
+    #[arg(long, env = "AEC_MODEL")]
+    model: Option<PathBuf>,
+    /// A folder of model files to consider.
+    #[arg(long, env = "AEC_MODEL_DIR")]
+    model_dir: Option<PathBuf>,
+    /// Refuse files that declare more pixels than this (checked from the header, before
+    /// anything is decoded).
+    #[arg(long, value_name = "N", default_value_t = MAX_PIXELS,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_PIXELS))]
+    max_pixels: u64,
+    /// Overwrite existing outputs.
+    #[arg(short, long)]
+    force: bool,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Runs `aec decompress`.
+pub fn decompress(a: DecompressArgs) -> anyhow::Result<ExitCode> {
+    stdin_at_most_once(&a.inputs)?;
+    let resolver = ModelResolver::new(&a.model, a.model_dir.clone(), a.max_pixels)?;
+    let ext = a.format.as_deref().unwrap_or("png");
+    let outputs = output_paths(&a.inputs, &a.output, &a.out_dir, ext)?;
+    // Every output's format first, so that a bad name fails before any work.
+    for o in &outputs {
+        output_format(o, a.format.as_deref())?;
+    }
+    let pairs = a.inputs.iter().cloned().zip(outputs).collect();
+    Ok(for_each_input(pairs, a.quiet, |input, output| {
+        check_overwrite(output, a.force)?;
+        let format = output_format(output, a.format.as_deref())?;
+        let bytes = read_input(input)?;
+        // The header decides which model and whether the file is acceptable at all, before
+        // the payload is read.
+        let header = FileHeader::parse(&bytes)?;
+        let codec = resolver.codec_for(&header.model_id)?;
+        let image = codec.decode_bytes(&bytes)?;
+        let mut encoded = std::io::Cursor::new(Vec::new());
+        image
+            .write_to(&mut encoded, format)
+            .with_context(|| format!("cannot encode {format:?}"))?;
+        write_output(output, encoded.get_ref(), a.force)?;
+        Ok(format!(
+            "{} -> {}: {}x{}, {} bytes",
+            input.display(),
+            output.display(),
+            header.width,
+            header.height,
+            encoded.get_ref().len()
+        ))
+    }))
+}

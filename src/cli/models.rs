@@ -1,0 +1,169 @@
+//! Which model codes or decodes a file: the built-in one, `--model FILE`, or a model file in
+//! `--model-dir` whose identity matches the file's model id.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use aec::codec::Codec;
+use aec::store::{self, hex, ModelId};
+use anyhow::{bail, Context};
+
+/// A codec from `--model FILE`, or the built-in one.
+pub fn load_codec(model: &Option<PathBuf>, max_pixels: u64) -> anyhow::Result<Codec> {
+    let codec = match model {
+        Some(path) => Codec::new(
+            store::load_model(path).with_context(|| format!("model {}", path.display()))?,
+        ),
+        None => Codec::builtin()?,
+    };
+    Ok(codec.with_max_pixels(max_pixels))
+}
+
+/// The models a decompression may use, found lazily and each loaded once.
+pub struct ModelResolver {
+    builtin: Codec,
+    explicit: Option<(PathBuf, Codec)>,
+    dir: Option<PathBuf>,
+    max_pixels: u64,
+    dir_models: Mutex<Option<Vec<(PathBuf, ModelId)>>>,
+    loaded: Mutex<Vec<Arc<Codec>>>,
+}
+
+/// A codec the resolver holds or has loaded.
+pub enum CodecRef<'a> {
+    /// The built-in or the explicit model.
+    Borrowed(&'a Codec),
+    /// A model loaded from the folder.
+    Shared(Arc<Codec>),
+}
+
+impl std::ops::Deref for CodecRef<'_> {
+    type Target = Codec;
+    fn deref(&self) -> &Codec {
+        match self {
+            CodecRef::Borrowed(c) => c,
+            CodecRef::Shared(c) => c,
+        }
+    }
+}
+
+impl ModelResolver {
+    /// The built-in model, `model` and the model files in `dir`, all limited to `max_pixels`.
+    pub fn new(
+        model: &Option<PathBuf>,
+        dir: Option<PathBuf>,
+        max_pixels: u64,
+    ) -> anyhow::Result<Self> {
+        let explicit = match model {
+            Some(path) => Some((path.clone(), load_codec(model, max_pixels)?)),
+            None => None,
+        };
+        Ok(Self {
+            builtin: Codec::builtin()?.with_max_pixels(max_pixels),
+            explicit,
+            dir,
+            max_pixels,
+            dir_models: Mutex::new(None),
+            loaded: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The codec whose model id starts with `id`, or an error that says where it looked.
+    pub fn codec_for(&self, id: &[u8; 16]) -> anyhow::Result<CodecRef<'_>> {
+        if self.builtin.model_id().short() == *id {
+            return Ok(CodecRef::Borrowed(&self.builtin));
+        }
+        if let Some((_, codec)) = &self.explicit {
+            if codec.model_id().short() == *id {
+                return Ok(CodecRef::Borrowed(codec));
+            }
+        }
+        let loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(codec) = loaded.iter().find(|c| c.model_id().short() == *id) {
+            return Ok(CodecRef::Shared(codec.clone()));
+        }
+        drop(loaded);
+        if let Some(codec) = self.load_from_dir(id)? {
+            return Ok(CodecRef::Shared(codec));
+        }
+        bail!(
+            "no model with id {} (looked at: {})",
+            hex(id),
+            self.looked_at()
+        )
+    }
+
+    /// Loads the model of the folder whose id starts with `id`, if there is one.
+    fn load_from_dir(&self, id: &[u8; 16]) -> anyhow::Result<Option<Arc<Codec>>> {
+        let Some(dir) = &self.dir else {
+            return Ok(None);
+        };
+        let mut cache = self
+            .dir_models
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let models = match &mut *cache {
+            Some(m) => m,
+            None => cache.insert(scan_models(dir)?),
+        };
+        let Some((path, _)) = models.iter().find(|(_, m)| m.short() == *id) else {
+            return Ok(None);
+        };
+        let model = store::load_model(path).with_context(|| format!("model {}", path.display()))?;
+        let codec = Arc::new(Codec::new(model).with_max_pixels(self.max_pixels));
+        self.loaded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(codec.clone());
+        Ok(Some(codec))
+    }
+
+    fn looked_at(&self) -> String {
+        let mut looked = vec![format!(
+            "built-in model {}",
+            hex(&self.builtin.model_id().short())
+        )];
+        if let Some((path, codec)) = &self.explicit {
+            looked.push(format!(
+                "--model {} ({})",
+                path.display(),
+                hex(&codec.model_id().short())
+            ));
+        }
+        match &self.dir {
+            Some(dir) => {
+                let n = self
+                    .dir_models
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .as_ref()
+                    .map_or(0, Vec::len);
+                looked.push(format!("{n} model files in {}", dir.display()));
+            }
+            None => looked.push("no model folder (--model-dir or AEC_MODEL_DIR)".into()),
+        }
+        looked.join("; ")
+    }
+}
+
+/// The identity of every `*.safetensors` file in a folder, hashed as it is read (no parsing,
+/// nothing held in memory); a file over the model size limit is skipped with a warning.
+fn scan_models(dir: &Path) -> anyhow::Result<Vec<(PathBuf, ModelId)>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read model folder {}", dir.display()))?
+    {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "safetensors") {
+            match ModelId::of_file(&path) {
+                Ok(id) => found.push((path, id)),
+                Err(e @ store::ModelError::TooLarge { .. }) => {
+                    eprintln!("aec: warning: skipping {e}");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
