@@ -7,7 +7,7 @@ use std::hint::black_box;
 use aec::device::DeviceKind;
 use aec::infer::{BurnCoder, CpuCoder, TileCoder};
 use aec::model::{ModelConfig, TILE_VALUES};
-use aec::train::{State, Stepper};
+use aec::train::{Penalties, State, Stepper};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 /// Smooth synthetic tiles (gradients and a few edges), like natural image tiles.
@@ -29,7 +29,7 @@ fn training(c: &mut Criterion) {
         for batch in [10usize, 128] {
             let pixels = tiles(batch);
             let mut state = State::new(ModelConfig::default(), 0);
-            let mut stepper = Stepper::new(0.0, &device.compute().expect("CPU device"));
+            let mut stepper = Stepper::new(Penalties::default(), &device.compute().expect("CPU device"));
             g.throughput(Throughput::Elements(batch as u64));
             g.bench_function(BenchmarkId::new(device.to_string(), batch), |b| {
                 b.iter(|| stepper.step(&mut state, 0.0005, black_box(&pixels)))

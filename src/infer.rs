@@ -226,6 +226,7 @@ mod tests {
         let config = ModelConfig {
             code_length: 16,
             filters: 4,
+            prior: false,
         };
         let coder = std::sync::Arc::new(CpuCoder::new(&Weights::glorot(config, 3)));
         let images: Vec<Vec<u8>> = (0..24)
@@ -260,6 +261,7 @@ mod tests {
         let config = ModelConfig {
             code_length: 24,
             filters: 5,
+            prior: false,
         };
         let weights = Weights::glorot(config, 11);
         let tiles: Vec<u8> = (0..3 * TILE_VALUES)

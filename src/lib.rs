@@ -11,6 +11,7 @@
 //! - [`cpu_train`]: the fused CPU training step (the default trainer);
 //! - [`kernels`]: CPU kernels shared by training and inference;
 //! - [`infer`]: coding tiles, through burn or the fused CPU path;
+//! - [`entropy`]: the learned prior of entropy-coded models and its integer tables;
 //! - [`codec`]: images to `.aec` files and back;
 //! - [`device`]: where computation runs;
 //! - [`store`]: model files (safetensors) and model identities;
@@ -21,6 +22,7 @@ pub mod codec;
 pub mod cpu_train;
 pub mod data;
 pub mod device;
+pub mod entropy;
 pub mod fsutil;
 pub mod infer;
 pub mod kernels;

@@ -37,6 +37,11 @@ pub struct ModelConfig {
     pub code_length: usize,
     /// Filters of the encoder's convolution (the notebook's 32).
     pub filters: usize,
+    /// The code is quantized and entropy-coded with a learned factorized prior
+    /// ([`crate::entropy`]): three more tensors, a location, a log-scale and a log-step per
+    /// code value. The notebook's model has none.
+    #[serde(default)]
+    pub prior: bool,
 }
 
 impl Default for ModelConfig {
@@ -44,20 +49,23 @@ impl Default for ModelConfig {
         Self {
             code_length: 128,
             filters: 32,
+            prior: false,
         }
     }
 }
 
 /// Name, shape and Glorot fans of one parameter tensor.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ParamSpec {
     /// Name in model files, e.g. `encoder.conv.weight`.
     pub name: &'static str,
     /// Shape in burn's layout.
     pub shape: Vec<usize>,
-    /// Fan-in and fan-out as TensorFlow's Glorot initialiser computes them; `None` for biases,
-    /// which start at zero.
+    /// Fan-in and fan-out as TensorFlow's Glorot initialiser computes them; `None` for biases
+    /// and the prior's tensors, which start at [`ParamSpec::fill`].
     pub fans: Option<(usize, usize)>,
+    /// Starting value of every element when `fans` is `None` (0 for biases).
+    pub fill: f32,
 }
 
 impl ParamSpec {
@@ -115,49 +123,75 @@ impl ModelConfig {
             self.flat_features(),
             CHANNELS * INNER * INNER,
         );
-        vec![
+        let mut specs = vec![
             ParamSpec {
                 name: "encoder.conv.weight",
                 shape: vec![f, CHANNELS, KERNEL, KERNEL],
                 fans: Some((k2 * CHANNELS, k2 * f)),
+                fill: 0.0,
             },
             ParamSpec {
                 name: "encoder.conv.bias",
                 shape: vec![f],
                 fans: None,
+                fill: 0.0,
             },
             ParamSpec {
                 name: "encoder.dense.weight",
                 shape: vec![flat, l],
                 fans: Some((flat, l)),
+                fill: 0.0,
             },
             ParamSpec {
                 name: "encoder.dense.bias",
                 shape: vec![l],
                 fans: None,
+                fill: 0.0,
             },
             ParamSpec {
                 name: "decoder.dense.weight",
                 shape: vec![l, dec],
                 fans: Some((l, dec)),
+                fill: 0.0,
             },
             ParamSpec {
                 name: "decoder.dense.bias",
                 shape: vec![dec],
                 fans: None,
+                fill: 0.0,
             },
             ParamSpec {
                 name: "decoder.deconv.weight",
                 shape: vec![CHANNELS, CHANNELS, KERNEL, KERNEL],
                 fans: Some((k2 * CHANNELS, k2 * CHANNELS)),
+                fill: 0.0,
             },
             ParamSpec {
                 name: "decoder.deconv.bias",
                 shape: vec![CHANNELS],
                 fans: None,
+                fill: 0.0,
             },
-        ]
+        ];
+        if self.prior {
+            for (name, fill) in [
+                ("prior.loc", 0.0),
+                ("prior.log_scale", crate::entropy::prior::INITIAL_LOG_SCALE),
+                ("quant.log_step", crate::entropy::prior::INITIAL_LOG_STEP),
+            ] {
+                specs.push(ParamSpec {
+                    name,
+                    shape: vec![l],
+                    fans: None,
+                    fill,
+                });
+            }
+        }
+        specs
     }
+
+    /// Number of the autoencoder's own tensors (the prior's, if any, follow them).
+    pub const NETWORK_TENSORS: usize = 8;
 
     /// Total number of trainable values (4,035,808 for the reference configuration).
     pub fn parameter_count(&self) -> usize {
@@ -189,7 +223,7 @@ impl Weights {
                         .map(|_| rng.random_range(-limit..limit))
                         .collect()
                 }
-                None => vec![0.0; spec.len()],
+                None => vec![spec.fill; spec.len()],
             })
             .collect();
         Self { config, tensors }
@@ -297,6 +331,7 @@ impl Autoencoder {
         ModelConfig {
             code_length,
             filters,
+            prior: false,
         }
     }
 
@@ -423,7 +458,7 @@ mod tests {
                     let max = values.iter().fold(0f32, |m, v| m.max(v.abs()));
                     assert!(max > 0.9 * limit, "{} does not fill its range", spec.name);
                 }
-                None => assert!(values.iter().all(|&v| v == 0.0), "{}", spec.name),
+                None => assert!(values.iter().all(|&v| v == spec.fill), "{}", spec.name),
             }
         }
         assert_eq!(w, Weights::glorot(config, 7));
@@ -436,6 +471,7 @@ mod tests {
         let config = ModelConfig {
             code_length: 16,
             filters: 4,
+            prior: false,
         };
         let model = Autoencoder::from_weights(&Weights::glorot(config, 1), &device, false);
         assert_eq!(model.config(), config);

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::fsutil;
+use crate::entropy::prior::Prior;
+use crate::entropy::tables::{CodeTables, TableError};
 use crate::model::{ModelConfig, Weights};
 
 /// Largest model file aec reads (a 4,096-value code with 1,024 filters is far below it).
@@ -46,6 +48,9 @@ pub enum ModelError {
         /// What is wrong with it.
         problem: String,
     },
+    /// The entropy tables cannot be made or are invalid.
+    #[error("entropy tables: {0}")]
+    Tables(String),
     /// The file is larger than [`MAX_MODEL_FILE`].
     #[error("{path}: {len} bytes is larger than the {MAX_MODEL_FILE}-byte limit for model files")]
     TooLarge {
@@ -115,12 +120,17 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// What the file's metadata says besides the tensors.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct ModelMeta {
     format: String,
     version: u32,
     code_length: usize,
     filters: usize,
+    /// Left out for models without a prior, so that their files (and ids) stay as they were.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    prior: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rate_lambda: Option<f32>,
 }
 
 /// A model read from a file.
@@ -134,6 +144,10 @@ pub struct LoadedModel {
     pub id: ModelId,
     /// The file's length in bytes.
     pub file_len: usize,
+    /// The entropy coder's tables, for a model with a prior.
+    pub tables: Option<CodeTables>,
+    /// The rate weight λ the model was trained with, if the file records it.
+    pub rate_lambda: Option<f32>,
 }
 
 fn dtype(p: Precision) -> Dtype {
@@ -143,8 +157,14 @@ fn dtype(p: Precision) -> Dtype {
     }
 }
 
-/// Serialises weights to the bytes of a model file.
-pub fn model_to_bytes(weights: &Weights, precision: Precision) -> Vec<u8> {
+/// Serialises weights to the bytes of a model file. A model with a prior also gets its
+/// entropy tables, computed from the weights as stored (after rounding to `precision`), and
+/// `rate_lambda` is recorded when given.
+pub fn model_to_bytes(
+    weights: &Weights,
+    precision: Precision,
+    rate_lambda: Option<f32>,
+) -> Result<Vec<u8>, ModelError> {
     let specs = weights.config.param_specs();
     let buffers: Vec<Vec<u8>> = weights
         .tensors
@@ -157,27 +177,132 @@ pub fn model_to_bytes(weights: &Weights, precision: Precision) -> Vec<u8> {
                 .collect(),
         })
         .collect();
-    let views: Vec<(&str, TensorView<'_>)> = specs
+    let mut views: Vec<(String, TensorView<'_>)> = specs
         .iter()
         .zip(&buffers)
         .map(|(spec, bytes)| {
             let view = TensorView::new(dtype(precision), spec.shape.clone(), bytes)
                 .expect("buffer length matches shape");
-            (spec.name, view)
+            (spec.name.to_string(), view)
         })
         .collect();
+    let table_buffers = match weights.config.prior {
+        true => table_tensors(&stored_tables(weights, precision)?),
+        false => Vec::new(),
+    };
+    for (name, dtype, shape, bytes) in &table_buffers {
+        let view = TensorView::new(*dtype, shape.clone(), bytes).expect("sizes match");
+        views.push((name.to_string(), view));
+    }
     let meta = ModelMeta {
         format: FORMAT_NAME.into(),
         version: 1,
         code_length: weights.config.code_length,
         filters: weights.config.filters,
+        prior: weights.config.prior,
+        rate_lambda,
     };
     // One metadata key only: safetensors writes a HashMap, whose order is not fixed.
     let info = HashMap::from([(
         META_KEY.to_string(),
         serde_json::to_string(&meta).expect("plain struct"),
     )]);
-    safetensors::serialize(views, Some(info)).expect("valid tensors serialise")
+    Ok(safetensors::serialize(views, Some(info)).expect("valid tensors serialise"))
+}
+
+/// The tables of a model with a prior, from its prior's values as a file of `precision`
+/// stores them.
+fn stored_tables(weights: &Weights, precision: Precision) -> Result<CodeTables, ModelError> {
+    let stored = match precision {
+        Precision::F32 => weights.clone(),
+        Precision::F16 => weights.rounded_to_f16(),
+    };
+    let n = ModelConfig::NETWORK_TENSORS;
+    let t = &stored.tensors;
+    CodeTables::from_prior(Prior {
+        loc: &t[n],
+        log_scale: &t[n + 1],
+        log_step: &t[n + 2],
+    })
+    .map_err(|e| ModelError::Tables(e.to_string()))
+}
+
+/// Names, types, shapes and bytes of the tensors that hold a model's entropy tables.
+fn table_tensors(t: &CodeTables) -> Vec<(&'static str, Dtype, Vec<usize>, Vec<u8>)> {
+    let l = t.code_length();
+    let width = t.probabilities.iter().map(Vec::len).max().unwrap_or(1);
+    let mut probs = vec![0u8; l * width * 4];
+    for (row, p) in probs.chunks_exact_mut(width * 4).zip(&t.probabilities) {
+        for (b, v) in row.chunks_exact_mut(4).zip(p) {
+            b.copy_from_slice(&v.to_le_bytes());
+        }
+    }
+    let bytes32 = |v: &mut dyn Iterator<Item = [u8; 4]>| v.flatten().collect::<Vec<u8>>();
+    vec![
+        (
+            TABLE_STEP,
+            Dtype::F32,
+            vec![l],
+            bytes32(&mut t.step.iter().map(|v| v.to_le_bytes())),
+        ),
+        (
+            TABLE_MIN_SYMBOL,
+            Dtype::I32,
+            vec![l],
+            bytes32(&mut t.min_symbol.iter().map(|v| v.to_le_bytes())),
+        ),
+        (
+            TABLE_SYMBOLS,
+            Dtype::U32,
+            vec![l],
+            bytes32(&mut t.probabilities.iter().map(|p| (p.len() as u32).to_le_bytes())),
+        ),
+        (TABLE_PROBABILITIES, Dtype::U32, vec![l, width], probs),
+    ]
+}
+
+const TABLE_STEP: &str = "entropy.step";
+const TABLE_MIN_SYMBOL: &str = "entropy.min_symbol";
+const TABLE_SYMBOLS: &str = "entropy.symbols";
+const TABLE_PROBABILITIES: &str = "entropy.probabilities";
+
+/// Reads a model's entropy tables back and checks them; `loc` is the prior's stored location.
+fn read_tables(st: &safetensors::SafeTensors<'_>, loc: &[f32]) -> Result<CodeTables, ModelError> {
+    let l = loc.len();
+    let get = |name: &'static str, dtype: Dtype, rows: usize| {
+        let view = st.tensor(name).map_err(|_| ModelError::Tensor {
+            name: name.into(),
+            problem: "missing".into(),
+        })?;
+        let shape = view.shape();
+        if view.dtype() != dtype || shape.first() != Some(&rows) || shape.len() > 2 {
+            return Err(ModelError::Tensor {
+                name: name.into(),
+                problem: format!("type {:?} shape {shape:?}", view.dtype()),
+            });
+        }
+        Ok((view.data().chunks_exact(4).map(|b| [b[0], b[1], b[2], b[3]]).collect::<Vec<_>>(), shape.get(1).copied().unwrap_or(1)))
+    };
+    let (step, _) = get(TABLE_STEP, Dtype::F32, l)?;
+    let (min_symbol, _) = get(TABLE_MIN_SYMBOL, Dtype::I32, l)?;
+    let (symbols, _) = get(TABLE_SYMBOLS, Dtype::U32, l)?;
+    let (probs, width) = get(TABLE_PROBABILITIES, Dtype::U32, l)?;
+    let mut probabilities = Vec::with_capacity(l);
+    for (d, b) in symbols.iter().enumerate() {
+        let n = (u32::from_le_bytes(*b) as usize).min(width);
+        let row = &probs[d * width..d * width + n];
+        probabilities.push(row.iter().map(|b| u32::from_le_bytes(*b)).collect());
+    }
+    let tables = CodeTables {
+        loc: loc.to_vec(),
+        step: step.into_iter().map(f32::from_le_bytes).collect(),
+        min_symbol: min_symbol.into_iter().map(i32::from_le_bytes).collect(),
+        probabilities,
+    };
+    tables
+        .validate()
+        .map_err(|e: TableError| ModelError::Tables(e.to_string()))?;
+    Ok(tables)
 }
 
 /// Parses the bytes of a model file, checking every tensor's type and shape.
@@ -202,14 +327,16 @@ pub fn model_from_bytes(bytes: &[u8]) -> Result<LoadedModel, ModelError> {
     let config = ModelConfig {
         code_length: meta.code_length,
         filters: meta.filters,
+        prior: meta.prior,
     };
     config.validate().map_err(ModelError::NotAecModel)?;
     let specs = config.param_specs();
-    if st.len() != specs.len() {
+    let table_count = if config.prior { 4 } else { 0 };
+    if st.len() != specs.len() + table_count {
         return Err(ModelError::NotAecModel(format!(
             "{} tensors, expected {}",
             st.len(),
-            specs.len()
+            specs.len() + table_count
         )));
     }
     let mut precision = None;
@@ -254,11 +381,17 @@ pub fn model_from_bytes(bytes: &[u8]) -> Result<LoadedModel, ModelError> {
         }
         tensors.push(values);
     }
+    let tables = match config.prior {
+        true => Some(read_tables(&st, &tensors[ModelConfig::NETWORK_TENSORS])?),
+        false => None,
+    };
     Ok(LoadedModel {
         weights: Weights { config, tensors },
         precision: precision.unwrap_or(Precision::F32),
         id: ModelId::of(bytes),
         file_len: bytes.len(),
+        tables,
+        rate_lambda: meta.rate_lambda,
     })
 }
 
@@ -267,8 +400,9 @@ pub fn save_model(
     path: &Path,
     weights: &Weights,
     precision: Precision,
+    rate_lambda: Option<f32>,
 ) -> Result<ModelId, ModelError> {
-    let bytes = model_to_bytes(weights, precision);
+    let bytes = model_to_bytes(weights, precision, rate_lambda)?;
     fsutil::write_atomic(path, &bytes, true).map_err(|source| ModelError::Io {
         path: path.display().to_string(),
         source,
@@ -302,6 +436,7 @@ mod tests {
             ModelConfig {
                 code_length: 8,
                 filters: 2,
+                prior: false,
             },
             3,
         )
@@ -310,20 +445,20 @@ mod tests {
     #[test]
     fn round_trip_is_exact_and_deterministic() {
         let w = small();
-        let bytes = model_to_bytes(&w, Precision::F32);
-        assert_eq!(bytes, model_to_bytes(&w, Precision::F32));
+        let bytes = model_to_bytes(&w, Precision::F32, None).unwrap();
+        assert_eq!(bytes, model_to_bytes(&w, Precision::F32, None).unwrap());
         let back = model_from_bytes(&bytes).unwrap();
         assert_eq!(back.weights, w);
         assert_eq!(back.precision, Precision::F32);
         assert_eq!(back.id, ModelId::of(&bytes));
-        let half = model_from_bytes(&model_to_bytes(&w, Precision::F16)).unwrap();
+        let half = model_from_bytes(&model_to_bytes(&w, Precision::F16, None).unwrap()).unwrap();
         assert_eq!(half.weights, w.rounded_to_f16());
         assert_eq!(half.precision, Precision::F16);
     }
 
     #[test]
     fn corrupt_files_are_errors() {
-        let bytes = model_to_bytes(&small(), Precision::F32);
+        let bytes = model_to_bytes(&small(), Precision::F32, None).unwrap();
         assert!(model_from_bytes(&bytes[..bytes.len() - 1]).is_err());
         assert!(model_from_bytes(&bytes[..7]).is_err());
         assert!(model_from_bytes(b"hello world, not a model").is_err());

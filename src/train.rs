@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use aec_format::Precision;
-use burn::tensor::Device;
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Device, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -24,6 +25,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::cpu_train::CpuStepper;
+use crate::entropy::prior::{noise, LIKELIHOOD_BOUND};
 use crate::data::Dataset;
 use crate::device::Compute;
 use crate::fsutil;
@@ -55,6 +57,10 @@ pub struct Recipe {
     pub lr_decay: bool,
     /// Number of training images (a resumed run must see the same data).
     pub images: usize,
+    /// Weight λ of the rate in the loss `l2_loss + λ·bits` (models with a prior only; the
+    /// bits are the prior's information content of the noisy codes, see [`crate::entropy`]).
+    #[serde(default)]
+    pub rate_lambda: f32,
 }
 
 impl Recipe {
@@ -69,7 +75,13 @@ impl Recipe {
             learning_rate: 0.0005,
             lr_decay: false,
             images,
+            rate_lambda: 0.0,
         }
+    }
+
+    /// The rate weight, for a model with a prior.
+    pub fn rate_lambda(&self) -> Option<f32> {
+        self.config.prior.then_some(self.rate_lambda)
     }
 
     /// The learning-rate schedule this recipe asks for.
@@ -128,6 +140,8 @@ pub struct EpochReport {
     pub loss: f64,
     /// Sum of the batches' L1 penalties (0 without `l1`).
     pub l1: f64,
+    /// Mean rate of the noisy codes per training image, in bits (0 without a prior).
+    pub bits_per_image: f64,
     /// PSNR of the mean squared error over the epoch's training batches, in dB.
     pub train_psnr: f64,
     /// On the held-out set: mean of per-image PSNR, and PSNR of the mean MSE, in dB.
@@ -220,43 +234,160 @@ impl State {
     }
 }
 
+/// The terms of one step's loss, before the update.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepLoss {
+    /// The batch's `l2_loss`.
+    pub l2: f64,
+    /// The L1 penalty λ₁·Σ|code|.
+    pub l1: f64,
+    /// The rate of the noisy codes in bits (without λ); 0 without a prior.
+    pub bits: f64,
+}
+
+/// What a step adds to the reconstruction loss: an L1 penalty on the code, and for a model
+/// with a prior the rate, with the noise drawn from `seed`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Penalties {
+    /// Weight of the L1 penalty.
+    pub l1: f32,
+    /// Weight of the rate (used only by models with a prior).
+    pub rate_lambda: f32,
+    /// Seed of the training noise.
+    pub seed: u64,
+}
+
+impl Penalties {
+    /// The penalties of a recipe.
+    pub fn of(recipe: &Recipe) -> Self {
+        Self {
+            l1: recipe.l1,
+            rate_lambda: recipe.rate_lambda,
+            seed: recipe.seed,
+        }
+    }
+}
+
 /// Runs training steps on burn: its forward and backward pass, then the fused update.
 pub struct BurnStepper {
-    l1: f32,
+    penalties: Penalties,
     device: Device,
 }
 
 impl BurnStepper {
-    /// A stepper with L1 weight `l1` on `device` (an autodiff wrapper is added).
-    pub fn new(l1: f32, device: &Device) -> Self {
+    /// A stepper with the given penalties on `device` (an autodiff wrapper is added).
+    pub fn new(penalties: Penalties, device: &Device) -> Self {
         Self {
-            l1,
+            penalties,
             device: device.clone().autodiff(),
         }
     }
 
-    /// One step on a batch of tiles (3,072 bytes each) at learning rate `lr`; returns the
-    /// batch's `l2_loss` and L1 penalty before the update.
-    pub fn step(&mut self, state: &mut State, lr: f32, batch_pixels: &[u8]) -> (f64, f64) {
+    /// One step on a batch of tiles (3,072 bytes each) at learning rate `lr`.
+    pub fn step(&mut self, state: &mut State, lr: f32, batch_pixels: &[u8]) -> StepLoss {
         let model = Autoencoder::from_weights(&state.weights, &self.device, true);
         let images = images_to_tensor(batch_pixels, &self.device);
-        let (codes, output) = model.forward(images.clone());
-        let reconstruction = l2_loss(output, images);
-        let (loss, penalty) = if self.l1 > 0.0 {
-            let penalty = codes.abs().sum().mul_scalar(self.l1);
-            (reconstruction.clone() + penalty.clone(), Some(penalty))
-        } else {
-            (reconstruction.clone(), None)
+        let codes = model.encode(images.clone());
+        let prior = state
+            .weights
+            .config
+            .prior
+            .then(|| BurnPrior::new(&state.weights, &self.device));
+        let (decoder_input, bits) = match &prior {
+            Some(p) => {
+                let [batch, l] = codes.dims();
+                let u = noise(self.penalties.seed, state.step, batch * l);
+                let zhat = p.noisy(codes.clone(), u, &self.device);
+                let bits = p.bits(zhat.clone());
+                (zhat, Some(bits))
+            }
+            None => (codes.clone(), None),
         };
+        let reconstruction = l2_loss(model.decode(decoder_input), images);
+        let mut loss = reconstruction.clone();
+        let penalty = (self.penalties.l1 > 0.0).then(|| codes.abs().sum().mul_scalar(self.penalties.l1));
+        if let Some(p) = &penalty {
+            loss = loss + p.clone();
+        }
+        if let Some(b) = &bits {
+            loss = loss + b.clone().mul_scalar(self.penalties.rate_lambda);
+        }
         let grads = loss.backward();
-        let gradients = model.gradients(&grads);
-        let loss_value = f64::from(tensor_to_vec(reconstruction.inner())[0]);
-        let penalty_value = penalty.map_or(0.0, |p| f64::from(tensor_to_vec(p.inner())[0]));
+        let mut gradients = model.gradients(&grads);
+        if let Some(p) = &prior {
+            gradients.extend(p.gradients(&grads));
+        }
+        let value = |t: Option<Tensor<1>>| t.map_or(0.0, |t| f64::from(tensor_to_vec(t.inner())[0]));
+        let result = StepLoss {
+            l2: value(Some(reconstruction)),
+            l1: value(penalty),
+            bits: value(bits),
+        };
         state
             .optimizer
             .step(lr, &mut state.weights.tensors, &gradients);
         state.step += 1;
-        (loss_value, penalty_value)
+        result
+    }
+}
+
+/// The prior's parameters as burn leaves, and the rate of noisy codes in burn's operations
+/// (the formulas of [`crate::entropy::prior`]).
+struct BurnPrior {
+    loc: Tensor<1>,
+    log_scale: Tensor<1>,
+    log_step: Tensor<1>,
+}
+
+impl BurnPrior {
+    fn new(weights: &Weights, device: &Device) -> Self {
+        let n = ModelConfig::NETWORK_TENSORS;
+        let leaf = |v: &[f32]| {
+            Tensor::<1>::from_data(TensorData::new(v.to_vec(), [v.len()]), device).require_grad()
+        };
+        Self {
+            loc: leaf(&weights.tensors[n]),
+            log_scale: leaf(&weights.tensors[n + 1]),
+            log_step: leaf(&weights.tensors[n + 2]),
+        }
+    }
+
+    /// `[L]` to `[batch, L]`.
+    fn rows(t: &Tensor<1>, batch: usize) -> Tensor<2> {
+        t.clone().unsqueeze::<2>().repeat_dim(0, batch)
+    }
+
+    /// `z + Δ·u`.
+    fn noisy(&self, codes: Tensor<2>, u: Vec<f32>, device: &Device) -> Tensor<2> {
+        let [batch, l] = codes.dims();
+        let u = Tensor::<2>::from_data(TensorData::new(u, [batch, l]), device);
+        codes + u * Self::rows(&self.log_step.clone().exp(), batch)
+    }
+
+    /// `Σ −log2 max(|σ(s·a) − σ(s·b)|, bound)` with `s = −sign(a + b)`, which takes the
+    /// difference in the tail where it does not cancel.
+    fn bits(&self, zhat: Tensor<2>) -> Tensor<1> {
+        let [batch, _] = zhat.dims();
+        let scale = Self::rows(&self.log_scale.clone().exp(), batch);
+        let half = Self::rows(&self.log_step.clone().exp(), batch).mul_scalar(0.5);
+        let centre = zhat - Self::rows(&self.loc, batch);
+        let a = (centre.clone() + half.clone()) / scale.clone();
+        let b = (centre - half) / scale;
+        let s = (a.clone() + b.clone()).sign().neg();
+        let p = (sigmoid(s.clone() * a) - sigmoid(s * b))
+            .abs()
+            .clamp_min(LIKELIHOOD_BOUND as f32);
+        p.log().sum().neg().div_scalar(std::f32::consts::LN_2)
+    }
+
+    fn gradients(&self, grads: &burn::tensor::Gradients) -> Vec<Vec<f32>> {
+        [&self.loc, &self.log_scale, &self.log_step]
+            .into_iter()
+            .map(|t| match t.grad(grads) {
+                Some(g) => tensor_to_vec(g),
+                None => vec![0.0; t.dims()[0]],
+            })
+            .collect()
     }
 }
 
@@ -269,17 +400,17 @@ pub enum Stepper {
 }
 
 impl Stepper {
-    /// A stepper with L1 weight `l1`.
-    pub fn new(l1: f32, compute: &Compute) -> Self {
+    /// A stepper with the given penalties.
+    pub fn new(penalties: Penalties, compute: &Compute) -> Self {
         match compute {
-            Compute::Cpu => Stepper::Cpu(CpuStepper::new(l1)),
-            Compute::Burn(device) => Stepper::Burn(BurnStepper::new(l1, device)),
+            Compute::Cpu => Stepper::Cpu(CpuStepper::new(penalties)),
+            Compute::Burn(device) => Stepper::Burn(BurnStepper::new(penalties, device)),
         }
     }
 
     /// One step on a batch of tiles (3,072 bytes each) at learning rate `lr`; returns the
-    /// batch's `l2_loss` and L1 penalty before the update.
-    pub fn step(&mut self, state: &mut State, lr: f32, batch_pixels: &[u8]) -> (f64, f64) {
+    /// loss's terms before the update.
+    pub fn step(&mut self, state: &mut State, lr: f32, batch_pixels: &[u8]) -> StepLoss {
         match self {
             Stepper::Cpu(s) => s.step(state, lr, batch_pixels),
             Stepper::Burn(s) => s.step(state, lr, batch_pixels),
@@ -310,6 +441,42 @@ pub fn train(
     run: &RunOptions,
     observer: &mut dyn Observer,
 ) -> Result<Outcome, TrainError> {
+    check_recipe(data, recipe)?;
+    let ckpt_path = run.checkpoint_path();
+    let log_path = run.log_path();
+    let mut reports = Vec::new();
+    let mut state = if run.resume && ckpt_path.exists() {
+        let state = load_checkpoint(&ckpt_path, recipe)?;
+        reports = read_log(&log_path, state.epochs_done);
+        observer.resumed(state.epochs_done);
+        state
+    } else if let Some(weights) = &run.initial {
+        State::from_weights(initial_weights(weights, recipe.config)?)
+    } else {
+        State::new(recipe.config, recipe.seed)
+    };
+    let mut stepper = Stepper::new(Penalties::of(recipe), &run.compute);
+    for epoch in state.epochs_done + 1..=run.epochs {
+        let mut report = run_epoch(data, recipe, epoch, &mut state, &mut stepper, observer);
+        report.eval_psnr = eval.map(|set| {
+            let coder = eval_coder(&state.weights, &run.compute);
+            summarise_psnr(&reconstruction_mse(coder.as_ref(), set))
+        });
+        state.epochs_done = epoch;
+        observer.epoch(&report);
+        reports.push(report);
+        save_checkpoint(&ckpt_path, recipe, &state)?;
+        write_log(&log_path, &reports)?;
+    }
+    let id = store::save_model(&run.out, &state.weights, run.precision, recipe.rate_lambda())?;
+    Ok(Outcome {
+        weights: state.weights,
+        id,
+        epochs: reports,
+    })
+}
+
+fn check_recipe(data: &Dataset, recipe: &Recipe) -> Result<(), TrainError> {
     recipe.config.validate().map_err(TrainError::Settings)?;
     if recipe.batch_size == 0 {
         return Err(TrainError::Settings("batch size must be at least 1".into()));
@@ -321,92 +488,88 @@ pub fn train(
             data.len()
         )));
     }
-    if !(recipe.l1 >= 0.0 && recipe.l1.is_finite()) {
+    for (name, v) in [("L1 weight", recipe.l1), ("rate weight", recipe.rate_lambda)] {
+        if !(v >= 0.0 && v.is_finite()) {
+            return Err(TrainError::Settings(format!("{name} {v} must be ≥ 0")));
+        }
+    }
+    Ok(())
+}
+
+/// The starting weights from a model's: the same network, and for a recipe with a prior
+/// either the model's prior or, if it has none, the prior's initial values.
+fn initial_weights(weights: &Weights, config: ModelConfig) -> Result<Weights, TrainError> {
+    let network = ModelConfig {
+        prior: false,
+        ..config
+    };
+    if (ModelConfig {
+        prior: false,
+        ..weights.config
+    }) != network
+    {
         return Err(TrainError::Settings(format!(
-            "L1 weight {} must be ≥ 0",
-            recipe.l1
+            "the initial weights are for code length {} and {} filters, the recipe for {} and {}",
+            weights.config.code_length,
+            weights.config.filters,
+            config.code_length,
+            config.filters
         )));
     }
-    let ckpt_path = run.checkpoint_path();
-    let log_path = run.log_path();
-    let mut reports = Vec::new();
-    let mut state = if run.resume && ckpt_path.exists() {
-        let state = load_checkpoint(&ckpt_path, recipe)?;
-        reports = read_log(&log_path, state.epochs_done);
-        observer.resumed(state.epochs_done);
-        state
-    } else if let Some(weights) = &run.initial {
-        if weights.config != recipe.config {
-            return Err(TrainError::Settings(format!(
-                "the initial weights are for code length {} and {} filters, the recipe for {} and {}",
-                weights.config.code_length,
-                weights.config.filters,
-                recipe.config.code_length,
-                recipe.config.filters
-            )));
+    let mut tensors = weights.tensors.clone();
+    tensors.truncate(ModelConfig::NETWORK_TENSORS);
+    if config.prior {
+        let fresh = Weights::glorot(config, 0);
+        let n = ModelConfig::NETWORK_TENSORS;
+        match weights.config.prior {
+            true => tensors.extend_from_slice(&weights.tensors[n..]),
+            false => tensors.extend_from_slice(&fresh.tensors[n..]),
         }
-        State::from_weights(weights.clone())
-    } else {
-        State::new(recipe.config, recipe.seed)
-    };
-    let lr = recipe.learning_rate();
-    let mut order: Vec<usize> = (0..data.len()).collect();
-    let mut batch_pixels = Vec::with_capacity(recipe.batch_size * TILE_VALUES);
-    let mut stepper = Stepper::new(recipe.l1, &run.compute);
-
-    for epoch in state.epochs_done + 1..=run.epochs {
-        if recipe.shuffle {
-            order = (0..data.len()).collect();
-            order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(
-                recipe.seed,
-                epoch,
-            )));
-        }
-        let start = Instant::now();
-        let (mut loss_sum, mut l1_sum) = (0f64, 0f64);
-        for (b, batch) in order.chunks(recipe.batch_size).enumerate() {
-            batch_pixels.clear();
-            for &i in batch {
-                batch_pixels.extend_from_slice(data.tile(i));
-            }
-            let rate = lr.at(state.step);
-            let (loss, penalty) = stepper.step(&mut state, rate, &batch_pixels);
-            loss_sum += loss;
-            l1_sum += penalty;
-            observer.batch(
-                epoch,
-                (b * recipe.batch_size + batch.len()).min(data.len()),
-                data.len(),
-                loss_sum,
-            );
-        }
-        let seconds = start.elapsed().as_secs_f64();
-        let mse = 2.0 * loss_sum / (data.len() * TILE_VALUES) as f64;
-        let eval_psnr = eval.map(|set| {
-            let coder = eval_coder(&state.weights, &run.compute);
-            summarise_psnr(&reconstruction_mse(coder.as_ref(), set))
-        });
-        state.epochs_done = epoch;
-        let report = EpochReport {
-            epoch,
-            loss: loss_sum,
-            l1: l1_sum,
-            train_psnr: psnr_from_mse(mse),
-            eval_psnr,
-            seconds,
-            images_per_second: data.len() as f64 / seconds,
-        };
-        observer.epoch(&report);
-        reports.push(report);
-        save_checkpoint(&ckpt_path, recipe, &state)?;
-        write_log(&log_path, &reports)?;
     }
-    let id = store::save_model(&run.out, &state.weights, run.precision)?;
-    Ok(Outcome {
-        weights: state.weights,
-        id,
-        epochs: reports,
-    })
+    Ok(Weights { config, tensors })
+}
+
+/// One epoch of training steps (everything but the evaluation).
+fn run_epoch(
+    data: &Dataset,
+    recipe: &Recipe,
+    epoch: usize,
+    state: &mut State,
+    stepper: &mut Stepper,
+    observer: &mut dyn Observer,
+) -> EpochReport {
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    if recipe.shuffle {
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(recipe.seed, epoch)));
+    }
+    let lr = recipe.learning_rate();
+    let mut batch_pixels = Vec::with_capacity(recipe.batch_size * TILE_VALUES);
+    let start = Instant::now();
+    let mut total = StepLoss::default();
+    for (b, batch) in order.chunks(recipe.batch_size).enumerate() {
+        batch_pixels.clear();
+        for &i in batch {
+            batch_pixels.extend_from_slice(data.tile(i));
+        }
+        let loss = stepper.step(state, lr.at(state.step), &batch_pixels);
+        total.l2 += loss.l2;
+        total.l1 += loss.l1;
+        total.bits += loss.bits;
+        let done = (b * recipe.batch_size + batch.len()).min(data.len());
+        observer.batch(epoch, done, data.len(), total.l2);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let mse = 2.0 * total.l2 / (data.len() * TILE_VALUES) as f64;
+    EpochReport {
+        epoch,
+        loss: total.l2,
+        l1: total.l1,
+        bits_per_image: total.bits / data.len() as f64,
+        train_psnr: psnr_from_mse(mse),
+        eval_psnr: None,
+        seconds,
+        images_per_second: data.len() as f64 / seconds,
+    }
 }
 
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
@@ -547,7 +710,7 @@ fn load_checkpoint(path: &Path, recipe: &Recipe) -> Result<State, TrainError> {
 }
 
 const LOG_HEADER: &str =
-    "epoch,loss,l1,train_psnr_db,eval_psnr_mean_db,eval_psnr_of_mean_mse_db,seconds,images_per_second";
+    "epoch,loss,l1,train_psnr_db,eval_psnr_mean_db,eval_psnr_of_mean_mse_db,seconds,images_per_second,bits_per_image";
 
 fn write_log(path: &Path, reports: &[EpochReport]) -> Result<(), TrainError> {
     let mut text = String::from(LOG_HEADER);
@@ -559,8 +722,8 @@ fn write_log(path: &Path, reports: &[EpochReport]) -> Result<(), TrainError> {
                 (format!("{a:.4}"), format!("{b:.4}"))
             });
         text.push_str(&format!(
-            "{},{:.3},{:.3},{:.4},{a},{b},{:.2},{:.1}\n",
-            r.epoch, r.loss, r.l1, r.train_psnr, r.seconds, r.images_per_second
+            "{},{:.3},{:.3},{:.4},{a},{b},{:.2},{:.1},{:.2}\n",
+            r.epoch, r.loss, r.l1, r.train_psnr, r.seconds, r.images_per_second, r.bits_per_image
         ));
     }
     fsutil::write_atomic(path, text.as_bytes(), true).map_err(|source| TrainError::Io {
@@ -587,6 +750,8 @@ fn read_log(path: &Path, epochs: usize) -> Vec<EpochReport> {
                 eval_psnr: num(4).zip(num(5)),
                 seconds: num(6)?,
                 images_per_second: num(7)?,
+                // Logs of models without a prior written before this column existed.
+                bits_per_image: num(8).unwrap_or(0.0),
             })
         })
         .filter(|r| r.epoch <= epochs)

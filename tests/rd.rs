@@ -23,10 +23,11 @@ fn tiny_codec(code_length: usize) -> Codec {
         ModelConfig {
             code_length,
             filters: 2,
+            prior: false,
         },
         1,
     );
-    let bytes = store::model_to_bytes(&weights, Precision::F32);
+    let bytes = store::model_to_bytes(&weights, Precision::F32, None).unwrap();
     Codec::new(store::model_from_bytes(&bytes).unwrap())
 }
 

@@ -7,7 +7,7 @@ use aec::device::{Compute, DeviceKind};
 use aec::format::Precision;
 use aec::model::ModelConfig;
 use aec::store;
-use aec::train::{self, Recipe, RunOptions, Silent, State, Stepper};
+use aec::train::{self, Penalties, Recipe, RunOptions, Silent, State, Stepper};
 
 const FIXTURE: &str = "tests/fixtures/cifar-train-64.bin";
 
@@ -16,6 +16,7 @@ fn small_recipe(images: usize) -> Recipe {
         config: ModelConfig {
             code_length: 32,
             filters: 8,
+            prior: false,
         },
         batch_size: 8,
         ..Recipe::reference(images)
@@ -44,12 +45,12 @@ fn a_few_hundred_steps_on(kind: DeviceKind) {
     let data = Dataset::load(Path::new(FIXTURE)).unwrap();
     let recipe = small_recipe(data.len());
     let mut state = State::new(recipe.config, 1);
-    let mut stepper = Stepper::new(0.0, &kind.compute().unwrap());
+    let mut stepper = Stepper::new(Penalties::default(), &kind.compute().unwrap());
     let mut epoch_losses = Vec::new();
     for _ in 0..40 {
         let mut total = 0.0;
         for batch in data.pixels.chunks(8 * 3072) {
-            total += stepper.step(&mut state, 0.0005, batch).0;
+            total += stepper.step(&mut state, 0.0005, batch).l2;
         }
         epoch_losses.push(total);
     }
@@ -172,6 +173,7 @@ fn initial_weights_replace_the_seeded_draw() {
         ModelConfig {
             code_length: 16,
             filters: 8,
+            prior: false,
         },
         0,
     );

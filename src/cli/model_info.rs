@@ -47,7 +47,7 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
 
 pub fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
     let m = store::load_model(&args.input).with_context(|| format!("{}", args.input.display()))?;
-    let id = store::save_model(&args.output, &m.weights, args.precision)
+    let id = store::save_model(&args.output, &m.weights, args.precision, m.rate_lambda)
         .with_context(|| format!("{}", args.output.display()))?;
     println!("{}  {}", id, args.output.display());
     Ok(ExitCode::SUCCESS)

@@ -53,6 +53,11 @@ pub struct TrainArgs {
     /// Weight of the L1 penalty on the code, for sparse codes.
     #[arg(long, default_value_t = 0.0)]
     l1: f32,
+    /// Train an entropy-coded model: quantized codes with a learned prior, loss
+    /// l2_loss + λ·bits (bits of the noisy codes under the prior). Start from a trained model
+    /// with --init.
+    #[arg(long, value_name = "λ")]
+    rate_lambda: Option<f32>,
     /// Learning rate.
     #[arg(long, default_value_t = 0.0005)]
     learning_rate: f32,
@@ -106,11 +111,14 @@ impl Observer for Console {
         let eval = r.eval_psnr.map_or(String::new(), |(mean, of_mean)| {
             format!("  eval {mean:.2} dB (of mean MSE {of_mean:.2} dB)")
         });
-        let l1 = if r.l1 > 0.0 {
+        let mut l1 = if r.l1 > 0.0 {
             format!("  l1 {:.1}", r.l1)
         } else {
             String::new()
         };
+        if r.bits_per_image > 0.0 {
+            l1.push_str(&format!("  rate {:.1} bits/image", r.bits_per_image));
+        }
         eprintln!(
             "epoch {:>3}  loss {:>12.1}{l1}  train {:.2} dB{eval}  {:.1} s  {:.0} img/s",
             r.epoch, r.loss, r.train_psnr, r.seconds, r.images_per_second
@@ -154,6 +162,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         config: ModelConfig {
             code_length: a.code_length,
             filters: a.filters,
+            prior: a.rate_lambda.is_some(),
         },
         batch_size: a.batch_size,
         seed: a.seed,
@@ -162,6 +171,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         learning_rate: a.learning_rate,
         lr_decay: a.lr_decay,
         images: data.len(),
+        rate_lambda: a.rate_lambda.unwrap_or(0.0),
     };
     let initial = match &a.init {
         Some(path) => Some(

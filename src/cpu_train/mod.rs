@@ -22,7 +22,8 @@ use crate::kernels::{
     deconv_tile, gemm, im2col, matmul, sum, tanh_in_place, tanh_parallel, MatRef,
 };
 use crate::model::{ModelConfig, CHANNELS, INNER, KERNEL, TILE, TILE_VALUES};
-use crate::train::State;
+use crate::entropy::prior::{noise, rate, Prior, RateGrads};
+use crate::train::{Penalties, State, StepLoss};
 use encoder_matrix::FeatureGrad;
 pub use encoder_matrix::STREAMING_MAX_BATCH;
 
@@ -38,7 +39,7 @@ const DECONV: usize = CHANNELS * CHANNELS * KERNEL * KERNEL;
 /// Runs training steps on the CPU, keeping its intermediate buffers between steps.
 #[derive(Debug, Default)]
 pub struct CpuStepper {
-    l1: f32,
+    penalties: Penalties,
     /// Per tile, the 27 × 900 patch matrix of its pixels.
     patches: Vec<f32>,
     /// Per tile, the encoder's features after tanh (`filters × 900`, burn's flatten order).
@@ -46,8 +47,13 @@ pub struct CpuStepper {
     /// The same, transposed (`flat × batch`), for the streaming kernels (written by their
     /// forward pass).
     features_t: Vec<f32>,
-    /// Codes (`batch × code_length`), then the gradient at the code layer's input.
+    /// Codes (`batch × code_length`), then the gradient at the code layer's input. With a
+    /// prior, `codes` holds the noisy codes the decoder reads and `clean_codes` the encoder's.
     codes: Vec<f32>,
+    clean_codes: Vec<f32>,
+    /// The step's training noise, and the rate's gradients.
+    noise: Vec<f32>,
+    rate_grads: RateGrads,
     code_grad: Vec<f32>,
     /// Decoder's hidden layer after tanh, and the gradient at its input.
     hidden: Vec<f32>,
@@ -64,10 +70,10 @@ pub struct CpuStepper {
 }
 
 impl CpuStepper {
-    /// A stepper with L1 weight `l1` on the code.
-    pub fn new(l1: f32) -> Self {
+    /// A stepper with the given penalties.
+    pub fn new(penalties: Penalties) -> Self {
         Self {
-            l1,
+            penalties,
             ..Self::default()
         }
     }
@@ -99,19 +105,21 @@ impl CpuStepper {
     }
 
     /// One step on a batch of tiles (3,072 bytes each) at learning rate `lr`; returns the
-    /// batch's `l2_loss` and L1 penalty before the update.
+    /// loss's terms before the update.
     ///
     /// # Panics
     /// If `state`'s weights or slots do not have the shapes of its config.
-    pub fn step(&mut self, state: &mut State, lr: f32, pixels: &[u8]) -> (f64, f64) {
+    pub fn step(&mut self, state: &mut State, lr: f32, pixels: &[u8]) -> StepLoss {
         let config = state.weights.config;
         let (f, l, flat) = (config.filters, config.code_length, config.flat_features());
         let batch = pixels.len() / TILE_VALUES;
         self.size_for(config, batch);
-        let [conv_w, conv_b, enc_w, enc_b, dec_w, dec_b, deconv_w, deconv_b] =
-            &mut state.weights.tensors[..]
-        else {
-            panic!("a model has eight parameter tensors");
+        let (network, prior) = state
+            .weights
+            .tensors
+            .split_at_mut(ModelConfig::NETWORK_TENSORS);
+        let [conv_w, conv_b, enc_w, enc_b, dec_w, dec_b, deconv_w, deconv_b] = network else {
+            panic!("a model has eight network tensors");
         };
         let tile_grad = tile_grad_len(f);
 
@@ -141,6 +149,13 @@ impl CpuStepper {
             l,
         );
         tanh_in_place(&mut self.codes);
+        self.clean_codes.clone_from(&self.codes);
+        if config.prior {
+            self.noise = noise(self.penalties.seed, state.step, batch * l);
+            for (k, (c, &u)) in self.codes.iter_mut().zip(&self.noise).enumerate() {
+                *c += prior[2][k % l].exp() * u;
+            }
+        }
         for row in self.hidden.chunks_exact_mut(HIDDEN) {
             row.copy_from_slice(dec_b);
         }
@@ -196,18 +211,33 @@ impl CpuStepper {
             &mut grads[4],
         );
         sum_rows(&self.hidden_grad, HIDDEN, &mut grads[5]);
+        let bits = match config.prior {
+            true => rate_backward(
+                RateInputs {
+                    zhat: &self.codes,
+                    noise: &self.noise,
+                    lambda: self.penalties.rate_lambda,
+                },
+                prior,
+                &mut self.code_grad,
+                &mut self.rate_grads,
+                &mut grads[ModelConfig::NETWORK_TENSORS..],
+            ),
+            false => 0.0,
+        };
+        let l1 = self.penalties.l1;
         let mut penalty = 0f64;
-        for (g, &z) in self.code_grad.iter_mut().zip(&self.codes) {
-            if self.l1 > 0.0 {
+        for (g, &z) in self.code_grad.iter_mut().zip(&self.clean_codes) {
+            if l1 > 0.0 {
                 penalty += f64::from(z.abs());
                 // d|z|/dz = sign(z), 0 at 0
                 if z != 0.0 {
-                    *g += self.l1 * z.signum();
+                    *g += l1 * z.signum();
                 }
             }
             *g *= 1.0 - z * z;
         }
-        let penalty = penalty * f64::from(self.l1);
+        let penalty = penalty * f64::from(l1);
         sum_rows(&self.code_grad, l, &mut grads[3]);
 
         // Encoder dense layer: gradient at the features, and the fused update of its matrix.
@@ -281,9 +311,56 @@ impl CpuStepper {
         for (i, w) in params {
             state.optimizer.step_tensor(i, lr, w, &grads[i]);
         }
+        for (j, w) in prior.iter_mut().enumerate() {
+            let i = ModelConfig::NETWORK_TENSORS + j;
+            state.optimizer.step_tensor(i, lr, w, &grads[i]);
+        }
         state.step += 1;
-        (loss, penalty)
+        StepLoss {
+            l2: loss,
+            l1: penalty,
+            bits,
+        }
     }
+}
+
+/// The noisy codes of a step, its noise and the rate's weight.
+struct RateInputs<'a> {
+    zhat: &'a [f32],
+    noise: &'a [f32],
+    lambda: f32,
+}
+
+/// The rate of the noisy codes: adds λ·dR/dẑ to the code gradient (which holds the
+/// distortion's dD/dẑ) and writes the prior's gradients (location, log-scale, log-step) into
+/// `grads`; returns the rate in bits.
+fn rate_backward(
+    x: RateInputs<'_>,
+    prior: &[Vec<f32>],
+    code_grad: &mut [f32],
+    r: &mut RateGrads,
+    grads: &mut [Vec<f32>],
+) -> f64 {
+    let l = prior[0].len();
+    let p = Prior {
+        loc: &prior[0],
+        log_scale: &prior[1],
+        log_step: &prior[2],
+    };
+    let bits = rate(x.zhat, p, Some(r));
+    for (g, &dr) in code_grad.iter_mut().zip(&r.code) {
+        *g += x.lambda * dr;
+    }
+    for (i, source) in [&r.loc, &r.log_scale, &r.log_step].into_iter().enumerate() {
+        grads[i].clear();
+        grads[i].extend(source.iter().map(|&v| x.lambda * v));
+    }
+    // The noise's share of the step's gradient: ∂ẑ/∂log Δ = Δ·u, times dL/dẑ.
+    for (k, (&g, &u)) in code_grad.iter().zip(x.noise).enumerate() {
+        let d = k % l;
+        grads[2][d] += g * u * prior[2][d].exp();
+    }
+    bits
 }
 
 /// Values of one tile's share of the small gradients: conv kernel and bias, deconv kernel and
@@ -372,19 +449,29 @@ mod tests {
     /// (`g/√(0.9 + 0.1g²)`) and sets its slot to `0.9 + 0.1g²`, so comparing the stepped
     /// weights and slots compares the gradients of the two paths.
     fn compare(config: ModelConfig, batch: usize, l1: f32) {
+        compare_with(config, batch, Penalties { l1, ..Penalties::default() });
+    }
+
+    fn compare_with(config: ModelConfig, batch: usize, penalties: Penalties) {
         let pixels = tiles(batch);
         let mut fused = State::new(config, 3);
         let mut burn = State::new(config, 3);
-        let (loss_c, pen_c) = CpuStepper::new(l1).step(&mut fused, 1.0, &pixels);
-        let (loss_b, pen_b) = BurnStepper::new(l1, &Device::flex()).step(&mut burn, 1.0, &pixels);
+        let c = CpuStepper::new(penalties).step(&mut fused, 1.0, &pixels);
+        let b = BurnStepper::new(penalties, &Device::flex()).step(&mut burn, 1.0, &pixels);
+        assert!((c.l2 - b.l2).abs() < 1e-5 * b.l2, "loss {} vs {}", c.l2, b.l2);
         assert!(
-            (loss_c - loss_b).abs() < 1e-5 * loss_b,
-            "loss {loss_c} vs {loss_b}"
+            (c.l1 - b.l1).abs() < 1e-5 * b.l1.max(1.0),
+            "L1 {} vs {}",
+            c.l1,
+            b.l1
         );
         assert!(
-            (pen_c - pen_b).abs() < 1e-5 * pen_b.max(1.0),
-            "L1 {pen_c} vs {pen_b}"
+            (c.bits - b.bits).abs() < 1e-4 * b.bits.max(1.0),
+            "rate {} vs {}",
+            c.bits,
+            b.bits
         );
+        assert_eq!(c.bits > 0.0, config.prior);
         let specs = config.param_specs();
         let pairs = fused
             .weights
@@ -420,10 +507,41 @@ mod tests {
         let small = ModelConfig {
             code_length: 24,
             filters: 5,
+            prior: false,
         };
         compare(small, 3, 0.0);
         compare(small, 70, 0.5);
         compare(ModelConfig::default(), 4, 0.01);
+    }
+
+    #[test]
+    fn fused_step_with_a_prior_matches_burn() {
+        let small = ModelConfig {
+            code_length: 24,
+            filters: 5,
+            prior: true,
+        };
+        for (batch, rate_lambda, l1) in [(3, 0.01, 0.0), (12, 0.2, 0.05), (50, 0.002, 0.0)] {
+            let penalties = Penalties {
+                l1,
+                rate_lambda,
+                seed: 9,
+            };
+            compare_with(small, batch, penalties);
+        }
+        let reference = ModelConfig {
+            prior: true,
+            ..ModelConfig::default()
+        };
+        compare_with(
+            reference,
+            10,
+            Penalties {
+                l1: 0.0,
+                rate_lambda: 0.005,
+                seed: 1,
+            },
+        );
     }
 
     #[test]
