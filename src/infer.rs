@@ -11,6 +11,7 @@ use std::sync::{Mutex, PoisonError};
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
+use crate::entropy::tables::CodeTables;
 use crate::kernels::{deconv_tile, im2col, matmul, tanh_in_place, tanh_parallel};
 use crate::model::{
     images_to_tensor, tensor_to_vec, Autoencoder, ModelConfig, Weights, CHANNELS, INNER, KERNEL,
@@ -34,6 +35,26 @@ pub trait TileCoder: Send + Sync {
     fn encode(&self, tiles: &[u8]) -> Vec<f32>;
     /// Codes to tiles with values in [0, 1].
     fn decode(&self, codes: &[f32]) -> Vec<f32>;
+}
+
+/// A coder whose codes go through a model's quantization: its `encode` gives the code values
+/// an entropy-coded file carries (each value on its dimension's grid).
+pub struct QuantizedCoder {
+    /// The network.
+    pub inner: Box<dyn TileCoder>,
+    /// The quantization (and probability) tables.
+    pub tables: CodeTables,
+}
+
+impl TileCoder for QuantizedCoder {
+    fn encode(&self, tiles: &[u8]) -> Vec<f32> {
+        let codes = self.inner.encode(tiles);
+        self.tables.dequantize(&self.tables.quantize(&codes))
+    }
+
+    fn decode(&self, codes: &[f32]) -> Vec<f32> {
+        self.inner.decode(codes)
+    }
 }
 
 /// Codes tiles with burn on a device.

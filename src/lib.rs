@@ -18,6 +18,7 @@
 //! - [`metrics`]: PSNR and SSIM;
 //! - [`rd`]: rate-distortion measurements.
 
+pub mod bdrate;
 pub mod codec;
 pub mod cpu_train;
 pub mod data;

@@ -202,9 +202,10 @@ fn measure(original: &RgbImage, decoded: &RgbImage, bytes: usize) -> Measured {
     }
 }
 
-/// Measures one aec model at one precision and sparse threshold. `name` labels the row;
-/// `group` names the plot's curve (e.g. `aec`: models of one group at one precision form one
-/// curve across code lengths, and their sparse settings another).
+/// Measures one aec model at one precision and sparse threshold (an entropy-coded model has
+/// one setting: pass `F16` and no threshold). `name` labels the row; `group` names the plot's
+/// curve (e.g. `aec`: models of one group at one precision form one curve across code
+/// lengths, and their sparse settings another; entropy-coded models form `GROUP entropy`).
 pub fn measure_aec(
     codec: &Codec,
     name: &str,
@@ -217,9 +218,11 @@ pub fn measure_aec(
         precision,
         sparse_threshold: threshold,
     };
-    let label = match threshold {
-        Some(t) => format!("{name} {precision} sparse≤{t}"),
-        None => format!("{name} {precision}"),
+    let entropy = codec.tables().is_some();
+    let label = match (entropy, threshold) {
+        (true, _) => name.to_string(),
+        (false, Some(t)) => format!("{name} {precision} sparse≤{t}"),
+        (false, None) => format!("{name} {precision}"),
     };
     let fail = |index: usize, reason: String| RdError::Codec {
         codec: label.clone(),
@@ -231,23 +234,24 @@ pub fn measure_aec(
         .par_iter()
         .enumerate()
         .map(|(i, img)| {
-            let file = codec
+            let bytes = codec
                 .compress_rgb(img, 3, &options)
                 .map_err(|e| fail(i, e.to_string()))?;
-            let bytes = file.to_bytes().map_err(|e| fail(i, e.to_string()))?;
-            let back = AecFile::from_bytes(&bytes).map_err(|e| fail(i, e.to_string()))?;
             let decoded = codec
-                .decompress(&back)
+                .decode_rgb(&bytes)
                 .map_err(|e| fail(i, e.to_string()))?;
             let mut m = measure(img, &decoded, bytes.len());
-            m.zeros = file.codes.count_zeros();
-            m.values = file.codes.len();
+            if let Ok(file) = AecFile::from_bytes(&bytes) {
+                m.zeros = file.codes.count_zeros();
+                m.values = file.codes.len();
+            }
             Ok(m)
         })
         .collect::<Result<Vec<_>, RdError>>()?;
-    let family = match threshold {
-        Some(_) => format!("{group} {precision} sparse"),
-        None => format!("{group} {precision}"),
+    let family = match (entropy, threshold) {
+        (true, _) => format!("{group} entropy"),
+        (false, Some(_)) => format!("{group} {precision} sparse"),
+        (false, None) => format!("{group} {precision}"),
     };
     Ok(summarise(
         &family,
@@ -377,6 +381,67 @@ pub fn to_markdown(points: &[RdPoint]) -> String {
             p.zero_fraction
                 .map_or("".into(), |z| format!("{:.1}%", 100.0 * z))
         );
+    }
+    s
+}
+
+/// The Bjøntegaard delta rate of one aec curve against one baseline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BdRow {
+    /// The aec curve (a family of points).
+    pub family: String,
+    /// The baseline curve.
+    pub anchor: String,
+    /// BD-rate on file bytes and mean per-image PSNR (−0.3: 30% fewer bytes at equal
+    /// quality); `None` when the curves share no PSNR range or one has a single point.
+    pub bd_rate: Option<f64>,
+}
+
+/// The BD-rate of every aec curve against the JPEG and WebP curves among `points`.
+pub fn bd_rates(points: &[RdPoint]) -> Vec<BdRow> {
+    let curve = |family: &str| -> Vec<crate::bdrate::RdPoint> {
+        points
+            .iter()
+            .filter(|p| p.family == family)
+            .map(|p| crate::bdrate::RdPoint {
+                rate: p.bytes_per_image,
+                psnr: p.psnr_mean,
+            })
+            .collect()
+    };
+    let mut families: Vec<&str> = Vec::new();
+    for p in points {
+        if p.code_length > 0 && !families.contains(&p.family.as_str()) {
+            families.push(&p.family);
+        }
+    }
+    let mut rows = Vec::new();
+    for family in families {
+        for anchor in ["WebP", "JPEG"] {
+            let base = curve(anchor);
+            if base.is_empty() {
+                continue;
+            }
+            rows.push(BdRow {
+                family: family.to_string(),
+                anchor: anchor.to_string(),
+                bd_rate: crate::bdrate::bd_rate(&base, &curve(family)),
+            });
+        }
+    }
+    rows
+}
+
+/// BD-rates as a Markdown table.
+pub fn bd_markdown(rows: &[BdRow]) -> String {
+    let mut s = String::from(
+        "| aec curve | against | BD-rate (bytes at equal mean PSNR) |\n|---|---|---:|\n",
+    );
+    for r in rows {
+        let v = r.bd_rate.map_or("no common PSNR range".into(), |d| {
+            format!("{:+.1}%", 100.0 * d)
+        });
+        let _ = writeln!(s, "| {} | {} | {v} |", r.family, r.anchor);
     }
     s
 }

@@ -25,11 +25,12 @@ use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::cpu_train::CpuStepper;
-use crate::entropy::prior::{noise, LIKELIHOOD_BOUND};
+use crate::entropy::prior::{noise, Prior, LIKELIHOOD_BOUND};
+use crate::entropy::tables::CodeTables;
 use crate::data::Dataset;
 use crate::device::Compute;
 use crate::fsutil;
-use crate::infer::{BurnCoder, CpuCoder, TileCoder};
+use crate::infer::{BurnCoder, CpuCoder, QuantizedCoder, TileCoder};
 use crate::metrics::psnr_from_mse;
 use crate::model::{
     images_to_tensor, l2_loss, tensor_to_vec, Autoencoder, ModelConfig, Weights, TILE_VALUES,
@@ -418,12 +419,25 @@ impl Stepper {
     }
 }
 
-/// A coder of `weights` for evaluation where `compute` says.
-fn eval_coder(weights: &Weights, compute: &Compute) -> Box<dyn TileCoder> {
-    match compute {
+/// A coder of `weights` for evaluation where `compute` says; for a model with a prior, with
+/// its codes quantized as a file would carry them.
+fn eval_coder(weights: &Weights, compute: &Compute) -> Result<Box<dyn TileCoder>, TrainError> {
+    let inner: Box<dyn TileCoder> = match compute {
         Compute::Cpu => Box::new(CpuCoder::new(weights)),
         Compute::Burn(device) => Box::new(BurnCoder::new(weights, device)),
+    };
+    if !weights.config.prior {
+        return Ok(inner);
     }
+    let n = ModelConfig::NETWORK_TENSORS;
+    let t = &weights.tensors;
+    let tables = CodeTables::from_prior(Prior {
+        loc: &t[n],
+        log_scale: &t[n + 1],
+        log_step: &t[n + 2],
+    })
+    .map_err(|e| TrainError::Settings(e.to_string()))?;
+    Ok(Box::new(QuantizedCoder { inner, tables }))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -458,10 +472,10 @@ pub fn train(
     let mut stepper = Stepper::new(Penalties::of(recipe), &run.compute);
     for epoch in state.epochs_done + 1..=run.epochs {
         let mut report = run_epoch(data, recipe, epoch, &mut state, &mut stepper, observer);
-        report.eval_psnr = eval.map(|set| {
-            let coder = eval_coder(&state.weights, &run.compute);
-            summarise_psnr(&reconstruction_mse(coder.as_ref(), set))
-        });
+        if let Some(set) = eval {
+            let coder = eval_coder(&state.weights, &run.compute)?;
+            report.eval_psnr = Some(summarise_psnr(&reconstruction_mse(coder.as_ref(), set)));
+        }
         state.epochs_done = epoch;
         observer.epoch(&report);
         reports.push(report);

@@ -38,10 +38,15 @@ pub struct CompressArgs {
     /// Folder for the outputs (named after the inputs, with .aec).
     #[arg(long)]
     out_dir: Option<PathBuf>,
-    /// Model file to use instead of the built-in model.
-    #[arg(long, env = "AEC_MODEL")]
+    /// Model file to use instead of a built-in model ('reference': the notebook's model).
+    #[arg(long, env = "AEC_MODEL", conflicts_with = "quality")]
     model: Option<PathBuf>,
-    /// Precision of the stored code: f16 (default, no measurable loss) or f32.
+    /// Quality level: one of the built-in entropy-coded models, 1 = smallest files
+    /// (`aec model list` shows them).
+    #[arg(long, short = 'Q', value_name = "Q")]
+    quality: Option<u8>,
+    /// Precision of the stored code (models without a prior): f16 (default, no measurable
+    /// loss) or f32.
     #[arg(long, default_value = "f16")]
     precision: Precision,
     /// Store code values with magnitude at most T as zeros, in the sparse layout.
@@ -65,7 +70,7 @@ pub struct CompressArgs {
 /// Runs `aec compress`.
 pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
     stdin_at_most_once(&a.inputs)?;
-    let codec = load_codec(&a.model, a.max_pixels)?;
+    let codec = load_codec(&a.model, a.quality, a.max_pixels)?;
     let outputs = output_paths(&a.inputs, &a.output, &a.out_dir, "aec")?;
     let options = CompressOptions {
         precision: a.precision,
@@ -83,16 +88,16 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
                 input.display()
             );
         }
-        let file = codec.compress(&image, &options)?;
-        let encoded = file.to_bytes()?;
+        let encoded = codec.compress(&image, &options)?;
         write_output(output, &encoded, a.force)?;
-        let pixels = u64::from(file.width) * u64::from(file.height);
+        let (width, height) = (image.width(), image.height());
+        let pixels = u64::from(width) * u64::from(height);
         let mut line = format!(
             "{} -> {}: {}x{}, {} -> {} bytes, {:.3} bpp, {:.1}:1",
             input.display(),
             output.display(),
-            file.width,
-            file.height,
+            width,
+            height,
             bytes.len(),
             encoded.len(),
             encoded.len() as f64 * 8.0 / pixels as f64,

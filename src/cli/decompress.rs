@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use aec::codec::MAX_PIXELS;
-use aec::format::FileHeader;
+use aec::format::AnyHeader;
 use anyhow::Context;
 use clap::Args;
 
@@ -75,8 +75,8 @@ pub fn decompress(a: DecompressArgs) -> anyhow::Result<ExitCode> {
         let bytes = read_input(input)?;
         // The header decides which model and whether the file is acceptable at all, before
         // the payload is read.
-        let header = FileHeader::parse(&bytes)?;
-        let codec = resolver.codec_for(&header.model_id)?;
+        let header = AnyHeader::parse(&bytes)?;
+        let codec = resolver.codec_for(header.model_id())?;
         let image = codec.decode_bytes(&bytes)?;
         let mut encoded = std::io::Cursor::new(Vec::new());
         image
@@ -87,8 +87,8 @@ pub fn decompress(a: DecompressArgs) -> anyhow::Result<ExitCode> {
             "{} -> {}: {}x{}, {} bytes",
             input.display(),
             output.display(),
-            header.width,
-            header.height,
+            header.width(),
+            header.height(),
             encoded.get_ref().len()
         ))
     }))

@@ -3,30 +3,43 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aec::format::{AecFile, CodeStats, FileHeader, Limits, OVERHEAD, VERSION};
+use aec::codec::MAX_PIXELS;
+use aec::format::{
+    AecFile, AnyHeader, CodeStats, CodedFile, CodedHeader, FileHeader, Limits, OVERHEAD, VERSION,
+};
 use aec::store::{self, hex};
 use anyhow::Context;
 use clap::Args;
 use serde_json::{json, Value};
+
+use super::models::ModelResolver;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:
   aec inspect photo.aec
   aec inspect photo.aec --json | jq .bits_per_pixel
 
-The whole file is checked (structure, CRC, every value) and its code values summarised one
-tile at a time, so memory does not grow with the code size the header declares.")]
+The whole file is checked (structure, CRC, every value). Version 1 files: the code values
+are summarised one tile at a time, so memory does not grow with the code size the header
+declares. Version 2 files (entropy-coded): with the model at hand (built in, or --model),
+the symbols are decoded and the bits per tile and the quantization are shown.")]
 pub struct InspectArgs {
     /// The .aec file ('-' reads standard input).
     file: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// A model file to consider besides the built-in models (for version 2 files).
+    #[arg(long, env = "AEC_MODEL")]
+    model: Option<PathBuf>,
 }
 
 /// Runs `aec inspect`.
 pub fn inspect(a: InspectArgs) -> anyhow::Result<ExitCode> {
     let bytes = super::io::read_input(&a.file)?;
+    if let AnyHeader::V2(h) = AnyHeader::parse(&bytes).with_context(|| format!("{}", a.file.display()))? {
+        return inspect_coded(&a, &bytes, &h);
+    }
     let (h, stats) = AecFile::stats_from_bytes(&bytes, &Limits::default())
         .with_context(|| format!("{}", a.file.display()))?;
     let builtin = store::model_from_bytes(aec::codec::BUILTIN_MODEL)?.id;
@@ -113,4 +126,50 @@ fn print_text(r: &Value, h: &FileHeader, s: &CodeStats) {
         s.zeros,
         100.0 * s.zeros as f64 / s.count.max(1) as f64
     );
+}
+
+/// `inspect` of a version 2 file: the header, and with the model the symbols' bits.
+fn inspect_coded(a: &InspectArgs, bytes: &[u8], h: &CodedHeader) -> anyhow::Result<ExitCode> {
+    let file = CodedFile::from_bytes_with_limits(bytes, &Limits::default())
+        .with_context(|| format!("{}", a.file.display()))?;
+    let resolver = ModelResolver::new(&a.model, None, MAX_PIXELS)?;
+    let mut report = json!({
+        "file": a.file.display().to_string(),
+        "bytes": bytes.len(),
+        "version": 2,
+        "kind": format!("{:?}", h.kind),
+        "model_id": hex(&h.model_id),
+        "width": h.width,
+        "height": h.height,
+        "channels": h.channels,
+        "overhead_bytes": bytes.len() - file.payload.len(),
+        "payload_bytes": file.payload.len(),
+        "bits_per_pixel": bytes.len() as f64 * 8.0 / h.pixels() as f64,
+    });
+    match resolver.codec_for(&h.model_id) {
+        Ok(codec) => {
+            let s = codec.symbol_report(bytes)?;
+            let tiles = s.tiles as f64;
+            report["model_found"] = json!(true);
+            report["tiles"] = json!(s.tiles);
+            report["code_length"] = json!(s.code_length);
+            report["payload_bits_per_tile"] = json!(file.payload.len() as f64 * 8.0 / tiles);
+            report["ideal_bits_per_tile"] = json!(s.ideal_bits / tiles);
+            report["zero_symbol_fraction"] = json!(s.zero_symbols as f64 / s.symbols.max(1) as f64);
+            report["step_min"] = json!(s.step_range.0);
+            report["step_max"] = json!(s.step_range.1);
+        }
+        Err(e) => {
+            report["model_found"] = json!(false);
+            report["model_note"] = json!(format!("{e:#}"));
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for (k, v) in report.as_object().expect("an object") {
+            println!("{:<24} {}", format!("{k}:"), v.to_string().trim_matches('"'));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -31,10 +31,29 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     println!("file:        {}", args.file.display());
     println!("sha256:      {}", m.id);
     println!(
-        "aec id:      {} (first 16 bytes, as .aec files store it)",
+        "aec id:      {} (first 16 bytes as version 1 files store it; version 2 files store 8)",
         store::hex(&m.id.short())
     );
     println!("size:        {} bytes", m.file_len);
+    match &m.tables {
+        None => println!("kind:        codes stored as numbers (.aec version 1)"),
+        Some(t) => {
+            println!("kind:        entropy-coded codes with a learned prior (.aec version 2)");
+            match m.rate_lambda {
+                Some(l) => println!("rate λ:      {l}"),
+                None => println!("rate λ:      not recorded"),
+            }
+            let steps = t.step.iter().fold((f32::INFINITY, 0f32), |(a, b), &s| (a.min(s), b.max(s)));
+            let symbols: Vec<usize> = t.probabilities.iter().map(Vec::len).collect();
+            println!(
+                "quantization: steps {:.4} to {:.4}, {} to {} symbols per value",
+                steps.0,
+                steps.1,
+                symbols.iter().min().unwrap_or(&0),
+                symbols.iter().max().unwrap_or(&0)
+            );
+        }
+    }
     println!("precision:   {}", m.precision);
     println!("code length: {}", c.code_length);
     println!("filters:     {}", c.filters);

@@ -2,26 +2,53 @@
 //! `--model-dir` whose identity matches the file's model id.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use aec::codec::Codec;
+use aec::codec::{Builtin, Codec};
 use aec::store::{self, hex, ModelId};
 use anyhow::{bail, Context};
 
-/// A codec from `--model FILE`, or the built-in one.
-pub fn load_codec(model: &Option<PathBuf>, max_pixels: u64) -> anyhow::Result<Codec> {
-    let codec = match model {
-        Some(path) => Codec::new(
+/// The name `--model` takes for the notebook's built-in model.
+pub const REFERENCE: &str = "reference";
+
+/// A codec from `--model FILE` (or `--model reference`), `--quality Q`, or the default
+/// built-in model.
+pub fn load_codec(
+    model: &Option<PathBuf>,
+    quality: Option<u8>,
+    max_pixels: u64,
+) -> anyhow::Result<Codec> {
+    let codec = match (model, quality) {
+        (Some(path), _) if path.as_os_str() == REFERENCE && !path.exists() => {
+            Builtin::Reference.codec()?
+        }
+        (Some(path), _) => Codec::new(
             store::load_model(path).with_context(|| format!("model {}", path.display()))?,
-        ),
-        None => Codec::builtin()?,
+        )?,
+        (None, Some(q)) => Builtin::Quality(q).codec()?,
+        (None, None) => Builtin::default_model().codec()?,
     };
     Ok(codec.with_max_pixels(max_pixels))
 }
 
+/// A built-in model, its identity computed and its codec loaded when first needed.
+struct Lazy {
+    model: Builtin,
+    id: OnceLock<ModelId>,
+    codec: OnceLock<Codec>,
+}
+
+impl Lazy {
+    fn id(&self) -> ModelId {
+        *self
+            .id
+            .get_or_init(|| ModelId::of(self.model.bytes().expect("a listed model")))
+    }
+}
+
 /// The models a decompression may use, found lazily and each loaded once.
 pub struct ModelResolver {
-    builtin: Codec,
+    builtin: Vec<Lazy>,
     explicit: Option<(PathBuf, Codec)>,
     dir: Option<PathBuf>,
     max_pixels: u64,
@@ -55,11 +82,19 @@ impl ModelResolver {
         max_pixels: u64,
     ) -> anyhow::Result<Self> {
         let explicit = match model {
-            Some(path) => Some((path.clone(), load_codec(model, max_pixels)?)),
+            Some(path) => Some((path.clone(), load_codec(model, None, max_pixels)?)),
             None => None,
         };
+        let builtin = Builtin::all()
+            .into_iter()
+            .map(|model| Lazy {
+                model,
+                id: OnceLock::new(),
+                codec: OnceLock::new(),
+            })
+            .collect();
         Ok(Self {
-            builtin: Codec::builtin()?.with_max_pixels(max_pixels),
+            builtin,
             explicit,
             dir,
             max_pixels,
@@ -68,18 +103,27 @@ impl ModelResolver {
         })
     }
 
-    /// The codec whose model id starts with `id`, or an error that says where it looked.
-    pub fn codec_for(&self, id: &[u8; 16]) -> anyhow::Result<CodecRef<'_>> {
-        if self.builtin.model_id().short() == *id {
-            return Ok(CodecRef::Borrowed(&self.builtin));
+    /// The codec whose model id starts with `id` (16 bytes from a version 1 file, 8 from a
+    /// version 2 file), or an error that says where it looked.
+    pub fn codec_for(&self, id: &[u8]) -> anyhow::Result<CodecRef<'_>> {
+        let matches = |m: &ModelId| !id.is_empty() && m.0.starts_with(id);
+        if let Some(b) = self.builtin.iter().find(|b| matches(&b.id())) {
+            let codec = match b.codec.get() {
+                Some(c) => c,
+                None => {
+                    let c = b.model.codec()?.with_max_pixels(self.max_pixels);
+                    b.codec.get_or_init(|| c)
+                }
+            };
+            return Ok(CodecRef::Borrowed(codec));
         }
         if let Some((_, codec)) = &self.explicit {
-            if codec.model_id().short() == *id {
+            if matches(&codec.model_id()) {
                 return Ok(CodecRef::Borrowed(codec));
             }
         }
         let loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(codec) = loaded.iter().find(|c| c.model_id().short() == *id) {
+        if let Some(codec) = loaded.iter().find(|c| matches(&c.model_id())) {
             return Ok(CodecRef::Shared(codec.clone()));
         }
         drop(loaded);
@@ -94,7 +138,7 @@ impl ModelResolver {
     }
 
     /// Loads the model of the folder whose id starts with `id`, if there is one.
-    fn load_from_dir(&self, id: &[u8; 16]) -> anyhow::Result<Option<Arc<Codec>>> {
+    fn load_from_dir(&self, id: &[u8]) -> anyhow::Result<Option<Arc<Codec>>> {
         let Some(dir) = &self.dir else {
             return Ok(None);
         };
@@ -106,11 +150,11 @@ impl ModelResolver {
             Some(m) => m,
             None => cache.insert(scan_models(dir)?),
         };
-        let Some((path, _)) = models.iter().find(|(_, m)| m.short() == *id) else {
+        let Some((path, _)) = models.iter().find(|(_, m)| m.0.starts_with(id)) else {
             return Ok(None);
         };
         let model = store::load_model(path).with_context(|| format!("model {}", path.display()))?;
-        let codec = Arc::new(Codec::new(model).with_max_pixels(self.max_pixels));
+        let codec = Arc::new(Codec::new(model)?.with_max_pixels(self.max_pixels));
         self.loaded
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -119,10 +163,7 @@ impl ModelResolver {
     }
 
     fn looked_at(&self) -> String {
-        let mut looked = vec![format!(
-            "built-in model {}",
-            hex(&self.builtin.model_id().short())
-        )];
+        let mut looked = vec![format!("{} built-in models", self.builtin.len())];
         if let Some((path, codec)) = &self.explicit {
             looked.push(format!(
                 "--model {} ({})",

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aec::codec::Codec;
+use aec::codec::{Builtin, Codec};
 use aec::format::Precision;
 use aec::fsutil;
 use aec::rd::{self, Axis, ImageSet, RdPoint};
@@ -28,7 +28,9 @@ enum XAxis {
   aec rd --data test_batch.bin --sparse 0.01 --sparse 0.05 --jpeg 10 --jpeg 50 --webp 0
 
 Writes OUT_DIR/rd.csv, OUT_DIR/rd.md and OUT_DIR/rd.png. Without --model the built-in model
-is measured; without --jpeg/--webp a default range of qualities is used.")]
+models are measured (the notebook's, and every --quality level); without --jpeg/--webp a
+default range of qualities is used. rd.md ends with the BD-rate of each aec curve against
+WebP and JPEG.")]
 pub struct RdArgs {
     /// Images: a CIFAR-10 binary file (each record an image), a folder, or image files.
     #[arg(long, required = true, num_args = 1..)]
@@ -38,7 +40,7 @@ pub struct RdArgs {
     /// the points join the `aec` curves (one per precision, across code lengths).
     #[arg(long, value_name = "[LABEL=]FILE")]
     model: Vec<String>,
-    /// Also measure the built-in model when --model is given.
+    /// Also measure the built-in models when --model is given.
     #[arg(long)]
     builtin: bool,
     /// Precisions to measure (repeatable).
@@ -74,6 +76,9 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
     let mut models: Vec<(String, String, Codec)> = Vec::new();
     if a.model.is_empty() || a.builtin {
         models.push(("built-in".into(), "aec".into(), Codec::builtin()?));
+        for q in 1..=Builtin::qualities() {
+            models.push((format!("aec Q{q}"), "aec".into(), Builtin::Quality(q).codec()?));
+        }
     }
     for spec in &a.model {
         let (label, path) = match spec.split_once('=') {
@@ -89,14 +94,18 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
                 "aec".to_owned(),
             ),
         };
-        models.push((name, group, Codec::new(m)));
+        models.push((name, group, Codec::new(m)?));
     }
     let baselines = if a.no_baselines {
         0
     } else {
         a.jpeg.len() + a.webp.len()
     };
-    let total = models.len() * (a.precision.len() + a.sparse.len()) + baselines;
+    let settings = |c: &Codec| match c.tables() {
+        Some(_) => 1,
+        None => a.precision.len() + a.sparse.len(),
+    };
+    let total = models.iter().map(|m| settings(&m.2)).sum::<usize>() + baselines;
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
         ProgressStyle::with_template("[{bar:30}] {pos}/{len} {msg} {elapsed}")
@@ -105,6 +114,12 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
     );
     let mut points: Vec<RdPoint> = Vec::new();
     for (name, group, codec) in &models {
+        if codec.tables().is_some() {
+            bar.set_message(name.clone());
+            points.push(rd::measure_aec(codec, name, group, &set, Precision::F16, None)?);
+            bar.inc(1);
+            continue;
+        }
         for &p in &a.precision {
             bar.set_message(format!("{name} {p}"));
             points.push(rd::measure_aec(codec, name, group, &set, p, None)?);
@@ -139,7 +154,8 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&a.out_dir)
         .with_context(|| format!("cannot create {}", a.out_dir.display()))?;
     let csv = rd::to_csv(&points);
-    let md = rd::to_markdown(&points);
+    let bd = rd::bd_markdown(&rd::bd_rates(&points));
+    let md = format!("{}\n{bd}", rd::to_markdown(&points));
     fsutil::write_atomic(&a.out_dir.join("rd.csv"), csv.as_bytes(), true)?;
     fsutil::write_atomic(&a.out_dir.join("rd.md"), md.as_bytes(), true)?;
     let axis = match a.axis {
