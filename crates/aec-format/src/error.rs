@@ -9,7 +9,7 @@
 #[non_exhaustive]
 pub enum FormatError {
     /// The input ends before a structure that starts at `offset` is complete;
-    /// the input would need `needed` more bytes.
+    /// the input would need `needed` more bytes (at least `needed`, for a varint).
     #[error("truncated at byte {offset}: needs {needed} more bytes")]
     Truncated {
         /// Offset of the structure that does not fit.
@@ -24,10 +24,15 @@ pub enum FormatError {
         found: [u8; 4],
     },
     /// The version byte (offset 4) is not a version this reader knows.
-    #[error("unsupported version {version} at byte 4: this reader knows version 1 only")]
+    #[error("unsupported version {version} at byte 4: this reader knows {supported}")]
     UnsupportedVersion {
         /// The version found.
         version: u8,
+        /// The versions the reader that failed knows, in words: `"version 1 only"` for
+        /// [`crate::AecFile`] and [`crate::FileHeader`], `"version 2 only"` for
+        /// [`crate::CodedFile`] and [`crate::CodedHeader`], `"versions 1 and 2"` for
+        /// [`crate::AnyFile`] and [`crate::AnyHeader`].
+        supported: &'static str,
     },
     /// A reserved bit of the flags byte (offset 5) is set.
     #[error("reserved flag bits set at byte 5: flags are {flags:#04x}, only bit 0 is defined")]
@@ -41,11 +46,85 @@ pub enum FormatError {
         /// The precision byte found.
         value: u8,
     },
-    /// The channel count (offset 7) is not 1, 2, 3 or 4.
-    #[error("invalid channel count {channels} at byte 7: must be 1 to 4")]
+    /// The channel count (offset 7 in version 1, 6 in version 2) is not 1, 2, 3 or 4.
+    #[error("invalid channel count {channels} at byte {offset}: must be 1 to 4")]
     BadChannels {
         /// The channel count found.
         channels: u8,
+        /// Offset of the channel count.
+        offset: usize,
+    },
+    /// The kind byte of a version 2 file (offset 5) holds a reserved value.
+    #[error("unsupported kind {kind} at byte 5: only kind 1 (tiled code with a factorized prior) is defined")]
+    UnsupportedKind {
+        /// The kind byte found.
+        kind: u8,
+    },
+    /// A varint (version 2 width or height) is longer than it needs to be: its last byte is
+    /// 0 but it is not its only byte.
+    #[error("{field} at byte {offset} is a non-minimal varint: it ends with a zero byte")]
+    NonMinimalVarint {
+        /// Name of the field: `"width"` or `"height"`.
+        field: &'static str,
+        /// Offset of the varint's first byte.
+        offset: usize,
+    },
+    /// A varint (version 2 width or height) has more than 3 bytes or a value over 65535.
+    #[error("{field} at byte {offset} does not fit: a varint of at most 3 bytes and at most 65535 is allowed")]
+    VarintOverflow {
+        /// Name of the field: `"width"` or `"height"`.
+        field: &'static str,
+        /// Offset of the varint's first byte.
+        offset: usize,
+    },
+    /// A symbol stream (a version 2 payload) ends with a zero byte, which its canonical form
+    /// never does. The offset counts from the start of the file for the file readers, from the
+    /// start of the payload for [`crate::decode_symbols`].
+    #[error("the symbol stream ends with a zero byte at byte {offset}")]
+    TrailingZeroByte {
+        /// Offset of the zero byte.
+        offset: usize,
+    },
+    /// The symbol stream cannot be decoded: its value falls outside every symbol's interval
+    /// when symbol `index` (of dimension `dimension`) is decoded.
+    #[error("invalid symbol stream: symbol {index} (dimension {dimension}) cannot be decoded")]
+    StreamInvalid {
+        /// Position of the symbol in the stream.
+        index: usize,
+        /// Its dimension, `index mod code_length`.
+        dimension: usize,
+    },
+    /// The symbol stream decodes to `count` symbols but is not their encoding: bytes are left
+    /// over, the stream is longer than any encoding of `count` symbols, or its final bytes are
+    /// not the ones the encoder writes.
+    #[error("the symbol stream is not the canonical encoding of the {count} symbols it holds")]
+    StreamNotCanonical {
+        /// The number of symbols decoded (the count asked for).
+        count: usize,
+    },
+    /// A symbol to encode is outside its dimension's alphabet.
+    #[error(
+        "symbol {index} (dimension {dimension}) is {symbol}, outside its alphabet {min}..={max}"
+    )]
+    SymbolOutOfRange {
+        /// Position of the symbol.
+        index: usize,
+        /// Its dimension.
+        dimension: usize,
+        /// The symbol.
+        symbol: i32,
+        /// The dimension's smallest symbol.
+        min: i32,
+        /// The dimension's largest symbol.
+        max: i32,
+    },
+    /// A dimension's symbol table is unusable.
+    #[error("symbol table of dimension {dimension}: {reason}")]
+    BadSymbolTable {
+        /// The dimension.
+        dimension: usize,
+        /// What is wrong with it.
+        reason: String,
     },
     /// A size field that must be at least 1 is zero.
     #[error("{field} at byte {offset} is 0: must be at least 1")]

@@ -47,7 +47,10 @@ impl FileHeader {
         }
         let version = c.u8()?;
         if version != VERSION {
-            return Err(FormatError::UnsupportedVersion { version });
+            return Err(FormatError::UnsupportedVersion {
+                version,
+                supported: "version 1 only",
+            });
         }
         let flags = c.u8()?;
         if flags & !FLAG_SPARSE != 0 {
@@ -63,7 +66,10 @@ impl FileHeader {
             Precision::from_byte(p).ok_or(FormatError::UnsupportedPrecision { value: p })?;
         let channels = c.u8()?;
         if !(1..=4).contains(&channels) {
-            return Err(FormatError::BadChannels { channels });
+            return Err(FormatError::BadChannels {
+                channels,
+                offset: 7,
+            });
         }
         let model_id: [u8; 16] = c.take(16)?.try_into().expect("16 bytes");
         let width = nonzero(u32::from(c.u16()?), "width", 24)?;

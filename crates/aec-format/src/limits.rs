@@ -5,7 +5,7 @@
 ///
 /// The defaults allow every image the format can describe (up to
 /// 65535 × 65535 pixels) as long as its code is at most 2^28 values
-/// (1 GiB as `f32`).
+/// (1 GiB as `f32`) or, in version 2, 2^28 symbols (1 GiB as `i32`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Largest accepted image width, in pixels.
@@ -21,6 +21,10 @@ pub struct Limits {
     pub max_values: usize,
     /// Largest accepted input length, in bytes.
     pub max_file_len: u64,
+    /// Largest accepted number of symbols of a version 2 file (`tiles * code_length`, both
+    /// known only with the model; see [`crate::CodedHeader::symbol_count`]); this bounds the
+    /// size of the decoded symbols and the work of decoding them.
+    pub max_symbols: usize,
 }
 
 impl Default for Limits {
@@ -32,6 +36,7 @@ impl Default for Limits {
             max_code_length: 4096,
             max_values: 1 << 28,
             max_file_len: 1 << 32,
+            max_symbols: 1 << 28,
         }
     }
 }

@@ -325,6 +325,7 @@ fn limits_are_enforced() {
         max_code_length: 40,
         max_values: 120,
         max_file_len: b.len() as u64,
+        max_symbols: 0, // version 2 only
     };
     assert_eq!(AecFile::from_bytes_with_limits(&b, &exact).unwrap(), f);
     assert_eq!(AecFile::read_from(&b[..], &exact).unwrap(), f);
@@ -431,7 +432,7 @@ fn reserved_values_are_rejected() {
         let mut m = b.clone();
         m[4] = v;
         assert!(
-            matches!(AecFile::from_bytes(&fix(m)), Err(FormatError::UnsupportedVersion { version }) if version == v)
+            matches!(AecFile::from_bytes(&fix(m)), Err(FormatError::UnsupportedVersion { version, .. }) if version == v)
         );
     }
     for flags in [2u8, 3, 0x80, 0xff] {
@@ -502,6 +503,7 @@ fn unbounded_limits_do_not_overflow() {
         max_code_length: u32::MAX,
         max_values: usize::MAX,
         max_file_len: u64::MAX,
+        max_symbols: usize::MAX,
     };
     for f in samples() {
         let b = f.to_bytes().unwrap();

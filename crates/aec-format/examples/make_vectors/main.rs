@@ -1,5 +1,6 @@
-//! Writes the test vectors under `format-spec/vectors/` and the fuzzing seeds
-//! under `fuzz/seeds/`. Deterministic: running it twice gives identical files.
+//! Writes the test vectors under `format-spec/vectors/` (version 2 ones under
+//! `format-spec/vectors/v2/`) and the fuzzing seeds under `fuzz/seeds/`.
+//! Deterministic: running it twice gives identical files.
 //!
 //! ```text
 //! cargo run -p aec-format --example make_vectors
@@ -7,6 +8,8 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
+
+mod v2;
 
 use aec_format::{AecFile, Codes, FormatError, Layout, Limits, Precision};
 use serde_json::json;
@@ -214,7 +217,7 @@ fn valid_vectors() -> Vec<(&'static str, AecFile)> {
     out
 }
 
-fn crc_fix(mut b: Vec<u8>) -> Vec<u8> {
+pub(crate) fn crc_fix(mut b: Vec<u8>) -> Vec<u8> {
     let n = b.len() - 4;
     let crc = crc32fast::hash(&b[..n]);
     b[n..].copy_from_slice(&crc.to_le_bytes());
@@ -255,8 +258,12 @@ fn invalid_vectors() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     out.push(("bad_magic", b, "a PNG signature instead of the .aec magic"));
 
     let mut b = dense.clone();
-    b[4] = 2;
-    out.push(("bad_version", crc_fix(b), "version 2"));
+    b[4] = 3;
+    out.push((
+        "bad_version",
+        crc_fix(b),
+        "version 3 (a version 1 reader also rejects version 2; 3 is unknown to every reader)",
+    ));
 
     let mut b = dense.clone();
     b[40] ^= 0x01;
@@ -438,7 +445,7 @@ fn invalid_vectors() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     out
 }
 
-fn variant_name(e: &FormatError) -> String {
+pub(crate) fn variant_name(e: &FormatError) -> String {
     let dbg = format!("{e:?}");
     dbg.split(|c: char| !c.is_alphanumeric())
         .next()
@@ -446,7 +453,7 @@ fn variant_name(e: &FormatError) -> String {
         .to_string()
 }
 
-fn write(path: &Path, bytes: &[u8]) {
+pub(crate) fn write(path: &Path, bytes: &[u8]) {
     fs::write(path, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
 }
 
@@ -499,4 +506,6 @@ fn main() {
         write(&seeds_parse.join(format!("invalid_{name}.aec")), &bytes);
         println!("invalid/{name}.aec: {} ({err})", variant_name(&err));
     }
+
+    v2::write_all(&root);
 }

@@ -1,0 +1,413 @@
+//! Version 2 files: [`CodedHeader`] and [`CodedFile`], an entropy-coded symbol stream in a
+//! small header and a CRC.
+
+use crate::header::Cursor;
+use crate::{FormatError, Limits, MAGIC};
+
+/// The version byte of a [`CodedFile`].
+pub const VERSION_CODED: u8 = 2;
+/// Offset of a version 2 file's width varint (the height's follows it).
+pub const CODED_WIDTH_OFFSET: usize = 15;
+/// Longest version 2 header: two 3-byte varints.
+pub const CODED_HEADER_MAX_LEN: usize = CODED_WIDTH_OFFSET + 6;
+
+/// What produced a version 2 file's symbols, and so how they are to be decoded (offset 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ModelKind {
+    /// `1`: the image cut into square tiles, each tile's code `code_length` integer symbols,
+    /// dimension `d` of every tile with the same fixed distribution (a factorized prior). The
+    /// tile size, the code length and the distributions come from the model.
+    TiledFactorized,
+}
+
+impl ModelKind {
+    /// The kind for a kind byte, `None` for a reserved value (0 and 2–255).
+    pub fn from_byte(b: u8) -> Option<ModelKind> {
+        match b {
+            1 => Some(ModelKind::TiledFactorized),
+            _ => None,
+        }
+    }
+
+    /// The kind byte.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            ModelKind::TiledFactorized => 1,
+        }
+    }
+}
+
+/// Length of `v` (at most 65535) as an unsigned LEB128 varint.
+fn varint_len(v: u32) -> usize {
+    match v {
+        0..=0x7f => 1,
+        0x80..=0x3fff => 2,
+        _ => 3,
+    }
+}
+
+fn put_varint(mut v: u32, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads a width or height: an unsigned LEB128 varint of 1 to 3 bytes in minimal form, with a
+/// value of 1 to 65535.
+fn read_varint(c: &mut Cursor<'_>, field: &'static str) -> Result<u32, FormatError> {
+    let offset = c.pos;
+    let mut v = 0u32;
+    for i in 0..3 {
+        let b = c
+            .u8()
+            .map_err(|_| FormatError::Truncated { offset, needed: 1 })?;
+        v |= u32::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            if b == 0 && i > 0 {
+                return Err(FormatError::NonMinimalVarint { field, offset });
+            }
+            if v > 65535 {
+                return Err(FormatError::VarintOverflow { field, offset });
+            }
+            if v == 0 {
+                return Err(FormatError::ZeroField { field, offset });
+            }
+            return Ok(v);
+        }
+    }
+    Err(FormatError::VarintOverflow { field, offset })
+}
+
+/// The header of a version 2 file, range-checked. Its length is 17 to 21 bytes
+/// ([`CodedHeader::encoded_len`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CodedHeader {
+    /// What produced the symbols.
+    pub kind: ModelKind,
+    /// Channels of the original image, 1 to 4 (as in version 1).
+    pub channels: u8,
+    /// First 8 bytes of the SHA-256 of the model file that produced the symbols.
+    pub model_id: [u8; 8],
+    /// Image width in pixels, 1 to 65535.
+    pub width: u32,
+    /// Image height in pixels, 1 to 65535.
+    pub height: u32,
+}
+
+impl CodedHeader {
+    /// Reads and range-checks the header at the start of `bytes`, a version 2 file or a prefix
+    /// of one of at least [`CodedHeader::encoded_len`] bytes, without looking at anything
+    /// after it. Checks, in order: magic, version (2), kind, channels, width, height.
+    pub fn parse(bytes: &[u8]) -> Result<CodedHeader, FormatError> {
+        let mut c = Cursor {
+            buf: bytes,
+            pos: 0,
+            end: bytes.len(),
+        };
+        let magic: [u8; 4] = c.take(4)?.try_into().expect("4 bytes");
+        if magic != MAGIC {
+            return Err(FormatError::BadMagic { found: magic });
+        }
+        let version = c.u8()?;
+        if version != VERSION_CODED {
+            return Err(FormatError::UnsupportedVersion {
+                version,
+                supported: "version 2 only",
+            });
+        }
+        Self::parse_after_version(&mut c)
+    }
+
+    /// The fields after the version byte; `c` is at offset 5.
+    pub(crate) fn parse_after_version(c: &mut Cursor<'_>) -> Result<CodedHeader, FormatError> {
+        let k = c.u8()?;
+        let kind = ModelKind::from_byte(k).ok_or(FormatError::UnsupportedKind { kind: k })?;
+        let channels = c.u8()?;
+        if !(1..=4).contains(&channels) {
+            return Err(FormatError::BadChannels {
+                channels,
+                offset: 6,
+            });
+        }
+        let model_id: [u8; 8] = c.take(8)?.try_into().expect("8 bytes");
+        debug_assert_eq!(c.pos, CODED_WIDTH_OFFSET);
+        let width = read_varint(c, "width")?;
+        let height = read_varint(c, "height")?;
+        Ok(CodedHeader {
+            kind,
+            channels,
+            model_id,
+            width,
+            height,
+        })
+    }
+
+    /// Length of the header in bytes: 15 plus the two varints, 17 to 21.
+    pub fn encoded_len(&self) -> usize {
+        CODED_WIDTH_OFFSET + varint_len(self.width) + varint_len(self.height)
+    }
+
+    /// Number of pixels of the image.
+    pub fn pixels(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height)
+    }
+
+    /// Number of tiles of `tile_size` pixels (the model's): `ceil(width / tile_size) ×
+    /// ceil(height / tile_size)`, at most 2^32; 0 for a tile size of 0.
+    pub fn tiles(&self, tile_size: u32) -> u64 {
+        if tile_size == 0 {
+            return 0;
+        }
+        u64::from(self.width.div_ceil(tile_size)) * u64::from(self.height.div_ceil(tile_size))
+    }
+
+    /// Checks the width and height against `limits`.
+    pub fn check(&self, limits: &Limits) -> Result<(), FormatError> {
+        limit("width", self.width.into(), limits.max_width.into())?;
+        limit("height", self.height.into(), limits.max_height.into())
+    }
+
+    /// The number of symbols the file holds for a model with tiles of `tile_size` pixels and
+    /// `code_length` symbols per tile: `tiles × code_length`, after checking `code_length`,
+    /// the tile count and the symbol count against `limits` (`max_code_length`, `max_tiles`,
+    /// `max_symbols`, in that order). This is the `count` for [`crate::decode_symbols`].
+    pub fn symbol_count(
+        &self,
+        tile_size: u32,
+        code_length: usize,
+        limits: &Limits,
+    ) -> Result<usize, FormatError> {
+        if tile_size == 0 || code_length == 0 {
+            return Err(FormatError::Invalid {
+                field: if tile_size == 0 {
+                    "tile size"
+                } else {
+                    "code length"
+                },
+                reason: "must be at least 1".to_string(),
+            });
+        }
+        limit(
+            "code length",
+            code_length as u64,
+            limits.max_code_length.into(),
+        )?;
+        let tiles = self.tiles(tile_size);
+        limit("tile count", tiles, limits.max_tiles as u64)?;
+        let symbols = tiles.saturating_mul(code_length as u64);
+        limit("symbol count", symbols, limits.max_symbols as u64)?;
+        usize::try_from(symbols).map_err(|_| FormatError::LimitExceeded {
+            what: "symbol count",
+            value: symbols,
+            limit: usize::MAX as u64,
+        })
+    }
+}
+
+fn limit(what: &'static str, value: u64, limit: u64) -> Result<(), FormatError> {
+    if value > limit {
+        Err(FormatError::LimitExceeded { what, value, limit })
+    } else {
+        Ok(())
+    }
+}
+
+/// One image compressed into integer symbols (format version 2): the model that made them,
+/// the image geometry and the symbol stream. The stream's symbols are decoded with the
+/// model's tables by [`crate::decode_symbols`]; this type only carries its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CodedFile {
+    /// What produced the symbols.
+    pub kind: ModelKind,
+    /// Channels of the original image: 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA).
+    pub channels: u8,
+    /// First 8 bytes of the SHA-256 of the model file that produced the symbols.
+    pub model_id: [u8; 8],
+    /// Image width in pixels, 1 to 65535.
+    pub width: u32,
+    /// Image height in pixels, 1 to 65535.
+    pub height: u32,
+    /// The symbol stream ([`crate::encode_symbols`]'s output): possibly empty, never ending
+    /// with a zero byte.
+    pub payload: Vec<u8>,
+}
+
+impl CodedFile {
+    /// The header fields.
+    pub fn header(&self) -> CodedHeader {
+        CodedHeader {
+            kind: self.kind,
+            channels: self.channels,
+            model_id: self.model_id,
+            width: self.width,
+            height: self.height,
+        }
+    }
+
+    /// Checks that the file can be written: width and height in 1..=65535, channels in
+    /// 1..=4, and a payload that does not end with a zero byte.
+    pub fn validate(&self) -> Result<(), FormatError> {
+        let invalid =
+            |field: &'static str, reason: String| Err(FormatError::Invalid { field, reason });
+        if !(1..=65535).contains(&self.width) {
+            return invalid("width", format!("{} is not in 1..=65535", self.width));
+        }
+        if !(1..=65535).contains(&self.height) {
+            return invalid("height", format!("{} is not in 1..=65535", self.height));
+        }
+        if !(1..=4).contains(&self.channels) {
+            return invalid("channels", format!("{} is not in 1..=4", self.channels));
+        }
+        if self.payload.last() == Some(&0) {
+            return invalid(
+                "payload",
+                "ends with a zero byte, which a symbol stream never does".to_string(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Exact length of the bytes [`CodedFile::to_bytes`] produces, assuming the file is
+    /// valid: header, payload and the 4-byte CRC.
+    pub fn encoded_len(&self) -> usize {
+        self.header().encoded_len() + self.payload.len() + 4
+    }
+
+    /// Serialises the file after [`CodedFile::validate`].
+    pub fn to_bytes(&self) -> Result<Vec<u8>, FormatError> {
+        self.validate()?;
+        let mut out = Vec::with_capacity(self.encoded_len());
+        out.extend_from_slice(&MAGIC);
+        out.push(VERSION_CODED);
+        out.push(self.kind.to_byte());
+        out.push(self.channels);
+        out.extend_from_slice(&self.model_id);
+        put_varint(self.width, &mut out);
+        put_varint(self.height, &mut out);
+        debug_assert_eq!(out.len(), self.header().encoded_len());
+        out.extend_from_slice(&self.payload);
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        debug_assert_eq!(out.len(), self.encoded_len());
+        Ok(out)
+    }
+
+    /// Parses a whole version 2 file with the default [`Limits`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<CodedFile, FormatError> {
+        Self::from_bytes_with_limits(bytes, &Limits::default())
+    }
+
+    /// Parses a whole version 2 file. `bytes` must hold exactly one file.
+    ///
+    /// Checks, in order: input length against `limits.max_file_len`; the header fields in
+    /// offset order; width and height against `limits`; that the input holds the header and
+    /// a CRC; the CRC; that the payload does not end with a zero byte. The symbols are not
+    /// decoded (that needs the model's tables: [`crate::decode_symbols`]). Allocates only
+    /// the payload's copy.
+    pub fn from_bytes_with_limits(bytes: &[u8], limits: &Limits) -> Result<CodedFile, FormatError> {
+        check_file_len(bytes.len(), limits)?;
+        let h = CodedHeader::parse(bytes)?;
+        Self::from_checked_header(bytes, h, limits)
+    }
+
+    /// The checks after the header fields.
+    pub(crate) fn from_checked_header(
+        bytes: &[u8],
+        h: CodedHeader,
+        limits: &Limits,
+    ) -> Result<CodedFile, FormatError> {
+        h.check(limits)?;
+        let start = h.encoded_len();
+        if bytes.len() < start + 4 {
+            return Err(FormatError::Truncated {
+                offset: start.min(bytes.len()),
+                needed: start + 4 - bytes.len(),
+            });
+        }
+        let end = bytes.len() - 4;
+        let stored = u32::from_le_bytes(bytes[end..].try_into().expect("4 bytes"));
+        let computed = crc32fast::hash(&bytes[..end]);
+        if stored != computed {
+            return Err(FormatError::CrcMismatch { stored, computed });
+        }
+        let payload = &bytes[start..end];
+        if payload.last() == Some(&0) {
+            return Err(FormatError::TrailingZeroByte { offset: end - 1 });
+        }
+        Ok(CodedFile {
+            kind: h.kind,
+            channels: h.channels,
+            model_id: h.model_id,
+            width: h.width,
+            height: h.height,
+            payload: payload.to_vec(),
+        })
+    }
+}
+
+pub(crate) fn check_file_len(len: usize, limits: &Limits) -> Result<(), FormatError> {
+    limit("file length", len as u64, limits.max_file_len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn varint(bytes: &[u8]) -> Result<u32, FormatError> {
+        let mut c = Cursor {
+            buf: bytes,
+            pos: 0,
+            end: bytes.len(),
+        };
+        let v = read_varint(&mut c, "width")?;
+        assert_eq!(c.pos, varint_len(v));
+        Ok(v)
+    }
+
+    #[test]
+    fn varints_round_trip_and_only_minimal_ones_are_read() {
+        for v in (1..=65535u32)
+            .step_by(7)
+            .chain([127, 128, 16383, 16384, 65535])
+        {
+            let mut b = Vec::new();
+            put_varint(v, &mut b);
+            assert_eq!(b.len(), varint_len(v));
+            assert_eq!(varint(&b).unwrap(), v);
+            // The same value with a zero group appended is non-minimal (or too long).
+            if b.len() < 3 {
+                let last = b.len() - 1;
+                b[last] |= 0x80;
+                b.push(0);
+                assert!(matches!(
+                    varint(&b),
+                    Err(FormatError::NonMinimalVarint { offset: 0, .. })
+                ));
+            }
+        }
+        assert!(matches!(varint(&[0]), Err(FormatError::ZeroField { .. })));
+        assert!(matches!(
+            varint(&[0x80, 0]),
+            Err(FormatError::NonMinimalVarint { .. })
+        ));
+        assert!(matches!(
+            varint(&[0x80, 0x80, 0x04]),
+            Err(FormatError::VarintOverflow { .. })
+        ));
+        assert!(matches!(
+            varint(&[0xff, 0xff, 0x83, 0x00]),
+            Err(FormatError::VarintOverflow { .. })
+        ));
+        assert!(matches!(
+            varint(&[0xff, 0xff]),
+            Err(FormatError::Truncated {
+                offset: 0,
+                needed: 1
+            })
+        ));
+        assert_eq!(varint(&[0xff, 0xff, 0x03]).unwrap(), 65535);
+    }
+}
