@@ -126,7 +126,7 @@ mod tests {
     use super::*;
 
     fn curve(scale: f64) -> Vec<RdPoint> {
-        [28.0, 30.0, 32.0, 34.0, 36.0]
+        [28.0f64, 30.0, 32.0, 34.0, 36.0]
             .iter()
             .map(|&psnr| RdPoint {
                 rate: scale * (0.2 * psnr).exp(),

@@ -28,7 +28,7 @@ fn tiny_codec(code_length: usize) -> Codec {
         1,
     );
     let bytes = store::model_to_bytes(&weights, Precision::F32, None).unwrap();
-    Codec::new(store::model_from_bytes(&bytes).unwrap())
+    Codec::new(store::model_from_bytes(&bytes).unwrap()).unwrap()
 }
 
 #[test]
