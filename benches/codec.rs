@@ -29,7 +29,8 @@ fn training(c: &mut Criterion) {
         for batch in [10usize, 128] {
             let pixels = tiles(batch);
             let mut state = State::new(ModelConfig::default(), 0);
-            let mut stepper = Stepper::new(Penalties::default(), &device.compute().expect("CPU device"));
+            let mut stepper =
+                Stepper::new(Penalties::default(), &device.compute().expect("CPU device"));
             g.throughput(Throughput::Elements(batch as u64));
             g.bench_function(BenchmarkId::new(device.to_string(), batch), |b| {
                 b.iter(|| stepper.step(&mut state, 0.0005, black_box(&pixels)))
@@ -78,5 +79,73 @@ fn coding(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, coding, training);
+/// An entropy-coded model: the first built-in quality level, or if there is none the
+/// notebook's network with the prior at its initial values.
+fn entropy_codec() -> aec::codec::Codec {
+    use aec::codec::{Builtin, Codec};
+    if Builtin::qualities() > 0 {
+        return Builtin::Quality(Builtin::qualities())
+            .codec()
+            .expect("built-in model");
+    }
+    let builtin = Codec::builtin().expect("built-in model");
+    let config = ModelConfig {
+        prior: true,
+        ..builtin.weights().config
+    };
+    let mut tensors = builtin.weights().tensors.clone();
+    let fresh = aec::model::Weights::glorot(config, 0);
+    tensors.extend_from_slice(&fresh.tensors[ModelConfig::NETWORK_TENSORS..]);
+    let weights = aec::model::Weights { config, tensors };
+    let bytes = aec::store::model_to_bytes(&weights, aec::format::Precision::F16, None).unwrap();
+    Codec::new(aec::store::model_from_bytes(&bytes).unwrap()).unwrap()
+}
+
+/// Whole images through an entropy-coded model (a 768×512 photo and a 32×32 image), and the
+/// entropy coder's share: coding and decoding the symbols alone.
+fn images(c: &mut Criterion) {
+    use aec::format::{decode_symbols, encode_symbols, CodedFile, SymbolTable, SymbolTables};
+    aec::keep_freed_memory();
+    let codec = entropy_codec();
+    let tables = codec.tables().expect("a model with a prior");
+    let symbol_tables = SymbolTables::new(
+        tables
+            .min_symbol
+            .iter()
+            .zip(&tables.probabilities)
+            .map(|(&min_symbol, p)| SymbolTable {
+                min_symbol,
+                probabilities: p.clone(),
+            })
+            .collect(),
+    )
+    .unwrap();
+    let options = aec::codec::CompressOptions::default();
+    for name in ["kodim23.png", "cifar-test-0000-cat.png"] {
+        let image = image::open(format!("samples/images/{name}")).unwrap();
+        let bytes = codec.compress(&image, &options).unwrap();
+        let payload = CodedFile::from_bytes(&bytes).unwrap().payload;
+        let count = (image.width().div_ceil(32) * image.height().div_ceil(32)) as usize * 128;
+        let mut symbols = Vec::new();
+        decode_symbols(&payload, &symbol_tables, count, &mut symbols).unwrap();
+        let mut g = c.benchmark_group(format!("image/{}x{}", image.width(), image.height()));
+        g.sample_size(20);
+        g.bench_function("compress", |b| {
+            b.iter(|| codec.compress(black_box(&image), &options))
+        });
+        g.bench_function("decompress", |b| {
+            b.iter(|| codec.decode_rgb(black_box(&bytes)))
+        });
+        g.bench_function("entropy_encode", |b| {
+            b.iter(|| encode_symbols(black_box(&symbols), &symbol_tables))
+        });
+        let mut out = Vec::new();
+        g.bench_function("entropy_decode", |b| {
+            b.iter(|| decode_symbols(black_box(&payload), &symbol_tables, count, &mut out))
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, coding, training, images);
 criterion_main!(benches);

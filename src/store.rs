@@ -12,9 +12,9 @@ use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::fsutil;
 use crate::entropy::prior::Prior;
 use crate::entropy::tables::{CodeTables, TableError};
+use crate::fsutil;
 use crate::model::{ModelConfig, Weights};
 
 /// Largest model file aec reads (a 4,096-value code with 1,024 filters is far below it).
@@ -255,7 +255,12 @@ fn table_tensors(t: &CodeTables) -> Vec<(&'static str, Dtype, Vec<usize>, Vec<u8
             TABLE_SYMBOLS,
             Dtype::U32,
             vec![l],
-            bytes32(&mut t.probabilities.iter().map(|p| (p.len() as u32).to_le_bytes())),
+            bytes32(
+                &mut t
+                    .probabilities
+                    .iter()
+                    .map(|p| (p.len() as u32).to_le_bytes()),
+            ),
         ),
         (TABLE_PROBABILITIES, Dtype::U32, vec![l, width], probs),
     ]
@@ -281,7 +286,13 @@ fn read_tables(st: &safetensors::SafeTensors<'_>, loc: &[f32]) -> Result<CodeTab
                 problem: format!("type {:?} shape {shape:?}", view.dtype()),
             });
         }
-        Ok((view.data().chunks_exact(4).map(|b| [b[0], b[1], b[2], b[3]]).collect::<Vec<_>>(), shape.get(1).copied().unwrap_or(1)))
+        Ok((
+            view.data()
+                .chunks_exact(4)
+                .map(|b| [b[0], b[1], b[2], b[3]])
+                .collect::<Vec<_>>(),
+            shape.get(1).copied().unwrap_or(1),
+        ))
     };
     let (step, _) = get(TABLE_STEP, Dtype::F32, l)?;
     let (min_symbol, _) = get(TABLE_MIN_SYMBOL, Dtype::I32, l)?;

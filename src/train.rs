@@ -25,10 +25,10 @@ use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::cpu_train::CpuStepper;
-use crate::entropy::prior::{noise, Prior, LIKELIHOOD_BOUND};
-use crate::entropy::tables::CodeTables;
 use crate::data::Dataset;
 use crate::device::Compute;
+use crate::entropy::prior::{noise, Prior, LIKELIHOOD_BOUND};
+use crate::entropy::tables::CodeTables;
 use crate::fsutil;
 use crate::infer::{BurnCoder, CpuCoder, QuantizedCoder, TileCoder};
 use crate::metrics::psnr_from_mse;
@@ -306,7 +306,8 @@ impl BurnStepper {
         };
         let reconstruction = l2_loss(model.decode(decoder_input), images);
         let mut loss = reconstruction.clone();
-        let penalty = (self.penalties.l1 > 0.0).then(|| codes.abs().sum().mul_scalar(self.penalties.l1));
+        let penalty =
+            (self.penalties.l1 > 0.0).then(|| codes.abs().sum().mul_scalar(self.penalties.l1));
         if let Some(p) = &penalty {
             loss = loss + p.clone();
         }
@@ -318,7 +319,8 @@ impl BurnStepper {
         if let Some(p) = &prior {
             gradients.extend(p.gradients(&grads));
         }
-        let value = |t: Option<Tensor<1>>| t.map_or(0.0, |t| f64::from(tensor_to_vec(t.inner())[0]));
+        let value =
+            |t: Option<Tensor<1>>| t.map_or(0.0, |t| f64::from(tensor_to_vec(t.inner())[0]));
         let result = StepLoss {
             l2: value(Some(reconstruction)),
             l1: value(penalty),
@@ -482,7 +484,12 @@ pub fn train(
         save_checkpoint(&ckpt_path, recipe, &state)?;
         write_log(&log_path, &reports)?;
     }
-    let id = store::save_model(&run.out, &state.weights, run.precision, recipe.rate_lambda())?;
+    let id = store::save_model(
+        &run.out,
+        &state.weights,
+        run.precision,
+        recipe.rate_lambda(),
+    )?;
     Ok(Outcome {
         weights: state.weights,
         id,
@@ -502,7 +509,10 @@ fn check_recipe(data: &Dataset, recipe: &Recipe) -> Result<(), TrainError> {
             data.len()
         )));
     }
-    for (name, v) in [("L1 weight", recipe.l1), ("rate weight", recipe.rate_lambda)] {
+    for (name, v) in [
+        ("L1 weight", recipe.l1),
+        ("rate weight", recipe.rate_lambda),
+    ] {
         if !(v >= 0.0 && v.is_finite()) {
             return Err(TrainError::Settings(format!("{name} {v} must be ≥ 0")));
         }
@@ -524,10 +534,7 @@ fn initial_weights(weights: &Weights, config: ModelConfig) -> Result<Weights, Tr
     {
         return Err(TrainError::Settings(format!(
             "the initial weights are for code length {} and {} filters, the recipe for {} and {}",
-            weights.config.code_length,
-            weights.config.filters,
-            config.code_length,
-            config.filters
+            weights.config.code_length, weights.config.filters, config.code_length, config.filters
         )));
     }
     let mut tensors = weights.tensors.clone();
@@ -554,7 +561,10 @@ fn run_epoch(
 ) -> EpochReport {
     let mut order: Vec<usize> = (0..data.len()).collect();
     if recipe.shuffle {
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(recipe.seed, epoch)));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(epoch_seed(
+            recipe.seed,
+            epoch,
+        )));
     }
     let lr = recipe.learning_rate();
     let mut batch_pixels = Vec::with_capacity(recipe.batch_size * TILE_VALUES);

@@ -130,7 +130,9 @@ fn odd_sizes_and_colour_types_round_trip_to_their_own_size() {
     let rgba = DynamicImage::ImageRgba8(rgb.to_rgba8());
     let grey16 = DynamicImage::ImageLuma16(rgb.to_luma16());
     for (img, channels) in [(grey, 1), (rgba, 4), (grey16, 1)] {
-        let file = codec.compress_file(&img, &CompressOptions::default()).unwrap();
+        let file = codec
+            .compress_file(&img, &CompressOptions::default())
+            .unwrap();
         assert_eq!(file.channels, channels);
         let d = codec.decompress(&file).unwrap();
         assert!(psnr_rgb8(&img.to_rgb8(), &d) > 15.0);
@@ -179,7 +181,10 @@ fn a_file_declaring_too_many_pixels_is_refused_before_decoding() {
         .compress_file(&image, &CompressOptions::default())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("32×32 (1024 pixels)") && err.contains("1000"), "{err}");
+    assert!(
+        err.contains("32×32 (1024 pixels)") && err.contains("1000"),
+        "{err}"
+    );
     let file = Codec::builtin()
         .unwrap()
         .compress_file(&image, &CompressOptions::default())
@@ -197,7 +202,11 @@ fn entropy_codec() -> Codec {
         ..builtin.weights().config
     };
     let mut tensors = builtin.weights().tensors.clone();
-    tensors.extend(Weights::glorot(config, 0).tensors.split_off(ModelConfig::NETWORK_TENSORS));
+    tensors.extend(
+        Weights::glorot(config, 0)
+            .tensors
+            .split_off(ModelConfig::NETWORK_TENSORS),
+    );
     let weights = Weights { config, tensors };
     let bytes = aec::store::model_to_bytes(&weights, Precision::F16, Some(0.01)).unwrap();
     Codec::new(aec::store::model_from_bytes(&bytes).unwrap()).unwrap()
@@ -210,21 +219,42 @@ fn entropy_coded_files_round_trip_deterministically() {
     for name in ["kodim23.png", "cifar-test-0000-cat.png"] {
         let img = sample(name);
         let bytes = codec.compress(&img, &CompressOptions::default()).unwrap();
-        assert_eq!(&bytes[..5], &[0x8a, b'A', b'E', b'C', 2], "{name}: version 2");
-        assert_eq!(bytes, codec.compress(&img, &CompressOptions::default()).unwrap());
+        assert_eq!(
+            &bytes[..5],
+            &[0x8a, b'A', b'E', b'C', 2],
+            "{name}: version 2"
+        );
+        assert_eq!(
+            bytes,
+            codec.compress(&img, &CompressOptions::default()).unwrap()
+        );
         let decoded = codec.decode_rgb(&bytes).unwrap();
         assert_eq!(decoded.dimensions(), img.to_rgb8().dimensions());
         // The quantized codes lose little against the unquantized ones at steps of 0.05.
         let raw = Codec::builtin().unwrap();
-        let unquantized = raw.decompress(&raw.compress_file(&img, &CompressOptions {
-            precision: Precision::F32,
-            sparse_threshold: None,
-        }).unwrap()).unwrap();
-        let (q, u) = (psnr_rgb8(&img.to_rgb8(), &decoded), psnr_rgb8(&img.to_rgb8(), &unquantized));
+        let unquantized = raw
+            .decompress(
+                &raw.compress_file(
+                    &img,
+                    &CompressOptions {
+                        precision: Precision::F32,
+                        sparse_threshold: None,
+                    },
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        let (q, u) = (
+            psnr_rgb8(&img.to_rgb8(), &decoded),
+            psnr_rgb8(&img.to_rgb8(), &unquantized),
+        );
         assert!(q > u - 0.5, "{name}: {q:.2} dB quantized, {u:.2} dB not");
         // Decoding is the same on one thread and on many.
         for threads in [1, 3, 8, 16] {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
             let again = pool.install(|| codec.decode_rgb(&bytes).unwrap());
             assert_eq!(again, decoded, "{name}: {threads} threads");
         }
@@ -234,16 +264,28 @@ fn entropy_coded_files_round_trip_deterministically() {
 #[test]
 fn entropy_coded_files_check_their_model() {
     let codec = entropy_codec();
-    let bytes = codec.compress(&sample("cifar-test-0001-ship.png"), &CompressOptions::default()).unwrap();
+    let bytes = codec
+        .compress(
+            &sample("cifar-test-0001-ship.png"),
+            &CompressOptions::default(),
+        )
+        .unwrap();
     // The notebook's model refuses a version 2 file of another model.
-    let err = Codec::builtin().unwrap().decode_rgb(&bytes).unwrap_err().to_string();
+    let err = Codec::builtin()
+        .unwrap()
+        .decode_rgb(&bytes)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("made by model"), "{err}");
     // Sparse settings do not apply.
     let err = codec
-        .compress(&sample("cifar-test-0001-ship.png"), &CompressOptions {
-            precision: Precision::F16,
-            sparse_threshold: Some(0.1),
-        })
+        .compress(
+            &sample("cifar-test-0001-ship.png"),
+            &CompressOptions {
+                precision: Precision::F16,
+                sparse_threshold: Some(0.1),
+            },
+        )
         .unwrap_err()
         .to_string();
     assert!(err.contains("--sparse"), "{err}");
@@ -254,6 +296,9 @@ fn entropy_coded_files_check_their_model() {
         assert!(codec.decode_rgb(&b).is_err(), "flip at byte {i} accepted");
     }
     for n in 0..bytes.len() {
-        assert!(codec.decode_rgb(&bytes[..n]).is_err(), "cut at {n} accepted");
+        assert!(
+            codec.decode_rgb(&bytes[..n]).is_err(),
+            "cut at {n} accepted"
+        );
     }
 }

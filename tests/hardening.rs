@@ -291,7 +291,10 @@ fn interrupts_leave_only_complete_outputs() {
         // SAFETY: sends a signal to our own child.
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
         let status = child.wait().unwrap();
-        match (status.code(), std::os::unix::process::ExitStatusExt::signal(&status)) {
+        match (
+            status.code(),
+            std::os::unix::process::ExitStatusExt::signal(&status),
+        ) {
             (Some(130), _) => interrupted += 1,
             (Some(0), _) => {}
             // Interrupted before its handler was installed, when it had written nothing.

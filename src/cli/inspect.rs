@@ -37,7 +37,9 @@ pub struct InspectArgs {
 /// Runs `aec inspect`.
 pub fn inspect(a: InspectArgs) -> anyhow::Result<ExitCode> {
     let bytes = super::io::read_input(&a.file)?;
-    if let AnyHeader::V2(h) = AnyHeader::parse(&bytes).with_context(|| format!("{}", a.file.display()))? {
+    if let AnyHeader::V2(h) =
+        AnyHeader::parse(&bytes).with_context(|| format!("{}", a.file.display()))?
+    {
         return inspect_coded(&a, &bytes, &h);
     }
     let (h, stats) = AecFile::stats_from_bytes(&bytes, &Limits::default())
@@ -168,7 +170,11 @@ fn inspect_coded(a: &InspectArgs, bytes: &[u8], h: &CodedHeader) -> anyhow::Resu
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         for (k, v) in report.as_object().expect("an object") {
-            println!("{:<24} {}", format!("{k}:"), v.to_string().trim_matches('"'));
+            println!(
+                "{:<24} {}",
+                format!("{k}:"),
+                v.to_string().trim_matches('"')
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

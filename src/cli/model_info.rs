@@ -43,7 +43,10 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
                 Some(l) => println!("rate λ:      {l}"),
                 None => println!("rate λ:      not recorded"),
             }
-            let steps = t.step.iter().fold((f32::INFINITY, 0f32), |(a, b), &s| (a.min(s), b.max(s)));
+            let steps = t
+                .step
+                .iter()
+                .fold((f32::INFINITY, 0f32), |(a, b), &s| (a.min(s), b.max(s)));
             let symbols: Vec<usize> = t.probabilities.iter().map(Vec::len).collect();
             println!(
                 "quantization: steps {:.4} to {:.4}, {} to {} symbols per value",

@@ -77,7 +77,11 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
     if a.model.is_empty() || a.builtin {
         models.push(("built-in".into(), "aec".into(), Codec::builtin()?));
         for q in 1..=Builtin::qualities() {
-            models.push((format!("aec Q{q}"), "aec".into(), Builtin::Quality(q).codec()?));
+            models.push((
+                format!("aec Q{q}"),
+                "aec".into(),
+                Builtin::Quality(q).codec()?,
+            ));
         }
     }
     for spec in &a.model {
@@ -116,7 +120,14 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
     for (name, group, codec) in &models {
         if codec.tables().is_some() {
             bar.set_message(name.clone());
-            points.push(rd::measure_aec(codec, name, group, &set, Precision::F16, None)?);
+            points.push(rd::measure_aec(
+                codec,
+                name,
+                group,
+                &set,
+                Precision::F16,
+                None,
+            )?);
             bar.inc(1);
             continue;
         }

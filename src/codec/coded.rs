@@ -55,7 +55,11 @@ impl Entropy {
 
     /// The symbols a version 2 file (header already checked) carries, decoded with integer
     /// arithmetic only.
-    pub(super) fn decode_symbols(&self, bytes: &[u8], tile_size: u32) -> Result<Vec<i32>, CodecError> {
+    pub(super) fn decode_symbols(
+        &self,
+        bytes: &[u8],
+        tile_size: u32,
+    ) -> Result<Vec<i32>, CodecError> {
         let limits = Limits::default();
         let file = CodedFile::from_bytes_with_limits(bytes, &limits)?;
         let count = file
@@ -108,9 +112,10 @@ impl super::Codec {
     pub fn symbol_report(&self, bytes: &[u8]) -> Result<SymbolReport, CodecError> {
         let header = aec_format::AnyHeader::parse(bytes)?;
         self.check_header(&header)?;
-        let e = self.entropy.as_ref().ok_or(CodecError::WrongKind(
-            "a version 1 file has no symbols",
-        ))?;
+        let e = self
+            .entropy
+            .as_ref()
+            .ok_or(CodecError::WrongKind("a version 1 file has no symbols"))?;
         let symbols = e.decode_symbols(bytes, crate::model::TILE as u32)?;
         let l = e.tables.code_length();
         let steps = &e.tables.step;

@@ -308,12 +308,7 @@ impl Codec {
 
     /// Decodes tiles' code values (raster order) into an image, a bounded number of tiles at
     /// a time, so memory stays at the size of the image (plus the codes).
-    fn decode_codes<'a>(
-        &self,
-        codes: impl CodeChunks<'a>,
-        width: u32,
-        height: u32,
-    ) -> RgbImage {
+    fn decode_codes<'a>(&self, codes: impl CodeChunks<'a>, width: u32, height: u32) -> RgbImage {
         const CHUNK: usize = 1024;
         let l = self.weights.config.code_length;
         let mut image = RgbImage::new(width, height);

@@ -18,11 +18,11 @@ mod simd;
 
 use rayon::prelude::*;
 
+use crate::entropy::prior::{noise, rate, Prior, RateGrads};
 use crate::kernels::{
     deconv_tile, gemm, im2col, matmul, sum, tanh_in_place, tanh_parallel, MatRef,
 };
 use crate::model::{ModelConfig, CHANNELS, INNER, KERNEL, TILE, TILE_VALUES};
-use crate::entropy::prior::{noise, rate, Prior, RateGrads};
 use crate::train::{Penalties, State, StepLoss};
 use encoder_matrix::FeatureGrad;
 pub use encoder_matrix::STREAMING_MAX_BATCH;
@@ -111,7 +111,7 @@ impl CpuStepper {
     /// If `state`'s weights or slots do not have the shapes of its config.
     pub fn step(&mut self, state: &mut State, lr: f32, pixels: &[u8]) -> StepLoss {
         let config = state.weights.config;
-        let (f, l, flat) = (config.filters, config.code_length, config.flat_features());
+        let (f, l) = (config.filters, config.code_length);
         let batch = pixels.len() / TILE_VALUES;
         self.size_for(config, batch);
         let (network, prior) = state
@@ -121,9 +121,94 @@ impl CpuStepper {
         let [conv_w, conv_b, enc_w, enc_b, dec_w, dec_b, deconv_w, deconv_b] = network else {
             panic!("a model has eight network tensors");
         };
-        let tile_grad = tile_grad_len(f);
+        let settings = state.optimizer.settings;
+        let slots = &mut state.optimizer.mean_square;
 
-        // Forward: convolution and tanh per tile.
+        self.conv_forward(conv_w, conv_b, pixels, config);
+        self.encoder_forward(enc_w, enc_b, batch, l);
+        if config.prior {
+            self.add_noise(&prior[2], state.step, batch, l);
+        }
+        self.decoder_forward(dec_w, dec_b, batch);
+        let loss = self.output_backward(deconv_w, deconv_b, pixels, f);
+
+        // Decoder dense layer: the gradient at the code (from the matrix before its update),
+        // then the matrix's update with its gradient, and the bias's gradient.
+        gemm(
+            &mut self.code_grad,
+            false,
+            MatRef::new(&self.hidden_grad, batch, HIDDEN),
+            MatRef::new(dec_w, l, HIDDEN).t(),
+            true,
+        );
+        decoder_matrix::backward_update(
+            settings,
+            lr,
+            &self.codes,
+            &self.hidden_grad,
+            dec_w,
+            &mut slots[4],
+            batch,
+            &mut self.grads[4],
+        );
+        sum_rows(&self.hidden_grad, HIDDEN, &mut self.grads[5]);
+        let bits = match config.prior {
+            true => rate_backward(
+                RateInputs {
+                    zhat: &self.codes,
+                    noise: &self.noise,
+                    lambda: self.penalties.rate_lambda,
+                },
+                prior,
+                &mut self.code_grad,
+                &mut self.rate_grads,
+                &mut self.grads[ModelConfig::NETWORK_TENSORS..],
+            ),
+            false => 0.0,
+        };
+        let penalty = self.code_backward(l);
+
+        // Encoder dense layer: gradient at the features, and the fused update of its matrix.
+        encoder_matrix::backward_update(
+            settings,
+            lr,
+            &self.features_t,
+            &self.features,
+            &self.code_grad,
+            enc_w,
+            &mut slots[2],
+            &mut self.feature_grad,
+        );
+        self.conv_backward(config);
+        self.sum_tile_grads(f);
+
+        // Every other parameter's update.
+        let params: [(usize, &mut Vec<f32>); 6] = [
+            (0, conv_w),
+            (1, conv_b),
+            (3, enc_b),
+            (5, dec_b),
+            (6, deconv_w),
+            (7, deconv_b),
+        ];
+        for (i, w) in params {
+            state.optimizer.step_tensor(i, lr, w, &self.grads[i]);
+        }
+        for (j, w) in prior.iter_mut().enumerate() {
+            let i = ModelConfig::NETWORK_TENSORS + j;
+            state.optimizer.step_tensor(i, lr, w, &self.grads[i]);
+        }
+        state.step += 1;
+        StepLoss {
+            l2: loss,
+            l1: penalty,
+            bits,
+        }
+    }
+
+    /// Forward: convolution and tanh per tile, into `features`.
+    fn conv_forward(&mut self, conv_w: &[f32], conv_b: &[f32], pixels: &[u8], c: ModelConfig) {
+        let (f, flat) = (c.filters, c.flat_features());
         self.patches
             .par_chunks_mut(PATCH * POSITIONS)
             .zip(self.features.par_chunks_mut(flat))
@@ -136,7 +221,10 @@ impl CpuStepper {
                 matmul(f, POSITIONS, PATCH, conv_w, patches, features, true, false);
                 tanh_in_place(features);
             });
-        // The two dense layers.
+    }
+
+    /// The encoder's dense layer and tanh, into `codes` (and `clean_codes`).
+    fn encoder_forward(&mut self, enc_w: &[f32], enc_b: &[f32], batch: usize, l: usize) {
         for row in self.codes.chunks_exact_mut(l) {
             row.copy_from_slice(enc_b);
         }
@@ -150,20 +238,35 @@ impl CpuStepper {
         );
         tanh_in_place(&mut self.codes);
         self.clean_codes.clone_from(&self.codes);
-        if config.prior {
-            self.noise = noise(self.penalties.seed, state.step, batch * l);
-            for (k, (c, &u)) in self.codes.iter_mut().zip(&self.noise).enumerate() {
-                *c += prior[2][k % l].exp() * u;
-            }
+    }
+
+    /// The training noise of step `step`: `codes` become `z + Δ·u`.
+    fn add_noise(&mut self, log_step: &[f32], step: u64, batch: usize, l: usize) {
+        self.noise = noise(self.penalties.seed, step, batch * l);
+        for (k, (c, &u)) in self.codes.iter_mut().zip(&self.noise).enumerate() {
+            *c += log_step[k % l].exp() * u;
         }
+    }
+
+    /// The decoder's dense layer and tanh, into `hidden`.
+    fn decoder_forward(&mut self, dec_w: &[f32], dec_b: &[f32], batch: usize) {
         for row in self.hidden.chunks_exact_mut(HIDDEN) {
             row.copy_from_slice(dec_b);
         }
         decoder_matrix::forward(&self.codes, dec_w, &mut self.hidden, batch);
         tanh_parallel(&mut self.hidden);
+    }
 
-        // Transposed convolution and sigmoid, the loss, and the way back to the hidden layer,
-        // per tile.
+    /// Transposed convolution and sigmoid, the loss, and the way back to the hidden layer,
+    /// per tile; returns the batch's `l2_loss`.
+    fn output_backward(
+        &mut self,
+        deconv_w: &[f32],
+        deconv_b: &[f32],
+        pixels: &[u8],
+        f: usize,
+    ) -> f64 {
+        let tile_grad = tile_grad_len(f);
         self.output
             .par_chunks_mut(TILE_VALUES)
             .zip(self.hidden.par_chunks(HIDDEN))
@@ -188,43 +291,12 @@ impl CpuStepper {
                     *g *= 1.0 - h * h;
                 }
             });
-        let loss: f64 = self.tile_losses.iter().sum();
+        self.tile_losses.iter().sum()
+    }
 
-        // Decoder dense layer: the gradient at the code (from the matrix before its update),
-        // then the matrix's update with its gradient, and the bias's gradient.
-        let grads = &mut self.grads;
-        gemm(
-            &mut self.code_grad,
-            false,
-            MatRef::new(&self.hidden_grad, batch, HIDDEN),
-            MatRef::new(dec_w, l, HIDDEN).t(),
-            true,
-        );
-        decoder_matrix::backward_update(
-            state.optimizer.settings,
-            lr,
-            &self.codes,
-            &self.hidden_grad,
-            dec_w,
-            &mut state.optimizer.mean_square[4],
-            batch,
-            &mut grads[4],
-        );
-        sum_rows(&self.hidden_grad, HIDDEN, &mut grads[5]);
-        let bits = match config.prior {
-            true => rate_backward(
-                RateInputs {
-                    zhat: &self.codes,
-                    noise: &self.noise,
-                    lambda: self.penalties.rate_lambda,
-                },
-                prior,
-                &mut self.code_grad,
-                &mut self.rate_grads,
-                &mut grads[ModelConfig::NETWORK_TENSORS..],
-            ),
-            false => 0.0,
-        };
+    /// The L1 penalty's gradient and the code's tanh, then the encoder bias's gradient;
+    /// returns the penalty.
+    fn code_backward(&mut self, l: usize) -> f64 {
         let l1 = self.penalties.l1;
         let mut penalty = 0f64;
         for (g, &z) in self.code_grad.iter_mut().zip(&self.clean_codes) {
@@ -237,27 +309,18 @@ impl CpuStepper {
             }
             *g *= 1.0 - z * z;
         }
-        let penalty = penalty * f64::from(l1);
-        sum_rows(&self.code_grad, l, &mut grads[3]);
+        sum_rows(&self.code_grad, l, &mut self.grads[3]);
+        penalty * f64::from(l1)
+    }
 
-        // Encoder dense layer: gradient at the features, and the fused update of its matrix.
-        encoder_matrix::backward_update(
-            state.optimizer.settings,
-            lr,
-            &self.features_t,
-            &self.features,
-            &self.code_grad,
-            enc_w,
-            &mut state.optimizer.mean_square[2],
-            &mut self.feature_grad,
-        );
-
-        // Convolution's gradients, per tile.
+    /// The convolution's gradients, per tile, into `tile_grads`.
+    fn conv_backward(&mut self, c: ModelConfig) {
+        let (f, flat) = (c.filters, c.flat_features());
         let feature_grad = &self.feature_grad;
         self.patches
             .par_chunks(PATCH * POSITIONS)
             .zip(self.features.par_chunks(flat))
-            .zip(self.tile_grads.par_chunks_mut(tile_grad))
+            .zip(self.tile_grads.par_chunks_mut(tile_grad_len(f)))
             .enumerate()
             .for_each_init(
                 || vec![0f32; flat],
@@ -281,11 +344,15 @@ impl CpuStepper {
                     }
                 },
             );
-        // Per-tile gradients summed in tile order (the result does not depend on threads).
+    }
+
+    /// Per-tile gradients summed in tile order (the result does not depend on threads).
+    fn sum_tile_grads(&mut self, f: usize) {
+        let grads = &mut self.grads;
         for i in [0, 1, 6, 7] {
             grads[i].fill(0.0);
         }
-        for per_tile in self.tile_grads.chunks_exact(tile_grad) {
+        for per_tile in self.tile_grads.chunks_exact(tile_grad_len(f)) {
             let (kernel_t, rest) = per_tile.split_at(f * PATCH);
             let (bias, rest) = rest.split_at(f);
             let (deconv_kernel, deconv_bias) = rest.split_at(DECONV);
@@ -297,29 +364,6 @@ impl CpuStepper {
             add(&mut grads[1], bias);
             add(&mut grads[6], deconv_kernel);
             add(&mut grads[7], deconv_bias);
-        }
-
-        // Every other parameter's update.
-        let params: [(usize, &mut Vec<f32>); 6] = [
-            (0, conv_w),
-            (1, conv_b),
-            (3, enc_b),
-            (5, dec_b),
-            (6, deconv_w),
-            (7, deconv_b),
-        ];
-        for (i, w) in params {
-            state.optimizer.step_tensor(i, lr, w, &grads[i]);
-        }
-        for (j, w) in prior.iter_mut().enumerate() {
-            let i = ModelConfig::NETWORK_TENSORS + j;
-            state.optimizer.step_tensor(i, lr, w, &grads[i]);
-        }
-        state.step += 1;
-        StepLoss {
-            l2: loss,
-            l1: penalty,
-            bits,
         }
     }
 }
@@ -449,7 +493,14 @@ mod tests {
     /// (`g/√(0.9 + 0.1g²)`) and sets its slot to `0.9 + 0.1g²`, so comparing the stepped
     /// weights and slots compares the gradients of the two paths.
     fn compare(config: ModelConfig, batch: usize, l1: f32) {
-        compare_with(config, batch, Penalties { l1, ..Penalties::default() });
+        compare_with(
+            config,
+            batch,
+            Penalties {
+                l1,
+                ..Penalties::default()
+            },
+        );
     }
 
     fn compare_with(config: ModelConfig, batch: usize, penalties: Penalties) {
@@ -458,7 +509,12 @@ mod tests {
         let mut burn = State::new(config, 3);
         let c = CpuStepper::new(penalties).step(&mut fused, 1.0, &pixels);
         let b = BurnStepper::new(penalties, &Device::flex()).step(&mut burn, 1.0, &pixels);
-        assert!((c.l2 - b.l2).abs() < 1e-5 * b.l2, "loss {} vs {}", c.l2, b.l2);
+        assert!(
+            (c.l2 - b.l2).abs() < 1e-5 * b.l2,
+            "loss {} vs {}",
+            c.l2,
+            b.l2
+        );
         assert!(
             (c.l1 - b.l1).abs() < 1e-5 * b.l1.max(1.0),
             "L1 {} vs {}",

@@ -130,7 +130,9 @@ mod tests {
     fn gradients_match_finite_differences() {
         let l = 4;
         let (loc, log_scale, log_step) = prior_values(l);
-        let zhat: Vec<f32> = (0..3 * l).map(|k| ((k as f32) * 0.77).sin() * 0.9).collect();
+        let zhat: Vec<f32> = (0..3 * l)
+            .map(|k| ((k as f32) * 0.77).sin() * 0.9)
+            .collect();
         let prior = Prior {
             loc: &loc,
             log_scale: &log_scale,

@@ -102,16 +102,26 @@ impl CodeTables {
     pub fn validate(&self) -> Result<(), TableError> {
         let l = self.loc.len();
         let bad = |m: String| Err(TableError::Invalid(m));
-        if [self.step.len(), self.min_symbol.len(), self.probabilities.len()] != [l; 3] {
+        if [
+            self.step.len(),
+            self.min_symbol.len(),
+            self.probabilities.len(),
+        ] != [l; 3]
+        {
             return bad("tables of different lengths".into());
         }
         for d in 0..l {
             let p = &self.probabilities[d];
             if !(self.step[d] > 0.0 && self.step[d].is_finite() && self.loc[d].is_finite()) {
-                return bad(format!("dimension {d}: step or offset is not a positive number"));
+                return bad(format!(
+                    "dimension {d}: step or offset is not a positive number"
+                ));
             }
             if p.is_empty() || p.len() > MAX_SYMBOLS || p.contains(&0) {
-                return bad(format!("dimension {d}: alphabet of {} symbols or a zero", p.len()));
+                return bad(format!(
+                    "dimension {d}: alphabet of {} symbols or a zero",
+                    p.len()
+                ));
             }
             if i64::from(self.min_symbol[d]) + p.len() as i64 > i64::from(i32::MAX) {
                 return bad(format!("dimension {d}: symbols beyond i32"));
