@@ -6,13 +6,18 @@ use std::str::FromStr;
 
 use burn::tensor::Device;
 
-/// Where computation runs, resolved from a [`DeviceKind`].
-#[derive(Debug, Clone)]
-pub enum Compute {
-    /// aec's fused CPU kernels ([`crate::cpu_train`], [`crate::infer::CpuCoder`]).
-    Cpu,
-    /// burn on a device (training adds the autodiff wrapper).
-    Burn(Device),
+/// Why a device cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    /// `cpu` names aec's own kernels, which are not a burn device.
+    #[error("cpu is aec's own CPU path, not a burn device")]
+    NotBurn,
+    /// This build has no CUDA backend.
+    #[error("this aec was built without CUDA; rebuild with `--features cuda`")]
+    NoCuda,
+    /// An unknown device name.
+    #[error("unknown device {0:?}; expected one of cpu, flex, ndarray, cuda")]
+    Unknown(String),
 }
 
 /// A compute device aec can train and code on.
@@ -34,27 +39,17 @@ impl DeviceKind {
     /// Every name `FromStr` accepts.
     pub const NAMES: [&'static str; 4] = ["cpu", "flex", "ndarray", "cuda"];
 
-    /// Where this kind computes, or an error when this build cannot use it.
-    pub fn compute(self) -> Result<Compute, String> {
-        match self {
-            DeviceKind::Cpu => Ok(Compute::Cpu),
-            burn => burn.device().map(Compute::Burn),
-        }
-    }
-
     /// The burn device, or an error when this build cannot use it or the kind is not burn's.
-    pub fn device(self) -> Result<Device, String> {
+    pub fn device(self) -> Result<Device, DeviceError> {
         match self {
-            DeviceKind::Cpu => Err("cpu is aec's own CPU path, not a burn device".into()),
+            DeviceKind::Cpu => Err(DeviceError::NotBurn),
             DeviceKind::Flex => Ok(Device::flex()),
             #[allow(deprecated)]
             DeviceKind::Ndarray => Ok(Device::ndarray()),
             #[cfg(feature = "cuda")]
             DeviceKind::Cuda => Ok(Device::cuda(0usize)),
             #[cfg(not(feature = "cuda"))]
-            DeviceKind::Cuda => {
-                Err("this aec was built without CUDA; rebuild with `--features cuda`".into())
-            }
+            DeviceKind::Cuda => Err(DeviceError::NoCuda),
         }
     }
 }
@@ -71,17 +66,14 @@ impl fmt::Display for DeviceKind {
 }
 
 impl FromStr for DeviceKind {
-    type Err = String;
+    type Err = DeviceError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "cpu" => Ok(DeviceKind::Cpu),
             "flex" => Ok(DeviceKind::Flex),
             "ndarray" => Ok(DeviceKind::Ndarray),
             "cuda" | "gpu" => Ok(DeviceKind::Cuda),
-            _ => Err(format!(
-                "unknown device {s:?}; expected one of {:?}",
-                Self::NAMES
-            )),
+            _ => Err(DeviceError::Unknown(s.to_string())),
         }
     }
 }

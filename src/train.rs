@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cpu_train::CpuStepper;
 use crate::data::Dataset;
-use crate::device::Compute;
+use crate::device::{DeviceError, DeviceKind};
 use crate::entropy::prior::{noise, Prior, LIKELIHOOD_BOUND};
 use crate::entropy::tables::CodeTables;
 use crate::fsutil;
@@ -107,7 +107,7 @@ pub struct RunOptions {
     /// Continue from `out`'s checkpoint if there is one.
     pub resume: bool,
     /// Where to train.
-    pub compute: Compute,
+    pub device: DeviceKind,
     /// Weights to start from instead of the recipe's seeded Glorot draw (fine-tuning); their
     /// architecture must be the recipe's. A checkpoint that `resume` finds takes precedence.
     pub initial: Option<Weights>,
@@ -173,6 +173,9 @@ pub enum TrainError {
     /// Bad settings.
     #[error("{0}")]
     Settings(String),
+    /// The device cannot train here.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
     /// Writing or reading the model or the checkpoint failed.
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -394,7 +397,7 @@ impl BurnPrior {
     }
 }
 
-/// Runs training steps where a [`Compute`] says.
+/// Runs training steps on a [`DeviceKind`].
 pub enum Stepper {
     /// aec's fused CPU step.
     Cpu(CpuStepper),
@@ -403,12 +406,12 @@ pub enum Stepper {
 }
 
 impl Stepper {
-    /// A stepper with the given penalties.
-    pub fn new(penalties: Penalties, compute: &Compute) -> Self {
-        match compute {
-            Compute::Cpu => Stepper::Cpu(CpuStepper::new(penalties)),
-            Compute::Burn(device) => Stepper::Burn(BurnStepper::new(penalties, device)),
-        }
+    /// A stepper with the given penalties on a device, or why the device cannot train here.
+    pub fn new(penalties: Penalties, device: DeviceKind) -> Result<Self, DeviceError> {
+        Ok(match device {
+            DeviceKind::Cpu => Stepper::Cpu(CpuStepper::new(penalties)),
+            burn => Stepper::Burn(BurnStepper::new(penalties, &burn.device()?)),
+        })
     }
 
     /// One step on a batch of tiles (3,072 bytes each) at learning rate `lr`; returns the
@@ -421,12 +424,12 @@ impl Stepper {
     }
 }
 
-/// A coder of `weights` for evaluation where `compute` says; for a model with a prior, with
-/// its codes quantized as a file would carry them.
-fn eval_coder(weights: &Weights, compute: &Compute) -> Result<Box<dyn TileCoder>, TrainError> {
-    let inner: Box<dyn TileCoder> = match compute {
-        Compute::Cpu => Box::new(CpuCoder::new(weights)),
-        Compute::Burn(device) => Box::new(BurnCoder::new(weights, device)),
+/// A coder of `weights` for evaluation on `device`; for a model with a prior, with its codes
+/// quantized as a file would carry them.
+fn eval_coder(weights: &Weights, device: DeviceKind) -> Result<Box<dyn TileCoder>, TrainError> {
+    let inner: Box<dyn TileCoder> = match device {
+        DeviceKind::Cpu => Box::new(CpuCoder::new(weights)),
+        burn => Box::new(BurnCoder::new(weights, &burn.device()?)),
     };
     if !weights.config.prior {
         return Ok(inner);
@@ -471,11 +474,11 @@ pub fn train(
     } else {
         State::new(recipe.config, recipe.seed)
     };
-    let mut stepper = Stepper::new(Penalties::of(recipe), &run.compute);
+    let mut stepper = Stepper::new(Penalties::of(recipe), run.device)?;
     for epoch in state.epochs_done + 1..=run.epochs {
         let mut report = run_epoch(data, recipe, epoch, &mut state, &mut stepper, observer);
         if let Some(set) = eval {
-            let coder = eval_coder(&state.weights, &run.compute)?;
+            let coder = eval_coder(&state.weights, run.device)?;
             report.eval_psnr = Some(summarise_psnr(&reconstruction_mse(coder.as_ref(), set)));
         }
         state.epochs_done = epoch;

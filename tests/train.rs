@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use aec::data::Dataset;
-use aec::device::{Compute, DeviceKind};
+use aec::device::DeviceKind;
 use aec::format::Precision;
 use aec::model::ModelConfig;
 use aec::store;
@@ -30,7 +30,7 @@ fn run(out: &Path, epochs: usize, resume: bool) -> RunOptions {
         out: out.to_path_buf(),
         precision: Precision::F32,
         resume,
-        compute: Compute::Cpu,
+        device: DeviceKind::Cpu,
     }
 }
 
@@ -45,7 +45,7 @@ fn a_few_hundred_steps_on(kind: DeviceKind) {
     let data = Dataset::load(Path::new(FIXTURE)).unwrap();
     let recipe = small_recipe(data.len());
     let mut state = State::new(recipe.config, 1);
-    let mut stepper = Stepper::new(Penalties::default(), &kind.compute().unwrap());
+    let mut stepper = Stepper::new(Penalties::default(), kind).unwrap();
     let mut epoch_losses = Vec::new();
     for _ in 0..40 {
         let mut total = 0.0;

@@ -155,7 +155,6 @@ fn load(path: &Path, what: &str) -> anyhow::Result<Dataset> {
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
-    let compute = a.device.compute().map_err(anyhow::Error::msg)?;
     let data = load(&a.data, "training data")?;
     let eval = a.eval.as_ref().map(|p| load(p, "eval data")).transpose()?;
     let recipe = Recipe {
@@ -186,7 +185,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         out: a.out.clone(),
         precision: a.precision,
         resume: a.resume,
-        compute,
+        device: a.device,
         initial,
     };
     eprintln!(
