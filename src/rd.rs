@@ -144,11 +144,17 @@ pub struct RdPoint {
     pub ssim: f64,
     /// Share of zero code values (aec only).
     pub zero_fraction: Option<f64>,
+    /// Entropy-coded models: the mean file size per image an ideal entropy coder would give
+    /// (the container's bytes plus the symbols' information content under the model's
+    /// tables), to compare with the real bytes.
+    pub ideal_bytes_per_image: Option<f64>,
 }
 
 /// Per-image outcome of one codec run.
 struct Measured {
     bytes: usize,
+    /// Container bytes plus the symbols' ideal bits / 8 (entropy-coded models).
+    ideal_bytes: Option<f64>,
     mse: f64,
     ssim: f64,
     zeros: usize,
@@ -189,12 +195,18 @@ fn summarise(
         ssim: m.iter().map(|x| x.ssim).sum::<f64>() / n,
         zero_fraction: (sparse && values > 0)
             .then(|| m.iter().map(|x| x.zeros).sum::<usize>() as f64 / values as f64),
+        ideal_bytes_per_image: m
+            .iter()
+            .map(|x| x.ideal_bytes)
+            .sum::<Option<f64>>()
+            .map(|b| b / n),
     }
 }
 
 fn measure(original: &RgbImage, decoded: &RgbImage, bytes: usize) -> Measured {
     Measured {
         bytes,
+        ideal_bytes: None,
         mse: mse_rgb8(original, decoded),
         ssim: ssim_rgb8(original, decoded),
         zeros: 0,
@@ -244,6 +256,16 @@ pub fn measure_aec(
             if let Ok(file) = AecFile::from_bytes(&bytes) {
                 m.zeros = file.codes.count_zeros();
                 m.values = file.codes.len();
+            }
+            if entropy {
+                let report = codec
+                    .symbol_report(&bytes)
+                    .map_err(|e| fail(i, e.to_string()))?;
+                let payload = aec_format::CodedFile::from_bytes(&bytes)
+                    .map_err(|e| fail(i, e.to_string()))?
+                    .payload
+                    .len();
+                m.ideal_bytes = Some((bytes.len() - payload) as f64 + report.ideal_bits / 8.0);
             }
             Ok(m)
         })
@@ -343,12 +365,12 @@ pub fn measure_webp(set: &ImageSet, quality: f32) -> Result<RdPoint, RdError> {
 /// The results as CSV.
 pub fn to_csv(points: &[RdPoint]) -> String {
     let mut s = String::from(
-        "family,setting,code_length,bytes_per_image,bits_per_pixel,psnr_mean_db,psnr_of_mean_mse_db,ssim,zero_fraction\n",
+        "family,setting,code_length,bytes_per_image,bits_per_pixel,psnr_mean_db,psnr_of_mean_mse_db,ssim,zero_fraction,ideal_bytes_per_image\n",
     );
     for p in points {
         let _ = writeln!(
             s,
-            "{},{},{},{:.2},{:.4},{:.3},{:.3},{:.4},{}",
+            "{},{},{},{:.2},{:.4},{:.3},{:.3},{:.4},{},{}",
             p.family,
             p.setting,
             p.code_length,
@@ -357,7 +379,9 @@ pub fn to_csv(points: &[RdPoint]) -> String {
             p.psnr_mean,
             p.psnr_of_mean_mse,
             p.ssim,
-            p.zero_fraction.map_or(String::new(), |z| format!("{z:.4}"))
+            p.zero_fraction.map_or(String::new(), |z| format!("{z:.4}")),
+            p.ideal_bytes_per_image
+                .map_or(String::new(), |b| format!("{b:.2}"))
         );
     }
     s
@@ -366,12 +390,12 @@ pub fn to_csv(points: &[RdPoint]) -> String {
 /// The results as a Markdown table.
 pub fn to_markdown(points: &[RdPoint]) -> String {
     let mut s = String::from(
-        "| codec / setting | bytes/image | bpp | PSNR mean (dB) | PSNR of mean MSE (dB) | SSIM | zeros |\n|---|---:|---:|---:|---:|---:|---:|\n",
+        "| codec / setting | bytes/image | bpp | PSNR mean (dB) | PSNR of mean MSE (dB) | SSIM | zeros | ideal bytes/image |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for p in points {
         let _ = writeln!(
             s,
-            "| {} | {:.1} | {:.3} | {:.2} | {:.2} | {:.4} | {} |",
+            "| {} | {:.1} | {:.3} | {:.2} | {:.2} | {:.4} | {} | {} |",
             p.setting,
             p.bytes_per_image,
             p.bits_per_pixel,
@@ -379,7 +403,9 @@ pub fn to_markdown(points: &[RdPoint]) -> String {
             p.psnr_of_mean_mse,
             p.ssim,
             p.zero_fraction
-                .map_or("".into(), |z| format!("{:.1}%", 100.0 * z))
+                .map_or("".into(), |z| format!("{:.1}%", 100.0 * z)),
+            p.ideal_bytes_per_image
+                .map_or("".into(), |b| format!("{b:.1}"))
         );
     }
     s

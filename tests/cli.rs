@@ -30,7 +30,7 @@ fn compress_inspect_decompress() {
     let aec_path = dir.path().join("cat.aec");
     let png = dir.path().join("cat.png");
     aec()
-        .args(["compress", CAT, "-o"])
+        .args(["compress", CAT, "--model", "reference", "-o"])
         .arg(&aec_path)
         .arg("--verify")
         .assert()
@@ -118,7 +118,7 @@ fn errors_are_clear_and_leave_no_output() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.aec");
     aec()
-        .args(["compress", CAT, "-o"])
+        .args(["compress", CAT, "--model", "reference", "-o"])
         .arg(&good)
         .assert()
         .success();
@@ -132,7 +132,7 @@ fn errors_are_clear_and_leave_no_output() {
         .failure()
         .stderr(predicate::str::contains("exists").and(predicate::str::contains("--force")));
     aec()
-        .args(["compress", CAT, "--force", "-o"])
+        .args(["compress", CAT, "--model", "reference", "--force", "-o"])
         .arg(&good)
         .assert()
         .success();

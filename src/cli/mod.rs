@@ -46,6 +46,8 @@ enum ModelCommand {
     Info(model_info::InfoArgs),
     /// Rewrite a model file at another storage precision.
     Convert(model_info::ConvertArgs),
+    /// List the built-in models (`--quality` levels and the notebook's model).
+    List,
 }
 
 /// Runs a parsed command line.
@@ -58,5 +60,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rd(args) => rd::run(args),
         Command::Model(ModelCommand::Info(args)) => model_info::info(args),
         Command::Model(ModelCommand::Convert(args)) => model_info::convert(args),
+        Command::Model(ModelCommand::List) => model_info::list(),
     }
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use aec::codec::Builtin;
 use aec::format::Precision;
 use aec::store;
 use anyhow::Context;
@@ -63,6 +64,28 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     println!("parameters:  {}", m.weights.parameter_count());
     for spec in c.param_specs() {
         println!("  {:<24} {:?}", spec.name, spec.shape);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `aec model list`: the built-in models.
+pub fn list() -> anyhow::Result<ExitCode> {
+    println!("{:<12} {:<40} {:>7}  id (first 8 bytes)", "name", "kind", "rate λ");
+    for b in Builtin::all() {
+        let bytes = b.bytes().expect("a listed model");
+        let m = store::model_from_bytes(bytes)?;
+        let (name, kind) = match b {
+            Builtin::Reference => ("reference".to_string(), "the notebook's model, codes as numbers"),
+            Builtin::Quality(q) => (format!("--quality {q}"), "entropy-coded, learned prior"),
+        };
+        let default = if b == Builtin::default_model() { " (default)" } else { "" };
+        println!(
+            "{:<12} {:<40} {:>7}  {}{default}",
+            name,
+            kind,
+            m.rate_lambda.map_or("-".into(), |l| l.to_string()),
+            store::hex(&m.id.0[..8])
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

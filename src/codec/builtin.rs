@@ -10,10 +10,16 @@ pub static BUILTIN_MODEL: &[u8] = include_bytes!("../../samples/model/aec-128.sa
 
 /// The entropy-coded models, smallest files first (quality 1, 2, …): the notebook's
 /// architecture fine-tuned with a rate term (`scripts/train-rd.sh`), stored as f16.
-static QUALITY_MODELS: &[&[u8]] = &[];
+static QUALITY_MODELS: &[&[u8]] = &[
+    include_bytes!("../../samples/model/aec-128-q1.safetensors"),
+    include_bytes!("../../samples/model/aec-128-q2.safetensors"),
+    include_bytes!("../../samples/model/aec-128-q3.safetensors"),
+    include_bytes!("../../samples/model/aec-128-q4.safetensors"),
+];
 
-/// The quality level `aec compress` uses by default (the notebook's model when `None`).
-const DEFAULT_QUALITY: Option<u8> = None;
+/// The quality level `aec compress` uses by default (the notebook's model when `None`): the
+/// highest, which is both smaller and better than the notebook's model.
+const DEFAULT_QUALITY: Option<u8> = Some(4);
 
 /// A model built into aec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
