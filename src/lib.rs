@@ -9,7 +9,6 @@
 //! - [`data`]: CIFAR-10 binaries and image folders;
 //! - [`train`]: the reference training recipe, checkpoints and logs;
 //! - [`cpu_train`]: the fused CPU training step (the default trainer);
-//! - [`kernels`]: CPU kernels shared by training and inference;
 //! - [`infer`]: coding tiles, through burn or the fused CPU path;
 //! - [`codec`]: images to `.aec` files and back;
 //! - [`device`]: where computation runs;
@@ -23,7 +22,8 @@ pub mod data;
 pub mod device;
 pub mod fsutil;
 pub mod infer;
-pub mod kernels;
+// CPU kernels shared by training and inference; internal (its views wrap raw gemm calls).
+pub(crate) mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod optim;
