@@ -75,7 +75,7 @@ pub struct Dataset {
     pub pixels: Vec<u8>,
     /// One label per tile for CIFAR-10 sources; empty otherwise.
     pub labels: Vec<u8>,
-    /// Files that could not be used.
+    /// Files that could not be used, then symbolic-link loops that a folder walk skipped.
     pub skipped: Vec<Skipped>,
 }
 
@@ -100,7 +100,9 @@ impl Dataset {
     /// - a folder holding `data_batch_*.bin` files (read in numeric order);
     /// - a list file (`*.txt`): one image path per line, relative to the list's folder (further
     ///   words on a line, such as labels, are ignored), read in the listed order;
-    /// - any other folder: every image below it, recursively, in path order.
+    /// - any other folder: every image below it, recursively, in path order; symbolic links are
+    ///   followed, except one that loops back to a folder above it, which is noted in
+    ///   [`Dataset::skipped`] (naming the link and its target) and not followed.
     ///
     /// Images of 32×32 are used as they are; larger ones are cut into whole 32×32 tiles in
     /// raster order (partial edge tiles are left out); smaller ones and unreadable files are
@@ -110,7 +112,10 @@ impl Dataset {
         let set = if meta.is_dir() {
             let batches = cifar_batches_in(path)?;
             if batches.is_empty() {
-                from_images(&images_below(path)?)
+                let (images, loops) = images_below(path)?;
+                let mut set = from_images(&images);
+                set.skipped.extend(loops);
+                set
             } else {
                 let mut set = Dataset::default();
                 for batch in batches {
@@ -213,22 +218,52 @@ fn cifar_batches_in(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     Ok(batches.into_iter().map(|(_, p)| p).collect())
 }
 
-/// Every file below `dir` whose extension the `image` crate can decode, sorted by path.
-fn images_below(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+/// Every file below `dir` whose extension the `image` crate can decode, sorted by path, with
+/// symbolic links followed; and a note for each link that loops back to a folder above it.
+///
+/// A loop is not followed (the walk would never end) and not an error: the images are all
+/// reached once through the real folders, so the walk skips the link and notes it, naming the
+/// link and the folder it leads back to. A link whose target is missing is kept as a file if
+/// its name is an image's, so that it is reported as unreadable like any other bad file.
+fn images_below(dir: &Path) -> Result<(Vec<PathBuf>, Vec<Skipped>), DataError> {
     let mut found = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).map_err(|source| io(&d, source))? {
-            let path = entry.map_err(|source| io(&d, source))?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if image::ImageFormat::from_path(&path).is_ok() {
-                found.push(path);
+    let mut loops = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).follow_links(true) {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                let path = e.path().unwrap_or(dir).to_path_buf();
+                if let Some(ancestor) = e.loop_ancestor() {
+                    loops.push(Skipped {
+                        reason: format!(
+                            "symbolic link loop back to {}, not followed",
+                            ancestor.display()
+                        ),
+                        path,
+                    });
+                } else if e.depth() > 0 && is_dangling_link(&path) {
+                    if image::ImageFormat::from_path(&path).is_ok() {
+                        found.push(path);
+                    }
+                } else {
+                    return Err(io(&path, e.into()));
+                }
+                continue;
             }
+        };
+        if !entry.file_type().is_dir() && image::ImageFormat::from_path(entry.path()).is_ok() {
+            found.push(entry.into_path());
         }
     }
     found.sort();
-    Ok(found)
+    loops.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((found, loops))
+}
+
+/// Whether `path` is a symbolic link whose target cannot be reached.
+fn is_dangling_link(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+        && fs::metadata(path).is_err()
 }
 
 fn read_list(list: &Path) -> Result<Vec<PathBuf>, DataError> {

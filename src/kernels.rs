@@ -85,12 +85,10 @@ impl<'a> MatRef<'a> {
     /// The row-major `rows × cols` matrix at the start of `data`.
     ///
     /// # Panics
-    /// If `data` holds fewer than `rows · cols` values.
+    /// If `rows · cols` overflows `usize` or `data` holds fewer values.
     pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Self {
-        assert!(
-            data.len() >= rows * cols,
-            "matrix needs {rows}×{cols} values"
-        );
+        let len = checked_len(rows, cols);
+        assert!(data.len() >= len, "matrix needs {rows}×{cols} values");
         Self {
             data,
             rows,
@@ -104,7 +102,8 @@ impl<'a> MatRef<'a> {
     /// (a block of columns of a wider row-major matrix).
     ///
     /// # Panics
-    /// If the last value lies outside `data`.
+    /// If the last value lies outside `data`, its offset overflows `usize`, or `row_stride`
+    /// does not fit in `isize`.
     pub fn strided(data: &'a [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
         let m = Self {
             data,
@@ -128,12 +127,28 @@ impl<'a> MatRef<'a> {
         }
     }
 
+    /// Whether every index the strides reach lies inside `data`, computed without overflow (an
+    /// offset that overflows `usize` does not fit), and both strides fit in `isize` (as `gemm`
+    /// takes them).
     fn fits(&self) -> bool {
-        self.rows == 0
-            || self.cols == 0
-            || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride
-                < self.data.len()
+        if self.rows == 0 || self.cols == 0 {
+            return true;
+        }
+        let last = (self.rows - 1)
+            .checked_mul(self.row_stride)
+            .zip((self.cols - 1).checked_mul(self.col_stride))
+            .and_then(|(r, c)| r.checked_add(c));
+        last.is_some_and(|last| last < self.data.len())
+            && isize::try_from(self.row_stride).is_ok()
+            && isize::try_from(self.col_stride).is_ok()
     }
+}
+
+/// `rows · cols`, or a panic that names the shape where the product overflows `usize` (a
+/// wrapped product would let a short slice pass the length checks).
+fn checked_len(rows: usize, cols: usize) -> usize {
+    rows.checked_mul(cols)
+        .unwrap_or_else(|| panic!("a {rows}×{cols} matrix has more values than usize holds"))
 }
 
 /// `c ← (accumulate ? c : 0) + a·b` for `a` (m×k), `b` (k×n) and a row-major `c` (m×n), on all
@@ -141,28 +156,34 @@ impl<'a> MatRef<'a> {
 /// result does not depend on the number of threads.
 ///
 /// # Panics
-/// If the shapes disagree or `c` is too short.
+/// If the shapes disagree, `m · n` overflows `usize`, or `c` is too short.
 pub fn gemm(c: &mut [f32], accumulate: bool, a: MatRef<'_>, b: MatRef<'_>, parallel: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "inner dimensions differ");
-    assert!(c.len() >= m * n, "output needs {m}×{n} values");
-    assert!(a.fits() && b.fits());
+    let len = checked_len(m, n);
+    assert!(c.len() >= len, "output needs {m}×{n} values");
+    assert!(a.fits(), "left matrix outside its buffer");
+    assert!(b.fits(), "right matrix outside its buffer");
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
         if !accumulate {
-            c[..m * n].fill(0.0);
+            c[..len].fill(0.0);
         }
         return;
     }
+    // `c`'s row stride: n ≤ len ≤ c.len(), and a slice never holds more than isize::MAX values.
+    let c_row_stride = isize::try_from(n).expect("n ≤ c.len() ≤ isize::MAX");
     let parallelism = if parallel {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
     };
     // SAFETY: every index the strides reach lies inside its slice (`fits`, and `c` holds m·n
-    // row-major values), and `c` is a unique borrow, so it aliases neither `a` nor `b`.
+    // row-major values; all products checked above, so none wrapped), every stride fits in
+    // isize (`fits`, `c_row_stride`), and `c` is a unique borrow, so it aliases neither `a` nor
+    // `b`.
     unsafe {
         gemm::gemm(
             m,
@@ -170,7 +191,7 @@ pub fn gemm(c: &mut [f32], accumulate: bool, a: MatRef<'_>, b: MatRef<'_>, paral
             k,
             c.as_mut_ptr(),
             1,
-            n as isize,
+            c_row_stride,
             accumulate,
             a.data.as_ptr(),
             a.col_stride as isize,
@@ -283,6 +304,73 @@ mod tests {
             let exact: f64 = v.iter().map(|&x| f64::from(x)).sum();
             assert!((f64::from(sum(&v)) - exact).abs() < 1e-3, "n = {n}");
         }
+    }
+
+    /// A row count and a column count whose product is 2^BITS, which wraps to 0.
+    const WRAPS_TO_ZERO: (usize, usize) = (1 << (usize::BITS / 2 + 1), 1 << (usize::BITS / 2 - 1));
+
+    #[test]
+    #[should_panic(expected = "more values than usize holds")]
+    fn new_refuses_a_shape_whose_size_wraps_to_zero() {
+        let (rows, cols) = WRAPS_TO_ZERO;
+        MatRef::new(&[], rows, cols);
+    }
+
+    #[test]
+    #[should_panic(expected = "more values than usize holds")]
+    fn new_refuses_a_shape_whose_size_wraps_to_one() {
+        // 3 · (the inverse of 3 modulo 2^BITS) = 1 modulo 2^BITS.
+        let inverse_of_3 = usize::MAX / 3 * 2 + 1;
+        assert_eq!(3usize.wrapping_mul(inverse_of_3), 1);
+        MatRef::new(&[0.0], 3, inverse_of_3);
+    }
+
+    #[test]
+    #[should_panic(expected = "outside its buffer")]
+    fn strided_refuses_an_offset_that_wraps() {
+        // (2 − 1)·(2^BITS − 1) + (2 − 1)·1 wraps to 0, which would pass as "inside".
+        MatRef::strided(&[0.0; 4], 2, 2, usize::MAX);
+    }
+
+    #[test]
+    #[should_panic(expected = "outside its buffer")]
+    fn strided_refuses_a_row_stride_beyond_isize() {
+        // One row reaches no value through its stride, but gemm takes strides as isize.
+        MatRef::strided(&[0.0; 4], 1, 2, isize::MAX as usize + 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "more values than usize holds")]
+    fn gemm_refuses_an_output_whose_size_wraps() {
+        // Two valid broadcast views (stride 0: every row, or column, is the one stored value),
+        // m × 1 and 1 × n, whose m·n output wraps to 0 values: without the check an empty `c`
+        // would pass and gemm would write far past it.
+        let (m, n) = WRAPS_TO_ZERO;
+        let one = [1.0f32];
+        let a = MatRef::strided(&one, m, 1, 0);
+        let b = MatRef::strided(&one, n, 1, 0).t();
+        gemm(&mut [], false, a, b, false);
+    }
+
+    #[test]
+    fn gemm_still_takes_broadcast_and_transposed_views() {
+        let one = [2.0f32];
+        let a = MatRef::strided(&one, 3, 1, 0);
+        let b = MatRef::new(&[1.0, 10.0], 1, 2);
+        let mut c = [0f32; 6];
+        gemm(&mut c, false, a, b, false);
+        assert_eq!(c, [2.0, 20.0, 2.0, 20.0, 2.0, 20.0]);
+        let m = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let mut c = [0f32; 4];
+        // (2×3)·(2×3)ᵀ
+        gemm(
+            &mut c,
+            false,
+            MatRef::new(&m, 2, 3),
+            MatRef::new(&m, 2, 3).t(),
+            false,
+        );
+        assert_eq!(c, [14.0, 32.0, 32.0, 77.0]);
     }
 
     #[test]

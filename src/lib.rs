@@ -9,7 +9,6 @@
 //! - [`data`]: CIFAR-10 binaries and image folders;
 //! - [`train`]: the reference training recipe, checkpoints and logs;
 //! - [`cpu_train`]: the fused CPU training step (the default trainer);
-//! - [`kernels`]: CPU kernels shared by training and inference;
 //! - [`infer`]: coding tiles, through burn or the fused CPU path;
 //! - [`entropy`]: the learned prior of entropy-coded models and its integer tables;
 //! - [`codec`]: images to `.aec` files and back;
@@ -26,7 +25,8 @@ pub mod device;
 pub mod entropy;
 pub mod fsutil;
 pub mod infer;
-pub mod kernels;
+// CPU kernels shared by training and inference; internal (its views wrap raw gemm calls).
+pub(crate) mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod optim;

@@ -362,29 +362,42 @@ pub fn measure_webp(set: &ImageSet, quality: f32) -> Result<RdPoint, RdError> {
     ))
 }
 
-/// The results as CSV.
+/// The results as CSV (RFC 4180: a label holding a comma, a quote or a line break is quoted,
+/// its quotes doubled), one header line, then one line per point.
 pub fn to_csv(points: &[RdPoint]) -> String {
-    let mut s = String::from(
-        "family,setting,code_length,bytes_per_image,bits_per_pixel,psnr_mean_db,psnr_of_mean_mse_db,ssim,zero_fraction,ideal_bytes_per_image\n",
-    );
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "family",
+        "setting",
+        "code_length",
+        "bytes_per_image",
+        "bits_per_pixel",
+        "psnr_mean_db",
+        "psnr_of_mean_mse_db",
+        "ssim",
+        "zero_fraction",
+        "ideal_bytes_per_image",
+    ];
+    // Writing to memory cannot fail, and every field is a `String`, so the bytes are UTF-8.
+    const IN_MEMORY: &str = "CSV into memory";
+    w.write_record(header).expect(IN_MEMORY);
     for p in points {
-        let _ = writeln!(
-            s,
-            "{},{},{},{:.2},{:.4},{:.3},{:.3},{:.4},{},{}",
-            p.family,
-            p.setting,
-            p.code_length,
-            p.bytes_per_image,
-            p.bits_per_pixel,
-            p.psnr_mean,
-            p.psnr_of_mean_mse,
-            p.ssim,
+        w.write_record([
+            p.family.clone(),
+            p.setting.clone(),
+            p.code_length.to_string(),
+            format!("{:.2}", p.bytes_per_image),
+            format!("{:.4}", p.bits_per_pixel),
+            format!("{:.3}", p.psnr_mean),
+            format!("{:.3}", p.psnr_of_mean_mse),
+            format!("{:.4}", p.ssim),
             p.zero_fraction.map_or(String::new(), |z| format!("{z:.4}")),
             p.ideal_bytes_per_image
-                .map_or(String::new(), |b| format!("{b:.2}"))
-        );
+                .map_or(String::new(), |b| format!("{b:.2}")),
+        ])
+        .expect(IN_MEMORY);
     }
-    s
+    String::from_utf8(w.into_inner().expect(IN_MEMORY)).expect(IN_MEMORY)
 }
 
 /// The results as a Markdown table.

@@ -736,41 +736,67 @@ fn load_checkpoint(path: &Path, recipe: &Recipe) -> Result<State, TrainError> {
     })
 }
 
-const LOG_HEADER: &str =
-    "epoch,loss,l1,train_psnr_db,eval_psnr_mean_db,eval_psnr_of_mean_mse_db,seconds,images_per_second,bits_per_image";
+const LOG_HEADER: [&str; 9] = [
+    "epoch",
+    "loss",
+    "l1",
+    "train_psnr_db",
+    "eval_psnr_mean_db",
+    "eval_psnr_of_mean_mse_db",
+    "seconds",
+    "images_per_second",
+    "bits_per_image",
+];
 
-fn write_log(path: &Path, reports: &[EpochReport]) -> Result<(), TrainError> {
-    let mut text = String::from(LOG_HEADER);
-    text.push('\n');
+/// The log's bytes: a header line, then one line per epoch (no field needs quoting, so these
+/// are the plain comma-separated lines that earlier versions wrote).
+fn log_bytes(reports: &[EpochReport]) -> Vec<u8> {
+    // Writing to memory cannot fail.
+    const IN_MEMORY: &str = "CSV into memory";
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(LOG_HEADER).expect(IN_MEMORY);
     for r in reports {
         let (a, b) = r
             .eval_psnr
             .map_or((String::new(), String::new()), |(a, b)| {
                 (format!("{a:.4}"), format!("{b:.4}"))
             });
-        text.push_str(&format!(
-            "{},{:.3},{:.3},{:.4},{a},{b},{:.2},{:.1},{:.2}\n",
-            r.epoch, r.loss, r.l1, r.train_psnr, r.seconds, r.images_per_second, r.bits_per_image
-        ));
+        w.write_record([
+            r.epoch.to_string(),
+            format!("{:.3}", r.loss),
+            format!("{:.3}", r.l1),
+            format!("{:.4}", r.train_psnr),
+            a,
+            b,
+            format!("{:.2}", r.seconds),
+            format!("{:.1}", r.images_per_second),
+            format!("{:.2}", r.bits_per_image),
+        ])
+        .expect(IN_MEMORY);
     }
-    fsutil::write_atomic(path, text.as_bytes(), true).map_err(|source| TrainError::Io {
+    w.into_inner().expect(IN_MEMORY)
+}
+
+fn write_log(path: &Path, reports: &[EpochReport]) -> Result<(), TrainError> {
+    fsutil::write_atomic(path, &log_bytes(reports), true).map_err(|source| TrainError::Io {
         path: path.to_path_buf(),
         source,
     })
 }
 
-/// The reports of a log's first `epochs` rows (to carry them across a resume).
+/// The reports of a log's first `epochs` rows (to carry them across a resume). A missing log
+/// gives none, and rows that do not parse are left out.
 fn read_log(path: &Path, epochs: usize) -> Vec<EpochReport> {
-    let Ok(text) = std::fs::read_to_string(path) else {
+    let Ok(mut reader) = csv::ReaderBuilder::new().flexible(true).from_path(path) else {
         return Vec::new();
     };
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split(',').collect();
+    reader
+        .records()
+        .filter_map(|row| {
+            let f = row.ok()?;
             let num = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok());
             Some(EpochReport {
-                epoch: f.first()?.parse().ok()?,
+                epoch: f.get(0)?.parse().ok()?,
                 loss: num(1)?,
                 l1: num(2)?,
                 train_psnr: num(3)?,
@@ -783,4 +809,56 @@ fn read_log(path: &Path, epochs: usize) -> Vec<EpochReport> {
         })
         .filter(|r| r.epoch <= epochs)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(epoch: usize, eval: Option<(f64, f64)>) -> EpochReport {
+        EpochReport {
+            epoch,
+            loss: 1234.56789,
+            l1: 0.0,
+            train_psnr: 21.123456,
+            eval_psnr: eval,
+            seconds: 3.25678,
+            images_per_second: 9876.54,
+        }
+    }
+
+    /// The bytes the hand-written log had (kept by existing logs and scripts that read them).
+    #[test]
+    fn log_bytes_are_the_plain_lines_of_earlier_versions() {
+        let reports = [report(1, Some((20.5, 19.25))), report(2, None)];
+        let text = String::from_utf8(log_bytes(&reports)).unwrap();
+        assert_eq!(
+            text,
+            "epoch,loss,l1,train_psnr_db,eval_psnr_mean_db,eval_psnr_of_mean_mse_db,seconds,images_per_second\n\
+             1,1234.568,0.000,21.1235,20.5000,19.2500,3.26,9876.5\n\
+             2,1234.568,0.000,21.1235,,,3.26,9876.5\n"
+        );
+    }
+
+    #[test]
+    fn log_reads_back_at_its_precision() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.csv");
+        let reports = [
+            report(1, Some((20.5, 19.25))),
+            report(2, None),
+            report(3, None),
+        ];
+        write_log(&path, &reports).unwrap();
+        let back = read_log(&path, 2);
+        assert_eq!(
+            back.len(),
+            2,
+            "rows past the checkpoint's epoch are dropped"
+        );
+        assert_eq!(back[0].eval_psnr, Some((20.5, 19.25)));
+        assert_eq!(back[1].eval_psnr, None);
+        assert_eq!((back[1].epoch, back[1].loss), (2, 1234.568));
+        assert!(read_log(&dir.path().join("none.csv"), 2).is_empty());
+    }
 }

@@ -348,7 +348,7 @@ fn train_on_both_trainers_and_its_errors() {
         "--epochs",
         "2",
     ];
-    let mut ids = Vec::new();
+    let mut losses_by_trainer = Vec::new();
     for device in ["cpu", "flex"] {
         let out = dir.path().join(format!("{device}.safetensors"));
         let run = aec()
@@ -384,10 +384,13 @@ fn train_on_both_trainers_and_its_errors() {
             .path()
             .join(format!("{device}.safetensors.ckpt"))
             .exists());
-        ids.push(id);
+        losses_by_trainer.push(losses);
     }
-    // The two trainers sum in different orders: close results, not the same bytes.
-    assert_ne!(ids[0], ids[1]);
+    // The two trainers compute the same step (summing in different orders): their logged
+    // losses agree closely. (Byte-identity of each trainer with itself is tests/train.rs's.)
+    for (a, b) in losses_by_trainer[0].iter().zip(&losses_by_trainer[1]) {
+        assert!((a - b).abs() <= 1e-3 * b.abs(), "fused {a} vs burn {b}");
+    }
 
     aec()
         .args(["train", "--data", fixture, "--device", "tpu", "--out"])

@@ -76,3 +76,60 @@ fn reads_folders_of_images_and_lists_and_reports_bad_files() {
     let err = Dataset::load(empty.path()).unwrap_err().to_string();
     assert!(err.contains("no usable images"), "{err}");
 }
+
+/// A folder with symbolic links back to itself and to its parent: the walk ends, finds each
+/// image once, and notes each loop it skipped by the link's path.
+#[cfg(unix)]
+#[test]
+fn folder_walk_skips_symlink_loops() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("images");
+    let sub = root.join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    image::RgbImage::from_pixel(32, 32, image::Rgb([1, 1, 1]))
+        .save(root.join("a.png"))
+        .unwrap();
+    image::RgbImage::from_pixel(32, 32, image::Rgb([2, 2, 2]))
+        .save(sub.join("b.png"))
+        .unwrap();
+    // Two loops: each walk through one meets the other, so following them blindly branches
+    // until the path is too long to resolve.
+    symlink("..", sub.join("up")).unwrap();
+    symlink(".", root.join("self")).unwrap();
+    // A link to a folder outside is followed as before.
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    image::RgbImage::from_pixel(32, 32, image::Rgb([3, 3, 3]))
+        .save(outside.join("c.png"))
+        .unwrap();
+    symlink(&outside, sub.join("z-outside")).unwrap();
+    // A link to nothing is an unreadable image, as before.
+    symlink("missing.png", root.join("dangling.png")).unwrap();
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let walked = root.clone();
+    std::thread::spawn(move || tx.send(Dataset::load(&walked)).unwrap());
+    let set = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the walk did not finish within two minutes")
+        .unwrap();
+    // a.png, sub/b.png, sub/z-outside/c.png, each once, in path order.
+    assert_eq!(set.len(), 3);
+    let firsts: Vec<u8> = (0..3).map(|i| set.tile(i)[0]).collect();
+    assert_eq!(firsts, [1, 2, 3]);
+    let noted: Vec<(&Path, &str)> = set
+        .skipped
+        .iter()
+        .map(|s| (s.path.as_path(), s.reason.as_str()))
+        .collect();
+    // The unreadable file first, then the loops, each in path order.
+    assert_eq!(noted.len(), 3, "{noted:?}");
+    assert_eq!(noted[0].0, root.join("dangling.png"));
+    assert_eq!(noted[1].0, root.join("self"));
+    assert_eq!(noted[2].0, sub.join("up"));
+    assert!(
+        noted[1..].iter().all(|(_, r)| r.contains("loop")),
+        "{noted:?}"
+    );
+}

@@ -105,3 +105,37 @@ fn table_has_its_columns_and_bytes_grow_with_code_length() {
     let plot = image::open(&png).unwrap();
     assert_eq!((plot.width(), plot.height()), (960, 640));
 }
+
+/// Labels come from users (`--model 'LABEL=FILE'`): one with a comma and a quote is quoted in
+/// the CSV and reads back whole, and the other fields stay in their columns.
+#[test]
+fn csv_quotes_labels_with_commas_and_quotes() {
+    let point = |family: &str, setting: &str| rd::RdPoint {
+        family: family.into(),
+        setting: setting.into(),
+        code_length: 64,
+        bytes_per_image: 100.0,
+        bits_per_pixel: 0.78,
+        psnr_mean: 21.5,
+        psnr_of_mean_mse: 21.25,
+        ssim: 0.5,
+        zero_fraction: None,
+    };
+    let label = r#"L1 0.1, "wide" f16"#;
+    let points = [point(label, label), point("JPEG", "JPEG q50")];
+    let csv = rd::to_csv(&points);
+    assert!(
+        csv.contains(r#""L1 0.1, ""wide"" f16""#),
+        "the label is quoted, its quotes doubled: {csv}"
+    );
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    for (row, p) in rows.iter().zip(&points) {
+        assert_eq!(row.len(), 9, "{row:?}");
+        assert_eq!((&row[0], &row[1]), (p.family.as_str(), p.setting.as_str()));
+        assert_eq!((&row[2], &row[3], &row[8]), ("64", "100.00", ""));
+    }
+    // Ordinary labels are written as before, unquoted.
+    assert!(csv.ends_with("\nJPEG,JPEG q50,64,100.00,0.7800,21.500,21.250,0.5000,\n"));
+}

@@ -9,7 +9,8 @@
 //! that gradient never reaches memory; at small batches the decoder's matrix is treated the same
 //! way (`decoder_matrix.rs`). Other matrix products run on the `gemm` crate (burn's flex
 //! backend's kernels), and the own kernels give `gemm`'s bits where they replace it; everything
-//! per tile runs on all cores, and tanh is the rational one of [`crate::kernels`].
+//! per tile runs on all cores, and tanh is the rational one of the crate's
+//! internal `kernels` module.
 
 mod decoder_matrix;
 mod encoder_matrix;
