@@ -29,8 +29,7 @@ fn training(c: &mut Criterion) {
         for batch in [10usize, 128] {
             let pixels = tiles(batch);
             let mut state = State::new(ModelConfig::default(), 0);
-            let mut stepper =
-                Stepper::new(Penalties::default(), device).expect("CPU device");
+            let mut stepper = Stepper::new(Penalties::default(), device).expect("CPU device");
             g.throughput(Throughput::Elements(batch as u64));
             g.bench_function(BenchmarkId::new(device.to_string(), batch), |b| {
                 b.iter(|| stepper.step(&mut state, 0.0005, black_box(&pixels)))

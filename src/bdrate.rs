@@ -64,8 +64,8 @@ fn fit(points: &[RdPoint]) -> Option<Vec<f64>> {
         let x = q.psnr - centre;
         let y = q.rate.ln();
         for (i, row) in a.iter_mut().enumerate() {
-            for j in 0..n {
-                row[j] += x.powi((i + j) as i32);
+            for (j, v) in row.iter_mut().take(n).enumerate() {
+                *v += x.powi((i + j) as i32);
             }
             row[n] += y * x.powi(i as i32);
         }
@@ -83,11 +83,12 @@ fn solve(mut a: Vec<Vec<f64>>) -> Option<Vec<f64>> {
             return None;
         }
         a.swap(col, pivot);
-        for row in 0..n {
-            if row != col {
-                let f = a[row][col] / a[col][col];
-                for k in col..=n {
-                    a[row][k] -= f * a[col][k];
+        let pivot_row = a[col].clone();
+        for (r, row) in a.iter_mut().enumerate() {
+            if r != col {
+                let f = row[col] / pivot_row[col];
+                for (v, p) in row.iter_mut().zip(&pivot_row).skip(col) {
+                    *v -= f * p;
                 }
             }
         }

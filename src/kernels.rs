@@ -1,5 +1,5 @@
 //! CPU kernels shared by the fast inference path ([`crate::infer`]) and the fused trainer
-//! ([`crate::cpu_train`]): patch extraction, the transposed convolution, matrix products on the
+//! ([`crate::train::cpu`]): patch extraction, the transposed convolution, matrix products on the
 //! `gemm` crate (the kernels burn's flex backend uses) and a vectorising tanh.
 
 use multiversion::multiversion;

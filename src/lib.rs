@@ -8,7 +8,6 @@
 //! - [`optim`]: TensorFlow 1's RMSProp, fused;
 //! - [`data`]: CIFAR-10 binaries and image folders;
 //! - [`train`]: the reference training recipe, checkpoints and logs;
-//! - [`cpu_train`]: the fused CPU training step (the default trainer);
 //! - [`infer`]: coding tiles, through burn or the fused CPU path;
 //! - [`entropy`]: the learned prior of entropy-coded models and its integer tables;
 //! - [`codec`]: images to `.aec` files and back;
@@ -19,7 +18,6 @@
 
 pub mod bdrate;
 pub mod codec;
-pub mod cpu_train;
 pub mod data;
 pub mod device;
 pub mod entropy;

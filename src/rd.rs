@@ -509,17 +509,9 @@ pub fn plot(
         Axis::BytesPerImage => p.bytes_per_image,
         Axis::BitsPerPixel => p.bits_per_pixel,
     };
-    let mut xs: Vec<f64> = points.iter().map(x_of).collect();
-    let mut ys: Vec<f64> = points.iter().map(|p| p.psnr_mean).collect();
-    if let Some((x, y, _)) = reference {
-        xs.push(x);
-        ys.push(y);
-    }
-    let (xmax, ymin, ymax) = (
-        xs.iter().copied().fold(0.0, f64::max) * 1.08,
-        ys.iter().copied().fold(f64::INFINITY, f64::min).floor() - 1.0,
-        ys.iter().copied().fold(0.0, f64::max).ceil() + 1.0,
-    );
+    let mut corners: Vec<(f64, f64)> = points.iter().map(|p| (x_of(p), p.psnr_mean)).collect();
+    corners.extend(reference.map(|(x, y, _)| (x, y)));
+    let (xmax, ymin, ymax) = bounds(&corners);
     let root = BitMapBackend::new(path, (960, 640)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
     let font = FontFamily::Name("DejaVu Sans");
@@ -541,18 +533,7 @@ pub fn plot(
         .label_style((font, 14))
         .draw()
         .map_err(|e| err(e.to_string()))?;
-    let mut families: Vec<&str> = points.iter().map(|p| p.family.as_str()).collect();
-    families.dedup();
-    let mut seen = Vec::new();
-    families.retain(|f| {
-        if seen.contains(f) {
-            false
-        } else {
-            seen.push(*f);
-            true
-        }
-    });
-    for (i, family) in families.iter().enumerate() {
+    for (i, family) in families(points).iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         let mut series: Vec<(f64, f64)> = points
             .iter()
@@ -596,6 +577,31 @@ pub fn plot(
         .map_err(|e| err(e.to_string()))?;
     root.present().map_err(|e| err(e.to_string()))?;
     Ok(())
+}
+
+/// The plot's x maximum and y range for its points, with margins.
+fn bounds(points: &[(f64, f64)]) -> (f64, f64, f64) {
+    (
+        points.iter().map(|p| p.0).fold(0.0, f64::max) * 1.08,
+        points
+            .iter()
+            .map(|p| p.1)
+            .fold(f64::INFINITY, f64::min)
+            .floor()
+            - 1.0,
+        points.iter().map(|p| p.1).fold(0.0, f64::max).ceil() + 1.0,
+    )
+}
+
+/// The points' families in order of first appearance.
+fn families(points: &[RdPoint]) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for p in points {
+        if !out.contains(&p.family.as_str()) {
+            out.push(&p.family);
+        }
+    }
+    out
 }
 
 /// Makes the bundled DejaVu Sans available to plotters (it has no system font lookup here).

@@ -350,6 +350,27 @@ pub fn model_from_bytes(bytes: &[u8]) -> Result<LoadedModel, ModelError> {
             specs.len() + table_count
         )));
     }
+    let (tensors, precision) = read_weights(&st, &config)?;
+    let tables = match config.prior {
+        true => Some(read_tables(&st, &tensors[ModelConfig::NETWORK_TENSORS])?),
+        false => None,
+    };
+    Ok(LoadedModel {
+        weights: Weights { config, tensors },
+        precision,
+        id: ModelId::of(bytes),
+        file_len: bytes.len(),
+        tables,
+        rate_lambda: meta.rate_lambda,
+    })
+}
+
+/// Reads and checks the tensors of `config`'s parameters, and their common precision.
+fn read_weights(
+    st: &safetensors::SafeTensors<'_>,
+    config: &ModelConfig,
+) -> Result<(Vec<Vec<f32>>, Precision), ModelError> {
+    let specs = config.param_specs();
     let mut precision = None;
     let mut tensors = Vec::with_capacity(specs.len());
     for spec in &specs {
@@ -392,18 +413,7 @@ pub fn model_from_bytes(bytes: &[u8]) -> Result<LoadedModel, ModelError> {
         }
         tensors.push(values);
     }
-    let tables = match config.prior {
-        true => Some(read_tables(&st, &tensors[ModelConfig::NETWORK_TENSORS])?),
-        false => None,
-    };
-    Ok(LoadedModel {
-        weights: Weights { config, tensors },
-        precision: precision.unwrap_or(Precision::F32),
-        id: ModelId::of(bytes),
-        file_len: bytes.len(),
-        tables,
-        rate_lambda: meta.rate_lambda,
-    })
+    Ok((tensors, precision.unwrap_or(Precision::F32)))
 }
 
 /// Writes a model file atomically (temp file, then rename) and returns its identity.

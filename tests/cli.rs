@@ -314,7 +314,18 @@ fn rd_writes_table_csv_and_plot() {
     // Labelled models form their own curves; unlabelled ones join the `aec` curves.
     assert!(csv.contains("\nshipped f16 sparse,shipped f16 sparse≤0.1,128,"));
     assert!(csv.contains("\naec f16,built-in f16,128,"));
-    assert_eq!(csv.lines().count(), 1 + 6);
+    // --builtin adds the notebook's model (two rows) and the four quality levels (one each,
+    // with the ideal entropy coder's bytes in the last column).
+    assert_eq!(csv.lines().count(), 1 + 6 + 4);
+    for q in 1..=4 {
+        let row = csv
+            .lines()
+            .find(|l| l.starts_with(&format!("aec entropy,aec Q{q},128,")))
+            .unwrap_or_else(|| panic!("no row for Q{q}: {csv}"));
+        assert!(!row.ends_with(','), "Q{q} has no ideal bytes: {row}");
+    }
+    let md = std::fs::read_to_string(out.join("rd.md")).unwrap();
+    assert!(md.contains("| aec entropy | JPEG |"), "{md}");
     image::open(out.join("rd.png")).unwrap();
     // A missing model file is named.
     aec()
@@ -474,4 +485,89 @@ fn train_on_both_trainers_and_its_errors() {
         .failure()
         .stderr(predicate::str::contains("code length 16"));
     assert!(!dir.path().join("x.safetensors").exists());
+}
+
+/// The default model is the highest quality level: entropy-coded, version 2; every level
+/// round-trips, lower levels make smaller files, and `inspect` and `model list` describe them.
+#[test]
+fn quality_levels_and_version_2_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sizes = Vec::new();
+    for q in ["1", "2", "3", "4"] {
+        let out = dir.path().join(format!("q{q}.aec"));
+        aec()
+            .args([
+                "compress",
+                "samples/images/kodim23.png",
+                "-Q",
+                q,
+                "--verify",
+                "-o",
+            ])
+            .arg(&out)
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("PSNR"));
+        let bytes = std::fs::read(&out).unwrap();
+        assert_eq!(bytes[4], 2, "quality {q} writes version 2");
+        sizes.push(bytes.len());
+        let png = dir.path().join(format!("q{q}.png"));
+        aec()
+            .arg("decompress")
+            .arg(&out)
+            .arg("-o")
+            .arg(&png)
+            .assert()
+            .success();
+        assert_eq!(image::image_dimensions(&png).unwrap(), (768, 512));
+    }
+    assert!(sizes.windows(2).all(|w| w[0] < w[1]), "sizes {sizes:?}");
+    let default = dir.path().join("default.aec");
+    aec()
+        .args(["compress", "samples/images/kodim23.png", "-o"])
+        .arg(&default)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(&default).unwrap(),
+        std::fs::read(dir.path().join("q4.aec")).unwrap()
+    );
+    let json = aec()
+        .args(["inspect", "--json"])
+        .arg(&default)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(
+        (v["version"].as_u64(), v["model_found"].as_bool()),
+        (Some(2), Some(true))
+    );
+    assert_eq!(
+        (v["tiles"].as_u64(), v["code_length"].as_u64()),
+        (Some(384), Some(128))
+    );
+    let (real, ideal) = (
+        v["payload_bits_per_tile"].as_f64().unwrap(),
+        v["ideal_bits_per_tile"].as_f64().unwrap(),
+    );
+    assert!(
+        real >= ideal && real < ideal + 1.0,
+        "{real} vs {ideal} bits per tile"
+    );
+    aec()
+        .args(["model", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--quality 4").and(predicate::str::contains("(default)")));
+    aec()
+        .args(["compress", CAT, "-Q", "9"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("quality"));
+    aec()
+        .args(["compress", CAT, "-Q", "2", "--sparse", "0.1", "-o"])
+        .arg(dir.path().join("x.aec"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--sparse"));
 }

@@ -120,6 +120,7 @@ fn csv_quotes_labels_with_commas_and_quotes() {
         psnr_of_mean_mse: 21.25,
         ssim: 0.5,
         zero_fraction: None,
+        ideal_bytes_per_image: None,
     };
     let label = r#"L1 0.1, "wide" f16"#;
     let points = [point(label, label), point("JPEG", "JPEG q50")];
@@ -132,10 +133,10 @@ fn csv_quotes_labels_with_commas_and_quotes() {
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 2);
     for (row, p) in rows.iter().zip(&points) {
-        assert_eq!(row.len(), 9, "{row:?}");
+        assert_eq!(row.len(), 10, "{row:?}");
         assert_eq!((&row[0], &row[1]), (p.family.as_str(), p.setting.as_str()));
         assert_eq!((&row[2], &row[3], &row[8]), ("64", "100.00", ""));
     }
     // Ordinary labels are written as before, unquoted.
-    assert!(csv.ends_with("\nJPEG,JPEG q50,64,100.00,0.7800,21.500,21.250,0.5000,\n"));
+    assert!(csv.ends_with("\nJPEG,JPEG q50,64,100.00,0.7800,21.500,21.250,0.5000,,\n"));
 }

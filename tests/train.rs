@@ -204,7 +204,7 @@ fn each_trainer_is_deterministic() {
             .map(|i| {
                 let out = dir.path().join(format!("{kind}-{i}.safetensors"));
                 let options = RunOptions {
-                    compute: kind.compute().unwrap(),
+                    device: kind,
                     ..run(&out, 2, false)
                 };
                 train::train(&data, None, &recipe, &options, &mut Silent).unwrap();
@@ -234,16 +234,21 @@ fn the_two_trainers_agree_numerically() {
     let config = small_recipe(data.len()).config;
     let start = State::new(config, 1).weights;
     let mut states = [State::new(config, 1), State::new(config, 1)];
+    let penalties = Penalties {
+        l1: 0.001,
+        ..Penalties::default()
+    };
     let mut steppers = [
-        Stepper::new(0.001, &Compute::Cpu),
-        Stepper::new(0.001, &DeviceKind::Flex.compute().unwrap()),
+        Stepper::new(penalties, DeviceKind::Cpu).unwrap(),
+        Stepper::new(penalties, DeviceKind::Flex).unwrap(),
     ];
     let batches = data.pixels.chunks(8 * 3072).cycle().take(AGREE_STEPS);
     let mut worst_loss = 0f64;
     for (step, batch) in batches.enumerate() {
         let [cpu, flex] = &mut states;
-        let (loss_c, l1_c) = steppers[0].step(cpu, 0.0005, batch);
-        let (loss_f, l1_f) = steppers[1].step(flex, 0.0005, batch);
+        let c = steppers[0].step(cpu, 0.0005, batch);
+        let f = steppers[1].step(flex, 0.0005, batch);
+        let (loss_c, l1_c, loss_f, l1_f) = (c.l2, c.l1, f.l2, f.l1);
         assert!(
             (loss_c - loss_f).abs() <= 1e-5 * loss_f,
             "step {step}: loss {loss_c} (cpu) vs {loss_f} (flex)"

@@ -70,15 +70,25 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
 
 /// `aec model list`: the built-in models.
 pub fn list() -> anyhow::Result<ExitCode> {
-    println!("{:<12} {:<40} {:>7}  id (first 8 bytes)", "name", "kind", "rate λ");
+    println!(
+        "{:<12} {:<40} {:>7}  id (first 8 bytes)",
+        "name", "kind", "rate λ"
+    );
     for b in Builtin::all() {
         let bytes = b.bytes().expect("a listed model");
         let m = store::model_from_bytes(bytes)?;
         let (name, kind) = match b {
-            Builtin::Reference => ("reference".to_string(), "the notebook's model, codes as numbers"),
+            Builtin::Reference => (
+                "reference".to_string(),
+                "the notebook's model, codes as numbers",
+            ),
             Builtin::Quality(q) => (format!("--quality {q}"), "entropy-coded, learned prior"),
         };
-        let default = if b == Builtin::default_model() { " (default)" } else { "" };
+        let default = if b == Builtin::default_model() {
+            " (default)"
+        } else {
+            ""
+        };
         println!(
             "{:<12} {:<40} {:>7}  {}{default}",
             name,

@@ -72,7 +72,14 @@ pub struct RdArgs {
 pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
     let set = ImageSet::load(&a.data).context("loading images")?;
     anyhow::ensure!(!set.images.is_empty(), "no images in {:?}", a.data);
-    // (row name, curve group, codec)
+    let models = load_models(&a)?;
+    let points = measure_all(&a, &set, &models)?;
+    write_results(&a, &set, &points)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The models to measure: (row name, curve group, codec).
+fn load_models(a: &RdArgs) -> anyhow::Result<Vec<(String, String, Codec)>> {
     let mut models: Vec<(String, String, Codec)> = Vec::new();
     if a.model.is_empty() || a.builtin {
         models.push(("built-in".into(), "aec".into(), Codec::builtin()?));
@@ -100,6 +107,15 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
         };
         models.push((name, group, Codec::new(m)?));
     }
+    Ok(models)
+}
+
+/// Every model at every setting, then the baselines, with a progress bar.
+fn measure_all(
+    a: &RdArgs,
+    set: &ImageSet,
+    models: &[(String, String, Codec)],
+) -> anyhow::Result<Vec<RdPoint>> {
     let baselines = if a.no_baselines {
         0
     } else {
@@ -117,56 +133,55 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
             .progress_chars("=> "),
     );
     let mut points: Vec<RdPoint> = Vec::new();
-    for (name, group, codec) in &models {
+    let mut step = |label: String, point: RdPoint| {
+        bar.set_message(label);
+        points.push(point);
+        bar.inc(1);
+    };
+    for (name, group, codec) in models {
         if codec.tables().is_some() {
-            bar.set_message(name.clone());
-            points.push(rd::measure_aec(
-                codec,
-                name,
-                group,
-                &set,
-                Precision::F16,
-                None,
-            )?);
-            bar.inc(1);
+            step(
+                name.clone(),
+                rd::measure_aec(codec, name, group, set, Precision::F16, None)?,
+            );
             continue;
         }
         for &p in &a.precision {
-            bar.set_message(format!("{name} {p}"));
-            points.push(rd::measure_aec(codec, name, group, &set, p, None)?);
-            bar.inc(1);
+            step(
+                format!("{name} {p}"),
+                rd::measure_aec(codec, name, group, set, p, None)?,
+            );
         }
         for &t in &a.sparse {
-            bar.set_message(format!("{name} sparse {t}"));
-            points.push(rd::measure_aec(
-                codec,
-                name,
-                group,
-                &set,
-                Precision::F16,
-                Some(t),
-            )?);
-            bar.inc(1);
+            let point = rd::measure_aec(codec, name, group, set, Precision::F16, Some(t))?;
+            step(format!("{name} sparse {t}"), point);
         }
     }
     if !a.no_baselines {
         for &q in &a.jpeg {
-            bar.set_message(format!("JPEG q{q}"));
-            points.push(rd::measure_jpeg(&set, q.clamp(1, 100))?);
-            bar.inc(1);
+            step(
+                format!("JPEG q{q}"),
+                rd::measure_jpeg(set, q.clamp(1, 100))?,
+            );
         }
         for &q in &a.webp {
-            bar.set_message(format!("WebP q{q}"));
-            points.push(rd::measure_webp(&set, q.clamp(0.0, 100.0))?);
-            bar.inc(1);
+            step(
+                format!("WebP q{q}"),
+                rd::measure_webp(set, q.clamp(0.0, 100.0))?,
+            );
         }
     }
     bar.finish_and_clear();
+    Ok(points)
+}
+
+/// rd.csv, rd.md (with the BD-rates) and rd.png.
+fn write_results(a: &RdArgs, set: &ImageSet, points: &[RdPoint]) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.out_dir)
         .with_context(|| format!("cannot create {}", a.out_dir.display()))?;
-    let csv = rd::to_csv(&points);
-    let bd = rd::bd_markdown(&rd::bd_rates(&points));
-    let md = format!("{}\n{bd}", rd::to_markdown(&points));
+    let csv = rd::to_csv(points);
+    let bd = rd::bd_markdown(&rd::bd_rates(points));
+    let md = format!("{}\n{bd}", rd::to_markdown(points));
     fsutil::write_atomic(&a.out_dir.join("rd.csv"), csv.as_bytes(), true)?;
     fsutil::write_atomic(&a.out_dir.join("rd.md"), md.as_bytes(), true)?;
     let axis = match a.axis {
@@ -177,8 +192,8 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
         a.mark_reference
             .then_some((512.0, 21.1, "notebook: 128 x f32 = 512 B, ~21.1 dB"));
     let title = format!("{} ({} images)", set.name, set.images.len());
-    rd::plot(&a.out_dir.join("rd.png"), &title, &points, axis, reference)?;
+    rd::plot(&a.out_dir.join("rd.png"), &title, points, axis, reference)?;
     print!("{md}");
     eprintln!("wrote {}/rd.csv, rd.md, rd.png", a.out_dir.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

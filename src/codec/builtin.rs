@@ -62,8 +62,12 @@ impl Builtin {
     /// The codec of this model.
     pub fn codec(self) -> Result<Codec, CodecError> {
         let bytes = self.bytes().ok_or_else(|| {
+            let level = match self {
+                Builtin::Quality(q) => q.to_string(),
+                Builtin::Reference => "reference".into(),
+            };
             CodecError::Setting(format!(
-                "no quality level {self:?}; aec has levels 1 to {}",
+                "no quality level {level}; aec has levels 1 to {}",
                 Self::qualities()
             ))
         })?;

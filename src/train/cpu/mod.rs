@@ -19,12 +19,12 @@ mod simd;
 
 use rayon::prelude::*;
 
+use super::state::{Penalties, State, StepLoss};
 use crate::entropy::prior::{noise, rate, Prior, RateGrads};
 use crate::kernels::{
     deconv_tile, gemm, im2col, matmul, sum, tanh_in_place, tanh_parallel, MatRef,
 };
 use crate::model::{ModelConfig, CHANNELS, INNER, KERNEL, TILE, TILE_VALUES};
-use crate::train::{Penalties, State, StepLoss};
 use encoder_matrix::FeatureGrad;
 pub use encoder_matrix::STREAMING_MAX_BATCH;
 
@@ -480,7 +480,7 @@ fn test_values(n: usize, seed: f32) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::BurnStepper;
+    use crate::train::burn_step::BurnStepper;
     use burn::tensor::Device;
 
     /// Pseudo-random tiles with some structure.
