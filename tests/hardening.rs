@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use aec::format::{AecFile, HEADER_LEN};
+use aec::format::{AnyFile, HEADER_LEN};
 use assert_cmd::cargo::CommandCargoExt;
 use assert_cmd::Command;
 use image::{GrayImage, ImageEncoder, Rgb, RgbImage, RgbaImage};
@@ -304,7 +304,7 @@ fn interrupts_leave_only_complete_outputs() {
         for name in names_in(&out) {
             assert!(name.ends_with(".aec"), "left {name} behind");
             let bytes = fs::read(out.join(&name)).unwrap();
-            AecFile::from_bytes(&bytes).unwrap_or_else(|e| panic!("{name} incomplete: {e}"));
+            AnyFile::from_bytes(&bytes).unwrap_or_else(|e| panic!("{name} incomplete: {e}"));
         }
     }
     assert!(interrupted > 0, "no run was interrupted");

@@ -86,8 +86,10 @@ fn table_has_its_columns_and_bytes_grow_with_code_length() {
     let header = csv.lines().next().unwrap();
     assert_eq!(
         header,
-        "family,setting,code_length,bytes_per_image,bits_per_pixel,psnr_mean_db,psnr_of_mean_mse_db,ssim,zero_fraction"
+        "family,setting,code_length,bytes_per_image,bits_per_pixel,psnr_mean_db,psnr_of_mean_mse_db,ssim,zero_fraction,ideal_bytes_per_image"
     );
+    // Only entropy-coded models have an ideal coder's size.
+    assert!(points.iter().all(|p| p.ideal_bytes_per_image.is_none()));
     assert_eq!(csv.lines().count(), 1 + points.len());
     let md = rd::to_markdown(&points);
     assert!(md.contains("| JPEG q50 |") && md.contains("WebP q50"));
