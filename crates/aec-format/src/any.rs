@@ -1,30 +1,14 @@
 //! Either version: [`AnyHeader`] and [`AnyFile`] read the version byte and dispatch.
 
 use crate::coded::check_file_len;
-use crate::header::Cursor;
+use crate::header::magic_and_version;
 use crate::{
-    AecFile, CodedFile, CodedHeader, FileHeader, FormatError, Limits, MAGIC, VERSION, VERSION_CODED,
+    AecFile, CodedFile, CodedHeader, FileHeader, FormatError, Limits, VERSION, VERSION_CODED,
 };
 
 /// Reads the magic and the version byte.
 fn version(bytes: &[u8]) -> Result<u8, FormatError> {
-    let mut c = Cursor {
-        buf: bytes,
-        pos: 0,
-        end: bytes.len(),
-    };
-    let magic: [u8; 4] = c.take(4)?.try_into().expect("4 bytes");
-    if magic != MAGIC {
-        return Err(FormatError::BadMagic { found: magic });
-    }
-    let version = c.u8()?;
-    if version != VERSION && version != VERSION_CODED {
-        return Err(FormatError::UnsupportedVersion {
-            version,
-            supported: "versions 1 and 2",
-        });
-    }
-    Ok(version)
+    magic_and_version(bytes, &[VERSION, VERSION_CODED], "versions 1 and 2").map(|(_, v)| v)
 }
 
 /// The header of a file of either version.

@@ -1,7 +1,7 @@
 //! Version 2 files: [`CodedHeader`] and [`CodedFile`], an entropy-coded symbol stream in a
 //! small header and a CRC.
 
-use crate::header::Cursor;
+use crate::header::{in_range, magic_and_version, Cursor};
 use crate::{FormatError, Limits, MAGIC};
 
 /// The version byte of a [`CodedFile`].
@@ -102,22 +102,7 @@ impl CodedHeader {
     /// of one of at least [`CodedHeader::encoded_len`] bytes, without looking at anything
     /// after it. Checks, in order: magic, version (2), kind, channels, width, height.
     pub fn parse(bytes: &[u8]) -> Result<CodedHeader, FormatError> {
-        let mut c = Cursor {
-            buf: bytes,
-            pos: 0,
-            end: bytes.len(),
-        };
-        let magic: [u8; 4] = c.take(4)?.try_into().expect("4 bytes");
-        if magic != MAGIC {
-            return Err(FormatError::BadMagic { found: magic });
-        }
-        let version = c.u8()?;
-        if version != VERSION_CODED {
-            return Err(FormatError::UnsupportedVersion {
-                version,
-                supported: "version 2 only",
-            });
-        }
+        let (mut c, _) = magic_and_version(bytes, &[VERSION_CODED], "version 2 only")?;
         Self::parse_after_version(&mut c)
     }
 
@@ -252,15 +237,9 @@ impl CodedFile {
     pub fn validate(&self) -> Result<(), FormatError> {
         let invalid =
             |field: &'static str, reason: String| Err(FormatError::Invalid { field, reason });
-        if !(1..=65535).contains(&self.width) {
-            return invalid("width", format!("{} is not in 1..=65535", self.width));
-        }
-        if !(1..=65535).contains(&self.height) {
-            return invalid("height", format!("{} is not in 1..=65535", self.height));
-        }
-        if !(1..=4).contains(&self.channels) {
-            return invalid("channels", format!("{} is not in 1..=4", self.channels));
-        }
+        in_range("width", self.width, 1, 65535)?;
+        in_range("height", self.height, 1, 65535)?;
+        in_range("channels", u32::from(self.channels), 1, 4)?;
         if self.payload.last() == Some(&0) {
             return invalid(
                 "payload",

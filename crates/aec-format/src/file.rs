@@ -6,7 +6,7 @@ use byteorder::{ByteOrder, LittleEndian};
 use half::f16;
 
 use crate::codes::{first_non_finite, Value};
-use crate::header::{Cursor, FLAG_SPARSE};
+use crate::header::{in_range, Cursor, FLAG_SPARSE};
 use crate::{
     Codes, FileHeader, FormatError, Layout, Limits, Precision, HEADER_LEN, MAGIC, OVERHEAD, VERSION,
 };
@@ -594,24 +594,11 @@ impl AecFile {
     pub fn validate(&self) -> Result<(), FormatError> {
         let invalid =
             |field: &'static str, reason: String| Err(FormatError::Invalid { field, reason });
-        if !(1..=65535).contains(&self.width) {
-            return invalid("width", format!("{} is not in 1..=65535", self.width));
-        }
-        if !(1..=65535).contains(&self.height) {
-            return invalid("height", format!("{} is not in 1..=65535", self.height));
-        }
-        if !(1..=255).contains(&self.tile_size) {
-            return invalid("tile size", format!("{} is not in 1..=255", self.tile_size));
-        }
-        if !(1..=65535).contains(&self.code_length) {
-            return invalid(
-                "code length",
-                format!("{} is not in 1..=65535", self.code_length),
-            );
-        }
-        if !(1..=4).contains(&self.channels) {
-            return invalid("channels", format!("{} is not in 1..=4", self.channels));
-        }
+        in_range("width", self.width, 1, 65535)?;
+        in_range("height", self.height, 1, 65535)?;
+        in_range("tile size", self.tile_size, 1, 255)?;
+        in_range("code length", self.code_length, 1, 65535)?;
+        in_range("channels", u32::from(self.channels), 1, 4)?;
         let expected = (self.tile_count() as u64).checked_mul(u64::from(self.code_length));
         if expected != Some(self.codes.len() as u64) {
             return invalid(

@@ -36,22 +36,7 @@ impl FileHeader {
     /// A program that can refuse a file for what its header says (another model, a size over
     /// its own bounds) calls this first, so that it allocates nothing for such a file.
     pub fn parse(bytes: &[u8]) -> Result<FileHeader, FormatError> {
-        let mut c = Cursor {
-            buf: bytes,
-            pos: 0,
-            end: bytes.len(),
-        };
-        let magic: [u8; 4] = c.take(4)?.try_into().expect("4 bytes");
-        if magic != MAGIC {
-            return Err(FormatError::BadMagic { found: magic });
-        }
-        let version = c.u8()?;
-        if version != VERSION {
-            return Err(FormatError::UnsupportedVersion {
-                version,
-                supported: "version 1 only",
-            });
-        }
+        let (mut c, _) = magic_and_version(bytes, &[VERSION], "version 1 only")?;
         let flags = c.u8()?;
         if flags & !FLAG_SPARSE != 0 {
             return Err(FormatError::ReservedFlags { flags });
@@ -158,6 +143,46 @@ fn nonzero(v: u32, field: &'static str, offset: usize) -> Result<u32, FormatErro
         Err(FormatError::ZeroField { field, offset })
     } else {
         Ok(v)
+    }
+}
+
+/// Checks the magic and that the version byte is one of `accepted` (`supported` names them in
+/// the error); returns a cursor at offset 5 and the version.
+pub(crate) fn magic_and_version<'a>(
+    bytes: &'a [u8],
+    accepted: &[u8],
+    supported: &'static str,
+) -> Result<(Cursor<'a>, u8), FormatError> {
+    let mut c = Cursor {
+        buf: bytes,
+        pos: 0,
+        end: bytes.len(),
+    };
+    let magic: [u8; 4] = c.take(4)?.try_into().expect("4 bytes");
+    if magic != MAGIC {
+        return Err(FormatError::BadMagic { found: magic });
+    }
+    let version = c.u8()?;
+    if !accepted.contains(&version) {
+        return Err(FormatError::UnsupportedVersion { version, supported });
+    }
+    Ok((c, version))
+}
+
+/// A writer-side range check: `value` in `lo..=hi`, else [`FormatError::Invalid`] for `field`.
+pub(crate) fn in_range(
+    field: &'static str,
+    value: u32,
+    lo: u32,
+    hi: u32,
+) -> Result<(), FormatError> {
+    if (lo..=hi).contains(&value) {
+        Ok(())
+    } else {
+        Err(FormatError::Invalid {
+            field,
+            reason: format!("{value} is not in {lo}..={hi}"),
+        })
     }
 }
 
