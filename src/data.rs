@@ -225,7 +225,7 @@ fn cifar_batches_in(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
 /// reached once through the real folders, so the walk skips the link and notes it, naming the
 /// link and the folder it leads back to. A link whose target is missing is kept as a file if
 /// its name is an image's, so that it is reported as unreadable like any other bad file.
-fn images_below(dir: &Path) -> Result<(Vec<PathBuf>, Vec<Skipped>), DataError> {
+pub(crate) fn images_below(dir: &Path) -> Result<(Vec<PathBuf>, Vec<Skipped>), DataError> {
     let mut found = Vec::new();
     let mut loops = Vec::new();
     for entry in walkdir::WalkDir::new(dir).follow_links(true) {

@@ -10,6 +10,7 @@ mod models;
 mod rd;
 mod runner;
 mod train;
+mod train_hyper;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Train a model (the seed notebook's recipe by default).
     Train(train::TrainArgs),
+    /// Train a whole-image hyperprior model on crops of photos.
+    TrainHyper(train_hyper::TrainHyperArgs),
     /// Rate-distortion: size against quality for models, settings, JPEG and WebP.
     Rd(rd::RdArgs),
     /// Work with model files.
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Decompress(args) => decompress::decompress(args),
         Command::Inspect(args) => inspect::inspect(args),
         Command::Train(args) => train::run(args),
+        Command::TrainHyper(args) => train_hyper::run(args),
         Command::Rd(args) => rd::run(args),
         Command::Model(ModelCommand::Info(args)) => model_info::info(args),
         Command::Model(ModelCommand::Convert(args)) => model_info::convert(args),

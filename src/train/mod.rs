@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 pub mod burn_step;
 mod checkpoint;
 pub mod cpu;
+pub mod hyper;
 mod log;
 mod state;
 

@@ -10,6 +10,8 @@
 //! [`Weights`] is the host-side copy of every parameter (what model files hold and what the
 //! optimizer updates); [`Autoencoder`] is the same model as a burn module on a device.
 
+pub mod hyper;
+
 use burn::module::{Module, Param, ParamId};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{Linear, LinearConfig};

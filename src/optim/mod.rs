@@ -10,6 +10,9 @@
 //! Per value, in TensorFlow's order of operations:
 //! `ms ← ms + (g² − ms)·(1 − ρ)`, then `w ← w − (ms + ε)^(−½)·lr·g`.
 
+mod adam;
+
+pub use adam::Adam;
 use rayon::prelude::*;
 
 /// Values updated per parallel task; large enough that scheduling costs nothing.

@@ -1,0 +1,136 @@
+//! `aec train-hyper`: trains the whole-image hyperprior family on crops of photos.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use aec::device::DeviceKind;
+use aec::model::hyper::HyperConfig;
+use aec::train::hyper::{
+    self, HyperObserver, HyperRecipe, HyperReport, HyperRun, Photos, Schedule,
+};
+use anyhow::Context;
+use clap::Args;
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  aec train-hyper --data photos/ --lambda 0.0067 --steps 100000 --out hyper.safetensors
+  aec train-hyper --data photos/ --lambda 0.0067 --steps 200000 --out hyper.safetensors --resume
+  aec train-hyper --data photos/ --lambda 0.0035 --init hyper.safetensors --out low.safetensors
+
+Data: a folder of images (recursive); each batch is random crops with random horizontal
+flips. Writes MODEL (the weights), a checkpoint MODEL.ckpt and a log row in MODEL.csv every
+--every steps. Loss: lambda*255^2*MSE + bits per pixel (CompressAI's units).")]
+pub struct TrainHyperArgs {
+    /// Folder of training images.
+    #[arg(long)]
+    data: PathBuf,
+    /// The weights file to write.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Weight of the distortion (CompressAI's 0.0018 .. 0.0483 for its qualities 1 .. 6).
+    #[arg(long)]
+    lambda: f64,
+    /// Train until this many steps are done in all (resumed runs count earlier steps).
+    #[arg(long, default_value_t = 100_000)]
+    steps: u64,
+    /// Crops per batch.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Side of the square crops, a multiple of 64.
+    #[arg(long, default_value_t = 128)]
+    crop: usize,
+    /// Channels of the hidden layers and of z (N).
+    #[arg(long, default_value_t = HyperConfig::default().n)]
+    n: usize,
+    /// Channels of the latent y (M).
+    #[arg(long, default_value_t = HyperConfig::default().m)]
+    m: usize,
+    /// Adam's learning rate (may change between resumed runs).
+    #[arg(long, default_value_t = 1e-4)]
+    learning_rate: f32,
+    /// Seed of the initial weights, the crops and the noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Steps between checkpoints and log rows.
+    #[arg(long, default_value_t = 200)]
+    every: u64,
+    /// Continue from MODEL.ckpt if it exists.
+    #[arg(long)]
+    resume: bool,
+    /// Start from this weights file (fine-tuning another λ); its N and M are used.
+    #[arg(long, value_name = "MODEL")]
+    init: Option<PathBuf>,
+    /// burn's device: flex or ndarray (CPU), or cuda.
+    #[arg(long, default_value = "flex", env = "AEC_DEVICE")]
+    device: DeviceKind,
+}
+
+struct Console;
+
+impl HyperObserver for Console {
+    fn report(&mut self, r: &HyperReport) {
+        eprintln!(
+            "step {:>7}  loss {:.4}  {:.2} dB  {:.4} bpp (y {:.4}, z {:.4})  |g| {:.3}  {:.3} s/step",
+            r.step,
+            r.loss,
+            r.psnr,
+            r.bpp_y + r.bpp_z,
+            r.bpp_y,
+            r.bpp_z,
+            r.grad_norm,
+            r.seconds_per_step
+        );
+    }
+}
+
+pub fn run(a: TrainHyperArgs) -> anyhow::Result<ExitCode> {
+    let init = match &a.init {
+        Some(p) => Some(
+            hyper::load_weights(p)
+                .with_context(|| format!("initial weights {}", p.display()))?
+                .0,
+        ),
+        None => None,
+    };
+    let config = init
+        .as_ref()
+        .map_or(HyperConfig { n: a.n, m: a.m }, |w| w.config);
+    let photos = Photos::load(&a.data, a.crop).context("loading training photos")?;
+    for s in photos.skipped.iter().take(10) {
+        eprintln!("aec: warning: skipped {}: {}", s.path.display(), s.reason);
+    }
+    let device = a.device.device()?;
+    let run = HyperRun {
+        recipe: HyperRecipe {
+            config,
+            lambda: a.lambda,
+            batch: a.batch_size,
+            crop: a.crop,
+            seed: a.seed,
+        },
+        schedule: Schedule {
+            steps: a.steps,
+            learning_rate: a.learning_rate,
+            every: a.every.max(1),
+        },
+        out: a.out.clone(),
+        resume: a.resume,
+        init,
+    };
+    eprintln!(
+        "training N={} M={} ({:.0} multiply-adds per pixel forward), λ {}, {} photos ({:.1} Mpx), \
+         batch {}×{}², on {}",
+        config.n,
+        config.m,
+        config.macs_per_pixel(),
+        a.lambda,
+        photos.len(),
+        photos.pixels() as f64 / 1e6,
+        a.batch_size,
+        a.crop,
+        a.device
+    );
+    let state = hyper::train_hyper(&run, &photos, &device, &mut Console)?;
+    eprintln!("{} steps done: {}", state.step, a.out.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,110 @@
+//! The training objective of the hyperprior family: `λ·255²·MSE + bits per pixel`
+//! (CompressAI's units: MSE of pixels in [0, 1], so `255²·MSE` is the MSE in 8-bit units).
+//!
+//! In training, rounding is replaced by additive uniform noise for the rate of `y` and `z`
+//! (Ballé et al. 2017); the synthesis reads `round(y)` through a straight-through gradient, as
+//! decoding does (Minnen & Singh 2020's "mixed" quantization), so that it learns the values it
+//! will be given.
+
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::net::{HyperNet, Transform};
+use super::SCALE_BOUND;
+use crate::entropy::prior::LIKELIHOOD_BOUND;
+
+/// The parts of one batch's loss, as numbers.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HyperLoss {
+    /// Mean squared error of the reconstruction, pixels in [0, 1].
+    pub mse: f64,
+    /// Bits of `y` per image pixel.
+    pub bpp_y: f64,
+    /// Bits of `z` per image pixel.
+    pub bpp_z: f64,
+    /// `λ·255²·mse + bpp_y + bpp_z`.
+    pub loss: f64,
+}
+
+/// Uniform noise in [−½, ½) for `y` and for `z`, drawn by the caller.
+pub struct Noise {
+    /// One value per element of `y`.
+    pub y: Vec<f32>,
+    /// One value per element of `z`.
+    pub z: Vec<f32>,
+}
+
+/// The loss of a batch `[B, 3, H, W]` (pixels in [0, 1]) as a scalar tensor, with its parts.
+/// `noise` is drawn for `y`'s and `z`'s shapes, which [`latent_shapes`] gives.
+pub fn loss(
+    net: &HyperNet,
+    images: Tensor<4>,
+    noise: Noise,
+    lambda: f64,
+    device: &Device,
+) -> (Tensor<1>, Tensor<1>, Tensor<1>, Tensor<1>) {
+    let [b, _, h, w] = images.dims();
+    let pixels = (b * h * w) as f64;
+    let y = net.run(Transform::Analysis, images.clone());
+    let z = net.run(Transform::HyperAnalysis, y.clone().abs());
+    let z_noisy = z.clone() + tensor_like(&z, noise.z, device);
+    let (loc, log_scale) = net.z_prior();
+    let bits_z = logistic_bits(z_noisy.clone(), loc, log_scale);
+    let scales = net
+        .run(Transform::HyperSynthesis, z_noisy)
+        .clamp_min(SCALE_BOUND);
+    let y_noisy = y.clone() + tensor_like(&y, noise.y, device);
+    let bits_y = gaussian_bits(y_noisy, scales);
+    let y_rounded = y.clone() + (y.clone().round() - y).detach();
+    let x_hat = net.run(Transform::Synthesis, y_rounded);
+    let diff = x_hat - images;
+    let mse = (diff.clone() * diff).mean();
+    let bpp_y = bits_y.div_scalar(pixels);
+    let bpp_z = bits_z.div_scalar(pixels);
+    let total = mse.clone().mul_scalar(lambda * 255.0 * 255.0) + bpp_y.clone() + bpp_z.clone();
+    (total, mse, bpp_y, bpp_z)
+}
+
+fn tensor_like(t: &Tensor<4>, values: Vec<f32>, device: &Device) -> Tensor<4> {
+    Tensor::from_data(TensorData::new(values, t.dims()), device)
+}
+
+/// Bits of noisy `y` under zero-mean Gaussians of the given scales: `−log2 P`, with
+/// `P = Φ((½ − |y|)/σ) − Φ((−½ − |y|)/σ)` (the lower tail, where f32 keeps its precision).
+pub fn gaussian_bits(y: Tensor<4>, scales: Tensor<4>) -> Tensor<1> {
+    let a = y.abs();
+    let phi = |v: Tensor<4>| {
+        v.mul_scalar(std::f64::consts::FRAC_1_SQRT_2)
+            .erf()
+            .add_scalar(1.0)
+            .mul_scalar(0.5)
+    };
+    let upper = phi((a.clone().neg().add_scalar(0.5)) / scales.clone());
+    let lower = phi((a.neg().sub_scalar(0.5)) / scales);
+    bits(upper - lower)
+}
+
+/// Bits of noisy `z` `[B, C, h, w]` under per-channel logistic densities.
+pub fn logistic_bits(z: Tensor<4>, loc: Tensor<1>, log_scale: Tensor<1>) -> Tensor<1> {
+    let c = loc.dims()[0];
+    let loc = loc.reshape([1, c, 1, 1]);
+    let inv_scale = log_scale.neg().exp().reshape([1, c, 1, 1]);
+    let a = (z - loc).abs();
+    let upper = sigmoid((a.clone().neg().add_scalar(0.5)) * inv_scale.clone());
+    let lower = sigmoid((a.neg().sub_scalar(0.5)) * inv_scale);
+    bits(upper - lower)
+}
+
+fn bits(p: Tensor<4>) -> Tensor<1> {
+    p.clamp_min(LIKELIHOOD_BOUND)
+        .log()
+        .sum()
+        .mul_scalar(-std::f64::consts::LOG2_E)
+}
+
+/// Shapes of `y` and `z` for a batch of `b` images of `h×w` pixels (multiples of
+/// [`super::TOTAL_STRIDE`]) and `m`, `n` channels.
+pub fn latent_shapes(b: usize, h: usize, w: usize, m: usize, n: usize) -> ([usize; 4], [usize; 4]) {
+    let (ys, zs) = (super::Y_STRIDE, super::TOTAL_STRIDE);
+    ([b, m, h / ys, w / ys], [b, n, h / zs, w / zs])
+}

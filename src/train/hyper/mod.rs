@@ -1,0 +1,239 @@
+//! Training of the hyperprior family on random crops of photos: Adam, gradients clipped to
+//! norm 1, loss `λ·255²·MSE + bpp` ([`crate::model::hyper::rate`]), checkpoints and a CSV log
+//! every few hundred steps, resumable.
+
+mod checkpoint;
+pub mod crops;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::entropy::prior::noise;
+use crate::model::hyper::net::{host, HyperNet};
+use crate::model::hyper::rate::{self, latent_shapes, Noise};
+use crate::model::hyper::{HyperConfig, HyperWeights, TOTAL_STRIDE};
+use crate::optim::Adam;
+pub use checkpoint::load_weights;
+pub use crops::Photos;
+
+use super::TrainError;
+
+/// What defines a hyperprior training run (a checkpoint resumes only with the same recipe;
+/// the step count and learning rate may change between runs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HyperRecipe {
+    /// The architecture.
+    pub config: HyperConfig,
+    /// Weight of the distortion: loss = λ·255²·MSE + bits per pixel.
+    pub lambda: f64,
+    /// Crops per batch.
+    pub batch: usize,
+    /// Side of the square crops (a multiple of 64).
+    pub crop: usize,
+    /// Seed of the initial weights, the crops and the noise.
+    pub seed: u64,
+}
+
+/// How long and how fast to train.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    /// Train until this many steps are done in all.
+    pub steps: u64,
+    /// Adam's learning rate.
+    pub learning_rate: f32,
+    /// Write a log row, a checkpoint and the model after every this many steps.
+    pub every: u64,
+}
+
+/// Where a run keeps its files: `model` (the weights), `model.ckpt` and `model.csv`.
+#[derive(Debug, Clone)]
+pub struct HyperRun {
+    /// The recipe.
+    pub recipe: HyperRecipe,
+    /// The schedule.
+    pub schedule: Schedule,
+    /// The model file to write.
+    pub out: PathBuf,
+    /// Continue from `out.ckpt` when it exists.
+    pub resume: bool,
+    /// Start from these weights instead of a seeded draw (fine-tuning another λ).
+    pub init: Option<HyperWeights>,
+}
+
+/// The trainable state: weights, optimizer, steps done.
+pub struct HyperState {
+    /// The weights.
+    pub weights: HyperWeights,
+    /// Adam's slots.
+    pub adam: Adam,
+    /// Steps done.
+    pub step: u64,
+}
+
+/// Means of the loss parts over the steps since the last report.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HyperReport {
+    /// Steps done in all.
+    pub step: u64,
+    /// Mean loss.
+    pub loss: f64,
+    /// PSNR of the mean MSE, dB.
+    pub psnr: f64,
+    /// Bits per pixel of `y` and of `z` (noisy, estimated by the priors).
+    pub bpp_y: f64,
+    /// Bits per pixel of `z`.
+    pub bpp_z: f64,
+    /// Global gradient norm before clipping, mean.
+    pub grad_norm: f64,
+    /// Seconds per step over the interval.
+    pub seconds_per_step: f64,
+}
+
+/// Receives a report after every interval.
+pub trait HyperObserver {
+    /// Called after each interval's checkpoint.
+    fn report(&mut self, report: &HyperReport);
+}
+
+/// Trains (or resumes) a run on `photos` with burn on `device`, writing the model, the
+/// checkpoint and the log after every interval. Returns the final state.
+pub fn train_hyper(
+    run: &HyperRun,
+    photos: &Photos,
+    device: &Device,
+    observer: &mut dyn HyperObserver,
+) -> Result<HyperState, TrainError> {
+    check(&run.recipe)?;
+    let ckpt = sibling(&run.out, "ckpt");
+    let log = sibling(&run.out, "csv");
+    let mut state = if run.resume && ckpt.exists() {
+        checkpoint::load(&ckpt, &run.recipe)?
+    } else {
+        let weights = run
+            .init
+            .clone()
+            .unwrap_or_else(|| HyperWeights::init(run.recipe.config, run.recipe.seed));
+        let adam = Adam::new(weights.tensors.iter().map(Vec::len));
+        HyperState {
+            weights,
+            adam,
+            step: 0,
+        }
+    };
+    if state.step == 0 {
+        checkpoint::start_log(&log)?;
+    }
+    let device = device.clone().autodiff();
+    let mut sums = Sums::default();
+    while state.step < run.schedule.steps {
+        let parts = step(&run.recipe, &run.schedule, &mut state, photos, &device);
+        sums.add(parts);
+        if state.step % run.schedule.every == 0 || state.step == run.schedule.steps {
+            let report = sums.report(state.step);
+            checkpoint::save(&ckpt, &run.recipe, &state)?;
+            checkpoint::save_model(&run.out, &run.recipe, &state.weights)?;
+            checkpoint::append_log(&log, &report)?;
+            observer.report(&report);
+            sums = Sums::default();
+        }
+    }
+    Ok(state)
+}
+
+fn check(recipe: &HyperRecipe) -> Result<(), TrainError> {
+    recipe.config.validate().map_err(TrainError::Settings)?;
+    if recipe.crop == 0 || recipe.crop % TOTAL_STRIDE != 0 {
+        return Err(TrainError::Settings(format!(
+            "the crop side {} is not a positive multiple of {TOTAL_STRIDE}",
+            recipe.crop
+        )));
+    }
+    if recipe.batch == 0 || !(recipe.lambda > 0.0 && recipe.lambda.is_finite()) {
+        return Err(TrainError::Settings(
+            "the batch must be at least 1 and λ positive".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// One step: returns (loss, mse, bpp_y, bpp_z, gradient norm).
+fn step(
+    recipe: &HyperRecipe,
+    schedule: &Schedule,
+    state: &mut HyperState,
+    photos: &Photos,
+    device: &Device,
+) -> [f64; 5] {
+    let (b, c) = (recipe.batch, recipe.crop);
+    let pixels = photos.batch(recipe.seed, state.step, b);
+    let images = Tensor::<4>::from_data(TensorData::new(pixels, [b, 3, c, c]), device);
+    let (ys, zs) = latent_shapes(b, c, c, recipe.config.m, recipe.config.n);
+    let n_y: usize = ys.iter().product();
+    let n_z: usize = zs.iter().product();
+    let u = noise(recipe.seed, state.step, n_y + n_z);
+    let noise = Noise {
+        y: u[..n_y].to_vec(),
+        z: u[n_y..].to_vec(),
+    };
+    let net = HyperNet::from_weights(&state.weights, device, true);
+    let (loss, mse, bpp_y, bpp_z) = rate::loss(&net, images, noise, recipe.lambda, device);
+    let value = |t: Tensor<1>| f64::from(host(t.inner())[0]);
+    let numbers = [value(loss.clone()), value(mse), value(bpp_y), value(bpp_z)];
+    let grads = loss.backward();
+    let gradients = net.gradients(&grads);
+    let norm = state.adam.step(
+        schedule.learning_rate,
+        &mut state.weights.tensors,
+        &gradients,
+        Some(1.0),
+    );
+    state.step += 1;
+    [
+        numbers[0],
+        numbers[1],
+        numbers[2],
+        numbers[3],
+        f64::from(norm),
+    ]
+}
+
+#[derive(Default)]
+struct Sums {
+    n: u64,
+    parts: [f64; 5],
+    started: Option<Instant>,
+}
+
+impl Sums {
+    fn add(&mut self, parts: [f64; 5]) {
+        self.started.get_or_insert_with(Instant::now);
+        self.n += 1;
+        for (s, p) in self.parts.iter_mut().zip(parts) {
+            *s += p;
+        }
+    }
+
+    fn report(&self, step: u64) -> HyperReport {
+        let n = self.n.max(1) as f64;
+        let mean = |i: usize| self.parts[i] / n;
+        HyperReport {
+            step,
+            loss: mean(0),
+            psnr: -10.0 * mean(1).log10(),
+            bpp_y: mean(2),
+            bpp_z: mean(3),
+            grad_norm: mean(4),
+            seconds_per_step: self.started.map_or(0.0, |t| t.elapsed().as_secs_f64() / n),
+        }
+    }
+}
+
+fn sibling(path: &Path, ext: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".");
+    name.push(ext);
+    PathBuf::from(name)
+}
