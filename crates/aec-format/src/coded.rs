@@ -19,13 +19,18 @@ pub enum ModelKind {
     /// dimension `d` of every tile with the same fixed distribution (a factorized prior). The
     /// tile size, the code length and the distributions come from the model.
     TiledFactorized,
+    /// `2`: the whole image through a convolutional transform with a hyperprior: first the
+    /// side latent's symbols, then the latent's, each latent symbol with a distribution chosen
+    /// from the side latent's. The counts and the distributions come from the model.
+    WholeImageHyperprior,
 }
 
 impl ModelKind {
-    /// The kind for a kind byte, `None` for a reserved value (0 and 2–255).
+    /// The kind for a kind byte, `None` for a reserved value (0 and 3–255).
     pub fn from_byte(b: u8) -> Option<ModelKind> {
         match b {
             1 => Some(ModelKind::TiledFactorized),
+            2 => Some(ModelKind::WholeImageHyperprior),
             _ => None,
         }
     }
@@ -34,6 +39,7 @@ impl ModelKind {
     pub fn to_byte(self) -> u8 {
         match self {
             ModelKind::TiledFactorized => 1,
+            ModelKind::WholeImageHyperprior => 2,
         }
     }
 }

@@ -55,7 +55,7 @@ pub enum FormatError {
         offset: usize,
     },
     /// The kind byte of a version 2 file (offset 5) holds a reserved value.
-    #[error("unsupported kind {kind} at byte 5: only kind 1 (tiled code with a factorized prior) is defined")]
+    #[error("unsupported kind {kind} at byte 5: only kinds 1 (tiled code with a factorized prior) and 2 (whole image with a hyperprior) are defined")]
     UnsupportedKind {
         /// The kind byte found.
         kind: u8,

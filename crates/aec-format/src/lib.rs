@@ -106,8 +106,8 @@ pub use header::FileHeader;
 pub use limits::Limits;
 pub use stats::CodeStats;
 pub use symbols::{
-    decode_symbols, encode_symbols, SymbolTable, SymbolTables, MAX_ALPHABET, PROBABILITY_BITS,
-    PROBABILITY_TOTAL,
+    decode_symbols, encode_symbols, SymbolDecoder, SymbolEncoder, SymbolTable, SymbolTables,
+    MAX_ALPHABET, PROBABILITY_BITS, PROBABILITY_TOTAL,
 };
 #[doc(hidden)]
 pub use symbols::{encode_symbols_sealed, SealCase};

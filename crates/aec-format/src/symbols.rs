@@ -252,62 +252,121 @@ pub fn encode_symbols_sealed(
 ) -> Result<(Vec<u8>, SealCase), FormatError> {
     let l = tables.code_length();
     check_multiple("symbols", symbols.len(), l)?;
-    // About 2 bits per symbol is typical; the vector grows as needed.
-    let sink = ByteSink(Vec::with_capacity(symbols.len() / 4 + 16));
-    let mut enc = RangeEncoder::<u32, u64, ByteSink>::with_write_backend(sink);
-    for (t, tile) in symbols.chunks_exact(l).enumerate() {
-        for (d, ((&s, table), model)) in tile
-            .iter()
-            .zip(&tables.tables)
-            .zip(&tables.models)
-            .enumerate()
-        {
-            // `s − min_symbol` modulo 2^32: below the alphabet size exactly when `s` is in the
-            // alphabet, as `min_symbol + n − 1` fits in an i32.
-            let index = s.wrapping_sub(table.min_symbol) as u32 as usize;
-            if index >= table.probabilities.len() {
-                return Err(FormatError::SymbolOutOfRange {
-                    index: t * l + d,
-                    dimension: d,
-                    symbol: s,
-                    min: table.min_symbol,
-                    max: table.max_symbol(),
-                });
-            }
-            enc.encode_symbol(index, model.as_view())
-                .map_err(|e| FormatError::Invalid {
-                    field: "symbols",
-                    reason: format!("the range coder refused symbol {}: {e:?}", t * l + d),
-                })?;
+    let mut enc = SymbolEncoder::with_capacity(symbols.len());
+    for tile in symbols.chunks_exact(l) {
+        for (d, &s) in tile.iter().enumerate() {
+            enc.encode(s, d, tables)?;
         }
     }
-    let (ByteSink(mut out), state, situation) = enc.into_raw_parts();
-    let (bytes, point) = seal_point(state.lower(), state.range().get());
-    let carry = point >> 64 != 0;
-    let case = match situation {
-        // The interval does not pass 2^64, so neither does the point.
-        EncoderSituation::Normal => SealCase::Normal,
-        EncoderSituation::Inverted(held, first) => {
-            // Held back: `first` then `held − 1` words of all ones, or after a carry
-            // `first + 1` then zeros (`first` is never all ones: the carry stops there). The
-            // interval passes 2^64 here, so the point is 2^64 and there always is a carry.
-            let (first, rest) = if carry {
-                (first.wrapping_add(1), 0)
-            } else {
-                (first, u32::MAX)
-            };
-            out.extend_from_slice(&first.to_be_bytes());
-            for _ in 1..held.get() {
-                out.extend_from_slice(&rest.to_be_bytes());
-            }
-            SealCase::Carry
+    Ok(enc.finish_sealed())
+}
+
+/// A symbol stream written one symbol at a time, each with any table of a [`SymbolTables`]
+/// (for models whose distributions depend on symbols coded before). [`encode_symbols`] is
+/// this encoder with table `k mod code_length` for symbol `k`.
+pub struct SymbolEncoder {
+    enc: RangeEncoder<u32, u64, ByteSink>,
+    count: usize,
+}
+
+impl SymbolEncoder {
+    /// An empty stream, with room for about `symbols` symbols.
+    pub fn with_capacity(symbols: usize) -> Self {
+        // About 2 bits per symbol is typical; the vector grows as needed.
+        let sink = ByteSink(Vec::with_capacity(symbols / 4 + 16));
+        Self {
+            enc: RangeEncoder::with_write_backend(sink),
+            count: 0,
         }
-    };
-    out.extend_from_slice(&(point as u64).to_be_bytes()[..bytes]);
-    while out.last() == Some(&0) {
-        out.pop();
     }
-    Ok((out, case))
+
+    /// Appends `symbol` with the distribution of `tables`' dimension `table`.
+    pub fn encode(
+        &mut self,
+        symbol: i32,
+        table: usize,
+        tables: &SymbolTables,
+    ) -> Result<(), FormatError> {
+        let index = self.count;
+        let (t, model) = tables
+            .tables
+            .get(table)
+            .zip(tables.models.get(table))
+            .ok_or_else(|| FormatError::Invalid {
+                field: "table index",
+                reason: format!(
+                    "symbol {index} names table {table} of {}",
+                    tables.code_length()
+                ),
+            })?;
+        // `s − min_symbol` modulo 2^32: below the alphabet size exactly when `s` is in the
+        // alphabet, as `min_symbol + n − 1` fits in an i32.
+        let i = symbol.wrapping_sub(t.min_symbol) as u32 as usize;
+        if i >= t.probabilities.len() {
+            return Err(FormatError::SymbolOutOfRange {
+                index,
+                dimension: table,
+                symbol,
+                min: t.min_symbol,
+                max: t.max_symbol(),
+            });
+        }
+        self.enc
+            .encode_symbol(i, model.as_view())
+            .map_err(|e| FormatError::Invalid {
+                field: "symbols",
+                reason: format!("the range coder refused symbol {index}: {e:?}"),
+            })?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Symbols encoded so far.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether no symbol was encoded.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The stream's bytes: the shortest that decode to the symbols (never ending with a zero
+    /// byte).
+    pub fn finish(self) -> Vec<u8> {
+        self.finish_sealed().0
+    }
+
+    fn finish_sealed(self) -> (Vec<u8>, SealCase) {
+        let (ByteSink(mut out), state, situation) = self.enc.into_raw_parts();
+        let (bytes, point) = seal_point(state.lower(), state.range().get());
+        let carry = point >> 64 != 0;
+        let case = match situation {
+            // The interval does not pass 2^64, so neither does the point.
+            EncoderSituation::Normal => SealCase::Normal,
+            EncoderSituation::Inverted(held, first) => {
+                // Held back: `first` then `held − 1` words of all ones, or after a carry
+                // `first + 1` then zeros (`first` is never all ones: the carry stops there).
+                // The interval passes 2^64 here, so the point is 2^64 and there always is a
+                // carry.
+                let (first, rest) = if carry {
+                    (first.wrapping_add(1), 0)
+                } else {
+                    (first, u32::MAX)
+                };
+                out.extend_from_slice(&first.to_be_bytes());
+                for _ in 1..held.get() {
+                    out.extend_from_slice(&rest.to_be_bytes());
+                }
+                SealCase::Carry
+            }
+        };
+        out.extend_from_slice(&(point as u64).to_be_bytes()[..bytes]);
+        while out.last() == Some(&0) {
+            out.pop();
+        }
+        (out, case)
+    }
 }
 
 /// Decodes exactly `count` symbols from the symbol stream `payload` into `out` (cleared
@@ -335,42 +394,105 @@ pub fn decode_symbols(
     let l = tables.code_length();
     check_multiple("count", count, l)?;
     out.clear();
-    if payload.last() == Some(&0) {
-        return Err(FormatError::TrailingZeroByte {
-            offset: payload.len() - 1,
-        });
-    }
-    // The decoder reads two words, then at most one per symbol; an encoding never has more.
-    if payload.len() > count.saturating_add(2).saturating_mul(4) {
-        return Err(FormatError::StreamNotCanonical { count });
-    }
+    let mut dec = SymbolDecoder::new(payload, count)?;
     out.reserve(count);
-    let words = ByteWords {
-        bytes: payload,
-        pos: 0,
-    };
-    let mut dec = RangeDecoder::<u32, u64, ByteWords<'_>>::with_backend(words).unwrap_infallible();
-    for t in 0..count / l {
-        for (d, (table, model)) in tables.tables.iter().zip(&tables.models).enumerate() {
-            match dec.decode_symbol(model.as_view()) {
-                // index < n <= 65536 and min_symbol + n − 1 fits: no overflow.
-                Ok(index) => out.push(table.min_symbol.wrapping_add(index as i32)),
-                Err(_) => {
-                    return Err(FormatError::StreamInvalid {
-                        index: t * l + d,
-                        dimension: d,
-                    })
-                }
-            }
+    for _ in 0..count / l {
+        for d in 0..l {
+            out.push(dec.decode(d, tables)?);
         }
     }
-    let state = dec.state();
-    let (words, _, point) = dec.into_raw_parts();
-    let (_, seal) = seal_point(state.lower(), state.range().get());
-    if words.pos < payload.len() || point != seal as u64 {
-        return Err(FormatError::StreamNotCanonical { count });
+    dec.finish()
+}
+
+/// A symbol stream read one symbol at a time, each with any table (the counterpart of
+/// [`SymbolEncoder`]). The caller says up front how many symbols it will read, which bounds
+/// the payload's length; [`SymbolDecoder::finish`] checks that exactly the encoder's bytes
+/// were given.
+pub struct SymbolDecoder<'a> {
+    dec: RangeDecoder<u32, u64, ByteWords<'a>>,
+    payload_len: usize,
+    count: usize,
+    decoded: usize,
+}
+
+impl<'a> SymbolDecoder<'a> {
+    /// A decoder for a stream of exactly `count` symbols. Rejects a payload that ends with a
+    /// zero byte or is longer than any encoding of `count` symbols.
+    pub fn new(payload: &'a [u8], count: usize) -> Result<Self, FormatError> {
+        if payload.last() == Some(&0) {
+            return Err(FormatError::TrailingZeroByte {
+                offset: payload.len() - 1,
+            });
+        }
+        // The decoder reads two words, then at most one per symbol; an encoding never has
+        // more.
+        if payload.len() > count.saturating_add(2).saturating_mul(4) {
+            return Err(FormatError::StreamNotCanonical { count });
+        }
+        let words = ByteWords {
+            bytes: payload,
+            pos: 0,
+        };
+        Ok(Self {
+            dec: RangeDecoder::with_backend(words).unwrap_infallible(),
+            payload_len: payload.len(),
+            count,
+            decoded: 0,
+        })
     }
-    Ok(())
+
+    /// The next symbol, with the distribution of `tables`' dimension `table`. Fails past
+    /// `count` symbols.
+    pub fn decode(&mut self, table: usize, tables: &SymbolTables) -> Result<i32, FormatError> {
+        let index = self.decoded;
+        if index >= self.count {
+            return Err(FormatError::Invalid {
+                field: "symbols",
+                reason: format!("more than the {} symbols declared", self.count),
+            });
+        }
+        let (t, model) = tables
+            .tables
+            .get(table)
+            .zip(tables.models.get(table))
+            .ok_or_else(|| FormatError::Invalid {
+                field: "table index",
+                reason: format!(
+                    "symbol {index} names table {table} of {}",
+                    tables.code_length()
+                ),
+            })?;
+        match self.dec.decode_symbol(model.as_view()) {
+            Ok(i) => {
+                self.decoded += 1;
+                // i < n <= 65536 and min_symbol + n − 1 fits: no overflow.
+                Ok(t.min_symbol.wrapping_add(i as i32))
+            }
+            Err(_) => Err(FormatError::StreamInvalid {
+                index,
+                dimension: table,
+            }),
+        }
+    }
+
+    /// Checks that all `count` symbols were read and that the payload is exactly their
+    /// canonical encoding.
+    pub fn finish(self) -> Result<(), FormatError> {
+        let count = self.count;
+        if self.decoded != count {
+            return Err(FormatError::Invalid {
+                field: "symbols",
+                reason: format!("{} of the {count} declared symbols were read", self.decoded),
+            });
+        }
+        let state = self.dec.state();
+        let (words, _, point) = self.dec.into_raw_parts();
+        let (_, seal) = seal_point(state.lower(), state.range().get());
+        if words.pos < self.payload_len || point != seal as u64 {
+            return Err(FormatError::StreamNotCanonical { count });
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

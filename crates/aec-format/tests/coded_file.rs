@@ -126,8 +126,8 @@ fn header_errors_come_in_offset_order() {
     };
     let err = |m: &[u8]| CodedFile::from_bytes(m).unwrap_err();
     assert!(matches!(
-        err(&with(&[(5, 2), (6, 0), (15, 0)])),
-        FormatError::UnsupportedKind { kind: 2 }
+        err(&with(&[(5, 3), (6, 0), (15, 0)])),
+        FormatError::UnsupportedKind { kind: 3 }
     ));
     assert!(matches!(
         err(&with(&[(6, 0), (15, 0)])),
@@ -331,7 +331,12 @@ fn limits_are_enforced() {
 fn model_kinds() {
     assert_eq!(ModelKind::from_byte(1), Some(ModelKind::TiledFactorized));
     assert_eq!(ModelKind::TiledFactorized.to_byte(), 1);
-    for b in (0..=255u8).filter(|&b| b != 1) {
+    assert_eq!(
+        ModelKind::from_byte(2),
+        Some(ModelKind::WholeImageHyperprior)
+    );
+    assert_eq!(ModelKind::WholeImageHyperprior.to_byte(), 2);
+    for b in (0..=255u8).filter(|&b| b != 1 && b != 2) {
         assert_eq!(ModelKind::from_byte(b), None);
     }
 }

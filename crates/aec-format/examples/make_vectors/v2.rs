@@ -309,12 +309,8 @@ fn invalid_vectors(one_tile: &[u8]) -> Vec<(&'static str, Vec<u8>, String)> {
     m[5] = 0;
     out.push(("reserved_kind_0", crc_fix(m), "kind 0".into()));
     let mut m = b.to_vec();
-    m[5] = 2;
-    out.push((
-        "reserved_kind_2",
-        crc_fix(m),
-        "kind 2 (reserved for a whole-image model)".into(),
-    ));
+    m[5] = 3;
+    out.push(("reserved_kind_3", crc_fix(m), "kind 3".into()));
     let mut m = b.to_vec();
     m[6] = 5;
     out.push(("bad_channels", crc_fix(m), "channel count 5".into()));
