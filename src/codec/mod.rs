@@ -13,6 +13,7 @@
 
 mod builtin;
 pub mod coded;
+pub mod hyper;
 mod raw;
 pub mod tiles;
 
@@ -219,20 +220,7 @@ impl Codec {
 
     /// Checks an image size against the container's sides and this codec's pixel limit.
     pub fn check_size(&self, width: u32, height: u32) -> Result<(), CodecError> {
-        if width == 0 || height == 0 {
-            return Err(CodecError::Empty { width, height });
-        }
-        if width > MAX_SIDE || height > MAX_SIDE {
-            return Err(CodecError::TooLarge { width, height });
-        }
-        if u64::from(width) * u64::from(height) > self.max_pixels {
-            return Err(CodecError::TooManyPixels {
-                width,
-                height,
-                limit: self.max_pixels,
-            });
-        }
-        Ok(())
+        check_size(width, height, self.max_pixels)
     }
 
     /// Checks what a file's header says against this codec: the model, the version that goes
@@ -356,4 +344,22 @@ impl<'a> CodeChunks<'a> for &'a aec_format::Codes {
             }
         }
     }
+}
+
+/// Checks an image size against the container's sides and a pixel limit.
+pub(crate) fn check_size(width: u32, height: u32, max_pixels: u64) -> Result<(), CodecError> {
+    if width == 0 || height == 0 {
+        return Err(CodecError::Empty { width, height });
+    }
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(CodecError::TooLarge { width, height });
+    }
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(CodecError::TooManyPixels {
+            width,
+            height,
+            limit: max_pixels,
+        });
+    }
+    Ok(())
 }

@@ -182,7 +182,7 @@ impl CodeTables {
 /// Probabilities (summing to about 1) in 24-bit fixed point: each symbol gets 1 plus its share
 /// of the rest, rounded down, and what rounding left over goes to the largest remainders
 /// (ties to the lower symbol), so that the sum is exactly 2^24.
-fn fixed_point(p: &[f64]) -> Vec<u32> {
+pub(crate) fn fixed_point(p: &[f64]) -> Vec<u32> {
     let n = p.len();
     let total: f64 = p.iter().sum::<f64>().max(f64::MIN_POSITIVE);
     let budget = (1u64 << PRECISION) - n as u64;

@@ -13,6 +13,8 @@
 //! [`HyperWeights`] holds every parameter on the host in the order of
 //! [`HyperConfig::param_specs`]; [`net`] runs the network in burn.
 
+pub mod file;
+pub mod integer;
 pub mod net;
 pub mod rate;
 

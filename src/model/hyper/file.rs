@@ -1,0 +1,263 @@
+//! Model files of the hyperprior family: safetensors with every weight (f32), the integer
+//! entropy tables ([`HyperTables`]) and a metadata entry with the architecture and λ.
+
+use std::collections::HashMap;
+
+use safetensors::tensor::{Dtype, TensorView};
+use serde::{Deserialize, Serialize};
+
+use super::integer::ACT_BITS;
+use super::{HyperConfig, HyperWeights};
+use crate::entropy::hyper_tables::{HyperTables, Table};
+use crate::store::{ModelError, ModelId};
+
+/// Metadata key of a hyperprior model file.
+pub const HYPER_META_KEY: &str = "aec-hyper-model";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Meta {
+    version: u32,
+    n: usize,
+    m: usize,
+    lambda: f64,
+}
+
+/// A hyperprior model as a file holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HyperModel {
+    /// The weights.
+    pub weights: HyperWeights,
+    /// The rate–distortion weight it was trained with.
+    pub lambda: f64,
+    /// Its entropy tables.
+    pub tables: HyperTables,
+}
+
+fn le_bytes<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
+    v.iter().flat_map(|&x| f(x)).collect()
+}
+
+/// Tensors of a list of tables: smallest symbols, lengths, all probabilities.
+fn table_tensors(prefix: &str, tables: &[Table]) -> Vec<(String, Dtype, Vec<usize>, Vec<u8>)> {
+    let mins: Vec<i32> = tables.iter().map(|t| t.min_symbol).collect();
+    let lens: Vec<u32> = tables
+        .iter()
+        .map(|t| t.probabilities.len() as u32)
+        .collect();
+    let probs: Vec<u32> = tables
+        .iter()
+        .flat_map(|t| t.probabilities.clone())
+        .collect();
+    vec![
+        (
+            format!("{prefix}.min_symbol"),
+            Dtype::I32,
+            vec![mins.len()],
+            le_bytes(&mins, i32::to_le_bytes),
+        ),
+        (
+            format!("{prefix}.symbols"),
+            Dtype::U32,
+            vec![lens.len()],
+            le_bytes(&lens, u32::to_le_bytes),
+        ),
+        (
+            format!("{prefix}.probabilities"),
+            Dtype::U32,
+            vec![probs.len()],
+            le_bytes(&probs, u32::to_le_bytes),
+        ),
+    ]
+}
+
+impl HyperModel {
+    /// A model from trained weights: computes the tables.
+    pub fn from_weights(weights: HyperWeights, lambda: f64) -> Result<Self, ModelError> {
+        let specs = weights.config.param_specs();
+        let loc = &weights.tensors[specs.len() - 2];
+        let log_scale = &weights.tensors[specs.len() - 1];
+        let tables = HyperTables::new(loc, log_scale, ACT_BITS)
+            .map_err(|e| ModelError::Tables(e.to_string()))?;
+        Ok(Self {
+            weights,
+            lambda,
+            tables,
+        })
+    }
+
+    /// The file's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let specs = self.weights.config.param_specs();
+        let mut named: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = specs
+            .iter()
+            .zip(&self.weights.tensors)
+            .map(|(s, t)| {
+                (
+                    s.name.clone(),
+                    Dtype::F32,
+                    s.shape.clone(),
+                    le_bytes(t, f32::to_le_bytes),
+                )
+            })
+            .collect();
+        named.extend(table_tensors("z_tables", &self.tables.z));
+        named.extend(table_tensors("y_tables", &self.tables.y));
+        let th = &self.tables.thresholds;
+        named.push((
+            "y_tables.thresholds".into(),
+            Dtype::I32,
+            vec![th.len()],
+            le_bytes(th, i32::to_le_bytes),
+        ));
+        let views: Vec<(String, TensorView<'_>)> = named
+            .iter()
+            .map(|(n, d, s, b)| {
+                (
+                    n.clone(),
+                    TensorView::new(*d, s.clone(), b).expect("sizes match"),
+                )
+            })
+            .collect();
+        let meta = Meta {
+            version: 1,
+            n: self.weights.config.n,
+            m: self.weights.config.m,
+            lambda: self.lambda,
+        };
+        let info = HashMap::from([(
+            HYPER_META_KEY.to_string(),
+            serde_json::to_string(&meta).expect("plain struct"),
+        )]);
+        safetensors::serialize(views, Some(info)).expect("valid tensors serialise")
+    }
+
+    /// Whether `bytes` look like a hyperprior model file (its metadata names the family).
+    pub fn is_hyper_file(bytes: &[u8]) -> bool {
+        safetensors::SafeTensors::read_metadata(bytes)
+            .ok()
+            .and_then(|(_, m)| {
+                m.metadata()
+                    .as_ref()
+                    .map(|m| m.contains_key(HYPER_META_KEY))
+            })
+            .unwrap_or(false)
+    }
+
+    /// Parses a file, checking every tensor's type and shape and the tables.
+    pub fn from_bytes(bytes: &[u8]) -> Result<(Self, ModelId), ModelError> {
+        let st = safetensors::SafeTensors::deserialize(bytes)
+            .map_err(|e| ModelError::Safetensors(e.to_string()))?;
+        let (_, md) = safetensors::SafeTensors::read_metadata(bytes)
+            .map_err(|e| ModelError::Safetensors(e.to_string()))?;
+        let json = md
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(HYPER_META_KEY))
+            .ok_or_else(|| {
+                ModelError::NotAecModel(format!("no \"{HYPER_META_KEY}\" metadata entry"))
+            })?;
+        let meta: Meta =
+            serde_json::from_str(json).map_err(|e| ModelError::NotAecModel(e.to_string()))?;
+        let config = HyperConfig {
+            n: meta.n,
+            m: meta.m,
+        };
+        config.validate().map_err(ModelError::NotAecModel)?;
+        let read =
+            |name: &str, dtype: Dtype, len: Option<usize>| -> Result<Vec<[u8; 4]>, ModelError> {
+                let bad = |problem: String| ModelError::Tensor {
+                    name: name.into(),
+                    problem,
+                };
+                let view = st.tensor(name).map_err(|_| bad("missing".into()))?;
+                let n = view.data().len() / 4;
+                if view.dtype() != dtype
+                    || len.is_some_and(|l| l != n)
+                    || view.shape().iter().product::<usize>() != n
+                {
+                    return Err(bad(format!(
+                        "type {:?} shape {:?}",
+                        view.dtype(),
+                        view.shape()
+                    )));
+                }
+                Ok(view
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| [b[0], b[1], b[2], b[3]])
+                    .collect())
+            };
+        let specs = config.param_specs();
+        let tensors = specs
+            .iter()
+            .map(|s| {
+                Ok(read(&s.name, Dtype::F32, Some(s.len()))?
+                    .into_iter()
+                    .map(f32::from_le_bytes)
+                    .collect())
+            })
+            .collect::<Result<Vec<Vec<f32>>, ModelError>>()?;
+        let tables_of = |prefix: &str, count: usize| -> Result<Vec<Table>, ModelError> {
+            let mins = read(&format!("{prefix}.min_symbol"), Dtype::I32, Some(count))?;
+            let lens = read(&format!("{prefix}.symbols"), Dtype::U32, Some(count))?;
+            let probs = read(&format!("{prefix}.probabilities"), Dtype::U32, None)?;
+            let mut at = 0usize;
+            let mut out = Vec::with_capacity(count);
+            for (m, l) in mins.iter().zip(&lens) {
+                let n = u32::from_le_bytes(*l) as usize;
+                let row = probs.get(at..at.saturating_add(n)).ok_or_else(|| {
+                    ModelError::Tables(format!("{prefix}: the probabilities end early"))
+                })?;
+                at += n;
+                out.push(Table {
+                    min_symbol: i32::from_le_bytes(*m),
+                    probabilities: row.iter().map(|b| u32::from_le_bytes(*b)).collect(),
+                });
+            }
+            if at != probs.len() {
+                return Err(ModelError::Tables(format!(
+                    "{prefix}: probabilities left over"
+                )));
+            }
+            Ok(out)
+        };
+        let levels = crate::entropy::hyper_tables::SCALE_LEVELS;
+        let tables = HyperTables {
+            z_offset: tensors[specs.len() - 2].clone(),
+            z: tables_of("z_tables", config.n)?,
+            thresholds: read("y_tables.thresholds", Dtype::I32, Some(levels - 1))?
+                .into_iter()
+                .map(i32::from_le_bytes)
+                .collect(),
+            y: tables_of("y_tables", levels)?,
+        };
+        tables
+            .validate(config.n)
+            .map_err(|e| ModelError::Tables(e.to_string()))?;
+        let model = Self {
+            weights: HyperWeights { config, tensors },
+            lambda: meta.lambda,
+            tables,
+        };
+        Ok((model, ModelId::of(bytes)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_round_trips_and_damage_is_refused() {
+        let w = HyperWeights::init(HyperConfig { n: 4, m: 6 }, 9);
+        let model = HyperModel::from_weights(w, 0.0067).unwrap();
+        let bytes = model.to_bytes();
+        assert!(HyperModel::is_hyper_file(&bytes));
+        let (back, id) = HyperModel::from_bytes(&bytes).unwrap();
+        assert_eq!(back, model);
+        assert_eq!(id, ModelId::of(&bytes));
+        assert_eq!(bytes, back.to_bytes(), "the bytes are canonical");
+        assert!(HyperModel::from_bytes(&bytes[..bytes.len() - 8]).is_err());
+        assert!(!HyperModel::is_hyper_file(b"not a model"));
+    }
+}

@@ -1,0 +1,295 @@
+//! The hyper-synthesis `h_s` in integer arithmetic, so that the scale of every latent, and so
+//! its entropy table, is the same on every machine, thread count and SIMD path (the idea of
+//! Ballé, Johnston, Minnen 2019, "Integer networks for data compression", applied after
+//! training).
+//!
+//! Activations are `i32` with [`ACT_BITS`] fraction bits, weights `i32` with [`WEIGHT_BITS`],
+//! biases `i64` with both. Every sum is a wrapping `i64` sum, which is exact and independent of
+//! order (modular addition is associative), then rounded down to the activations' fixed point
+//! by an arithmetic shift and saturated to `i32`. Weights are converted from the model file's
+//! `f32` values by a multiplication by a power of two and a rounding, both exact in IEEE
+//! arithmetic, so every machine derives the same integers.
+
+use rayon::prelude::*;
+
+use super::{HyperWeights, Layer};
+
+/// Fraction bits of the activations (and of the input `ẑ` and the output scales).
+pub const ACT_BITS: u32 = 12;
+/// Fraction bits of the weights.
+pub const WEIGHT_BITS: u32 = 16;
+
+/// One layer with integer parameters.
+#[derive(Debug, Clone, PartialEq)]
+enum IntLayer {
+    /// Convolution, stride 1, padding kernel/2; weights `[out, in, k, k]`.
+    Conv {
+        i: usize,
+        o: usize,
+        k: usize,
+        w: Vec<i32>,
+        b: Vec<i64>,
+    },
+    /// Transposed convolution, stride 2, padding kernel/2, output padding 1 (doubles the
+    /// size); weights `[in, out, k, k]`.
+    Deconv {
+        i: usize,
+        o: usize,
+        k: usize,
+        w: Vec<i32>,
+        b: Vec<i64>,
+    },
+    Relu,
+}
+
+/// A feature map: `channels × height × width` values in fixed point, channel-major.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedMap {
+    /// Channels.
+    pub channels: usize,
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// Values with [`ACT_BITS`] fraction bits.
+    pub values: Vec<i32>,
+}
+
+/// `h_s` with integer parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntegerHyperSynthesis {
+    layers: Vec<IntLayer>,
+}
+
+/// Why a model's `h_s` has no integer form.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error(
+    "hyper-synthesis parameter {name} = {value} does not fit the integer network's fixed point"
+)]
+pub struct IntegerRangeError {
+    /// The parameter tensor.
+    pub name: String,
+    /// The value out of range.
+    pub value: f32,
+}
+
+fn fixed_i32(v: f32, bits: u32, name: &str) -> Result<i32, IntegerRangeError> {
+    let x = (f64::from(v) * f64::from(1u32 << bits)).round();
+    if x.is_finite() && x.abs() < f64::from(1u32 << 30) {
+        Ok(x as i32)
+    } else {
+        Err(IntegerRangeError {
+            name: name.to_string(),
+            value: v,
+        })
+    }
+}
+
+impl IntegerHyperSynthesis {
+    /// The integer form of `weights`' `h_s`. Supports the layer shapes of
+    /// [`HyperConfig::networks`] (3×3/1 convolutions, stride-2 transposed convolutions).
+    pub fn new(weights: &HyperWeights) -> Result<Self, IntegerRangeError> {
+        let specs = weights.config.param_specs();
+        let networks = weights.config.networks();
+        let first = specs
+            .iter()
+            .position(|s| s.name.starts_with("h_s."))
+            .expect("h_s has parameters");
+        let mut t = first;
+        let mut layers = Vec::new();
+        for layer in &networks[3].1 {
+            let convert = |t: usize| -> Result<(Vec<i32>, Vec<i64>), IntegerRangeError> {
+                let w = weights.tensors[t]
+                    .iter()
+                    .map(|&v| fixed_i32(v, WEIGHT_BITS, &specs[t].name))
+                    .collect::<Result<_, _>>()?;
+                let b = weights.tensors[t + 1]
+                    .iter()
+                    .map(|&v| {
+                        fixed_i32(v, ACT_BITS, &specs[t + 1].name)
+                            .map(|b| i64::from(b) << WEIGHT_BITS)
+                    })
+                    .collect::<Result<_, _>>()?;
+                Ok((w, b))
+            };
+            match *layer {
+                Layer::Conv(i, o, k, 1) => {
+                    let (w, b) = convert(t)?;
+                    layers.push(IntLayer::Conv { i, o, k, w, b });
+                    t += 2;
+                }
+                Layer::Deconv(i, o, k, 2) => {
+                    let (w, b) = convert(t)?;
+                    layers.push(IntLayer::Deconv { i, o, k, w, b });
+                    t += 2;
+                }
+                Layer::Relu => layers.push(IntLayer::Relu),
+                other => unreachable!("h_s has no {other:?} layer"),
+            }
+        }
+        Ok(Self { layers })
+    }
+
+    /// Runs the network on `z` (fixed point). Each output channel is computed on its own, in
+    /// parallel; the result does not depend on the thread count.
+    pub fn run(&self, mut x: FixedMap) -> FixedMap {
+        for layer in &self.layers {
+            x = match layer {
+                IntLayer::Conv { i, o, k, w, b } => conv(&x, *i, *o, *k, w, b),
+                IntLayer::Deconv { i, o, k, w, b } => deconv(&x, *i, *o, *k, w, b),
+                IntLayer::Relu => {
+                    x.values.iter_mut().for_each(|v| *v = (*v).max(0));
+                    x
+                }
+            };
+        }
+        x
+    }
+}
+
+/// Rounds an accumulator (ACT_BITS + WEIGHT_BITS fraction bits) down to ACT_BITS, saturating.
+fn narrow(acc: i64) -> i32 {
+    let v = acc.wrapping_add(1 << (WEIGHT_BITS - 1)) >> WEIGHT_BITS;
+    v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
+fn conv(x: &FixedMap, i: usize, o: usize, k: usize, w: &[i32], b: &[i64]) -> FixedMap {
+    assert_eq!(x.channels, i, "input channels");
+    let (h, wd, p) = (x.height, x.width, k / 2);
+    let mut out = vec![0i32; o * h * wd];
+    out.par_chunks_mut(h * wd)
+        .enumerate()
+        .for_each(|(oc, plane)| {
+            let mut acc = vec![b[oc]; h * wd];
+            for ic in 0..i {
+                let src = &x.values[ic * h * wd..(ic + 1) * h * wd];
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let wv = i64::from(w[((oc * i + ic) * k + ky) * k + kx]);
+                        for y in 0..h {
+                            let sy = y as isize + ky as isize - p as isize;
+                            if sy < 0 || sy >= h as isize {
+                                continue;
+                            }
+                            let row = &src[sy as usize * wd..(sy as usize + 1) * wd];
+                            let dst = &mut acc[y * wd..(y + 1) * wd];
+                            let shift = kx as isize - p as isize;
+                            let (x0, x1) = (
+                                (-shift).max(0) as usize,
+                                (wd as isize - shift.max(0)).max(0) as usize,
+                            );
+                            for xx in x0..x1.max(x0) {
+                                let s = row[(xx as isize + shift) as usize];
+                                dst[xx] = dst[xx].wrapping_add(i64::from(s) * wv);
+                            }
+                        }
+                    }
+                }
+            }
+            for (d, a) in plane.iter_mut().zip(acc) {
+                *d = narrow(a);
+            }
+        });
+    FixedMap {
+        channels: o,
+        height: h,
+        width: wd,
+        values: out,
+    }
+}
+
+fn deconv(x: &FixedMap, i: usize, o: usize, k: usize, w: &[i32], b: &[i64]) -> FixedMap {
+    assert_eq!(x.channels, i, "input channels");
+    let (h, wd, p) = (x.height, x.width, k / 2);
+    let (oh, ow) = (2 * h, 2 * wd);
+    let mut out = vec![0i32; o * oh * ow];
+    out.par_chunks_mut(oh * ow)
+        .enumerate()
+        .for_each(|(oc, plane)| {
+            let mut acc = vec![b[oc]; oh * ow];
+            for ic in 0..i {
+                let src = &x.values[ic * h * wd..(ic + 1) * h * wd];
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let wv = i64::from(w[((ic * o + oc) * k + ky) * k + kx]);
+                        for iy in 0..h {
+                            let y = (2 * iy + ky) as isize - p as isize;
+                            if y < 0 || y >= oh as isize {
+                                continue;
+                            }
+                            let dst = &mut acc[y as usize * ow..(y as usize + 1) * ow];
+                            for ix in 0..wd {
+                                let xx = (2 * ix + kx) as isize - p as isize;
+                                if xx >= 0 && xx < ow as isize {
+                                    let s = i64::from(src[iy * wd + ix]);
+                                    dst[xx as usize] = dst[xx as usize].wrapping_add(s * wv);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for (d, a) in plane.iter_mut().zip(acc) {
+                *d = narrow(a);
+            }
+        });
+    FixedMap {
+        channels: o,
+        height: oh,
+        width: ow,
+        values: out,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::hyper::net::{host, HyperNet, Transform};
+    use crate::model::hyper::HyperConfig;
+    use burn::tensor::{Device, Tensor, TensorData};
+
+    /// The integer network follows burn's float `h_s` to within the fixed point's rounding,
+    /// and gives the same integers on 1 and on 16 threads.
+    #[test]
+    fn integer_network_follows_float_and_ignores_threads() {
+        let config = HyperConfig { n: 8, m: 12 };
+        let weights = HyperWeights::init(config, 3);
+        let int = IntegerHyperSynthesis::new(&weights).unwrap();
+        let (h, w) = (3, 5);
+        let z: Vec<f32> = (0..8 * h * w)
+            .map(|k| ((k * 37 % 23) as f32 - 11.0) * 0.5)
+            .collect();
+        let fixed = FixedMap {
+            channels: 8,
+            height: h,
+            width: w,
+            values: z.iter().map(|&v| (v * 4096.0) as i32).collect(),
+        };
+        let run_on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| int.run(fixed.clone()))
+        };
+        let one = run_on(1);
+        assert_eq!(one, run_on(16));
+        assert_eq!((one.channels, one.height, one.width), (12, 4 * h, 4 * w));
+
+        let device = Device::flex();
+        let net = HyperNet::from_weights(&weights, &device, false);
+        let zt = Tensor::<4>::from_data(TensorData::new(z, [1, 8, h, w]), &device);
+        let float = host(net.run(Transform::HyperSynthesis, zt));
+        let worst = one
+            .values
+            .iter()
+            .zip(&float)
+            .map(|(&i, &f)| (f64::from(i) / 4096.0 - f64::from(f)).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 2e-3, "largest difference {worst}");
+        assert!(
+            float.iter().any(|&v| v > 0.01),
+            "the test reaches positive scales"
+        );
+    }
+}
