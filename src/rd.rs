@@ -12,7 +12,7 @@ use aec_format::{AecFile, Precision};
 use image::RgbImage;
 use rayon::prelude::*;
 
-use crate::codec::{Codec, CompressOptions};
+use crate::codec::{Codec, CompressOptions, ImageCodec};
 use crate::data::{self, DataError};
 use crate::metrics::{mse_rgb8, psnr_from_mse, ssim_rgb8};
 use crate::model::{TILE, TILE_VALUES};
@@ -282,6 +282,44 @@ pub fn measure_aec(
         set,
         &measured,
         threshold.is_some(),
+    ))
+}
+
+/// Measures a whole-image model (any [`ImageCodec`] without settings): real file bytes and
+/// the decoded pixels of every image. Its points form the curve `GROUP hyperprior`.
+pub fn measure_whole_image(
+    codec: &dyn ImageCodec,
+    name: &str,
+    group: &str,
+    set: &ImageSet,
+) -> Result<RdPoint, RdError> {
+    let fail = |index: usize, reason: String| RdError::Codec {
+        codec: name.to_string(),
+        index,
+        reason,
+    };
+    // One image at a time: each already runs on every core.
+    let measured = set
+        .images
+        .iter()
+        .enumerate()
+        .map(|(i, img)| {
+            let bytes = codec
+                .compress_rgb(img, 3, &CompressOptions::default())
+                .map_err(|e| fail(i, e.to_string()))?;
+            let decoded = codec
+                .decode_rgb(&bytes)
+                .map_err(|e| fail(i, e.to_string()))?;
+            Ok(measure(img, &decoded, bytes.len()))
+        })
+        .collect::<Result<Vec<_>, RdError>>()?;
+    Ok(summarise(
+        &format!("{group} hyperprior"),
+        name.to_string(),
+        0,
+        set,
+        &measured,
+        false,
     ))
 }
 

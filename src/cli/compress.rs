@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use aec::codec::{Codec, CompressOptions, MAX_PIXELS, MAX_SIDE};
+use aec::codec::{CompressOptions, ImageCodec, MAX_PIXELS, MAX_SIDE};
 use aec::format::Precision;
 use aec::metrics;
 use anyhow::Context;
@@ -81,7 +81,7 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
     Ok(for_each_input(pairs, a.quiet, |input, output| {
         check_overwrite(output, a.force)?;
         let bytes = read_input(input)?;
-        let image = read_image(&bytes, &codec)?;
+        let image = read_image(&bytes, codec.as_ref())?;
         if image.color().has_alpha() && !alpha_warned.swap(true, Ordering::Relaxed) {
             eprintln!(
                 "aec: warning: {}: alpha channel dropped (aec codes RGB)",
@@ -104,7 +104,7 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
             (pixels * 3) as f64 / encoded.len() as f64,
         );
         if a.verify {
-            let psnr = verify(&codec, &image, &encoded)?;
+            let psnr = verify(codec.as_ref(), &image, &encoded)?;
             line.push_str(&format!(", PSNR {psnr:.2} dB"));
         }
         Ok(line)
@@ -113,7 +113,7 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
 
 /// Decodes an image file's bytes, refusing sizes over the codec's limits before the pixels
 /// are decoded, and turns it upright as its EXIF orientation says.
-fn read_image(bytes: &[u8], codec: &Codec) -> anyhow::Result<DynamicImage> {
+fn read_image(bytes: &[u8], codec: &dyn ImageCodec) -> anyhow::Result<DynamicImage> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .context("cannot read image")?;
@@ -134,7 +134,7 @@ fn read_image(bytes: &[u8], codec: &Codec) -> anyhow::Result<DynamicImage> {
 
 /// PSNR of a file's decoded image against the input, as `aec decompress` would write it
 /// (grey against grey for a grey source).
-fn verify(codec: &Codec, image: &DynamicImage, encoded: &[u8]) -> anyhow::Result<f64> {
+fn verify(codec: &dyn ImageCodec, image: &DynamicImage, encoded: &[u8]) -> anyhow::Result<f64> {
     let decoded = codec.decode_bytes(encoded)?;
     let mse = match &decoded {
         DynamicImage::ImageLuma8(grey) => metrics::mse_u8(image.to_luma8().as_raw(), grey),

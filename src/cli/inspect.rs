@@ -150,7 +150,10 @@ fn inspect_coded(a: &InspectArgs, bytes: &[u8], h: &CodedHeader) -> anyhow::Resu
     });
     match resolver.codec_for(&h.model_id) {
         Ok(codec) => {
-            let s = codec.symbol_report(bytes)?;
+            let s = codec
+                .as_tiled()
+                .context("symbol statistics are reported for tiled models only")?
+                .symbol_report(bytes)?;
             let tiles = s.tiles as f64;
             report["model_found"] = json!(true);
             report["tiles"] = json!(s.tiles);

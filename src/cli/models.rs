@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use aec::codec::{Builtin, Codec};
+use aec::codec::{open_codec, Builtin, ImageCodec};
 use aec::store::{self, hex, ModelId};
 use anyhow::{bail, Context};
 
@@ -17,25 +17,27 @@ pub fn load_codec(
     model: &Option<PathBuf>,
     quality: Option<u8>,
     max_pixels: u64,
-) -> anyhow::Result<Codec> {
-    let codec = match (model, quality) {
-        (Some(path), _) if path.as_os_str() == REFERENCE && !path.exists() => {
-            Builtin::Reference.codec()?
-        }
-        (Some(path), _) => Codec::new(
-            store::load_model(path).with_context(|| format!("model {}", path.display()))?,
-        )?,
-        (None, Some(q)) => Builtin::Quality(q).codec()?,
-        (None, None) => Builtin::default_model().codec()?,
+) -> anyhow::Result<Box<dyn ImageCodec>> {
+    let builtin = |b: Builtin| -> anyhow::Result<Box<dyn ImageCodec>> {
+        Ok(Box::new(b.codec()?.with_max_pixels(max_pixels)))
     };
-    Ok(codec.with_max_pixels(max_pixels))
+    match (model, quality) {
+        (Some(path), _) if path.as_os_str() == REFERENCE && !path.exists() => {
+            builtin(Builtin::Reference)
+        }
+        (Some(path), _) => {
+            open_codec(path, max_pixels).with_context(|| format!("model {}", path.display()))
+        }
+        (None, Some(q)) => builtin(Builtin::Quality(q)),
+        (None, None) => builtin(Builtin::default_model()),
+    }
 }
 
 /// A built-in model, its identity computed and its codec loaded when first needed.
 struct Lazy {
     model: Builtin,
     id: OnceLock<ModelId>,
-    codec: OnceLock<Codec>,
+    codec: OnceLock<Box<dyn ImageCodec>>,
 }
 
 impl Lazy {
@@ -49,27 +51,27 @@ impl Lazy {
 /// The models a decompression may use, found lazily and each loaded once.
 pub struct ModelResolver {
     builtin: Vec<Lazy>,
-    explicit: Option<(PathBuf, Codec)>,
+    explicit: Option<(PathBuf, Box<dyn ImageCodec>)>,
     dir: Option<PathBuf>,
     max_pixels: u64,
     dir_models: Mutex<Option<Vec<(PathBuf, ModelId)>>>,
-    loaded: Mutex<Vec<Arc<Codec>>>,
+    loaded: Mutex<Vec<Arc<dyn ImageCodec>>>,
 }
 
 /// A codec the resolver holds or has loaded.
 pub enum CodecRef<'a> {
     /// The built-in or the explicit model.
-    Borrowed(&'a Codec),
+    Borrowed(&'a dyn ImageCodec),
     /// A model loaded from the folder.
-    Shared(Arc<Codec>),
+    Shared(Arc<dyn ImageCodec>),
 }
 
-impl std::ops::Deref for CodecRef<'_> {
-    type Target = Codec;
-    fn deref(&self) -> &Codec {
+impl<'a> std::ops::Deref for CodecRef<'a> {
+    type Target = dyn ImageCodec + 'a;
+    fn deref(&self) -> &(dyn ImageCodec + 'a) {
         match self {
-            CodecRef::Borrowed(c) => c,
-            CodecRef::Shared(c) => c,
+            CodecRef::Borrowed(c) => *c,
+            CodecRef::Shared(c) => c.as_ref(),
         }
     }
 }
@@ -111,15 +113,16 @@ impl ModelResolver {
             let codec = match b.codec.get() {
                 Some(c) => c,
                 None => {
-                    let c = b.model.codec()?.with_max_pixels(self.max_pixels);
+                    let c: Box<dyn ImageCodec> =
+                        Box::new(b.model.codec()?.with_max_pixels(self.max_pixels));
                     b.codec.get_or_init(|| c)
                 }
             };
-            return Ok(CodecRef::Borrowed(codec));
+            return Ok(CodecRef::Borrowed(codec.as_ref()));
         }
         if let Some((_, codec)) = &self.explicit {
             if matches(&codec.model_id()) {
-                return Ok(CodecRef::Borrowed(codec));
+                return Ok(CodecRef::Borrowed(codec.as_ref()));
             }
         }
         let loaded = self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
@@ -138,7 +141,7 @@ impl ModelResolver {
     }
 
     /// Loads the model of the folder whose id starts with `id`, if there is one.
-    fn load_from_dir(&self, id: &[u8]) -> anyhow::Result<Option<Arc<Codec>>> {
+    fn load_from_dir(&self, id: &[u8]) -> anyhow::Result<Option<Arc<dyn ImageCodec>>> {
         let Some(dir) = &self.dir else {
             return Ok(None);
         };
@@ -153,8 +156,9 @@ impl ModelResolver {
         let Some((path, _)) = models.iter().find(|(_, m)| m.0.starts_with(id)) else {
             return Ok(None);
         };
-        let model = store::load_model(path).with_context(|| format!("model {}", path.display()))?;
-        let codec = Arc::new(Codec::new(model)?.with_max_pixels(self.max_pixels));
+        let codec: Arc<dyn ImageCodec> = open_codec(path, self.max_pixels)
+            .with_context(|| format!("model {}", path.display()))?
+            .into();
         self.loaded
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -3,11 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aec::codec::{Builtin, Codec};
+use aec::codec::{open_codec, Builtin, Codec, ImageCodec, MAX_PIXELS};
 use aec::format::Precision;
 use aec::fsutil;
 use aec::rd::{self, Axis, ImageSet, RdPoint};
-use aec::store;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -79,15 +78,15 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The models to measure: (row name, curve group, codec).
-fn load_models(a: &RdArgs) -> anyhow::Result<Vec<(String, String, Codec)>> {
-    let mut models: Vec<(String, String, Codec)> = Vec::new();
+fn load_models(a: &RdArgs) -> anyhow::Result<Vec<(String, String, Box<dyn ImageCodec>)>> {
+    let mut models: Vec<(String, String, Box<dyn ImageCodec>)> = Vec::new();
     if a.model.is_empty() || a.builtin {
-        models.push(("built-in".into(), "aec".into(), Codec::builtin()?));
+        models.push(("built-in".into(), "aec".into(), Box::new(Codec::builtin()?)));
         for q in 1..=Builtin::qualities() {
             models.push((
                 format!("aec Q{q}"),
                 "aec".into(),
-                Builtin::Quality(q).codec()?,
+                Box::new(Builtin::Quality(q).codec()?),
             ));
         }
     }
@@ -96,7 +95,8 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<(String, String, Codec)>> {
             Some((label, path)) if !label.is_empty() => (Some(label), PathBuf::from(path)),
             _ => (None, PathBuf::from(spec)),
         };
-        let m = store::load_model(&path).with_context(|| format!("model {}", path.display()))?;
+        let codec =
+            open_codec(&path, MAX_PIXELS).with_context(|| format!("model {}", path.display()))?;
         let (name, group) = match label {
             Some(label) => (label.to_owned(), label.to_owned()),
             None => (
@@ -105,7 +105,7 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<(String, String, Codec)>> {
                 "aec".to_owned(),
             ),
         };
-        models.push((name, group, Codec::new(m)?));
+        models.push((name, group, codec));
     }
     Ok(models)
 }
@@ -114,18 +114,18 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<(String, String, Codec)>> {
 fn measure_all(
     a: &RdArgs,
     set: &ImageSet,
-    models: &[(String, String, Codec)],
+    models: &[(String, String, Box<dyn ImageCodec>)],
 ) -> anyhow::Result<Vec<RdPoint>> {
     let baselines = if a.no_baselines {
         0
     } else {
         a.jpeg.len() + a.webp.len()
     };
-    let settings = |c: &Codec| match c.tables() {
-        Some(_) => 1,
-        None => a.precision.len() + a.sparse.len(),
+    let settings = |c: &dyn ImageCodec| match c.as_tiled().map(Codec::tables) {
+        Some(None) => a.precision.len() + a.sparse.len(),
+        _ => 1,
     };
-    let total = models.iter().map(|m| settings(&m.2)).sum::<usize>() + baselines;
+    let total = models.iter().map(|m| settings(m.2.as_ref())).sum::<usize>() + baselines;
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
         ProgressStyle::with_template("[{bar:30}] {pos}/{len} {msg} {elapsed}")
@@ -139,6 +139,13 @@ fn measure_all(
         bar.inc(1);
     };
     for (name, group, codec) in models {
+        let Some(codec) = codec.as_tiled() else {
+            step(
+                name.clone(),
+                rd::measure_whole_image(codec.as_ref(), name, group, set)?,
+            );
+            continue;
+        };
         if codec.tables().is_some() {
             step(
                 name.clone(),

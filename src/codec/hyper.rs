@@ -107,6 +107,11 @@ impl HyperCodec {
         self
     }
 
+    /// The pixel limit in force.
+    pub fn max_pixels(&self) -> u64 {
+        self.max_pixels
+    }
+
     /// The model's identity.
     pub fn model_id(&self) -> ModelId {
         self.id

@@ -13,6 +13,7 @@
 
 mod builtin;
 pub mod coded;
+mod family;
 pub mod hyper;
 mod raw;
 pub mod tiles;
@@ -21,6 +22,8 @@ use aec_format::{AnyHeader, Precision};
 use image::{DynamicImage, RgbImage};
 
 pub use builtin::{Builtin, BUILTIN_MODEL};
+pub use family::{codec_from_bytes, open_codec, ImageCodec};
+pub use hyper::HyperCodec;
 pub use tiles::{from_tiles, to_grey, to_tiles, to_u8};
 
 use crate::entropy::tables::CodeTables;

@@ -10,13 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{HyperRecipe, HyperReport, HyperState};
 use crate::fsutil;
+use crate::model::hyper::file::HyperModel;
 use crate::model::hyper::HyperWeights;
 use crate::optim::Adam;
 use crate::train::TrainError;
 
 const META_KEY: &str = "aec-hyper-checkpoint";
-/// Metadata key of a hyperprior weights file.
-pub const WEIGHTS_KEY: &str = "aec-hyper";
 
 #[derive(Serialize, Deserialize)]
 struct Meta {
@@ -86,59 +85,22 @@ pub(super) fn save(
     fsutil::write_atomic(path, &bytes, true).map_err(io(path))
 }
 
-/// The weights file a run writes: every tensor by name, the configuration and λ as metadata.
+/// The model file a run writes: weights, entropy tables, configuration and λ
+/// ([`HyperModel`]), ready for `aec compress --model`.
 pub(super) fn save_model(
     path: &Path,
     recipe: &HyperRecipe,
     weights: &HyperWeights,
 ) -> Result<(), TrainError> {
-    let named: Vec<_> = recipe
-        .config
-        .param_specs()
-        .iter()
-        .zip(&weights.tensors)
-        .map(|(s, t)| (s.name.clone(), s.shape.clone(), f32_bytes(t)))
-        .collect();
-    let meta = serde_json::json!({ "config": recipe.config, "lambda": recipe.lambda });
-    let bytes = serialize(&named, WEIGHTS_KEY, meta.to_string());
-    fsutil::write_atomic(path, &bytes, true).map_err(io(path))
+    let model = HyperModel::from_weights(weights.clone(), recipe.lambda)?;
+    fsutil::write_atomic(path, &model.to_bytes(), true).map_err(io(path))
 }
 
-/// Reads the weights a run wrote (its configuration from the metadata).
+/// Reads a model file a run wrote: its weights and λ.
 pub fn load_weights(path: &Path) -> Result<(HyperWeights, f64), TrainError> {
-    let bad = |problem: String| TrainError::Checkpoint {
-        path: path.to_path_buf(),
-        problem,
-    };
     let bytes = std::fs::read(path).map_err(io(path))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
-    let (_, md) =
-        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
-    #[derive(Deserialize)]
-    struct WeightsMeta {
-        config: crate::model::hyper::HyperConfig,
-        lambda: f64,
-    }
-    let meta: WeightsMeta = md
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get(WEIGHTS_KEY))
-        .ok_or_else(|| bad(format!("no {WEIGHTS_KEY} metadata")))
-        .and_then(|j| serde_json::from_str(j).map_err(|e| bad(e.to_string())))?;
-    meta.config.validate().map_err(bad)?;
-    let tensors = meta
-        .config
-        .param_specs()
-        .iter()
-        .map(|s| read_f32(&st, &s.name, s.len()).map_err(&bad))
-        .collect::<Result<_, _>>()?;
-    Ok((
-        HyperWeights {
-            config: meta.config,
-            tensors,
-        },
-        meta.lambda,
-    ))
+    let (model, _) = HyperModel::from_bytes(&bytes)?;
+    Ok((model.weights, model.lambda))
 }
 
 fn read_f32(st: &safetensors::SafeTensors<'_>, name: &str, len: usize) -> Result<Vec<f32>, String> {

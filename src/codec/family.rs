@@ -1,0 +1,137 @@
+//! One interface over the model families, as the command line uses them: the tiled models
+//! ([`Codec`]) and the whole-image hyperprior models ([`HyperCodec`]).
+
+use std::path::Path;
+
+use image::{DynamicImage, RgbImage};
+
+use super::hyper::HyperCodec;
+use super::{to_grey, Codec, CodecError, CompressOptions};
+use crate::model::hyper::file::HyperModel;
+use crate::store::{self, ModelError, ModelId, MAX_MODEL_FILE};
+
+/// What every model family's codec does.
+pub trait ImageCodec: Send + Sync {
+    /// The model's identity.
+    fn model_id(&self) -> ModelId;
+    /// The pixel limit in force for compression and decompression.
+    fn max_pixels(&self) -> u64;
+    /// Checks an image size before its pixels are decoded.
+    fn check_size(&self, width: u32, height: u32) -> Result<(), CodecError>;
+    /// Compresses an RGB image; `channels` is recorded as the source's channel count.
+    fn compress_rgb(
+        &self,
+        rgb: &RgbImage,
+        channels: u8,
+        options: &CompressOptions,
+    ) -> Result<Vec<u8>, CodecError>;
+    /// Parses and decodes a file's bytes to RGB, checking its header first.
+    fn decode_rgb(&self, bytes: &[u8]) -> Result<RgbImage, CodecError>;
+    /// The tiled codec, for reports that only it has (symbol statistics per tile).
+    fn as_tiled(&self) -> Option<&Codec> {
+        None
+    }
+
+    /// Compresses an image to the bytes of a `.aec` file.
+    fn compress(
+        &self,
+        image: &DynamicImage,
+        options: &CompressOptions,
+    ) -> Result<Vec<u8>, CodecError> {
+        let channels = image.color().channel_count();
+        self.compress_rgb(&image.to_rgb8(), channels, options)
+    }
+
+    /// Parses and decodes a file's bytes: grey for a grey source (one or two channels), RGB
+    /// otherwise.
+    fn decode_bytes(&self, bytes: &[u8]) -> Result<DynamicImage, CodecError> {
+        let header = aec_format::AnyHeader::parse(bytes)?;
+        let rgb = self.decode_rgb(bytes)?;
+        Ok(if header.channels() <= 2 {
+            DynamicImage::ImageLuma8(to_grey(&rgb))
+        } else {
+            DynamicImage::ImageRgb8(rgb)
+        })
+    }
+}
+
+impl ImageCodec for Codec {
+    fn model_id(&self) -> ModelId {
+        Codec::model_id(self)
+    }
+    fn max_pixels(&self) -> u64 {
+        Codec::max_pixels(self)
+    }
+    fn check_size(&self, width: u32, height: u32) -> Result<(), CodecError> {
+        Codec::check_size(self, width, height)
+    }
+    fn compress_rgb(
+        &self,
+        rgb: &RgbImage,
+        channels: u8,
+        options: &CompressOptions,
+    ) -> Result<Vec<u8>, CodecError> {
+        Codec::compress_rgb(self, rgb, channels, options)
+    }
+    fn decode_rgb(&self, bytes: &[u8]) -> Result<RgbImage, CodecError> {
+        Codec::decode_rgb(self, bytes)
+    }
+    fn as_tiled(&self) -> Option<&Codec> {
+        Some(self)
+    }
+}
+
+impl ImageCodec for HyperCodec {
+    fn model_id(&self) -> ModelId {
+        HyperCodec::model_id(self)
+    }
+    fn max_pixels(&self) -> u64 {
+        HyperCodec::max_pixels(self)
+    }
+    fn check_size(&self, width: u32, height: u32) -> Result<(), CodecError> {
+        super::check_size(width, height, HyperCodec::max_pixels(self))
+    }
+    fn compress_rgb(
+        &self,
+        rgb: &RgbImage,
+        channels: u8,
+        options: &CompressOptions,
+    ) -> Result<Vec<u8>, CodecError> {
+        if options.sparse_threshold.is_some() {
+            return Err(CodecError::Setting(
+                "--sparse applies to models whose codes are stored as numbers".into(),
+            ));
+        }
+        HyperCodec::compress_rgb(self, rgb, channels)
+    }
+    fn decode_rgb(&self, bytes: &[u8]) -> Result<RgbImage, CodecError> {
+        HyperCodec::decode_rgb(self, bytes)
+    }
+}
+
+/// The codec of a model file's bytes, whichever family it belongs to (the file's metadata
+/// says), with the pixel limit `max_pixels`.
+pub fn codec_from_bytes(bytes: &[u8], max_pixels: u64) -> Result<Box<dyn ImageCodec>, CodecError> {
+    Ok(if HyperModel::is_hyper_file(bytes) {
+        Box::new(HyperCodec::from_bytes(bytes)?.with_max_pixels(max_pixels))
+    } else {
+        Box::new(Codec::new(store::model_from_bytes(bytes)?)?.with_max_pixels(max_pixels))
+    })
+}
+
+/// [`codec_from_bytes`] of a file, refusing one over the model size limit unread.
+pub fn open_codec(path: &Path, max_pixels: u64) -> Result<Box<dyn ImageCodec>, CodecError> {
+    let io = |source| ModelError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_MODEL_FILE {
+        return Err(ModelError::TooLarge {
+            path: path.display().to_string(),
+            len,
+        }
+        .into());
+    }
+    codec_from_bytes(&std::fs::read(path).map_err(io)?, max_pixels)
+}
