@@ -35,6 +35,26 @@ pub struct HyperCodec {
     id: ModelId,
     lambda: f64,
     max_pixels: u64,
+    stripe_pixels: usize,
+}
+
+/// Pixels of the padded image the transforms see at once, halo included (about 32 MB per
+/// 64-channel feature map at half resolution): what bounds the memory of large images.
+pub const STRIPE_PIXELS: usize = 1 << 19;
+/// Rows of `y` on each side of a stripe that are computed and dropped.
+const HALO: usize = 2;
+/// Image rows per row of `y`.
+const Y_STRIPE_ROWS: usize = Y_STRIDE;
+
+/// Stripes of rows `[j0, j1)` of a `rows × cols` latent covering it in order, each with at most
+/// about `pixels` image pixels (at least one row).
+fn stripes(rows: usize, cols: usize, pixels: usize) -> Vec<(usize, usize)> {
+    let per_row = cols * Y_STRIDE * Y_STRIDE;
+    let step = (pixels / per_row.max(1)).saturating_sub(2 * HALO).max(1);
+    (0..rows)
+        .step_by(step)
+        .map(|j0| (j0, (j0 + step).min(rows)))
+        .collect()
 }
 
 /// The latents' geometry for an image.
@@ -98,6 +118,7 @@ impl HyperCodec {
             id,
             lambda: model.lambda,
             max_pixels: MAX_PIXELS,
+            stripe_pixels: STRIPE_PIXELS,
         })
     }
 
@@ -110,6 +131,13 @@ impl HyperCodec {
     /// The pixel limit in force.
     pub fn max_pixels(&self) -> u64 {
         self.max_pixels
+    }
+
+    /// The same codec with stripes of about `pixels` pixels (see [`STRIPE_PIXELS`]); the
+    /// results do not depend on it.
+    pub fn with_stripe_pixels(mut self, pixels: usize) -> Self {
+        self.stripe_pixels = pixels;
+        self
     }
 
     /// The model's identity.
@@ -132,10 +160,12 @@ impl HyperCodec {
         let (width, height) = rgb.dimensions();
         check_size(width, height, self.max_pixels)?;
         let g = Geometry::of(width, height);
-        let x = self.padded_tensor(rgb, g);
-        let y = self.net.run(Transform::Analysis, x);
-        let z = self.net.run(Transform::HyperAnalysis, y.clone().abs());
-        let (y, z) = (host(y), host(z));
+        let y = self.analysis(rgb, g);
+        let y_tensor = Tensor::<4>::from_data(
+            TensorData::new(y.clone(), [1, self.config.m, g.y.0, g.y.1]),
+            &self.device,
+        );
+        let z = host(self.net.run(Transform::HyperAnalysis, y_tensor.abs()));
         let (n, m) = (self.config.n, self.config.m);
         let mut enc = SymbolEncoder::with_capacity(z.len() + y.len());
         let z_plane = g.z.0 * g.z.1;
@@ -191,19 +221,72 @@ impl HyperCodec {
             .collect()
     }
 
-    fn padded_tensor(&self, rgb: &RgbImage, g: Geometry) -> Tensor<4> {
-        let (pw, ph) = g.padded;
-        let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-        let mut values = vec![0f32; 3 * pw * ph];
-        for c in 0..3 {
-            for y in 0..ph {
-                for x in 0..pw {
-                    let p = rgb.get_pixel(x.min(w - 1) as u32, y.min(h - 1) as u32);
-                    values[(c * ph + y) * pw + x] = f32::from(p[c]) / 255.0;
+    /// `y` of the padded image (channel-major), computed in horizontal stripes of at most
+    /// about [`STRIPE_PIXELS`] pixels with a halo of 2 rows of `y` (32 image rows) on each side,
+    /// more than the 30 rows that any `y` value depends on; the halo's own values are dropped,
+    /// so every kept value is computed from the same pixels as over the whole image.
+    fn analysis(&self, rgb: &RgbImage, g: Geometry) -> Vec<f32> {
+        let (m, (yh, yw)) = (self.config.m, g.y);
+        let mut y = vec![0f32; m * yh * yw];
+        for (j0, j1) in stripes(yh, yw, self.stripe_pixels) {
+            let (a, b) = (j0.saturating_sub(HALO), (j1 + HALO).min(yh));
+            let x = self.padded_rows(rgb, g, a * Y_STRIPE_ROWS, b * Y_STRIPE_ROWS);
+            let part = host(self.net.run(Transform::Analysis, x));
+            let rows = b - a;
+            for c in 0..m {
+                for j in j0..j1 {
+                    let src = (c * rows + j - a) * yw;
+                    let dst = (c * yh + j) * yw;
+                    y[dst..dst + yw].copy_from_slice(&part[src..src + yw]);
                 }
             }
         }
-        Tensor::from_data(TensorData::new(values, [1, 3, ph, pw]), &self.device)
+        y
+    }
+
+    /// Rows `r0..r1` of the padded image as a `[1, 3, rows, width]` tensor in [0, 1].
+    fn padded_rows(&self, rgb: &RgbImage, g: Geometry, r0: usize, r1: usize) -> Tensor<4> {
+        let pw = g.padded.0;
+        let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+        let rows = r1 - r0;
+        let mut values = vec![0f32; 3 * pw * rows];
+        for c in 0..3 {
+            for y in 0..rows {
+                for x in 0..pw {
+                    let p = rgb.get_pixel(x.min(w - 1) as u32, (r0 + y).min(h - 1) as u32);
+                    values[(c * rows + y) * pw + x] = f32::from(p[c]) / 255.0;
+                }
+            }
+        }
+        Tensor::from_data(TensorData::new(values, [1, 3, rows, pw]), &self.device)
+    }
+
+    /// The image from `ŷ`, in stripes as [`HyperCodec::analysis`] (each image row depends on
+    /// the `y` rows within 1.9 of its own), cropped to `width × height`.
+    fn synthesis(&self, y: &[f32], g: Geometry, width: u32, height: u32) -> RgbImage {
+        let (m, (yh, yw)) = (self.config.m, g.y);
+        let pw = g.padded.0;
+        let mut out = RgbImage::new(width, height);
+        for (j0, j1) in stripes(yh, yw, self.stripe_pixels) {
+            let (a, b) = (j0.saturating_sub(HALO), (j1 + HALO).min(yh));
+            let mut part = Vec::with_capacity(m * (b - a) * yw);
+            for c in 0..m {
+                part.extend_from_slice(&y[(c * yh + a) * yw..(c * yh + b) * yw]);
+            }
+            let t = Tensor::<4>::from_data(TensorData::new(part, [1, m, b - a, yw]), &self.device);
+            let x = host(self.net.run(Transform::Synthesis, t));
+            let rows = (b - a) * Y_STRIPE_ROWS;
+            let first = j0 * Y_STRIPE_ROWS;
+            let last = (j1 * Y_STRIPE_ROWS).min(height as usize);
+            for r in first..last {
+                let local = r - a * Y_STRIPE_ROWS;
+                for col in 0..width as usize {
+                    let at = |c: usize| to_u8(x[(c * rows + local) * pw + col]);
+                    out.put_pixel(col as u32, r as u32, image::Rgb([at(0), at(1), at(2)]));
+                }
+            }
+        }
+        out
     }
 
     /// Parses and decodes a kind 2 file made by this model, checking the header first.
@@ -225,13 +308,8 @@ impl HyperCodec {
             .map(|&level| dec.decode(n + level, &self.symbols).map(|q| q as f32))
             .collect::<Result<Vec<f32>, _>>()?;
         dec.finish()?;
-        let y = Tensor::<4>::from_data(TensorData::new(y, [1, m, g.y.0, g.y.1]), &self.device);
-        let x = host(self.net.run(Transform::Synthesis, y));
-        let (pw, ph) = g.padded;
-        Ok(RgbImage::from_fn(file.width, file.height, |x0, y0| {
-            let at = |c: usize| to_u8(x[(c * ph + y0 as usize) * pw + x0 as usize]);
-            image::Rgb([at(0), at(1), at(2)])
-        }))
+        debug_assert_eq!(y.len(), m * g.y.0 * g.y.1);
+        Ok(self.synthesis(&y, g, file.width, file.height))
     }
 
     /// Checks a version 2 header against this model: its kind, its model id, the pixel limit
@@ -311,5 +389,33 @@ mod tests {
             damaged[last] ^= 0x40;
             assert!(c.decode_rgb(&damaged).is_err(), "the CRC catches damage");
         }
+    }
+
+    /// Stripes of any height give the same file and the same pixels as one stripe over the
+    /// whole image.
+    #[test]
+    fn stripes_equal_the_whole_image() {
+        let img = image(150, 330);
+        let whole = codec().with_stripe_pixels(usize::MAX);
+        let bytes = whole.compress_rgb(&img, 3).unwrap();
+        let pixels = whole.decode_rgb(&bytes).unwrap();
+        for stripe in [1, 5 * 16 * 16 * 10, 40_000] {
+            let striped = codec().with_stripe_pixels(stripe);
+            assert_eq!(
+                striped.compress_rgb(&img, 3).unwrap(),
+                bytes,
+                "stripe {stripe}"
+            );
+            assert_eq!(
+                striped.decode_rgb(&bytes).unwrap(),
+                pixels,
+                "stripe {stripe}"
+            );
+        }
+        assert_eq!(
+            stripes(21, 10, 1),
+            (0..21).map(|j| (j, j + 1)).collect::<Vec<_>>()
+        );
+        assert_eq!(stripes(21, 10, usize::MAX), vec![(0, 21)]);
     }
 }
