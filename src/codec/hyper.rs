@@ -5,9 +5,8 @@
 //! `z` per channel to `round(z − offset)`, `y` to `round(y)`. The integer hyper-synthesis
 //! turns the decoded `ẑ` into a scale per latent, and so a table from the model's ladder. The
 //! payload is one range-coded stream: every `z` symbol (channel-major), then every `y` symbol
-//! (channel-major), each with its table. Symbols outside their table's alphabet are clamped to
-//! it (the alphabets hold all but 10⁻⁹ of each distribution's mass). Decoding reverses this
-//! and crops.
+//! (channel-major), each with its table; a value outside its table's alphabet follows the
+//! table's escape symbol ([`super::escape`]). Decoding reverses this and crops.
 
 use aec_format::{
     CodedFile, Limits, ModelKind, SymbolDecoder, SymbolEncoder, SymbolTable, SymbolTables,
@@ -15,6 +14,7 @@ use aec_format::{
 use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 
+use super::escape::{bit_table, decode_value, encode_value, round_i32, Escapes};
 use super::{check_size, tiles::to_u8, CodecError, MAX_PIXELS};
 use crate::entropy::hyper_tables::{HyperTables, Table};
 use crate::model::hyper::file::HyperModel;
@@ -106,6 +106,7 @@ impl HyperCodec {
                 .iter()
                 .chain(&model.tables.y)
                 .map(symbol_table)
+                .chain([bit_table()])
                 .collect(),
         )?;
         Ok(Self {
@@ -168,20 +169,34 @@ impl HyperCodec {
         let z = host(self.net.run(Transform::HyperAnalysis, y_tensor.abs()));
         let (n, m) = (self.config.n, self.config.m);
         let mut enc = SymbolEncoder::with_capacity(z.len() + y.len());
+        let mut budget = Escapes::for_values(z.len() + y.len());
+        let bit = n + self.tables.y.len();
         let z_plane = g.z.0 * g.z.1;
         let mut z_symbols = Vec::with_capacity(z.len());
         for (k, &v) in z.iter().enumerate() {
             let c = k / z_plane;
-            let t = &self.tables.z[c];
-            let q = clamp_round(v - self.tables.z_offset[c], t);
-            enc.encode(q, c, &self.symbols)?;
-            z_symbols.push(q);
+            let q = round_i32(v - self.tables.z_offset[c]);
+            let table = (c, &self.tables.z[c]);
+            z_symbols.push(encode_value(
+                &mut enc,
+                q,
+                table,
+                bit,
+                &self.symbols,
+                &mut budget,
+            )?);
         }
         let levels = self.levels(&z_symbols, g);
-        for (k, &v) in y.iter().enumerate() {
-            let level = levels[k];
-            let q = clamp_round(v, &self.tables.y[level]);
-            enc.encode(q, n + level, &self.symbols)?;
+        for (&v, &level) in y.iter().zip(&levels) {
+            let table = (n + level, &self.tables.y[level]);
+            encode_value(
+                &mut enc,
+                round_i32(v),
+                table,
+                bit,
+                &self.symbols,
+                &mut budget,
+            )?;
         }
         debug_assert_eq!(y.len(), m * g.y.0 * g.y.1);
         let file = CodedFile {
@@ -297,15 +312,23 @@ impl HyperCodec {
         let g = Geometry::of(file.width, file.height);
         let (n, m) = (self.config.n, self.config.m);
         let (z_count, y_count) = (n * g.z.0 * g.z.1, m * g.y.0 * g.y.1);
-        let mut dec = SymbolDecoder::new(&file.payload, z_count + y_count)?;
+        let max = Escapes::max_symbols(z_count + y_count);
+        let mut dec = SymbolDecoder::new(&file.payload, max)?;
+        let bit = n + self.tables.y.len();
         let z_plane = g.z.0 * g.z.1;
         let z_symbols = (0..z_count)
-            .map(|k| dec.decode(k / z_plane, &self.symbols))
+            .map(|k| {
+                let c = k / z_plane;
+                decode_value(&mut dec, (c, &self.tables.z[c]), bit, &self.symbols)
+            })
             .collect::<Result<Vec<i32>, _>>()?;
         let levels = self.levels(&z_symbols, g);
         let y = levels
             .iter()
-            .map(|&level| dec.decode(n + level, &self.symbols).map(|q| q as f32))
+            .map(|&level| {
+                let table = (n + level, &self.tables.y[level]);
+                decode_value(&mut dec, table, bit, &self.symbols).map(|q| q as f32)
+            })
             .collect::<Result<Vec<f32>, _>>()?;
         dec.finish()?;
         debug_assert_eq!(y.len(), m * g.y.0 * g.y.1);
@@ -339,14 +362,6 @@ impl HyperCodec {
         }
         Ok(())
     }
-}
-
-fn clamp_round(v: f32, t: &Table) -> i32 {
-    let r = v.round();
-    if r.is_nan() {
-        return 0i32.clamp(t.min_symbol, t.max_symbol());
-    }
-    (r.clamp(-2e9, 2e9) as i32).clamp(t.min_symbol, t.max_symbol())
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 
 mod builtin;
 pub mod coded;
+mod escape;
 mod family;
 pub mod hyper;
 mod raw;

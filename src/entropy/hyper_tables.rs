@@ -28,9 +28,14 @@ pub struct Table {
 }
 
 impl Table {
-    /// Largest symbol.
+    /// Largest symbol: the escape.
     pub fn max_symbol(&self) -> i32 {
         self.min_symbol + self.probabilities.len() as i32 - 1
+    }
+
+    /// The escape symbol, which announces a value outside `min_symbol ..= escape − 1`.
+    pub fn escape(&self) -> i32 {
+        self.max_symbol()
     }
 
     /// Ideal code length of `symbol` in bits.
@@ -70,28 +75,25 @@ fn logistic_cdf(x: f64) -> f64 {
 }
 
 /// The table of a symmetric density with distribution function `cdf` (over `x / scale`),
-/// centred on 0, over the symbols whose interval carries mass above the tail.
+/// centred on 0: the symbols `−half ..= half` whose intervals carry all but `TAIL_MASS` of the
+/// mass, then one *escape* symbol (`half + 1`) that carries the two tails and announces a
+/// value outside the alphabet (coded after it, see `codec::hyper`).
 fn symmetric_table(cdf: impl Fn(f64) -> f64, scale: f64, tail_units: f64) -> Result<Table, String> {
     let half = (tail_units * scale).ceil();
-    if !(half.is_finite() && (2.0 * half + 1.0) as usize <= MAX_TABLE_SYMBOLS) {
+    if !(half.is_finite() && (2.0 * half + 2.0) as usize <= MAX_TABLE_SYMBOLS) {
         return Err(format!(
             "scale {scale} needs more than {MAX_TABLE_SYMBOLS} symbols"
         ));
     }
     let half = half as i32;
-    let n = 2 * half as usize + 1;
-    let p: Vec<f64> = (0..n)
+    let direct = 2 * half as usize + 1;
+    let mut p: Vec<f64> = (0..direct)
         .map(|i| {
             let q = f64::from(i as i32 - half);
-            let upper = if i + 1 == n {
-                1.0
-            } else {
-                cdf((q + 0.5) / scale)
-            };
-            let lower = if i == 0 { 0.0 } else { cdf((q - 0.5) / scale) };
-            (upper - lower).max(0.0)
+            (cdf((q + 0.5) / scale) - cdf((q - 0.5) / scale)).max(0.0)
         })
         .collect();
+    p.push(2.0 * cdf(-(f64::from(half) + 0.5) / scale));
     Ok(Table {
         min_symbol: -half,
         probabilities: fixed_point(&p),
@@ -136,7 +138,7 @@ impl HyperTables {
     }
 
     /// Checks stored tables: one z table per offset, `SCALE_LEVELS` y tables, increasing
-    /// thresholds, alphabets of 1 to 65536 symbols with probabilities ≥ 1 summing to 2^24.
+    /// thresholds, alphabets of 2 to 65536 symbols (the last one the escape) with probabilities ≥ 1 summing to 2^24.
     pub fn validate(&self, z_channels: usize) -> Result<(), TableError> {
         let bad = |m: String| Err(TableError::Invalid(m));
         if self.z.len() != z_channels || self.z_offset.len() != z_channels {
@@ -165,9 +167,9 @@ impl HyperTables {
         {
             let n = t.probabilities.len();
             let sum: u64 = t.probabilities.iter().map(|&p| u64::from(p)).sum();
-            if n == 0 || n > MAX_TABLE_SYMBOLS || t.probabilities.contains(&0) || sum != 1 << 24 {
+            if n < 2 || n > MAX_TABLE_SYMBOLS || t.probabilities.contains(&0) || sum != 1 << 24 {
                 return bad(format!(
-                    "a {what} table is not a distribution of 1 to {MAX_TABLE_SYMBOLS} symbols"
+                    "a {what} table is not a distribution of 2 to {MAX_TABLE_SYMBOLS} symbols"
                 ));
             }
             if i64::from(t.min_symbol) + n as i64 - 1 > i64::from(i32::MAX) {

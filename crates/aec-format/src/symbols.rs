@@ -405,8 +405,8 @@ pub fn decode_symbols(
 }
 
 /// A symbol stream read one symbol at a time, each with any table (the counterpart of
-/// [`SymbolEncoder`]). The caller says up front how many symbols it will read, which bounds
-/// the payload's length; [`SymbolDecoder::finish`] checks that exactly the encoder's bytes
+/// [`SymbolEncoder`]). The caller says up front how many symbols it may read, which bounds
+/// the payload's length and the work; [`SymbolDecoder::finish`] checks that exactly the encoder's bytes
 /// were given.
 pub struct SymbolDecoder<'a> {
     dec: RangeDecoder<u32, u64, ByteWords<'a>>,
@@ -416,7 +416,7 @@ pub struct SymbolDecoder<'a> {
 }
 
 impl<'a> SymbolDecoder<'a> {
-    /// A decoder for a stream of exactly `count` symbols. Rejects a payload that ends with a
+    /// A decoder for a stream of at most `count` symbols. Rejects a payload that ends with a
     /// zero byte or is longer than any encoding of `count` symbols.
     pub fn new(payload: &'a [u8], count: usize) -> Result<Self, FormatError> {
         if payload.last() == Some(&0) {
@@ -475,16 +475,16 @@ impl<'a> SymbolDecoder<'a> {
         }
     }
 
-    /// Checks that all `count` symbols were read and that the payload is exactly their
-    /// canonical encoding.
+    /// Symbols read so far.
+    pub fn decoded(&self) -> usize {
+        self.decoded
+    }
+
+    /// Checks that the payload is exactly the canonical encoding of the symbols read (which
+    /// may be fewer than the `count` given to [`SymbolDecoder::new`], a bound; a caller that
+    /// needs exactly `count` checks [`SymbolDecoder::decoded`]).
     pub fn finish(self) -> Result<(), FormatError> {
-        let count = self.count;
-        if self.decoded != count {
-            return Err(FormatError::Invalid {
-                field: "symbols",
-                reason: format!("{} of the {count} declared symbols were read", self.decoded),
-            });
-        }
+        let count = self.decoded;
         let state = self.dec.state();
         let (words, _, point) = self.dec.into_raw_parts();
         let (_, seal) = seal_point(state.lower(), state.range().get());
