@@ -78,8 +78,11 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The models to measure: (row name, curve group, codec).
-fn load_models(a: &RdArgs) -> anyhow::Result<Vec<(String, String, Box<dyn ImageCodec>)>> {
-    let mut models: Vec<(String, String, Box<dyn ImageCodec>)> = Vec::new();
+/// A model to measure: row name, curve group, codec.
+type Measured = (String, String, Box<dyn ImageCodec>);
+
+fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
+    let mut models: Vec<Measured> = Vec::new();
     if a.model.is_empty() || a.builtin {
         models.push(("built-in".into(), "aec".into(), Box::new(Codec::builtin()?)));
         for q in 1..=Builtin::qualities() {
@@ -111,11 +114,7 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<(String, String, Box<dyn ImageC
 }
 
 /// Every model at every setting, then the baselines, with a progress bar.
-fn measure_all(
-    a: &RdArgs,
-    set: &ImageSet,
-    models: &[(String, String, Box<dyn ImageCodec>)],
-) -> anyhow::Result<Vec<RdPoint>> {
+fn measure_all(a: &RdArgs, set: &ImageSet, models: &[Measured]) -> anyhow::Result<Vec<RdPoint>> {
     let baselines = if a.no_baselines {
         0
     } else {

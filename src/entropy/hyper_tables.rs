@@ -167,7 +167,10 @@ impl HyperTables {
         {
             let n = t.probabilities.len();
             let sum: u64 = t.probabilities.iter().map(|&p| u64::from(p)).sum();
-            if n < 2 || n > MAX_TABLE_SYMBOLS || t.probabilities.contains(&0) || sum != 1 << 24 {
+            if !(2..=MAX_TABLE_SYMBOLS).contains(&n)
+                || t.probabilities.contains(&0)
+                || sum != 1 << 24
+            {
                 return bad(format!(
                     "a {what} table is not a distribution of 2 to {MAX_TABLE_SYMBOLS} symbols"
                 ));

@@ -98,10 +98,7 @@ mod tests {
         let mut w = vec![vec![0.5f32]];
         adam.step(0.1, &mut w, &[vec![2.0]], None);
         adam.step(0.1, &mut w, &[vec![-1.0]], None);
-        let (m, v) = (
-            0.9 * 0.1 * 2.0 + 0.1 * -1.0,
-            0.999 * 0.001 * 4.0 + 0.001 * 1.0,
-        );
+        let (m, v) = (0.9 * 0.1 * 2.0 - 0.1, 0.999 * 0.001 * 4.0 + 0.001 * 1.0);
         let (mh, vh) = (m / (1.0 - 0.81), v / (1.0 - 0.999f64 * 0.999));
         let expected = 0.4 - 0.1 * mh / (vh.sqrt() + 1e-8);
         assert!((f64::from(w[0][0]) - expected).abs() < 1e-6, "{}", w[0][0]);

@@ -292,4 +292,107 @@ mod tests {
             "the test reaches positive scales"
         );
     }
+
+    /// A direct evaluation of the definition (each output a gathered sum over its inputs, in
+    /// i128, so that no order or overflow question arises), against the scatter-based
+    /// network: the same integers.
+    #[test]
+    fn network_matches_the_definition() {
+        let config = HyperConfig { n: 5, m: 7 };
+        let weights = HyperWeights::init(config, 11);
+        let int = IntegerHyperSynthesis::new(&weights).unwrap();
+        let (h, w) = (2, 3);
+        let input = FixedMap {
+            channels: 5,
+            height: h,
+            width: w,
+            values: (0..5 * h * w)
+                .map(|k| (k as i32 * 7919 % 40_000) - 20_000)
+                .collect(),
+        };
+        let mut x = input.clone();
+        for layer in &int.layers {
+            x = match layer {
+                IntLayer::Relu => FixedMap {
+                    values: x.values.iter().map(|&v| v.max(0)).collect(),
+                    ..x
+                },
+                IntLayer::Conv { i, o, k, w: wt, b } => reference(
+                    &x,
+                    *i,
+                    *o,
+                    *k,
+                    1,
+                    |oc, ic, ky, kx| wt[((oc * i + ic) * k + ky) * k + kx],
+                    b,
+                ),
+                IntLayer::Deconv { i, o, k, w: wt, b } => reference(
+                    &x,
+                    *i,
+                    *o,
+                    *k,
+                    2,
+                    |oc, ic, ky, kx| wt[((ic * o + oc) * k + ky) * k + kx],
+                    b,
+                ),
+            };
+        }
+        assert_eq!(int.run(input), x);
+    }
+
+    /// Output `(oc, oy, ox)` of a convolution (stride 1) or transposed convolution (stride 2):
+    /// the sum over every input `(ic, iy, ix)` and kernel tap that lands on it.
+    fn reference(
+        x: &FixedMap,
+        i: usize,
+        o: usize,
+        k: usize,
+        stride: usize,
+        weight: impl Fn(usize, usize, usize, usize) -> i32,
+        b: &[i64],
+    ) -> FixedMap {
+        let p = (k / 2) as i64;
+        let (oh, ow) = (x.height * stride, x.width * stride);
+        let mut values = Vec::new();
+        for (oc, &bias) in b.iter().enumerate().take(o) {
+            for oy in 0..oh as i64 {
+                for ox in 0..ow as i64 {
+                    let mut acc = i128::from(bias);
+                    for ic in 0..i {
+                        for ky in 0..k as i64 {
+                            for kx in 0..k as i64 {
+                                // Convolution: input at oy + ky − p. Transposed: the input
+                                // (iy, ix) with 2·iy − p + ky = oy.
+                                let (iy, ix) = if stride == 1 {
+                                    (oy + ky - p, ox + kx - p)
+                                } else {
+                                    let (ty, tx) = (oy + p - ky, ox + p - kx);
+                                    if ty % 2 != 0 || tx % 2 != 0 {
+                                        continue;
+                                    }
+                                    (ty / 2, tx / 2)
+                                };
+                                if iy < 0 || ix < 0 || iy >= x.height as i64 || ix >= x.width as i64
+                                {
+                                    continue;
+                                }
+                                let v =
+                                    x.values[(ic * x.height + iy as usize) * x.width + ix as usize];
+                                let wv = weight(oc, ic, ky as usize, kx as usize);
+                                acc += i128::from(v) * i128::from(wv);
+                            }
+                        }
+                    }
+                    let v = (acc + (1 << (WEIGHT_BITS - 1))) >> WEIGHT_BITS;
+                    values.push(v.clamp(i128::from(i32::MIN), i128::from(i32::MAX)) as i32);
+                }
+            }
+        }
+        FixedMap {
+            channels: o,
+            height: oh,
+            width: ow,
+            values,
+        }
+    }
 }

@@ -1,0 +1,155 @@
+//! The whole-image hyperprior family through the `aec` binary: training, compression,
+//! decompression, inspection. Models here are tiny (N = 4, M = 6) and barely trained: these
+//! tests are about the plumbing, the files and the errors, not the quality.
+
+use std::path::{Path, PathBuf};
+
+use aec::model::hyper::file::HyperModel;
+use aec::model::hyper::{HyperConfig, HyperWeights};
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn aec() -> Command {
+    let mut cmd = Command::cargo_bin("aec").unwrap();
+    cmd.env_remove("AEC_MODEL")
+        .env_remove("AEC_MODEL_DIR")
+        .env_remove("AEC_DEVICE");
+    cmd
+}
+
+const KODIM: &str = "samples/images/kodim23.png";
+const CAT: &str = "samples/images/cifar-test-0000-cat.png";
+
+fn tiny_model(dir: &Path, seed: u64) -> PathBuf {
+    let w = HyperWeights::init(HyperConfig { n: 4, m: 6 }, seed);
+    let path = dir.join(format!("tiny-{seed}.safetensors"));
+    std::fs::write(&path, HyperModel::from_weights(w, 0.01).unwrap().to_bytes()).unwrap();
+    path
+}
+
+#[test]
+fn compress_decompress_inspect_with_a_model_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = tiny_model(dir.path(), 1);
+    for (input, size) in [(KODIM, "768x512"), (CAT, "32x32")] {
+        let file = dir.path().join("out.aec");
+        let png = dir.path().join("out.png");
+        aec()
+            .args(["compress", input, "--force", "--verify", "--model"])
+            .arg(&model)
+            .arg("-o")
+            .arg(&file)
+            .assert()
+            .success()
+            .stderr(predicate::str::contains(size).and(predicate::str::contains("PSNR")));
+        let bytes = std::fs::read(&file).unwrap();
+        assert_eq!((bytes[4], bytes[5]), (2, 2), "version 2, kind 2");
+        aec()
+            .args(["decompress", "--force", "--model"])
+            .arg(&model)
+            .arg(&file)
+            .arg("-o")
+            .arg(&png)
+            .assert()
+            .success();
+        let decoded = image::open(&png).unwrap();
+        assert_eq!(
+            format!("{}x{}", decoded.width(), decoded.height()),
+            size,
+            "the decoded image has the source's size"
+        );
+        aec()
+            .arg("inspect")
+            .arg(&file)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("WholeImageHyperprior"));
+    }
+}
+
+#[test]
+fn decompress_finds_the_model_in_a_folder_and_refuses_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    let model = tiny_model(&models, 2);
+    let other = tiny_model(dir.path(), 3);
+    let file = dir.path().join("cat.aec");
+    aec()
+        .args(["compress", CAT, "--model"])
+        .arg(&model)
+        .arg("-o")
+        .arg(&file)
+        .assert()
+        .success();
+    aec()
+        .args(["decompress", "--model-dir"])
+        .arg(&models)
+        .arg(&file)
+        .arg("-o")
+        .arg(dir.path().join("a.png"))
+        .assert()
+        .success();
+    aec()
+        .args(["decompress", "--model"])
+        .arg(&other)
+        .arg(&file)
+        .arg("-o")
+        .arg(dir.path().join("b.png"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("no model with id"));
+    assert!(!dir.path().join("b.png").exists(), "no output on failure");
+}
+
+#[test]
+fn train_hyper_writes_resumes_and_feeds_compress() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("photos");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::copy(KODIM, data.join("a.png")).unwrap();
+    let out = dir.path().join("h.safetensors");
+    let train = |steps: &str| {
+        let mut cmd = aec();
+        cmd.args(["train-hyper", "--lambda", "0.01", "--n", "4", "--m", "6"])
+            .args([
+                "--crop",
+                "64",
+                "--batch-size",
+                "2",
+                "--every",
+                "2",
+                "--resume",
+            ])
+            .args(["--steps", steps, "--data"])
+            .arg(&data)
+            .arg("--out")
+            .arg(&out);
+        cmd
+    };
+    train("2").assert().success();
+    let log = std::fs::read_to_string(dir.path().join("h.safetensors.csv")).unwrap();
+    assert_eq!(log.lines().count(), 2, "header and one row: {log}");
+    train("4")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("step       4"));
+    let log = std::fs::read_to_string(dir.path().join("h.safetensors.csv")).unwrap();
+    assert!(log.lines().nth(2).unwrap().starts_with("4,"), "{log}");
+    aec()
+        .args(["compress", CAT, "--model"])
+        .arg(&out)
+        .arg("-o")
+        .arg(dir.path().join("cat.aec"))
+        .assert()
+        .success();
+    // A crop that is not a multiple of 64 is refused before any work.
+    aec()
+        .args(["train-hyper", "--lambda", "0.01", "--crop", "100", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.path().join("bad.safetensors"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("multiple of 64"));
+}
