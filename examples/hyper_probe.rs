@@ -58,7 +58,7 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .zip(&v)
         .map(|(&a, &b)| {
-            let d = f64::from(a.clamp(0.0, 1.0)) - f64::from(b);
+            let d = (f64::from(a.clamp(0.0, 1.0)) * 255.0).round() / 255.0 - f64::from(b);
             d * d
         })
         .sum::<f64>()
@@ -68,6 +68,30 @@ fn main() -> anyhow::Result<()> {
         yv.len(),
         -10.0 * mse.log10(),
         zv.iter().fold((f32::MAX, f32::MIN), |(a, b), &c| (a.min(c), b.max(c)))
+    );
+    let codec = aec::codec::HyperCodec::from_bytes(&std::fs::read(&args[1])?)?;
+    let bytes = codec.compress_rgb(&img, 3)?;
+    let dec = codec.decode_rgb(&bytes)?;
+    let mut diff = 0usize;
+    let mut mse2 = 0f64;
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                let a = f64::from(dec.get_pixel(x as u32, y as u32)[c]);
+                let b = (f64::from(xhat[(c * h + y) * w + x].clamp(0.0, 1.0)) * 255.0).round();
+                if a != b {
+                    diff += 1;
+                }
+                let o = f64::from(img.get_pixel(x as u32, y as u32)[c]);
+                mse2 += (a - o) * (a - o);
+            }
+        }
+    }
+    let mse2 = mse2 / (3 * w * h) as f64;
+    println!(
+        "coded: {} bytes, {diff} samples differ from the float path, PSNR {:.2} dB",
+        bytes.len(),
+        10.0 * (255.0f64 * 255.0 / mse2).log10()
     );
     Ok(())
 }

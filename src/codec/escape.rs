@@ -4,8 +4,9 @@
 //!
 //! Escapes are rare (the alphabets hold all but 10⁻⁹ of each distribution's mass) but values
 //! of unseen images can fall anywhere; escapes keep them exact instead of clamping them. The
-//! symbols a file may hold are bounded by twice its value count ([`Escapes`]): an encoder that
-//! would pass the bound clamps the remaining outliers instead.
+//! symbols a file may hold are bounded by four times its value count ([`Escapes`]), which
+//! bounds the decoder's work; an encoder that would pass the bound (more than about one value
+//! in 22 escaped) clamps the remaining outliers instead.
 
 use aec_format::{FormatError, SymbolDecoder, SymbolEncoder, SymbolTable, SymbolTables};
 
@@ -24,8 +25,8 @@ pub(crate) fn bit_table() -> SymbolTable {
     }
 }
 
-/// The symbols of an image's values: as many as its values, plus at most as many again for
-/// escapes.
+/// The symbols of an image's values: as many as its values, plus at most three times as many
+/// for escapes.
 pub(crate) struct Escapes {
     left: usize,
 }
@@ -33,12 +34,14 @@ pub(crate) struct Escapes {
 impl Escapes {
     /// The budget for an image of `values` values.
     pub(crate) fn for_values(values: usize) -> Self {
-        Self { left: values }
+        Self {
+            left: values.saturating_mul(3),
+        }
     }
 
     /// Symbols a decoder may read for `values` values.
     pub(crate) fn max_symbols(values: usize) -> usize {
-        values.saturating_mul(2)
+        values.saturating_mul(4)
     }
 }
 

@@ -406,6 +406,19 @@ mod tests {
         }
     }
 
+    /// The decoded image is the synthesis of `round(y)`: coding loses nothing beyond the
+    /// rounding.
+    #[test]
+    fn decoding_gives_the_synthesis_of_rounded_latents() {
+        let c = codec();
+        let img = image(90, 50);
+        let g = Geometry::of(90, 50);
+        let rounded: Vec<f32> = c.analysis(&img, g).iter().map(|v| v.round()).collect();
+        let expected = c.synthesis(&rounded, g, 90, 50);
+        let bytes = c.compress_rgb(&img, 3).unwrap();
+        assert_eq!(c.decode_rgb(&bytes).unwrap(), expected);
+    }
+
     /// Stripes of any height give the same file and the same pixels as one stripe over the
     /// whole image.
     #[test]

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Training throughput of aec's hyperprior trainer against TensorFlow running the same
+# architecture and recipe (scripts/tf-hyper.py) on this CPU, one after the other.
+#
+#   scripts/hyper-speed.sh     # env: STEPS=40 WARMUP=5 N=64 M=96 BATCH=8 CROP=128 THREADS=nproc
+#                              #      DATA=/work/shared/data/photos-train PYTHON=/work/tfenv/bin/python
+#                              #      AEC=${CARGO_TARGET_DIR:-target}/release/aec
+#
+# TensorFlow times STEPS steps after WARMUP untimed ones. aec runs `train-hyper --steps 2*STEPS
+# --every STEPS` and its second report line is read: its s/step is the time from the end of the
+# interval's first step to the end of its last, divided by STEPS, so it is scaled by
+# STEPS/(STEPS-1) here. A background aec training job (a process whose command line contains
+# `aec-train-bin` and `train-hyper`) is paused with SIGSTOP for the timings and always resumed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA="${DATA:-/work/shared/data/photos-train}"
+STEPS="${STEPS:-40}" WARMUP="${WARMUP:-5}" N="${N:-64}" M="${M:-96}"
+BATCH="${BATCH:-8}" CROP="${CROP:-128}" LAMBDA=0.0067 THREADS="${THREADS:-$(nproc)}"
+PYTHON="${PYTHON:-/work/tfenv/bin/python}"
+AEC="${AEC:-${CARGO_TARGET_DIR:-target}/release/aec}"
+[[ -x "$AEC" ]] || { echo "no aec binary at $AEC (set AEC)" >&2; exit 1; }
+
+tmp="$(mktemp -d)"
+paused="$(pgrep -f 'aec-train-bin.*train-hyper' || true)"
+finish() {
+  if [[ -n "$paused" ]]; then kill -CONT $paused && echo "resumed background job $paused" >&2; fi
+  rm -rf "$tmp"
+}
+trap finish EXIT
+trap 'exit 130' INT TERM HUP
+if [[ -n "$paused" ]]; then kill -STOP $paused && echo "paused background job $paused" >&2; fi
+
+echo "== TensorFlow: $STEPS steps after $WARMUP warm-up steps"
+"$PYTHON" scripts/tf-hyper.py --data "$DATA" --steps "$STEPS" --warmup "$WARMUP" \
+  --batch "$BATCH" --crop "$CROP" --n "$N" --m "$M" --lambda "$LAMBDA" --threads "$THREADS" \
+  2>&1 | grep -v -e '^WARNING: All log' -e 'oneDNN custom operations' | tee "$tmp/tf.log"
+echo "== aec: $((2 * STEPS)) steps, the second $STEPS timed"
+"$AEC" train-hyper --data "$DATA" --lambda "$LAMBDA" --steps $((2 * STEPS)) --every "$STEPS" \
+  --batch-size "$BATCH" --crop "$CROP" --n "$N" --m "$M" --out "$tmp/x.safetensors" \
+  2>&1 | tee "$tmp/aec.log"
+
+tf_s="$(sed -n 's/^warm:.* \([0-9.]*\) s\/step.*/\1/p' "$tmp/tf.log")"
+aec_s="$(sed -n 's/.* \([0-9.]*\) s\/step$/\1/p' "$tmp/aec.log" | tail -1)"
+[[ -n "$tf_s" && -n "$aec_s" ]] || { echo "could not read the timings" >&2; exit 1; }
+echo
+echo "CPU: $(nproc) threads, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
+  "$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^avx(2|512)' | tr '\n' ' ')"
+awk -v tf="$tf_s" -v aec="$aec_s" -v n="$STEPS" -v b="$BATCH" -v c="$CROP" -v nn="$N" -v m="$M" 'BEGIN {
+  aec = aec * n / (n - 1)
+  printf "batch %dx%d², N=%d M=%d, %d warm steps each\n", b, c, nn, m, n
+  printf "%-12s %9s %9s\n", "", "s/step", "images/s"
+  printf "%-12s %9.4f %9.2f\n", "TensorFlow", tf, b / tf
+  printf "%-12s %9.4f %9.2f\n", "aec", aec, b / aec
+  printf "%-12s %9.2f  (aec s/step / TF s/step; >1: aec slower)\n", "aec/TF", aec / tf
+}'
