@@ -14,10 +14,11 @@ logistic) / pixels; the synthesis reads round(y) with a straight-through gradien
 defaults) at 1e-4, gradients clipped to global norm 1. Batches of random crops with random
 horizontal flips, drawn in numpy from photos decoded once (crop positions equally likely, as aec).
 
-Layout NHWC (TensorFlow's fast one on CPU); padding as PyTorch's: convolutions pad k//2 on every
-side, and a transposed convolution is the gradient of a convolution padded 2 (PyTorch's
-padding=2, output_padding=1), so that sizes halve and double exactly with the same pixel
-alignment as CompressAI (TensorFlow's "SAME" would pad 1 before and 2 after instead).
+Layout NHWC (TensorFlow's fast one on CPU). Sizes halve and double exactly either way;
+--padding chooses the alignment: "same" (default) is TensorFlow's SAME, which pads a 5x5 stride-2
+convolution 1 before and 2 after (and its transposed convolution is that one's gradient), while
+"torch" pads 2 on every side as CompressAI (PyTorch's padding=2, and output_padding=1 for the
+transposed ones) through explicit paddings, which TensorFlow runs more slowly on CPU.
 
 Prints the loss every --log steps and, after --warmup untimed steps, the warm steps/s and images/s
 (the `s/step` line is what scripts/hyper-speed.sh reads).
@@ -54,8 +55,9 @@ def networks(n, m):
 class Net(tf.Module):
     """Weights initialised as CompressAI's PyTorch modules are (and as aec's are)."""
 
-    def __init__(self, n, m, seed):
+    def __init__(self, n, m, seed, torch_padding=False):
         super().__init__()
+        self.torch_padding = torch_padding
         rng = np.random.default_rng(seed)
         self.nets = networks(n, m)
         self.params = []  # per layer: its variables (none for ReLU)
@@ -89,12 +91,14 @@ class Net(tf.Module):
             kind = layer[0]
             if kind == "conv":
                 pad = layer[3] // 2
-                x = tf.nn.conv2d(x, p[0], layer[4], [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+                pad = [[0, 0], [pad, pad], [pad, pad], [0, 0]] if self.torch_padding else "SAME"
+                x = tf.nn.conv2d(x, p[0], layer[4], pad)
                 x = tf.nn.bias_add(x, p[1])
-            elif kind == "deconv":  # the gradient of a conv padded 2: output exactly 2× the input
+            elif kind == "deconv":  # the gradient of the stride-2 conv: output exactly 2× input
                 b, h, w, _ = tf.unstack(tf.shape(x))
                 shape = tf.stack([b, 2 * h, 2 * w, layer[2]])
-                x = tf.nn.conv2d_transpose(x, p[0], shape, 2, [[0, 0], [2, 2], [2, 2], [0, 0]])
+                pad = [[0, 0], [2, 2], [2, 2], [0, 0]] if self.torch_padding else "SAME"
+                x = tf.nn.conv2d_transpose(x, p[0], shape, 2, pad)
                 x = tf.nn.bias_add(x, p[1])
             elif kind == "gdn":  # x / sqrt(β + γ·x²): a 1x1 conv of x² (kernel[j, i] = γ_ij)
                 beta = tf.square(p[0]) + PEDESTAL
@@ -182,6 +186,8 @@ def main():
     ap.add_argument("--m", type=int, default=96)
     ap.add_argument("--lambda", dest="lam", type=float, default=0.0067)
     ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--padding", choices=["same", "torch"], default="same",
+                    help="TensorFlow's SAME alignment, or CompressAI's (2 on every side)")
     ap.add_argument("--threads", type=int, default=0, help="intra/inter-op threads (0: TF's)")
     ap.add_argument("--log", type=int, default=5, help="print the loss every this many steps")
     ap.add_argument("--seed", type=int, default=0)
@@ -194,12 +200,12 @@ def main():
     tf.random.set_seed(a.seed)
 
     photos = Photos(a.data, a.crop, a.seed)
-    net = Net(a.n, a.m, a.seed)
+    net = Net(a.n, a.m, a.seed, a.padding == "torch")
     variables = list(net.trainable_variables)
     adam = Adam(variables, a.lr)
+    weights = sum(int(np.prod(v.shape)) for v in variables)
     print(f"TensorFlow {tf.__version__}: N={a.n} M={a.m}, {len(photos.images)} photos, "
-          f"batch {a.batch}x{a.crop}², {sum(int(np.prod(v.shape)) for v in variables)} weights",
-          flush=True)
+          f"batch {a.batch}x{a.crop}², padding {a.padding}, {weights} weights", flush=True)
 
     @tf.function(jit_compile=False)
     def train_step(x):

@@ -11,6 +11,9 @@ use assert_cmd::Command;
 use image::{GrayImage, ImageEncoder, Rgb, RgbImage, RgbaImage};
 use predicates::prelude::*;
 
+mod common;
+use common::run_measured;
+
 fn aec() -> Command {
     let mut cmd = Command::cargo_bin("aec").unwrap();
     cmd.env_remove("AEC_MODEL")
@@ -70,33 +73,6 @@ fn batches_on_many_threads_never_hang() {
             assert_eq!(names_in(&out).len(), 12, "{threads} threads, run {run}");
         }
     }
-}
-
-/// Runs a command to its end (reaped by `wait4`, which reports its resources) and returns its exit code, its standard error and its peak
-/// resident memory in bytes (from the kernel's accounting of that one child).
-#[allow(clippy::zombie_processes)]
-fn run_measured(mut cmd: std::process::Command) -> (i32, String, u64) {
-    let dir = tempfile::tempdir().unwrap();
-    let err_path = dir.path().join("stderr");
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&err_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value of the plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child, writing into the two locals.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32);
-    assert!(libc::WIFEXITED(status), "killed by a signal: {status:#x}");
-    let stderr = fs::read_to_string(err_path).unwrap();
-    (
-        libc::WEXITSTATUS(status),
-        stderr,
-        usage.ru_maxrss as u64 * 1024,
-    )
 }
 
 fn aec_std() -> std::process::Command {

@@ -6,8 +6,12 @@ use std::path::{Path, PathBuf};
 
 use aec::model::hyper::file::HyperModel;
 use aec::model::hyper::{HyperConfig, HyperWeights};
+use assert_cmd::cargo::CommandCargoExt;
 use assert_cmd::Command;
 use predicates::prelude::*;
+
+mod common;
+use common::run_measured;
 
 fn aec() -> Command {
     let mut cmd = Command::cargo_bin("aec").unwrap();
@@ -152,4 +156,51 @@ fn train_hyper_writes_resumes_and_feeds_compress() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("multiple of 64"));
+}
+
+/// Memory of a large image with a model of the default size (N = 64, M = 96): the transforms
+/// run in stripes, so the peak grows with the image's own bytes, not with the 64 feature maps
+/// (one map of a 2048² image at half resolution is 64 MB; without stripes the synthesis would
+/// hold several, and its convolutions' patch matrices, over 1 GB).
+#[test]
+fn large_images_code_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = HyperWeights::init(HyperConfig::default(), 4);
+    let model = dir.path().join("m.safetensors");
+    std::fs::write(
+        &model,
+        HyperModel::from_weights(w, 0.01).unwrap().to_bytes(),
+    )
+    .unwrap();
+    let side = 2048u32;
+    let src = dir.path().join("big.png");
+    image::RgbImage::from_fn(side, side, |x, y| {
+        image::Rgb([(x / 7) as u8, (y / 5) as u8, ((x + y) % 251) as u8])
+    })
+    .save(&src)
+    .unwrap();
+    let file = dir.path().join("big.aec");
+    let pixels = u64::from(side * side);
+    // The README's bound: 250 MB for the regions the transforms see at once (a 2048² image is
+    // 16 of them), and 16 bytes a pixel: the source and the output (3 each), their
+    // conversions and encoders' buffers, and the latents (1.5).
+    let bound = 250_000_000 + 16 * pixels;
+    let mut cmd = std::process::Command::cargo_bin("aec").unwrap();
+    cmd.arg("compress")
+        .arg(&src)
+        .arg("--model")
+        .arg(&model)
+        .arg("-o")
+        .arg(&file);
+    let (code, err, peak) = run_measured(cmd);
+    assert_eq!(code, 0, "{err}");
+    eprintln!("compress {side}²: peak {peak} bytes");
+    assert!(peak < bound, "compress peaked at {peak} bytes");
+    let mut cmd = std::process::Command::cargo_bin("aec").unwrap();
+    cmd.arg("decompress").arg(&file).arg("--model").arg(&model);
+    cmd.arg("-o").arg(dir.path().join("out.png"));
+    let (code, err, peak) = run_measured(cmd);
+    assert_eq!(code, 0, "{err}");
+    eprintln!("decompress {side}²: peak {peak} bytes");
+    assert!(peak < bound, "decompress peaked at {peak} bytes");
 }

@@ -14,8 +14,12 @@ use aec_format::{
 use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 
+mod regions;
+
+pub use regions::REGION_PIXELS;
+
 use super::escape::{bit_table, decode_value, encode_value, round_i32, Escapes};
-use super::{check_size, tiles::to_u8, CodecError, MAX_PIXELS};
+use super::{check_size, CodecError, MAX_PIXELS};
 use crate::entropy::hyper_tables::{HyperTables, Table};
 use crate::model::hyper::file::HyperModel;
 use crate::model::hyper::integer::{FixedMap, IntegerHyperSynthesis, ACT_BITS};
@@ -35,31 +39,12 @@ pub struct HyperCodec {
     id: ModelId,
     lambda: f64,
     max_pixels: u64,
-    stripe_pixels: usize,
-}
-
-/// Pixels of the padded image the transforms see at once, halo included (about 32 MB per
-/// 64-channel feature map at half resolution): what bounds the memory of large images.
-pub const STRIPE_PIXELS: usize = 1 << 19;
-/// Rows of `y` on each side of a stripe that are computed and dropped.
-const HALO: usize = 2;
-/// Image rows per row of `y`.
-const Y_STRIPE_ROWS: usize = Y_STRIDE;
-
-/// Stripes of rows `[j0, j1)` of a `rows × cols` latent covering it in order, each with at most
-/// about `pixels` image pixels (at least one row).
-fn stripes(rows: usize, cols: usize, pixels: usize) -> Vec<(usize, usize)> {
-    let per_row = cols * Y_STRIDE * Y_STRIDE;
-    let step = (pixels / per_row.max(1)).saturating_sub(2 * HALO).max(1);
-    (0..rows)
-        .step_by(step)
-        .map(|j0| (j0, (j0 + step).min(rows)))
-        .collect()
+    region_pixels: usize,
 }
 
 /// The latents' geometry for an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Geometry {
+pub(crate) struct Geometry {
     /// Padded image size.
     padded: (usize, usize),
     /// `z`'s rows and columns.
@@ -119,7 +104,7 @@ impl HyperCodec {
             id,
             lambda: model.lambda,
             max_pixels: MAX_PIXELS,
-            stripe_pixels: STRIPE_PIXELS,
+            region_pixels: REGION_PIXELS,
         })
     }
 
@@ -134,10 +119,10 @@ impl HyperCodec {
         self.max_pixels
     }
 
-    /// The same codec with stripes of about `pixels` pixels (see [`STRIPE_PIXELS`]); the
+    /// The same codec with regions of about `pixels` pixels (see [`REGION_PIXELS`]); the
     /// results do not depend on it.
-    pub fn with_stripe_pixels(mut self, pixels: usize) -> Self {
-        self.stripe_pixels = pixels;
+    pub fn with_region_pixels(mut self, pixels: usize) -> Self {
+        self.region_pixels = pixels;
         self
     }
 
@@ -236,72 +221,16 @@ impl HyperCodec {
             .collect()
     }
 
-    /// `y` of the padded image (channel-major), computed in horizontal stripes of at most
-    /// about [`STRIPE_PIXELS`] pixels with a halo of 2 rows of `y` (32 image rows) on each side,
-    /// more than the 30 rows that any `y` value depends on; the halo's own values are dropped,
-    /// so every kept value is computed from the same pixels as over the whole image.
+    /// `y` of the padded image, channel-major, region by region.
     fn analysis(&self, rgb: &RgbImage, g: Geometry) -> Vec<f32> {
-        let (m, (yh, yw)) = (self.config.m, g.y);
-        let mut y = vec![0f32; m * yh * yw];
-        for (j0, j1) in stripes(yh, yw, self.stripe_pixels) {
-            let (a, b) = (j0.saturating_sub(HALO), (j1 + HALO).min(yh));
-            let x = self.padded_rows(rgb, g, a * Y_STRIPE_ROWS, b * Y_STRIPE_ROWS);
-            let part = host(self.net.run(Transform::Analysis, x));
-            let rows = b - a;
-            for c in 0..m {
-                for j in j0..j1 {
-                    let src = (c * rows + j - a) * yw;
-                    let dst = (c * yh + j) * yw;
-                    y[dst..dst + yw].copy_from_slice(&part[src..src + yw]);
-                }
-            }
-        }
-        y
+        let sizes = (self.config.m, self.region_pixels);
+        regions::analysis(&self.net, &self.device, sizes, rgb, g)
     }
 
-    /// Rows `r0..r1` of the padded image as a `[1, 3, rows, width]` tensor in [0, 1].
-    fn padded_rows(&self, rgb: &RgbImage, g: Geometry, r0: usize, r1: usize) -> Tensor<4> {
-        let pw = g.padded.0;
-        let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-        let rows = r1 - r0;
-        let mut values = vec![0f32; 3 * pw * rows];
-        for c in 0..3 {
-            for y in 0..rows {
-                for x in 0..pw {
-                    let p = rgb.get_pixel(x.min(w - 1) as u32, (r0 + y).min(h - 1) as u32);
-                    values[(c * rows + y) * pw + x] = f32::from(p[c]) / 255.0;
-                }
-            }
-        }
-        Tensor::from_data(TensorData::new(values, [1, 3, rows, pw]), &self.device)
-    }
-
-    /// The image from `ŷ`, in stripes as [`HyperCodec::analysis`] (each image row depends on
-    /// the `y` rows within 1.9 of its own), cropped to `width × height`.
+    /// The image from `ŷ`, region by region, cropped to `width × height`.
     fn synthesis(&self, y: &[f32], g: Geometry, width: u32, height: u32) -> RgbImage {
-        let (m, (yh, yw)) = (self.config.m, g.y);
-        let pw = g.padded.0;
-        let mut out = RgbImage::new(width, height);
-        for (j0, j1) in stripes(yh, yw, self.stripe_pixels) {
-            let (a, b) = (j0.saturating_sub(HALO), (j1 + HALO).min(yh));
-            let mut part = Vec::with_capacity(m * (b - a) * yw);
-            for c in 0..m {
-                part.extend_from_slice(&y[(c * yh + a) * yw..(c * yh + b) * yw]);
-            }
-            let t = Tensor::<4>::from_data(TensorData::new(part, [1, m, b - a, yw]), &self.device);
-            let x = host(self.net.run(Transform::Synthesis, t));
-            let rows = (b - a) * Y_STRIPE_ROWS;
-            let first = j0 * Y_STRIPE_ROWS;
-            let last = (j1 * Y_STRIPE_ROWS).min(height as usize);
-            for r in first..last {
-                let local = r - a * Y_STRIPE_ROWS;
-                for col in 0..width as usize {
-                    let at = |c: usize| to_u8(x[(c * rows + local) * pw + col]);
-                    out.put_pixel(col as u32, r as u32, image::Rgb([at(0), at(1), at(2)]));
-                }
-            }
-        }
-        out
+        let sizes = (self.config.m, self.region_pixels);
+        regions::synthesis(&self.net, &self.device, sizes, y, g, (width, height))
     }
 
     /// Parses and decodes a kind 2 file made by this model, checking the header first.
@@ -419,32 +348,27 @@ mod tests {
         assert_eq!(c.decode_rgb(&bytes).unwrap(), expected);
     }
 
-    /// Stripes of any height give the same file and the same pixels as one stripe over the
+    /// Regions of any size give the same file and the same pixels as one region over the
     /// whole image.
     #[test]
-    fn stripes_equal_the_whole_image() {
+    fn regions_equal_the_whole_image() {
         let img = image(150, 330);
-        let whole = codec().with_stripe_pixels(usize::MAX);
+        let whole = codec().with_region_pixels(usize::MAX);
         let bytes = whole.compress_rgb(&img, 3).unwrap();
         let pixels = whole.decode_rgb(&bytes).unwrap();
-        for stripe in [1, 5 * 16 * 16 * 10, 40_000] {
-            let striped = codec().with_stripe_pixels(stripe);
+        for size in [1, 5 * 16 * 16 * 10, 40_000] {
+            let parts = codec().with_region_pixels(size);
             assert_eq!(
-                striped.compress_rgb(&img, 3).unwrap(),
+                parts.compress_rgb(&img, 3).unwrap(),
                 bytes,
-                "stripe {stripe}"
+                "regions of {size}"
             );
             assert_eq!(
-                striped.decode_rgb(&bytes).unwrap(),
+                parts.decode_rgb(&bytes).unwrap(),
                 pixels,
-                "stripe {stripe}"
+                "regions of {size}"
             );
         }
-        assert_eq!(
-            stripes(21, 10, 1),
-            (0..21).map(|j| (j, j + 1)).collect::<Vec<_>>()
-        );
-        assert_eq!(stripes(21, 10, usize::MAX), vec![(0, 21)]);
     }
 
     /// Damaged payloads with a repaired CRC: each decodes to some image or fails with an

@@ -1,0 +1,188 @@
+//! The analysis and synthesis transforms over a large image, one region at a time.
+//!
+//! The latent `y` is cut into a grid of rectangles; each is computed (or decoded) from its own
+//! part of the image (or of `ŷ`) grown by a halo of [`HALO`] latent rows and columns on every
+//! side, and only its own values are kept. Every `y` value depends on the image within 30
+//! pixels of its 16×16 block, and every image pixel on the `ŷ` values within 1.9 of its own
+//! position, both inside the 2-unit (32-pixel) halo; so each kept value is computed from the
+//! same inputs as over the whole image (and, with burn's CPU kernels, to the same bits: see the
+//! tests). Memory then depends on the region size, not on the image's.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use image::RgbImage;
+
+use super::Geometry;
+use crate::codec::tiles::to_u8;
+use crate::model::hyper::net::{host, HyperNet, Transform};
+use crate::model::hyper::Y_STRIDE;
+
+/// Largest region the transforms see at once, halo included, in image pixels: about 130 MB
+/// of patch matrix in the second analysis layer of a 64-channel model.
+pub const REGION_PIXELS: usize = 1 << 19;
+/// Latent rows and columns computed around a region and dropped.
+pub const HALO: usize = 2;
+
+/// A rectangle of latent positions: rows `r.0..r.1`, columns `c.0..c.1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    /// Rows of `y`.
+    pub r: (usize, usize),
+    /// Columns of `y`.
+    pub c: (usize, usize),
+}
+
+impl Region {
+    /// The region grown by the halo, within `rows × cols`.
+    fn grown(self, rows: usize, cols: usize) -> Region {
+        let grow = |(a, b): (usize, usize), n: usize| (a.saturating_sub(HALO), (b + HALO).min(n));
+        Region {
+            r: grow(self.r, rows),
+            c: grow(self.c, cols),
+        }
+    }
+
+    fn height(&self) -> usize {
+        self.r.1 - self.r.0
+    }
+
+    fn width(&self) -> usize {
+        self.c.1 - self.c.0
+    }
+}
+
+/// The regions covering a `rows × cols` latent, each with at most about `pixels` image pixels
+/// with its halo: the whole latent when it fits, else a grid of equal squares (the last ones
+/// of each row and column smaller).
+pub fn regions(rows: usize, cols: usize, pixels: usize) -> Vec<Region> {
+    let unit = Y_STRIDE * Y_STRIDE;
+    if rows.saturating_mul(cols).saturating_mul(unit) <= pixels {
+        return vec![Region {
+            r: (0, rows),
+            c: (0, cols),
+        }];
+    }
+    let side = ((pixels / unit) as f64).sqrt() as usize;
+    let step = side.saturating_sub(2 * HALO).max(1);
+    let mut out = Vec::new();
+    for r0 in (0..rows).step_by(step) {
+        for c0 in (0..cols).step_by(step) {
+            out.push(Region {
+                r: (r0, (r0 + step).min(rows)),
+                c: (c0, (c0 + step).min(cols)),
+            });
+        }
+    }
+    out
+}
+
+/// `y` of the padded image, channel-major.
+pub fn analysis(
+    net: &HyperNet,
+    device: &Device,
+    (m, pixels): (usize, usize),
+    rgb: &RgbImage,
+    g: Geometry,
+) -> Vec<f32> {
+    let (yh, yw) = g.y;
+    let mut y = vec![0f32; m * yh * yw];
+    for region in regions(yh, yw, pixels) {
+        let big = region.grown(yh, yw);
+        let x = image_part(rgb, big, device);
+        let part = host(net.run(Transform::Analysis, x));
+        let (bh, bw) = (big.height(), big.width());
+        for c in 0..m {
+            for j in region.r.0..region.r.1 {
+                let src = (c * bh + j - big.r.0) * bw + region.c.0 - big.c.0;
+                let dst = (c * yh + j) * yw + region.c.0;
+                y[dst..dst + region.width()].copy_from_slice(&part[src..src + region.width()]);
+            }
+        }
+    }
+    y
+}
+
+/// The pixels of a latent region of the padded image (edges repeated) as `[1, 3, h, w]`.
+fn image_part(rgb: &RgbImage, big: Region, device: &Device) -> Tensor<4> {
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let (rows, cols) = (big.height() * Y_STRIDE, big.width() * Y_STRIDE);
+    let (y0, x0) = (big.r.0 * Y_STRIDE, big.c.0 * Y_STRIDE);
+    let mut values = vec![0f32; 3 * rows * cols];
+    for y in 0..rows {
+        for x in 0..cols {
+            let p = rgb.get_pixel((x0 + x).min(w - 1) as u32, (y0 + y).min(h - 1) as u32);
+            for c in 0..3 {
+                values[(c * rows + y) * cols + x] = f32::from(p[c]) / 255.0;
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(values, [1, 3, rows, cols]), device)
+}
+
+/// The image from `ŷ` (channel-major), cropped to `width × height`.
+pub fn synthesis(
+    net: &HyperNet,
+    device: &Device,
+    (m, pixels): (usize, usize),
+    y: &[f32],
+    g: Geometry,
+    (width, height): (u32, u32),
+) -> RgbImage {
+    let (yh, yw) = g.y;
+    let mut out = RgbImage::new(width, height);
+    for region in regions(yh, yw, pixels) {
+        let big = region.grown(yh, yw);
+        let (bh, bw) = (big.height(), big.width());
+        let mut part = Vec::with_capacity(m * bh * bw);
+        for c in 0..m {
+            for j in big.r.0..big.r.1 {
+                let row = (c * yh + j) * yw;
+                part.extend_from_slice(&y[row + big.c.0..row + big.c.1]);
+            }
+        }
+        let t = Tensor::<4>::from_data(TensorData::new(part, [1, m, bh, bw]), device);
+        let x = host(net.run(Transform::Synthesis, t));
+        let (rows, cols) = (bh * Y_STRIDE, bw * Y_STRIDE);
+        let ys = region.r.0 * Y_STRIDE..(region.r.1 * Y_STRIDE).min(height as usize);
+        let xs = region.c.0 * Y_STRIDE..(region.c.1 * Y_STRIDE).min(width as usize);
+        for r in ys {
+            let local_r = r - big.r.0 * Y_STRIDE;
+            for col in xs.clone() {
+                let local_c = col - big.c.0 * Y_STRIDE;
+                let at = |c: usize| to_u8(x[(c * rows + local_r) * cols + local_c]);
+                out.put_pixel(col as u32, r as u32, image::Rgb([at(0), at(1), at(2)]));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_cover_the_latent_once() {
+        for (rows, cols, pixels) in [
+            (21, 10, 1),
+            (7, 300, 40_000),
+            (5, 5, usize::MAX),
+            (64, 33, 1 << 19),
+        ] {
+            let mut seen = vec![0u8; rows * cols];
+            for g in regions(rows, cols, pixels) {
+                for r in g.r.0..g.r.1 {
+                    for c in g.c.0..g.c.1 {
+                        seen[r * cols + c] += 1;
+                    }
+                }
+            }
+            assert!(seen.iter().all(|&n| n == 1), "{rows}×{cols} at {pixels}");
+        }
+        assert_eq!(regions(5, 5, usize::MAX).len(), 1);
+        // Regions with their halos stay within the budget (when it allows more than a halo).
+        for g in regions(100, 100, 1 << 19) {
+            let big = g.grown(100, 100);
+            assert!(big.height() * big.width() * 256 <= 1 << 19, "{big:?}");
+        }
+    }
+}
