@@ -1,12 +1,16 @@
-//! Rate-distortion: bytes against quality for aec models and settings, beside JPEG and WebP.
+//! Rate-distortion: bytes against quality for aec models and settings, beside JPEG, WebP,
+//! AVIF and JPEG XL.
 //!
 //! Every image is coded on its own, as a user would store it: for aec the whole `.aec` file
-//! counts (container included), for JPEG and WebP the whole file. Quality is measured on the
+//! counts (container included), for the baselines the whole file. Quality is measured on the
 //! decoded RGB8 image against the original: PSNR (mean of per-image PSNR and PSNR of the mean
-//! MSE) and SSIM (see [`crate::metrics`]).
+//! MSE) and SSIM (see [`crate::metrics`]). AVIF and JPEG XL go through their reference
+//! command-line tools (`avifenc`/`avifdec` of libavif, `cjxl`/`djxl` of libjxl), found on
+//! `PATH` ([`find_tool`]).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use aec_format::{AecFile, Precision};
 use image::RgbImage;
@@ -39,6 +43,18 @@ pub enum RdError {
         /// Index of the image in the set.
         index: usize,
         /// Why.
+        reason: String,
+    },
+    /// An external encoder or decoder (`avifenc`, `cjxl`, ...) failed on an image.
+    #[error("{codec} on image {index}: {tool}: {reason}")]
+    Tool {
+        /// Which codec and setting.
+        codec: String,
+        /// Index of the image in the set.
+        index: usize,
+        /// The program.
+        tool: String,
+        /// Why: the exit status and the program's error output, or why it could not start.
         reason: String,
     },
     /// The plot could not be drawn.
@@ -398,6 +414,193 @@ pub fn measure_webp(set: &ImageSet, quality: f32) -> Result<RdPoint, RdError> {
         &measured,
         false,
     ))
+}
+
+/// Where `program` is on `PATH` (an executable file of that name), if anywhere.
+pub fn find_tool(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| is_executable(p))
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.is_file()
+}
+
+/// The libavif quantizer (0–63, 0 lossless) of an `avifenc -q` quality (0–100, 100
+/// lossless): libavif 1.x's own mapping, so that a quality means the same with the older
+/// `avifenc` (0.x) that has only `--min`/`--max`.
+pub fn avif_quantizer(quality: u8) -> u8 {
+    let q = u32::from(quality.min(100));
+    ((100 - q) * 63 + 50) as u8 / 100
+}
+
+/// Runs an external program on one image's files; a failure is an [`RdError::Tool`] carrying
+/// the exit status and what the program wrote to its error output (or standard output, when
+/// the error output is empty).
+fn run_tool(
+    codec: &str,
+    index: usize,
+    program: &str,
+    args: &[&std::ffi::OsStr],
+) -> Result<(), RdError> {
+    let fail = |reason: String| RdError::Tool {
+        codec: codec.to_string(),
+        index,
+        tool: program.to_string(),
+        reason,
+    };
+    let out = Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| fail(format!("cannot run: {e}")))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let said = if stderr.trim().is_empty() {
+        stdout.trim()
+    } else {
+        stderr.trim()
+    };
+    Err(fail(format!("{}: {said}", out.status)))
+}
+
+/// One image through an external encoder and decoder: the image as a PNG in a temporary
+/// folder, `encode(input, output)` and `decode(output, decoded)` give each tool's arguments;
+/// the measured size is the encoder's output file, the quality that of the decoded PNG.
+fn measure_with_tools(
+    codec: &str,
+    index: usize,
+    img: &RgbImage,
+    extension: &str,
+    encoder: (&str, &dyn Fn(&Path, &Path) -> Vec<std::ffi::OsString>),
+    decoder: (&str, &dyn Fn(&Path, &Path) -> Vec<std::ffi::OsString>),
+) -> Result<Measured, RdError> {
+    let fail = |reason: String| RdError::Codec {
+        codec: codec.to_string(),
+        index,
+        reason,
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("aec-rd-")
+        .tempdir()
+        .map_err(|e| fail(format!("temporary folder: {e}")))?;
+    let input = dir.path().join("in.png");
+    let coded = dir.path().join(format!("out.{extension}"));
+    let output = dir.path().join("decoded.png");
+    img.save_with_format(&input, image::ImageFormat::Png)
+        .map_err(|e| fail(format!("writing {}: {e}", input.display())))?;
+    let run = |(program, args): (&str, &dyn Fn(&Path, &Path) -> Vec<std::ffi::OsString>),
+               from: &Path,
+               to: &Path| {
+        let args = args(from, to);
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        run_tool(codec, index, program, &args)
+    };
+    run(encoder, &input, &coded)?;
+    let bytes = std::fs::metadata(&coded)
+        .map_err(|e| fail(format!("{}: {e}", coded.display())))?
+        .len();
+    run(decoder, &coded, &output)?;
+    let decoded = image::open(&output)
+        .map_err(|e| fail(format!("reading the decoded {}: {e}", output.display())))?
+        .to_rgb8();
+    if decoded.dimensions() != img.dimensions() {
+        return Err(fail(format!(
+            "decoded {}×{}, expected {}×{}",
+            decoded.width(),
+            decoded.height(),
+            img.width(),
+            img.height()
+        )));
+    }
+    Ok(measure(img, &decoded, bytes as usize))
+}
+
+/// Measures AVIF (libavif's `avifenc`, AV1 through its default encoder, 4:2:0, speed 6) at
+/// one quality (0–100, as `avifenc -q`; passed as equal `--min`/`--max` quantizers, see
+/// [`avif_quantizer`]). Decoded with `avifdec` to 8-bit PNG. The size is the whole `.avif`
+/// file, container included (about 250–300 bytes of boxes, which dominate at 32×32).
+pub fn measure_avif(set: &ImageSet, quality: u8) -> Result<RdPoint, RdError> {
+    let label = format!("AVIF q{quality}");
+    let quantizer = avif_quantizer(quality).to_string();
+    let encode = |from: &Path, to: &Path| -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> = [
+            "--min", &quantizer, "--max", &quantizer, "--speed", "6", "-y", "420", "-j", "1",
+        ]
+        .map(Into::into)
+        .to_vec();
+        args.extend(["--".into(), from.into(), to.into()]);
+        args
+    };
+    let decode = |from: &Path, to: &Path| -> Vec<std::ffi::OsString> {
+        vec!["-d".into(), "8".into(), "--".into(), from.into(), to.into()]
+    };
+    let measured = set
+        .images
+        .par_iter()
+        .enumerate()
+        .map(|(i, img)| {
+            measure_with_tools(
+                &label,
+                i,
+                img,
+                "avif",
+                ("avifenc", &encode),
+                ("avifdec", &decode),
+            )
+        })
+        .collect::<Result<Vec<_>, RdError>>()?;
+    Ok(summarise("AVIF", label, 0, set, &measured, false))
+}
+
+/// Measures JPEG XL (libjxl's `cjxl`, effort 7) at one quality (`cjxl -q`: up to 100, which
+/// is lossless; libjxl maps it to a butteraugli distance). Decoded with `djxl` to PNG. The
+/// size is the whole `.jxl` file.
+pub fn measure_jxl(set: &ImageSet, quality: f32) -> Result<RdPoint, RdError> {
+    let label = format!("JPEG XL q{quality}");
+    let q = quality.to_string();
+    let encode = |from: &Path, to: &Path| -> Vec<std::ffi::OsString> {
+        vec![
+            from.into(),
+            to.into(),
+            "-q".into(),
+            q.as_str().into(),
+            "-e".into(),
+            "7".into(),
+            "--num_threads=0".into(),
+            "--quiet".into(),
+        ]
+    };
+    let decode = |from: &Path, to: &Path| -> Vec<std::ffi::OsString> {
+        vec![
+            from.into(),
+            to.into(),
+            "--num_threads=1".into(),
+            "--quiet".into(),
+        ]
+    };
+    let measured = set
+        .images
+        .par_iter()
+        .enumerate()
+        .map(|(i, img)| {
+            measure_with_tools(&label, i, img, "jxl", ("cjxl", &encode), ("djxl", &decode))
+        })
+        .collect::<Result<Vec<_>, RdError>>()?;
+    Ok(summarise("JPEG XL", label, 0, set, &measured, false))
 }
 
 /// The results as CSV (RFC 4180: a label holding a comma, a quote or a line break is quoted,

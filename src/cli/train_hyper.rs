@@ -60,6 +60,13 @@ pub struct TrainHyperArgs {
     /// Start from this weights file (fine-tuning another λ); its N and M are used.
     #[arg(long, value_name = "MODEL")]
     init: Option<PathBuf>,
+    /// Small images (a CIFAR-10 binary, a .txt list or a folder, as `aec train` reads) to make
+    /// mosaics of for --tile-fraction of the batches.
+    #[arg(long, value_name = "DATA")]
+    tiles: Option<PathBuf>,
+    /// Fraction of the batches made of mosaics of --tiles (may change between resumed runs).
+    #[arg(long, default_value_t = 0.25)]
+    tile_fraction: f64,
     /// burn's device: flex or ndarray (CPU), or cuda.
     #[arg(long, default_value = "flex", env = "AEC_DEVICE")]
     device: DeviceKind,
@@ -95,7 +102,21 @@ pub fn run(a: TrainHyperArgs) -> anyhow::Result<ExitCode> {
     let config = init
         .as_ref()
         .map_or(HyperConfig { n: a.n, m: a.m }, |w| w.config);
-    let photos = Photos::load(&a.data, a.crop).context("loading training photos")?;
+    let mut photos = Photos::load(&a.data, a.crop).context("loading training photos")?;
+    if let Some(path) = &a.tiles {
+        anyhow::ensure!(
+            a.crop % 32 == 0,
+            "mosaics need a crop side that is a multiple of 32"
+        );
+        let set = aec::data::Dataset::load(path).context("loading --tiles")?;
+        eprintln!(
+            "mosaics of {} small images from {} in {:.0}% of the batches",
+            set.len(),
+            path.display(),
+            a.tile_fraction * 100.0
+        );
+        photos = photos.with_tiles(set.pixels, a.tile_fraction);
+    }
     for s in photos.skipped.iter().take(10) {
         eprintln!("aec: warning: skipped {}: {}", s.path.display(), s.reason);
     }

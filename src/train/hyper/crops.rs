@@ -1,5 +1,7 @@
 //! Training batches for whole-image models: random square crops with random horizontal flips,
-//! drawn from photos held in memory, each pixel equally likely to be covered.
+//! drawn from photos held in memory, each pixel equally likely to be covered; and, for a
+//! chosen fraction of the batches, mosaics of small images (32×32 tiles such as CIFAR-10's),
+//! so that the model also sees thumbnail-sized content.
 
 use std::path::{Path, PathBuf};
 
@@ -15,6 +17,9 @@ pub struct Photos {
     /// Cumulative crop positions per image, for drawing a position uniformly over all of them.
     cumulative: Vec<u64>,
     crop: usize,
+    /// Small images for mosaics (3,072 bytes each, channel-major) and the fraction of batches
+    /// made of them.
+    tiles: Option<(Vec<u8>, f64)>,
     /// Files left out (unreadable, or smaller than a crop).
     pub skipped: Vec<Skipped>,
 }
@@ -50,8 +55,19 @@ impl Photos {
             images,
             cumulative,
             crop,
+            tiles: None,
             skipped,
         })
+    }
+
+    /// Adds small images (32×32 tiles of 3,072 bytes, channel-major, as [`crate::data`] loads
+    /// them) of which `fraction` of the batches are made: mosaics of random tiles, each flipped
+    /// at random. The crop side must be a multiple of 32.
+    pub fn with_tiles(mut self, tiles: Vec<u8>, fraction: f64) -> Self {
+        if !tiles.is_empty() && fraction > 0.0 {
+            self.tiles = Some((tiles, fraction.min(1.0)));
+        }
+        self
     }
 
     /// Number of photos.
@@ -75,6 +91,14 @@ impl Photos {
     /// Batch `step` of `count` crops as `[count, 3, crop, crop]` values in [0, 1], channel-major.
     /// The same `(seed, step)` always gives the same batch.
     pub fn batch(&self, seed: u64, step: u64, count: usize) -> Vec<f32> {
+        if let Some((tiles, fraction)) = &self.tiles {
+            // Its own generator, so that the photo batches stay those of a run without tiles.
+            let mut mix =
+                ChaCha8Rng::seed_from_u64(!seed ^ step.wrapping_mul(0xD1B5_4A32_D192_ED03));
+            if mix.random::<f64>() < *fraction {
+                return self.mosaics(tiles, &mut mix, count);
+            }
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let c = self.crop;
         let mut out = Vec::with_capacity(count * 3 * c * c);
@@ -92,6 +116,36 @@ impl Photos {
                         let sx = if flip { x0 + c - 1 - x } else { x0 + x };
                         let p = img.get_pixel(sx as u32, (y0 + y) as u32);
                         out.push(f32::from(p[ch]) / 255.0);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Photos {
+    fn mosaics(&self, tiles: &[u8], rng: &mut ChaCha8Rng, count: usize) -> Vec<f32> {
+        const T: usize = crate::model::TILE;
+        let c = self.crop;
+        let per_side = c / T;
+        let n = tiles.len() / crate::model::TILE_VALUES;
+        let mut out = vec![0f32; count * 3 * c * c];
+        for image in out.chunks_exact_mut(3 * c * c) {
+            for ty in 0..per_side {
+                for tx in 0..per_side {
+                    let k = rng.random_range(0..n);
+                    let tile = &tiles[k * crate::model::TILE_VALUES..][..crate::model::TILE_VALUES];
+                    let flip = rng.random::<bool>();
+                    for ch in 0..3 {
+                        for y in 0..T {
+                            for x in 0..T {
+                                let sx = if flip { T - 1 - x } else { x };
+                                let v = tile[(ch * T + y) * T + sx];
+                                image[(ch * c + ty * T + y) * c + tx * T + x] =
+                                    f32::from(v) / 255.0;
+                            }
+                        }
                     }
                 }
             }
@@ -120,4 +174,45 @@ fn decode(path: &PathBuf, crop: usize) -> Result<image::RgbImage, Skipped> {
         )));
     }
     Ok(rgb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn photos(dir: &Path) -> Photos {
+        image::RgbImage::from_fn(100, 80, |x, y| {
+            image::Rgb([x as u8, y as u8, (x * y) as u8])
+        })
+        .save(dir.join("a.png"))
+        .unwrap();
+        Photos::load(dir, 64).unwrap()
+    }
+
+    #[test]
+    fn batches_are_seeded_crops_and_mosaics() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = photos(dir.path());
+        let b = p.batch(3, 7, 2);
+        assert_eq!(b.len(), 2 * 3 * 64 * 64);
+        assert_eq!(b, p.batch(3, 7, 2), "the same step gives the same batch");
+        assert_ne!(b, p.batch(3, 8, 2));
+        // A crop of the photo: every value is one of the photo's, and the green channel
+        // (the row) increases down each column by one.
+        let green = &b[64 * 64..2 * 64 * 64];
+        assert!((green[64] - green[0] - 1.0 / 255.0).abs() < 1e-6);
+
+        let tiles: Vec<u8> = (0..2 * 3072)
+            .map(|i| if i < 3072 { 10 } else { 200 })
+            .collect();
+        let all = photos(dir.path()).with_tiles(tiles.clone(), 1.0);
+        let m = all.batch(3, 7, 2);
+        assert!(
+            m.iter().all(|&v| v == 10.0 / 255.0 || v == 200.0 / 255.0),
+            "mosaics of tiles only"
+        );
+        // Without tiles in a batch, the photo batches are those of a run without tiles.
+        let none = photos(dir.path()).with_tiles(tiles, 0.0);
+        assert_eq!(none.batch(3, 7, 2), b);
+    }
 }
