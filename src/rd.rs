@@ -441,7 +441,7 @@ fn is_executable(path: &Path) -> bool {
 /// `avifenc` (0.x) that has only `--min`/`--max`.
 pub fn avif_quantizer(quality: u8) -> u8 {
     let q = u32::from(quality.min(100));
-    ((100 - q) * 63 + 50) as u8 / 100
+    (((100 - q) * 63 + 50) / 100) as u8
 }
 
 /// Runs an external program on one image's files; a failure is an [`RdError::Tool`] carrying

@@ -69,6 +69,14 @@ fn compress_decompress_inspect_with_a_model_file() {
             .success()
             .stdout(predicate::str::contains("WholeImageHyperprior"));
     }
+    aec()
+        .args(["model", "info"])
+        .arg(&model)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("N = 4, M = 6").and(predicate::str::contains("λ:      0.01")),
+        );
 }
 
 #[test]

@@ -142,3 +142,80 @@ fn csv_quotes_labels_with_commas_and_quotes() {
     // Ordinary labels are written as before, unquoted.
     assert!(csv.ends_with("\nJPEG,JPEG q50,64,100.00,0.7800,21.500,21.250,0.5000,,\n"));
 }
+
+/// AVIF and JPEG XL through libavif's and libjxl's tools, on the 16-image CIFAR-10 fixture:
+/// one quality each gives a row with real file bytes and a sensible PSNR, the rows join the
+/// table, and BD-rates stay those of aec curves against WebP and JPEG. Skipped (not failed)
+/// where the tools are not installed.
+#[test]
+fn avif_and_jpeg_xl_baselines_when_their_tools_are_installed() {
+    assert!(rd::find_tool("aec-no-such-tool").is_none());
+    assert_eq!(
+        [0, 50, 100].map(rd::avif_quantizer),
+        [63, 32, 0],
+        "libavif's quality-to-quantizer mapping"
+    );
+    let missing: Vec<&str> = ["avifenc", "avifdec", "cjxl", "djxl"]
+        .into_iter()
+        .filter(|t| rd::find_tool(t).is_none())
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "skipped: {} not on PATH (Debian: apt-get install libavif-bin libjxl-tools)",
+            missing.join(", ")
+        );
+        return;
+    }
+    let set = ImageSet::load(&[PathBuf::from("tests/fixtures/cifar-test-16.bin")]).unwrap();
+    assert_eq!(set.images.len(), 16);
+    let avif = rd::measure_avif(&set, 50).unwrap();
+    let jxl = rd::measure_jxl(&set, 50.0).unwrap();
+    let webp = rd::measure_webp(&set, 50.0).unwrap();
+    let aec = rd::measure_aec(
+        &tiny_codec(16),
+        "tiny-16",
+        "aec",
+        &set,
+        Precision::F16,
+        None,
+    )
+    .unwrap();
+    for (p, family, setting) in [
+        (&avif, "AVIF", "AVIF q50"),
+        (&jxl, "JPEG XL", "JPEG XL q50"),
+    ] {
+        assert_eq!((p.family.as_str(), p.setting.as_str()), (family, setting));
+        assert!(p.bytes_per_image > 0.0, "{p:?}");
+        assert!(
+            (p.bits_per_pixel - p.bytes_per_image * 8.0 / 1024.0).abs() < 1e-9,
+            "{p:?}"
+        );
+        assert!(p.psnr_mean > 15.0 && p.psnr_mean < 60.0, "{p:?}");
+        assert!(p.ssim > 0.0 && p.ssim <= 1.0, "{p:?}");
+        assert_eq!((p.code_length, p.zero_fraction), (0, None));
+    }
+    // A higher quality costs more bytes and gives a better picture.
+    let avif_high = rd::measure_avif(&set, 80).unwrap();
+    assert!(avif_high.bytes_per_image > avif.bytes_per_image);
+    assert!(avif_high.psnr_mean > avif.psnr_mean);
+
+    let points = [aec, webp, avif, jxl];
+    let md = rd::to_markdown(&points);
+    eprint!("{md}");
+    assert!(md.contains("| AVIF q50 |") && md.contains("| JPEG XL q50 |"));
+    let bd = rd::bd_rates(&points);
+    assert_eq!(bd.len(), 1, "{bd:?}");
+    assert_eq!(
+        (bd[0].family.as_str(), bd[0].anchor.as_str()),
+        ("aec f16", "WebP")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    rd::plot(
+        &dir.path().join("rd.png"),
+        "test",
+        &points,
+        Axis::BytesPerImage,
+        None,
+    )
+    .unwrap();
+}

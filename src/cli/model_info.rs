@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use aec::codec::Builtin;
 use aec::format::Precision;
+use aec::model::hyper::file::HyperModel;
 use aec::store;
 use anyhow::Context;
 use clap::Args;
@@ -27,6 +28,10 @@ pub struct ConvertArgs {
 }
 
 pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(&args.file).with_context(|| format!("{}", args.file.display()))?;
+    if HyperModel::is_hyper_file(&bytes) {
+        return hyper_info(&args.file, &bytes);
+    }
     let m = store::load_model(&args.file).with_context(|| format!("{}", args.file.display()))?;
     let c = m.weights.config;
     println!("file:        {}", args.file.display());
@@ -65,6 +70,39 @@ pub fn info(args: InfoArgs) -> anyhow::Result<ExitCode> {
     for spec in c.param_specs() {
         println!("  {:<24} {:?}", spec.name, spec.shape);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `aec model info` of a whole-image hyperprior model.
+fn hyper_info(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<ExitCode> {
+    let (m, id) = HyperModel::from_bytes(bytes).with_context(|| format!("{}", path.display()))?;
+    let c = m.weights.config;
+    println!("file:        {}", path.display());
+    println!("sha256:      {id}");
+    println!(
+        "aec id:      {} (as version 2 files store it)",
+        store::hex(&id.0[..8])
+    );
+    println!("size:        {} bytes", bytes.len());
+    println!("kind:        whole image, convolutional, scale hyperprior (.aec version 2, kind 2)");
+    println!(
+        "rate λ:      {} (loss: λ·255²·MSE + bits per pixel)",
+        m.lambda
+    );
+    println!("channels:    N = {}, M = {}", c.n, c.m);
+    println!(
+        "cost:        {:.0} multiply-adds per pixel (all four transforms, forward)",
+        c.macs_per_pixel()
+    );
+    let widths: Vec<usize> = m.tables.y.iter().map(|t| t.probabilities.len()).collect();
+    println!(
+        "tables:     {} side-latent, {} scale levels of {} to {} symbols (escape included)",
+        m.tables.z.len(),
+        m.tables.y.len(),
+        widths.iter().min().unwrap_or(&0),
+        widths.iter().max().unwrap_or(&0)
+    );
+    println!("parameters:  {}", m.weights.parameter_count());
     Ok(ExitCode::SUCCESS)
 }
 

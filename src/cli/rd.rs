@@ -25,11 +25,14 @@ enum XAxis {
   aec rd --model m16.safetensors --model m64.safetensors --data kodak/ --axis bpp --out-dir rd/kodak
   aec rd --model 'L1 0.1=sparse.safetensors' --precision f16 --sparse 0.1 --data test_batch.bin --out-dir rd/l1
   aec rd --data test_batch.bin --sparse 0.01 --sparse 0.05 --jpeg 10 --jpeg 50 --webp 0
+  aec rd --data kodak/ --axis bpp --avif 30 --avif 60 --jxl 40 --jxl 80 --out-dir rd/kodak
 
-Writes OUT_DIR/rd.csv, OUT_DIR/rd.md and OUT_DIR/rd.png. Without --model the built-in model
-models are measured (the notebook's, and every --quality level); without --jpeg/--webp a
-default range of qualities is used. rd.md ends with the BD-rate of each aec curve against
-WebP and JPEG.")]
+Writes OUT_DIR/rd.csv, OUT_DIR/rd.md and OUT_DIR/rd.png. Without --model the built-in
+models are measured (the notebook's, and every --quality level); without --jpeg, --webp,
+--avif or --jxl a default range of qualities is used. AVIF and JPEG XL run through libavif's
+avifenc/avifdec and libjxl's cjxl/djxl when they are on PATH, and are skipped with a note
+otherwise (Debian: apt-get install libavif-bin libjxl-tools). rd.md ends with the BD-rate of
+each aec curve against WebP and JPEG.")]
 pub struct RdArgs {
     /// Images: a CIFAR-10 binary file (each record an image), a folder, or image files.
     #[arg(long, required = true, num_args = 1..)]
@@ -54,7 +57,13 @@ pub struct RdArgs {
     /// WebP qualities (repeatable; 0-100).
     #[arg(long, default_values_t = [0f32, 10.0, 25.0, 50.0, 75.0, 90.0])]
     webp: Vec<f32>,
-    /// Skip the JPEG and WebP baselines.
+    /// AVIF qualities (repeatable; 0-100, as avifenc -q), through avifenc/avifdec when on PATH.
+    #[arg(long, value_name = "Q", default_values_t = [10u8, 25, 40, 55, 70])]
+    avif: Vec<u8>,
+    /// JPEG XL qualities (repeatable; up to 100, as cjxl -q), through cjxl/djxl when on PATH.
+    #[arg(long, value_name = "Q", default_values_t = [10f32, 30.0, 50.0, 70.0, 90.0])]
+    jxl: Vec<f32>,
+    /// Skip the JPEG, WebP, AVIF and JPEG XL baselines.
     #[arg(long)]
     no_baselines: bool,
     /// x axis of the plot.
@@ -113,12 +122,36 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
     Ok(models)
 }
 
+/// Whether a baseline's command-line tools are all on PATH; if not, a note names the first
+/// one missing and the Debian package that has it.
+fn tools_present(family: &str, tools: &[&str], package: &str) -> bool {
+    match tools.iter().find(|t| rd::find_tool(t).is_none()) {
+        None => true,
+        Some(missing) => {
+            eprintln!(
+                "aec: note: {missing} not found; {family} skipped (Debian: apt-get install {package})"
+            );
+            false
+        }
+    }
+}
+
 /// Every model at every setting, then the baselines, with a progress bar.
 fn measure_all(a: &RdArgs, set: &ImageSet, models: &[Measured]) -> anyhow::Result<Vec<RdPoint>> {
-    let baselines = if a.no_baselines {
-        0
+    let baselines = !a.no_baselines;
+    let avif = baselines
+        && !a.avif.is_empty()
+        && tools_present("AVIF", &["avifenc", "avifdec"], "libavif-bin");
+    let jxl = baselines
+        && !a.jxl.is_empty()
+        && tools_present("JPEG XL", &["cjxl", "djxl"], "libjxl-tools");
+    let baselines = if baselines {
+        a.jpeg.len()
+            + a.webp.len()
+            + if avif { a.avif.len() } else { 0 }
+            + if jxl { a.jxl.len() } else { 0 }
     } else {
-        a.jpeg.len() + a.webp.len()
+        0
     };
     let settings = |c: &dyn ImageCodec| match c.as_tiled().map(Codec::tables) {
         Some(None) => a.precision.len() + a.sparse.len(),
@@ -175,6 +208,16 @@ fn measure_all(a: &RdArgs, set: &ImageSet, models: &[Measured]) -> anyhow::Resul
                 format!("WebP q{q}"),
                 rd::measure_webp(set, q.clamp(0.0, 100.0))?,
             );
+        }
+    }
+    if avif {
+        for &q in &a.avif {
+            step(format!("AVIF q{q}"), rd::measure_avif(set, q.min(100))?);
+        }
+    }
+    if jxl {
+        for &q in &a.jxl {
+            step(format!("JPEG XL q{q}"), rd::measure_jxl(set, q.min(100.0))?);
         }
     }
     bar.finish_and_clear();
