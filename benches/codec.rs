@@ -1,6 +1,7 @@
 //! Benchmarks of the reference model (code length 128): training steps and tile coding (the
-//! container has its own, `cargo bench -p aec-format --bench container`). Run with
-//! `cargo bench --bench codec`; filter with e.g. `cargo bench --bench codec -- encode`.
+//! container has its own, `cargo bench -p aec-format --bench container`), and of a
+//! default-size hyperprior model on whole images. Run with `cargo bench --bench codec`;
+//! filter with e.g. `cargo bench --bench codec -- encode` or `-- hyper`.
 
 use std::hint::black_box;
 
@@ -146,5 +147,41 @@ fn images(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, coding, training, images);
+/// Whole images through a hyperprior model of the default size (N = 64, M = 96) at its
+/// initial weights, built here: a 768×512 photo and a 32×32 image, encode and decode. The
+/// time hardly depends on the weights (the transforms' work is fixed; only the range coder's
+/// share follows the bit count).
+fn hyper(c: &mut Criterion) {
+    use aec::codec::HyperCodec;
+    use aec::model::hyper::file::HyperModel;
+    use aec::model::hyper::{HyperConfig, HyperWeights};
+    aec::keep_freed_memory();
+    let weights = HyperWeights::init(HyperConfig::default(), 0);
+    let model = HyperModel::from_weights(weights, 0.0067).expect("a model of fresh weights");
+    let codec = HyperCodec::from_bytes(&model.to_bytes()).expect("its own model file");
+    let mut g = c.benchmark_group("hyper");
+    g.sample_size(10)
+        .warm_up_time(std::time::Duration::from_secs(1));
+    for name in ["kodim23.png", "cifar-test-0000-cat.png"] {
+        let rgb = image::open(format!("samples/images/{name}"))
+            .unwrap()
+            .to_rgb8();
+        let size = format!("{}x{}", rgb.width(), rgb.height());
+        let bytes = codec.compress_rgb(&rgb, 3).unwrap();
+        let pixels = u64::from(rgb.width() * rgb.height());
+        // Ten runs of the photo take about 6 s on 2 cores; the small image needs far less.
+        let seconds = if pixels > 65_536 { 7 } else { 2 };
+        g.throughput(Throughput::Elements(pixels))
+            .measurement_time(std::time::Duration::from_secs(seconds));
+        g.bench_function(BenchmarkId::new("encode", &size), |b| {
+            b.iter(|| codec.compress_rgb(black_box(&rgb), 3))
+        });
+        g.bench_function(BenchmarkId::new("decode", &size), |b| {
+            b.iter(|| codec.decode_rgb(black_box(&bytes)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, coding, training, images, hyper);
 criterion_main!(benches);

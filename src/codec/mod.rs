@@ -13,7 +13,6 @@
 
 mod builtin;
 pub mod coded;
-mod escape;
 mod family;
 pub mod hyper;
 mod raw;

@@ -87,6 +87,7 @@ mod arb;
 mod coded;
 mod codes;
 mod error;
+mod escape;
 mod file;
 mod header;
 mod limits;
@@ -101,6 +102,7 @@ pub use coded::{
 };
 pub use codes::{Codes, Layout, ParseNameError, Precision};
 pub use error::FormatError;
+pub use escape::{bit_table, decode_value, encode_value, EscapeBudget};
 pub use file::AecFile;
 pub use header::FileHeader;
 pub use limits::Limits;

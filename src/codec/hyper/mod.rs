@@ -9,7 +9,8 @@
 //! table's escape symbol ([`super::escape`]). Decoding reverses this and crops.
 
 use aec_format::{
-    CodedFile, Limits, ModelKind, SymbolDecoder, SymbolEncoder, SymbolTable, SymbolTables,
+    bit_table, decode_value, encode_value, CodedFile, EscapeBudget, Limits, ModelKind,
+    SymbolDecoder, SymbolEncoder, SymbolTable, SymbolTables,
 };
 use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
@@ -18,7 +19,6 @@ mod regions;
 
 pub use regions::REGION_PIXELS;
 
-use super::escape::{bit_table, decode_value, encode_value, round_i32, Escapes};
 use super::{check_size, CodecError, MAX_PIXELS};
 use crate::entropy::hyper_tables::{HyperTables, Table};
 use crate::model::hyper::file::HyperModel;
@@ -26,6 +26,15 @@ use crate::model::hyper::integer::{FixedMap, IntegerHyperSynthesis, ACT_BITS};
 use crate::model::hyper::net::{host, HyperNet, Transform};
 use crate::model::hyper::{HyperConfig, TOTAL_STRIDE, Y_STRIDE};
 use crate::store::{self, ModelError, ModelId};
+
+/// `round(v)` as an `i32` (saturating; NaN gives 0).
+fn round_i32(v: f32) -> i32 {
+    if v.is_nan() {
+        0
+    } else {
+        v.round().clamp(i32::MIN as f32, i32::MAX as f32) as i32
+    }
+}
 
 /// A hyperprior model ready to code images.
 pub struct HyperCodec {
@@ -154,34 +163,20 @@ impl HyperCodec {
         let z = host(self.net.run(Transform::HyperAnalysis, y_tensor.abs()));
         let (n, m) = (self.config.n, self.config.m);
         let mut enc = SymbolEncoder::with_capacity(z.len() + y.len());
-        let mut budget = Escapes::for_values(z.len() + y.len());
+        let mut budget = EscapeBudget::for_values(z.len() + y.len());
         let bit = n + self.tables.y.len();
         let z_plane = g.z.0 * g.z.1;
         let mut z_symbols = Vec::with_capacity(z.len());
         for (k, &v) in z.iter().enumerate() {
             let c = k / z_plane;
             let q = round_i32(v - self.tables.z_offset[c]);
-            let table = (c, &self.tables.z[c]);
-            z_symbols.push(encode_value(
-                &mut enc,
-                q,
-                table,
-                bit,
-                &self.symbols,
-                &mut budget,
-            )?);
+            let coded = encode_value(&mut enc, q, c, bit, &self.symbols, &mut budget)?;
+            z_symbols.push(coded);
         }
         let levels = self.levels(&z_symbols, g);
         for (&v, &level) in y.iter().zip(&levels) {
-            let table = (n + level, &self.tables.y[level]);
-            encode_value(
-                &mut enc,
-                round_i32(v),
-                table,
-                bit,
-                &self.symbols,
-                &mut budget,
-            )?;
+            let q = round_i32(v);
+            encode_value(&mut enc, q, n + level, bit, &self.symbols, &mut budget)?;
         }
         debug_assert_eq!(y.len(), m * g.y.0 * g.y.1);
         let file = CodedFile {
@@ -241,22 +236,19 @@ impl HyperCodec {
         let g = Geometry::of(file.width, file.height);
         let (n, m) = (self.config.n, self.config.m);
         let (z_count, y_count) = (n * g.z.0 * g.z.1, m * g.y.0 * g.y.1);
-        let max = Escapes::max_symbols(z_count + y_count);
+        let max = EscapeBudget::max_symbols(z_count + y_count);
         let mut dec = SymbolDecoder::new(&file.payload, max)?;
+        let mut budget = EscapeBudget::for_values(z_count + y_count);
         let bit = n + self.tables.y.len();
         let z_plane = g.z.0 * g.z.1;
         let z_symbols = (0..z_count)
-            .map(|k| {
-                let c = k / z_plane;
-                decode_value(&mut dec, (c, &self.tables.z[c]), bit, &self.symbols)
-            })
+            .map(|k| decode_value(&mut dec, k / z_plane, bit, &self.symbols, &mut budget))
             .collect::<Result<Vec<i32>, _>>()?;
         let levels = self.levels(&z_symbols, g);
         let y = levels
             .iter()
             .map(|&level| {
-                let table = (n + level, &self.tables.y[level]);
-                decode_value(&mut dec, table, bit, &self.symbols).map(|q| q as f32)
+                decode_value(&mut dec, n + level, bit, &self.symbols, &mut budget).map(|q| q as f32)
             })
             .collect::<Result<Vec<f32>, _>>()?;
         dec.finish()?;
