@@ -477,16 +477,38 @@ fn run_tool(
     Err(fail(format!("{}: {said}", out.status)))
 }
 
-/// One image through an external encoder and decoder: the image as a PNG in a temporary
-/// folder, `encode(input, output)` and `decode(output, decoded)` give each tool's arguments;
-/// the measured size is the encoder's output file, the quality that of the decoded PNG.
+/// A command line of an external tool: `{in}` and `{out}` among the arguments stand for the
+/// input and output files.
+struct ToolCommand<'a> {
+    program: &'a str,
+    args: &'a [&'a str],
+}
+
+impl ToolCommand<'_> {
+    fn run(&self, codec: &str, index: usize, input: &Path, output: &Path) -> Result<(), RdError> {
+        let args: Vec<&std::ffi::OsStr> = self
+            .args
+            .iter()
+            .map(|&a| match a {
+                "{in}" => input.as_os_str(),
+                "{out}" => output.as_os_str(),
+                a => std::ffi::OsStr::new(a),
+            })
+            .collect();
+        run_tool(codec, index, self.program, &args)
+    }
+}
+
+/// One image through an external encoder and decoder, in a temporary folder: the image as a
+/// PNG, the encoder's file, the decoder's PNG. The measured size is the encoder's whole
+/// output file, the quality that of the decoded PNG.
 fn measure_with_tools(
     codec: &str,
     index: usize,
     img: &RgbImage,
     extension: &str,
-    encoder: (&str, &dyn Fn(&Path, &Path) -> Vec<std::ffi::OsString>),
-    decoder: (&str, &dyn Fn(&Path, &Path) -> Vec<std::ffi::OsString>),
+    encoder: &ToolCommand,
+    decoder: &ToolCommand,
 ) -> Result<Measured, RdError> {
     let fail = |reason: String| RdError::Codec {
         codec: codec.to_string(),
@@ -502,18 +524,11 @@ fn measure_with_tools(
     let output = dir.path().join("decoded.png");
     img.save_with_format(&input, image::ImageFormat::Png)
         .map_err(|e| fail(format!("writing {}: {e}", input.display())))?;
-    let run = |(program, args): (&str, &dyn Fn(&Path, &Path) -> Vec<std::ffi::OsString>),
-               from: &Path,
-               to: &Path| {
-        let args = args(from, to);
-        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-        run_tool(codec, index, program, &args)
-    };
-    run(encoder, &input, &coded)?;
+    encoder.run(codec, index, &input, &coded)?;
     let bytes = std::fs::metadata(&coded)
         .map_err(|e| fail(format!("{}: {e}", coded.display())))?
         .len();
-    run(decoder, &coded, &output)?;
+    decoder.run(codec, index, &coded, &output)?;
     let decoded = image::open(&output)
         .map_err(|e| fail(format!("reading the decoded {}: {e}", output.display())))?
         .to_rgb8();
@@ -532,36 +547,26 @@ fn measure_with_tools(
 /// Measures AVIF (libavif's `avifenc`, AV1 through its default encoder, 4:2:0, speed 6) at
 /// one quality (0–100, as `avifenc -q`; passed as equal `--min`/`--max` quantizers, see
 /// [`avif_quantizer`]). Decoded with `avifdec` to 8-bit PNG. The size is the whole `.avif`
-/// file, container included (about 250–300 bytes of boxes, which dominate at 32×32).
+/// file, container included (about 280 bytes of boxes, which dominate at 32×32).
 pub fn measure_avif(set: &ImageSet, quality: u8) -> Result<RdPoint, RdError> {
     let label = format!("AVIF q{quality}");
     let quantizer = avif_quantizer(quality).to_string();
-    let encode = |from: &Path, to: &Path| -> Vec<std::ffi::OsString> {
-        let mut args: Vec<std::ffi::OsString> = [
-            "--min", &quantizer, "--max", &quantizer, "--speed", "6", "-y", "420", "-j", "1",
-        ]
-        .map(Into::into)
-        .to_vec();
-        args.extend(["--".into(), from.into(), to.into()]);
-        args
+    let encoder = ToolCommand {
+        program: "avifenc",
+        args: &[
+            "--min", &quantizer, "--max", &quantizer, "--speed", "6", "-y", "420", "-j", "1", "--",
+            "{in}", "{out}",
+        ],
     };
-    let decode = |from: &Path, to: &Path| -> Vec<std::ffi::OsString> {
-        vec!["-d".into(), "8".into(), "--".into(), from.into(), to.into()]
+    let decoder = ToolCommand {
+        program: "avifdec",
+        args: &["-d", "8", "--", "{in}", "{out}"],
     };
     let measured = set
         .images
         .par_iter()
         .enumerate()
-        .map(|(i, img)| {
-            measure_with_tools(
-                &label,
-                i,
-                img,
-                "avif",
-                ("avifenc", &encode),
-                ("avifdec", &decode),
-            )
-        })
+        .map(|(i, img)| measure_with_tools(&label, i, img, "avif", &encoder, &decoder))
         .collect::<Result<Vec<_>, RdError>>()?;
     Ok(summarise("AVIF", label, 0, set, &measured, false))
 }
@@ -572,33 +577,30 @@ pub fn measure_avif(set: &ImageSet, quality: u8) -> Result<RdPoint, RdError> {
 pub fn measure_jxl(set: &ImageSet, quality: f32) -> Result<RdPoint, RdError> {
     let label = format!("JPEG XL q{quality}");
     let q = quality.to_string();
-    let encode = |from: &Path, to: &Path| -> Vec<std::ffi::OsString> {
-        vec![
-            from.into(),
-            to.into(),
-            "-q".into(),
-            q.as_str().into(),
-            "-e".into(),
-            "7".into(),
-            "--num_threads=0".into(),
-            "--quiet".into(),
-        ]
+    // One thread per tool: the images run in parallel. (cjxl's 0 means no worker threads,
+    // djxl's 0 the machine's default.)
+    let encoder = ToolCommand {
+        program: "cjxl",
+        args: &[
+            "{in}",
+            "{out}",
+            "-q",
+            &q,
+            "-e",
+            "7",
+            "--num_threads=0",
+            "--quiet",
+        ],
     };
-    let decode = |from: &Path, to: &Path| -> Vec<std::ffi::OsString> {
-        vec![
-            from.into(),
-            to.into(),
-            "--num_threads=1".into(),
-            "--quiet".into(),
-        ]
+    let decoder = ToolCommand {
+        program: "djxl",
+        args: &["{in}", "{out}", "--num_threads=1", "--quiet"],
     };
     let measured = set
         .images
         .par_iter()
         .enumerate()
-        .map(|(i, img)| {
-            measure_with_tools(&label, i, img, "jxl", ("cjxl", &encode), ("djxl", &decode))
-        })
+        .map(|(i, img)| measure_with_tools(&label, i, img, "jxl", &encoder, &decoder))
         .collect::<Result<Vec<_>, RdError>>()?;
     Ok(summarise("JPEG XL", label, 0, set, &measured, false))
 }
