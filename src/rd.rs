@@ -679,6 +679,9 @@ pub struct BdRow {
     pub bd_rate: Option<f64>,
 }
 
+/// The families of the other codecs `aec rd` measures; every other family is an aec curve.
+const BASELINES: [&str; 4] = ["JPEG", "WebP", "AVIF", "JPEG XL"];
+
 /// The BD-rate of every aec curve against the JPEG and WebP curves among `points`.
 pub fn bd_rates(points: &[RdPoint]) -> Vec<BdRow> {
     let curve = |family: &str| -> Vec<crate::bdrate::RdPoint> {
@@ -693,7 +696,8 @@ pub fn bd_rates(points: &[RdPoint]) -> Vec<BdRow> {
     };
     let mut families: Vec<&str> = Vec::new();
     for p in points {
-        if p.code_length > 0 && !families.contains(&p.family.as_str()) {
+        let baseline = BASELINES.contains(&p.family.as_str());
+        if !baseline && !families.contains(&p.family.as_str()) {
             families.push(&p.family);
         }
     }

@@ -105,7 +105,7 @@ pub fn run(a: TrainHyperArgs) -> anyhow::Result<ExitCode> {
     let mut photos = Photos::load(&a.data, a.crop).context("loading training photos")?;
     if let Some(path) = &a.tiles {
         anyhow::ensure!(
-            a.crop % 32 == 0,
+            a.crop.is_multiple_of(32),
             "mosaics need a crop side that is a multiple of 32"
         );
         let set = aec::data::Dataset::load(path).context("loading --tiles")?;
