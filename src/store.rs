@@ -36,7 +36,16 @@ pub enum ModelError {
     },
     /// The bytes are not a safetensors file.
     #[error("not a safetensors model file: {0}")]
-    Safetensors(String),
+    Safetensors(#[from] safetensors::SafeTensorError),
+    /// The file's aec metadata entry does not parse.
+    #[error("not an aec model: bad metadata: {0}")]
+    Metadata(#[from] serde_json::Error),
+    /// The file describes a model size aec does not build.
+    #[error("not an aec model: {0}")]
+    Config(#[from] crate::model::ConfigError),
+    /// The hyper-synthesis has no integer form.
+    #[error(transparent)]
+    Integer(#[from] crate::model::hyper::integer::IntegerRangeError),
     /// The file is a safetensors file but not an aec model.
     #[error("not an aec model: {0}")]
     NotAecModel(String),
@@ -49,8 +58,8 @@ pub enum ModelError {
         problem: String,
     },
     /// The entropy tables cannot be made or are invalid.
-    #[error("entropy tables: {0}")]
-    Tables(String),
+    #[error(transparent)]
+    Tables(#[from] TableError),
     /// The file is larger than [`MAX_MODEL_FILE`].
     #[error("{path}: {len} bytes is larger than the {MAX_MODEL_FILE}-byte limit for model files")]
     TooLarge {
@@ -224,7 +233,7 @@ fn stored_tables(weights: &Weights, precision: Precision) -> Result<CodeTables, 
         log_scale: &t[n + 1],
         log_step: &t[n + 2],
     })
-    .map_err(|e| ModelError::Tables(e.to_string()))
+    .map_err(ModelError::from)
 }
 
 /// Names, types, shapes and bytes of the tensors that hold a model's entropy tables.
@@ -310,25 +319,20 @@ fn read_tables(st: &safetensors::SafeTensors<'_>, loc: &[f32]) -> Result<CodeTab
         min_symbol: min_symbol.into_iter().map(i32::from_le_bytes).collect(),
         probabilities,
     };
-    tables
-        .validate()
-        .map_err(|e: TableError| ModelError::Tables(e.to_string()))?;
+    tables.validate()?;
     Ok(tables)
 }
 
 /// Parses the bytes of a model file, checking every tensor's type and shape.
 pub fn model_from_bytes(bytes: &[u8]) -> Result<LoadedModel, ModelError> {
-    let st = safetensors::SafeTensors::deserialize(bytes)
-        .map_err(|e| ModelError::Safetensors(e.to_string()))?;
-    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes)
-        .map_err(|e| ModelError::Safetensors(e.to_string()))?;
+    let st = safetensors::SafeTensors::deserialize(bytes)?;
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(bytes)?;
     let json = metadata
         .metadata()
         .as_ref()
         .and_then(|m| m.get(META_KEY))
         .ok_or_else(|| ModelError::NotAecModel(format!("no \"{META_KEY}\" metadata entry")))?;
-    let meta: ModelMeta = serde_json::from_str(json)
-        .map_err(|e| ModelError::NotAecModel(format!("bad metadata: {e}")))?;
+    let meta: ModelMeta = serde_json::from_str(json)?;
     if meta.format != FORMAT_NAME || meta.version != 1 {
         return Err(ModelError::NotAecModel(format!(
             "format {:?} version {} (expected {FORMAT_NAME:?} version 1)",
@@ -340,7 +344,7 @@ pub fn model_from_bytes(bytes: &[u8]) -> Result<LoadedModel, ModelError> {
         filters: meta.filters,
         prior: meta.prior,
     };
-    config.validate().map_err(ModelError::NotAecModel)?;
+    config.validate()?;
     let specs = config.param_specs();
     let table_count = if config.prior { 4 } else { 0 };
     if st.len() != specs.len() + table_count {

@@ -56,6 +56,29 @@ impl Default for ModelConfig {
     }
 }
 
+/// A model size outside what aec builds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} {value} is outside 1..={max}")]
+pub struct ConfigError {
+    /// Which size.
+    pub what: &'static str,
+    /// Its value.
+    pub value: usize,
+    /// The largest allowed.
+    pub max: usize,
+}
+
+impl ConfigError {
+    /// Checks `1 <= value <= max`.
+    pub fn check(what: &'static str, value: usize, max: usize) -> Result<(), ConfigError> {
+        if (1..=max).contains(&value) {
+            Ok(())
+        } else {
+            Err(ConfigError { what, value, max })
+        }
+    }
+}
+
 /// Name, shape and Glorot fans of one parameter tensor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParamSpec {
@@ -94,22 +117,9 @@ impl ModelConfig {
     }
 
     /// Checks that the configuration describes a buildable model.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.code_length == 0 || self.code_length > Self::MAX_CODE_LENGTH {
-            return Err(format!(
-                "code length {} is outside 1..={}",
-                self.code_length,
-                Self::MAX_CODE_LENGTH
-            ));
-        }
-        if self.filters == 0 || self.filters > Self::MAX_FILTERS {
-            return Err(format!(
-                "filter count {} is outside 1..={}",
-                self.filters,
-                Self::MAX_FILTERS
-            ));
-        }
-        Ok(())
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        ConfigError::check("code length", self.code_length, Self::MAX_CODE_LENGTH)?;
+        ConfigError::check("filter count", self.filters, Self::MAX_FILTERS)
     }
 
     /// The parameter tensors, in a fixed order used everywhere (files, optimizer, gradients).

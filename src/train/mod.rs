@@ -178,6 +178,9 @@ pub enum TrainError {
     /// Bad settings.
     #[error("{0}")]
     Settings(String),
+    /// A model size aec does not build.
+    #[error(transparent)]
+    Config(#[from] crate::model::ConfigError),
     /// The device cannot train here.
     #[error(transparent)]
     Device(#[from] DeviceError),
@@ -257,7 +260,7 @@ fn eval_coder(weights: &Weights, device: DeviceKind) -> Result<Box<dyn TileCoder
         log_scale: &t[n + 1],
         log_step: &t[n + 2],
     })
-    .map_err(|e| TrainError::Settings(e.to_string()))?;
+    .map_err(ModelError::from)?;
     Ok(Box::new(QuantizedCoder { inner, tables }))
 }
 
@@ -310,7 +313,7 @@ pub fn train(
 }
 
 fn check_recipe(data: &Dataset, recipe: &Recipe) -> Result<(), TrainError> {
-    recipe.config.validate().map_err(TrainError::Settings)?;
+    recipe.config.validate()?;
     if recipe.batch_size == 0 {
         return Err(TrainError::Settings("batch size must be at least 1".into()));
     }

@@ -91,8 +91,7 @@ impl HyperCodec {
     /// A codec for a parsed model.
     pub fn new(model: HyperModel, id: ModelId) -> Result<Self, CodecError> {
         let device = Device::flex();
-        let integer = IntegerHyperSynthesis::new(&model.weights)
-            .map_err(|e| CodecError::Model(ModelError::Tables(e.to_string())))?;
+        let integer = IntegerHyperSynthesis::new(&model.weights).map_err(ModelError::from)?;
         let symbols = SymbolTables::new(
             model
                 .tables

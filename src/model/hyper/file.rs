@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::integer::ACT_BITS;
 use super::{HyperConfig, HyperWeights};
 use crate::entropy::hyper_tables::{HyperTables, Table};
+use crate::entropy::tables::TableError;
 use crate::store::{ModelError, ModelId};
 
 /// Metadata key of a hyperprior model file.
@@ -76,8 +77,7 @@ impl HyperModel {
         let specs = weights.config.param_specs();
         let loc = &weights.tensors[specs.len() - 2];
         let log_scale = &weights.tensors[specs.len() - 1];
-        let tables = HyperTables::new(loc, log_scale, ACT_BITS)
-            .map_err(|e| ModelError::Tables(e.to_string()))?;
+        let tables = HyperTables::new(loc, log_scale, ACT_BITS)?;
         Ok(Self {
             weights,
             lambda,
@@ -145,10 +145,8 @@ impl HyperModel {
 
     /// Parses a file, checking every tensor's type and shape and the tables.
     pub fn from_bytes(bytes: &[u8]) -> Result<(Self, ModelId), ModelError> {
-        let st = safetensors::SafeTensors::deserialize(bytes)
-            .map_err(|e| ModelError::Safetensors(e.to_string()))?;
-        let (_, md) = safetensors::SafeTensors::read_metadata(bytes)
-            .map_err(|e| ModelError::Safetensors(e.to_string()))?;
+        let st = safetensors::SafeTensors::deserialize(bytes)?;
+        let (_, md) = safetensors::SafeTensors::read_metadata(bytes)?;
         let json = md
             .metadata()
             .as_ref()
@@ -156,13 +154,12 @@ impl HyperModel {
             .ok_or_else(|| {
                 ModelError::NotAecModel(format!("no \"{HYPER_META_KEY}\" metadata entry"))
             })?;
-        let meta: Meta =
-            serde_json::from_str(json).map_err(|e| ModelError::NotAecModel(e.to_string()))?;
+        let meta: Meta = serde_json::from_str(json)?;
         let config = HyperConfig {
             n: meta.n,
             m: meta.m,
         };
-        config.validate().map_err(ModelError::NotAecModel)?;
+        config.validate()?;
         let read =
             |name: &str, dtype: Dtype, len: Option<usize>| -> Result<Vec<[u8; 4]>, ModelError> {
                 let bad = |problem: String| ModelError::Tensor {
@@ -206,7 +203,9 @@ impl HyperModel {
             for (m, l) in mins.iter().zip(&lens) {
                 let n = u32::from_le_bytes(*l) as usize;
                 let row = probs.get(at..at.saturating_add(n)).ok_or_else(|| {
-                    ModelError::Tables(format!("{prefix}: the probabilities end early"))
+                    ModelError::Tables(TableError::Invalid(format!(
+                        "{prefix}: the probabilities end early"
+                    )))
                 })?;
                 at += n;
                 out.push(Table {
@@ -215,9 +214,9 @@ impl HyperModel {
                 });
             }
             if at != probs.len() {
-                return Err(ModelError::Tables(format!(
+                return Err(ModelError::Tables(TableError::Invalid(format!(
                     "{prefix}: probabilities left over"
-                )));
+                ))));
             }
             Ok(out)
         };
@@ -231,9 +230,7 @@ impl HyperModel {
                 .collect(),
             y: tables_of("y_tables", levels)?,
         };
-        tables
-            .validate(config.n)
-            .map_err(|e| ModelError::Tables(e.to_string()))?;
+        tables.validate(config.n)?;
         let model = Self {
             weights: HyperWeights { config, tensors },
             lambda: meta.lambda,

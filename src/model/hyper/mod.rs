@@ -19,6 +19,8 @@ pub mod net;
 pub mod rate;
 
 use rand::{Rng, SeedableRng};
+
+use super::ConfigError;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -159,16 +161,9 @@ impl HyperConfig {
     }
 
     /// Checks that the configuration describes a buildable model.
-    pub fn validate(&self) -> Result<(), String> {
-        for (name, v) in [("N", self.n), ("M", self.m)] {
-            if v == 0 || v > Self::MAX_CHANNELS {
-                return Err(format!(
-                    "channel count {name} = {v} is outside 1..={}",
-                    Self::MAX_CHANNELS
-                ));
-            }
-        }
-        Ok(())
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        ConfigError::check("channel count N", self.n, Self::MAX_CHANNELS)?;
+        ConfigError::check("channel count M", self.m, Self::MAX_CHANNELS)
     }
 
     /// The parameter tensors in a fixed order used everywhere (files, optimizer, gradients):

@@ -144,7 +144,7 @@ pub fn train_hyper(
 }
 
 fn check(recipe: &HyperRecipe) -> Result<(), TrainError> {
-    recipe.config.validate().map_err(TrainError::Settings)?;
+    recipe.config.validate()?;
     if recipe.crop == 0 || !recipe.crop.is_multiple_of(TOTAL_STRIDE) {
         return Err(TrainError::Settings(format!(
             "the crop side {} is not a positive multiple of {TOTAL_STRIDE}",
