@@ -170,6 +170,42 @@ fn measure_all(a: &RdArgs, set: &ImageSet, models: &[Measured]) -> anyhow::Resul
         points.push(point);
         bar.inc(1);
     };
+    measure_models(a, set, models, &mut step)?;
+    measure_baselines(a, set, (avif, jxl), &mut step)?;
+    bar.finish_and_clear();
+    Ok(points)
+}
+
+/// rd.csv, rd.md (with the BD-rates) and rd.png.
+fn write_results(a: &RdArgs, set: &ImageSet, points: &[RdPoint]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&a.out_dir)
+        .with_context(|| format!("cannot create {}", a.out_dir.display()))?;
+    let csv = rd::to_csv(points);
+    let bd = rd::bd_markdown(&rd::bd_rates(points));
+    let md = format!("{}\n{bd}", rd::to_markdown(points));
+    fsutil::write_atomic(&a.out_dir.join("rd.csv"), csv.as_bytes(), true)?;
+    fsutil::write_atomic(&a.out_dir.join("rd.md"), md.as_bytes(), true)?;
+    let axis = match a.axis {
+        XAxis::Bytes => Axis::BytesPerImage,
+        XAxis::Bpp => Axis::BitsPerPixel,
+    };
+    let reference =
+        a.mark_reference
+            .then_some((512.0, 21.1, "notebook: 128 x f32 = 512 B, ~21.1 dB"));
+    let title = format!("{} ({} images)", set.name, set.images.len());
+    rd::plot(&a.out_dir.join("rd.png"), &title, points, axis, reference)?;
+    print!("{md}");
+    eprintln!("wrote {}/rd.csv, rd.md, rd.png", a.out_dir.display());
+    Ok(())
+}
+
+/// Every model at each of its settings.
+fn measure_models(
+    a: &RdArgs,
+    set: &ImageSet,
+    models: &[Measured],
+    step: &mut dyn FnMut(String, RdPoint),
+) -> anyhow::Result<()> {
     for (name, group, codec) in models {
         let Some(codec) = codec.as_tiled() else {
             step(
@@ -196,6 +232,16 @@ fn measure_all(a: &RdArgs, set: &ImageSet, models: &[Measured]) -> anyhow::Resul
             step(format!("{name} sparse {t}"), point);
         }
     }
+    Ok(())
+}
+
+/// JPEG and WebP, and AVIF and JPEG XL where their tools were found.
+fn measure_baselines(
+    a: &RdArgs,
+    set: &ImageSet,
+    (avif, jxl): (bool, bool),
+    step: &mut dyn FnMut(String, RdPoint),
+) -> anyhow::Result<()> {
     if !a.no_baselines {
         for &q in &a.jpeg {
             step(
@@ -220,29 +266,5 @@ fn measure_all(a: &RdArgs, set: &ImageSet, models: &[Measured]) -> anyhow::Resul
             step(format!("JPEG XL q{q}"), rd::measure_jxl(set, q.min(100.0))?);
         }
     }
-    bar.finish_and_clear();
-    Ok(points)
-}
-
-/// rd.csv, rd.md (with the BD-rates) and rd.png.
-fn write_results(a: &RdArgs, set: &ImageSet, points: &[RdPoint]) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&a.out_dir)
-        .with_context(|| format!("cannot create {}", a.out_dir.display()))?;
-    let csv = rd::to_csv(points);
-    let bd = rd::bd_markdown(&rd::bd_rates(points));
-    let md = format!("{}\n{bd}", rd::to_markdown(points));
-    fsutil::write_atomic(&a.out_dir.join("rd.csv"), csv.as_bytes(), true)?;
-    fsutil::write_atomic(&a.out_dir.join("rd.md"), md.as_bytes(), true)?;
-    let axis = match a.axis {
-        XAxis::Bytes => Axis::BytesPerImage,
-        XAxis::Bpp => Axis::BitsPerPixel,
-    };
-    let reference =
-        a.mark_reference
-            .then_some((512.0, 21.1, "notebook: 128 x f32 = 512 B, ~21.1 dB"));
-    let title = format!("{} ({} images)", set.name, set.images.len());
-    rd::plot(&a.out_dir.join("rd.png"), &title, points, axis, reference)?;
-    print!("{md}");
-    eprintln!("wrote {}/rd.csv, rd.md, rd.png", a.out_dir.display());
     Ok(())
 }

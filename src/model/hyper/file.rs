@@ -160,30 +160,7 @@ impl HyperModel {
             m: meta.m,
         };
         config.validate()?;
-        let read =
-            |name: &str, dtype: Dtype, len: Option<usize>| -> Result<Vec<[u8; 4]>, ModelError> {
-                let bad = |problem: String| ModelError::Tensor {
-                    name: name.into(),
-                    problem,
-                };
-                let view = st.tensor(name).map_err(|_| bad("missing".into()))?;
-                let n = view.data().len() / 4;
-                if view.dtype() != dtype
-                    || len.is_some_and(|l| l != n)
-                    || view.shape().iter().product::<usize>() != n
-                {
-                    return Err(bad(format!(
-                        "type {:?} shape {:?}",
-                        view.dtype(),
-                        view.shape()
-                    )));
-                }
-                Ok(view
-                    .data()
-                    .chunks_exact(4)
-                    .map(|b| [b[0], b[1], b[2], b[3]])
-                    .collect())
-            };
+        let read = |name: &str, dtype, len| read_words(&st, name, dtype, len);
         let specs = config.param_specs();
         let tensors = specs
             .iter()
@@ -194,32 +171,7 @@ impl HyperModel {
                     .collect())
             })
             .collect::<Result<Vec<Vec<f32>>, ModelError>>()?;
-        let tables_of = |prefix: &str, count: usize| -> Result<Vec<Table>, ModelError> {
-            let mins = read(&format!("{prefix}.min_symbol"), Dtype::I32, Some(count))?;
-            let lens = read(&format!("{prefix}.symbols"), Dtype::U32, Some(count))?;
-            let probs = read(&format!("{prefix}.probabilities"), Dtype::U32, None)?;
-            let mut at = 0usize;
-            let mut out = Vec::with_capacity(count);
-            for (m, l) in mins.iter().zip(&lens) {
-                let n = u32::from_le_bytes(*l) as usize;
-                let row = probs.get(at..at.saturating_add(n)).ok_or_else(|| {
-                    ModelError::Tables(TableError::Invalid(format!(
-                        "{prefix}: the probabilities end early"
-                    )))
-                })?;
-                at += n;
-                out.push(Table {
-                    min_symbol: i32::from_le_bytes(*m),
-                    probabilities: row.iter().map(|b| u32::from_le_bytes(*b)).collect(),
-                });
-            }
-            if at != probs.len() {
-                return Err(ModelError::Tables(TableError::Invalid(format!(
-                    "{prefix}: probabilities left over"
-                ))));
-            }
-            Ok(out)
-        };
+        let tables_of = |prefix: &str, count: usize| read_tables(&st, prefix, count);
         let levels = crate::entropy::hyper_tables::SCALE_LEVELS;
         let tables = HyperTables {
             z_offset: tensors[specs.len() - 2].clone(),
@@ -238,6 +190,66 @@ impl HyperModel {
         };
         Ok((model, ModelId::of(bytes)))
     }
+}
+
+/// A tensor's values as 4-byte words, after checking its type and (when given) its length.
+fn read_words(
+    st: &safetensors::SafeTensors<'_>,
+    name: &str,
+    dtype: Dtype,
+    len: Option<usize>,
+) -> Result<Vec<[u8; 4]>, ModelError> {
+    let bad = |problem: String| ModelError::Tensor {
+        name: name.into(),
+        problem,
+    };
+    let view = st.tensor(name).map_err(|_| bad("missing".into()))?;
+    let n = view.data().len() / 4;
+    if view.dtype() != dtype
+        || len.is_some_and(|l| l != n)
+        || view.shape().iter().product::<usize>() != n
+    {
+        return Err(bad(format!(
+            "type {:?} shape {:?}",
+            view.dtype(),
+            view.shape()
+        )));
+    }
+    Ok(view
+        .data()
+        .chunks_exact(4)
+        .map(|b| [b[0], b[1], b[2], b[3]])
+        .collect())
+}
+
+/// `count` tables stored as `PREFIX.min_symbol`, `PREFIX.symbols` and the concatenated
+/// `PREFIX.probabilities`, which they must use up exactly.
+fn read_tables(
+    st: &safetensors::SafeTensors<'_>,
+    prefix: &str,
+    count: usize,
+) -> Result<Vec<Table>, ModelError> {
+    let mins = read_words(st, &format!("{prefix}.min_symbol"), Dtype::I32, Some(count))?;
+    let lens = read_words(st, &format!("{prefix}.symbols"), Dtype::U32, Some(count))?;
+    let probs = read_words(st, &format!("{prefix}.probabilities"), Dtype::U32, None)?;
+    let invalid = |what: &str| ModelError::Tables(TableError::Invalid(format!("{prefix}: {what}")));
+    let mut at = 0usize;
+    let mut out = Vec::with_capacity(count);
+    for (m, l) in mins.iter().zip(&lens) {
+        let n = u32::from_le_bytes(*l) as usize;
+        let row = probs
+            .get(at..at.saturating_add(n))
+            .ok_or_else(|| invalid("the probabilities end early"))?;
+        at += n;
+        out.push(Table {
+            min_symbol: i32::from_le_bytes(*m),
+            probabilities: row.iter().map(|b| u32::from_le_bytes(*b)).collect(),
+        });
+    }
+    if at != probs.len() {
+        return Err(invalid("probabilities left over"));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

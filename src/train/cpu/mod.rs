@@ -105,6 +105,36 @@ impl CpuStepper {
         }
     }
 
+    /// Decoder dense layer: the gradient at the code (from the matrix before its update),
+    /// then the matrix's update with its gradient (RMSProp `settings`, rate `lr`, `slot`),
+    /// and the bias's gradient.
+    fn decoder_backward(
+        &mut self,
+        dec_w: &mut [f32],
+        (settings, lr, slot): (crate::optim::RmsPropSettings, f32, &mut Vec<f32>),
+        batch: usize,
+        l: usize,
+    ) {
+        gemm(
+            &mut self.code_grad,
+            false,
+            MatRef::new(&self.hidden_grad, batch, HIDDEN),
+            MatRef::new(dec_w, l, HIDDEN).t(),
+            true,
+        );
+        decoder_matrix::backward_update(
+            settings,
+            lr,
+            &self.codes,
+            &self.hidden_grad,
+            dec_w,
+            slot,
+            batch,
+            &mut self.grads[4],
+        );
+        sum_rows(&self.hidden_grad, HIDDEN, &mut self.grads[5]);
+    }
+
     /// One step on a batch of tiles (3,072 bytes each) at learning rate `lr`; returns the
     /// loss's terms before the update.
     ///
@@ -133,26 +163,7 @@ impl CpuStepper {
         self.decoder_forward(dec_w, dec_b, batch);
         let loss = self.output_backward(deconv_w, deconv_b, pixels, f);
 
-        // Decoder dense layer: the gradient at the code (from the matrix before its update),
-        // then the matrix's update with its gradient, and the bias's gradient.
-        gemm(
-            &mut self.code_grad,
-            false,
-            MatRef::new(&self.hidden_grad, batch, HIDDEN),
-            MatRef::new(dec_w, l, HIDDEN).t(),
-            true,
-        );
-        decoder_matrix::backward_update(
-            settings,
-            lr,
-            &self.codes,
-            &self.hidden_grad,
-            dec_w,
-            &mut slots[4],
-            batch,
-            &mut self.grads[4],
-        );
-        sum_rows(&self.hidden_grad, HIDDEN, &mut self.grads[5]);
+        self.decoder_backward(dec_w, (settings, lr, &mut slots[4]), batch, l);
         let bits = match config.prior {
             true => rate_backward(
                 RateInputs {
@@ -192,11 +203,10 @@ impl CpuStepper {
             (6, deconv_w),
             (7, deconv_b),
         ];
-        for (i, w) in params {
-            state.optimizer.step_tensor(i, lr, w, &self.grads[i]);
-        }
-        for (j, w) in prior.iter_mut().enumerate() {
-            let i = ModelConfig::NETWORK_TENSORS + j;
+        let others = params
+            .into_iter()
+            .chain((ModelConfig::NETWORK_TENSORS..).zip(prior.iter_mut()));
+        for (i, w) in others {
             state.optimizer.step_tensor(i, lr, w, &self.grads[i]);
         }
         state.step += 1;
