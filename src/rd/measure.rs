@@ -4,7 +4,7 @@ use aec_format::{AecFile, Precision};
 use image::RgbImage;
 use rayon::prelude::*;
 
-use super::{measure, summarise, ImageSet, RdError, RdPoint};
+use super::{measure, summarise, BoxError, ImageSet, RdError, RdPoint};
 use crate::codec::{Codec, CompressOptions, ImageCodec};
 
 /// Measures one aec model at one precision and sparse threshold (an entropy-coded model has
@@ -29,10 +29,10 @@ pub fn measure_aec(
         (false, Some(t)) => format!("{name} {precision} sparse≤{t}"),
         (false, None) => format!("{name} {precision}"),
     };
-    let fail = |index: usize, reason: String| RdError::Codec {
+    let fail = |index: usize, source: BoxError| RdError::Codec {
         codec: label.clone(),
         index,
-        reason,
+        source,
     };
     let measured = set
         .images
@@ -41,21 +41,17 @@ pub fn measure_aec(
         .map(|(i, img)| {
             let bytes = codec
                 .compress_rgb(img, 3, &options)
-                .map_err(|e| fail(i, e.to_string()))?;
-            let decoded = codec
-                .decode_rgb(&bytes)
-                .map_err(|e| fail(i, e.to_string()))?;
+                .map_err(|e| fail(i, e.into()))?;
+            let decoded = codec.decode_rgb(&bytes).map_err(|e| fail(i, e.into()))?;
             let mut m = measure(img, &decoded, bytes.len());
             if let Ok(file) = AecFile::from_bytes(&bytes) {
                 m.zeros = file.codes.count_zeros();
                 m.values = file.codes.len();
             }
             if entropy {
-                let report = codec
-                    .symbol_report(&bytes)
-                    .map_err(|e| fail(i, e.to_string()))?;
+                let report = codec.symbol_report(&bytes).map_err(|e| fail(i, e.into()))?;
                 let payload = aec_format::CodedFile::from_bytes(&bytes)
-                    .map_err(|e| fail(i, e.to_string()))?
+                    .map_err(|e| fail(i, e.into()))?
                     .payload
                     .len();
                 m.ideal_bytes = Some((bytes.len() - payload) as f64 + report.ideal_bits / 8.0);
@@ -86,10 +82,10 @@ pub fn measure_whole_image(
     group: &str,
     set: &ImageSet,
 ) -> Result<RdPoint, RdError> {
-    let fail = |index: usize, reason: String| RdError::Codec {
+    let fail = |index: usize, source: BoxError| RdError::Codec {
         codec: name.to_string(),
         index,
-        reason,
+        source,
     };
     // One image at a time: each already runs on every core.
     let measured = set
@@ -99,10 +95,8 @@ pub fn measure_whole_image(
         .map(|(i, img)| {
             let bytes = codec
                 .compress_rgb(img, 3, &CompressOptions::default())
-                .map_err(|e| fail(i, e.to_string()))?;
-            let decoded = codec
-                .decode_rgb(&bytes)
-                .map_err(|e| fail(i, e.to_string()))?;
+                .map_err(|e| fail(i, e.into()))?;
+            let decoded = codec.decode_rgb(&bytes).map_err(|e| fail(i, e.into()))?;
             Ok(measure(img, &decoded, bytes.len()))
         })
         .collect::<Result<Vec<_>, RdError>>()?;
@@ -129,10 +123,10 @@ pub fn measure_jpeg(set: &ImageSet, quality: u8) -> Result<RdPoint, RdError> {
         .par_iter()
         .enumerate()
         .map(|(i, img)| {
-            let fail = |reason: String| RdError::Codec {
+            let fail = |source: BoxError| RdError::Codec {
                 codec: format!("JPEG q{quality}"),
                 index: i,
-                reason,
+                source,
             };
             let mut bytes = Vec::new();
             let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, quality);
@@ -144,9 +138,9 @@ pub fn measure_jpeg(set: &ImageSet, quality: u8) -> Result<RdPoint, RdError> {
             };
             encoder
                 .encode(img.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| fail(e.into()))?;
             let mut decoder = jpeg_decoder::Decoder::new(&bytes[..]);
-            let pixels = decoder.decode().map_err(|e| fail(e.to_string()))?;
+            let pixels = decoder.decode().map_err(|e| fail(e.into()))?;
             let decoded = RgbImage::from_raw(img.width(), img.height(), pixels)
                 .ok_or_else(|| fail("decoded JPEG has the wrong size".into()))?;
             Ok(measure(img, &decoded, bytes.len()))
@@ -169,16 +163,16 @@ pub fn measure_webp(set: &ImageSet, quality: f32) -> Result<RdPoint, RdError> {
         .par_iter()
         .enumerate()
         .map(|(i, img)| {
-            let fail = |reason: String| RdError::Codec {
+            let fail = |source: BoxError| RdError::Codec {
                 codec: format!("WebP q{quality}"),
                 index: i,
-                reason,
+                source,
             };
             let encoded =
                 webp::Encoder::from_rgb(img.as_raw(), img.width(), img.height()).encode(quality);
             let bytes: &[u8] = &encoded;
             let decoded = image::load_from_memory_with_format(bytes, image::ImageFormat::WebP)
-                .map_err(|e| fail(e.to_string()))?
+                .map_err(|e| fail(e.into()))?
                 .to_rgb8();
             Ok(measure(img, &decoded, bytes.len()))
         })

@@ -16,6 +16,9 @@ use crate::data::{self, DataError};
 use crate::metrics::{mse_rgb8, psnr_from_mse, ssim_rgb8};
 use crate::model::{TILE, TILE_VALUES};
 
+/// Any error, as the codecs measured report them.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// What can go wrong in a rate-distortion run.
 #[derive(Debug, thiserror::Error)]
 pub enum RdError {
@@ -31,14 +34,14 @@ pub enum RdError {
         reason: String,
     },
     /// A codec failed on an image.
-    #[error("{codec} on image {index}: {reason}")]
+    #[error("{codec} on image {index}: {source}")]
     Codec {
         /// Which codec and setting.
         codec: String,
         /// Index of the image in the set.
         index: usize,
         /// Why.
-        reason: String,
+        source: BoxError,
     },
     /// An external encoder or decoder (`avifenc`, `cjxl`, ...) failed on an image.
     #[error("{codec} on image {index}: {tool}: {reason}")]

@@ -105,7 +105,7 @@ fn measure_with_tools(
     let fail = |reason: String| RdError::Codec {
         codec: codec.to_string(),
         index,
-        reason,
+        source: reason.into(),
     };
     let dir = tempfile::Builder::new()
         .prefix("aec-rd-")

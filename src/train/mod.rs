@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod burn_step;
 mod checkpoint;
-pub mod cpu;
+pub(crate) mod cpu;
 pub mod hyper;
 mod log;
 mod state;
@@ -216,30 +216,42 @@ pub struct Outcome {
     pub epochs: Vec<EpochReport>,
 }
 
-/// Runs training steps on a [`DeviceKind`].
-pub enum Stepper {
-    /// aec's fused CPU step (boxed: it keeps many buffers).
-    Cpu(Box<CpuStepper>),
-    /// burn's autodiff.
-    Burn(BurnStepper),
+/// One training step of the tiled family: the fused CPU step and burn's autodiff are two
+/// implementations, held to each other by tests.
+pub trait TrainStep: Send {
+    /// One step on a batch of tiles (3,072 bytes each) at learning rate `lr`; returns the
+    /// loss's terms before the update.
+    fn step(&mut self, state: &mut State, lr: f32, batch_pixels: &[u8]) -> StepLoss;
 }
+
+impl TrainStep for CpuStepper {
+    fn step(&mut self, state: &mut State, lr: f32, batch_pixels: &[u8]) -> StepLoss {
+        CpuStepper::step(self, state, lr, batch_pixels)
+    }
+}
+
+impl TrainStep for BurnStepper {
+    fn step(&mut self, state: &mut State, lr: f32, batch_pixels: &[u8]) -> StepLoss {
+        BurnStepper::step(self, state, lr, batch_pixels)
+    }
+}
+
+/// Runs training steps on a [`DeviceKind`]: the [`TrainStep`] that device uses.
+pub struct Stepper(Box<dyn TrainStep>);
 
 impl Stepper {
     /// A stepper with the given penalties on a device, or why the device cannot train here.
     pub fn new(penalties: Penalties, device: DeviceKind) -> Result<Self, DeviceError> {
-        Ok(match device {
-            DeviceKind::Cpu => Stepper::Cpu(Box::new(CpuStepper::new(penalties))),
-            burn => Stepper::Burn(BurnStepper::new(penalties, &burn.device()?)),
-        })
+        Ok(Stepper(match device {
+            DeviceKind::Cpu => Box::new(CpuStepper::new(penalties)),
+            burn => Box::new(BurnStepper::new(penalties, &burn.device()?)),
+        }))
     }
 
     /// One step on a batch of tiles (3,072 bytes each) at learning rate `lr`; returns the
     /// loss's terms before the update.
     pub fn step(&mut self, state: &mut State, lr: f32, batch_pixels: &[u8]) -> StepLoss {
-        match self {
-            Stepper::Cpu(s) => s.step(state, lr, batch_pixels),
-            Stepper::Burn(s) => s.step(state, lr, batch_pixels),
-        }
+        self.0.step(state, lr, batch_pixels)
     }
 }
 
