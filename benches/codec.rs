@@ -5,6 +5,7 @@
 
 use std::hint::black_box;
 
+use aec::codec::ImageCodec;
 use aec::device::DeviceKind;
 use aec::infer::{BurnCoder, CpuCoder, TileCoder};
 use aec::model::{ModelConfig, TILE_VALUES};

@@ -437,6 +437,11 @@ pub fn save_model(
 
 /// Reads and checks a model file.
 pub fn load_model(path: &Path) -> Result<LoadedModel, ModelError> {
+    model_from_bytes(&read_model_file(path)?)
+}
+
+/// A model file's bytes, refusing one over [`MAX_MODEL_FILE`] unread.
+pub fn read_model_file(path: &Path) -> Result<Vec<u8>, ModelError> {
     let io = |source| ModelError::Io {
         path: path.display().to_string(),
         source,
@@ -448,8 +453,7 @@ pub fn load_model(path: &Path) -> Result<LoadedModel, ModelError> {
             len,
         });
     }
-    let bytes = std::fs::read(path).map_err(io)?;
-    model_from_bytes(&bytes)
+    std::fs::read(path).map_err(io)
 }
 
 #[cfg(test)]

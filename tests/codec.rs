@@ -1,7 +1,7 @@
 //! The codec on the samples with the built-in model: quality floors, determinism, precisions,
 //! sparse codes, odd sizes and colour types.
 
-use aec::codec::{Codec, CompressOptions};
+use aec::codec::{Codec, CompressOptions, ImageCodec};
 use aec::format::{AecFile, Layout, Precision};
 use aec::metrics::psnr_rgb8;
 use image::{DynamicImage, RgbImage};

@@ -8,7 +8,7 @@ use image::{DynamicImage, RgbImage};
 use super::hyper::HyperCodec;
 use super::{to_grey, Codec, CodecError, CompressOptions};
 use crate::model::hyper::file::HyperModel;
-use crate::store::{self, ModelError, ModelId, MAX_MODEL_FILE};
+use crate::store::{self, ModelId};
 
 /// What every model family's codec does.
 pub trait ImageCodec: Send + Sync {
@@ -42,7 +42,8 @@ pub trait ImageCodec: Send + Sync {
         self.compress_rgb(&image.to_rgb8(), channels, options)
     }
 
-    /// Parses and decodes a file's bytes: grey for a grey source (one or two channels), RGB
+    /// Parses and decodes a file's bytes, checking its header first (so a file this codec
+    /// cannot decode costs no allocation): grey for a grey source (one or two channels), RGB
     /// otherwise.
     fn decode_bytes(&self, bytes: &[u8]) -> Result<DynamicImage, CodecError> {
         let header = aec_format::AnyHeader::parse(bytes)?;
@@ -121,17 +122,5 @@ pub fn codec_from_bytes(bytes: &[u8], max_pixels: u64) -> Result<Box<dyn ImageCo
 
 /// [`codec_from_bytes`] of a file, refusing one over the model size limit unread.
 pub fn open_codec(path: &Path, max_pixels: u64) -> Result<Box<dyn ImageCodec>, CodecError> {
-    let io = |source| ModelError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let len = std::fs::metadata(path).map_err(io)?.len();
-    if len > MAX_MODEL_FILE {
-        return Err(ModelError::TooLarge {
-            path: path.display().to_string(),
-            len,
-        }
-        .into());
-    }
-    codec_from_bytes(&std::fs::read(path).map_err(io)?, max_pixels)
+    codec_from_bytes(&store::read_model_file(path)?, max_pixels)
 }

@@ -19,7 +19,7 @@ mod raw;
 pub mod tiles;
 
 use aec_format::{AnyHeader, Precision};
-use image::{DynamicImage, RgbImage};
+use image::RgbImage;
 
 pub use builtin::{Builtin, BUILTIN_MODEL};
 pub use family::{codec_from_bytes, open_codec, ImageCodec};
@@ -189,16 +189,6 @@ impl Codec {
         !id.is_empty() && id.len() <= 32 && self.id.0[..id.len()] == *id
     }
 
-    /// Compresses an image to the bytes of a `.aec` file.
-    pub fn compress(
-        &self,
-        image: &DynamicImage,
-        options: &CompressOptions,
-    ) -> Result<Vec<u8>, CodecError> {
-        let channels = image.color().channel_count();
-        self.compress_rgb(&image.to_rgb8(), channels, options)
-    }
-
     /// Compresses an RGB image; `channels` is recorded as the source's channel count.
     pub fn compress_rgb(
         &self,
@@ -262,19 +252,6 @@ impl Codec {
             });
         }
         Ok(())
-    }
-
-    /// Parses and decodes a file's bytes, checking its header first (so a file this codec
-    /// cannot decode costs no allocation), to the image it describes: grey for a grey source
-    /// (one or two channels), RGB otherwise.
-    pub fn decode_bytes(&self, bytes: &[u8]) -> Result<DynamicImage, CodecError> {
-        let header = AnyHeader::parse(bytes)?;
-        let rgb = self.decode_rgb(bytes)?;
-        Ok(if header.channels() <= 2 {
-            DynamicImage::ImageLuma8(to_grey(&rgb))
-        } else {
-            DynamicImage::ImageRgb8(rgb)
-        })
     }
 
     /// Parses and decodes a file's bytes to RGB, checking its header first.

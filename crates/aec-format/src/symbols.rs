@@ -131,6 +131,20 @@ impl SymbolTables {
         &self.tables
     }
 
+    /// Table `table` and its entropy model, for symbol `index` (named in the error).
+    fn entry(&self, table: usize, index: usize) -> Result<(&SymbolTable, &Model), FormatError> {
+        self.tables
+            .get(table)
+            .zip(self.models.get(table))
+            .ok_or_else(|| FormatError::Invalid {
+                field: "table index",
+                reason: format!(
+                    "symbol {index} names table {table} of {}",
+                    self.code_length()
+                ),
+            })
+    }
+
     /// The tables, one per dimension, by value.
     pub fn into_tables(self) -> Vec<SymbolTable> {
         self.tables
@@ -288,17 +302,7 @@ impl SymbolEncoder {
         tables: &SymbolTables,
     ) -> Result<(), FormatError> {
         let index = self.count;
-        let (t, model) = tables
-            .tables
-            .get(table)
-            .zip(tables.models.get(table))
-            .ok_or_else(|| FormatError::Invalid {
-                field: "table index",
-                reason: format!(
-                    "symbol {index} names table {table} of {}",
-                    tables.code_length()
-                ),
-            })?;
+        let (t, model) = tables.entry(table, index)?;
         // `s − min_symbol` modulo 2^32: below the alphabet size exactly when `s` is in the
         // alphabet, as `min_symbol + n − 1` fits in an i32.
         let i = symbol.wrapping_sub(t.min_symbol) as u32 as usize;
@@ -451,17 +455,7 @@ impl<'a> SymbolDecoder<'a> {
                 reason: format!("more than the {} symbols declared", self.count),
             });
         }
-        let (t, model) = tables
-            .tables
-            .get(table)
-            .zip(tables.models.get(table))
-            .ok_or_else(|| FormatError::Invalid {
-                field: "table index",
-                reason: format!(
-                    "symbol {index} names table {table} of {}",
-                    tables.code_length()
-                ),
-            })?;
+        let (t, model) = tables.entry(table, index)?;
         match self.dec.decode_symbol(model.as_view()) {
             Ok(i) => {
                 self.decoded += 1;
