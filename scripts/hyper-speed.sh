@@ -4,29 +4,28 @@
 #
 #   scripts/hyper-speed.sh     # env: STEPS=40 WARMUP=5 N=64 M=96 BATCH=8 CROP=128 THREADS=nproc
 #                              #      PADDING=same (TF's alignment) or torch (CompressAI's)
-#                              #      DATA=/work/shared/data/photos-train
-#                              #      PYTHON=/work/tfenv/bin/python
+#                              #      DATA=../shared/data/photos-train
+#                              #      PYTHON=tfenv/bin/python (python3 -m venv tfenv &&
+#                              #        tfenv/bin/pip install tensorflow-cpu==2.21.0 numpy pillow)
 #                              #      AEC=${CARGO_TARGET_DIR:-target}/release/aec
 #
 # TensorFlow times STEPS steps after WARMUP untimed ones. aec runs `train-hyper --steps 2*STEPS
-# --every STEPS` and its second report line is read: its s/step is the time from the end of the
-# interval's first step to the end of its last, divided by STEPS, so it is scaled by
-# STEPS/(STEPS-1) here. A background aec training job (a process whose command line contains
-# `aec-train-bin` and `train-hyper`) is paused with SIGSTOP for the timings and always resumed;
-# the CPU time other processes take meanwhile is printed, as timings taken on a busy machine are
-# not comparable.
+# --every STEPS` and its second report line (the mean time of the interval's steps) is read. A
+# background `aec train-hyper` job is paused with SIGSTOP for the timings and always resumed;
+# the CPU time each run and other processes use meanwhile is printed, as timings taken on a
+# busy machine are not comparable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA="${DATA:-/work/shared/data/photos-train}"
+DATA="${DATA:-../shared/data/photos-train}"
 STEPS="${STEPS:-40}" WARMUP="${WARMUP:-5}" N="${N:-64}" M="${M:-96}"
 BATCH="${BATCH:-8}" CROP="${CROP:-128}" LAMBDA=0.0067 THREADS="${THREADS:-$(nproc)}"
 PADDING="${PADDING:-same}"
-PYTHON="${PYTHON:-/work/tfenv/bin/python}"
+PYTHON="${PYTHON:-tfenv/bin/python}"
 AEC="${AEC:-${CARGO_TARGET_DIR:-target}/release/aec}"
 [[ -x "$AEC" ]] || { echo "no aec binary at $AEC (set AEC)" >&2; exit 1; }
 
 tmp="$(mktemp -d)"
-paused="$(pgrep -f 'aec-train-bin.*train-hyper' || true)"
+paused="$(pgrep -f ' train-hyper ' || true)"
 finish() {
   if [[ -n "$paused" ]]; then kill -CONT $paused && echo "resumed background job $paused" >&2; fi
   rm -rf "$tmp"
@@ -36,14 +35,16 @@ trap 'exit 130' INT TERM HUP
 if [[ -n "$paused" ]]; then kill -STOP $paused && echo "paused background job $paused" >&2; fi
 cpu_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat; }  # busy, idle
 own_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; }  # CPU time of this shell's children
-# Runs "$@" and appends to $others the share of the CPUs (%) that other processes used meanwhile.
-others=""
+# Runs "$@" and appends to $usage the shares of all the CPUs' time (%) that it and that other
+# processes used meanwhile.
+usage=""
 timed() {
-  local b0 i0 o0 b1 i1 o1
+  local b0 i0 o0 b1 i1 o1 all
   read -r b0 i0 < <(cpu_ticks); o0="$(own_ticks)"
   "$@"
   read -r b1 i1 < <(cpu_ticks); o1="$(own_ticks)"
-  others+="$(( 100 * (b1 - b0 - o1 + o0) / (b1 - b0 + i1 - i0 + 1) ))% "
+  all=$((b1 - b0 + i1 - i0 + 1))
+  usage+="$1: $((100 * (o1 - o0) / all))% itself, $((100 * (b1 - b0 - o1 + o0) / all))% others; "
 }
 run_tf() {
   "$PYTHON" scripts/tf-hyper.py --data "$DATA" --steps "$STEPS" --warmup "$WARMUP" \
@@ -66,13 +67,12 @@ tf_s="$(sed -n 's/^warm:.* \([0-9.]*\) s\/step.*/\1/p' "$tmp/tf.log")"
 aec_s="$(sed -n 's/.* \([0-9.]*\) s\/step$/\1/p' "$tmp/aec.log" | tail -1)"
 [[ -n "$tf_s" && -n "$aec_s" ]] || { echo "could not read the timings" >&2; exit 1; }
 echo
-echo "share of the CPUs other processes used during the TF and the aec run: $others" \
-  "(timings are comparable only when both are near 0%)"
+echo "CPU time used, as shares of all CPUs' time: ${usage% }"
+echo "(wall times are comparable only when the others left the CPUs that the run wanted idle)"
 echo "CPU: $(nproc) threads, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
   "$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^avx(2|512)' | tr '\n' ' ')"
 awk -v tf="$tf_s" -v aec="$aec_s" -v n="$STEPS" -v b="$BATCH" -v c="$CROP" -v nn="$N" -v m="$M" \
   -v pad="$PADDING" 'BEGIN {
-  aec = aec * n / (n - 1)
   printf "batch %dx%d², N=%d M=%d, %d warm steps each; TF padding %s\n", b, c, nn, m, n, pad
   printf "%-12s %9s %9s\n", "", "s/step", "images/s"
   printf "%-12s %9.4f %9.2f\n", "TensorFlow", tf, b / tf

@@ -2,8 +2,8 @@
 """Ballé et al. 2018's scale hyperprior (CompressAI's bmshj2018-hyperprior) trained in TensorFlow 2
 on the CPU: the architecture and recipe of `aec train-hyper`, as a reference for its speed.
 
-    python3 -m venv /work/tfenv && /work/tfenv/bin/pip install tensorflow-cpu==2.21.0 numpy pillow
-    /work/tfenv/bin/python scripts/tf-hyper.py --data ../shared/data/photos-train --steps 40
+    python3 -m venv tfenv && tfenv/bin/pip install tensorflow-cpu==2.21.0 numpy pillow
+    tfenv/bin/python scripts/tf-hyper.py --data ../shared/data/photos-train --steps 40
 
 g_a: conv5x5/2 3→N, GDN, conv5x5/2 N→N, GDN, conv5x5/2 N→N, GDN, conv5x5/2 N→M.
 g_s: deconv5x5/2 M→N, IGDN, deconv N→N, IGDN, deconv N→N, IGDN, deconv N→3.
@@ -177,7 +177,7 @@ class Photos:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default="/work/shared/data/photos-train")
+    ap.add_argument("--data", default="../shared/data/photos-train")
     ap.add_argument("--steps", type=int, default=40, help="timed steps after the warm-up")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps first (tracing)")
     ap.add_argument("--batch", type=int, default=8)

@@ -200,16 +200,25 @@ fn step(
     ]
 }
 
-#[derive(Default)]
+/// The loss parts of the steps since the last report, and when the first of them started.
 struct Sums {
     n: u64,
     parts: [f64; 5],
-    started: Option<Instant>,
+    started: Instant,
+}
+
+impl Default for Sums {
+    fn default() -> Self {
+        Self {
+            n: 0,
+            parts: [0.0; 5],
+            started: Instant::now(),
+        }
+    }
 }
 
 impl Sums {
     fn add(&mut self, parts: [f64; 5]) {
-        self.started.get_or_insert_with(Instant::now);
         self.n += 1;
         for (s, p) in self.parts.iter_mut().zip(parts) {
             *s += p;
@@ -226,7 +235,7 @@ impl Sums {
             bpp_y: mean(2),
             bpp_z: mean(3),
             grad_norm: mean(4),
-            seconds_per_step: self.started.map_or(0.0, |t| t.elapsed().as_secs_f64() / n),
+            seconds_per_step: self.started.elapsed().as_secs_f64() / n,
         }
     }
 }
