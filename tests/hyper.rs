@@ -68,6 +68,16 @@ fn compress_decompress_inspect_with_a_model_file() {
             .assert()
             .success()
             .stdout(predicate::str::contains("WholeImageHyperprior"));
+        aec()
+            .args(["inspect", "--model"])
+            .arg(&model)
+            .arg(&file)
+            .assert()
+            .success()
+            .stdout(
+                predicate::str::contains("escaped_values:")
+                    .and(predicate::str::contains("ideal_bytes_y:")),
+            );
     }
     aec()
         .args(["model", "info"])

@@ -150,12 +150,22 @@ fn inspect_coded(a: &InspectArgs, bytes: &[u8], h: &CodedHeader) -> anyhow::Resu
     });
     match resolver.codec_for(&h.model_id) {
         Ok(codec) => {
+            report["model_found"] = json!(true);
+            if let Some(hyper) = codec.as_hyper() {
+                let s = hyper.latent_report(bytes)?;
+                report["z_values"] = json!(s.z_values);
+                report["y_values"] = json!(s.y_values);
+                report["escaped_values"] = json!(s.escaped);
+                report["y_zero_fraction"] = json!(s.y_zeros as f64 / s.y_values.max(1) as f64);
+                report["ideal_bytes_z"] = json!(s.z_bits / 8.0);
+                report["ideal_bytes_y"] = json!(s.y_bits / 8.0);
+                return print_report(a, &report);
+            }
             let s = codec
                 .as_tiled()
-                .context("symbol statistics are reported for tiled models only")?
+                .context("a model of an unknown family")?
                 .symbol_report(bytes)?;
             let tiles = s.tiles as f64;
-            report["model_found"] = json!(true);
             report["tiles"] = json!(s.tiles);
             report["code_length"] = json!(s.code_length);
             report["payload_bits_per_tile"] = json!(file.payload.len() as f64 * 8.0 / tiles);
@@ -169,8 +179,13 @@ fn inspect_coded(a: &InspectArgs, bytes: &[u8], h: &CodedHeader) -> anyhow::Resu
             report["model_note"] = json!(format!("{e:#}"));
         }
     }
+    print_report(a, &report)
+}
+
+/// Prints a version 2 report as JSON or as aligned `key: value` lines.
+fn print_report(a: &InspectArgs, report: &serde_json::Value) -> anyhow::Result<ExitCode> {
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else {
         for (k, v) in report.as_object().expect("an object") {
             println!(

@@ -31,6 +31,10 @@ pub trait ImageCodec: Send + Sync {
     fn as_tiled(&self) -> Option<&Codec> {
         None
     }
+    /// The whole-image codec, for reports that only it has (its latents).
+    fn as_hyper(&self) -> Option<&HyperCodec> {
+        None
+    }
 
     /// Compresses an image to the bytes of a `.aec` file.
     fn compress(
@@ -107,6 +111,9 @@ impl ImageCodec for HyperCodec {
     }
     fn decode_rgb(&self, bytes: &[u8]) -> Result<RgbImage, CodecError> {
         HyperCodec::decode_rgb(self, bytes)
+    }
+    fn as_hyper(&self) -> Option<&HyperCodec> {
+        Some(self)
     }
 }
 

@@ -36,6 +36,49 @@ fn round_i32(v: f32) -> i32 {
     }
 }
 
+/// The decoded latents of a file.
+struct Latents {
+    /// The `z` symbols.
+    z: Vec<i32>,
+    /// The scale level of each `y` value.
+    levels: Vec<usize>,
+    /// The `ŷ` values.
+    y: Vec<f32>,
+}
+
+/// What `aec inspect` shows of a kind 2 file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LatentReport {
+    /// Values of the side latent `z`.
+    pub z_values: usize,
+    /// Values of the latent `y`.
+    pub y_values: usize,
+    /// Values coded with an escape (outside their table's alphabet).
+    pub escaped: usize,
+    /// Ideal bits of the `z` values that were not escaped.
+    pub z_bits: f64,
+    /// Ideal bits of the `y` values that were not escaped.
+    pub y_bits: f64,
+    /// `y` values that are zero.
+    pub y_zeros: usize,
+}
+
+impl LatentReport {
+    fn add(&mut self, t: &Table, q: i32, z: bool) {
+        if q < t.min_symbol || q >= t.escape() {
+            self.escaped += 1;
+            return;
+        }
+        let bits = t.bits(q);
+        if z {
+            self.z_bits += bits;
+        } else {
+            self.y_bits += bits;
+            self.y_zeros += usize::from(q == 0);
+        }
+    }
+}
+
 /// A hyperprior model ready to code images.
 pub struct HyperCodec {
     config: HyperConfig,
@@ -233,10 +276,39 @@ impl HyperCodec {
         self.check_header(&header)?;
         let file = CodedFile::from_bytes(bytes)?;
         let g = Geometry::of(file.width, file.height);
+        let latents = self.decode_latents(&file.payload, g)?;
+        Ok(self.synthesis(&latents.y, g, file.width, file.height))
+    }
+
+    /// The statistics of a kind 2 file made by this model: the latents' values, how many were
+    /// escaped, and their ideal code length under the model's tables.
+    pub fn latent_report(&self, bytes: &[u8]) -> Result<LatentReport, CodecError> {
+        let header = aec_format::CodedHeader::parse(bytes)?;
+        self.check_header(&header)?;
+        let file = CodedFile::from_bytes(bytes)?;
+        let g = Geometry::of(file.width, file.height);
+        let l = self.decode_latents(&file.payload, g)?;
+        let mut r = LatentReport {
+            z_values: l.z.len(),
+            y_values: l.y.len(),
+            ..LatentReport::default()
+        };
+        let z_plane = g.z.0 * g.z.1;
+        for (k, &q) in l.z.iter().enumerate() {
+            r.add(&self.tables.z[k / z_plane], q, true);
+        }
+        for (&v, &level) in l.y.iter().zip(&l.levels) {
+            r.add(&self.tables.y[level], v as i32, false);
+        }
+        Ok(r)
+    }
+
+    /// The `z` symbols, the scale levels and the `ŷ` values of a payload.
+    fn decode_latents(&self, payload: &[u8], g: Geometry) -> Result<Latents, CodecError> {
         let (n, m) = (self.config.n, self.config.m);
         let (z_count, y_count) = (n * g.z.0 * g.z.1, m * g.y.0 * g.y.1);
         let max = EscapeBudget::max_symbols(z_count + y_count);
-        let mut dec = SymbolDecoder::new(&file.payload, max)?;
+        let mut dec = SymbolDecoder::new(payload, max)?;
         let mut budget = EscapeBudget::for_values(z_count + y_count);
         let bit = n + self.tables.y.len();
         let z_plane = g.z.0 * g.z.1;
@@ -251,8 +323,11 @@ impl HyperCodec {
             })
             .collect::<Result<Vec<f32>, _>>()?;
         dec.finish()?;
-        debug_assert_eq!(y.len(), m * g.y.0 * g.y.1);
-        Ok(self.synthesis(&y, g, file.width, file.height))
+        Ok(Latents {
+            z: z_symbols,
+            levels,
+            y,
+        })
     }
 
     /// Checks a version 2 header against this model: its kind, its model id, the pixel limit
