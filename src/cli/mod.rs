@@ -47,7 +47,8 @@ enum Command {
 enum ModelCommand {
     /// Print a model file's identity (SHA-256), configuration and parameter count.
     Info(model_info::InfoArgs),
-    /// Rewrite a model file at another storage precision.
+    /// Rewrite a model file: at another storage precision, or a whole-image model with its
+    /// tables computed afresh.
     Convert(model_info::ConvertArgs),
     /// List the built-in models (`--quality` levels and the notebook's model).
     List,

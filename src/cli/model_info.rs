@@ -139,6 +139,16 @@ pub fn list() -> anyhow::Result<ExitCode> {
 }
 
 pub fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(&args.input).with_context(|| format!("{}", args.input.display()))?;
+    if HyperModel::is_hyper_file(&bytes) {
+        // Whole-image models keep f32 weights; their tables are computed afresh.
+        let (m, _) = HyperModel::from_bytes(&bytes)?;
+        let out = HyperModel::from_weights(m.weights, m.lambda)?.to_bytes();
+        aec::fsutil::write_atomic(&args.output, &out, true)
+            .with_context(|| format!("{}", args.output.display()))?;
+        println!("{}  {}", store::ModelId::of(&out), args.output.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     let m = store::load_model(&args.input).with_context(|| format!("{}", args.input.display()))?;
     let id = store::save_model(&args.output, &m.weights, args.precision, m.rate_lambda)
         .with_context(|| format!("{}", args.output.display()))?;

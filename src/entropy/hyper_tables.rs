@@ -15,6 +15,10 @@ pub const SCALE_RANGE: (f64, f64) = (0.11, 256.0);
 /// Probability left outside each alphabet before the end symbols absorb it (CompressAI's
 /// tail mass).
 pub const TAIL_MASS: f64 = 1e-9;
+/// Smallest probability of the escape symbol, 2⁻¹⁰: it costs the other symbols about 0.0014 bits
+/// each, and makes an escape cost 10 bits instead of the 24 of the tail mass alone (a model early
+/// in training escaped 2% of its values; see docs/hyperprior.md).
+pub const ESCAPE_FLOOR: f64 = 1.0 / 1024.0;
 /// Largest alphabet of one table.
 pub const MAX_TABLE_SYMBOLS: usize = 1 << 16;
 
@@ -76,8 +80,9 @@ fn logistic_cdf(x: f64) -> f64 {
 
 /// The table of a symmetric density with distribution function `cdf` (over `x / scale`),
 /// centred on 0: the symbols `−half ..= half` whose intervals carry all but `TAIL_MASS` of the
-/// mass, then one *escape* symbol (`half + 1`) that carries the two tails and announces a
-/// value outside the alphabet (coded after it, see `codec::hyper`).
+/// mass, then one *escape* symbol (`half + 1`) that carries the two tails, at least
+/// [`ESCAPE_FLOOR`], and announces a value outside the alphabet (coded after it, see
+/// `codec::hyper`).
 fn symmetric_table(cdf: impl Fn(f64) -> f64, scale: f64, tail_units: f64) -> Result<Table, String> {
     let half = (tail_units * scale).ceil();
     if !(half.is_finite() && (2.0 * half + 2.0) as usize <= MAX_TABLE_SYMBOLS) {
@@ -93,7 +98,7 @@ fn symmetric_table(cdf: impl Fn(f64) -> f64, scale: f64, tail_units: f64) -> Res
             (cdf((q + 0.5) / scale) - cdf((q - 0.5) / scale)).max(0.0)
         })
         .collect();
-    p.push(2.0 * cdf(-(f64::from(half) + 0.5) / scale));
+    p.push((2.0 * cdf(-(f64::from(half) + 0.5) / scale)).max(ESCAPE_FLOOR));
     Ok(Table {
         min_symbol: -half,
         probabilities: fixed_point(&p),
@@ -201,6 +206,13 @@ mod tests {
         );
         assert_eq!(t.level(t.thresholds[0] + 1), 1);
         assert_eq!(t.level(i32::MAX), SCALE_LEVELS - 1);
+        // Every escape has the floor's probability (its tails are below it), after the
+        // table's normalisation.
+        let floor = (ESCAPE_FLOOR / (1.0 + ESCAPE_FLOOR) * f64::from(1u32 << 24)).round() as u32;
+        assert!(t
+            .y
+            .iter()
+            .all(|t| t.probabilities.last().unwrap().abs_diff(floor) <= 2));
         // The alphabets widen with the scale; the widest stays within the limit.
         assert!(t.y[0].probabilities.len() < t.y[40].probabilities.len());
         assert_eq!(
@@ -222,12 +234,14 @@ mod tests {
         let s = ladder_scale(k.unwrap());
         let p0 =
             f64::from(table.probabilities[(-table.min_symbol) as usize]) / f64::from(1u32 << 24);
-        let expected = gaussian_cdf(0.5 / s) - gaussian_cdf(-0.5 / s);
+        // The tables are normalised after the escape's floor is added.
+        let expected = (gaussian_cdf(0.5 / s) - gaussian_cdf(-0.5 / s)) / (1.0 + ESCAPE_FLOOR);
         assert!((p0 - expected).abs() < 1e-6, "{p0} vs {expected}");
         // The logistic z table with scale 1: P(0) = σ(½) − σ(−½) ≈ 0.2449.
         let z0 =
             f64::from(t.z[0].probabilities[(-t.z[0].min_symbol) as usize]) / f64::from(1u32 << 24);
-        assert!((z0 - (logistic_cdf(0.5) - logistic_cdf(-0.5))).abs() < 1e-6);
+        let z_expected = (logistic_cdf(0.5) - logistic_cdf(-0.5)) / (1.0 + ESCAPE_FLOOR);
+        assert!((z0 - z_expected).abs() < 1e-6);
     }
 
     #[test]
