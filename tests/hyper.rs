@@ -24,6 +24,35 @@ fn aec() -> Command {
 const KODIM: &str = "samples/images/kodim23.png";
 const CAT: &str = "samples/images/cifar-test-0000-cat.png";
 
+/// A folder holding one photo, for training.
+fn photo_folder(dir: &Path) -> PathBuf {
+    let data = dir.join("photos");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::copy(KODIM, data.join("a.png")).unwrap();
+    data
+}
+
+/// `aec train-hyper` of a tiny model (N = 4, M = 6) on crops of 64², two a batch, a checkpoint
+/// every two steps, resuming.
+fn tiny_training(data: &Path, out: &Path, steps: &str) -> Command {
+    let mut cmd = aec();
+    cmd.args(["train-hyper", "--lambda", "0.01", "--n", "4", "--m", "6"])
+        .args([
+            "--crop",
+            "64",
+            "--batch-size",
+            "2",
+            "--every",
+            "2",
+            "--resume",
+        ])
+        .args(["--steps", steps, "--data"])
+        .arg(data)
+        .arg("--out")
+        .arg(out);
+    cmd
+}
+
 fn tiny_model(dir: &Path, seed: u64) -> PathBuf {
     let w = HyperWeights::init(HyperConfig { n: 4, m: 6 }, seed);
     let path = dir.join(format!("tiny-{seed}.safetensors"));
@@ -127,28 +156,9 @@ fn decompress_finds_the_model_in_a_folder_and_refuses_another() {
 #[test]
 fn train_hyper_writes_resumes_and_feeds_compress() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("photos");
-    std::fs::create_dir(&data).unwrap();
-    std::fs::copy(KODIM, data.join("a.png")).unwrap();
+    let data = photo_folder(dir.path());
     let out = dir.path().join("h.safetensors");
-    let train = |steps: &str| {
-        let mut cmd = aec();
-        cmd.args(["train-hyper", "--lambda", "0.01", "--n", "4", "--m", "6"])
-            .args([
-                "--crop",
-                "64",
-                "--batch-size",
-                "2",
-                "--every",
-                "2",
-                "--resume",
-            ])
-            .args(["--steps", steps, "--data"])
-            .arg(&data)
-            .arg("--out")
-            .arg(&out);
-        cmd
-    };
+    let train = |steps: &str| tiny_training(&data, &out, steps);
     train("2").assert().success();
     let log = std::fs::read_to_string(dir.path().join("h.safetensors.csv")).unwrap();
     assert_eq!(log.lines().count(), 2, "header and one row: {log}");
@@ -229,25 +239,9 @@ fn large_images_code_in_bounded_memory() {
 #[test]
 fn resumed_training_equals_uninterrupted_training() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("photos");
-    std::fs::create_dir(&data).unwrap();
-    std::fs::copy(KODIM, data.join("a.png")).unwrap();
+    let data = photo_folder(dir.path());
     let train = |out: &Path, steps: &str| {
-        aec()
-            .args(["train-hyper", "--lambda", "0.01", "--n", "4", "--m", "6"])
-            .args([
-                "--crop",
-                "64",
-                "--batch-size",
-                "2",
-                "--every",
-                "2",
-                "--resume",
-            ])
-            .args(["--steps", steps, "--data"])
-            .arg(&data)
-            .arg("--out")
-            .arg(out)
+        tiny_training(&data, out, steps)
             .env("RAYON_NUM_THREADS", "2")
             .assert()
             .success();
