@@ -85,6 +85,8 @@ pub struct HyperCodec {
     net: HyperNet,
     integer: IntegerHyperSynthesis,
     tables: HyperTables,
+    /// Each `z` channel's quantization offset in the integer hyper-synthesis's fixed point.
+    z_offsets: Vec<i64>,
     /// The z tables (one per channel), then the y tables (one per scale level).
     symbols: SymbolTables,
     device: Device,
@@ -97,8 +99,6 @@ pub struct HyperCodec {
 /// The latents' geometry for an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Geometry {
-    /// Padded image size.
-    padded: (usize, usize),
     /// `z`'s rows and columns.
     z: (usize, usize),
     /// `y`'s rows and columns.
@@ -110,7 +110,6 @@ impl Geometry {
         let pad = |v: u32| (v as usize).div_ceil(TOTAL_STRIDE) * TOTAL_STRIDE;
         let (pw, ph) = (pad(width), pad(height));
         Self {
-            padded: (pw, ph),
             z: (ph / TOTAL_STRIDE, pw / TOTAL_STRIDE),
             y: (ph / Y_STRIDE, pw / Y_STRIDE),
         }
@@ -145,7 +144,12 @@ impl HyperCodec {
                 .chain([bit_table()])
                 .collect(),
         )?;
+        let unit = f64::from(1u32 << ACT_BITS);
+        let z_offsets = (model.tables.z_offset.iter())
+            .map(|&o| (f64::from(o) * unit).round() as i64)
+            .collect();
         Ok(Self {
+            z_offsets,
             config: model.weights.config,
             net: HyperNet::from_weights(&model.weights, &device, false),
             integer,
@@ -235,13 +239,11 @@ impl HyperCodec {
     /// The scale level of every `y` value, from the `z` symbols, in integers only.
     fn levels(&self, z_symbols: &[i32], g: Geometry) -> Vec<usize> {
         let plane = g.z.0 * g.z.1;
-        let unit = 1i64 << ACT_BITS;
         let values = z_symbols
             .iter()
             .enumerate()
             .map(|(k, &q)| {
-                let offset = (f64::from(self.tables.z_offset[k / plane]) * unit as f64).round();
-                let v = offset as i64 + i64::from(q) * unit;
+                let v = self.z_offsets[k / plane] + (i64::from(q) << ACT_BITS);
                 v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
             })
             .collect();

@@ -13,19 +13,6 @@ use super::net::{HyperNet, Transform};
 use super::SCALE_BOUND;
 use crate::entropy::prior::LIKELIHOOD_BOUND;
 
-/// The parts of one batch's loss, as numbers.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct HyperLoss {
-    /// Mean squared error of the reconstruction, pixels in [0, 1].
-    pub mse: f64,
-    /// Bits of `y` per image pixel.
-    pub bpp_y: f64,
-    /// Bits of `z` per image pixel.
-    pub bpp_z: f64,
-    /// `λ·255²·mse + bpp_y + bpp_z`.
-    pub loss: f64,
-}
-
 /// Uniform noise in [−½, ½) for `y` and for `z`, drawn by the caller.
 pub struct Noise {
     /// One value per element of `y`.
