@@ -67,8 +67,8 @@ pub struct TrainHyperArgs {
     /// Fraction of the batches made of mosaics of --tiles (may change between resumed runs).
     #[arg(long, default_value_t = 0.25)]
     tile_fraction: f64,
-    /// burn's device: flex or ndarray (CPU), or cuda.
-    #[arg(long, default_value = "flex", env = "AEC_DEVICE")]
+    /// Where to train: cpu (aec's own kernels), or burn's flex, ndarray or cuda.
+    #[arg(long, default_value = "cpu", env = "AEC_DEVICE")]
     device: DeviceKind,
 }
 
@@ -120,7 +120,10 @@ pub fn run(a: TrainHyperArgs) -> anyhow::Result<ExitCode> {
     for s in photos.skipped.iter().take(10) {
         eprintln!("aec: warning: skipped {}: {}", s.path.display(), s.reason);
     }
-    let device = a.device.device()?;
+    let engine = match a.device {
+        DeviceKind::Cpu => hyper::Engine::Fused,
+        kind => hyper::Engine::Burn(kind.device()?),
+    };
     let run = HyperRun {
         recipe: HyperRecipe {
             config,
@@ -151,7 +154,7 @@ pub fn run(a: TrainHyperArgs) -> anyhow::Result<ExitCode> {
         a.crop,
         a.device
     );
-    let state = hyper::train_hyper(&run, &photos, &device, &mut Console)?;
+    let state = hyper::train_hyper(&run, &photos, &engine, &mut Console)?;
     eprintln!("{} steps done: {}", state.step, a.out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -185,6 +185,18 @@ impl HyperConfig {
         specs
     }
 
+    /// Index in [`Self::param_specs`] of each network's first tensor (g_a, g_s, h_a, h_s), then
+    /// of the prior of `z`, then the number of tensors.
+    pub fn network_starts(&self) -> [usize; 6] {
+        let mut starts = [0; 6];
+        for (k, (_, layers)) in self.networks().iter().enumerate() {
+            let tensors = layers.iter().filter(|l| !matches!(l, Layer::Relu)).count() * 2;
+            starts[k + 1] = starts[k] + tensors;
+        }
+        starts[5] = starts[4] + 2;
+        starts
+    }
+
     /// Multiply-adds per image pixel of the forward pass of all four transforms.
     pub fn macs_per_pixel(&self) -> f64 {
         let mut total = 0.0;

@@ -50,13 +50,8 @@ impl HyperNet {
                 }
             })
             .collect();
-        let mut starts = [0; 5];
-        let mut index = 0;
-        for (k, (_, layers)) in weights.config.networks().iter().enumerate() {
-            starts[k] = index;
-            index += layers.iter().filter(|l| !matches!(l, Layer::Relu)).count() * 2;
-        }
-        starts[4] = index;
+        let all = weights.config.network_starts();
+        let starts = [all[0], all[1], all[2], all[3], all[4]];
         Self {
             config: weights.config,
             leaves,

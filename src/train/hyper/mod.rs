@@ -4,6 +4,7 @@
 
 mod checkpoint;
 pub mod crops;
+pub mod fused;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -92,18 +93,27 @@ pub struct HyperReport {
     pub seconds_per_step: f64,
 }
 
+/// What computes the loss and its gradients.
+#[derive(Debug, Clone)]
+pub enum Engine {
+    /// aec's own CPU kernels ([`fused`]).
+    Fused,
+    /// burn's autodiff on this device.
+    Burn(Device),
+}
+
 /// Receives a report after every interval.
 pub trait HyperObserver {
     /// Called after each interval's checkpoint.
     fn report(&mut self, report: &HyperReport);
 }
 
-/// Trains (or resumes) a run on `photos` with burn on `device`, writing the model, the
-/// checkpoint and the log after every interval. Returns the final state.
+/// Trains (or resumes) a run on `photos` with `engine`, writing the model, the checkpoint and
+/// the log after every interval. Returns the final state.
 pub fn train_hyper(
     run: &HyperRun,
     photos: &Photos,
-    device: &Device,
+    engine: &Engine,
     observer: &mut dyn HyperObserver,
 ) -> Result<HyperState, TrainError> {
     check(&run.recipe)?;
@@ -126,10 +136,13 @@ pub fn train_hyper(
     if state.step == 0 {
         checkpoint::start_log(&log)?;
     }
-    let device = device.clone().autodiff();
+    let engine = match engine {
+        Engine::Burn(device) => Engine::Burn(device.clone().autodiff()),
+        Engine::Fused => Engine::Fused,
+    };
     let mut sums = Sums::default();
     while state.step < run.schedule.steps {
-        let parts = step(&run.recipe, &run.schedule, &mut state, photos, &device);
+        let parts = step(&run.recipe, &run.schedule, &mut state, photos, &engine);
         sums.add(parts);
         if state.step % run.schedule.every == 0 || state.step == run.schedule.steps {
             let report = sums.report(state.step);
@@ -165,11 +178,10 @@ fn step(
     schedule: &Schedule,
     state: &mut HyperState,
     photos: &Photos,
-    device: &Device,
+    engine: &Engine,
 ) -> [f64; 5] {
     let (b, c) = (recipe.batch, recipe.crop);
     let pixels = photos.batch(recipe.seed, state.step, b);
-    let images = Tensor::<4>::from_data(TensorData::new(pixels, [b, 3, c, c]), device);
     let (ys, zs) = latent_shapes(b, c, c, recipe.config.m, recipe.config.n);
     let n_y: usize = ys.iter().product();
     let n_z: usize = zs.iter().product();
@@ -178,12 +190,12 @@ fn step(
         y: u[..n_y].to_vec(),
         z: u[n_y..].to_vec(),
     };
-    let net = HyperNet::from_weights(&state.weights, device, true);
-    let (loss, mse, bpp_y, bpp_z) = rate::loss(&net, images, noise, recipe.lambda, device);
-    let value = |t: Tensor<1>| f64::from(host(t.inner())[0]);
-    let numbers = [value(loss.clone()), value(mse), value(bpp_y), value(bpp_z)];
-    let grads = loss.backward();
-    let gradients = net.gradients(&grads);
+    let (parts, gradients) = match engine {
+        Engine::Fused => {
+            fused::loss_and_gradients(&state.weights, &pixels, (b, c, c), &noise, recipe.lambda)
+        }
+        Engine::Burn(device) => burn_step(&state.weights, pixels, (b, c), noise, recipe, device),
+    };
     let norm = state.adam.step(
         schedule.learning_rate,
         &mut state.weights.tensors,
@@ -192,12 +204,34 @@ fn step(
     );
     state.step += 1;
     [
-        numbers[0],
-        numbers[1],
-        numbers[2],
-        numbers[3],
+        parts.loss,
+        parts.mse,
+        parts.bpp_y,
+        parts.bpp_z,
         f64::from(norm),
     ]
+}
+
+/// The loss and gradients through burn's autodiff on `device`.
+fn burn_step(
+    weights: &HyperWeights,
+    pixels: Vec<f32>,
+    (b, c): (usize, usize),
+    noise: Noise,
+    recipe: &HyperRecipe,
+    device: &Device,
+) -> (fused::LossParts, Vec<Vec<f32>>) {
+    let images = Tensor::<4>::from_data(TensorData::new(pixels, [b, 3, c, c]), device);
+    let net = HyperNet::from_weights(weights, device, true);
+    let (loss, mse, bpp_y, bpp_z) = rate::loss(&net, images, noise, recipe.lambda, device);
+    let value = |t: Tensor<1>| f64::from(host(t.inner())[0]);
+    let parts = fused::LossParts {
+        loss: value(loss.clone()),
+        mse: value(mse),
+        bpp_y: value(bpp_y),
+        bpp_z: value(bpp_z),
+    };
+    (parts, net.gradients(&loss.backward()))
 }
 
 /// The loss parts of the steps since the last report, and when the first of them started.

@@ -1,0 +1,303 @@
+//! Strided convolutions and their transposes as patch matrices and `gemm` products, on
+//! batch-major NHWC buffers (`rows × channels`, one row per pixel).
+//!
+//! A convolution maps a large grid to a small one; the transposed convolution with the same
+//! stride, padding and kernel is its adjoint, small to large. burn keeps both kernels as
+//! `[small channels, large channels, k, k]`, so both use the one matrix
+//! `T[(ky, kx, large), small]`: a convolution is `patches(x) · T`, its transpose scatters
+//! `x · Tᵀ` back onto the large grid.
+
+use rayon::prelude::*;
+
+use super::pool::Buf;
+use crate::kernels::{gemm, MatRef};
+
+/// The two grids of a convolution layer, for a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// Images in the batch.
+    pub batch: usize,
+    /// Height and width of the large grid.
+    pub large: (usize, usize),
+    /// Height and width of the small grid (`large / stride`).
+    pub small: (usize, usize),
+    /// Channels on the large side.
+    pub large_channels: usize,
+    /// Channels on the small side.
+    pub small_channels: usize,
+    /// Kernel side.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+}
+
+impl Geometry {
+    /// A layer of `kernel`×`kernel` and `stride` whose large grid is `large`; padding is
+    /// `kernel / 2`, as every layer of the family has it.
+    pub fn new(
+        batch: usize,
+        large: (usize, usize),
+        channels: (usize, usize),
+        kernel: usize,
+        stride: usize,
+    ) -> Self {
+        Self {
+            batch,
+            large,
+            small: (large.0 / stride, large.1 / stride),
+            large_channels: channels.0,
+            small_channels: channels.1,
+            kernel,
+            stride,
+        }
+    }
+
+    /// Pixels of the small grid over the batch (rows of the patch matrix).
+    pub fn small_rows(&self) -> usize {
+        self.batch * self.small.0 * self.small.1
+    }
+
+    /// Pixels of the large grid over the batch.
+    pub fn large_rows(&self) -> usize {
+        self.batch * self.large.0 * self.large.1
+    }
+
+    /// Columns of the patch matrix: `(ky, kx, large channel)`.
+    pub fn patch_len(&self) -> usize {
+        self.kernel * self.kernel * self.large_channels
+    }
+
+    /// The large-grid pixel that kernel tap (ky, kx) of small pixel (sy, sx) reads, if inside.
+    #[inline]
+    fn tap(&self, sy: usize, sx: usize, ky: usize, kx: usize) -> Option<usize> {
+        let pad = self.kernel / 2;
+        let y = (sy * self.stride + ky).checked_sub(pad)?;
+        let x = (sx * self.stride + kx).checked_sub(pad)?;
+        (y < self.large.0 && x < self.large.1).then_some(y * self.large.1 + x)
+    }
+
+    /// The patch matrix (`small_rows × patch_len`) of a large-grid buffer.
+    pub fn patches(&self, large: &[f32]) -> Buf {
+        let l = self.large_channels;
+        let per_image = self.small.0 * self.small.1 * self.patch_len();
+        let mut out = Buf::scratch(self.batch * per_image);
+        let image_len = self.large.0 * self.large.1 * l;
+        out.par_chunks_mut(per_image)
+            .zip(large.par_chunks(image_len))
+            .for_each(|(cols, image)| {
+                for (row, patch) in cols.chunks_exact_mut(self.patch_len()).enumerate() {
+                    let (sy, sx) = (row / self.small.1, row % self.small.1);
+                    for (tap, dst) in patch.chunks_exact_mut(l).enumerate() {
+                        let (ky, kx) = (tap / self.kernel, tap % self.kernel);
+                        match self.tap(sy, sx, ky, kx) {
+                            Some(p) => dst.copy_from_slice(&image[p * l..][..l]),
+                            None => dst.fill(0.0),
+                        }
+                    }
+                }
+            });
+        out
+    }
+
+    /// Adds each patch-matrix value onto the large-grid value it was read from (the adjoint of
+    /// [`Self::patches`]); `large` holds what to add to.
+    pub fn scatter(&self, cols: &[f32], large: &mut [f32]) {
+        let l = self.large_channels;
+        let per_image = self.small.0 * self.small.1 * self.patch_len();
+        let image_len = self.large.0 * self.large.1 * l;
+        large
+            .par_chunks_mut(image_len)
+            .zip(cols.par_chunks(per_image))
+            .for_each(|(image, cols)| {
+                for (row, patch) in cols.chunks_exact(self.patch_len()).enumerate() {
+                    let (sy, sx) = (row / self.small.1, row % self.small.1);
+                    for (tap, src) in patch.chunks_exact(l).enumerate() {
+                        let (ky, kx) = (tap / self.kernel, tap % self.kernel);
+                        if let Some(p) = self.tap(sy, sx, ky, kx) {
+                            for (d, s) in image[p * l..][..l].iter_mut().zip(src) {
+                                *d += s;
+                            }
+                        }
+                    }
+                }
+            });
+    }
+
+    /// burn's kernel `[small, large, k, k]` as the matrix `T[(ky, kx, large), small]`.
+    pub fn kernel_matrix(&self, w: &[f32]) -> Vec<f32> {
+        let (s, l, k) = (self.small_channels, self.large_channels, self.kernel);
+        let mut t = vec![0.0; w.len()];
+        for (i, &v) in w.iter().enumerate() {
+            let (so, rest) = (i / (l * k * k), i % (l * k * k));
+            let (lc, tap) = (rest / (k * k), rest % (k * k));
+            t[(tap * l + lc) * s + so] = v;
+        }
+        t
+    }
+
+    /// The inverse of [`Self::kernel_matrix`]: a gradient of `T` in burn's layout.
+    pub fn burn_kernel(&self, t: &[f32]) -> Vec<f32> {
+        let (s, l, k) = (self.small_channels, self.large_channels, self.kernel);
+        let mut w = vec![0.0; t.len()];
+        for (i, v) in w.iter_mut().enumerate() {
+            let (so, rest) = (i / (l * k * k), i % (l * k * k));
+            let (lc, tap) = (rest / (k * k), rest % (k * k));
+            *v = t[(tap * l + lc) * s + so];
+        }
+        w
+    }
+}
+
+/// `rows` rows each holding the bias.
+pub fn bias_rows(rows: usize, bias: &[f32]) -> Buf {
+    let mut out = Buf::scratch(rows * bias.len());
+    for row in out.chunks_exact_mut(bias.len()) {
+        row.copy_from_slice(bias);
+    }
+    out
+}
+
+/// Sums of each column of a `rows × width` matrix (a bias gradient), in f64.
+pub fn column_sums(m: &[f32], width: usize) -> Vec<f32> {
+    let mut acc = vec![0f64; width];
+    for row in m.chunks_exact(width) {
+        for (a, &v) in acc.iter_mut().zip(row) {
+            *a += f64::from(v);
+        }
+    }
+    acc.into_iter().map(|v| v as f32).collect()
+}
+
+/// A convolution's forward pass: the small-grid output, and the patch matrix for the
+/// backward pass.
+pub fn conv_forward(g: &Geometry, t: &[f32], bias: &[f32], x: &[f32]) -> (Buf, Buf) {
+    let patches = g.patches(x);
+    let rows = g.small_rows();
+    let mut y = bias_rows(rows, bias);
+    gemm(
+        &mut y,
+        true,
+        MatRef::new(&patches, rows, g.patch_len()),
+        MatRef::new(t, g.patch_len(), g.small_channels),
+        true,
+    );
+    (y, patches)
+}
+
+/// A convolution's backward pass: the gradients of `T` and the bias, and of the input when
+/// `need_input`.
+pub fn conv_backward(
+    g: &Geometry,
+    t: &[f32],
+    patches: &[f32],
+    dy: &[f32],
+    need_input: bool,
+) -> (Vec<f32>, Vec<f32>, Option<Buf>) {
+    let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
+    let mut dt = vec![0.0; p * s];
+    gemm(
+        &mut dt,
+        false,
+        MatRef::new(patches, rows, p).t(),
+        MatRef::new(dy, rows, s),
+        true,
+    );
+    let db = column_sums(dy, s);
+    let dx = need_input.then(|| {
+        let mut dcols = Buf::scratch(rows * p);
+        gemm(
+            &mut dcols,
+            false,
+            MatRef::new(dy, rows, s),
+            MatRef::new(t, p, s).t(),
+            true,
+        );
+        let mut dx = Buf::zeros(g.large_rows() * g.large_channels);
+        g.scatter(&dcols, &mut dx);
+        dx
+    });
+    (dt, db, dx)
+}
+
+/// A transposed convolution's forward pass: small grid `x` to the large grid.
+pub fn deconv_forward(g: &Geometry, t: &[f32], bias: &[f32], x: &[f32]) -> Buf {
+    let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
+    let mut cols = Buf::scratch(rows * p);
+    gemm(
+        &mut cols,
+        false,
+        MatRef::new(x, rows, s),
+        MatRef::new(t, p, s).t(),
+        true,
+    );
+    let mut y = bias_rows(g.large_rows(), bias);
+    g.scatter(&cols, &mut y);
+    y
+}
+
+/// A transposed convolution's backward pass: the gradients of `T`, the bias and the input.
+pub fn deconv_backward(
+    g: &Geometry,
+    t: &[f32],
+    x: &[f32],
+    dy: &[f32],
+    need_input: bool,
+) -> (Vec<f32>, Vec<f32>, Option<Buf>) {
+    let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
+    let dcols = g.patches(dy);
+    let mut dt = vec![0.0; p * s];
+    gemm(
+        &mut dt,
+        false,
+        MatRef::new(&dcols, rows, p).t(),
+        MatRef::new(x, rows, s),
+        true,
+    );
+    let db = column_sums(dy, g.large_channels);
+    let dx = need_input.then(|| {
+        let mut dx = Buf::scratch(rows * s);
+        gemm(
+            &mut dx,
+            false,
+            MatRef::new(&dcols, rows, p),
+            MatRef::new(t, p, s),
+            true,
+        );
+        dx
+    });
+    (dt, db, dx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `<patches(x), c> = <x, scatter(c)>` for any x, c: the scatter is the adjoint.
+    #[test]
+    fn scatter_is_the_adjoint_of_patches() {
+        for (kernel, stride) in [(5, 2), (3, 1)] {
+            let g = Geometry::new(2, (8, 6), (3, 4), kernel, stride);
+            let x: Vec<f32> = (0..g.large_rows() * 3)
+                .map(|i| ((i * 37 % 11) as f32) - 5.0)
+                .collect();
+            let c: Vec<f32> = (0..g.small_rows() * g.patch_len())
+                .map(|i| ((i * 13 % 7) as f32) - 3.0)
+                .collect();
+            let p = g.patches(&x);
+            let mut s = vec![0.0; x.len()];
+            g.scatter(&c, &mut s);
+            let lhs: f64 = p.iter().zip(&c).map(|(a, b)| f64::from(a * b)).sum();
+            let rhs: f64 = x.iter().zip(&s).map(|(a, b)| f64::from(a * b)).sum();
+            assert_eq!(lhs, rhs, "kernel {kernel} stride {stride}");
+        }
+    }
+
+    #[test]
+    fn kernel_matrix_round_trips() {
+        let g = Geometry::new(1, (4, 4), (3, 5), 3, 1);
+        let w: Vec<f32> = (0..5 * 3 * 9).map(|i| i as f32).collect();
+        let t = g.kernel_matrix(&w);
+        assert_ne!(t, w);
+        assert_eq!(g.burn_kernel(&t), w);
+    }
+}

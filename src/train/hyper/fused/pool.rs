@@ -1,0 +1,111 @@
+//! Large buffers kept between training steps: every step needs the same few hundred
+//! megabytes, and fresh allocations of that size come from the kernel page by page (a 52 MB
+//! patch matrix cost 30 ms of page faults, as much as its product).
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Mutex;
+
+/// Free buffers, at most [`KEEP`] of them.
+static FREE: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+/// How many free buffers the pool keeps (a step uses fewer than this).
+const KEEP: usize = 96;
+/// Buffers shorter than this are left to the allocator.
+const SMALL: usize = 1 << 14;
+
+/// A buffer of `f32` that goes back to the pool when dropped.
+#[derive(Debug, Default)]
+pub struct Buf(Vec<f32>);
+
+impl Buf {
+    /// `len` zeros.
+    pub fn zeros(len: usize) -> Self {
+        let mut v = take(len);
+        v.clear();
+        v.resize(len, 0.0);
+        Self(v)
+    }
+
+    /// `len` values for the caller to overwrite: what an earlier user left there.
+    pub fn scratch(len: usize) -> Self {
+        let mut v = take(len);
+        if v.len() >= len {
+            v.truncate(len);
+        } else {
+            v.resize(len, 0.0);
+        }
+        Self(v)
+    }
+
+    /// `f` of each value of `src`.
+    pub fn map(src: &[f32], f: impl Fn(f32) -> f32 + Sync) -> Self {
+        use rayon::prelude::*;
+        let mut out = Self::scratch(src.len());
+        out.par_chunks_mut(1 << 12)
+            .zip(src.par_chunks(1 << 12))
+            .for_each(|(o, s)| o.iter_mut().zip(s).for_each(|(o, &s)| *o = f(s)));
+        out
+    }
+
+    /// A copy of `src`.
+    pub fn copy_of(src: &[f32]) -> Self {
+        let mut out = Self::scratch(src.len());
+        out.copy_from_slice(src);
+        out
+    }
+}
+
+fn take(len: usize) -> Vec<f32> {
+    if len >= SMALL {
+        let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
+        let best = (free.iter().enumerate())
+            .filter(|(_, v)| v.capacity() >= len)
+            .min_by_key(|(_, v)| v.capacity())
+            .map(|(i, _)| i);
+        if let Some(i) = best {
+            return free.swap_remove(i);
+        }
+    }
+    Vec::with_capacity(len)
+}
+
+impl Drop for Buf {
+    fn drop(&mut self) {
+        if self.0.capacity() >= SMALL {
+            let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
+            if free.len() < KEEP {
+                free.push(std::mem::take(&mut self.0));
+            }
+        }
+    }
+}
+
+impl Deref for Buf {
+    type Target = Vec<f32>;
+    fn deref(&self) -> &Vec<f32> {
+        &self.0
+    }
+}
+
+impl DerefMut for Buf {
+    fn deref_mut(&mut self) -> &mut Vec<f32> {
+        &mut self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_come_back_zeroed_or_sized() {
+        let mut a = Buf::scratch(SMALL * 2);
+        a.fill(7.0);
+        drop(a);
+        let b = Buf::zeros(SMALL + 5);
+        assert_eq!(b.len(), SMALL + 5);
+        assert!(b.iter().all(|&v| v == 0.0));
+        let c = Buf::scratch(SMALL);
+        assert_eq!(c.len(), SMALL);
+        assert_eq!(Buf::map(&[1.0, -2.0], f32::abs).as_slice(), &[1.0, 2.0]);
+    }
+}
