@@ -116,6 +116,11 @@ impl<'a> MatRef<'a> {
         m
     }
 
+    /// Rows and columns.
+    pub fn shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
     /// The transpose (no copy).
     pub fn t(self) -> Self {
         Self {

@@ -125,28 +125,48 @@ impl Geometry {
 
     /// burn's kernel `[small, large, k, k]` as the matrix `T[(ky, kx, large), small]`.
     pub fn kernel_matrix(&self, w: &[f32]) -> Vec<f32> {
-        let (s, l, k) = (self.small_channels, self.large_channels, self.kernel);
         let mut t = vec![0.0; w.len()];
-        for (i, &v) in w.iter().enumerate() {
-            let (so, rest) = (i / (l * k * k), i % (l * k * k));
-            let (lc, tap) = (rest / (k * k), rest % (k * k));
-            t[(tap * l + lc) * s + so] = v;
-        }
+        self.for_each_pair(|wi, ti| t[ti] = w[wi]);
         t
     }
 
     /// The inverse of [`Self::kernel_matrix`]: a gradient of `T` in burn's layout.
     pub fn burn_kernel(&self, t: &[f32]) -> Vec<f32> {
-        let (s, l, k) = (self.small_channels, self.large_channels, self.kernel);
         let mut w = vec![0.0; t.len()];
-        for (i, v) in w.iter_mut().enumerate() {
-            let (so, rest) = (i / (l * k * k), i % (l * k * k));
-            let (lc, tap) = (rest / (k * k), rest % (k * k));
-            *v = t[(tap * l + lc) * s + so];
-        }
+        self.for_each_pair(|wi, ti| w[wi] = t[ti]);
         w
     }
+
+    /// Calls `f(index in burn's kernel, index in T)` for every kernel value, reading burn's
+    /// layout in order.
+    fn for_each_pair(&self, mut f: impl FnMut(usize, usize)) {
+        let (s, l, taps) = (
+            self.small_channels,
+            self.large_channels,
+            self.kernel * self.kernel,
+        );
+        let mut wi = 0;
+        for so in 0..s {
+            for lc in 0..l {
+                for tap in 0..taps {
+                    f(wi, (tap * l + lc) * s + so);
+                    wi += 1;
+                }
+            }
+        }
+    }
 }
+
+/// `c ← (accumulate ? c : 0) + a·b`, on all cores when the product is large enough to gain
+/// from it (small ones lose more to waking threads than they win).
+pub fn product(c: &mut [f32], accumulate: bool, a: MatRef<'_>, b: MatRef<'_>) {
+    let ((m, k), (_, n)) = (a.shape(), b.shape());
+    let parallel = m.saturating_mul(n).saturating_mul(k) >= PARALLEL_MACS;
+    gemm(c, accumulate, a, b, parallel);
+}
+
+/// Multiply-adds from which a product runs on all cores.
+const PARALLEL_MACS: usize = 1 << 22;
 
 /// `rows` rows each holding the bias.
 pub fn bias_rows(rows: usize, bias: &[f32]) -> Buf {
@@ -174,12 +194,11 @@ pub fn conv_forward(g: &Geometry, t: &[f32], bias: &[f32], x: &[f32]) -> (Buf, B
     let patches = g.patches(x);
     let rows = g.small_rows();
     let mut y = bias_rows(rows, bias);
-    gemm(
+    product(
         &mut y,
         true,
         MatRef::new(&patches, rows, g.patch_len()),
         MatRef::new(t, g.patch_len(), g.small_channels),
-        true,
     );
     (y, patches)
 }
@@ -195,22 +214,20 @@ pub fn conv_backward(
 ) -> (Vec<f32>, Vec<f32>, Option<Buf>) {
     let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
     let mut dt = vec![0.0; p * s];
-    gemm(
+    product(
         &mut dt,
         false,
         MatRef::new(patches, rows, p).t(),
         MatRef::new(dy, rows, s),
-        true,
     );
     let db = column_sums(dy, s);
     let dx = need_input.then(|| {
         let mut dcols = Buf::scratch(rows * p);
-        gemm(
+        product(
             &mut dcols,
             false,
             MatRef::new(dy, rows, s),
             MatRef::new(t, p, s).t(),
-            true,
         );
         let mut dx = Buf::zeros(g.large_rows() * g.large_channels);
         g.scatter(&dcols, &mut dx);
@@ -223,12 +240,11 @@ pub fn conv_backward(
 pub fn deconv_forward(g: &Geometry, t: &[f32], bias: &[f32], x: &[f32]) -> Buf {
     let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
     let mut cols = Buf::scratch(rows * p);
-    gemm(
+    product(
         &mut cols,
         false,
         MatRef::new(x, rows, s),
         MatRef::new(t, p, s).t(),
-        true,
     );
     let mut y = bias_rows(g.large_rows(), bias);
     g.scatter(&cols, &mut y);
@@ -246,22 +262,20 @@ pub fn deconv_backward(
     let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
     let dcols = g.patches(dy);
     let mut dt = vec![0.0; p * s];
-    gemm(
+    product(
         &mut dt,
         false,
         MatRef::new(&dcols, rows, p).t(),
         MatRef::new(x, rows, s),
-        true,
     );
     let db = column_sums(dy, g.large_channels);
     let dx = need_input.then(|| {
         let mut dx = Buf::scratch(rows * s);
-        gemm(
+        product(
             &mut dx,
             false,
             MatRef::new(&dcols, rows, p),
             MatRef::new(t, p, s),
-            true,
         );
         dx
     });

@@ -4,8 +4,9 @@
 
 use rayon::prelude::*;
 
+use super::conv::product;
 use super::pool::Buf;
-use crate::kernels::{gemm, MatRef};
+use crate::kernels::MatRef;
 use crate::model::hyper::net::GDN_PEDESTAL;
 
 /// β and Γ as the layer uses them, from their square roots.
@@ -22,12 +23,11 @@ pub fn forward(x: &[f32], c: usize, beta: &[f32], gamma: &[f32], inverse: bool) 
     let rows = x.len() / c;
     let squares = Buf::map(x, |v| v * v);
     let mut norm = super::conv::bias_rows(rows, beta);
-    gemm(
+    product(
         &mut norm,
         true,
         MatRef::new(&squares, rows, c),
         MatRef::new(gamma, c, c).t(),
-        true,
     );
     let mut y = Buf::scratch(x.len());
     y.par_chunks_mut(CHUNK_ROWS * c)
@@ -86,21 +86,19 @@ pub fn backward(
         });
     let squares = Buf::map(x, |v| v * v);
     let mut dgamma = vec![0.0; c * c];
-    gemm(
+    product(
         &mut dgamma,
         false,
         MatRef::new(&dnorm, rows, c).t(),
         MatRef::new(&squares, rows, c),
-        true,
     );
     let dbeta = super::conv::column_sums(&dnorm, c);
     let mut back = Buf::scratch(x.len());
-    gemm(
+    product(
         &mut back,
         false,
         MatRef::new(&dnorm, rows, c),
         MatRef::new(gamma, c, c),
-        true,
     );
     input
         .par_chunks_mut(CHUNK_ROWS * c)
