@@ -13,6 +13,7 @@
 //! [`HyperWeights`] holds every parameter on the host in the order of
 //! [`HyperConfig::param_specs`]; [`net`] runs the network in burn.
 
+pub mod cpu;
 pub mod file;
 pub mod integer;
 pub mod net;

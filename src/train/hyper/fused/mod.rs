@@ -5,19 +5,16 @@
 //! holds the two together), several times faster: no graph, no NCHW reshuffles per layer, and
 //! every product on `gemm`'s kernels on all cores.
 
-mod conv;
-mod gdn;
-mod network;
-mod pool;
 mod rate;
 
 use rayon::prelude::*;
 
+use crate::model::hyper::cpu::network::{self, Shape, Tape};
+use crate::model::hyper::cpu::pool::Buf;
+use crate::model::hyper::cpu::to_nhwc;
 use crate::model::hyper::net::Transform;
 use crate::model::hyper::rate::Noise;
 use crate::model::hyper::{HyperWeights, SCALE_BOUND};
-use network::{Shape, Tape};
-use pool::Buf;
 
 /// The loss of a batch and its parts, as [`crate::model::hyper::rate::loss`] returns them.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -167,19 +164,6 @@ fn sign(v: f32) -> f32 {
     } else {
         v.signum()
     }
-}
-
-/// `[batch, c, plane]` to `[batch, plane, c]`.
-fn to_nhwc(v: &[f32], batch: usize, c: usize, plane: usize) -> Buf {
-    let mut out = Buf::scratch(v.len());
-    for b in 0..batch {
-        for ch in 0..c {
-            for p in 0..plane {
-                out[(b * plane + p) * c + ch] = v[(b * c + ch) * plane + p];
-            }
-        }
-    }
-    out
 }
 
 /// Adds noise drawn in NCHW order to an NHWC buffer.

@@ -76,21 +76,22 @@ impl Geometry {
         (y < self.large.0 && x < self.large.1).then_some(y * self.large.1 + x)
     }
 
-    /// The patch matrix (`small_rows × patch_len`) of a large-grid buffer.
+    /// The patch matrix (`small_rows × patch_len`) of a large-grid buffer, one small-grid row
+    /// per task.
     pub fn patches(&self, large: &[f32]) -> Buf {
-        let l = self.large_channels;
-        let per_image = self.small.0 * self.small.1 * self.patch_len();
-        let mut out = Buf::scratch(self.batch * per_image);
+        let (l, p) = (self.large_channels, self.patch_len());
+        let mut out = Buf::scratch(self.small_rows() * p);
         let image_len = self.large.0 * self.large.1 * l;
-        out.par_chunks_mut(per_image)
-            .zip(large.par_chunks(image_len))
-            .for_each(|(cols, image)| {
-                for (row, patch) in cols.chunks_exact_mut(self.patch_len()).enumerate() {
-                    let (sy, sx) = (row / self.small.1, row % self.small.1);
+        out.par_chunks_mut(self.small.1 * p)
+            .enumerate()
+            .for_each(|(r, cols)| {
+                let (b, sy) = (r / self.small.0, r % self.small.0);
+                let image = &large[b * image_len..][..image_len];
+                for (sx, patch) in cols.chunks_exact_mut(p).enumerate() {
                     for (tap, dst) in patch.chunks_exact_mut(l).enumerate() {
                         let (ky, kx) = (tap / self.kernel, tap % self.kernel);
                         match self.tap(sy, sx, ky, kx) {
-                            Some(p) => dst.copy_from_slice(&image[p * l..][..l]),
+                            Some(at) => dst.copy_from_slice(&image[at * l..][..l]),
                             None => dst.fill(0.0),
                         }
                     }
@@ -99,23 +100,40 @@ impl Geometry {
         out
     }
 
-    /// Adds each patch-matrix value onto the large-grid value it was read from (the adjoint of
-    /// [`Self::patches`]); `large` holds what to add to.
+    /// Adds onto each large-grid value the patch-matrix values read from it (the adjoint of
+    /// [`Self::patches`]), one large-grid row per task, each value's terms in tap order;
+    /// `large` holds what to add to.
     pub fn scatter(&self, cols: &[f32], large: &mut [f32]) {
-        let l = self.large_channels;
-        let per_image = self.small.0 * self.small.1 * self.patch_len();
-        let image_len = self.large.0 * self.large.1 * l;
+        let (l, p, k, s) = (
+            self.large_channels,
+            self.patch_len(),
+            self.kernel,
+            self.stride,
+        );
+        let pad = k / 2;
+        // The small-grid index whose tap `t` reads large index `i`, if any.
+        let source = |i: usize, t: usize, n: usize| {
+            let at = (i + pad).checked_sub(t)?;
+            (at % s == 0 && at / s < n).then_some(at / s)
+        };
         large
-            .par_chunks_mut(image_len)
-            .zip(cols.par_chunks(per_image))
-            .for_each(|(image, cols)| {
-                for (row, patch) in cols.chunks_exact(self.patch_len()).enumerate() {
-                    let (sy, sx) = (row / self.small.1, row % self.small.1);
-                    for (tap, src) in patch.chunks_exact(l).enumerate() {
-                        let (ky, kx) = (tap / self.kernel, tap % self.kernel);
-                        if let Some(p) = self.tap(sy, sx, ky, kx) {
-                            for (d, s) in image[p * l..][..l].iter_mut().zip(src) {
-                                *d += s;
+            .par_chunks_mut(self.large.1 * l)
+            .enumerate()
+            .for_each(|(r, row)| {
+                let (b, y) = (r / self.large.0, r % self.large.0);
+                for (x, dst) in row.chunks_exact_mut(l).enumerate() {
+                    for ky in 0..k {
+                        let Some(sy) = source(y, ky, self.small.0) else {
+                            continue;
+                        };
+                        for kx in 0..k {
+                            let Some(sx) = source(x, kx, self.small.1) else {
+                                continue;
+                            };
+                            let row = (b * self.small.0 + sy) * self.small.1 + sx;
+                            let src = &cols[row * p + (ky * k + kx) * l..][..l];
+                            for (d, v) in dst.iter_mut().zip(src) {
+                                *d += v;
                             }
                         }
                     }

@@ -50,7 +50,7 @@ enum Saved {
 pub struct Tape(Vec<(Saved, usize)>);
 
 /// Runs `layers` on `x` with the transform's parameter tensors `params` (weight and bias, or
-/// β' and Γ', per layer that has them).
+/// β' and Γ', per layer that has them), keeping what [`backward`] needs.
 pub fn forward(
     layers: &[Layer],
     params: &[Vec<f32>],
