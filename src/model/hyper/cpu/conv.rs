@@ -12,6 +12,9 @@ use rayon::prelude::*;
 use super::pool::Buf;
 use crate::kernels::{gemm, MatRef};
 
+/// Widest kernel a layer may have.
+pub const MAX_KERNEL: usize = 8;
+
 /// The two grids of a convolution layer, for a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
@@ -41,6 +44,7 @@ impl Geometry {
         kernel: usize,
         stride: usize,
     ) -> Self {
+        assert!(kernel <= MAX_KERNEL, "kernels up to {MAX_KERNEL} wide");
         Self {
             batch,
             large,
@@ -87,12 +91,22 @@ impl Geometry {
             .for_each(|(r, cols)| {
                 let (b, sy) = (r / self.small.0, r % self.small.0);
                 let image = &large[b * image_len..][..image_len];
+                let (k, run) = (self.kernel, self.kernel * l);
                 for (sx, patch) in cols.chunks_exact_mut(p).enumerate() {
-                    for (tap, dst) in patch.chunks_exact_mut(l).enumerate() {
-                        let (ky, kx) = (tap / self.kernel, tap % self.kernel);
-                        match self.tap(sy, sx, ky, kx) {
-                            Some(at) => dst.copy_from_slice(&image[at * l..][..l]),
-                            None => dst.fill(0.0),
+                    for (ky, span) in patch.chunks_exact_mut(run).enumerate() {
+                        // The k taps of a kernel row read k neighbouring pixels: one copy
+                        // when they all lie inside the image.
+                        if let (Some(first), Some(_)) =
+                            (self.tap(sy, sx, ky, 0), self.tap(sy, sx, ky, k - 1))
+                        {
+                            span.copy_from_slice(&image[first * l..][..run]);
+                            continue;
+                        }
+                        for (kx, dst) in span.chunks_exact_mut(l).enumerate() {
+                            match self.tap(sy, sx, ky, kx) {
+                                Some(at) => dst.copy_from_slice(&image[at * l..][..l]),
+                                None => dst.fill(0.0),
+                            }
                         }
                     }
                 }
@@ -121,17 +135,21 @@ impl Geometry {
             .enumerate()
             .for_each(|(r, row)| {
                 let (b, y) = (r / self.large.0, r % self.large.0);
+                let rows: Vec<(usize, usize)> = (0..k)
+                    .filter_map(|ky| Some((ky, source(y, ky, self.small.0)?)))
+                    .collect();
                 for (x, dst) in row.chunks_exact_mut(l).enumerate() {
-                    for ky in 0..k {
-                        let Some(sy) = source(y, ky, self.small.0) else {
-                            continue;
-                        };
-                        for kx in 0..k {
-                            let Some(sx) = source(x, kx, self.small.1) else {
-                                continue;
-                            };
-                            let row = (b * self.small.0 + sy) * self.small.1 + sx;
-                            let src = &cols[row * p + (ky * k + kx) * l..][..l];
+                    let columns = (0..k).filter_map(|kx| Some((kx, source(x, kx, self.small.1)?)));
+                    let mut taps = [(0, 0); MAX_KERNEL];
+                    let mut n = 0;
+                    for t in columns {
+                        taps[n] = t;
+                        n += 1;
+                    }
+                    for &(ky, sy) in &rows {
+                        let base = (b * self.small.0 + sy) * self.small.1;
+                        for &(kx, sx) in &taps[..n] {
+                            let src = &cols[(base + sx) * p + (ky * k + kx) * l..][..l];
                             for (d, v) in dst.iter_mut().zip(src) {
                                 *d += v;
                             }
@@ -195,12 +213,26 @@ pub fn bias_rows(rows: usize, bias: &[f32]) -> Buf {
     out
 }
 
-/// Sums of each column of a `rows × width` matrix (a bias gradient), in f64.
+/// Sums of each column of a `rows × width` matrix (a bias gradient): in f64, over fixed blocks
+/// of rows in parallel, then the blocks' sums in order (the same bits on any thread count).
 pub fn column_sums(m: &[f32], width: usize) -> Vec<f32> {
+    let block = 1024 * width;
+    let parts: Vec<Vec<f64>> = m
+        .par_chunks(block)
+        .map(|chunk| {
+            let mut acc = vec![0f64; width];
+            for row in chunk.chunks_exact(width) {
+                for (a, &v) in acc.iter_mut().zip(row) {
+                    *a += f64::from(v);
+                }
+            }
+            acc
+        })
+        .collect();
     let mut acc = vec![0f64; width];
-    for row in m.chunks_exact(width) {
-        for (a, &v) in acc.iter_mut().zip(row) {
-            *a += f64::from(v);
+    for part in parts {
+        for (a, p) in acc.iter_mut().zip(part) {
+            *a += p;
         }
     }
     acc.into_iter().map(|v| v as f32).collect()

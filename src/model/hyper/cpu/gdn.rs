@@ -18,7 +18,7 @@ pub fn effective(beta_root: &[f32], gamma_root: &[f32]) -> (Vec<f32>, Vec<f32>) 
 /// Rows per parallel chunk of the element-wise loops.
 const CHUNK_ROWS: usize = 256;
 
-/// The forward pass: returns the output and `norm` (kept for the backward pass).
+/// The forward pass: returns the output and `√norm` (kept for the backward pass).
 pub fn forward(x: &[f32], c: usize, beta: &[f32], gamma: &[f32], inverse: bool) -> [Buf; 2] {
     let rows = x.len() / c;
     let squares = Buf::map(x, |v| v * v);
@@ -32,10 +32,11 @@ pub fn forward(x: &[f32], c: usize, beta: &[f32], gamma: &[f32], inverse: bool) 
     let mut y = Buf::scratch(x.len());
     y.par_chunks_mut(CHUNK_ROWS * c)
         .zip(x.par_chunks(CHUNK_ROWS * c))
-        .zip(norm.par_chunks(CHUNK_ROWS * c))
+        .zip(norm.par_chunks_mut(CHUNK_ROWS * c))
         .for_each(|((y, x), n)| {
-            for ((y, &x), &n) in y.iter_mut().zip(x).zip(n) {
-                *y = if inverse { x * n.sqrt() } else { x / n.sqrt() };
+            for ((y, &x), n) in y.iter_mut().zip(x).zip(n) {
+                *n = n.sqrt();
+                *y = if inverse { x * *n } else { x / *n };
             }
         });
     [y, norm]
@@ -51,10 +52,10 @@ pub struct GdnGrads {
     pub gamma_root: Vec<f32>,
 }
 
-/// The backward pass, from the input `x`, the kept `norm` and the output's gradient.
+/// The backward pass, from the input `x`, the kept `√norm` and the output's gradient.
 pub fn backward(
     x: &[f32],
-    norm: &[f32],
+    root: &[f32],
     dy: &[f32],
     c: usize,
     roots: (&[f32], &[f32]),
@@ -69,18 +70,17 @@ pub fn backward(
         .zip(dnorm.par_chunks_mut(CHUNK_ROWS * c))
         .zip(x.par_chunks(CHUNK_ROWS * c))
         .zip(
-            norm.par_chunks(CHUNK_ROWS * c)
+            root.par_chunks(CHUNK_ROWS * c)
                 .zip(dy.par_chunks(CHUNK_ROWS * c)),
         )
-        .for_each(|(((dx, dn), x), (n, dy))| {
+        .for_each(|(((dx, dn), x), (r, dy))| {
             for i in 0..x.len() {
-                let root = n[i].sqrt();
                 if inverse {
-                    dx[i] = dy[i] * root;
-                    dn[i] = 0.5 * dy[i] * x[i] / root;
+                    dx[i] = dy[i] * r[i];
+                    dn[i] = 0.5 * dy[i] * x[i] / r[i];
                 } else {
-                    dx[i] = dy[i] / root;
-                    dn[i] = -0.5 * dy[i] * x[i] / (n[i] * root);
+                    dx[i] = dy[i] / r[i];
+                    dn[i] = -0.5 * dy[i] * x[i] / (r[i] * r[i] * r[i]);
                 }
             }
         });

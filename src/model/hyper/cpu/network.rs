@@ -35,7 +35,8 @@ enum Saved {
     },
     Gdn {
         input: Buf,
-        norm: Buf,
+        /// √norm.
+        root: Buf,
         gamma: Vec<f32>,
         channels: usize,
         inverse: bool,
@@ -86,11 +87,11 @@ pub fn forward(
             }
             Layer::Gdn(c, inverse) => {
                 let (beta, gamma) = gdn::effective(&params[p], &params[p + 1]);
-                let [y, norm] = gdn::forward(&x, c, &beta, &gamma, inverse);
+                let [y, root] = gdn::forward(&x, c, &beta, &gamma, inverse);
                 p += 2;
                 Saved::Gdn {
                     input: std::mem::replace(&mut x, y),
-                    norm,
+                    root,
                     gamma,
                     channels: c,
                     inverse,
@@ -135,13 +136,13 @@ pub fn backward(
             }
             Saved::Gdn {
                 input,
-                norm,
+                root,
                 gamma,
                 channels,
                 inverse,
             } => {
                 let roots = (params[p].as_slice(), params[p + 1].as_slice());
-                let g = gdn::backward(&input, &norm, &dy, channels, roots, &gamma, inverse);
+                let g = gdn::backward(&input, &root, &dy, channels, roots, &gamma, inverse);
                 grads[p] = g.beta_root;
                 grads[p + 1] = g.gamma_root;
                 Some(g.input)
