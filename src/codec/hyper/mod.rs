@@ -1,7 +1,8 @@
 //! Whole-image coding with a hyperprior model (`.aec` version 2, kind 2).
 //!
 //! The image is padded on the right and bottom by repeating its edge pixels to a multiple of
-//! 64, run through the analysis transforms, and its latents quantized:
+//! 16 (one `y` value per 16×16 block; `z` has one per 4×4 block of `y`, the last ones partial),
+//! run through the analysis transforms, and its latents quantized:
 //! `z` per channel to `round(z − offset)`, `y` to `round(y)`. The integer hyper-synthesis
 //! turns the decoded `ẑ` into a scale per latent, and so a table from the model's ladder. The
 //! payload is one range-coded stream: every `z` symbol (channel-major), then every `y` symbol
@@ -106,13 +107,24 @@ pub(crate) struct Geometry {
 }
 
 impl Geometry {
+    /// The image is padded to a multiple of 16 (one `y` value per 16×16 block); `z` has one
+    /// value per 4×4 block of `y` values, the last ones partial (the hyper-analysis's own
+    /// zero padding fills them).
     fn of(width: u32, height: u32) -> Self {
-        let pad = |v: u32| (v as usize).div_ceil(TOTAL_STRIDE) * TOTAL_STRIDE;
-        let (pw, ph) = (pad(width), pad(height));
+        let y = |v: u32| (v as usize).div_ceil(Y_STRIDE);
+        let (yh, yw) = (y(height), y(width));
+        let z = |v: usize| v.div_ceil(TOTAL_STRIDE / Y_STRIDE);
         Self {
-            z: (ph / TOTAL_STRIDE, pw / TOTAL_STRIDE),
-            y: (ph / Y_STRIDE, pw / Y_STRIDE),
+            z: (z(yh), z(yw)),
+            y: (yh, yw),
         }
+    }
+
+    /// Rows and columns of the hyper-synthesis's output (4 per `z` value), of which `y`'s
+    /// are the top-left part.
+    fn scales(&self) -> (usize, usize) {
+        let up = TOTAL_STRIDE / Y_STRIDE;
+        (self.z.0 * up, self.z.1 * up)
     }
 }
 
@@ -253,11 +265,15 @@ impl HyperCodec {
             width: g.z.1,
             values,
         });
-        scales
-            .values
-            .iter()
-            .map(|&s| self.tables.level(s))
-            .collect()
+        let (sh, sw) = g.scales();
+        debug_assert_eq!((scales.height, scales.width), (sh, sw));
+        let mut levels = Vec::with_capacity(self.config.m * g.y.0 * g.y.1);
+        for plane in scales.values.chunks_exact(sh * sw) {
+            for row in plane.chunks_exact(sw).take(g.y.0) {
+                levels.extend(row[..g.y.1].iter().map(|&s| self.tables.level(s)));
+            }
+        }
+        levels
     }
 
     /// `y` of the padded image, channel-major, region by region.
