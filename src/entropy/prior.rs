@@ -10,7 +10,8 @@
 //! `ẑ = z + Δ·u` with `u ~ U(−½, ½)`, and the rate is the prior's probability of the interval
 //! of width `Δ` around `ẑ`: `R = −log2(σ(a) − σ(b))`, `a = (ẑ − μ + Δ/2)/s`,
 //! `b = (ẑ − μ − Δ/2)/s`. The probability is bounded below by [`LIKELIHOOD_BOUND`], where
-//! the gradient stops, as in CompressAI.
+//! the gradient stops (CompressAI passes the gradients that would raise it, as the hyperprior
+//! family's rates do).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

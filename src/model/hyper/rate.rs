@@ -82,11 +82,12 @@ pub fn logistic_bits(z: Tensor<4>, loc: Tensor<1>, log_scale: Tensor<1>) -> Tens
     bits(upper - lower)
 }
 
+/// `−log2 max(p, bound)`, summed. Below the bound the gradient passes through as if `p` were
+/// at the bound (CompressAI's `LowerBound`, which passes gradients that would raise `p`, and
+/// every gradient of a bit count does): values the prior all but rules out still teach it.
 fn bits(p: Tensor<4>) -> Tensor<1> {
-    p.clamp_min(LIKELIHOOD_BOUND)
-        .log()
-        .sum()
-        .mul_scalar(-std::f64::consts::LOG2_E)
+    let floored = p.clone() + (p.clone().clamp_min(LIKELIHOOD_BOUND) - p).detach();
+    floored.log().sum().mul_scalar(-std::f64::consts::LOG2_E)
 }
 
 /// Shapes of `y` and `z` for a batch of `b` images of `h×w` pixels (multiples of

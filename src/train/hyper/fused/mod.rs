@@ -198,9 +198,16 @@ mod tests {
                 *v += 0.1 * e;
             }
         }
-        // y spread over several integers, so that round(y) reaches the synthesis.
+        // y spread over several integers, so that round(y) reaches the synthesis, and scales
+        // wide enough that no probability comes near the likelihood bound: burn's f32
+        // differences of Φ lose their digits there, and the gradients through the bound are
+        // large, so a comparison in that regime would measure burn's rounding.
         let last = config.network_starts()[1] - 2;
-        weights.tensors[last].iter_mut().for_each(|v| *v *= 40.0);
+        weights.tensors[last].iter_mut().for_each(|v| *v *= 12.0);
+        let scale_bias = config.network_starts()[4] - 1;
+        weights.tensors[scale_bias]
+            .iter_mut()
+            .for_each(|v| *v += 4.0);
         let (b, h, w) = (2, 64, 128);
         let images: Vec<f32> = (0..b * 3 * h * w)
             .map(|i| ((i * 7919 % 256) as f32 / 255.0 + (i % w) as f32 / w as f32) * 0.5)
@@ -224,7 +231,7 @@ mod tests {
         let got = [parts.loss, parts.mse, parts.bpp_y, parts.bpp_z];
         for (g, e) in got.iter().zip(expected) {
             assert!(
-                (g - e).abs() <= 1e-3 * e.abs().max(1e-3),
+                (g - e).abs() <= 1e-5 * e.abs().max(1e-3),
                 "{got:?} vs {expected:?}"
             );
         }
@@ -237,20 +244,7 @@ mod tests {
             let scale = e.iter().fold(0f32, |m, v| m.max(v.abs()));
             assert!(scale > 0.0, "{} has a gradient", spec.name);
             let worst = g.iter().zip(e).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-            // burn takes differences of Φ in f32, which lose digits in the tails (p ≪ 1) where
-            // a few values' rate gradients are large; aec works them out in f64. Only g_a
-            // receives those gradients directly (measured: ≤ 0.7% of the largest; ≤ 2e-5 of
-            // it elsewhere).
-            let tolerance = if spec.name.starts_with("g_a") {
-                1e-2
-            } else {
-                1e-4
-            };
-            assert!(
-                worst <= tolerance * scale,
-                "{}: {worst} of {scale}",
-                spec.name
-            );
+            assert!(worst <= 2e-5 * scale, "{}: {worst} of {scale}", spec.name);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The rate terms of [`crate::model::hyper::rate`] with their gradients: bits of noisy `y`
 //! under zero-mean Gaussians, and of noisy `z` under per-channel logistics. Probabilities
-//! below [`LIKELIHOOD_BOUND`] are clamped there and pass no gradient, as in burn's graph.
+//! below [`LIKELIHOOD_BOUND`] count as the bound, and their gradient passes through as if they
+//! were at it (CompressAI's `LowerBound`), as in burn's graph.
 
 use std::f64::consts::{FRAC_1_SQRT_2, LN_2, PI};
 
@@ -19,13 +20,10 @@ pub struct Bits {
     pub d_log_scale: Vec<f32>,
 }
 
-/// `d(−log2 p)/dp`, or 0 where the clamp holds `p` at the bound.
+/// `d(−log2 max(p, bound))/dp`, passed through below the bound as if `p` were at it (as
+/// CompressAI's `LowerBound` passes a gradient that would raise `p`).
 fn dbits_dp(p: f64) -> f64 {
-    if p < LIKELIHOOD_BOUND {
-        0.0
-    } else {
-        -1.0 / (p * LN_2)
-    }
+    -1.0 / (p.max(LIKELIHOOD_BOUND) * LN_2)
 }
 
 fn bits_of(p: f64) -> f64 {
@@ -126,5 +124,19 @@ mod tests {
         assert!((f64::from(g.d_value[0]) - dz).abs() < 1e-3, "{dz}");
         assert!((f64::from(g.d_param[0]) - dl).abs() < 1e-3, "{dl}");
         assert!((f64::from(g.d_log_scale[0]) - dls).abs() < 1e-3, "{dls}");
+    }
+
+    /// Below the likelihood bound a value costs the bound's bits, and its gradient still
+    /// points the way that raises its probability: smaller |y|, larger scale.
+    #[test]
+    fn gradients_pass_through_the_bound() {
+        let g = gaussian(&[1.25], &[0.11]);
+        assert_eq!(g.bits, -LIKELIHOOD_BOUND.log2());
+        assert!(g.d_value[0] > 0.0 && g.d_param[0] < 0.0);
+        let g = gaussian(&[-1.25], &[0.11]);
+        assert!(g.d_value[0] < 0.0);
+        let g = logistic(&[40.0], &[0.0], &[0.0]);
+        assert_eq!(g.bits, -LIKELIHOOD_BOUND.log2());
+        assert!(g.d_value[0] > 0.0 && g.d_log_scale[0] < 0.0);
     }
 }
