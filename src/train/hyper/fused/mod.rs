@@ -247,4 +247,33 @@ mod tests {
             assert!(worst <= 2e-5 * scale, "{}: {worst} of {scale}", spec.name);
         }
     }
+
+    /// The same bits on 1 and on 16 threads: no sum is split between threads.
+    #[test]
+    fn gradients_do_not_depend_on_threads() {
+        // Large enough that the first layers' products run on all threads.
+        let config = HyperConfig { n: 16, m: 16 };
+        let weights = HyperWeights::init(config, 2);
+        let (b, h, w) = (2, 128, 128);
+        let images: Vec<f32> = (0..b * 3 * h * w)
+            .map(|i| (i * 31 % 255) as f32 / 255.0)
+            .collect();
+        let (ys, zs) = latent_shapes(b, h, w, config.m, config.n);
+        let (n_y, n_z) = (ys.iter().product::<usize>(), zs.iter().product::<usize>());
+        let u = noise(1, 1, n_y + n_z);
+        let noise = Noise {
+            y: u[..n_y].to_vec(),
+            z: u[n_y..].to_vec(),
+        };
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| loss_and_gradients(&weights, &images, (b, h, w), &noise, 0.01))
+        };
+        let (one, many) = (on(1), on(16));
+        assert_eq!(one.0, many.0);
+        assert_eq!(one.1, many.1);
+    }
 }
