@@ -10,15 +10,33 @@ use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::net::{HyperNet, Transform};
-use super::SCALE_BOUND;
+use super::{HyperConfig, SCALE_BOUND};
 use crate::entropy::prior::LIKELIHOOD_BOUND;
 
-/// Uniform noise in [−½, ½) for `y` and for `z`, drawn by the caller.
+/// Uniform noise in [−½, ½) for `y` and for `z`.
 pub struct Noise {
     /// One value per element of `y`.
     pub y: Vec<f32>,
     /// One value per element of `z`.
     pub z: Vec<f32>,
+}
+
+impl Noise {
+    /// The noise of training step `step` of a run seeded `seed`, for a batch of `b` images of
+    /// `h×w` pixels and a model of `config`'s sizes.
+    pub fn draw(
+        seed: u64,
+        step: u64,
+        (b, h, w): (usize, usize, usize),
+        config: HyperConfig,
+    ) -> Self {
+        let (ys, zs) = latent_shapes(b, h, w, config.m, config.n);
+        let n_y: usize = ys.iter().product();
+        let n_z: usize = zs.iter().product();
+        let mut y = crate::entropy::prior::noise(seed, step, n_y + n_z);
+        let z = y.split_off(n_y);
+        Self { y, z }
+    }
 }
 
 /// The loss of a batch `[B, 3, H, W]` (pixels in [0, 1]) as a scalar tensor, with its parts.

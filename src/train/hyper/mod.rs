@@ -12,9 +12,8 @@ use std::time::Instant;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::entropy::prior::noise;
 use crate::model::hyper::net::{host, HyperNet};
-use crate::model::hyper::rate::{self, latent_shapes, Noise};
+use crate::model::hyper::rate::{self, Noise};
 use crate::model::hyper::{HyperConfig, HyperWeights, TOTAL_STRIDE};
 use crate::optim::Adam;
 pub use checkpoint::load_weights;
@@ -182,14 +181,7 @@ fn step(
 ) -> [f64; 5] {
     let (b, c) = (recipe.batch, recipe.crop);
     let pixels = photos.batch(recipe.seed, state.step, b);
-    let (ys, zs) = latent_shapes(b, c, c, recipe.config.m, recipe.config.n);
-    let n_y: usize = ys.iter().product();
-    let n_z: usize = zs.iter().product();
-    let u = noise(recipe.seed, state.step, n_y + n_z);
-    let noise = Noise {
-        y: u[..n_y].to_vec(),
-        z: u[n_y..].to_vec(),
-    };
+    let noise = Noise::draw(recipe.seed, state.step, (b, c, c), recipe.config);
     let (parts, gradients) = match engine {
         Engine::Fused => {
             fused::loss_and_gradients(&state.weights, &pixels, (b, c, c), &noise, recipe.lambda)

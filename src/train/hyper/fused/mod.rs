@@ -182,7 +182,7 @@ mod tests {
     use super::*;
     use crate::entropy::prior::noise;
     use crate::model::hyper::net::{host, HyperNet};
-    use crate::model::hyper::rate::{self as burn_rate, latent_shapes};
+    use crate::model::hyper::rate as burn_rate;
     use crate::model::hyper::HyperConfig;
 
     /// The loss parts and every parameter's gradient agree with burn's autodiff on the same
@@ -212,13 +212,7 @@ mod tests {
         let images: Vec<f32> = (0..b * 3 * h * w)
             .map(|i| ((i * 7919 % 256) as f32 / 255.0 + (i % w) as f32 / w as f32) * 0.5)
             .collect();
-        let (ys, zs) = latent_shapes(b, h, w, config.m, config.n);
-        let (n_y, n_z) = (ys.iter().product::<usize>(), zs.iter().product::<usize>());
-        let u = noise(3, 4, n_y + n_z);
-        let noise = Noise {
-            y: u[..n_y].to_vec(),
-            z: u[n_y..].to_vec(),
-        };
+        let noise = Noise::draw(3, 4, (b, h, w), config);
         let lambda = 0.01;
         let (parts, grads) = loss_and_gradients(&weights, &images, (b, h, w), &noise, lambda);
 
@@ -258,13 +252,7 @@ mod tests {
         let images: Vec<f32> = (0..b * 3 * h * w)
             .map(|i| (i * 31 % 255) as f32 / 255.0)
             .collect();
-        let (ys, zs) = latent_shapes(b, h, w, config.m, config.n);
-        let (n_y, n_z) = (ys.iter().product::<usize>(), zs.iter().product::<usize>());
-        let u = noise(1, 1, n_y + n_z);
-        let noise = Noise {
-            y: u[..n_y].to_vec(),
-            z: u[n_y..].to_vec(),
-        };
+        let noise = Noise::draw(1, 1, (b, h, w), config);
         let on = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
