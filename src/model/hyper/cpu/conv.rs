@@ -272,32 +272,31 @@ pub fn conv_backward(
     );
     let db = column_sums(dy, s);
     let dx = need_input.then(|| {
-        let mut dcols = Buf::scratch(rows * p);
-        product(
-            &mut dcols,
-            false,
-            MatRef::new(dy, rows, s),
-            MatRef::new(t, p, s).t(),
-        );
         let mut dx = Buf::zeros(g.large_rows() * g.large_channels);
-        g.scatter(&dcols, &mut dx);
+        spread(g, t, dy, &mut dx);
         dx
     });
     (dt, db, dx)
 }
 
-/// A transposed convolution's forward pass: small grid `x` to the large grid.
-pub fn deconv_forward(g: &Geometry, t: &[f32], bias: &[f32], x: &[f32]) -> Buf {
+/// Adds `small · Tᵀ`, scattered onto the large grid, to `large`: the transposed convolution
+/// without its bias, which is also the convolution's input gradient.
+fn spread(g: &Geometry, t: &[f32], small: &[f32], large: &mut [f32]) {
     let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
     let mut cols = Buf::scratch(rows * p);
     product(
         &mut cols,
         false,
-        MatRef::new(x, rows, s),
+        MatRef::new(small, rows, s),
         MatRef::new(t, p, s).t(),
     );
+    g.scatter(&cols, large);
+}
+
+/// A transposed convolution's forward pass: small grid `x` to the large grid.
+pub fn deconv_forward(g: &Geometry, t: &[f32], bias: &[f32], x: &[f32]) -> Buf {
     let mut y = bias_rows(g.large_rows(), bias);
-    g.scatter(&cols, &mut y);
+    spread(g, t, x, &mut y);
     y
 }
 
