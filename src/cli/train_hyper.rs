@@ -60,6 +60,10 @@ pub struct TrainHyperArgs {
     /// Start from this weights file (fine-tuning another λ); its N and M are used.
     #[arg(long, value_name = "MODEL")]
     init: Option<PathBuf>,
+    /// With --init: draw h_a, h_s and the prior of z afresh (from --seed), keeping the
+    /// analysis and synthesis of the initial weights.
+    #[arg(long, requires = "init")]
+    fresh_hyper: bool,
     /// Small images (a CIFAR-10 binary, a .txt list or a folder, as `aec train` reads) to make
     /// mosaics of for --tile-fraction of the batches.
     #[arg(long, value_name = "DATA")]
@@ -92,11 +96,15 @@ impl HyperObserver for Console {
 
 pub fn run(a: TrainHyperArgs) -> anyhow::Result<ExitCode> {
     let init = match &a.init {
-        Some(p) => Some(
-            hyper::load_weights(p)
+        Some(p) => {
+            let mut weights = hyper::load_weights(p)
                 .with_context(|| format!("initial weights {}", p.display()))?
-                .0,
-        ),
+                .0;
+            if a.fresh_hyper {
+                weights.redraw_hyper(a.seed);
+            }
+            Some(weights)
+        }
         None => None,
     };
     let config = init

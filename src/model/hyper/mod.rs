@@ -277,6 +277,15 @@ impl HyperWeights {
         Self { config, tensors }
     }
 
+    /// Draws the hyper networks (`h_a`, `h_s`) and the prior of `z` afresh from `seed`, keeping
+    /// the analysis and synthesis: restarts a hyperprior that has stopped carrying information.
+    pub fn redraw_hyper(&mut self, seed: u64) {
+        let fresh = Self::init(self.config, seed);
+        // Networks in `networks()` order: g_a, g_s, h_a, h_s, then the prior of z.
+        let from = self.config.network_starts()[2];
+        self.tensors[from..].clone_from_slice(&fresh.tensors[from..]);
+    }
+
     /// Number of parameters.
     pub fn parameter_count(&self) -> usize {
         self.tensors.iter().map(Vec::len).sum()
@@ -310,6 +319,17 @@ fn init_tensor(spec: &HyperSpec, rng: &mut ChaCha8Rng) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redraw_keeps_the_transforms() {
+        let c = HyperConfig { n: 8, m: 12 };
+        let mut w = HyperWeights::init(c, 1);
+        let (before, other) = (w.clone(), HyperWeights::init(c, 2));
+        w.redraw_hyper(2);
+        let from = c.network_starts()[2];
+        assert_eq!(w.tensors[..from], before.tensors[..from]);
+        assert_eq!(w.tensors[from..], other.tensors[from..]);
+    }
 
     #[test]
     fn specs_cover_every_layer_once() {

@@ -55,10 +55,9 @@ pub fn loss(
     let z_noisy = z.clone() + tensor_like(&z, noise.z, device);
     let (loc, log_scale) = net.z_prior();
     let bits_z = logistic_bits(z_noisy.clone(), loc, log_scale);
-    let scales = net
-        .run(Transform::HyperSynthesis, z_noisy)
-        .clamp_min(SCALE_BOUND);
+    let raw_scales = net.run(Transform::HyperSynthesis, z_noisy);
     let y_noisy = y.clone() + tensor_like(&y, noise.y, device);
+    let scales = bounded_scales(raw_scales, &y_noisy);
     let bits_y = gaussian_bits(y_noisy, scales);
     let y_rounded = y.clone() + (y.clone().round() - y).detach();
     let x_hat = net.run(Transform::Synthesis, y_rounded);
@@ -72,6 +71,29 @@ pub fn loss(
 
 fn tensor_like(t: &Tensor<4>, values: Vec<f32>, device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(values, t.dims()), device)
+}
+
+/// `max(raw, SCALE_BOUND)`, whose gradient passes where `raw` is at or above the bound and,
+/// below it, where a larger scale would lower the bits of `y_noisy` (CompressAI's `LowerBound`
+/// passes gradients that would raise the value). A bound that stops every gradient below it
+/// lets scales that sink under it never come back: a hyperprior trained so predicts the bound
+/// everywhere.
+pub fn bounded_scales(raw: Tensor<4>, y_noisy: &Tensor<4>) -> Tensor<4> {
+    let bounded = raw.clone().clamp_min(SCALE_BOUND);
+    // d bits/dσ < 0 where l·φ(l) > u·φ(u), u = (½ − |y|)/σ, l = (−½ − |y|)/σ, at σ = bound.
+    let a = y_noisy.clone().detach().abs();
+    let t_phi = |t: Tensor<4>| t.clone() * (t.clone() * t).mul_scalar(-0.5).exp();
+    let u = a.clone().neg().add_scalar(0.5).div_scalar(SCALE_BOUND);
+    let l = a.neg().sub_scalar(0.5).div_scalar(SCALE_BOUND);
+    let raises = t_phi(l).greater(t_phi(u));
+    let pass = raw
+        .clone()
+        .detach()
+        .greater_equal_elem(SCALE_BOUND)
+        .bool_or(raises)
+        .float();
+    let through = raw * pass;
+    through.clone() + (bounded - through).detach()
 }
 
 /// Bits of noisy `y` under zero-mean Gaussians of the given scales: `−log2 P`, with
@@ -113,4 +135,28 @@ fn bits(p: Tensor<4>) -> Tensor<1> {
 pub fn latent_shapes(b: usize, h: usize, w: usize, m: usize, n: usize) -> ([usize; 4], [usize; 4]) {
     let (ys, zs) = (super::Y_STRIDE, super::TOTAL_STRIDE);
     ([b, m, h / ys, w / ys], [b, n, h / zs, w / zs])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Below the bound, the gradient passes only where a larger scale means fewer bits.
+    #[test]
+    fn scale_bound_passes_gradients_that_raise_the_scale() {
+        let device = Device::flex().autodiff();
+        let t = |v: Vec<f32>| Tensor::<4>::from_data(TensorData::new(v, [1, 1, 1, 3]), &device);
+        // Below the bound at 0 (a larger scale costs bits), below it at 1.2 (a larger scale
+        // saves bits), above it at 0.
+        let raw = t(vec![0.05, 0.05, 0.2]).require_grad();
+        let y = t(vec![0.0, 1.2, 0.0]);
+        let scales = bounded_scales(raw.clone(), &y);
+        let values = super::super::net::host(scales.clone().inner());
+        assert_eq!(values, vec![SCALE_BOUND, SCALE_BOUND, 0.2]);
+        let grads = gaussian_bits(y, scales).backward();
+        let g = super::super::net::host(raw.grad(&grads).expect("gradient"));
+        assert_eq!(g[0], 0.0);
+        assert!(g[1] < 0.0, "{g:?}");
+        assert!(g[2] > 0.0, "{g:?}");
+    }
 }
