@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 /// Free buffers, at most [`KEEP`] of them.
 static FREE: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
-/// How many free buffers the pool keeps (a step uses fewer than this).
-const KEEP: usize = 96;
+/// How many free buffers the pool keeps (a step's shards use fewer than this together).
+const KEEP: usize = 192;
 /// Buffers shorter than this are left to the allocator.
 const SMALL: usize = 1 << 14;
 

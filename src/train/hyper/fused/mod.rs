@@ -6,6 +6,7 @@
 //! every product on `gemm`'s kernels on all cores.
 
 mod rate;
+mod shards;
 
 use rayon::prelude::*;
 
@@ -31,7 +32,8 @@ pub struct LossParts {
 
 /// The loss of `images` (`[batch, 3, height, width]`, pixels in [0, 1], sides multiples of
 /// [`crate::model::hyper::TOTAL_STRIDE`]) and the gradient of every parameter, in
-/// [`crate::model::hyper::HyperConfig::param_specs`] order.
+/// [`crate::model::hyper::HyperConfig::param_specs`] order. The batch runs in
+/// [`shards::SHARDS`] parts side by side; their sums are added in shard order.
 pub fn loss_and_gradients(
     weights: &HyperWeights,
     images: &[f32],
@@ -39,29 +41,56 @@ pub fn loss_and_gradients(
     noise: &Noise,
     lambda: f64,
 ) -> (LossParts, Vec<Vec<f32>>) {
-    let shape = Shape {
-        batch,
-        height,
-        width,
-        channels: 3,
-    };
-    let x = to_nhwc(images, batch, 3, height * width);
-    let pass = Forward::run(weights, x, shape, noise);
-    let pixels = (batch * height * width) as f64;
-    let count = pass.x.len() as f64;
-    let sse: f64 = (pass.x_hat.iter().zip(pass.x.iter()))
-        .map(|(a, b)| f64::from(a - b).powi(2))
-        .sum();
+    let plane = height * width;
+    let pixels = (batch * plane) as f64;
+    let count = 3.0 * pixels;
+    let coef = (lambda * 255.0 * 255.0 * 2.0 / count) as f32;
+    let (per_y, per_z) = (noise.y.len() / batch, noise.z.len() / batch);
+    let results = shards::run(&shards::split(batch), |r| {
+        let n = r.len();
+        let shard_noise = Noise {
+            y: noise.y[r.start * per_y..r.end * per_y].to_vec(),
+            z: noise.z[r.start * per_z..r.end * per_z].to_vec(),
+        };
+        let shape = Shape {
+            batch: n,
+            height,
+            width,
+            channels: 3,
+        };
+        let x = to_nhwc(&images[r.start * 3 * plane..r.end * 3 * plane], n, 3, plane);
+        let pass = Forward::run(weights, x, shape, &shard_noise);
+        let sse: f64 = (pass.x_hat.iter().zip(pass.x.iter()))
+            .map(|(a, b)| f64::from(a - b).powi(2))
+            .sum();
+        let bits = (pass.bits_y.bits, pass.bits_z.bits);
+        (
+            sse,
+            bits,
+            pass.backward(weights, coef, (1.0 / pixels) as f32),
+        )
+    });
+    let (mut sse, mut bits_y, mut bits_z) = (0.0, 0.0, 0.0);
+    let mut grads: Option<Vec<Vec<f32>>> = None;
+    for (s, (y, z), g) in results {
+        (sse, bits_y, bits_z) = (sse + s, bits_y + y, bits_z + z);
+        match &mut grads {
+            None => grads = Some(g),
+            Some(total) => {
+                for (t, g) in total.iter_mut().zip(&g) {
+                    t.iter_mut().zip(g).for_each(|(t, g)| *t += g);
+                }
+            }
+        }
+    }
     let mse = sse / count;
     let parts = LossParts {
-        loss: lambda * 255.0 * 255.0 * mse + (pass.bits_y.bits + pass.bits_z.bits) / pixels,
+        loss: lambda * 255.0 * 255.0 * mse + (bits_y + bits_z) / pixels,
         mse,
-        bpp_y: pass.bits_y.bits / pixels,
-        bpp_z: pass.bits_z.bits / pixels,
+        bpp_y: bits_y / pixels,
+        bpp_z: bits_z / pixels,
     };
-    let coef = (lambda * 255.0 * 255.0 * 2.0 / count) as f32;
-    let grads = pass.backward(weights, coef, (1.0 / pixels) as f32);
-    (parts, grads)
+    (parts, grads.expect("at least one shard"))
 }
 
 /// The forward pass of the loss, with what the backward pass needs.
