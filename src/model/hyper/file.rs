@@ -1,8 +1,11 @@
-//! Model files of the hyperprior family: safetensors with every weight (f32), the integer
-//! entropy tables ([`HyperTables`]) and a metadata entry with the architecture and λ.
+//! Model files of the hyperprior family: safetensors with every weight (f32, or f16 for the
+//! built-in models), the integer entropy tables ([`HyperTables`]) and a metadata entry with
+//! the architecture and λ.
 
 use std::collections::HashMap;
 
+use aec_format::Precision;
+use half::f16;
 use safetensors::tensor::{Dtype, TensorView};
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +35,8 @@ pub struct HyperModel {
     pub lambda: f64,
     /// Its entropy tables.
     pub tables: HyperTables,
+    /// How the file stores the weights (the weights in memory are exactly the stored values).
+    pub precision: Precision,
 }
 
 fn le_bytes<T: Copy, const N: usize>(v: &[T], f: impl Fn(T) -> [u8; N]) -> Vec<u8> {
@@ -82,6 +87,22 @@ impl HyperModel {
             weights,
             lambda,
             tables,
+            precision: Precision::F32,
+        })
+    }
+
+    /// The model with its weights stored at `precision`: for f16, each weight rounded to the
+    /// nearest f16 and the tables computed again from the rounded prior.
+    pub fn with_precision(self, precision: Precision) -> Result<Self, ModelError> {
+        let mut weights = self.weights;
+        if precision == Precision::F16 {
+            for v in weights.tensors.iter_mut().flatten() {
+                *v = f16::from_f32(*v).to_f32();
+            }
+        }
+        Ok(Self {
+            precision,
+            ..Self::from_weights(weights, self.lambda)?
         })
     }
 
@@ -92,12 +113,11 @@ impl HyperModel {
             .iter()
             .zip(&self.weights.tensors)
             .map(|(s, t)| {
-                (
-                    s.name.clone(),
-                    Dtype::F32,
-                    s.shape.clone(),
-                    le_bytes(t, f32::to_le_bytes),
-                )
+                let (dtype, bytes) = match self.precision {
+                    Precision::F32 => (Dtype::F32, le_bytes(t, f32::to_le_bytes)),
+                    Precision::F16 => (Dtype::F16, le_bytes(t, |v| f16::from_f32(v).to_le_bytes())),
+                };
+                (s.name.clone(), dtype, s.shape.clone(), bytes)
             })
             .collect();
         named.extend(table_tensors("z_tables", &self.tables.z));
@@ -162,14 +182,13 @@ impl HyperModel {
         config.validate()?;
         let read = |name: &str, dtype, len| read_words(&st, name, dtype, len);
         let specs = config.param_specs();
+        let precision = match st.tensor(&specs[0].name).map(|v| v.dtype()) {
+            Ok(Dtype::F16) => Precision::F16,
+            _ => Precision::F32,
+        };
         let tensors = specs
             .iter()
-            .map(|s| {
-                Ok(read(&s.name, Dtype::F32, Some(s.len()))?
-                    .into_iter()
-                    .map(f32::from_le_bytes)
-                    .collect())
-            })
+            .map(|s| read_weights(&st, &s.name, precision, s.len()))
             .collect::<Result<Vec<Vec<f32>>, ModelError>>()?;
         let tables_of = |prefix: &str, count: usize| read_tables(&st, prefix, count);
         let levels = crate::entropy::hyper_tables::SCALE_LEVELS;
@@ -187,9 +206,45 @@ impl HyperModel {
             weights: HyperWeights { config, tensors },
             lambda: meta.lambda,
             tables,
+            precision,
         };
         Ok((model, ModelId::of(bytes)))
     }
+}
+
+/// A weight tensor of `len` values stored at `precision`, as f32.
+fn read_weights(
+    st: &safetensors::SafeTensors<'_>,
+    name: &str,
+    precision: Precision,
+    len: usize,
+) -> Result<Vec<f32>, ModelError> {
+    if precision == Precision::F32 {
+        let words = read_words(st, name, Dtype::F32, Some(len))?;
+        return Ok(words.into_iter().map(f32::from_le_bytes).collect());
+    }
+    let view = st.tensor(name).map_err(|_| ModelError::Tensor {
+        name: name.into(),
+        problem: "missing".into(),
+    })?;
+    if view.dtype() != Dtype::F16
+        || view.data().len() != 2 * len
+        || view.shape().iter().product::<usize>() != len
+    {
+        return Err(ModelError::Tensor {
+            name: name.into(),
+            problem: format!(
+                "type {:?} shape {:?} in an f16 model",
+                view.dtype(),
+                view.shape()
+            ),
+        });
+    }
+    Ok(view
+        .data()
+        .chunks_exact(2)
+        .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+        .collect())
 }
 
 /// A tensor's values as 4-byte words, after checking its type and (when given) its length.
@@ -268,5 +323,29 @@ mod tests {
         assert_eq!(bytes, back.to_bytes(), "the bytes are canonical");
         assert!(HyperModel::from_bytes(&bytes[..bytes.len() - 8]).is_err());
         assert!(!HyperModel::is_hyper_file(b"not a model"));
+    }
+
+    #[test]
+    fn f16_files_round_trip_and_half_the_size() {
+        let w = HyperWeights::init(HyperConfig { n: 4, m: 6 }, 9);
+        let wide = HyperModel::from_weights(w, 0.0067).unwrap();
+        let narrow = wide.clone().with_precision(Precision::F16).unwrap();
+        let bytes = narrow.to_bytes();
+        let (back, _) = HyperModel::from_bytes(&bytes).unwrap();
+        assert_eq!(back, narrow);
+        assert_eq!(back.precision, Precision::F16);
+        assert_eq!(bytes, back.to_bytes(), "the bytes are canonical");
+        let weights = |m: &HyperModel| m.weights.parameter_count() * 4;
+        let saved = wide.to_bytes().len() - bytes.len();
+        // Half the weights' bytes, less what the header's offsets and alignment take.
+        assert!(
+            saved * 100 >= weights(&wide) * 45,
+            "{saved} of {}",
+            weights(&wide)
+        );
+        let worst = (wide.weights.tensors.iter().flatten())
+            .zip(narrow.weights.tensors.iter().flatten())
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs() / a.abs().max(1e-3)));
+        assert!(worst > 0.0 && worst < 1e-3, "{worst}");
     }
 }
