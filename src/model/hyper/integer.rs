@@ -131,12 +131,17 @@ impl IntegerHyperSynthesis {
     }
 
     /// Runs the network on `z` (fixed point). Each output channel is computed on its own, in
-    /// parallel; the result does not depend on the thread count.
-    pub fn run(&self, mut x: FixedMap) -> FixedMap {
+    /// parallel, on the widest [`Path`] this CPU has; the result depends on neither.
+    pub fn run(&self, x: FixedMap) -> FixedMap {
+        self.run_on(Path::detect(), x)
+    }
+
+    /// [`Self::run`] on a chosen path (tests hold the paths to each other).
+    pub fn run_on(&self, path: Path, mut x: FixedMap) -> FixedMap {
         for layer in &self.layers {
             x = match layer {
-                IntLayer::Conv { i, o, k, w, b } => conv(&x, *i, *o, *k, w, b),
-                IntLayer::Deconv { i, o, k, w, b } => deconv(&x, *i, *o, *k, w, b),
+                IntLayer::Conv { i, o, k, w, b } => conv(path, &x, (*i, *o, *k), w, b),
+                IntLayer::Deconv { i, o, k, w, b } => deconv(path, &x, (*i, *o, *k), w, b),
                 IntLayer::Relu => {
                     x.values.iter_mut().for_each(|v| *v = (*v).max(0));
                     x
@@ -147,46 +152,165 @@ impl IntegerHyperSynthesis {
     }
 }
 
+/// The instruction set the integer layers run on. Integer sums are exact, so every path gives
+/// the same integers; the wider ones are only faster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// Plain Rust, compiled for the baseline target.
+    Portable,
+    /// The same loops compiled for AVX2 (x86-64 CPUs that have it).
+    Avx2,
+}
+
+impl Path {
+    /// The widest path this CPU runs.
+    pub fn detect() -> Self {
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        if is_x86_feature_detected!("avx2") {
+            return Path::Avx2;
+        }
+        Path::Portable
+    }
+
+    /// Every path this CPU runs.
+    pub fn available() -> Vec<Self> {
+        let mut v = vec![Path::Portable];
+        if Self::detect() == Path::Avx2 {
+            v.push(Path::Avx2);
+        }
+        v
+    }
+}
+
 /// Rounds an accumulator (ACT_BITS + WEIGHT_BITS fraction bits) down to ACT_BITS, saturating.
 fn narrow(acc: i64) -> i32 {
     let v = acc.wrapping_add(1 << (WEIGHT_BITS - 1)) >> WEIGHT_BITS;
     v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
-fn conv(x: &FixedMap, i: usize, o: usize, k: usize, w: &[i32], b: &[i64]) -> FixedMap {
+/// `dst += src · w`, wrapping (vectorised where the target has wide integer products).
+#[inline(always)]
+fn axpy(dst: &mut [i64], src: &[i32], w: i32) {
+    let w = i64::from(w);
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = d.wrapping_add(i64::from(s) * w);
+    }
+}
+
+/// One output channel's accumulators, as [`plane_body`] computes them, on `path`.
+fn plane(path: Path, job: &PlaneJob<'_>) -> Vec<i64> {
+    match path {
+        Path::Portable => plane_body(job),
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        // SAFETY: `Path::Avx2` is chosen (or offered to tests) only where the CPU has AVX2.
+        Path::Avx2 => unsafe { plane_avx2(job) },
+        #[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
+        Path::Avx2 => plane_body(job),
+    }
+}
+
+#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+unsafe fn plane_avx2(job: &PlaneJob<'_>) -> Vec<i64> {
+    plane_body(job)
+}
+
+/// What one output channel of a layer reads.
+struct PlaneJob<'a> {
+    x: &'a FixedMap,
+    /// Input channels, kernel side, output channel, transposed (stride 2) or not.
+    i: usize,
+    k: usize,
+    oc: usize,
+    transposed: bool,
+    /// The layer's weights (`[out, in, k, k]`, or `[in, out, k, k]` transposed) and bias.
+    w: &'a [i32],
+    bias: i64,
+    /// Output channels (the weights' layout needs it when transposed).
+    o: usize,
+}
+
+/// The accumulators of one output channel: for a convolution, each tap of each input channel
+/// adds a shifted row; for a transposed convolution, each tap adds an input row to every
+/// other output column, so the sums go to one plane per column parity (contiguous), which
+/// are interleaved at the end.
+#[inline(always)]
+fn plane_body(job: &PlaneJob<'_>) -> Vec<i64> {
+    let (x, k, p) = (job.x, job.k, (job.k / 2) as isize);
+    let (h, wd) = (x.height, x.width);
+    let (oh, half) = if job.transposed { (2 * h, wd) } else { (h, wd) };
+    let parities = if job.transposed { 2 } else { 1 };
+    let mut acc = vec![job.bias; parities * oh * half];
+    for ic in 0..job.i {
+        let src = &x.values[ic * h * wd..(ic + 1) * h * wd];
+        for ky in 0..k {
+            for kx in 0..k {
+                // Output (row, column) = step·input + (off_y, off_x): a convolution reads
+                // input (y + ky − p, x + kx − p), a transposed one writes (2y + ky − p, …).
+                let (weight, step, off_y, off) = if job.transposed {
+                    let at = ((ic * job.o + job.oc) * k + ky) * k + kx;
+                    (job.w[at], 2, ky as isize - p, kx as isize - p)
+                } else {
+                    let at = ((job.oc * job.i + ic) * k + ky) * k + kx;
+                    (job.w[at], 1, p - ky as isize, p - kx as isize)
+                };
+                // The output column's parity, and its column within that parity's plane.
+                let parity = off.rem_euclid(step) as usize;
+                let shift = off.div_euclid(step);
+                let (c0, c1) = (
+                    (-shift).max(0) as usize,
+                    (half as isize - shift).max(0) as usize,
+                );
+                let c1 = c1.min(wd).max(c0);
+                for iy in 0..h {
+                    let y = step * iy as isize + off_y;
+                    if y < 0 || y >= oh as isize {
+                        continue;
+                    }
+                    let row = &src[iy * wd..(iy + 1) * wd];
+                    let base = (parity * oh + y as usize) * half;
+                    let dst = &mut acc[base..base + half];
+                    let (d0, d1) = (
+                        (c0 as isize + shift) as usize,
+                        (c1 as isize + shift) as usize,
+                    );
+                    axpy(&mut dst[d0..d1], &row[c0..c1], weight);
+                }
+            }
+        }
+    }
+    acc
+}
+
+fn conv(
+    path: Path,
+    x: &FixedMap,
+    (i, o, k): (usize, usize, usize),
+    w: &[i32],
+    b: &[i64],
+) -> FixedMap {
     assert_eq!(x.channels, i, "input channels");
-    let (h, wd, p) = (x.height, x.width, k / 2);
+    assert_eq!(
+        k % 2,
+        1,
+        "odd kernels only: a stride-1 convolution keeps the size"
+    );
+    let (h, wd) = (x.height, x.width);
     let mut out = vec![0i32; o * h * wd];
     out.par_chunks_mut(h * wd)
         .enumerate()
-        .for_each(|(oc, plane)| {
-            let mut acc = vec![b[oc]; h * wd];
-            for ic in 0..i {
-                let src = &x.values[ic * h * wd..(ic + 1) * h * wd];
-                for ky in 0..k {
-                    for kx in 0..k {
-                        let wv = i64::from(w[((oc * i + ic) * k + ky) * k + kx]);
-                        for y in 0..h {
-                            let sy = y as isize + ky as isize - p as isize;
-                            if sy < 0 || sy >= h as isize {
-                                continue;
-                            }
-                            let row = &src[sy as usize * wd..(sy as usize + 1) * wd];
-                            let dst = &mut acc[y * wd..(y + 1) * wd];
-                            let shift = kx as isize - p as isize;
-                            let (x0, x1) = (
-                                (-shift).max(0) as usize,
-                                (wd as isize - shift.max(0)).max(0) as usize,
-                            );
-                            for xx in x0..x1.max(x0) {
-                                let s = row[(xx as isize + shift) as usize];
-                                dst[xx] = dst[xx].wrapping_add(i64::from(s) * wv);
-                            }
-                        }
-                    }
-                }
-            }
-            for (d, a) in plane.iter_mut().zip(acc) {
+        .for_each(|(oc, dst)| {
+            let job = PlaneJob {
+                x,
+                i,
+                k,
+                oc,
+                transposed: false,
+                w,
+                bias: b[oc],
+                o,
+            };
+            for (d, a) in dst.iter_mut().zip(plane(path, &job)) {
                 *d = narrow(a);
             }
         });
@@ -198,39 +322,38 @@ fn conv(x: &FixedMap, i: usize, o: usize, k: usize, w: &[i32], b: &[i64]) -> Fix
     }
 }
 
-fn deconv(x: &FixedMap, i: usize, o: usize, k: usize, w: &[i32], b: &[i64]) -> FixedMap {
+fn deconv(
+    path: Path,
+    x: &FixedMap,
+    (i, o, k): (usize, usize, usize),
+    w: &[i32],
+    b: &[i64],
+) -> FixedMap {
     assert_eq!(x.channels, i, "input channels");
-    let (h, wd, p) = (x.height, x.width, k / 2);
+    let (h, wd) = (x.height, x.width);
     let (oh, ow) = (2 * h, 2 * wd);
     let mut out = vec![0i32; o * oh * ow];
     out.par_chunks_mut(oh * ow)
         .enumerate()
-        .for_each(|(oc, plane)| {
-            let mut acc = vec![b[oc]; oh * ow];
-            for ic in 0..i {
-                let src = &x.values[ic * h * wd..(ic + 1) * h * wd];
-                for ky in 0..k {
-                    for kx in 0..k {
-                        let wv = i64::from(w[((ic * o + oc) * k + ky) * k + kx]);
-                        for iy in 0..h {
-                            let y = (2 * iy + ky) as isize - p as isize;
-                            if y < 0 || y >= oh as isize {
-                                continue;
-                            }
-                            let dst = &mut acc[y as usize * ow..(y as usize + 1) * ow];
-                            for ix in 0..wd {
-                                let xx = (2 * ix + kx) as isize - p as isize;
-                                if xx >= 0 && xx < ow as isize {
-                                    let s = i64::from(src[iy * wd + ix]);
-                                    dst[xx as usize] = dst[xx as usize].wrapping_add(s * wv);
-                                }
-                            }
-                        }
-                    }
+        .for_each(|(oc, dst)| {
+            let job = PlaneJob {
+                x,
+                i,
+                k,
+                oc,
+                transposed: true,
+                w,
+                bias: b[oc],
+                o,
+            };
+            let acc = plane(path, &job);
+            let (even, odd) = acc.split_at(oh * wd);
+            for (y, row) in dst.chunks_exact_mut(ow).enumerate() {
+                let (e, d) = (&even[y * wd..(y + 1) * wd], &odd[y * wd..(y + 1) * wd]);
+                for (pair, (&e, &d)) in row.chunks_exact_mut(2).zip(e.iter().zip(d)) {
+                    pair[0] = narrow(e);
+                    pair[1] = narrow(d);
                 }
-            }
-            for (d, a) in plane.iter_mut().zip(acc) {
-                *d = narrow(a);
             }
         });
     FixedMap {
@@ -291,6 +414,30 @@ mod tests {
             float.iter().any(|&v| v > 0.01),
             "the test reaches positive scales"
         );
+    }
+
+    /// Every path this CPU has gives the portable path's integers (the rest are named).
+    #[test]
+    fn paths_agree() {
+        let config = HyperConfig { n: 8, m: 12 };
+        let int = IntegerHyperSynthesis::new(&HyperWeights::init(config, 4)).unwrap();
+        let (h, w) = (5, 7);
+        let z = FixedMap {
+            channels: 8,
+            height: h,
+            width: w,
+            values: (0..8 * h * w)
+                .map(|k| (k as i32 * 7919 % 60_000) - 30_000)
+                .collect(),
+        };
+        let portable = int.run_on(Path::Portable, z.clone());
+        for path in [Path::Avx2] {
+            if Path::available().contains(&path) {
+                assert_eq!(int.run_on(path, z.clone()), portable, "{path:?}");
+            } else {
+                eprintln!("skipped {path:?}: this CPU lacks it");
+            }
+        }
     }
 
     /// A direct evaluation of the definition (each output a gathered sum over its inputs, in
