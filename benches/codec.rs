@@ -84,10 +84,9 @@ fn coding(c: &mut Criterion) {
 /// notebook's network with the prior at its initial values.
 fn entropy_codec() -> aec::codec::Codec {
     use aec::codec::{Builtin, Codec};
-    if Builtin::qualities() > 0 {
-        return Builtin::Quality(Builtin::qualities())
-            .codec()
-            .expect("built-in model");
+    if let Some(bytes) = Builtin::Tiled(4).bytes() {
+        let model = aec::store::model_from_bytes(bytes).expect("built-in model");
+        return Codec::new(model).expect("built-in model");
     }
     let builtin = Codec::builtin().expect("built-in model");
     let config = ModelConfig {

@@ -1,4 +1,4 @@
-//! How well the learned logistic prior fits the symbols it codes: for each built-in
+//! How well the learned logistic prior fits the symbols it codes: for each built-in tiled
 //! entropy-coded model, the bits per image under the model's stored tables against the
 //! entropy of the symbols' own per-dimension histograms on the same images, which no
 //! factorized prior (parametric or not) can beat on them.
@@ -20,8 +20,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{} images from {path}", set.len());
     println!("| level | bits/image under the tables | histogram entropy bits/image | excess |");
     println!("|---|---:|---:|---:|");
-    for q in 1..=Builtin::qualities() {
-        let codec = Builtin::Quality(q).codec()?;
+    for q in 1.. {
+        let Some(bytes) = Builtin::Tiled(q).bytes() else {
+            break;
+        };
+        let codec = aec::codec::Codec::new(aec::store::model_from_bytes(bytes)?)?;
         let tables = codec.tables().ok_or("a model with a prior")?;
         let codes = CpuCoder::new(codec.weights()).encode(&set.pixels);
         let symbols = tables.quantize(&codes);

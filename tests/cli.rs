@@ -314,20 +314,27 @@ fn rd_writes_table_csv_and_plot() {
     // Labelled models form their own curves; unlabelled ones join the `aec` curves.
     assert!(csv.contains("\nshipped f16 sparse,shipped f16 sparse≤0.1,128,"));
     assert!(csv.contains("\naec f16,built-in f16,128,"));
-    // --builtin adds the notebook's model (two rows) and the four quality levels (one each,
-    // with the ideal entropy coder's bytes in the last column).
+    // --builtin adds the notebook's model (two rows), the four tiled levels and the five
+    // quality levels (one each, with the ideal entropy coder's bytes in the last column).
     // (AVIF and JPEG XL rows come too where their tools are installed: not counted here.)
     let rows = csv
         .lines()
         .filter(|l| !l.starts_with("AVIF,") && !l.starts_with("JPEG XL,"))
         .count();
-    assert_eq!(rows, 1 + 6 + 4);
-    for q in 1..=4 {
-        let row = csv
-            .lines()
-            .find(|l| l.starts_with(&format!("aec entropy,aec Q{q},128,")))
-            .unwrap_or_else(|| panic!("no row for Q{q}: {csv}"));
-        assert!(!row.ends_with(','), "Q{q} has no ideal bytes: {row}");
+    assert_eq!(rows, 1 + 6 + 4 + 5);
+    for (family, name, levels) in [("entropy", "tiled Q", 4), ("hyperprior", "Q", 5)] {
+        for q in 1..=levels {
+            let row = csv
+                .lines()
+                .find(|l| l.starts_with(&format!("aec {family},aec {name}{q},")))
+                .unwrap_or_else(|| panic!("no row for {name}{q}: {csv}"));
+            let ideal = !row.ends_with(',');
+            assert_eq!(
+                ideal,
+                family == "entropy",
+                "ideal bytes of {name}{q}: {row}"
+            );
+        }
     }
     let md = std::fs::read_to_string(out.join("rd.md")).unwrap();
     assert!(md.contains("| aec entropy | JPEG |"), "{md}");
@@ -492,13 +499,14 @@ fn train_on_both_trainers_and_its_errors() {
     assert!(!dir.path().join("x.safetensors").exists());
 }
 
-/// The default model is the highest quality level: entropy-coded, version 2; every level
-/// round-trips, lower levels make smaller files, and `inspect` and `model list` describe them.
+/// The default model is quality level 3 of the whole-image family: version 2, kind 2; every
+/// level round-trips, lower levels make smaller files, `inspect` and `model list` describe
+/// them, and the tiled levels stay selectable by name.
 #[test]
 fn quality_levels_and_version_2_files() {
     let dir = tempfile::tempdir().unwrap();
     let mut sizes = Vec::new();
-    for q in ["1", "2", "3", "4"] {
+    for q in ["1", "2", "3", "4", "5"] {
         let out = dir.path().join(format!("q{q}.aec"));
         aec()
             .args([
@@ -535,7 +543,7 @@ fn quality_levels_and_version_2_files() {
         .success();
     assert_eq!(
         std::fs::read(&default).unwrap(),
-        std::fs::read(dir.path().join("q4.aec")).unwrap()
+        std::fs::read(dir.path().join("q3.aec")).unwrap()
     );
     let json = aec()
         .args(["inspect", "--json"])
@@ -547,23 +555,41 @@ fn quality_levels_and_version_2_files() {
         (v["version"].as_u64(), v["model_found"].as_bool()),
         (Some(2), Some(true))
     );
+    assert_eq!(v["kind"].as_str(), Some("WholeImageHyperprior"));
+    let real = v["payload_bytes"].as_f64().unwrap();
+    let ideal = v["ideal_bytes_y"].as_f64().unwrap() + v["ideal_bytes_z"].as_f64().unwrap();
+    assert!(
+        real >= ideal && real < 1.5 * ideal + 16.0,
+        "{real} bytes vs {ideal} ideal"
+    );
+    // A tiled level by name: tiles of the notebook's code length.
+    let tiled = dir.path().join("tiled.aec");
+    aec()
+        .args([
+            "compress",
+            "samples/images/kodim23.png",
+            "--model",
+            "tiled-q4",
+            "-o",
+        ])
+        .arg(&tiled)
+        .assert()
+        .success();
+    let json = aec()
+        .args(["inspect", "--json"])
+        .arg(&tiled)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(
         (v["tiles"].as_u64(), v["code_length"].as_u64()),
         (Some(384), Some(128))
     );
-    let (real, ideal) = (
-        v["payload_bits_per_tile"].as_f64().unwrap(),
-        v["ideal_bits_per_tile"].as_f64().unwrap(),
+    aec().args(["model", "list"]).assert().success().stdout(
+        predicate::str::contains("--quality 3  whole image")
+            .and(predicate::str::contains("(default)"))
+            .and(predicate::str::contains("tiled-q4")),
     );
-    assert!(
-        real >= ideal && real < ideal + 1.0,
-        "{real} vs {ideal} bits per tile"
-    );
-    aec()
-        .args(["model", "list"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("--quality 4").and(predicate::str::contains("(default)")));
     aec()
         .args(["compress", CAT, "-Q", "9"])
         .assert()

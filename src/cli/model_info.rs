@@ -114,13 +114,28 @@ pub fn list() -> anyhow::Result<ExitCode> {
     );
     for b in Builtin::all() {
         let bytes = b.bytes().expect("a listed model");
-        let m = store::model_from_bytes(bytes)?;
-        let (name, kind) = match b {
-            Builtin::Reference => (
-                "reference".to_string(),
-                "the notebook's model, codes as numbers",
-            ),
-            Builtin::Quality(q) => (format!("--quality {q}"), "entropy-coded, learned prior"),
+        let id = store::ModelId::of(bytes);
+        let (name, kind, lambda) = match b {
+            Builtin::Quality(q) => {
+                let (m, _) = HyperModel::from_bytes(bytes)?;
+                (
+                    format!("--quality {q}"),
+                    "whole image, scale hyperprior".to_string(),
+                    Some(m.lambda.to_string()),
+                )
+            }
+            Builtin::Reference | Builtin::Tiled(_) => {
+                let m = store::model_from_bytes(bytes)?;
+                let kind = match b {
+                    Builtin::Reference => "the notebook's model, codes as numbers",
+                    _ => "tiled, entropy-coded, learned prior",
+                };
+                (
+                    b.name(),
+                    kind.to_string(),
+                    m.rate_lambda.map(|l| l.to_string()),
+                )
+            }
         };
         let default = if b == Builtin::default_model() {
             " (default)"
@@ -131,8 +146,8 @@ pub fn list() -> anyhow::Result<ExitCode> {
             "{:<12} {:<40} {:>7}  {}{default}",
             name,
             kind,
-            m.rate_lambda.map_or("-".into(), |l| l.to_string()),
-            store::hex(&m.id.0[..8])
+            lambda.unwrap_or_else(|| "-".into()),
+            store::hex(&id.0[..8])
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -141,9 +156,11 @@ pub fn list() -> anyhow::Result<ExitCode> {
 pub fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
     let bytes = std::fs::read(&args.input).with_context(|| format!("{}", args.input.display()))?;
     if HyperModel::is_hyper_file(&bytes) {
-        // Whole-image models keep f32 weights; their tables are computed afresh.
+        // The tables are computed afresh (from the rounded prior for f16).
         let (m, _) = HyperModel::from_bytes(&bytes)?;
-        let out = HyperModel::from_weights(m.weights, m.lambda)?.to_bytes();
+        let out = HyperModel::from_weights(m.weights, m.lambda)?
+            .with_precision(args.precision)?
+            .to_bytes();
         aec::fsutil::write_atomic(&args.output, &out, true)
             .with_context(|| format!("{}", args.output.display()))?;
         println!("{}  {}", store::ModelId::of(&out), args.output.display());

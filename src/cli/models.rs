@@ -8,23 +8,20 @@ use aec::codec::{open_codec, Builtin, ImageCodec};
 use aec::store::{self, hex, ModelId};
 use anyhow::{bail, Context};
 
-/// The name `--model` takes for the notebook's built-in model.
-pub const REFERENCE: &str = "reference";
-
-/// A codec from `--model FILE` (or `--model reference`), `--quality Q`, or the default
-/// built-in model.
+/// A codec from `--model FILE` (or the name of a built-in model: `reference`, `tiled-q1`, …,
+/// when no such file exists), `--quality Q`, or the default built-in model.
 pub fn load_codec(
     model: &Option<PathBuf>,
     quality: Option<u8>,
     max_pixels: u64,
 ) -> anyhow::Result<Box<dyn ImageCodec>> {
-    let builtin = |b: Builtin| -> anyhow::Result<Box<dyn ImageCodec>> {
-        Ok(Box::new(b.codec()?.with_max_pixels(max_pixels)))
-    };
+    let builtin = |b: Builtin| -> anyhow::Result<Box<dyn ImageCodec>> { Ok(b.codec(max_pixels)?) };
+    let named = model
+        .as_ref()
+        .filter(|p| !p.exists())
+        .and_then(|p| Builtin::from_name(p.to_str()?));
     match (model, quality) {
-        (Some(path), _) if path.as_os_str() == REFERENCE && !path.exists() => {
-            builtin(Builtin::Reference)
-        }
+        (Some(_), _) if named.is_some() => builtin(named.expect("checked")),
         (Some(path), _) => {
             open_codec(path, max_pixels).with_context(|| format!("model {}", path.display()))
         }
@@ -113,8 +110,7 @@ impl ModelResolver {
             let codec = match b.codec.get() {
                 Some(c) => c,
                 None => {
-                    let c: Box<dyn ImageCodec> =
-                        Box::new(b.model.codec()?.with_max_pixels(self.max_pixels));
+                    let c = b.model.codec(self.max_pixels)?;
                     b.codec.get_or_init(|| c)
                 }
             };

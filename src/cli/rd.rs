@@ -93,13 +93,13 @@ type Measured = (String, String, Box<dyn ImageCodec>);
 fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
     let mut models: Vec<Measured> = Vec::new();
     if a.model.is_empty() || a.builtin {
-        models.push(("built-in".into(), "aec".into(), Box::new(Codec::builtin()?)));
-        for q in 1..=Builtin::qualities() {
-            models.push((
-                format!("aec Q{q}"),
-                "aec".into(),
-                Box::new(Builtin::Quality(q).codec()?),
-            ));
+        for b in Builtin::all() {
+            let name = match b {
+                Builtin::Quality(q) => format!("aec Q{q}"),
+                Builtin::Reference => "built-in".into(),
+                Builtin::Tiled(q) => format!("aec tiled Q{q}"),
+            };
+            models.push((name, "aec".into(), b.codec(MAX_PIXELS)?));
         }
     }
     for spec in &a.model {

@@ -1,49 +1,59 @@
-//! The models built into aec: the notebook's model, and the entropy-coded models that
-//! `--quality` picks among.
+//! The models built into aec: the whole-image models that `--quality` picks among (the
+//! default family), the notebook's model, and the tiled entropy-coded models.
 
-use super::{Codec, CodecError};
-use crate::store;
+use super::family::{codec_from_bytes, ImageCodec};
+use super::CodecError;
 
 /// Bytes of the notebook's model built into aec: the reference configuration (code length
 /// 128), trained with `aec train` as `samples/model/README.md` records, stored as f16.
 pub static BUILTIN_MODEL: &[u8] = include_bytes!("../../samples/model/aec-128.safetensors");
 
-/// The entropy-coded models, smallest files first (quality 1, 2, …): the notebook's
-/// architecture fine-tuned with a rate term (`scripts/train-rd.sh`), stored as f16.
+/// The whole-image hyperprior models, smallest files first (quality 1, 2, …), one per λ of
+/// `scripts/train-hyper-sweep.sh`, stored as f16.
 static QUALITY_MODELS: &[&[u8]] = &[
+    include_bytes!("../../samples/model/hyper/q1.safetensors"),
+    include_bytes!("../../samples/model/hyper/q2.safetensors"),
+    include_bytes!("../../samples/model/hyper/q3.safetensors"),
+    include_bytes!("../../samples/model/hyper/q4.safetensors"),
+    include_bytes!("../../samples/model/hyper/q5.safetensors"),
+];
+
+/// The tiled entropy-coded models, smallest files first: the notebook's architecture
+/// fine-tuned with a rate term (`scripts/train-rd.sh`), stored as f16. Files made with them
+/// still decode; `--model tiled-qN` still makes them.
+static TILED_MODELS: &[&[u8]] = &[
     include_bytes!("../../samples/model/aec-128-q1.safetensors"),
     include_bytes!("../../samples/model/aec-128-q2.safetensors"),
     include_bytes!("../../samples/model/aec-128-q3.safetensors"),
     include_bytes!("../../samples/model/aec-128-q4.safetensors"),
 ];
 
-/// The quality level `aec compress` uses by default (the notebook's model when `None`): the
-/// highest, which is both smaller and better than the notebook's model.
-const DEFAULT_QUALITY: Option<u8> = Some(4);
+/// The quality level `aec compress` uses by default.
+const DEFAULT_QUALITY: u8 = 3;
 
 /// A model built into aec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Builtin {
-    /// The notebook's model: codes stored as numbers.
-    Reference,
-    /// An entropy-coded model, 1 = smallest files.
+    /// A whole-image hyperprior model, 1 = smallest files (`--quality`).
     Quality(u8),
+    /// The notebook's model: codes stored as numbers (`--model reference`).
+    Reference,
+    /// A tiled entropy-coded model, 1 = smallest files (`--model tiled-qN`).
+    Tiled(u8),
 }
 
 impl Builtin {
-    /// Every built-in model.
+    /// Every built-in model: the quality levels, the notebook's model, the tiled levels.
     pub fn all() -> Vec<Builtin> {
-        let mut v = vec![Builtin::Reference];
-        v.extend((1..=QUALITY_MODELS.len() as u8).map(Builtin::Quality));
+        let mut v: Vec<Builtin> = (1..=Self::qualities()).map(Builtin::Quality).collect();
+        v.push(Builtin::Reference);
+        v.extend((1..=TILED_MODELS.len() as u8).map(Builtin::Tiled));
         v
     }
 
     /// The model `aec compress` uses without `--model` or `--quality`.
     pub fn default_model() -> Builtin {
-        match DEFAULT_QUALITY {
-            Some(q) if usize::from(q) <= QUALITY_MODELS.len() => Builtin::Quality(q),
-            _ => Builtin::Reference,
-        }
+        Builtin::Quality(DEFAULT_QUALITY.min(Self::qualities()))
     }
 
     /// Number of quality levels.
@@ -51,26 +61,61 @@ impl Builtin {
         QUALITY_MODELS.len() as u8
     }
 
-    /// The model file's bytes, `None` for a quality level that does not exist.
-    pub fn bytes(self) -> Option<&'static [u8]> {
+    /// The name `--model` takes for this model (`--quality N` for the quality levels).
+    pub fn name(self) -> String {
         match self {
-            Builtin::Reference => Some(BUILTIN_MODEL),
-            Builtin::Quality(q) => QUALITY_MODELS.get(usize::from(q).checked_sub(1)?).copied(),
+            Builtin::Quality(q) => format!("q{q}"),
+            Builtin::Reference => "reference".into(),
+            Builtin::Tiled(q) => format!("tiled-q{q}"),
         }
     }
 
-    /// The codec of this model.
-    pub fn codec(self) -> Result<Codec, CodecError> {
-        let bytes = self.bytes().ok_or_else(|| {
-            let level = match self {
-                Builtin::Quality(q) => q.to_string(),
-                Builtin::Reference => "reference".into(),
-            };
-            CodecError::Setting(format!(
-                "no quality level {level}; aec has levels 1 to {}",
+    /// The built-in model that `--model NAME` names, if any.
+    pub fn from_name(name: &str) -> Option<Builtin> {
+        Self::all().into_iter().find(|b| b.name() == name)
+    }
+
+    /// The model file's bytes, `None` for a level that does not exist.
+    pub fn bytes(self) -> Option<&'static [u8]> {
+        let level =
+            |list: &[&'static [u8]], q: u8| list.get(usize::from(q).checked_sub(1)?).copied();
+        match self {
+            Builtin::Quality(q) => level(QUALITY_MODELS, q),
+            Builtin::Reference => Some(BUILTIN_MODEL),
+            Builtin::Tiled(q) => level(TILED_MODELS, q),
+        }
+    }
+
+    /// The codec of this model, refusing images of more than `max_pixels`.
+    pub fn codec(self, max_pixels: u64) -> Result<Box<dyn ImageCodec>, CodecError> {
+        let bytes = self.bytes().ok_or_else(|| match self {
+            Builtin::Tiled(q) => CodecError::Setting(format!(
+                "no tiled level {q}; aec has tiled-q1 to tiled-q{}",
+                TILED_MODELS.len()
+            )),
+            _ => CodecError::Setting(format!(
+                "no quality level {}; aec has levels 1 to {}",
+                self.name().trim_start_matches('q'),
                 Self::qualities()
-            ))
+            )),
         })?;
-        Codec::new(store::model_from_bytes(bytes)?)
+        codec_from_bytes(bytes, max_pixels)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_every_model_loads() {
+        for b in Builtin::all() {
+            assert_eq!(Builtin::from_name(&b.name()), Some(b));
+            assert!(b.codec(1 << 20).is_ok(), "{b:?}");
+        }
+        assert!(Builtin::all().contains(&Builtin::default_model()));
+        assert_eq!(Builtin::from_name("q0"), None);
+        assert!(Builtin::Quality(0).codec(1).is_err());
+        assert!(Builtin::Tiled(9).codec(1).is_err());
     }
 }
