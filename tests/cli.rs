@@ -499,6 +499,16 @@ fn train_on_both_trainers_and_its_errors() {
     assert!(!dir.path().join("x.safetensors").exists());
 }
 
+/// `aec inspect --json FILE`, parsed.
+fn inspect_json(file: &std::path::Path) -> serde_json::Value {
+    let out = aec()
+        .args(["inspect", "--json"])
+        .arg(file)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// The default model is quality level 3 of the whole-image family: version 2, kind 2; every
 /// level round-trips, lower levels make smaller files, `inspect` and `model list` describe
 /// them, and the tiled levels stay selectable by name.
@@ -545,12 +555,7 @@ fn quality_levels_and_version_2_files() {
         std::fs::read(&default).unwrap(),
         std::fs::read(dir.path().join("q3.aec")).unwrap()
     );
-    let json = aec()
-        .args(["inspect", "--json"])
-        .arg(&default)
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let v = inspect_json(&default);
     assert_eq!(
         (v["version"].as_u64(), v["model_found"].as_bool()),
         (Some(2), Some(true))
@@ -575,12 +580,7 @@ fn quality_levels_and_version_2_files() {
         .arg(&tiled)
         .assert()
         .success();
-    let json = aec()
-        .args(["inspect", "--json"])
-        .arg(&tiled)
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let v = inspect_json(&tiled);
     assert_eq!(
         (v["tiles"].as_u64(), v["code_length"].as_u64()),
         (Some(384), Some(128))

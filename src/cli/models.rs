@@ -15,19 +15,20 @@ pub fn load_codec(
     quality: Option<u8>,
     max_pixels: u64,
 ) -> anyhow::Result<Box<dyn ImageCodec>> {
-    let builtin = |b: Builtin| -> anyhow::Result<Box<dyn ImageCodec>> { Ok(b.codec(max_pixels)?) };
-    let named = model
-        .as_ref()
-        .filter(|p| !p.exists())
-        .and_then(|p| Builtin::from_name(p.to_str()?));
-    match (model, quality) {
-        (Some(_), _) if named.is_some() => builtin(named.expect("checked")),
-        (Some(path), _) => {
-            open_codec(path, max_pixels).with_context(|| format!("model {}", path.display()))
-        }
-        (None, Some(q)) => builtin(Builtin::Quality(q)),
-        (None, None) => builtin(Builtin::default_model()),
-    }
+    // A file of that name wins over a built-in model's name.
+    let named = |p: &PathBuf| Builtin::from_name(p.to_str()?).filter(|_| !p.exists());
+    let chosen = match (model, quality) {
+        (Some(path), _) => match named(path) {
+            Some(b) => b,
+            None => {
+                return open_codec(path, max_pixels)
+                    .with_context(|| format!("model {}", path.display()))
+            }
+        },
+        (None, Some(q)) => Builtin::Quality(q),
+        (None, None) => Builtin::default_model(),
+    };
+    Ok(chosen.codec(max_pixels)?)
 }
 
 /// A built-in model, its identity computed and its codec loaded when first needed.
