@@ -88,16 +88,18 @@ impl Builtin {
 
     /// The codec of this model, refusing images of more than `max_pixels`.
     pub fn codec(self, max_pixels: u64) -> Result<Box<dyn ImageCodec>, CodecError> {
-        let bytes = self.bytes().ok_or_else(|| match self {
-            Builtin::Tiled(q) => CodecError::Setting(format!(
-                "no tiled level {q}; aec has tiled-q1 to tiled-q{}",
-                TILED_MODELS.len()
-            )),
-            _ => CodecError::Setting(format!(
-                "no quality level {}; aec has levels 1 to {}",
-                self.name().trim_start_matches('q'),
-                Self::qualities()
-            )),
+        let bytes = self.bytes().ok_or_else(|| {
+            CodecError::Setting(match self {
+                Builtin::Tiled(q) => format!(
+                    "no tiled level {q}; aec has tiled-q1 to tiled-q{}",
+                    TILED_MODELS.len()
+                ),
+                _ => format!(
+                    "no quality level {}; aec has levels 1 to {}",
+                    self.name().trim_start_matches('q'),
+                    Self::qualities()
+                ),
+            })
         })?;
         codec_from_bytes(bytes, max_pixels)
     }

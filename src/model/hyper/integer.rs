@@ -238,38 +238,37 @@ struct PlaneJob<'a> {
 fn plane_body(job: &PlaneJob<'_>) -> Vec<i64> {
     let (x, k, p) = (job.x, job.k, (job.k / 2) as isize);
     let (h, wd) = (x.height, x.width);
-    let (oh, half) = if job.transposed { (2 * h, wd) } else { (h, wd) };
-    let parities = if job.transposed { 2 } else { 1 };
-    let mut acc = vec![job.bias; parities * oh * half];
+    // The stride, which is also the number of column-parity planes; each plane has the
+    // input's width.
+    let step: usize = if job.transposed { 2 } else { 1 };
+    let oh = step * h;
+    let mut acc = vec![job.bias; step * oh * wd];
     for ic in 0..job.i {
         let src = &x.values[ic * h * wd..(ic + 1) * h * wd];
         for ky in 0..k {
             for kx in 0..k {
                 // Output (row, column) = step·input + (off_y, off_x): a convolution reads
                 // input (y + ky − p, x + kx − p), a transposed one writes (2y + ky − p, …).
-                let (weight, step, off_y, off) = if job.transposed {
+                let (weight, off_y, off) = if job.transposed {
                     let at = ((ic * job.o + job.oc) * k + ky) * k + kx;
-                    (job.w[at], 2, ky as isize - p, kx as isize - p)
+                    (job.w[at], ky as isize - p, kx as isize - p)
                 } else {
                     let at = ((job.oc * job.i + ic) * k + ky) * k + kx;
-                    (job.w[at], 1, p - ky as isize, p - kx as isize)
+                    (job.w[at], p - ky as isize, p - kx as isize)
                 };
                 // The output column's parity, and its column within that parity's plane.
-                let parity = off.rem_euclid(step) as usize;
-                let shift = off.div_euclid(step);
-                let (c0, c1) = (
-                    (-shift).max(0) as usize,
-                    (half as isize - shift).max(0) as usize,
-                );
-                let c1 = c1.min(wd).max(c0);
+                let parity = off.rem_euclid(step as isize) as usize;
+                let shift = off.div_euclid(step as isize);
+                let c0 = (-shift).max(0) as usize;
+                let c1 = ((wd as isize - shift).max(0) as usize).min(wd).max(c0);
                 for iy in 0..h {
-                    let y = step * iy as isize + off_y;
+                    let y = (step * iy) as isize + off_y;
                     if y < 0 || y >= oh as isize {
                         continue;
                     }
                     let row = &src[iy * wd..(iy + 1) * wd];
-                    let base = (parity * oh + y as usize) * half;
-                    let dst = &mut acc[base..base + half];
+                    let base = (parity * oh + y as usize) * wd;
+                    let dst = &mut acc[base..base + wd];
                     let (d0, d1) = (
                         (c0 as isize + shift) as usize,
                         (c1 as isize + shift) as usize,
@@ -416,20 +415,25 @@ mod tests {
         );
     }
 
+    /// A `channels × height × width` map of scattered values in `[−span, span)`.
+    fn test_map(channels: usize, height: usize, width: usize, span: i32) -> FixedMap {
+        let n = channels * height * width;
+        FixedMap {
+            channels,
+            height,
+            width,
+            values: (0..n)
+                .map(|k| (k as i32 * 7919 % (2 * span)) - span)
+                .collect(),
+        }
+    }
+
     /// Every path this CPU has gives the portable path's integers (the rest are named).
     #[test]
     fn paths_agree() {
         let config = HyperConfig { n: 8, m: 12 };
         let int = IntegerHyperSynthesis::new(&HyperWeights::init(config, 4)).unwrap();
-        let (h, w) = (5, 7);
-        let z = FixedMap {
-            channels: 8,
-            height: h,
-            width: w,
-            values: (0..8 * h * w)
-                .map(|k| (k as i32 * 7919 % 60_000) - 30_000)
-                .collect(),
-        };
+        let z = test_map(8, 5, 7, 30_000);
         let portable = int.run_on(Path::Portable, z.clone());
         for path in [Path::Avx2] {
             if Path::available().contains(&path) {
@@ -448,15 +452,7 @@ mod tests {
         let config = HyperConfig { n: 5, m: 7 };
         let weights = HyperWeights::init(config, 11);
         let int = IntegerHyperSynthesis::new(&weights).unwrap();
-        let (h, w) = (2, 3);
-        let input = FixedMap {
-            channels: 5,
-            height: h,
-            width: w,
-            values: (0..5 * h * w)
-                .map(|k| (k as i32 * 7919 % 40_000) - 20_000)
-                .collect(),
-        };
+        let input = test_map(5, 2, 3, 20_000);
         let mut x = input.clone();
         for layer in &int.layers {
             x = match layer {
