@@ -11,8 +11,9 @@ use std::sync::{Mutex, PoisonError};
 use burn::tensor::{Device, Tensor, TensorData};
 use rayon::prelude::*;
 
+use crate::cpu_path::Path;
 use crate::entropy::tables::CodeTables;
-use crate::kernels::{deconv_tile, im2col, matmul, tanh_in_place, tanh_parallel};
+use crate::kernels::{deconv_tile, dense, im2col, matmul, tanh_in_place, tanh_parallel};
 use crate::model::{
     images_to_tensor, tensor_to_vec, Autoencoder, ModelConfig, Weights, CHANNELS, INNER, KERNEL,
     TILE_VALUES,
@@ -197,7 +198,7 @@ impl TileCoder for CpuCoder {
                 row.copy_from_slice(&self.enc_b);
             }
             matmul(b, l, flat, feats, &self.enc_w, codes, true, true);
-            tanh_parallel(codes);
+            tanh_parallel(Path::detect(), codes);
         }
         let mut spare = self
             .spare_features
@@ -210,6 +211,16 @@ impl TileCoder for CpuCoder {
     }
 
     fn decode(&self, codes: &[f32]) -> Vec<f32> {
+        self.decode_on(Path::detect(), codes)
+    }
+}
+
+impl CpuCoder {
+    /// [`TileCoder::decode`] on a chosen path. Every step is the same operations in the same
+    /// order on every path and thread count (the dense layer as chains of fused multiply-adds,
+    /// [`crate::kernels::dense`]; the rest unfused), so the tiles are the same bits whatever
+    /// the path: tests hold them to each other.
+    pub fn decode_on(&self, path: Path, codes: &[f32]) -> Vec<f32> {
         let l = self.config.code_length;
         let hidden_len = CHANNELS * INNER * INNER;
         let n = codes.len() / l;
@@ -224,12 +235,12 @@ impl TileCoder for CpuCoder {
             for row in hidden.chunks_exact_mut(hidden_len) {
                 row.copy_from_slice(&self.dec_b);
             }
-            matmul(b, hidden_len, l, chunk, &self.dec_w, hidden, true, b >= 32);
-            tanh_parallel(hidden);
+            dense::chains(path, chunk, &self.dec_w, hidden, b);
+            tanh_parallel(path, hidden);
             tiles
                 .par_chunks_mut(TILE_VALUES)
                 .zip(hidden.par_chunks(hidden_len))
-                .for_each(|(tile, h)| deconv_tile(&self.deconv_w, &self.deconv_b, h, tile));
+                .for_each(|(tile, h)| deconv_tile(path, &self.deconv_w, &self.deconv_b, h, tile));
         }
         out
     }
@@ -274,6 +285,44 @@ mod tests {
                 .recv_timeout(std::time::Duration::from_secs(120))
                 .expect("concurrent encodes did not finish (deadlock)");
             assert_eq!(codes, alone, "{threads} threads");
+        }
+    }
+
+    /// The tiles a decode gives are the same bits on every path this CPU has (the rest are
+    /// named) and on any number of threads, with the notebook's shapes (a group of images left
+    /// over, a dense layer 2,700 wide).
+    #[test]
+    fn decode_is_the_same_on_every_path_and_thread_count() {
+        let config = ModelConfig {
+            code_length: 128,
+            filters: 4,
+            prior: false,
+        };
+        let coder = CpuCoder::new(&Weights::glorot(config, 5));
+        let codes: Vec<f32> = (0..7 * 128)
+            .map(|i| ((i as f32 * 0.618_034).fract() - 0.5) * 1.8)
+            .collect();
+        let portable = coder.decode_on(Path::Portable, &codes);
+        assert_eq!(portable.len(), 7 * TILE_VALUES);
+        for path in Path::ALL {
+            if !path.supported() {
+                eprintln!("skipped {path:?}: this CPU lacks it");
+                continue;
+            }
+            for threads in [1, 5, 16] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let tiles = pool.install(|| coder.decode_on(path, &codes));
+                assert!(
+                    tiles
+                        .iter()
+                        .zip(&portable)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{path:?} on {threads} threads"
+                );
+            }
         }
     }
 

@@ -2,8 +2,12 @@
 //! ([`crate::train::cpu`]): patch extraction, the transposed convolution, matrix products on the
 //! `gemm` crate (the kernels burn's flex backend uses) and a vectorising tanh.
 
+pub mod dense;
+
 use multiversion::multiversion;
 use rayon::prelude::*;
+
+use crate::cpu_path::Path;
 
 use crate::model::{CHANNELS, INNER, KERNEL, TILE};
 
@@ -28,13 +32,32 @@ pub fn im2col(tile: &[u8], cols: &mut [f32]) {
 }
 
 /// Transposed 3×3 convolution (stride 1, no padding), bias and sigmoid of one tile:
-/// `out[o, y+ky, x+kx] += h[i, y, x] · w[i, o, ky, kx]` with `w` burn's `[in, out, 3, 3]`.
+/// `out[o, y+ky, x+kx] += h[i, y, x] · w[i, o, ky, kx]` with `w` burn's `[in, out, 3, 3]`, on
+/// `path` (every path gives the same bits: the same operations, unfused, in the same order).
 ///
 /// Computed as a gather over `h` padded by 2 on every side: each 32-wide output row is the sum
 /// of 27 shifted 32-wide input rows, accumulated in registers (four AVX vectors). Each output
 /// sums its terms in (i, ky, kx) order, as the formula above reads, plus zeros from the padding.
-#[multiversion(targets("x86_64+avx2+fma"))]
-pub fn deconv_tile(w: &[f32], bias: &[f32], h: &[f32], out: &mut [f32]) {
+pub fn deconv_tile(path: Path, w: &[f32], bias: &[f32], h: &[f32], out: &mut [f32]) {
+    match path {
+        Path::Portable => deconv_tile_body(w, bias, h, out),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Path::Avx2` is chosen (or offered to tests) only where the CPU has AVX2 and FMA.
+        Path::Avx2 => unsafe { deconv_tile_avx2(w, bias, h, out) },
+        #[cfg(not(target_arch = "x86_64"))]
+        Path::Avx2 => deconv_tile_body(w, bias, h, out),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn deconv_tile_avx2(w: &[f32], bias: &[f32], h: &[f32], out: &mut [f32]) {
+    deconv_tile_body(w, bias, h, out);
+}
+
+/// [`deconv_tile`]'s loops, compiled once per path.
+#[inline(always)]
+fn deconv_tile_body(w: &[f32], bias: &[f32], h: &[f32], out: &mut [f32]) {
     const PAD: usize = KERNEL - 1;
     const P: usize = INNER + 2 * PAD;
     let mut padded = [0f32; CHANNELS * P * P];
@@ -253,16 +276,40 @@ pub fn sum(values: &[f32]) -> f32 {
     (s4[0] + s4[2]) + (s4[1] + s4[3]) + rest.iter().sum::<f32>()
 }
 
-/// tanh of every value, on all cores for large buffers.
-pub fn tanh_parallel(values: &mut [f32]) {
-    values.par_chunks_mut(1 << 14).for_each(tanh_in_place);
+/// tanh of every value on `path`, on all cores for large buffers.
+pub fn tanh_parallel(path: Path, values: &mut [f32]) {
+    values
+        .par_chunks_mut(1 << 14)
+        .for_each(|v| tanh_on(path, v));
 }
 
 /// tanh of every value by Eigen's rational approximation (the float `ptanh` that TensorFlow's
-/// CPU kernels use): a 13/6-degree odd/even rational on [−7.9, 7.9], exact to a few ulp.
-/// Compiled for AVX2 as well (the same operations, unfused, so results do not depend on the CPU).
-#[multiversion(targets("x86_64+avx2+fma"))]
+/// CPU kernels use): a 13/6-degree odd/even rational on [−7.9, 7.9], exact to a few ulp; on
+/// the path [`Path::detect`] picks.
 pub fn tanh_in_place(values: &mut [f32]) {
+    tanh_on(Path::detect(), values);
+}
+
+/// [`tanh_in_place`] on `path` (the same operations, unfused, so the bits do not depend on it).
+pub fn tanh_on(path: Path, values: &mut [f32]) {
+    match path {
+        Path::Portable => tanh_body(values),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Path::Avx2` is chosen (or offered to tests) only where the CPU has AVX2 and FMA.
+        Path::Avx2 => unsafe { tanh_avx2(values) },
+        #[cfg(not(target_arch = "x86_64"))]
+        Path::Avx2 => tanh_body(values),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tanh_avx2(values: &mut [f32]) {
+    tanh_body(values);
+}
+
+#[inline(always)]
+fn tanh_body(values: &mut [f32]) {
     for v in values.iter_mut() {
         *v = fast_tanh(*v);
     }

@@ -12,12 +12,14 @@
 //! - [`entropy`]: the learned prior of entropy-coded models and its integer tables;
 //! - [`codec`]: images to `.aec` files and back;
 //! - [`device`]: where computation runs;
+//! - [`cpu_path`]: which instruction set aec's CPU kernels use;
 //! - [`store`]: model files (safetensors) and model identities;
 //! - [`metrics`]: PSNR and SSIM;
 //! - [`rd`]: rate-distortion measurements.
 
 pub mod bdrate;
 pub mod codec;
+pub mod cpu_path;
 pub mod data;
 pub mod device;
 pub mod entropy;

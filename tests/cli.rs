@@ -9,7 +9,8 @@ fn aec() -> Command {
     let mut cmd = Command::cargo_bin("aec").unwrap();
     cmd.env_remove("AEC_MODEL")
         .env_remove("AEC_MODEL_DIR")
-        .env_remove("AEC_DEVICE");
+        .env_remove("AEC_DEVICE")
+        .env_remove("AEC_CPU_PATH");
     cmd
 }
 
@@ -601,4 +602,55 @@ fn quality_levels_and_version_2_files() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("--sparse"));
+}
+
+/// A file decodes to the same PNG bytes on every CPU path and thread count: the tiled models
+/// (entropy-coded and f16 codes) and the whole-image default.
+#[test]
+fn decoding_is_the_same_on_every_cpu_path_and_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, args) in [
+        ("tiled-q3", &["--model", "tiled-q3"][..]),
+        ("reference", &["--model", "reference"][..]),
+        ("default", &[][..]),
+    ] {
+        let file = dir.path().join(format!("{name}.aec"));
+        aec()
+            .args(["compress", "samples/images/kodim23.png", "-o"])
+            .arg(&file)
+            .args(args)
+            .assert()
+            .success();
+        let mut first: Option<Vec<u8>> = None;
+        for (path, threads) in [
+            ("portable", "1"),
+            ("portable", "16"),
+            ("avx2", "7"),
+            ("", "3"),
+        ] {
+            let png = dir.path().join(format!("{name}-{path}-{threads}.png"));
+            aec()
+                .env("AEC_CPU_PATH", path)
+                .env("RAYON_NUM_THREADS", threads)
+                .arg("decompress")
+                .arg(&file)
+                .arg("-o")
+                .arg(&png)
+                .assert()
+                .success();
+            let bytes = std::fs::read(&png).unwrap();
+            match &first {
+                None => first = Some(bytes),
+                Some(f) => assert!(*f == bytes, "{name}: {path:?} on {threads} threads differs"),
+            }
+        }
+    }
+    aec()
+        .env("AEC_CPU_PATH", "avx1024")
+        .args(["inspect", CAT])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "AEC_CPU_PATH=\"avx1024\" names no CPU path",
+        ));
 }

@@ -56,6 +56,8 @@ enum ModelCommand {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // A misspelt AEC_CPU_PATH would otherwise go unnoticed.
+    aec::cpu_path::Path::from_env()?;
     match cli.command {
         Command::Compress(args) => compress::compress(args),
         Command::Decompress(args) => decompress::decompress(args),

@@ -13,6 +13,7 @@
 use rayon::prelude::*;
 
 use super::{HyperWeights, Layer};
+pub use crate::cpu_path::Path;
 
 /// Fraction bits of the activations (and of the input `ẑ` and the output scales).
 pub const ACT_BITS: u32 = 12;
@@ -149,36 +150,6 @@ impl IntegerHyperSynthesis {
             };
         }
         x
-    }
-}
-
-/// The instruction set the integer layers run on. Integer sums are exact, so every path gives
-/// the same integers; the wider ones are only faster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
-    /// Plain Rust, compiled for the baseline target.
-    Portable,
-    /// The same loops compiled for AVX2 (x86-64 CPUs that have it).
-    Avx2,
-}
-
-impl Path {
-    /// The widest path this CPU runs.
-    pub fn detect() -> Self {
-        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        if is_x86_feature_detected!("avx2") {
-            return Path::Avx2;
-        }
-        Path::Portable
-    }
-
-    /// Every path this CPU runs.
-    pub fn available() -> Vec<Self> {
-        let mut v = vec![Path::Portable];
-        if Self::detect() == Path::Avx2 {
-            v.push(Path::Avx2);
-        }
-        v
     }
 }
 

@@ -6,17 +6,17 @@
 //! length forward and the batch backward), with at least two rows on the left (three terms
 //! backward), `gemm`'s kernels compute each output as one chain of fused multiply-adds in the
 //! order of the sum, started from zero, and add it to what the output held; these kernels run
-//! the same chains, only vectorised across outputs. A test holds the two to each other.
+//! the same chains, only vectorised across outputs (the forward pass is
+//! [`crate::kernels::dense`], which inference uses too). A test holds the two to each other.
 
 use rayon::prelude::*;
 
-use crate::kernels::{gemm, matmul, MatRef};
+use crate::cpu_path::Path;
+use crate::kernels::{dense, gemm, matmul, MatRef};
 use crate::optim::{update, RmsPropSettings};
 
 /// Longest sum that `gemm` computes in one chain (its smallest depth block).
 const MAX_DEPTH: usize = 512;
-/// Images per task of the forward pass (and per register block).
-const GROUP: usize = 5;
 /// Rows of `V` per task of the backward pass.
 const ROWS_PER_TASK: usize = 4;
 
@@ -40,21 +40,8 @@ pub fn forward(z: &[f32], v: &[f32], hidden: &mut [f32], batch: usize) {
         matmul(batch, width, code, z, v, hidden, true, true);
         return;
     }
-    hidden
-        .par_chunks_mut(GROUP * width)
-        .zip(z.par_chunks(GROUP * code))
-        .for_each(|(hidden, z)| {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `streams` checked that the CPU has AVX2 and FMA.
-            unsafe {
-                avx2::forward_group(z, v, hidden, code, width)
-            };
-            #[cfg(not(target_arch = "x86_64"))]
-            unreachable!(
-                "no streaming kernels off x86-64 ({:?})",
-                (hidden.len(), z.len())
-            );
-        });
+    // `streams` checked that this CPU has AVX2 and FMA.
+    dense::chains(Path::Avx2, z, v, hidden, batch);
 }
 
 /// `V`'s gradient `zᵀ·δ` (`δ` being the gradient at `h`, `batch × width`), applied at once by
@@ -120,84 +107,7 @@ mod avx2 {
 
     pub use super::super::simd::available;
     use super::super::simd::Update;
-    use super::{update, RmsPropSettings, GROUP};
-
-    /// [`super::forward`] for up to [`GROUP`] images: `z` holds their codes, `hidden` their
-    /// outputs.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn forward_group(
-        z: &[f32],
-        v: &[f32],
-        hidden: &mut [f32],
-        code: usize,
-        width: usize,
-    ) {
-        let n = z.len() / code;
-        match n {
-            1 => columns::<1>(z, v, hidden, code, width),
-            2 => columns::<2>(z, v, hidden, code, width),
-            3 => columns::<3>(z, v, hidden, code, width),
-            4 => columns::<4>(z, v, hidden, code, width),
-            _ => columns::<GROUP>(z, v, hidden, code, width),
-        }
-    }
-
-    /// Every column of `hidden` for `N` images: 16 columns at a time, each output one chain
-    /// of fused multiply-adds over the code in order, then added to the bias.
-    #[target_feature(enable = "avx2,fma")]
-    fn columns<const N: usize>(
-        z: &[f32],
-        v: &[f32],
-        hidden: &mut [f32],
-        code: usize,
-        width: usize,
-    ) {
-        let z = &z[..N * code];
-        let v = &v[..code * width];
-        let hidden = &mut hidden[..N * width];
-        let (zp, vp, hp) = (z.as_ptr(), v.as_ptr(), hidden.as_mut_ptr());
-        let full = width / 16 * 16;
-        for j in (0..full).step_by(16) {
-            let mut acc = [[_mm256_setzero_ps(); 2]; N];
-            for k in 0..code {
-                // SAFETY: `k < code` and `j + 16 ≤ width`, inside `v`; `i < N`, inside `z`.
-                // The prefetch is a hint that never faults, so its address may lie beyond.
-                unsafe {
-                    let row = vp.add(k * width + j);
-                    // The strip after next: the strips walk down the columns, a stride the
-                    // hardware prefetchers do not follow.
-                    _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(32).cast());
-                    let (v0, v1) = (_mm256_loadu_ps(row), _mm256_loadu_ps(row.add(8)));
-                    for (i, a) in acc.iter_mut().enumerate() {
-                        let x = _mm256_broadcast_ss(&*zp.add(i * code + k));
-                        a[0] = _mm256_fmadd_ps(x, v0, a[0]);
-                        a[1] = _mm256_fmadd_ps(x, v1, a[1]);
-                    }
-                }
-            }
-            for (i, a) in acc.iter().enumerate() {
-                // SAFETY: `j + 16 ≤ width`, inside image `i`'s row of `hidden`.
-                unsafe {
-                    let out = hp.add(i * width + j);
-                    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_loadu_ps(out), a[0]));
-                    let out = out.add(8);
-                    _mm256_storeu_ps(out, _mm256_add_ps(_mm256_loadu_ps(out), a[1]));
-                }
-            }
-        }
-        for j in full..width {
-            for i in 0..N {
-                let mut acc = 0f32;
-                for k in 0..code {
-                    acc = z[i * code + k].mul_add(v[k * width + j], acc);
-                }
-                hidden[i * width + j] += acc;
-            }
-        }
-    }
+    use super::{update, RmsPropSettings};
 
     /// Row `row` of `V`'s gradient, `Σ_b z[b, row]·δ[b, :]` (one chain per value over the
     /// batch in order), and its update in `v_row` and `ms_row`, 32 values at a time.

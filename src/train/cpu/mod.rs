@@ -20,6 +20,7 @@ mod simd;
 use rayon::prelude::*;
 
 use super::state::{Penalties, State, StepLoss};
+use crate::cpu_path::Path;
 use crate::entropy::prior::{noise, rate, Prior, RateGrads};
 use crate::kernels::{
     deconv_tile, gemm, im2col, matmul, sum, tanh_in_place, tanh_parallel, MatRef,
@@ -265,7 +266,7 @@ impl CpuStepper {
             row.copy_from_slice(dec_b);
         }
         decoder_matrix::forward(&self.codes, dec_w, &mut self.hidden, batch);
-        tanh_parallel(&mut self.hidden);
+        tanh_parallel(Path::detect(), &mut self.hidden);
     }
 
     /// Transposed convolution and sigmoid, the loss, and the way back to the hidden layer,
@@ -286,7 +287,7 @@ impl CpuStepper {
             .zip(self.tile_grads.par_chunks_mut(tile_grad))
             .zip(self.tile_losses.par_iter_mut())
             .for_each(|(((((out, hidden), hidden_grad), tile), grads), loss)| {
-                deconv_tile(deconv_w, deconv_b, hidden, out);
+                deconv_tile(Path::detect(), deconv_w, deconv_b, hidden, out);
                 let mut squared = 0f64;
                 for (y, &p) in out.iter_mut().zip(tile) {
                     let d = *y - f32::from(p) / 255.0;

@@ -3,11 +3,13 @@
 
 use std::arch::x86_64::*;
 
+use crate::cpu_path::Path;
 use crate::optim::RmsPropSettings;
 
-/// Whether this CPU runs the AVX2 + FMA kernels.
+/// Whether the AVX2 + FMA kernels run: this CPU has them and `AEC_CPU_PATH` does not narrow
+/// the choice ([`Path::detect`]).
 pub fn available() -> bool {
-    is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+    Path::detect() == Path::Avx2
 }
 
 /// TensorFlow 1's RMSProp on eight values at a time: the operations of

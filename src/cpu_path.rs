@@ -1,0 +1,118 @@
+//! Which instruction set aec's own CPU kernels run on.
+//!
+//! Each kernel that has a wide version also has a portable one that computes the same
+//! operations in the same order, so the choice changes speed, not results (tests hold every
+//! path this CPU has to the portable one). The widest path the CPU has is picked at run time;
+//! the environment variable `AEC_CPU_PATH` (`portable` or `avx2`) narrows the choice, so that
+//! whole programs can be compared across paths. The `gemm` crate's kernels, which encoding and
+//! training also use, pick their own instructions.
+
+use std::sync::OnceLock;
+
+/// The environment variable that narrows the path.
+pub const ENV: &str = "AEC_CPU_PATH";
+
+/// An instruction set of the CPU kernels, from narrowest to widest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Path {
+    /// Plain Rust, compiled for the baseline target.
+    Portable,
+    /// The same loops compiled for AVX2 and FMA (x86-64 CPUs since 2013–2015).
+    Avx2,
+}
+
+/// An `AEC_CPU_PATH` value that names no path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{ENV}={value:?} names no CPU path (portable or avx2)")]
+pub struct UnknownPath {
+    /// The value found.
+    pub value: String,
+}
+
+impl Path {
+    /// Every path, narrowest first.
+    pub const ALL: [Path; 2] = [Path::Portable, Path::Avx2];
+
+    /// The path's name, as `AEC_CPU_PATH` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Path::Portable => "portable",
+            Path::Avx2 => "avx2",
+        }
+    }
+
+    /// The path `name` names.
+    pub fn from_name(name: &str) -> Result<Self, UnknownPath> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == name.trim().to_ascii_lowercase())
+            .ok_or_else(|| UnknownPath {
+                value: name.to_owned(),
+            })
+    }
+
+    /// Whether this CPU runs the path.
+    pub fn supported(self) -> bool {
+        match self {
+            Path::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Path::Avx2 => false,
+        }
+    }
+
+    /// The widest path this CPU runs, ignoring the environment.
+    pub fn widest() -> Self {
+        Self::available().pop().unwrap_or(Path::Portable)
+    }
+
+    /// Every path this CPU runs, narrowest first.
+    pub fn available() -> Vec<Self> {
+        Self::ALL.into_iter().filter(|p| p.supported()).collect()
+    }
+
+    /// The path named by `AEC_CPU_PATH`, if it is set.
+    pub fn from_env() -> Result<Option<Self>, UnknownPath> {
+        match std::env::var(ENV) {
+            Ok(v) if !v.trim().is_empty() => Self::from_name(&v).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The path the kernels run on: the widest this CPU has, or the narrower one that
+    /// `AEC_CPU_PATH` names (a path this CPU lacks, or a value that names none, leaves the
+    /// widest; programs check the value with [`Path::from_env`] first). Read once.
+    pub fn detect() -> Self {
+        static CHOSEN: OnceLock<Path> = OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            let widest = Self::widest();
+            match Self::from_env() {
+                Ok(Some(p)) => p.min(widest),
+                _ => widest,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_refused() {
+        for p in Path::ALL {
+            assert_eq!(Path::from_name(p.name()), Ok(p));
+        }
+        assert_eq!(Path::from_name(" AVX2 "), Ok(Path::Avx2));
+        let err = Path::from_name("avx1024").unwrap_err().to_string();
+        assert!(err.contains("avx1024") && err.contains(ENV), "{err}");
+    }
+
+    #[test]
+    fn the_chosen_path_is_one_this_cpu_runs() {
+        assert!(Path::detect().supported());
+        assert!(Path::available().contains(&Path::Portable));
+        assert_eq!(Path::widest(), *Path::available().last().unwrap());
+    }
+}
