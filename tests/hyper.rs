@@ -256,3 +256,48 @@ fn resumed_training_equals_uninterrupted_training() {
         std::fs::read(&resumed).unwrap()
     );
 }
+
+/// `--refine` with the built-in default on a crop of a photo: the loss it reports falls, the
+/// file decodes, and models without whole-image latents refuse the setting.
+#[test]
+fn refine_lowers_the_loss_of_the_built_in_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let crop = dir.path().join("crop.png");
+    image::open(KODIM)
+        .unwrap()
+        .crop_imm(300, 100, 160, 128)
+        .save(&crop)
+        .unwrap();
+    let out = dir.path().join("crop.aec");
+    let assert = aec()
+        .args(["compress", "--refine", "8", "--verify", "-o"])
+        .arg(&out)
+        .arg(&crop)
+        .assert()
+        .success();
+    let line = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    let losses: Vec<f64> = line
+        .split("refined: loss ")
+        .nth(1)
+        .expect("a refinement report")
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(losses[1] < losses[0], "{line}");
+    aec()
+        .arg("decompress")
+        .arg(&out)
+        .arg("-o")
+        .arg(dir.path().join("crop.out.png"))
+        .assert()
+        .success();
+    aec()
+        .args(["compress", "--model", "tiled-q3", "--refine", "4", "-o"])
+        .arg(dir.path().join("t.aec"))
+        .arg(&crop)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "--refine applies to the whole-image models",
+        ));
+}

@@ -63,6 +63,10 @@ pub struct RdArgs {
     /// JPEG XL qualities (repeatable; up to 100, as cjxl -q), through cjxl/djxl when on PATH.
     #[arg(long, value_name = "Q", default_values_t = [10f32, 30.0, 50.0, 70.0, 90.0])]
     jxl: Vec<f32>,
+    /// Also measure each whole-image model with this many steps of latent refinement at
+    /// encoding (curves `GROUP refine hyperprior`).
+    #[arg(long, value_name = "STEPS", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    refine: Option<usize>,
     /// Skip the JPEG, WebP, AVIF and JPEG XL baselines.
     #[arg(long)]
     no_baselines: bool,
@@ -210,8 +214,13 @@ fn measure_models(
         let Some(codec) = codec.as_tiled() else {
             step(
                 name.clone(),
-                rd::measure_whole_image(codec.as_ref(), name, group, set)?,
+                rd::measure_whole_image(codec.as_ref(), name, group, set, 0)?,
             );
+            if let Some(steps) = a.refine {
+                let (name, group) = (format!("{name} refine {steps}"), format!("{group} refine"));
+                let point = rd::measure_whole_image(codec.as_ref(), &name, &group, set, steps)?;
+                step(name, point);
+            }
             continue;
         };
         if codec.tables().is_some() {

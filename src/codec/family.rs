@@ -107,7 +107,9 @@ impl ImageCodec for HyperCodec {
                 "--sparse applies to models whose codes are stored as numbers".into(),
             ));
         }
-        HyperCodec::compress_rgb(self, rgb, channels)
+        Ok(self
+            .compress_refined(rgb, channels, options.refine_steps)?
+            .0)
     }
     fn decode_rgb(&self, bytes: &[u8]) -> Result<RgbImage, CodecError> {
         HyperCodec::decode_rgb(self, bytes)

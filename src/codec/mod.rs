@@ -111,6 +111,8 @@ pub struct CompressOptions {
     /// Store code values whose magnitude is at most this as zero, in the sparse layout.
     /// `None`: dense layout.
     pub sparse_threshold: Option<f32>,
+    /// Gradient steps of latent refinement at encoding time (whole-image models; 0: none).
+    pub refine_steps: usize,
 }
 
 impl Default for CompressOptions {
@@ -118,6 +120,7 @@ impl Default for CompressOptions {
         Self {
             precision: Precision::F16,
             sparse_threshold: None,
+            refine_steps: 0,
         }
     }
 }
@@ -199,6 +202,11 @@ impl Codec {
         match &self.entropy {
             None => Ok(self.compress_raw(rgb, channels, options)?.to_bytes()?),
             Some(e) => {
+                if options.refine_steps > 0 {
+                    return Err(CodecError::Setting(
+                        "--refine applies to the whole-image models".into(),
+                    ));
+                }
                 if options.sparse_threshold.is_some() {
                     return Err(CodecError::Setting(
                         "--sparse applies to models whose codes are stored as numbers".into(),

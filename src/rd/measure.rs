@@ -22,6 +22,7 @@ pub fn measure_aec(
     let options = CompressOptions {
         precision,
         sparse_threshold: threshold,
+        refine_steps: 0,
     };
     let entropy = codec.tables().is_some();
     let label = match (entropy, threshold) {
@@ -74,14 +75,20 @@ pub fn measure_aec(
     ))
 }
 
-/// Measures a whole-image model (any [`ImageCodec`] without settings): real file bytes and
-/// the decoded pixels of every image. Its points form the curve `GROUP hyperprior`.
+/// Measures a whole-image model (any [`ImageCodec`] without settings), its encoder refining
+/// the latents for `refine_steps` steps: real file bytes and the decoded pixels of every
+/// image. Its points form the curve `GROUP hyperprior`.
 pub fn measure_whole_image(
     codec: &dyn ImageCodec,
     name: &str,
     group: &str,
     set: &ImageSet,
+    refine_steps: usize,
 ) -> Result<RdPoint, RdError> {
+    let options = CompressOptions {
+        refine_steps,
+        ..CompressOptions::default()
+    };
     let fail = |index: usize, source: BoxError| RdError::Codec {
         codec: name.to_string(),
         index,
@@ -94,7 +101,7 @@ pub fn measure_whole_image(
         .enumerate()
         .map(|(i, img)| {
             let bytes = codec
-                .compress_rgb(img, 3, &CompressOptions::default())
+                .compress_rgb(img, 3, &options)
                 .map_err(|e| fail(i, e.into()))?;
             let decoded = codec.decode_rgb(&bytes).map_err(|e| fail(i, e.into()))?;
             Ok(measure(img, &decoded, bytes.len()))

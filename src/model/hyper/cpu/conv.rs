@@ -253,25 +253,37 @@ pub fn conv_forward(g: &Geometry, t: &[f32], bias: &[f32], x: &[f32]) -> (Buf, B
     (y, patches)
 }
 
-/// A convolution's backward pass: the gradients of `T` and the bias, and of the input when
-/// `need_input`.
+/// Which gradients a backward pass computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// The input's.
+    pub input: bool,
+    /// The parameters' (training; an encoder refining its latents needs only the input's).
+    pub params: bool,
+}
+
+/// A convolution's backward pass: the gradients of `T` and the bias (empty unless
+/// `needs.params`), and of the input when `needs.input`.
 pub fn conv_backward(
     g: &Geometry,
     t: &[f32],
     patches: &[f32],
     dy: &[f32],
-    need_input: bool,
+    needs: Needs,
 ) -> (Vec<f32>, Vec<f32>, Option<Buf>) {
     let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
-    let mut dt = vec![0.0; p * s];
-    product(
-        &mut dt,
-        false,
-        MatRef::new(patches, rows, p).t(),
-        MatRef::new(dy, rows, s),
-    );
-    let db = column_sums(dy, s);
-    let dx = need_input.then(|| {
+    let (mut dt, mut db) = (Vec::new(), Vec::new());
+    if needs.params {
+        dt = vec![0.0; p * s];
+        product(
+            &mut dt,
+            false,
+            MatRef::new(patches, rows, p).t(),
+            MatRef::new(dy, rows, s),
+        );
+        db = column_sums(dy, s);
+    }
+    let dx = needs.input.then(|| {
         let mut dx = Buf::zeros(g.large_rows() * g.large_channels);
         spread(g, t, dy, &mut dx);
         dx
@@ -300,25 +312,29 @@ pub fn deconv_forward(g: &Geometry, t: &[f32], bias: &[f32], x: &[f32]) -> Buf {
     y
 }
 
-/// A transposed convolution's backward pass: the gradients of `T`, the bias and the input.
+/// A transposed convolution's backward pass: the gradients of `T` and the bias (empty unless
+/// `needs.params`), and of the input when `needs.input`.
 pub fn deconv_backward(
     g: &Geometry,
     t: &[f32],
     x: &[f32],
     dy: &[f32],
-    need_input: bool,
+    needs: Needs,
 ) -> (Vec<f32>, Vec<f32>, Option<Buf>) {
     let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
     let dcols = g.patches(dy);
-    let mut dt = vec![0.0; p * s];
-    product(
-        &mut dt,
-        false,
-        MatRef::new(&dcols, rows, p).t(),
-        MatRef::new(x, rows, s),
-    );
-    let db = column_sums(dy, g.large_channels);
-    let dx = need_input.then(|| {
+    let (mut dt, mut db) = (Vec::new(), Vec::new());
+    if needs.params {
+        dt = vec![0.0; p * s];
+        product(
+            &mut dt,
+            false,
+            MatRef::new(&dcols, rows, p).t(),
+            MatRef::new(x, rows, s),
+        );
+        db = column_sums(dy, g.large_channels);
+    }
+    let dx = needs.input.then(|| {
         let mut dx = Buf::scratch(rows * s);
         product(
             &mut dx,

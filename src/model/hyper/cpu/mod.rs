@@ -7,6 +7,7 @@ pub mod conv;
 pub mod gdn;
 pub mod network;
 pub mod pool;
+pub mod rate;
 
 use pool::Buf;
 

@@ -110,7 +110,8 @@ pub fn forward(
 }
 
 /// The backward pass of a [`forward`] run: writes the parameters' gradients into `grads`
-/// (indexed as `params`) and returns the input's gradient when `need_input`.
+/// (indexed as `params`; left as they are where `grads` is empty) and returns the input's
+/// gradient when `need_input`.
 pub fn backward(
     tape: Tape,
     params: &[Vec<f32>],
@@ -119,19 +120,27 @@ pub fn backward(
     grads: &mut [Vec<f32>],
 ) -> Option<Buf> {
     let count = tape.0.len();
+    let need_params = !grads.is_empty();
     for (index, (saved, p)) in tape.0.into_iter().enumerate().rev() {
-        let need = need_input || index > 0;
+        let needs = conv::Needs {
+            input: need_input || index > 0,
+            params: need_params,
+        };
         let dx = match saved {
             Saved::Conv { g, t, patches } => {
-                let (dt, db, dx) = conv::conv_backward(&g, &t, &patches, &dy, need);
-                grads[p] = g.burn_kernel(&dt);
-                grads[p + 1] = db;
+                let (dt, db, dx) = conv::conv_backward(&g, &t, &patches, &dy, needs);
+                if need_params {
+                    grads[p] = g.burn_kernel(&dt);
+                    grads[p + 1] = db;
+                }
                 dx
             }
             Saved::Deconv { g, t, input } => {
-                let (dt, db, dx) = conv::deconv_backward(&g, &t, &input, &dy, need);
-                grads[p] = g.burn_kernel(&dt);
-                grads[p + 1] = db;
+                let (dt, db, dx) = conv::deconv_backward(&g, &t, &input, &dy, needs);
+                if need_params {
+                    grads[p] = g.burn_kernel(&dt);
+                    grads[p + 1] = db;
+                }
                 dx
             }
             Saved::Gdn {
@@ -143,8 +152,10 @@ pub fn backward(
             } => {
                 let roots = (params[p].as_slice(), params[p + 1].as_slice());
                 let g = gdn::backward(&input, &root, &dy, channels, roots, &gamma, inverse);
-                grads[p] = g.beta_root;
-                grads[p + 1] = g.gamma_root;
+                if need_params {
+                    grads[p] = g.beta_root;
+                    grads[p + 1] = g.gamma_root;
+                }
                 Some(g.input)
             }
             Saved::Relu { output } => {

@@ -5,13 +5,13 @@
 //! holds the two together), several times faster: no graph, no NCHW reshuffles per layer, and
 //! every product on `gemm`'s kernels on all cores.
 
-mod rate;
 mod shards;
 
 use rayon::prelude::*;
 
 use crate::model::hyper::cpu::network::{self, Shape, Tape};
 use crate::model::hyper::cpu::pool::Buf;
+use crate::model::hyper::cpu::rate;
 use crate::model::hyper::cpu::to_nhwc;
 use crate::model::hyper::net::Transform;
 use crate::model::hyper::rate::Noise;

@@ -40,9 +40,23 @@ fn sign(v: f64) -> f64 {
     }
 }
 
+fn gaussian_cdf(t: f64) -> f64 {
+    0.5 * libm::erfc(-t * FRAC_1_SQRT_2)
+}
+
+/// The probability of the unit bin around `v` under a zero-mean Gaussian of scale `s`.
+fn gaussian_bin(v: f32, s: f32) -> f64 {
+    let (a, s) = (f64::from(v.abs()), f64::from(s));
+    gaussian_cdf((0.5 - a) / s) - gaussian_cdf((-0.5 - a) / s)
+}
+
+/// Bits of one value `v` under a zero-mean Gaussian of scale `s` (the bin around `v`).
+pub fn gaussian_bits(v: f32, s: f32) -> f64 {
+    bits_of(gaussian_bin(v, s))
+}
+
 /// Bits of `y` under zero-mean Gaussians of scale `scales` (same shape).
 pub fn gaussian(y: &[f32], scales: &[f32]) -> Bits {
-    let cdf = |t: f64| 0.5 * libm::erfc(-t * FRAC_1_SQRT_2);
     let pdf = |t: f64| (-0.5 * t * t).exp() / (2.0 * PI).sqrt();
     let mut bits = 0.0;
     let mut d_value = vec![0.0; y.len()];
@@ -50,7 +64,7 @@ pub fn gaussian(y: &[f32], scales: &[f32]) -> Bits {
     for (i, (&v, &s)) in y.iter().zip(scales).enumerate() {
         let (a, s64) = (f64::from(v.abs()), f64::from(s));
         let (u, l) = ((0.5 - a) / s64, (-0.5 - a) / s64);
-        let p = cdf(u) - cdf(l);
+        let p = gaussian_bin(v, s);
         bits += bits_of(p);
         let g = dbits_dp(p);
         d_value[i] = (g * (pdf(l) - pdf(u)) / s64 * sign(f64::from(v))) as f32;
