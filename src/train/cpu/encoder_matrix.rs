@@ -652,7 +652,9 @@ mod tests {
         }
 
         #[cfg(target_arch = "x86_64")]
-        if avx2::available() {
+        if !crate::cpu_path::Path::Avx2.supported() {
+            eprintln!("skipped the AVX2 kernels: this CPU lacks AVX2 or FMA");
+        } else {
             // Every group size of the input gradient (1 to 5 images) and of the update (two
             // strips, and a last single one when the count is odd), and partial blocks.
             for (batch, code, rows) in
