@@ -24,15 +24,7 @@ PYTHON="${PYTHON:-tfenv/bin/python}"
 AEC="${AEC:-${CARGO_TARGET_DIR:-target}/release/aec}"
 [[ -x "$AEC" ]] || { echo "no aec binary at $AEC (set AEC)" >&2; exit 1; }
 
-tmp="$(mktemp -d)"
-paused="$(pgrep -f ' train-hyper ' || true)"
-finish() {
-  if [[ -n "$paused" ]]; then kill -CONT $paused && echo "resumed background job $paused" >&2; fi
-  rm -rf "$tmp"
-}
-trap finish EXIT
-trap 'exit 130' INT TERM HUP
-if [[ -n "$paused" ]]; then kill -STOP $paused && echo "paused background job $paused" >&2; fi
+source scripts/pause-training.sh
 cpu_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat; }  # busy, idle
 own_ticks() { awk '{print $16 + $17}' "/proc/$$/stat"; }  # CPU time of this shell's children
 # Runs "$@" and appends to $usage the shares of all the CPUs' time (%) that it and that other

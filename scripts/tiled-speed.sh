@@ -22,15 +22,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 [[ -x "$PYTHON" ]] || { echo "no Python with TensorFlow at $PYTHON (set PYTHON)" >&2; exit 1; }
 [[ -f "$DATA" ]] || { echo "no CIFAR-10 binary at $DATA (set DATA)" >&2; exit 1; }
 
-tmp="$(mktemp -d)"
-paused="$(pgrep -f ' train(-hyper)? ' || true)"
-finish() {
-  if [[ -n "$paused" ]]; then kill -CONT $paused && echo "resumed background jobs $paused" >&2; fi
-  rm -rf "$tmp"
-}
-trap finish EXIT
-trap 'exit 130' INT TERM HUP
-if [[ -n "$paused" ]]; then kill -STOP $paused && echo "paused background jobs $paused" >&2; fi
+source scripts/pause-training.sh
 
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs), $(nproc) cores;" \
   "$(grep -m1 -o -w -e avx512f -e avx2 /proc/cpuinfo | sort -u | tr '\n' ' ')"

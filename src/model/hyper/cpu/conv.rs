@@ -272,23 +272,34 @@ pub fn conv_backward(
     needs: Needs,
 ) -> (Vec<f32>, Vec<f32>, Option<Buf>) {
     let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
-    let (mut dt, mut db) = (Vec::new(), Vec::new());
-    if needs.params {
-        dt = vec![0.0; p * s];
-        product(
-            &mut dt,
-            false,
-            MatRef::new(patches, rows, p).t(),
-            MatRef::new(dy, rows, s),
-        );
-        db = column_sums(dy, s);
-    }
+    let (dt, db) = param_grads(
+        needs,
+        MatRef::new(patches, rows, p),
+        MatRef::new(dy, rows, s),
+        (dy, s),
+    );
     let dx = needs.input.then(|| {
         let mut dx = Buf::zeros(g.large_rows() * g.large_channels);
         spread(g, t, dy, &mut dx);
         dx
     });
     (dt, db, dx)
+}
+
+/// `T`'s gradient `colsᵀ · other` and the bias's (the column sums of the output's gradient
+/// `dy`, `channels` wide), or two empty vectors unless `needs.params`.
+fn param_grads(
+    needs: Needs,
+    cols: MatRef<'_>,
+    other: MatRef<'_>,
+    (dy, channels): (&[f32], usize),
+) -> (Vec<f32>, Vec<f32>) {
+    if !needs.params {
+        return (Vec::new(), Vec::new());
+    }
+    let mut dt = vec![0.0; cols.shape().1 * other.shape().1];
+    product(&mut dt, false, cols.t(), other);
+    (dt, column_sums(dy, channels))
 }
 
 /// Adds `small · Tᵀ`, scattered onto the large grid, to `large`: the transposed convolution
@@ -323,17 +334,12 @@ pub fn deconv_backward(
 ) -> (Vec<f32>, Vec<f32>, Option<Buf>) {
     let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
     let dcols = g.patches(dy);
-    let (mut dt, mut db) = (Vec::new(), Vec::new());
-    if needs.params {
-        dt = vec![0.0; p * s];
-        product(
-            &mut dt,
-            false,
-            MatRef::new(&dcols, rows, p).t(),
-            MatRef::new(x, rows, s),
-        );
-        db = column_sums(dy, g.large_channels);
-    }
+    let (dt, db) = param_grads(
+        needs,
+        MatRef::new(&dcols, rows, p),
+        MatRef::new(x, rows, s),
+        (dy, g.large_channels),
+    );
     let dx = needs.input.then(|| {
         let mut dx = Buf::scratch(rows * s);
         product(
