@@ -94,19 +94,27 @@ pub fn measure_whole_image(
         index,
         source,
     };
-    // One image at a time: each already runs on every core.
-    let measured = set
+    let one = |(i, img): (usize, &RgbImage)| {
+        let bytes = codec
+            .compress_rgb(img, 3, &options)
+            .map_err(|e| fail(i, e.into()))?;
+        let decoded = codec.decode_rgb(&bytes).map_err(|e| fail(i, e.into()))?;
+        Ok(measure(img, &decoded, bytes.len()))
+    };
+    // Photos one at a time (each already runs on every core); small images side by side.
+    let small = set
         .images
         .iter()
-        .enumerate()
-        .map(|(i, img)| {
-            let bytes = codec
-                .compress_rgb(img, 3, &options)
-                .map_err(|e| fail(i, e.into()))?;
-            let decoded = codec.decode_rgb(&bytes).map_err(|e| fail(i, e.into()))?;
-            Ok(measure(img, &decoded, bytes.len()))
-        })
-        .collect::<Result<Vec<_>, RdError>>()?;
+        .all(|img| u64::from(img.width()) * u64::from(img.height()) <= 64 * 64);
+    let measured = if small {
+        (set.images.par_iter().enumerate())
+            .map(one)
+            .collect::<Result<Vec<_>, RdError>>()?
+    } else {
+        (set.images.iter().enumerate())
+            .map(one)
+            .collect::<Result<Vec<_>, RdError>>()?
+    };
     Ok(summarise(
         &format!("{group} hyperprior"),
         name.to_string(),
