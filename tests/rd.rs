@@ -219,3 +219,23 @@ fn avif_and_jpeg_xl_baselines_when_their_tools_are_installed() {
     )
     .unwrap();
 }
+
+/// A whole-image model measured plainly and with refinement: both points are real files of
+/// the same model (small images run side by side), the refined one forms its own curve and
+/// differs from the plain one.
+#[test]
+fn whole_image_models_with_and_without_refinement() {
+    use aec::codec::Builtin;
+    let set = samples();
+    let codec = Builtin::Quality(1).codec(aec::codec::MAX_PIXELS).unwrap();
+    let plain = rd::measure_whole_image(codec.as_ref(), "Q1", "aec", &set, 0).unwrap();
+    let refined =
+        rd::measure_whole_image(codec.as_ref(), "Q1 refine 8", "aec refine", &set, 8).unwrap();
+    assert_eq!(plain.family, "aec hyperprior");
+    assert_eq!(refined.family, "aec refine hyperprior");
+    assert!(plain.bytes_per_image > 21.0 && refined.bytes_per_image > 21.0);
+    assert!(
+        (plain.bytes_per_image, plain.psnr_mean) != (refined.bytes_per_image, refined.psnr_mean),
+        "{plain:?} {refined:?}"
+    );
+}
