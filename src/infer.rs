@@ -218,7 +218,7 @@ impl TileCoder for CpuCoder {
 impl CpuCoder {
     /// [`TileCoder::decode`] on a chosen path. Every step is the same operations in the same
     /// order on every path and thread count (the dense layer as chains of fused multiply-adds,
-    /// [`crate::kernels::dense`]; the rest unfused), so the tiles are the same bits whatever
+    /// `kernels::dense`; the rest unfused), so the tiles are the same bits whatever
     /// the path: tests hold them to each other.
     pub fn decode_on(&self, path: Path, codes: &[f32]) -> Vec<f32> {
         let l = self.config.code_length;

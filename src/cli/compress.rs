@@ -52,9 +52,9 @@ pub struct CompressArgs {
     /// Store code values with magnitude at most T as zeros, in the sparse layout.
     #[arg(long, value_name = "T")]
     sparse: Option<f32>,
-    /// Whole-image models: refine each image's latents for N gradient steps before coding
-    /// them (slower encoding, about N passes of the synthesis and its gradient; smaller
-    /// files at the same quality; decoding is unchanged).
+    /// Whole-image models: search for better latents in at most N trial rounds before coding
+    /// them (each round a pass of the synthesis, plus its gradient after a kept one; 16 is
+    /// plenty); slower encoding, smaller files at the same quality, decoding unchanged.
     #[arg(long, value_name = "N", default_value_t = 0,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=10_000))]
     refine: usize,

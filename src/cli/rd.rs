@@ -63,9 +63,9 @@ pub struct RdArgs {
     /// JPEG XL qualities (repeatable; up to 100, as cjxl -q), through cjxl/djxl when on PATH.
     #[arg(long, value_name = "Q", default_values_t = [10f32, 30.0, 50.0, 70.0, 90.0])]
     jxl: Vec<f32>,
-    /// Also measure each whole-image model with this many steps of latent refinement at
-    /// encoding (curves `GROUP refine hyperprior`).
-    #[arg(long, value_name = "STEPS", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    /// Also measure each whole-image model with this many rounds of latent refinement at
+    /// encoding (`aec compress --refine`; curves `GROUP refine hyperprior`).
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     refine: Option<usize>,
     /// Skip the JPEG, WebP, AVIF and JPEG XL baselines.
     #[arg(long)]

@@ -111,7 +111,8 @@ pub struct CompressOptions {
     /// Store code values whose magnitude is at most this as zero, in the sparse layout.
     /// `None`: dense layout.
     pub sparse_threshold: Option<f32>,
-    /// Gradient steps of latent refinement at encoding time (whole-image models; 0: none).
+    /// Rounds of latent refinement at encoding time (whole-image models; 0: none; see
+    /// [`hyper::HyperCodec::compress_refined`]).
     pub refine_steps: usize,
 }
 

@@ -222,10 +222,11 @@ impl HyperCodec {
         Ok(self.compress_refined(rgb, channels, 0)?.0)
     }
 
-    /// [`Self::compress_rgb`] with `steps` steps of latent refinement ([`refine`]): smaller
-    /// files, or better pictures, or both, for the time of `steps` passes of the synthesis
-    /// and its gradient; the report says what it gained (none for 0 steps). Images over
-    /// [`REFINE_MAX_PIXELS`] are refused (it holds the whole synthesis's activations).
+    /// [`Self::compress_rgb`] with at most `steps` rounds of latent refinement (`refine.rs`):
+    /// smaller files, or better pictures, or both, for the time of up to `steps` passes of the
+    /// synthesis (and its gradient after each kept round); the report says what it gained
+    /// (none for 0 rounds). Images over [`REFINE_MAX_PIXELS`] are refused (it holds the whole
+    /// synthesis's activations).
     pub fn compress_refined(
         &self,
         rgb: &RgbImage,
