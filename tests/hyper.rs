@@ -54,7 +54,7 @@ fn tiny_training(data: &Path, out: &Path, steps: &str) -> Command {
 }
 
 fn tiny_model(dir: &Path, seed: u64) -> PathBuf {
-    let w = HyperWeights::init(HyperConfig { n: 4, m: 6 }, seed);
+    let w = HyperWeights::init(HyperConfig::new(4, 6), seed);
     let path = dir.join(format!("tiny-{seed}.safetensors"));
     std::fs::write(&path, HyperModel::from_weights(w, 0.01).unwrap().to_bytes()).unwrap();
     path
@@ -184,6 +184,44 @@ fn train_hyper_writes_resumes_and_feeds_compress() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("multiple of 64"));
+}
+
+/// `--means` turns a scale-only model into a mean-scale one that trains, codes and decodes.
+#[test]
+fn train_hyper_adds_means_to_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = photo_folder(dir.path());
+    let init = tiny_model(dir.path(), 4);
+    let out = dir.path().join("ms.safetensors");
+    tiny_training(&data, &out, "2")
+        .arg("--init")
+        .arg(&init)
+        .arg("--means")
+        .assert()
+        .success();
+    aec()
+        .args(["model", "info"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("mean-scale hyperprior"));
+    let file = dir.path().join("k.aec");
+    aec()
+        .args(["compress", KODIM, "--verify", "--model"])
+        .arg(&out)
+        .arg("-o")
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("PSNR"));
+    aec()
+        .args(["decompress", "--model"])
+        .arg(&out)
+        .arg(&file)
+        .arg("-o")
+        .arg(dir.path().join("k.png"))
+        .assert()
+        .success();
 }
 
 /// Memory of a large image with a model of the default size (N = 64, M = 96): the transforms

@@ -84,7 +84,10 @@ fn hyper_info(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<ExitCode> 
         store::hex(&id.0[..8])
     );
     println!("size:        {} bytes", bytes.len());
-    println!("kind:        whole image, convolutional, scale hyperprior (.aec version 2, kind 2)");
+    let prior = if c.means { "mean-scale" } else { "scale" };
+    println!(
+        "kind:        whole image, convolutional, {prior} hyperprior (.aec version 2, kind 2)"
+    );
     println!(
         "rate λ:      {} (loss: λ·255²·MSE + bits per pixel)",
         m.lambda

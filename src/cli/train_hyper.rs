@@ -16,6 +16,7 @@ use clap::Args;
   aec train-hyper --data photos/ --lambda 0.0067 --steps 100000 --out hyper.safetensors
   aec train-hyper --data photos/ --lambda 0.0067 --steps 200000 --out hyper.safetensors --resume
   aec train-hyper --data photos/ --lambda 0.0035 --init hyper.safetensors --out low.safetensors
+  aec train-hyper --data photos/ --lambda 0.0067 --init hyper.safetensors --means --out ms.safetensors
 
 Data: a folder of images (recursive); each batch is random crops with random horizontal
 flips. Writes MODEL (the weights), a checkpoint MODEL.ckpt and a log row in MODEL.csv every
@@ -64,6 +65,11 @@ pub struct TrainHyperArgs {
     /// analysis and synthesis of the initial weights.
     #[arg(long, requires = "init")]
     fresh_hyper: bool,
+    /// Predict each latent's mean as well as its scale (a mean-scale hyperprior). With --init
+    /// of a scale-only model the means start at zero, so training starts from that model's
+    /// results.
+    #[arg(long)]
+    means: bool,
     /// Small images (a CIFAR-10 binary, a .txt list or a folder, as `aec train` reads) to make
     /// mosaics of for --tile-fraction of the batches.
     #[arg(long, value_name = "DATA")]
@@ -103,13 +109,16 @@ pub fn run(a: TrainHyperArgs) -> anyhow::Result<ExitCode> {
             if a.fresh_hyper {
                 weights.redraw_hyper(a.seed);
             }
+            if a.means {
+                weights = weights.with_means();
+            }
             Some(weights)
         }
         None => None,
     };
     let config = init
         .as_ref()
-        .map_or(HyperConfig { n: a.n, m: a.m }, |w| w.config);
+        .map_or(HyperConfig::new(a.n, a.m).with_means(a.means), |w| w.config);
     let mut photos = Photos::load(&a.data, a.crop).context("loading training photos")?;
     if let Some(path) = &a.tiles {
         anyhow::ensure!(

@@ -3,8 +3,10 @@
 //! The image is padded on the right and bottom by repeating its edge pixels to a multiple of
 //! 16 (one `y` value per 16×16 block; `z` has one per 4×4 block of `y`, the last ones partial),
 //! run through the analysis transforms, and its latents quantized:
-//! `z` per channel to `round(z − offset)`, `y` to `round(y)`. The integer hyper-synthesis
-//! turns the decoded `ẑ` into a scale per latent, and so a table from the model's ladder. The
+//! `z` per channel to `round(z − offset)`, `y` to `round(y − μ)` (`μ` = 0 for a scale-only
+//! model). The integer hyper-synthesis turns the decoded `ẑ` into a scale per latent, and so
+//! a table from the model's ladder, and for a mean-scale model a mean `μ` in its fixed point,
+//! so that the decoder's `ŷ = symbol + μ` is the same number on every machine. The
 //! payload is one range-coded stream: every `z` symbol (channel-major), then every `y` symbol
 //! (channel-major), each with its table; a value outside its table's alphabet follows the
 //! table's escape symbol ([`super::escape`]). Decoding reverses this and crops.
@@ -40,12 +42,34 @@ fn round_i32(v: f32) -> i32 {
     }
 }
 
+/// A mean from the integer hyper-synthesis ([`ACT_BITS`] fraction bits) as `f32`.
+fn mean_value(mu: i32) -> f32 {
+    // Exact for |mu| < 2^24; beyond, one correct rounding, the same everywhere.
+    mu as f32 / (1u32 << ACT_BITS) as f32
+}
+
+/// `ŷ = q + μ`: the exact sum in integers, rounded once to `f32` (IEEE conversion, the same
+/// on every machine), then scaled by a power of two (exact).
+fn dequantize(q: i32, mu: i32) -> f32 {
+    ((i64::from(q) << ACT_BITS) + i64::from(mu)) as f32 / (1u32 << ACT_BITS) as f32
+}
+
+/// What the hyper-synthesis gives each `y` value (channel-major).
+pub(crate) struct Conditions {
+    /// The scale level.
+    levels: Vec<usize>,
+    /// The mean in the integer network's fixed point (0 for a scale-only model).
+    means: Vec<i32>,
+}
+
 /// The decoded latents of a file.
 struct Latents {
     /// The `z` symbols.
     z: Vec<i32>,
     /// The scale level of each `y` value.
     levels: Vec<usize>,
+    /// The `y` symbols.
+    symbols: Vec<i32>,
     /// The `ŷ` values.
     y: Vec<f32>,
 }
@@ -242,7 +266,7 @@ impl HyperCodec {
             )));
         }
         let g = Geometry::of(width, height);
-        let mut y = self.analysis(rgb, g);
+        let y = self.analysis(rgb, g);
         let y_tensor = Tensor::<4>::from_data(
             TensorData::new(y.clone(), [1, self.config.m, g.y.0, g.y.1]),
             &self.device,
@@ -260,7 +284,11 @@ impl HyperCodec {
             let coded = encode_value(&mut enc, q, c, bit, &self.symbols, &mut budget)?;
             z_symbols.push(coded);
         }
-        let levels = self.levels(&z_symbols, g);
+        let cond = self.conditions(&z_symbols, g);
+        let mut q: Vec<i32> = (y.iter().zip(&cond.means))
+            .map(|(&v, &mu)| round_i32(v - mean_value(mu)))
+            .collect();
+        drop(y);
         let mut report = None;
         if steps > 0 {
             let footprints = (self.footprints).get_or_init(|| refine::footprints(&self.weights));
@@ -269,14 +297,13 @@ impl HyperCodec {
                 lambda: self.lambda,
                 footprint: footprints,
             };
-            let (refined, r) = refine::refine(&model, rgb, g, &y, &levels, steps);
-            (y, report) = (refined, Some(r));
+            let (refined, r) = refine::refine(&model, rgb, g, &q, &cond, steps);
+            (q, report) = (refined, Some(r));
         }
-        for (&v, &level) in y.iter().zip(&levels) {
-            let q = round_i32(v);
+        for (&q, &level) in q.iter().zip(&cond.levels) {
             encode_value(&mut enc, q, n + level, bit, &self.symbols, &mut budget)?;
         }
-        debug_assert_eq!(y.len(), m * g.y.0 * g.y.1);
+        debug_assert_eq!(q.len(), m * g.y.0 * g.y.1);
         let file = CodedFile {
             kind: ModelKind::WholeImageHyperprior,
             channels: channels.clamp(1, 4),
@@ -288,8 +315,8 @@ impl HyperCodec {
         Ok((file.to_bytes()?, report))
     }
 
-    /// The scale level of every `y` value, from the `z` symbols, in integers only.
-    fn levels(&self, z_symbols: &[i32], g: Geometry) -> Vec<usize> {
+    /// The scale level and mean of every `y` value, from the `z` symbols, in integers only.
+    fn conditions(&self, z_symbols: &[i32], g: Geometry) -> Conditions {
         let plane = g.z.0 * g.z.1;
         let values = z_symbols
             .iter()
@@ -307,13 +334,29 @@ impl HyperCodec {
         });
         let (sh, sw) = g.scales();
         debug_assert_eq!((scales.height, scales.width), (sh, sw));
-        let mut levels = Vec::with_capacity(self.config.m * g.y.0 * g.y.1);
-        for plane in scales.values.chunks_exact(sh * sw) {
-            for row in plane.chunks_exact(sw).take(g.y.0) {
-                levels.extend(row[..g.y.1].iter().map(|&s| self.tables.level(s)));
+        // Channels 0..m are the scales, m..2m the means of a mean-scale model; each plane is
+        // cropped to y's rows and columns.
+        let m = self.config.m;
+        let count = m * g.y.0 * g.y.1;
+        let cropped = |planes: &[i32]| -> Vec<i32> {
+            let mut out = Vec::with_capacity(count);
+            for plane in planes.chunks_exact(sh * sw) {
+                for row in plane.chunks_exact(sw).take(g.y.0) {
+                    out.extend_from_slice(&row[..g.y.1]);
+                }
             }
-        }
-        levels
+            out
+        };
+        let (scale_planes, mean_planes) = scales.values.split_at(m * sh * sw);
+        let levels = (cropped(scale_planes).into_iter())
+            .map(|s| self.tables.level(s))
+            .collect();
+        let means = if self.config.means {
+            cropped(mean_planes)
+        } else {
+            vec![0; count]
+        };
+        Conditions { levels, means }
     }
 
     /// `y` of the padded image, channel-major, region by region.
@@ -355,8 +398,8 @@ impl HyperCodec {
         for (k, &q) in l.z.iter().enumerate() {
             r.add(&self.tables.z[k / z_plane], q, true);
         }
-        for (&v, &level) in l.y.iter().zip(&l.levels) {
-            r.add(&self.tables.y[level], v as i32, false);
+        for (&q, &level) in l.symbols.iter().zip(&l.levels) {
+            r.add(&self.tables.y[level], q, false);
         }
         Ok(r)
     }
@@ -373,17 +416,18 @@ impl HyperCodec {
         let z_symbols = (0..z_count)
             .map(|k| decode_value(&mut dec, k / z_plane, bit, &self.symbols, &mut budget))
             .collect::<Result<Vec<i32>, _>>()?;
-        let levels = self.levels(&z_symbols, g);
-        let y = levels
-            .iter()
-            .map(|&level| {
-                decode_value(&mut dec, n + level, bit, &self.symbols, &mut budget).map(|q| q as f32)
-            })
-            .collect::<Result<Vec<f32>, _>>()?;
+        let Conditions { levels, means } = self.conditions(&z_symbols, g);
+        let symbols = (levels.iter())
+            .map(|&level| decode_value(&mut dec, n + level, bit, &self.symbols, &mut budget))
+            .collect::<Result<Vec<i32>, _>>()?;
         dec.finish()?;
+        let y = (symbols.iter().zip(&means))
+            .map(|(&q, &mu)| dequantize(q, mu))
+            .collect();
         Ok(Latents {
             z: z_symbols,
             levels,
+            symbols,
             y,
         })
     }
@@ -423,10 +467,73 @@ mod tests {
     use crate::model::hyper::HyperWeights;
 
     fn codec() -> HyperCodec {
-        let w = HyperWeights::init(HyperConfig { n: 8, m: 12 }, 5);
+        codec_of(HyperWeights::init(HyperConfig::new(8, 12), 5))
+    }
+
+    /// A mean-scale model whose means reach beyond ±1 (biases spread over the channels).
+    fn mean_codec() -> HyperCodec {
+        let config = HyperConfig::new(8, 12).with_means(true);
+        let mut w = HyperWeights::init(config, 5);
+        let bias = config.network_starts()[4] - 1;
+        for (c, b) in w.tensors[bias][config.m..].iter_mut().enumerate() {
+            *b += (c as f32 - 5.5) * 0.27;
+        }
+        codec_of(w)
+    }
+
+    fn codec_of(w: HyperWeights) -> HyperCodec {
         let model = HyperModel::from_weights(w, 0.01).unwrap();
         let bytes = model.to_bytes();
         HyperCodec::from_bytes(&bytes).unwrap()
+    }
+
+    /// A mean-scale model codes `round(y − μ)` and decodes `symbol + μ` (the same numbers on 1
+    /// and 16 threads), with means that move the rounding.
+    #[test]
+    fn mean_scale_models_code_around_their_means() {
+        let c = mean_codec();
+        let (w, h) = (90, 50);
+        let img = image(w, h);
+        let g = Geometry::of(w, h);
+        let bytes = c.compress_rgb(&img, 3).unwrap();
+        let file = CodedFile::from_bytes(&bytes).unwrap();
+        let l = c.decode_latents(&file.payload, g).unwrap();
+        let cond = c.conditions(&l.z, g);
+        let moved = cond.means.iter().filter(|m| m.abs() >= 1 << (ACT_BITS - 1));
+        assert!(moved.count() > 10, "means of half a step and more");
+        let y = c.analysis(&img, g);
+        for (k, &v) in y.iter().enumerate() {
+            let mu = mean_value(cond.means[k]);
+            assert_eq!(l.symbols[k], round_i32(v - mu), "symbol {k}");
+            assert_eq!(l.y[k], l.symbols[k] as f32 + mu, "value {k}");
+        }
+        let decode = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| c.decode_rgb(&bytes).unwrap())
+        };
+        let expected = c.synthesis(&l.y, g, w, h);
+        assert_eq!(decode(1), expected);
+        assert_eq!(decode(16), expected);
+    }
+
+    /// A scale-only model widened with zero means codes the same symbols into the same
+    /// payload and decodes to the same pixels; only the model id differs.
+    #[test]
+    fn zero_means_code_as_the_scale_only_model() {
+        let w = HyperWeights::init(HyperConfig::new(8, 12), 5);
+        let (plain, wide) = (codec_of(w.clone()), codec_of(w.with_means()));
+        let img = image(70, 45);
+        let (a, b) = (
+            plain.compress_rgb(&img, 3).unwrap(),
+            wide.compress_rgb(&img, 3).unwrap(),
+        );
+        let payload = |bytes: &[u8]| CodedFile::from_bytes(bytes).unwrap().payload;
+        assert_eq!(payload(&a), payload(&b));
+        assert_ne!(a, b, "the model ids differ");
+        assert_eq!(plain.decode_rgb(&a).unwrap(), wide.decode_rgb(&b).unwrap());
     }
 
     fn image(w: u32, h: u32) -> RgbImage {
@@ -464,7 +571,12 @@ mod tests {
     /// over the limit is refused before any work.
     #[test]
     fn refinement_lowers_the_loss_and_keeps_the_format() {
-        let c = codec();
+        for c in [codec(), mean_codec()] {
+            refinement_check(c);
+        }
+    }
+
+    fn refinement_check(c: HyperCodec) {
         let img = image(70, 45);
         let plain = c.compress_rgb(&img, 3).unwrap();
         assert_eq!(

@@ -15,7 +15,7 @@
 use image::RgbImage;
 use rayon::prelude::*;
 
-use super::Geometry;
+use super::{mean_value, Conditions, Geometry};
 use crate::entropy::hyper_tables::ladder_scale;
 use crate::model::hyper::cpu::network::{self, Shape, Tape};
 use crate::model::hyper::cpu::pool::Buf;
@@ -55,6 +55,8 @@ struct Problem<'a> {
     mask: Vec<f32>,
     /// Each latent's scale (NHWC).
     scales: Vec<f32>,
+    /// Each latent's mean (NHWC; zeros for a scale-only model): the synthesis reads `q + μ`.
+    means: Vec<f32>,
     shape: Shape,
     pixels: f64,
     lambda: f64,
@@ -77,8 +79,10 @@ impl Problem<'_> {
         let bits: f64 = (q.par_iter().zip(&self.scales))
             .map(|(&v, &s)| gaussian_bits(v, s))
             .sum();
-        let (x_hat, _, tape) =
-            network::forward(&self.layers, self.params, Buf::copy_of(&q), self.shape);
+        // q + μ in f32 is the decoder's ŷ: both are the exact sum rounded once.
+        let mut y_hat = Buf::copy_of(&q);
+        (y_hat.iter_mut().zip(&self.means)).for_each(|(v, mu)| *v += mu);
+        let (x_hat, _, tape) = network::forward(&self.layers, self.params, y_hat, self.shape);
         let sse: f64 = (x_hat.par_chunks(3 * 1024))
             .zip(self.x.par_chunks(3 * 1024))
             .zip(self.mask.par_chunks(1024))
@@ -152,17 +156,17 @@ pub struct Model<'a> {
     pub footprint: &'a [f32],
 }
 
-/// Refines the latents `y` (channel-major, `g`'s shape) of `rgb` under the scale levels
-/// `levels` (one per latent) with at most `trials` forward passes, and returns integer
-/// latents (as `f32`) of a loss no higher than that of `round(y)`.
-pub fn refine(
+/// Refines the symbols `symbols` of `y` (channel-major, `g`'s shape) of `rgb` under their
+/// scale levels and means `cond` with at most `trials` forward passes, and returns symbols of
+/// a loss no higher than that of the ones given.
+pub(super) fn refine(
     model: &Model<'_>,
     rgb: &RgbImage,
     g: Geometry,
-    y: &[f32],
-    levels: &[usize],
+    symbols: &[i32],
+    cond: &Conditions,
     trials: usize,
-) -> (Vec<f32>, RefineReport) {
+) -> (Vec<i32>, RefineReport) {
     let Model {
         weights,
         lambda,
@@ -172,12 +176,15 @@ pub fn refine(
     let (yh, yw) = g.y;
     let plane = yh * yw;
     // Channel-major to NHWC, and back at the end.
-    let mut q = vec![0f32; y.len()];
-    let mut scales = vec![0f32; y.len()];
+    let values = symbols.len();
+    let (mut q, mut scales, mut means) =
+        (vec![0f32; values], vec![0f32; values], vec![0f32; values]);
     for c in 0..m {
         for p in 0..plane {
-            q[p * m + c] = y[c * plane + p].round();
-            scales[p * m + c] = ladder_scale(levels[c * plane + p]) as f32;
+            let k = c * plane + p;
+            q[p * m + c] = symbols[k] as f32;
+            scales[p * m + c] = ladder_scale(cond.levels[k]) as f32;
+            means[p * m + c] = mean_value(cond.means[k]);
         }
     }
     let (x, mask) = padded_image(rgb, yh * Y_STRIDE, yw * Y_STRIDE);
@@ -188,6 +195,7 @@ pub fn refine(
         x,
         mask,
         scales,
+        means,
         shape: Shape {
             batch: 1,
             height: yh,
@@ -219,10 +227,11 @@ pub fn refine(
             count /= 2;
         }
     }
-    let mut out = vec![0f32; y.len()];
+    let mut out = vec![0i32; values];
     for c in 0..m {
         for p in 0..plane {
-            out[c * plane + p] = q[p * m + c];
+            // Integers all along (±1 steps from integers), far inside i32.
+            out[c * plane + p] = q[p * m + c] as i32;
         }
     }
     let report = RefineReport {

@@ -20,10 +20,13 @@ pub const HYPER_META_KEY: &str = "aec-hyper-model";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Meta {
+    /// 1, or 2 for a mean-scale model (so that scale-only files keep their bytes).
     version: u32,
     n: usize,
     m: usize,
     lambda: f64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    means: bool,
 }
 
 /// A hyperprior model as a file holds it.
@@ -138,11 +141,13 @@ impl HyperModel {
                 )
             })
             .collect();
+        let config = self.weights.config;
         let meta = Meta {
-            version: 1,
-            n: self.weights.config.n,
-            m: self.weights.config.m,
+            version: if config.means { 2 } else { 1 },
+            n: config.n,
+            m: config.m,
             lambda: self.lambda,
+            means: config.means,
         };
         let info = HashMap::from([(
             HYPER_META_KEY.to_string(),
@@ -175,10 +180,7 @@ impl HyperModel {
                 ModelError::NotAecModel(format!("no \"{HYPER_META_KEY}\" metadata entry"))
             })?;
         let meta: Meta = serde_json::from_str(json)?;
-        let config = HyperConfig {
-            n: meta.n,
-            m: meta.m,
-        };
+        let config = HyperConfig::new(meta.n, meta.m).with_means(meta.means);
         config.validate()?;
         let read = |name: &str, dtype, len| read_words(&st, name, dtype, len);
         let specs = config.param_specs();
@@ -313,7 +315,7 @@ mod tests {
 
     #[test]
     fn file_round_trips_and_damage_is_refused() {
-        let w = HyperWeights::init(HyperConfig { n: 4, m: 6 }, 9);
+        let w = HyperWeights::init(HyperConfig::new(4, 6), 9);
         let model = HyperModel::from_weights(w, 0.0067).unwrap();
         let bytes = model.to_bytes();
         assert!(HyperModel::is_hyper_file(&bytes));
@@ -326,8 +328,27 @@ mod tests {
     }
 
     #[test]
+    fn mean_scale_files_round_trip_and_scale_only_bytes_stay() {
+        let w = HyperWeights::init(HyperConfig::new(4, 6), 9);
+        let plain = HyperModel::from_weights(w.clone(), 0.0067)
+            .unwrap()
+            .to_bytes();
+        let meta = |bytes: &[u8]| {
+            let (_, md) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
+            md.metadata().as_ref().unwrap()[HYPER_META_KEY].clone()
+        };
+        assert_eq!(meta(&plain), r#"{"version":1,"n":4,"m":6,"lambda":0.0067}"#);
+        let model = HyperModel::from_weights(w.with_means(), 0.0067).unwrap();
+        let bytes = model.to_bytes();
+        assert!(meta(&bytes).contains(r#""means":true"#), "{}", meta(&bytes));
+        let (back, _) = HyperModel::from_bytes(&bytes).unwrap();
+        assert!(back.weights.config.means);
+        assert_eq!(back, model);
+    }
+
+    #[test]
     fn f16_files_round_trip_and_half_the_size() {
-        let w = HyperWeights::init(HyperConfig { n: 4, m: 6 }, 9);
+        let w = HyperWeights::init(HyperConfig::new(4, 6), 9);
         let wide = HyperModel::from_weights(w, 0.0067).unwrap();
         let narrow = wide.clone().with_precision(Precision::F16).unwrap();
         let bytes = narrow.to_bytes();

@@ -342,10 +342,16 @@ mod tests {
     use burn::tensor::{Device, Tensor, TensorData};
 
     /// The integer network follows burn's float `h_s` to within the fixed point's rounding,
-    /// and gives the same integers on 1 and on 16 threads.
+    /// and gives the same integers on 1 and on 16 threads; a mean-scale model's too (twice
+    /// the channels, the means signed).
     #[test]
     fn integer_network_follows_float_and_ignores_threads() {
-        let config = HyperConfig { n: 8, m: 12 };
+        for means in [false, true] {
+            follows_float(HyperConfig::new(8, 12).with_means(means));
+        }
+    }
+
+    fn follows_float(config: HyperConfig) {
         let weights = HyperWeights::init(config, 3);
         let int = IntegerHyperSynthesis::new(&weights).unwrap();
         let (h, w) = (3, 5);
@@ -367,7 +373,11 @@ mod tests {
         };
         let one = run_on(1);
         assert_eq!(one, run_on(16));
-        assert_eq!((one.channels, one.height, one.width), (12, 4 * h, 4 * w));
+        let outputs = config.hyper_outputs();
+        assert_eq!(
+            (one.channels, one.height, one.width),
+            (outputs, 4 * h, 4 * w)
+        );
 
         let device = Device::flex();
         let net = HyperNet::from_weights(&weights, &device, false);
@@ -384,6 +394,11 @@ mod tests {
             float.iter().any(|&v| v > 0.01),
             "the test reaches positive scales"
         );
+        if config.means {
+            let plane = 16 * h * w;
+            let means = &float[config.m * plane..];
+            assert!(means.iter().any(|&v| v < -0.01), "negative means");
+        }
     }
 
     /// A `channels × height × width` map of scattered values in `[−span, span)`.
@@ -402,15 +417,17 @@ mod tests {
     /// Every path this CPU has gives the portable path's integers (the rest are named).
     #[test]
     fn paths_agree() {
-        let config = HyperConfig { n: 8, m: 12 };
-        let int = IntegerHyperSynthesis::new(&HyperWeights::init(config, 4)).unwrap();
-        let z = test_map(8, 5, 7, 30_000);
-        let portable = int.run_on(Path::Portable, z.clone());
-        for path in [Path::Avx2] {
-            if Path::available().contains(&path) {
-                assert_eq!(int.run_on(path, z.clone()), portable, "{path:?}");
-            } else {
-                eprintln!("skipped {path:?}: this CPU lacks it");
+        for means in [false, true] {
+            let config = HyperConfig::new(8, 12).with_means(means);
+            let int = IntegerHyperSynthesis::new(&HyperWeights::init(config, 4)).unwrap();
+            let z = test_map(8, 5, 7, 30_000);
+            let portable = int.run_on(Path::Portable, z.clone());
+            for path in [Path::Avx2] {
+                if Path::available().contains(&path) {
+                    assert_eq!(int.run_on(path, z.clone()), portable, "{path:?}");
+                } else {
+                    eprintln!("skipped {path:?}: this CPU lacks it");
+                }
             }
         }
     }
@@ -420,7 +437,7 @@ mod tests {
     /// network: the same integers.
     #[test]
     fn network_matches_the_definition() {
-        let config = HyperConfig { n: 5, m: 7 };
+        let config = HyperConfig::new(5, 7).with_means(true);
         let weights = HyperWeights::init(config, 11);
         let int = IntegerHyperSynthesis::new(&weights).unwrap();
         let input = test_map(5, 2, 3, 20_000);

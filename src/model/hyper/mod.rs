@@ -5,11 +5,14 @@
 //! x ─ g_a: conv 5×5/2, N ─ GDN ─ conv 5×5/2, N ─ GDN ─ conv 5×5/2, N ─ GDN ─ conv 5×5/2, M ─ y
 //! |y| ─ h_a: conv 3×3/1, N ─ ReLU ─ conv 5×5/2, N ─ ReLU ─ conv 5×5/2, N ─ z
 //! ẑ ─ h_s: deconv 5×5/2, N ─ ReLU ─ deconv 5×5/2, N ─ ReLU ─ conv 3×3/1, M ─ ReLU ─ σ (scales of y)
+//!      (mean-scale models: the last convolution has 2M outputs and no ReLU: σ, then μ)
 //! ŷ ─ g_s: deconv 5×5/2, N ─ IGDN ─ deconv 5×5/2, N ─ IGDN ─ deconv 5×5/2, N ─ IGDN ─ deconv 5×5/2, 3 ─ x̂
 //! ```
 //!
-//! `y` is coded with a zero-mean Gaussian whose scale `h_s` predicts from `ẑ`; `z` with a
-//! per-channel logistic prior (the factorized prior of [`crate::entropy::prior`]).
+//! `y` is coded with a zero-mean Gaussian whose scale `h_s` predicts from `ẑ` (a mean-scale
+//! model, Minnen, Ballé, Toderici 2018, also predicts a mean `μ` per value, and codes
+//! `round(y − μ)`); `z` with a per-channel logistic prior (the factorized prior of
+//! [`crate::entropy::prior`]).
 //! [`HyperWeights`] holds every parameter on the host in the order of
 //! [`HyperConfig::param_specs`]; [`net`] runs the network in burn.
 
@@ -39,11 +42,15 @@ pub struct HyperConfig {
     pub n: usize,
     /// Channels of the latent `y` (Ballé's M).
     pub m: usize,
+    /// Whether `h_s` also predicts each latent's mean (Minnen et al. 2018's mean-scale
+    /// hyperprior); absent from older files, which are scale-only.
+    #[serde(default)]
+    pub means: bool,
 }
 
 impl Default for HyperConfig {
     fn default() -> Self {
-        Self { n: 64, m: 96 }
+        Self::new(64, 96)
     }
 }
 
@@ -108,6 +115,25 @@ impl HyperConfig {
     /// Largest channel count a model may have (also bounds what a model file may declare).
     pub const MAX_CHANNELS: usize = 1024;
 
+    /// A scale-only model of `n` and `m` channels.
+    pub fn new(n: usize, m: usize) -> Self {
+        Self { n, m, means: false }
+    }
+
+    /// The same sizes with means predicted (or not).
+    pub fn with_means(self, means: bool) -> Self {
+        Self { means, ..self }
+    }
+
+    /// Channels of `h_s`'s output: the scales, then the means of a mean-scale model.
+    pub fn hyper_outputs(&self) -> usize {
+        if self.means {
+            2 * self.m
+        } else {
+            self.m
+        }
+    }
+
     /// The layers of the analysis, synthesis, hyper-analysis and hyper-synthesis transforms.
     pub fn networks(&self) -> [(&'static str, Vec<Layer>); 4] {
         use Layer::*;
@@ -147,17 +173,17 @@ impl HyperConfig {
                     Conv(n, n, 5, 2),
                 ],
             ),
-            (
-                "h_s",
-                vec![
-                    Deconv(n, n, 5, 2),
-                    Relu,
-                    Deconv(n, n, 5, 2),
-                    Relu,
-                    Conv(n, m, 3, 1),
-                    Relu,
-                ],
-            ),
+            ("h_s", {
+                let mut h_s = vec![Deconv(n, n, 5, 2), Relu, Deconv(n, n, 5, 2), Relu];
+                // Scale-only models end in a ReLU. Mean-scale models have none (the means are
+                // signed; the scales' bound of 0.11 makes a ReLU before it change nothing
+                // forward: max(max(s, 0), 0.11) = max(s, 0.11)).
+                h_s.push(Conv(n, self.hyper_outputs(), 3, 1));
+                if !self.means {
+                    h_s.push(Relu);
+                }
+                h_s
+            }),
         ]
     }
 
@@ -286,6 +312,23 @@ impl HyperWeights {
         self.tensors[from..].clone_from_slice(&fresh.tensors[from..]);
     }
 
+    /// The mean-scale model that starts as this scale-only one: `h_s`'s last convolution gets
+    /// `m` more outputs, the means, whose weights and biases start at zero (so every mean is
+    /// 0 and the model codes exactly as before until it is trained). Returns `self` unchanged
+    /// if it already predicts means.
+    pub fn with_means(mut self) -> Self {
+        if self.config.means {
+            return self;
+        }
+        let (n, m) = (self.config.n, self.config.m);
+        // h_s's last weight and bias are the last tensors before the prior of z.
+        let bias = self.config.network_starts()[4] - 1;
+        self.tensors[bias - 1].resize(2 * m * n * 9, 0.0);
+        self.tensors[bias].resize(2 * m, 0.0);
+        self.config = self.config.with_means(true);
+        self
+    }
+
     /// Number of parameters.
     pub fn parameter_count(&self) -> usize {
         self.tensors.iter().map(Vec::len).sum()
@@ -322,7 +365,7 @@ mod tests {
 
     #[test]
     fn redraw_keeps_the_transforms() {
-        let c = HyperConfig { n: 8, m: 12 };
+        let c = HyperConfig::new(8, 12);
         let mut w = HyperWeights::init(c, 1);
         let (before, other) = (w.clone(), HyperWeights::init(c, 2));
         w.redraw_hyper(2);
@@ -333,7 +376,7 @@ mod tests {
 
     #[test]
     fn specs_cover_every_layer_once() {
-        let c = HyperConfig { n: 8, m: 12 };
+        let c = HyperConfig::new(8, 12);
         let specs = c.param_specs();
         let names: std::collections::BTreeSet<_> = specs.iter().map(|s| s.name.clone()).collect();
         assert_eq!(names.len(), specs.len(), "names are unique");
@@ -350,14 +393,14 @@ mod tests {
     #[test]
     fn cost_matches_balle_figure() {
         // The issue's figure: N=128, M=192 costs about 75,000 multiply-adds per pixel.
-        let macs = HyperConfig { n: 128, m: 192 }.macs_per_pixel();
+        let macs = HyperConfig::new(128, 192).macs_per_pixel();
         assert!((70_000.0..80_000.0).contains(&macs), "{macs}");
     }
 
     #[test]
     fn validate_bounds_channels() {
-        assert!(HyperConfig { n: 0, m: 4 }.validate().is_err());
-        assert!(HyperConfig { n: 4, m: 5000 }.validate().is_err());
+        assert!(HyperConfig::new(0, 4).validate().is_err());
+        assert!(HyperConfig::new(4, 5000).validate().is_err());
         assert!(HyperConfig::default().validate().is_ok());
     }
 }

@@ -30,7 +30,7 @@ pub enum Transform {
     Synthesis = 1,
     /// `|y|` to `z`.
     HyperAnalysis = 2,
-    /// `ẑ` to the scales of `y`.
+    /// `ẑ` to the scales of `y` (and their means, for a mean-scale model).
     HyperSynthesis = 3,
 }
 
@@ -57,6 +57,11 @@ impl HyperNet {
             leaves,
             starts,
         }
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> HyperConfig {
+        self.config
     }
 
     /// Runs one transform on a batch `[B, C, H, W]`.

@@ -50,16 +50,22 @@ pub fn loss(
 ) -> (Tensor<1>, Tensor<1>, Tensor<1>, Tensor<1>) {
     let [b, _, h, w] = images.dims();
     let pixels = (b * h * w) as f64;
+    let m = net.config().m;
     let y = net.run(Transform::Analysis, images.clone());
     let z = net.run(Transform::HyperAnalysis, y.clone().abs());
     let z_noisy = z.clone() + tensor_like(&z, noise.z, device);
     let (loc, log_scale) = net.z_prior();
     let bits_z = logistic_bits(z_noisy.clone(), loc, log_scale);
-    let raw_scales = net.run(Transform::HyperSynthesis, z_noisy);
+    let (raw_scales, means) = split_hyper(net.run(Transform::HyperSynthesis, z_noisy), m);
     let y_noisy = y.clone() + tensor_like(&y, noise.y, device);
-    let scales = bounded_scales(raw_scales, &y_noisy);
-    let bits_y = gaussian_bits(y_noisy, scales);
-    let y_rounded = y.clone() + (y.clone().round() - y).detach();
+    // A scale-only model's means are 0: the same formulas.
+    let centred = y_noisy - means.clone();
+    let scales = bounded_scales(raw_scales, &centred);
+    let bits_y = gaussian_bits(centred, scales);
+    // ŷ = round(y − μ) + μ, its gradient straight through to y (none to μ, as CompressAI's
+    // `quantize(…, "dequantize", means)` with its straight-through rounding).
+    let quantized = (y.clone() - means.clone()).round() + means;
+    let y_rounded = y.clone() + (quantized - y).detach();
     let x_hat = net.run(Transform::Synthesis, y_rounded);
     let diff = x_hat - images;
     let mse = (diff.clone() * diff).mean();
@@ -67,6 +73,17 @@ pub fn loss(
     let bpp_z = bits_z.div_scalar(pixels);
     let total = mse.clone().mul_scalar(lambda * 255.0 * 255.0) + bpp_y.clone() + bpp_z.clone();
     (total, mse, bpp_y, bpp_z)
+}
+
+/// `h_s`'s output `[B, C, h, w]` as the raw scales (the first `m` channels) and the means
+/// (the next `m`; zeros for a scale-only model).
+pub fn split_hyper(raw: Tensor<4>, m: usize) -> (Tensor<4>, Tensor<4>) {
+    let [b, c, h, w] = raw.dims();
+    if c == m {
+        let zeros = Tensor::zeros([b, m, h, w], &raw.device());
+        return (raw, zeros);
+    }
+    (raw.clone().narrow(1, 0, m), raw.narrow(1, m, m))
 }
 
 fn tensor_like(t: &Tensor<4>, values: Vec<f32>, device: &Device) -> Tensor<4> {

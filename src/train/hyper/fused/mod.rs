@@ -97,7 +97,9 @@ pub fn loss_and_gradients(
 struct Forward {
     x: Buf,
     y: Buf,
-    raw_scales: Buf,
+    raw_scales: Vec<f32>,
+    /// Whether `h_s` predicted means too (its output then interleaves scales and means).
+    means: bool,
     x_hat: Buf,
     bits_y: rate::Bits,
     bits_z: rate::Bits,
@@ -122,18 +124,23 @@ impl Forward {
         add_noise(&mut z, &noise.z, z_shape);
         let prior = weights.config.network_starts()[4];
         let bits_z = rate::logistic(&z, &weights.tensors[prior], &weights.tensors[prior + 1]);
-        let (raw_scales, _, tape_hs) = pass(Transform::HyperSynthesis, z, z_shape);
+        let (raw, _, tape_hs) = pass(Transform::HyperSynthesis, z, z_shape);
+        let (raw_scales, means) = split_hyper(&raw, weights.config.m, weights.config.means);
         let scales: Vec<f32> = raw_scales.iter().map(|s| s.max(SCALE_BOUND)).collect();
-        let mut y_noisy = Buf::copy_of(&y);
-        add_noise(&mut y_noisy, &noise.y, y_shape);
-        let bits_y = rate::gaussian(&y_noisy, &scales);
-        // The synthesis reads round(y); its gradient passes straight through to y.
-        let rounded = Buf::map(&y, f32::round);
-        let (x_hat, _, tape_gs) = pass(Transform::Synthesis, rounded, y_shape);
+        let mut centred = Buf::copy_of(&y);
+        add_noise(&mut centred, &noise.y, y_shape);
+        // The means of a scale-only model are 0, and subtracting them changes nothing.
+        centred.iter_mut().zip(&means).for_each(|(v, m)| *v -= m);
+        let bits_y = rate::gaussian(&centred, &scales);
+        // The synthesis reads round(y − μ) + μ; its gradient passes straight through to y.
+        let mut quantized = Buf::copy_of(&y);
+        (quantized.iter_mut().zip(&means)).for_each(|(v, &m)| *v = (*v - m).round() + m);
+        let (x_hat, _, tape_gs) = pass(Transform::Synthesis, quantized, y_shape);
         Self {
             x,
             y,
             raw_scales,
+            means: weights.config.means,
             x_hat,
             bits_y,
             bits_z,
@@ -156,8 +163,8 @@ impl Forward {
             .zip(self.x_hat.par_iter().zip(self.x.par_iter())))
         .for_each(|(d, (a, b))| *d = coef * (a - b));
         let mut d_y = back(Transform::Synthesis, tape_gs, d_xhat, true).expect("input gradient");
-        let mut d_raw = Buf::scratch(self.raw_scales.len());
-        for (o, (&s, &d)) in d_raw
+        let mut d_scales = vec![0f32; self.raw_scales.len()];
+        for (o, (&s, &d)) in d_scales
             .iter_mut()
             .zip(self.raw_scales.iter().zip(&self.bits_y.d_param))
         {
@@ -169,6 +176,15 @@ impl Forward {
                 0.0
             };
         }
+        let d_raw = if self.means {
+            // bits(y + u − μ): the means' gradient is the values' with the sign turned.
+            let d_means: Vec<f32> = (self.bits_y.d_value.iter())
+                .map(|d| -d * per_pixel)
+                .collect();
+            join_hyper(&d_scales, &d_means, weights.config.m)
+        } else {
+            Buf::copy_of(&d_scales)
+        };
         let mut d_z =
             back(Transform::HyperSynthesis, tape_hs, d_raw, true).expect("input gradient");
         for (d, b) in d_z.iter_mut().zip(&self.bits_z.d_value) {
@@ -190,6 +206,33 @@ impl Forward {
         grads[prior + 1] = scaled(&self.bits_z.d_log_scale);
         grads
     }
+}
+
+/// `h_s`'s NHWC output as the raw scales and the means (zeros for a scale-only model), each
+/// NHWC with `m` channels.
+fn split_hyper(raw: &[f32], m: usize, means: bool) -> (Vec<f32>, Vec<f32>) {
+    if !means {
+        return (raw.to_vec(), vec![0.0; raw.len()]);
+    }
+    let (mut scales, mut mu) = (Vec::with_capacity(raw.len() / 2), Vec::new());
+    for at in raw.chunks_exact(2 * m) {
+        scales.extend_from_slice(&at[..m]);
+        mu.extend_from_slice(&at[m..]);
+    }
+    (scales, mu)
+}
+
+/// The inverse of [`split_hyper`] for a mean-scale model.
+fn join_hyper(scales: &[f32], means: &[f32], m: usize) -> Buf {
+    let mut out = Buf::scratch(2 * scales.len());
+    for ((o, s), mu) in (out.chunks_exact_mut(2 * m))
+        .zip(scales.chunks_exact(m))
+        .zip(means.chunks_exact(m))
+    {
+        o[..m].copy_from_slice(s);
+        o[m..].copy_from_slice(mu);
+    }
+    out
 }
 
 /// The derivative of |v|, 0 at 0.
@@ -228,7 +271,16 @@ mod tests {
         // wide enough that no probability comes near the likelihood bound: burn's f32
         // differences of Φ lose their digits there, and the gradients through the bound are
         // large, so a comparison in that regime would measure burn's rounding.
-        let below = compare_with_burn(12.0, 4.0, 1e-5, 2e-5);
+        let below = compare_with_burn(HyperConfig::new(8, 12), 12.0, 4.0, 1e-5, 2e-5);
+        assert_eq!(below, 0);
+    }
+
+    /// The same with means predicted (the shift of the scales' biases moves the means' too,
+    /// by 4): their gradients and the rounding around them.
+    #[test]
+    fn matches_burn_autodiff_with_means() {
+        let config = HyperConfig::new(8, 12).with_means(true);
+        let below = compare_with_burn(config, 12.0, 4.0, 1e-5, 2e-5);
         assert_eq!(below, 0);
     }
 
@@ -238,21 +290,22 @@ mod tests {
         // Small scales put burn's f32 differences of Φ near their last digits, which the
         // analysis's gradients collect (within 1e-3); the hyper networks', where a gradient
         // stopped or passed wrongly shows (by 100%), stay within 2e-5.
-        let below = compare_with_burn(2.0, -0.02, 1e-4, 1e-3);
+        let below = compare_with_burn(HyperConfig::new(8, 12), 2.0, -0.02, 1e-4, 1e-3);
         assert!(below > 100, "{below} scales below the bound");
     }
 
-    /// Holds the fused loss and gradients to burn's autodiff on a small model whose analysis
+    /// Holds the fused loss and gradients to burn's autodiff on a small model of `config`
+    /// whose analysis
     /// output is scaled by `y_gain` and whose scales are shifted by `scale_shift`, within
     /// `parts_tol` (relative) and, of each tensor's largest gradient, `analysis_tol` for the
     /// analysis and 2e-5 for the rest; returns how many raw scales fell below the bound.
     fn compare_with_burn(
+        config: HyperConfig,
         y_gain: f32,
         scale_shift: f32,
         parts_tol: f64,
         analysis_tol: f32,
     ) -> usize {
-        let config = HyperConfig { n: 8, m: 12 };
         let mut weights = HyperWeights::init(config, 5);
         // Off the initial values (GDN's Γ starts diagonal, the prior at 0).
         for (k, t) in weights.tensors.iter_mut().enumerate() {
@@ -281,6 +334,7 @@ mod tests {
         };
         let pass = Forward::run(&weights, to_nhwc(&images, b, 3, h * w), shape, &noise);
         let below = pass.raw_scales.iter().filter(|&&s| s < SCALE_BOUND).count();
+        assert_eq!(pass.raw_scales.len(), pass.y.len(), "one scale per latent");
         let (parts, grads) = loss_and_gradients(&weights, &images, (b, h, w), &noise, lambda);
 
         let device = Device::flex().autodiff();
@@ -315,11 +369,33 @@ mod tests {
         below
     }
 
+    /// A scale-only model widened with zero means has the same loss (its scales lose the
+    /// final ReLU, which the scale bound makes redundant forward).
+    #[test]
+    fn zero_means_keep_the_loss() {
+        let config = HyperConfig::new(8, 12);
+        let weights = HyperWeights::init(config, 7);
+        let (b, h, w) = (2, 64, 64);
+        let images: Vec<f32> = (0..b * 3 * h * w)
+            .map(|i| (i * 31 % 255) as f32 / 255.0)
+            .collect();
+        let noise = Noise::draw(1, 1, (b, h, w), config);
+        let loss = |m: &HyperWeights| loss_and_gradients(m, &images, (b, h, w), &noise, 0.01).0;
+        let (plain, wide) = (loss(&weights), loss(&weights.clone().with_means()));
+        for (a, b) in [
+            (plain.mse, wide.mse),
+            (plain.bpp_y, wide.bpp_y),
+            (plain.bpp_z, wide.bpp_z),
+        ] {
+            assert!((a - b).abs() <= 1e-6 * a.abs(), "{plain:?} vs {wide:?}");
+        }
+    }
+
     /// The same bits on 1 and on 16 threads: no sum is split between threads.
     #[test]
     fn gradients_do_not_depend_on_threads() {
         // Large enough that the first layers' products run on all threads.
-        let config = HyperConfig { n: 16, m: 16 };
+        let config = HyperConfig::new(16, 16);
         let weights = HyperWeights::init(config, 2);
         let (b, h, w) = (2, 128, 128);
         let images: Vec<f32> = (0..b * 3 * h * w)
