@@ -507,13 +507,7 @@ mod tests {
             assert_eq!(l.symbols[k], round_i32(v - mu), "symbol {k}");
             assert_eq!(l.y[k], l.symbols[k] as f32 + mu, "value {k}");
         }
-        let decode = |threads: usize| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| c.decode_rgb(&bytes).unwrap())
-        };
+        let decode = |threads: usize| on_threads(threads, || c.decode_rgb(&bytes).unwrap());
         let expected = c.synthesis(&l.y, g, w, h);
         assert_eq!(decode(1), expected);
         assert_eq!(decode(16), expected);
@@ -536,6 +530,15 @@ mod tests {
         assert_eq!(plain.decode_rgb(&a).unwrap(), wide.decode_rgb(&b).unwrap());
     }
 
+    /// `f` on a pool of `threads` threads.
+    fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(f)
+    }
+
     fn image(w: u32, h: u32) -> RgbImage {
         RgbImage::from_fn(w, h, |x, y| {
             image::Rgb([(x * 7 + y) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8])
@@ -549,13 +552,7 @@ mod tests {
         let c = codec();
         for (w, h) in [(1, 1), (33, 7), (70, 65)] {
             let bytes = c.compress_rgb(&image(w, h), 3).unwrap();
-            let decode = |threads: usize| {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap()
-                    .install(|| c.decode_rgb(&bytes).unwrap())
-            };
+            let decode = |threads: usize| on_threads(threads, || c.decode_rgb(&bytes).unwrap());
             let one = decode(1);
             assert_eq!(one.dimensions(), (w, h));
             assert_eq!(one, decode(16));
@@ -583,13 +580,7 @@ mod tests {
             c.compress_refined(&img, 3, 0).unwrap(),
             (plain.clone(), None)
         );
-        let run = |threads: usize| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| c.compress_refined(&img, 3, 6).unwrap())
-        };
+        let run = |threads: usize| on_threads(threads, || c.compress_refined(&img, 3, 6).unwrap());
         let (bytes, report) = run(1);
         let report = report.expect("a report");
         assert!(report.loss <= report.initial_loss, "{report:?}");

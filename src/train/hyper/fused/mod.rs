@@ -163,7 +163,7 @@ impl Forward {
             .zip(self.x_hat.par_iter().zip(self.x.par_iter())))
         .for_each(|(d, (a, b))| *d = coef * (a - b));
         let mut d_y = back(Transform::Synthesis, tape_gs, d_xhat, true).expect("input gradient");
-        let mut d_scales = vec![0f32; self.raw_scales.len()];
+        let mut d_scales = Buf::scratch(self.raw_scales.len());
         for (o, (&s, &d)) in d_scales
             .iter_mut()
             .zip(self.raw_scales.iter().zip(&self.bits_y.d_param))
@@ -183,7 +183,7 @@ impl Forward {
                 .collect();
             join_hyper(&d_scales, &d_means, weights.config.m)
         } else {
-            Buf::copy_of(&d_scales)
+            d_scales
         };
         let mut d_z =
             back(Transform::HyperSynthesis, tape_hs, d_raw, true).expect("input gradient");
