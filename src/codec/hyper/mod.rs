@@ -15,7 +15,6 @@ use aec_format::{
     bit_table, decode_value, encode_value, CodedFile, EscapeBudget, Limits, ModelKind,
     SymbolDecoder, SymbolEncoder, SymbolTable, SymbolTables,
 };
-use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 
 mod refine;
@@ -26,10 +25,11 @@ pub use refine::{RefineReport, REFINE_MAX_PIXELS};
 pub use regions::REGION_PIXELS;
 
 use super::{check_size, CodecError, MAX_PIXELS};
+use crate::cpu_path::Path;
 use crate::entropy::hyper_tables::{HyperTables, Table};
+use crate::model::hyper::cpu::infer::{CodingPlans, Map};
 use crate::model::hyper::file::HyperModel;
 use crate::model::hyper::integer::{FixedMap, IntegerHyperSynthesis, ACT_BITS};
-use crate::model::hyper::net::{host, HyperNet, Transform};
 use crate::model::hyper::{HyperConfig, HyperWeights, TOTAL_STRIDE, Y_STRIDE};
 use crate::store::{self, ModelError, ModelId};
 
@@ -114,14 +114,16 @@ pub struct HyperCodec {
     weights: HyperWeights,
     /// [`refine::footprints`], computed on the first refinement.
     footprints: std::sync::OnceLock<Vec<f32>>,
-    net: HyperNet,
+    /// The float transforms.
+    plans: CodingPlans,
+    /// The instruction set they run on (every path gives the same results).
+    path: Path,
     integer: IntegerHyperSynthesis,
     tables: HyperTables,
     /// Each `z` channel's quantization offset in the integer hyper-synthesis's fixed point.
     z_offsets: Vec<i64>,
     /// The z tables (one per channel), then the y tables (one per scale level).
     symbols: SymbolTables,
-    device: Device,
     id: ModelId,
     lambda: f64,
     max_pixels: u64,
@@ -167,7 +169,7 @@ fn symbol_table(t: &Table) -> SymbolTable {
 }
 
 impl HyperCodec {
-    /// A codec for a model file's bytes, computing on burn's `flex` CPU backend.
+    /// A codec for a model file's bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
         let (model, id) = HyperModel::from_bytes(bytes)?;
         Self::new(model, id)
@@ -175,7 +177,6 @@ impl HyperCodec {
 
     /// A codec for a parsed model.
     pub fn new(model: HyperModel, id: ModelId) -> Result<Self, CodecError> {
-        let device = Device::flex();
         let integer = IntegerHyperSynthesis::new(&model.weights).map_err(ModelError::from)?;
         let symbols = SymbolTables::new(
             model
@@ -194,13 +195,13 @@ impl HyperCodec {
         Ok(Self {
             z_offsets,
             config: model.weights.config,
-            net: HyperNet::from_weights(&model.weights, &device, false),
+            plans: CodingPlans::new(&model.weights),
+            path: Path::detect(),
             weights: model.weights,
             footprints: std::sync::OnceLock::new(),
             integer,
             tables: model.tables,
             symbols,
-            device,
             id,
             lambda: model.lambda,
             max_pixels: MAX_PIXELS,
@@ -267,11 +268,7 @@ impl HyperCodec {
         }
         let g = Geometry::of(width, height);
         let y = self.analysis(rgb, g);
-        let y_tensor = Tensor::<4>::from_data(
-            TensorData::new(y.clone(), [1, self.config.m, g.y.0, g.y.1]),
-            &self.device,
-        );
-        let z = host(self.net.run(Transform::HyperAnalysis, y_tensor.abs()));
+        let z = self.hyper_analysis(&y, g);
         let (n, m) = (self.config.n, self.config.m);
         let mut enc = SymbolEncoder::with_capacity(z.len() + y.len());
         let mut budget = EscapeBudget::for_values(z.len() + y.len());
@@ -362,13 +359,48 @@ impl HyperCodec {
     /// `y` of the padded image, channel-major, region by region.
     fn analysis(&self, rgb: &RgbImage, g: Geometry) -> Vec<f32> {
         let sizes = (self.config.m, self.region_pixels);
-        regions::analysis(&self.net, &self.device, sizes, rgb, g)
+        regions::analysis(&self.plans.analysis, self.path, sizes, rgb, g)
+    }
+
+    /// `z` (channel-major) of `y` (channel-major): the whole latent at once, a 16th of the
+    /// image's side.
+    fn hyper_analysis(&self, y: &[f32], g: Geometry) -> Vec<f32> {
+        let (m, plane) = (self.config.m, g.y.0 * g.y.1);
+        let mut values = vec![0f32; y.len()];
+        for (c, channel) in y.chunks_exact(plane).enumerate() {
+            for (p, &v) in channel.iter().enumerate() {
+                values[p * m + c] = v.abs();
+            }
+        }
+        let map = Map {
+            height: g.y.0,
+            width: g.y.1,
+            channels: m,
+            values,
+        };
+        let z = self.plans.hyper_analysis.run(self.path, map);
+        debug_assert_eq!((z.height, z.width), g.z);
+        let (n, plane) = (z.channels, z.height * z.width);
+        let mut out = vec![0f32; z.values.len()];
+        for (p, pixel) in z.values.chunks_exact(n).enumerate() {
+            for (c, &v) in pixel.iter().enumerate() {
+                out[c * plane + p] = v;
+            }
+        }
+        out
     }
 
     /// The image from `ŷ`, region by region, cropped to `width × height`.
     fn synthesis(&self, y: &[f32], g: Geometry, width: u32, height: u32) -> RgbImage {
         let sizes = (self.config.m, self.region_pixels);
-        regions::synthesis(&self.net, &self.device, sizes, y, g, (width, height))
+        regions::synthesis(
+            &self.plans.synthesis,
+            self.path,
+            sizes,
+            y,
+            g,
+            (width, height),
+        )
     }
 
     /// Parses and decodes a kind 2 file made by this model, checking the header first.

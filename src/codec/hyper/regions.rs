@@ -5,19 +5,20 @@
 //! side, and only its own values are kept. Every `y` value depends on the image within 30
 //! pixels of its 16×16 block, and every image pixel on the `ŷ` values within 1.9 of its own
 //! position, both inside the 2-unit (32-pixel) halo; so each kept value is computed from the
-//! same inputs as over the whole image (and, with burn's CPU kernels, to the same bits: see the
-//! tests). Memory then depends on the region size, not on the image's.
+//! same inputs as over the whole image, and to the same bits
+//! ([`crate::model::hyper::cpu::infer`] computes each value the same way wherever it lies).
+//! Memory then depends on the region size, not on the image's.
 
-use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 
 use super::Geometry;
 use crate::codec::tiles::to_u8;
-use crate::model::hyper::net::{host, HyperNet, Transform};
+use crate::cpu_path::Path;
+use crate::model::hyper::cpu::infer::{Map, Plan};
 use crate::model::hyper::Y_STRIDE;
 
-/// Largest region the transforms see at once, halo included, in image pixels: about 130 MB
-/// of patch matrix in the second analysis layer of a 64-channel model.
+/// Largest region the transforms see at once, halo included, in image pixels: its first
+/// analysis layer's output, 64 values for every 4 pixels, is then 32 MB for a 64-channel model.
 pub const REGION_PIXELS: usize = 1 << 19;
 /// Latent rows and columns computed around a region and dropped.
 pub const HALO: usize = 2;
@@ -77,8 +78,8 @@ pub fn regions(rows: usize, cols: usize, pixels: usize) -> Vec<Region> {
 
 /// `y` of the padded image, channel-major.
 pub fn analysis(
-    net: &HyperNet,
-    device: &Device,
+    plan: &Plan,
+    path: Path,
     (m, pixels): (usize, usize),
     rgb: &RgbImage,
     g: Geometry,
@@ -87,41 +88,47 @@ pub fn analysis(
     let mut y = vec![0f32; m * yh * yw];
     for region in regions(yh, yw, pixels) {
         let big = region.grown(yh, yw);
-        let x = image_part(rgb, big, device);
-        let part = host(net.run(Transform::Analysis, x));
-        let (bh, bw) = (big.height(), big.width());
-        for c in 0..m {
-            for j in region.r.0..region.r.1 {
-                let src = (c * bh + j - big.r.0) * bw + region.c.0 - big.c.0;
-                let dst = (c * yh + j) * yw + region.c.0;
-                y[dst..dst + region.width()].copy_from_slice(&part[src..src + region.width()]);
+        let part = plan.run(path, image_part(rgb, big));
+        debug_assert_eq!(
+            (part.height, part.width, part.channels),
+            (big.height(), big.width(), m)
+        );
+        for j in region.r.0..region.r.1 {
+            for i in region.c.0..region.c.1 {
+                let src = ((j - big.r.0) * part.width + i - big.c.0) * m;
+                for (c, &v) in part.values[src..src + m].iter().enumerate() {
+                    y[(c * yh + j) * yw + i] = v;
+                }
             }
         }
     }
     y
 }
 
-/// The pixels of a latent region of the padded image (edges repeated) as `[1, 3, h, w]`.
-fn image_part(rgb: &RgbImage, big: Region, device: &Device) -> Tensor<4> {
+/// The pixels of a latent region of the padded image (edges repeated), scaled to [0, 1].
+fn image_part(rgb: &RgbImage, big: Region) -> Map {
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let (rows, cols) = (big.height() * Y_STRIDE, big.width() * Y_STRIDE);
     let (y0, x0) = (big.r.0 * Y_STRIDE, big.c.0 * Y_STRIDE);
-    let mut values = vec![0f32; 3 * rows * cols];
+    let mut values = Vec::with_capacity(3 * rows * cols);
     for y in 0..rows {
         for x in 0..cols {
             let p = rgb.get_pixel((x0 + x).min(w - 1) as u32, (y0 + y).min(h - 1) as u32);
-            for c in 0..3 {
-                values[(c * rows + y) * cols + x] = f32::from(p[c]) / 255.0;
-            }
+            values.extend(p.0.iter().map(|&v| f32::from(v) / 255.0));
         }
     }
-    Tensor::from_data(TensorData::new(values, [1, 3, rows, cols]), device)
+    Map {
+        height: rows,
+        width: cols,
+        channels: 3,
+        values,
+    }
 }
 
 /// The image from `ŷ` (channel-major), cropped to `width × height`.
 pub fn synthesis(
-    net: &HyperNet,
-    device: &Device,
+    plan: &Plan,
+    path: Path,
     (m, pixels): (usize, usize),
     y: &[f32],
     g: Geometry,
@@ -132,23 +139,29 @@ pub fn synthesis(
     for region in regions(yh, yw, pixels) {
         let big = region.grown(yh, yw);
         let (bh, bw) = (big.height(), big.width());
-        let mut part = Vec::with_capacity(m * bh * bw);
+        let mut values = vec![0f32; m * bh * bw];
         for c in 0..m {
             for j in big.r.0..big.r.1 {
-                let row = (c * yh + j) * yw;
-                part.extend_from_slice(&y[row + big.c.0..row + big.c.1]);
+                for i in big.c.0..big.c.1 {
+                    values[((j - big.r.0) * bw + i - big.c.0) * m + c] = y[(c * yh + j) * yw + i];
+                }
             }
         }
-        let t = Tensor::<4>::from_data(TensorData::new(part, [1, m, bh, bw]), device);
-        let x = host(net.run(Transform::Synthesis, t));
-        let (rows, cols) = (bh * Y_STRIDE, bw * Y_STRIDE);
+        let part = Map {
+            height: bh,
+            width: bw,
+            channels: m,
+            values,
+        };
+        let x = plan.run(path, part);
+        let cols = x.width;
         let ys = region.r.0 * Y_STRIDE..(region.r.1 * Y_STRIDE).min(height as usize);
         let xs = region.c.0 * Y_STRIDE..(region.c.1 * Y_STRIDE).min(width as usize);
         for r in ys {
             let local_r = r - big.r.0 * Y_STRIDE;
             for col in xs.clone() {
                 let local_c = col - big.c.0 * Y_STRIDE;
-                let at = |c: usize| to_u8(x[(c * rows + local_r) * cols + local_c]);
+                let at = |c: usize| to_u8(x.values[(local_r * cols + local_c) * 3 + c]);
                 out.put_pixel(col as u32, r as u32, image::Rgb([at(0), at(1), at(2)]));
             }
         }

@@ -5,7 +5,9 @@
 
 pub mod conv;
 pub mod gdn;
+pub mod infer;
 pub mod network;
+pub mod panel;
 pub mod pool;
 pub mod rate;
 

@@ -1,0 +1,512 @@
+//! The transforms forward only, for coding: each layer computed a short run of output pixels
+//! at a time (their patches, their product, then the GDN or ReLU that follows on the same
+//! pixels while they are in cache), one output row per task.
+//!
+//! A transposed convolution of stride 2 is computed as four convolutions of the small grid,
+//! one per parity of the output row and column, each reading only the taps that reach it (so
+//! no product with the zeros between input pixels). Every value comes from
+//! [`panel::product`](super::panel::product), one multiply-add chain per output in a fixed
+//! order: the results do not depend on the thread count, the instruction set or where a
+//! region starts.
+
+use rayon::prelude::*;
+
+use super::gdn;
+use super::panel::{self, Out, Packed};
+use crate::cpu_path::Path;
+use crate::model::hyper::{HyperWeights, Layer};
+
+/// Output pixels per product (their patches stay in the second-level cache).
+const RUN: usize = 48;
+
+/// A layer's convolutions: one for a convolution, four (by output parity) for a transposed one.
+#[derive(Debug, Clone)]
+enum Op {
+    Conv(Gather),
+    Deconv(Box<[Gather; 4]>),
+}
+
+/// A convolution read as a product: output pixel `(y, x)` reads input pixels
+/// `(y·stride + dy, x·stride + dx)` for its taps (zeros outside the input).
+#[derive(Debug, Clone)]
+struct Gather {
+    stride: usize,
+    /// The taps as runs of neighbouring input pixels in one row: `(dy, first dx, length)`.
+    runs: Vec<(isize, isize, usize)>,
+    input_channels: usize,
+    kernel: Packed,
+}
+
+/// What follows a layer, pixel by pixel.
+#[derive(Debug, Clone)]
+enum Post {
+    None,
+    Relu,
+    /// `x / √(β + Γ·x²)`, or `x·√…` when `inverse`; `norm` packs `Γᵀ` with `β` as its bias.
+    Gdn {
+        norm: Packed,
+        inverse: bool,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Stage {
+    op: Op,
+    post: Post,
+    out_channels: usize,
+}
+
+/// One transform, ready to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    stages: Vec<Stage>,
+}
+
+/// The transforms a codec runs in floats: analysis, synthesis and hyper-analysis (the
+/// hyper-synthesis runs in integers, [`crate::model::hyper::integer`]).
+#[derive(Debug, Clone)]
+pub struct CodingPlans {
+    /// Image to `y`.
+    pub analysis: Plan,
+    /// `ŷ` to image.
+    pub synthesis: Plan,
+    /// `|y|` to `z`.
+    pub hyper_analysis: Plan,
+}
+
+impl CodingPlans {
+    /// The plans of a model's weights.
+    pub fn new(weights: &HyperWeights) -> Self {
+        let starts = weights.config.network_starts();
+        let networks = weights.config.networks();
+        let plan = |k: usize| Plan::new(&networks[k].1, &weights.tensors[starts[k]..starts[k + 1]]);
+        Self {
+            analysis: plan(0),
+            synthesis: plan(1),
+            hyper_analysis: plan(2),
+        }
+    }
+}
+
+/// A map of `height × width` pixels of `channels` values each, pixel-major (NHWC).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Map {
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// Values per pixel.
+    pub channels: usize,
+    /// `height · width · channels` values.
+    pub values: Vec<f32>,
+}
+
+impl Plan {
+    /// The transform of `layers` with its parameter tensors in burn's layouts (weight and bias,
+    /// or β' and Γ', per layer that has them).
+    pub fn new(layers: &[Layer], params: &[Vec<f32>]) -> Self {
+        let mut stages: Vec<Stage> = Vec::new();
+        let mut p = 0;
+        for layer in layers {
+            match *layer {
+                Layer::Conv(i, o, k, s) => {
+                    let op = Op::Conv(conv(&params[p], &params[p + 1], (i, o), k, s));
+                    stages.push(Stage {
+                        op,
+                        post: Post::None,
+                        out_channels: o,
+                    });
+                    p += 2;
+                }
+                Layer::Deconv(i, o, k, s) => {
+                    assert_eq!(s, 2, "transposed convolutions of stride 2");
+                    let phases = [(0, 0), (0, 1), (1, 0), (1, 1)]
+                        .map(|ph| deconv_phase(&params[p], &params[p + 1], (i, o), k, ph));
+                    stages.push(Stage {
+                        op: Op::Deconv(Box::new(phases)),
+                        post: Post::None,
+                        out_channels: o,
+                    });
+                    p += 2;
+                }
+                Layer::Gdn(c, inverse) => {
+                    let (beta, gamma) = gdn::effective(&params[p], &params[p + 1]);
+                    let norm = Packed::new(c, c, |k, j| gamma[j * c + k], &beta);
+                    let last = stages.last_mut().expect("GDN follows a convolution");
+                    last.post = Post::Gdn { norm, inverse };
+                    p += 2;
+                }
+                Layer::Relu => {
+                    stages.last_mut().expect("ReLU follows a convolution").post = Post::Relu;
+                }
+            }
+        }
+        Self { stages }
+    }
+
+    /// Runs the transform on `x` on `path`.
+    pub fn run(&self, path: Path, mut x: Map) -> Map {
+        for stage in &self.stages {
+            x = stage.run(path, &x);
+        }
+        x
+    }
+}
+
+/// A convolution with padding `k / 2`: burn's kernel `[out, in, k, k]`.
+fn conv(w: &[f32], bias: &[f32], (i, o): (usize, usize), k: usize, stride: usize) -> Gather {
+    let pad = (k / 2) as isize;
+    let taps: Vec<(usize, usize)> = (0..k)
+        .flat_map(|ky| (0..k).map(move |kx| (ky, kx)))
+        .collect();
+    let kernel = Packed::new(
+        taps.len() * i,
+        o,
+        |r, oc| {
+            let ((ky, kx), ic) = (taps[r / i], r % i);
+            w[((oc * i + ic) * k + ky) * k + kx]
+        },
+        bias,
+    );
+    let offsets: Vec<(isize, isize)> = (taps.iter())
+        .map(|&(ky, kx)| (ky as isize - pad, kx as isize - pad))
+        .collect();
+    Gather {
+        stride,
+        runs: runs(&offsets),
+        input_channels: i,
+        kernel,
+    }
+}
+
+/// The outputs of parity `(py, px)` of a stride-2 transposed convolution with padding `k / 2`
+/// and output padding 1 (burn's kernel `[in, out, k, k]`): output `2y + py` takes tap `ky`
+/// from input row `y + (py + k/2 − ky) / 2` where that is a whole number.
+fn deconv_phase(
+    w: &[f32],
+    bias: &[f32],
+    (i, o): (usize, usize),
+    k: usize,
+    (py, px): (usize, usize),
+) -> Gather {
+    let pad = k / 2;
+    let reach = |parity: usize| -> Vec<(usize, isize)> {
+        (0..k)
+            .filter(|t| (parity + pad + t).is_multiple_of(2))
+            .map(|t| (t, (parity as isize + pad as isize - t as isize) / 2))
+            .collect()
+    };
+    let (rows, cols) = (reach(py), reach(px));
+    let mut taps: Vec<((usize, isize), (usize, isize))> = (rows.iter())
+        .flat_map(|&r| cols.iter().map(move |&c| (r, c)))
+        .collect();
+    // In reading order, so that each row's taps are one run of input pixels.
+    taps.sort_by_key(|&((_, dy), (_, dx))| (dy, dx));
+    let kernel = Packed::new(
+        taps.len() * i,
+        o,
+        |r, oc| {
+            let (((ky, _), (kx, _)), ic) = (taps[r / i], r % i);
+            w[((ic * o + oc) * k + ky) * k + kx]
+        },
+        bias,
+    );
+    let offsets: Vec<(isize, isize)> = taps.iter().map(|&((_, dy), (_, dx))| (dy, dx)).collect();
+    Gather {
+        stride: 1,
+        runs: runs(&offsets),
+        input_channels: i,
+        kernel,
+    }
+}
+
+/// Tap offsets `(dy, dx)` grouped into runs of consecutive `dx` in one row.
+fn runs(offsets: &[(isize, isize)]) -> Vec<(isize, isize, usize)> {
+    let mut out: Vec<(isize, isize, usize)> = Vec::new();
+    for &(dy, dx) in offsets {
+        match out.last_mut() {
+            Some((y, x, len)) if *y == dy && *x + *len as isize == dx => *len += 1,
+            _ => out.push((dy, dx, 1)),
+        }
+    }
+    out
+}
+
+impl Gather {
+    /// Taps per output pixel.
+    fn taps(&self) -> usize {
+        self.runs.iter().map(|r| r.2).sum()
+    }
+
+    /// Output size for an input of `size` pixels along one axis (burn's, for padding k/2).
+    fn output(&self, size: usize) -> usize {
+        size.div_ceil(self.stride)
+    }
+
+    /// The patches of output pixels `(y, x0..x0 + count)` into `dst`, one row each.
+    fn patches(&self, x: &Map, y: usize, x0: usize, count: usize, dst: &mut Vec<f32>) {
+        let c = self.input_channels;
+        let row_len = self.taps() * c;
+        dst.clear();
+        dst.resize(count * row_len, 0.0);
+        let (h, w) = (x.height as isize, x.width as isize);
+        for (n, patch) in dst.chunks_exact_mut(row_len).enumerate() {
+            let (by, bx) = (
+                (y * self.stride) as isize,
+                ((x0 + n) * self.stride) as isize,
+            );
+            let mut rest = &mut patch[..];
+            for &(dy, dx, len) in &self.runs {
+                let (slot, tail) = rest.split_at_mut(len * c);
+                rest = tail;
+                let (sy, sx) = (by + dy, bx + dx);
+                if sy < 0 || sy >= h {
+                    continue;
+                }
+                let row = (sy * w) as usize * c;
+                if sx >= 0 && sx + len as isize <= w {
+                    let at = row + sx as usize * c;
+                    slot.copy_from_slice(&x.values[at..at + len * c]);
+                    continue;
+                }
+                for (t, tap) in slot.chunks_exact_mut(c).enumerate() {
+                    let sx = sx + t as isize;
+                    if sx >= 0 && sx < w {
+                        let at = row + sx as usize * c;
+                        tap.copy_from_slice(&x.values[at..at + c]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Stage {
+    fn run(&self, path: Path, x: &Map) -> Map {
+        let c = self.out_channels;
+        let (height, width, rows_per_task) = match &self.op {
+            Op::Conv(g) => (g.output(x.height), g.output(x.width), 1),
+            Op::Deconv(_) => (2 * x.height, 2 * x.width, 2),
+        };
+        let mut values = vec![0f32; height * width * c];
+        values
+            .par_chunks_mut(rows_per_task * width * c)
+            .enumerate()
+            .for_each(|(y, rows)| {
+                let mut scratch = (Vec::new(), Vec::new());
+                match &self.op {
+                    Op::Conv(g) => self.conv_row(path, g, x, y, rows, &mut scratch),
+                    Op::Deconv(phases) => self.deconv_rows(path, phases, x, y, rows, &mut scratch),
+                }
+            });
+        Map {
+            height,
+            width,
+            channels: c,
+            values,
+        }
+    }
+
+    /// Output row `y` of a convolution.
+    fn conv_row(
+        &self,
+        path: Path,
+        g: &Gather,
+        x: &Map,
+        y: usize,
+        row: &mut [f32],
+        (patches, tmp): &mut (Vec<f32>, Vec<f32>),
+    ) {
+        let c = self.out_channels;
+        let width = row.len() / c;
+        for x0 in (0..width).step_by(RUN) {
+            let count = RUN.min(width - x0);
+            g.patches(x, y, x0, count, patches);
+            let out = &mut row[x0 * c..(x0 + count) * c];
+            let dst = Out {
+                values: out,
+                stride: c,
+            };
+            panel::product(path, patches, count, &g.kernel, dst);
+            self.post(path, out, (patches, tmp));
+        }
+    }
+
+    /// Output rows `2y` and `2y + 1` of a transposed convolution.
+    fn deconv_rows(
+        &self,
+        path: Path,
+        phases: &[Gather; 4],
+        x: &Map,
+        y: usize,
+        rows: &mut [f32],
+        (patches, tmp): &mut (Vec<f32>, Vec<f32>),
+    ) {
+        let c = self.out_channels;
+        let row_len = rows.len() / 2;
+        for x0 in (0..x.width).step_by(RUN) {
+            let count = RUN.min(x.width - x0);
+            for (k, g) in phases.iter().enumerate() {
+                let (py, px) = (k / 2, k % 2);
+                g.patches(x, y, x0, count, patches);
+                let start = py * row_len + (2 * x0 + px) * c;
+                let dst = Out {
+                    values: &mut rows[start..],
+                    stride: 2 * c,
+                };
+                panel::product(path, patches, count, &g.kernel, dst);
+            }
+            for py in 0..2 {
+                let start = py * row_len + 2 * x0 * c;
+                self.post(
+                    path,
+                    &mut rows[start..start + 2 * count * c],
+                    (patches, tmp),
+                );
+            }
+        }
+    }
+
+    /// The pixel-wise layer after the product, on `out` (whole pixels).
+    fn post(&self, path: Path, out: &mut [f32], (squares, norm): (&mut Vec<f32>, &mut Vec<f32>)) {
+        match &self.post {
+            Post::None => {}
+            Post::Relu => out.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Post::Gdn {
+                norm: packed,
+                inverse,
+            } => {
+                let c = self.out_channels;
+                let pixels = out.len() / c;
+                squares.clear();
+                squares.extend(out.iter().map(|v| v * v));
+                norm.clear();
+                norm.resize(out.len(), 0.0);
+                let dst = Out {
+                    values: norm,
+                    stride: c,
+                };
+                panel::product(path, squares, pixels, packed, dst);
+                for (v, n) in out.iter_mut().zip(norm.iter()) {
+                    let root = n.sqrt();
+                    *v = if *inverse { *v * root } else { *v / root };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Tensor, TensorData};
+
+    use super::*;
+    use crate::model::hyper::net::{host, HyperNet, Transform};
+    use crate::model::hyper::{HyperConfig, HyperWeights};
+
+    fn weights() -> HyperWeights {
+        let mut w = HyperWeights::init(HyperConfig::new(8, 12).with_means(true), 3);
+        // Fresh GDN layers are near the identity; spread their parameters so that the test
+        // sees them.
+        for (t, spec) in w.tensors.iter_mut().zip(w.config.param_specs()) {
+            if spec.name.contains(".1.") || spec.name.contains(".3.") || spec.name.contains(".5.") {
+                for (k, v) in t.iter_mut().enumerate() {
+                    *v += ((k * 37 % 17) as f32) / 40.0;
+                }
+            }
+        }
+        w
+    }
+
+    fn input(h: usize, w: usize, c: usize) -> Vec<f32> {
+        (0..h * w * c)
+            .map(|i| ((i * 7919 % 251) as f32) / 125.0 - 1.0)
+            .collect()
+    }
+
+    /// `[1, c, h, w]` from NHWC.
+    fn nchw(v: &[f32], h: usize, w: usize, c: usize) -> Vec<f32> {
+        let mut out = vec![0.0; v.len()];
+        for p in 0..h * w {
+            for ch in 0..c {
+                out[ch * h * w + p] = v[p * c + ch];
+            }
+        }
+        out
+    }
+
+    fn plan(w: &HyperWeights, k: usize) -> Plan {
+        let starts = w.config.network_starts();
+        Plan::new(
+            &w.config.networks()[k].1,
+            &w.tensors[starts[k]..starts[k + 1]],
+        )
+    }
+
+    /// Each transform computes what burn's does (to rounding), on odd sizes too.
+    #[test]
+    fn transforms_match_burn() {
+        let w = weights();
+        let device = Device::flex();
+        let net = HyperNet::from_weights(&w, &device, false);
+        let (n, m) = (w.config.n, w.config.m);
+        let cases = [
+            (Transform::Analysis, 3, (20, 37)),
+            (Transform::Synthesis, m, (3, 5)),
+            (Transform::HyperAnalysis, m, (5, 7)),
+            (Transform::HyperSynthesis, n, (2, 3)),
+        ];
+        for (t, c, (h, wd)) in cases {
+            let x = input(h, wd, c);
+            let got = plan(&w, t as usize).run(
+                Path::widest(),
+                Map {
+                    height: h,
+                    width: wd,
+                    channels: c,
+                    values: x.clone(),
+                },
+            );
+            let tensor =
+                Tensor::<4>::from_data(TensorData::new(nchw(&x, h, wd, c), [1, c, h, wd]), &device);
+            let want = net.run(t, tensor);
+            let [_, oc, oh, ow] = want.dims();
+            assert_eq!((got.channels, got.height, got.width), (oc, oh, ow), "{t:?}");
+            let want = host(want);
+            let got = nchw(&got.values, oh, ow, oc);
+            let worst = (got.iter().zip(&want))
+                .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
+                .fold(0f32, f32::max);
+            assert!(worst < 1e-4, "{t:?}: {worst}");
+        }
+    }
+
+    /// The same bits on every instruction set this CPU has and on 1 to 16 threads.
+    #[test]
+    fn paths_and_threads_agree() {
+        let w = weights();
+        let synthesis = plan(&w, Transform::Synthesis as usize);
+        let x = Map {
+            height: 4,
+            width: 6,
+            channels: w.config.m,
+            values: input(4, 6, w.config.m),
+        };
+        let reference = synthesis.run(Path::Portable, x.clone());
+        for path in Path::available() {
+            for threads in [1, 3, 16] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let got = pool.install(|| synthesis.run(path, x.clone()));
+                let bits = |m: &Map| m.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(&got),
+                    bits(&reference),
+                    "{path:?} on {threads} threads"
+                );
+            }
+        }
+    }
+}

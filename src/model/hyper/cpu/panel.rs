@@ -1,0 +1,357 @@
+//! The matrix product of the coding transforms: `out[i, j] = bias[j] + Σₖ a[i, k]·b[k, j]`,
+//! each output one chain of fused multiply-adds in `k` order, starting from its bias.
+//!
+//! Products with fewer than [`LANES`] columns (the synthesis's last layer, three colours) are
+//! computed along `k` instead: eight partial chains (`k` mod 8), summed in a fixed tree, then
+//! the bias; the portable path does the same.
+//!
+//! Every output is computed on its own, in the same order, whatever the block it falls in, the
+//! thread that runs it or the instruction set: the AVX2 kernel and the portable one give the
+//! same bits (IEEE fused multiply-add is exactly rounded everywhere), so the transforms built on
+//! it give the same numbers on every machine, for whole images and for regions of them.
+
+use crate::cpu_path::Path;
+
+/// Columns of `b` per packed panel.
+pub const PANEL: usize = 16;
+/// Rows of `a` per block of the AVX2 kernel (12 accumulators of 8 lanes).
+const ROWS: usize = 6;
+/// Lanes of a vector: the partial chains of a narrow product.
+pub const LANES: usize = 8;
+
+/// A `k × n` matrix packed as panels of [`PANEL`] columns (`k × PANEL` each, row-major, the
+/// last padded with zeros), and a bias of `n` values padded likewise; or, when narrow (fewer
+/// than [`LANES`] columns and `k` a multiple of it), as its `n` columns one after another.
+#[derive(Debug, Clone)]
+pub struct Packed {
+    k: usize,
+    n: usize,
+    narrow: bool,
+    panels: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Packed {
+    /// Packs `b(k, j)` for `k < rows`, `j < cols`, with `bias`.
+    pub fn new(rows: usize, cols: usize, b: impl Fn(usize, usize) -> f32, bias: &[f32]) -> Self {
+        assert_eq!(bias.len(), cols, "one bias per column");
+        if cols < LANES && rows.is_multiple_of(LANES) {
+            let columns = (0..cols).flat_map(|j| (0..rows).map(move |k| (k, j)));
+            return Self {
+                k: rows,
+                n: cols,
+                narrow: true,
+                panels: columns.map(|(k, j)| b(k, j)).collect(),
+                bias: bias.to_vec(),
+            };
+        }
+        let count = cols.div_ceil(PANEL);
+        let mut panels = vec![0.0; count * rows * PANEL];
+        for (p, panel) in panels.chunks_exact_mut(rows * PANEL).enumerate() {
+            for (k, row) in panel.chunks_exact_mut(PANEL).enumerate() {
+                for (c, v) in row.iter_mut().enumerate() {
+                    let j = p * PANEL + c;
+                    if j < cols {
+                        *v = b(k, j);
+                    }
+                }
+            }
+        }
+        let mut padded = bias.to_vec();
+        padded.resize(count * PANEL, 0.0);
+        Self {
+            k: rows,
+            n: cols,
+            narrow: false,
+            panels,
+            bias: padded,
+        }
+    }
+
+    /// Rows (the length of each `a` row).
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Columns (the values written per output pixel).
+    pub fn n(&self) -> usize {
+        self.n
+    }
+}
+
+/// Where a block's outputs go: row `i` of the product is written to
+/// `out[i·stride .. i·stride + n]`.
+pub struct Out<'a> {
+    /// The destination.
+    pub values: &'a mut [f32],
+    /// Distance between consecutive rows' first values.
+    pub stride: usize,
+}
+
+/// Writes the product of the `rows × b.k()` row-major matrix `a` and `b`, plus `b`'s bias, to
+/// `out`, on `path`.
+pub fn product(path: Path, a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
+    assert!(a.len() >= rows * b.k, "a holds {rows} rows");
+    if rows > 0 {
+        let need = (rows - 1) * out.stride + b.n;
+        assert!(out.values.len() >= need, "out holds {rows} rows");
+    }
+    match (path, b.narrow) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Path::Avx2` is chosen (or offered to tests) only where the CPU has AVX2 and
+        // FMA; the lengths are checked above.
+        (Path::Avx2, false) => unsafe { avx2::product(a, rows, b, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        (Path::Avx2, true) => unsafe { avx2::narrow(a, rows, b, out) },
+        (_, false) => portable(a, rows, b, out),
+        (_, true) => portable_narrow(a, rows, b, out),
+    }
+}
+
+/// The fixed order in which a narrow product's eight partial sums are added.
+#[inline(always)]
+fn tree(v: [f32; LANES]) -> f32 {
+    ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]))
+}
+
+/// The narrow reference: chain `l` sums the terms `k ≡ l (mod 8)`.
+fn portable_narrow(a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
+    let k = b.k;
+    for i in 0..rows {
+        let row = &a[i * k..][..k];
+        let dst = &mut out.values[i * out.stride..][..b.n];
+        for (j, d) in dst.iter_mut().enumerate() {
+            let column = &b.panels[j * k..][..k];
+            let mut acc = [0f32; LANES];
+            for (x, w) in row.chunks_exact(LANES).zip(column.chunks_exact(LANES)) {
+                for l in 0..LANES {
+                    acc[l] = x[l].mul_add(w[l], acc[l]);
+                }
+            }
+            *d = b.bias[j] + tree(acc);
+        }
+    }
+}
+
+/// The reference: one fused multiply-add chain per output.
+fn portable(a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
+    let k = b.k;
+    for i in 0..rows {
+        let row = &a[i * k..][..k];
+        let dst = &mut out.values[i * out.stride..][..b.n];
+        for (j, d) in dst.iter_mut().enumerate() {
+            let (p, c) = (j / PANEL, j % PANEL);
+            let panel = &b.panels[p * k * PANEL..][..k * PANEL];
+            let mut acc = b.bias[j];
+            for (kk, &v) in row.iter().enumerate() {
+                acc = v.mul_add(panel[kk * PANEL + c], acc);
+            }
+            *d = acc;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{tree, Out, Packed, LANES, PANEL, ROWS};
+
+    /// # Safety
+    /// As [`product`], for a narrow `b`.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn narrow(a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
+        match b.n {
+            1 => narrow_n::<1>(a, rows, b, out),
+            2 => narrow_n::<2>(a, rows, b, out),
+            3 => narrow_n::<3>(a, rows, b, out),
+            4 => narrow_n::<4>(a, rows, b, out),
+            5 => narrow_n::<5>(a, rows, b, out),
+            6 => narrow_n::<6>(a, rows, b, out),
+            _ => narrow_n::<7>(a, rows, b, out),
+        }
+    }
+
+    /// Rows of `a` per block of the narrow kernel.
+    const NARROW_ROWS: usize = 4;
+
+    /// [`NARROW_ROWS`] rows at a time (their `N` outputs' chains interleaved, to hide the
+    /// latency of each), then the rest one by one.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn narrow_n<const N: usize>(a: &[f32], rows: usize, b: &Packed, mut out: Out<'_>) {
+        let mut i = 0;
+        while i + NARROW_ROWS <= rows {
+            narrow_block::<N, NARROW_ROWS>(a, i, b, &mut out);
+            i += NARROW_ROWS;
+        }
+        while i < rows {
+            narrow_block::<N, 1>(a, i, b, &mut out);
+            i += 1;
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn narrow_block<const N: usize, const R: usize>(
+        a: &[f32],
+        first: usize,
+        b: &Packed,
+        out: &mut Out<'_>,
+    ) {
+        let k = b.k;
+        let bp = b.panels.as_ptr();
+        let ap = a.as_ptr().add(first * k);
+        let mut acc = [[_mm256_setzero_ps(); N]; R];
+        for q in (0..k).step_by(LANES) {
+            let mut w = [_mm256_setzero_ps(); N];
+            for (j, w) in w.iter_mut().enumerate() {
+                *w = _mm256_loadu_ps(bp.add(j * k + q));
+            }
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let x = _mm256_loadu_ps(ap.add(r * k + q));
+                for (acc, &w) in acc.iter_mut().zip(&w) {
+                    *acc = _mm256_fmadd_ps(x, w, *acc);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (j, acc) in acc.iter().enumerate() {
+                let mut v = [0f32; LANES];
+                _mm256_storeu_ps(v.as_mut_ptr(), *acc);
+                out.values[(first + r) * out.stride + j] = b.bias[j] + tree(v);
+            }
+        }
+    }
+
+    /// # Safety
+    /// The CPU has AVX2 and FMA; `a` holds `rows` rows of `b.k` values and `out` `rows` rows.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn product(a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
+        let mut i = 0;
+        while i < rows {
+            let r = (rows - i).min(ROWS);
+            let a = &a[i * b.k..];
+            let values = &mut out.values[i * out.stride..];
+            let out = Out {
+                values,
+                stride: out.stride,
+            };
+            match r {
+                6 => block::<6>(a, b, out),
+                5 => block::<5>(a, b, out),
+                4 => block::<4>(a, b, out),
+                3 => block::<3>(a, b, out),
+                2 => block::<2>(a, b, out),
+                _ => block::<1>(a, b, out),
+            }
+            i += r;
+        }
+    }
+
+    /// `R` rows of the product, panel by panel.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn block<const R: usize>(a: &[f32], b: &Packed, out: Out<'_>) {
+        let k = b.k;
+        let ap = a.as_ptr();
+        for (p, panel) in b.panels.chunks_exact(k * PANEL).enumerate() {
+            let bp = panel.as_ptr();
+            let bias = b.bias.as_ptr().add(p * PANEL);
+            let mut acc = [[_mm256_loadu_ps(bias), _mm256_loadu_ps(bias.add(8))]; R];
+            for kk in 0..k {
+                let b0 = _mm256_loadu_ps(bp.add(kk * PANEL));
+                let b1 = _mm256_loadu_ps(bp.add(kk * PANEL + 8));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let v = _mm256_broadcast_ss(&*ap.add(r * k + kk));
+                    acc[0] = _mm256_fmadd_ps(v, b0, acc[0]);
+                    acc[1] = _mm256_fmadd_ps(v, b1, acc[1]);
+                }
+            }
+            let first = p * PANEL;
+            let width = (b.n - first).min(PANEL);
+            for (r, acc) in acc.iter().enumerate() {
+                let dst = &mut out.values[r * out.stride + first..][..width];
+                if width == PANEL {
+                    _mm256_storeu_ps(dst.as_mut_ptr(), acc[0]);
+                    _mm256_storeu_ps(dst.as_mut_ptr().add(8), acc[1]);
+                } else {
+                    let mut tmp = [0f32; PANEL];
+                    _mm256_storeu_ps(tmp.as_mut_ptr(), acc[0]);
+                    _mm256_storeu_ps(tmp.as_mut_ptr().add(8), acc[1]);
+                    dst.copy_from_slice(&tmp[..width]);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(i: usize) -> f32 {
+        ((i * 7919 % 1013) as f32 - 506.0) / 97.0
+    }
+
+    /// Every path gives the portable path's bits, for any block shape and panel remainder,
+    /// and the sums are those of the formula (to rounding).
+    #[test]
+    fn paths_agree_and_sum_the_formula() {
+        let shapes = [
+            (1, 1, 1),
+            (7, 13, 3),
+            (13, 64, 16),
+            (20, 75, 37),
+            (6, 9, 64),
+            (9, 40, 3),
+        ];
+        for (rows, k, n) in shapes {
+            let a: Vec<f32> = (0..rows * k).map(value).collect();
+            let bias: Vec<f32> = (0..n).map(|j| value(j + 5)).collect();
+            let b = Packed::new(k, n, |kk, j| value(kk * n + j + 11), &bias);
+            let stride = n + 2;
+            let mut reference = vec![f32::NAN; rows * stride];
+            product(
+                Path::Portable,
+                &a,
+                rows,
+                &b,
+                Out {
+                    values: &mut reference,
+                    stride,
+                },
+            );
+            for i in 0..rows {
+                for j in 0..n {
+                    let exact: f64 = f64::from(bias[j])
+                        + (0..k)
+                            .map(|kk| f64::from(a[i * k + kk]) * f64::from(value(kk * n + j + 11)))
+                            .sum::<f64>();
+                    let got = f64::from(reference[i * stride + j]);
+                    assert!(
+                        (got - exact).abs() < 1e-3 * (1.0 + exact.abs()),
+                        "{got} {exact}"
+                    );
+                }
+                // The gap between rows is left alone.
+                assert!(reference[i * stride + n..(i + 1) * stride]
+                    .iter()
+                    .all(|v| v.is_nan()));
+            }
+            for path in Path::available() {
+                let mut got = vec![f32::NAN; rows * stride];
+                product(
+                    path,
+                    &a,
+                    rows,
+                    &b,
+                    Out {
+                        values: &mut got,
+                        stride,
+                    },
+                );
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&reference), "{path:?} {rows}×{k}×{n}");
+            }
+        }
+    }
+}
