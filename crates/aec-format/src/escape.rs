@@ -53,10 +53,14 @@ impl EscapeBudget {
 }
 
 fn table_of(tables: &SymbolTables, index: usize) -> Result<&SymbolTable, FormatError> {
-    tables.tables().get(index).ok_or(FormatError::Invalid {
-        field: "table index",
-        reason: format!("table {index} of {}", tables.code_length()),
-    })
+    // The message is built only on failure: this runs once per coded value.
+    tables
+        .tables()
+        .get(index)
+        .ok_or_else(|| FormatError::Invalid {
+            field: "table index",
+            reason: format!("table {index} of {}", tables.code_length()),
+        })
 }
 
 /// Encodes `value` with table `table` of `tables` (its last symbol the escape; `bit` the index

@@ -12,6 +12,8 @@
 
 use rayon::prelude::*;
 
+use super::cpu::exact::{self, IntPacked};
+use super::cpu::taps::Taps;
 use super::{HyperWeights, Layer};
 pub use crate::cpu_path::Path;
 
@@ -60,6 +62,8 @@ pub struct FixedMap {
 #[derive(Debug, Clone, PartialEq)]
 pub struct IntegerHyperSynthesis {
     layers: Vec<IntLayer>,
+    /// Each layer's products: one for a convolution, four for a transposed one, none for a ReLU.
+    gathers: Vec<Vec<IntGather>>,
 }
 
 /// Why a model's `h_s` has no integer form.
@@ -128,7 +132,16 @@ impl IntegerHyperSynthesis {
                 other => unreachable!("h_s has no {other:?} layer"),
             }
         }
-        Ok(Self { layers })
+        let gathers = (layers.iter())
+            .map(|layer| match layer {
+                IntLayer::Conv { i, o, k, w, b } => vec![IntGather::conv((*i, *o, *k), w, b)],
+                IntLayer::Deconv { i, o, k, w, b } => [(0, 0), (0, 1), (1, 0), (1, 1)]
+                    .map(|parity| IntGather::deconv((*i, *o, *k), w, b, parity))
+                    .to_vec(),
+                IntLayer::Relu => Vec::new(),
+            })
+            .collect();
+        Ok(Self { layers, gathers })
     }
 
     /// Runs the network on `z` (fixed point). Each output channel is computed on its own, in
@@ -138,18 +151,21 @@ impl IntegerHyperSynthesis {
     }
 
     /// [`Self::run`] on a chosen path (tests hold the paths to each other).
-    pub fn run_on(&self, path: Path, mut x: FixedMap) -> FixedMap {
-        for layer in &self.layers {
+    pub fn run_on(&self, path: Path, x: FixedMap) -> FixedMap {
+        let mut x = Pixels::of(&x);
+        for (layer, gathers) in self.layers.iter().zip(&self.gathers) {
             x = match layer {
-                IntLayer::Conv { i, o, k, w, b } => conv(path, &x, (*i, *o, *k), w, b),
-                IntLayer::Deconv { i, o, k, w, b } => deconv(path, &x, (*i, *o, *k), w, b),
+                IntLayer::Conv { .. } => conv(path, &x, &gathers[0]),
+                IntLayer::Deconv { .. } => {
+                    deconv(path, &x, gathers[..].try_into().expect("four parities"))
+                }
                 IntLayer::Relu => {
                     x.values.iter_mut().for_each(|v| *v = (*v).max(0));
                     x
                 }
             };
         }
-        x
+        x.into_map()
     }
 }
 
@@ -159,178 +175,159 @@ fn narrow(acc: i64) -> i32 {
     v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
-/// `dst += src · w`, wrapping (vectorised where the target has wide integer products).
-#[inline(always)]
-fn axpy(dst: &mut [i64], src: &[i32], w: i32) {
-    let w = i64::from(w);
-    for (d, &s) in dst.iter_mut().zip(src) {
-        *d = d.wrapping_add(i64::from(s) * w);
+/// A layer's products: one for a convolution, four (by output parity) for a transposed one.
+#[derive(Debug, Clone, PartialEq)]
+struct IntGather {
+    taps: Taps,
+    kernel: IntPacked,
+}
+
+/// Output pixels per product.
+const RUN: usize = 32;
+
+impl IntGather {
+    /// A convolution (stride 1, padding k/2; weights `[out, in, k, k]`).
+    fn conv((i, o, k): (usize, usize, usize), w: &[i32], b: &[i64]) -> Self {
+        let taps = Taps::conv(k, 1, i);
+        let kernel = Self::matrix(&taps, i, o, b, |ic, oc, (ky, kx)| {
+            w[((oc * i + ic) * k + ky) * k + kx]
+        });
+        Self { taps, kernel }
     }
-}
 
-/// One output channel's accumulators, as [`plane_body`] computes them, on `path`.
-fn plane(path: Path, job: &PlaneJob<'_>) -> Vec<i64> {
-    match path {
-        Path::Portable => plane_body(job),
-        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-        // SAFETY: `Path::Avx2` is chosen (or offered to tests) only where the CPU has AVX2.
-        Path::Avx2 => unsafe { plane_avx2(job) },
-        #[cfg(not(any(target_arch = "x86", target_arch = "x86_64")))]
-        Path::Avx2 => plane_body(job),
+    /// Parity `(py, px)` of a stride-2 transposed convolution (weights `[in, out, k, k]`).
+    fn deconv(
+        (i, o, k): (usize, usize, usize),
+        w: &[i32],
+        b: &[i64],
+        (py, px): (usize, usize),
+    ) -> Self {
+        let taps = Taps::deconv_phase(k, (py, px), i);
+        let kernel = Self::matrix(&taps, i, o, b, |ic, oc, (ky, kx)| {
+            w[((ic * o + oc) * k + ky) * k + kx]
+        });
+        Self { taps, kernel }
     }
-}
 
-#[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-#[target_feature(enable = "avx2")]
-unsafe fn plane_avx2(job: &PlaneJob<'_>) -> Vec<i64> {
-    plane_body(job)
-}
+    fn matrix(
+        taps: &Taps,
+        i: usize,
+        o: usize,
+        b: &[i64],
+        weight: impl Fn(usize, usize, (usize, usize)) -> i32,
+    ) -> IntPacked {
+        let kernel = taps.kernel();
+        IntPacked::new(
+            taps.patch_len(),
+            o,
+            |r, oc| weight(r % i, oc, kernel[r / i]),
+            b,
+        )
+    }
 
-/// What one output channel of a layer reads.
-struct PlaneJob<'a> {
-    x: &'a FixedMap,
-    /// Input channels, kernel side, output channel, transposed (stride 2) or not.
-    i: usize,
-    k: usize,
-    oc: usize,
-    transposed: bool,
-    /// The layer's weights (`[out, in, k, k]`, or `[in, out, k, k]` transposed) and bias.
-    w: &'a [i32],
-    bias: i64,
-    /// Output channels (the weights' layout needs it when transposed).
-    o: usize,
-}
-
-/// The accumulators of one output channel: for a convolution, each tap of each input channel
-/// adds a shifted row; for a transposed convolution, each tap adds an input row to every
-/// other output column, so the sums go to one plane per column parity (contiguous), which
-/// are interleaved at the end.
-#[inline(always)]
-fn plane_body(job: &PlaneJob<'_>) -> Vec<i64> {
-    let (x, k, p) = (job.x, job.k, (job.k / 2) as isize);
-    let (h, wd) = (x.height, x.width);
-    // The stride, which is also the number of column-parity planes; each plane has the
-    // input's width.
-    let step: usize = if job.transposed { 2 } else { 1 };
-    let oh = step * h;
-    let mut acc = vec![job.bias; step * oh * wd];
-    for ic in 0..job.i {
-        let src = &x.values[ic * h * wd..(ic + 1) * h * wd];
-        for ky in 0..k {
-            for kx in 0..k {
-                // Output (row, column) = step·input + (off_y, off_x): a convolution reads
-                // input (y + ky − p, x + kx − p), a transposed one writes (2y + ky − p, …).
-                let (weight, off_y, off) = if job.transposed {
-                    let at = ((ic * job.o + job.oc) * k + ky) * k + kx;
-                    (job.w[at], ky as isize - p, kx as isize - p)
-                } else {
-                    let at = ((job.oc * job.i + ic) * k + ky) * k + kx;
-                    (job.w[at], p - ky as isize, p - kx as isize)
-                };
-                // The output column's parity, and its column within that parity's plane.
-                let parity = off.rem_euclid(step as isize) as usize;
-                let shift = off.div_euclid(step as isize);
-                let c0 = (-shift).max(0) as usize;
-                let c1 = ((wd as isize - shift).max(0) as usize).min(wd).max(c0);
-                for iy in 0..h {
-                    let y = (step * iy) as isize + off_y;
-                    if y < 0 || y >= oh as isize {
-                        continue;
-                    }
-                    let row = &src[iy * wd..(iy + 1) * wd];
-                    let base = (parity * oh + y as usize) * wd;
-                    let dst = &mut acc[base..base + wd];
-                    let (d0, d1) = (
-                        (c0 as isize + shift) as usize,
-                        (c1 as isize + shift) as usize,
-                    );
-                    axpy(&mut dst[d0..d1], &row[c0..c1], weight);
+    /// Output pixels `(y, x0..)` (as many as `out` holds at `stride` values apart, `n` each):
+    /// the sums rounded to the activations' fixed point.
+    fn run(&self, path: Path, x: &Pixels, y: usize, x0: usize, out: &mut [i32], stride: usize) {
+        let n = self.kernel.n();
+        let count = (out.len() + stride - n) / stride;
+        let (mut patches, mut sums) = (Vec::new(), vec![0i64; RUN * n]);
+        for start in (0..count).step_by(RUN) {
+            let len = RUN.min(count - start);
+            let size = (x.height, x.width);
+            self.taps
+                .patches(&x.values, size, y, x0 + start, len, &mut patches);
+            exact::product(path, &patches, len, &self.kernel, &mut sums);
+            for (p, sums) in sums.chunks_exact(n).take(len).enumerate() {
+                let dst = &mut out[(start + p) * stride..][..n];
+                for (d, &s) in dst.iter_mut().zip(sums) {
+                    *d = narrow(s);
                 }
             }
         }
     }
-    acc
 }
 
-fn conv(
-    path: Path,
-    x: &FixedMap,
-    (i, o, k): (usize, usize, usize),
-    w: &[i32],
-    b: &[i64],
-) -> FixedMap {
-    assert_eq!(x.channels, i, "input channels");
-    assert_eq!(
-        k % 2,
-        1,
-        "odd kernels only: a stride-1 convolution keeps the size"
-    );
-    let (h, wd) = (x.height, x.width);
-    let mut out = vec![0i32; o * h * wd];
-    out.par_chunks_mut(h * wd)
-        .enumerate()
-        .for_each(|(oc, dst)| {
-            let job = PlaneJob {
-                x,
-                i,
-                k,
-                oc,
-                transposed: false,
-                w,
-                bias: b[oc],
-                o,
-            };
-            for (d, a) in dst.iter_mut().zip(plane(path, &job)) {
-                *d = narrow(a);
+/// A map of `i32` values, pixel-major (`height × width × channels`).
+struct Pixels {
+    height: usize,
+    width: usize,
+    channels: usize,
+    values: Vec<i32>,
+}
+
+impl Pixels {
+    fn of(x: &FixedMap) -> Self {
+        let (c, plane) = (x.channels, x.height * x.width);
+        let mut values = vec![0; x.values.len()];
+        for (ch, src) in x.values.chunks_exact(plane).enumerate() {
+            for (p, &v) in src.iter().enumerate() {
+                values[p * c + ch] = v;
             }
-        });
-    FixedMap {
-        channels: o,
-        height: h,
-        width: wd,
-        values: out,
+        }
+        Self {
+            height: x.height,
+            width: x.width,
+            channels: c,
+            values,
+        }
+    }
+
+    fn into_map(self) -> FixedMap {
+        let (c, plane) = (self.channels, self.height * self.width);
+        let mut values = vec![0; self.values.len()];
+        for (p, pixel) in self.values.chunks_exact(c).enumerate() {
+            for (ch, &v) in pixel.iter().enumerate() {
+                values[ch * plane + p] = v;
+            }
+        }
+        FixedMap {
+            channels: c,
+            height: self.height,
+            width: self.width,
+            values,
+        }
     }
 }
 
-fn deconv(
-    path: Path,
-    x: &FixedMap,
-    (i, o, k): (usize, usize, usize),
-    w: &[i32],
-    b: &[i64],
-) -> FixedMap {
-    assert_eq!(x.channels, i, "input channels");
-    let (h, wd) = (x.height, x.width);
-    let (oh, ow) = (2 * h, 2 * wd);
-    let mut out = vec![0i32; o * oh * ow];
-    out.par_chunks_mut(oh * ow)
+/// A stride-1 convolution, one output row per task.
+fn conv(path: Path, x: &Pixels, g: &IntGather) -> Pixels {
+    let o = g.kernel.n();
+    let (h, w) = (x.height, x.width);
+    let mut values = vec![0i32; h * w * o];
+    values
+        .par_chunks_mut(w * o)
         .enumerate()
-        .for_each(|(oc, dst)| {
-            let job = PlaneJob {
-                x,
-                i,
-                k,
-                oc,
-                transposed: true,
-                w,
-                bias: b[oc],
-                o,
-            };
-            let acc = plane(path, &job);
-            let (even, odd) = acc.split_at(oh * wd);
-            for (y, row) in dst.chunks_exact_mut(ow).enumerate() {
-                let (e, d) = (&even[y * wd..(y + 1) * wd], &odd[y * wd..(y + 1) * wd]);
-                for (pair, (&e, &d)) in row.chunks_exact_mut(2).zip(e.iter().zip(d)) {
-                    pair[0] = narrow(e);
-                    pair[1] = narrow(d);
-                }
+        .for_each(|(y, row)| g.run(path, x, y, 0, row, o));
+    Pixels {
+        height: h,
+        width: w,
+        channels: o,
+        values,
+    }
+}
+
+/// A stride-2 transposed convolution, its four parities, two output rows per task.
+fn deconv(path: Path, x: &Pixels, phases: &[IntGather; 4]) -> Pixels {
+    let o = phases[0].kernel.n();
+    let (h, w) = (2 * x.height, 2 * x.width);
+    let mut values = vec![0i32; h * w * o];
+    values
+        .par_chunks_mut(2 * w * o)
+        .enumerate()
+        .for_each(|(y, rows)| {
+            for (k, g) in phases.iter().enumerate() {
+                let (py, px) = (k / 2, k % 2);
+                let start = py * w * o + px * o;
+                // Every other pixel of the row, starting at column px.
+                let len = (x.width - 1) * 2 * o + o;
+                g.run(path, x, y, 0, &mut rows[start..start + len], 2 * o);
             }
         });
-    FixedMap {
+    Pixels {
+        height: h,
+        width: w,
         channels: o,
-        height: oh,
-        width: ow,
-        values: out,
+        values,
     }
 }
 

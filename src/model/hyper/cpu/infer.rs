@@ -13,6 +13,7 @@ use rayon::prelude::*;
 
 use super::gdn;
 use super::panel::{self, Out, Packed};
+use super::taps::Taps;
 use crate::cpu_path::Path;
 use crate::model::hyper::{HyperWeights, Layer};
 
@@ -26,14 +27,10 @@ enum Op {
     Deconv(Box<[Gather; 4]>),
 }
 
-/// A convolution read as a product: output pixel `(y, x)` reads input pixels
-/// `(y·stride + dy, x·stride + dx)` for its taps (zeros outside the input).
+/// A convolution as a product: the patches of its taps times its kernel matrix.
 #[derive(Debug, Clone)]
 struct Gather {
-    stride: usize,
-    /// The taps as runs of neighbouring input pixels in one row: `(dy, first dx, length)`.
-    runs: Vec<(isize, isize, usize)>,
-    input_channels: usize,
+    taps: Taps,
     kernel: Packed,
 }
 
@@ -155,137 +152,50 @@ impl Plan {
 
 /// A convolution with padding `k / 2`: burn's kernel `[out, in, k, k]`.
 fn conv(w: &[f32], bias: &[f32], (i, o): (usize, usize), k: usize, stride: usize) -> Gather {
-    let pad = (k / 2) as isize;
-    let taps: Vec<(usize, usize)> = (0..k)
-        .flat_map(|ky| (0..k).map(move |kx| (ky, kx)))
-        .collect();
-    let kernel = Packed::new(
-        taps.len() * i,
-        o,
-        |r, oc| {
-            let ((ky, kx), ic) = (taps[r / i], r % i);
-            w[((oc * i + ic) * k + ky) * k + kx]
-        },
-        bias,
-    );
-    let offsets: Vec<(isize, isize)> = (taps.iter())
-        .map(|&(ky, kx)| (ky as isize - pad, kx as isize - pad))
-        .collect();
-    Gather {
-        stride,
-        runs: runs(&offsets),
-        input_channels: i,
-        kernel,
-    }
+    let taps = Taps::conv(k, stride, i);
+    let kernel = kernel_matrix(&taps, i, o, bias, |ic, oc, (ky, kx)| {
+        w[((oc * i + ic) * k + ky) * k + kx]
+    });
+    Gather { taps, kernel }
 }
 
-/// The outputs of parity `(py, px)` of a stride-2 transposed convolution with padding `k / 2`
-/// and output padding 1 (burn's kernel `[in, out, k, k]`): output `2y + py` takes tap `ky`
-/// from input row `y + (py + k/2 − ky) / 2` where that is a whole number.
+/// Parity `(py, px)` of a stride-2 transposed convolution: burn's kernel `[in, out, k, k]`.
 fn deconv_phase(
     w: &[f32],
     bias: &[f32],
     (i, o): (usize, usize),
     k: usize,
-    (py, px): (usize, usize),
+    parity: (usize, usize),
 ) -> Gather {
-    let pad = k / 2;
-    let reach = |parity: usize| -> Vec<(usize, isize)> {
-        (0..k)
-            .filter(|t| (parity + pad + t).is_multiple_of(2))
-            .map(|t| (t, (parity as isize + pad as isize - t as isize) / 2))
-            .collect()
-    };
-    let (rows, cols) = (reach(py), reach(px));
-    let mut taps: Vec<((usize, isize), (usize, isize))> = (rows.iter())
-        .flat_map(|&r| cols.iter().map(move |&c| (r, c)))
-        .collect();
-    // In reading order, so that each row's taps are one run of input pixels.
-    taps.sort_by_key(|&((_, dy), (_, dx))| (dy, dx));
-    let kernel = Packed::new(
-        taps.len() * i,
+    let taps = Taps::deconv_phase(k, parity, i);
+    let kernel = kernel_matrix(&taps, i, o, bias, |ic, oc, (ky, kx)| {
+        w[((ic * o + oc) * k + ky) * k + kx]
+    });
+    Gather { taps, kernel }
+}
+
+/// The `(taps · i) × o` matrix of a layer, `weight(input channel, output channel, (ky, kx))`.
+fn kernel_matrix(
+    taps: &Taps,
+    i: usize,
+    o: usize,
+    bias: &[f32],
+    weight: impl Fn(usize, usize, (usize, usize)) -> f32,
+) -> Packed {
+    let kernel = taps.kernel();
+    Packed::new(
+        taps.patch_len(),
         o,
-        |r, oc| {
-            let (((ky, _), (kx, _)), ic) = (taps[r / i], r % i);
-            w[((ic * o + oc) * k + ky) * k + kx]
-        },
+        |r, oc| weight(r % i, oc, kernel[r / i]),
         bias,
-    );
-    let offsets: Vec<(isize, isize)> = taps.iter().map(|&((_, dy), (_, dx))| (dy, dx)).collect();
-    Gather {
-        stride: 1,
-        runs: runs(&offsets),
-        input_channels: i,
-        kernel,
-    }
-}
-
-/// Tap offsets `(dy, dx)` grouped into runs of consecutive `dx` in one row.
-fn runs(offsets: &[(isize, isize)]) -> Vec<(isize, isize, usize)> {
-    let mut out: Vec<(isize, isize, usize)> = Vec::new();
-    for &(dy, dx) in offsets {
-        match out.last_mut() {
-            Some((y, x, len)) if *y == dy && *x + *len as isize == dx => *len += 1,
-            _ => out.push((dy, dx, 1)),
-        }
-    }
-    out
-}
-
-impl Gather {
-    /// Taps per output pixel.
-    fn taps(&self) -> usize {
-        self.runs.iter().map(|r| r.2).sum()
-    }
-
-    /// Output size for an input of `size` pixels along one axis (burn's, for padding k/2).
-    fn output(&self, size: usize) -> usize {
-        size.div_ceil(self.stride)
-    }
-
-    /// The patches of output pixels `(y, x0..x0 + count)` into `dst`, one row each.
-    fn patches(&self, x: &Map, y: usize, x0: usize, count: usize, dst: &mut Vec<f32>) {
-        let c = self.input_channels;
-        let row_len = self.taps() * c;
-        dst.clear();
-        dst.resize(count * row_len, 0.0);
-        let (h, w) = (x.height as isize, x.width as isize);
-        for (n, patch) in dst.chunks_exact_mut(row_len).enumerate() {
-            let (by, bx) = (
-                (y * self.stride) as isize,
-                ((x0 + n) * self.stride) as isize,
-            );
-            let mut rest = &mut patch[..];
-            for &(dy, dx, len) in &self.runs {
-                let (slot, tail) = rest.split_at_mut(len * c);
-                rest = tail;
-                let (sy, sx) = (by + dy, bx + dx);
-                if sy < 0 || sy >= h {
-                    continue;
-                }
-                let row = (sy * w) as usize * c;
-                if sx >= 0 && sx + len as isize <= w {
-                    let at = row + sx as usize * c;
-                    slot.copy_from_slice(&x.values[at..at + len * c]);
-                    continue;
-                }
-                for (t, tap) in slot.chunks_exact_mut(c).enumerate() {
-                    let sx = sx + t as isize;
-                    if sx >= 0 && sx < w {
-                        let at = row + sx as usize * c;
-                        tap.copy_from_slice(&x.values[at..at + c]);
-                    }
-                }
-            }
-        }
-    }
+    )
 }
 
 impl Stage {
     fn run(&self, path: Path, x: &Map) -> Map {
         let c = self.out_channels;
         let (height, width, rows_per_task) = match &self.op {
-            Op::Conv(g) => (g.output(x.height), g.output(x.width), 1),
+            Op::Conv(g) => (g.taps.output(x.height), g.taps.output(x.width), 1),
             Op::Deconv(_) => (2 * x.height, 2 * x.width, 2),
         };
         let mut values = vec![0f32; height * width * c];
@@ -321,7 +231,8 @@ impl Stage {
         let width = row.len() / c;
         for x0 in (0..width).step_by(RUN) {
             let count = RUN.min(width - x0);
-            g.patches(x, y, x0, count, patches);
+            g.taps
+                .patches(&x.values, (x.height, x.width), y, x0, count, patches);
             let out = &mut row[x0 * c..(x0 + count) * c];
             let dst = Out {
                 values: out,
@@ -348,7 +259,8 @@ impl Stage {
             let count = RUN.min(x.width - x0);
             for (k, g) in phases.iter().enumerate() {
                 let (py, px) = (k / 2, k % 2);
-                g.patches(x, y, x0, count, patches);
+                g.taps
+                    .patches(&x.values, (x.height, x.width), y, x0, count, patches);
                 let start = py * row_len + (2 * x0 + px) * c;
                 let dst = Out {
                     values: &mut rows[start..],
@@ -380,7 +292,7 @@ impl Stage {
                 let pixels = out.len() / c;
                 squares.clear();
                 squares.extend(out.iter().map(|v| v * v));
-                norm.clear();
+                // The product writes every value.
                 norm.resize(out.len(), 0.0);
                 let dst = Out {
                     values: norm,

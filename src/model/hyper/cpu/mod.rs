@@ -4,12 +4,14 @@
 //! backward pass; a test there holds them to burn.
 
 pub mod conv;
+pub mod exact;
 pub mod gdn;
 pub mod infer;
 pub mod network;
 pub mod panel;
 pub mod pool;
 pub mod rate;
+pub mod taps;
 
 use pool::Buf;
 

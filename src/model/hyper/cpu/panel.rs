@@ -227,58 +227,83 @@ mod avx2 {
     /// The CPU has AVX2 and FMA; `a` holds `rows` rows of `b.k` values and `out` `rows` rows.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn product(a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
-        let mut i = 0;
-        while i < rows {
-            let r = (rows - i).min(ROWS);
-            let a = &a[i * b.k..];
-            let values = &mut out.values[i * out.stride..];
-            let out = Out {
-                values,
-                stride: out.stride,
-            };
-            match r {
-                6 => block::<6>(a, b, out),
-                5 => block::<5>(a, b, out),
-                4 => block::<4>(a, b, out),
-                3 => block::<3>(a, b, out),
-                2 => block::<2>(a, b, out),
-                _ => block::<1>(a, b, out),
+        let (k, stride) = (b.k, out.stride);
+        // Stretches of `k` with one panel's slice of `b` (16 KB) held in the first-level
+        // cache across all the rows; between stretches each output's running sum waits in
+        // `out`, which keeps it exactly, so the chain is the one the portable path computes.
+        for k0 in (0..k).step_by(KC) {
+            let span = (k0, KC.min(k - k0));
+            for p in 0..b.n.div_ceil(PANEL) {
+                let mut i = 0;
+                while i < rows {
+                    let r = (rows - i).min(ROWS);
+                    let a = &a[i * k..];
+                    let out = &mut out.values[i * stride..];
+                    match r {
+                        6 => block::<6>(a, b, p, span, out, stride),
+                        5 => block::<5>(a, b, p, span, out, stride),
+                        4 => block::<4>(a, b, p, span, out, stride),
+                        3 => block::<3>(a, b, p, span, out, stride),
+                        2 => block::<2>(a, b, p, span, out, stride),
+                        _ => block::<1>(a, b, p, span, out, stride),
+                    }
+                    i += r;
+                }
             }
-            i += r;
         }
     }
 
-    /// `R` rows of the product, panel by panel.
+    /// Values of `k` per stretch.
+    const KC: usize = 256;
+
+    /// `R` rows of panel `p` over `k0..k0 + len`: from the bias when `k0` is 0, else from the
+    /// sums in `out`.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn block<const R: usize>(a: &[f32], b: &Packed, out: Out<'_>) {
+    unsafe fn block<const R: usize>(
+        a: &[f32],
+        b: &Packed,
+        p: usize,
+        (k0, len): (usize, usize),
+        out: &mut [f32],
+        stride: usize,
+    ) {
         let k = b.k;
-        let ap = a.as_ptr();
-        for (p, panel) in b.panels.chunks_exact(k * PANEL).enumerate() {
-            let bp = panel.as_ptr();
-            let bias = b.bias.as_ptr().add(p * PANEL);
-            let mut acc = [[_mm256_loadu_ps(bias), _mm256_loadu_ps(bias.add(8))]; R];
-            for kk in 0..k {
-                let b0 = _mm256_loadu_ps(bp.add(kk * PANEL));
-                let b1 = _mm256_loadu_ps(bp.add(kk * PANEL + 8));
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    let v = _mm256_broadcast_ss(&*ap.add(r * k + kk));
-                    acc[0] = _mm256_fmadd_ps(v, b0, acc[0]);
-                    acc[1] = _mm256_fmadd_ps(v, b1, acc[1]);
-                }
+        let first = p * PANEL;
+        let width = (b.n - first).min(PANEL);
+        let mut acc = [[_mm256_setzero_ps(); 2]; R];
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let mut start = [0f32; PANEL];
+            if k0 == 0 {
+                start.copy_from_slice(&b.bias[first..first + PANEL]);
+            } else {
+                start[..width].copy_from_slice(&out[r * stride + first..][..width]);
             }
-            let first = p * PANEL;
-            let width = (b.n - first).min(PANEL);
-            for (r, acc) in acc.iter().enumerate() {
-                let dst = &mut out.values[r * out.stride + first..][..width];
-                if width == PANEL {
-                    _mm256_storeu_ps(dst.as_mut_ptr(), acc[0]);
-                    _mm256_storeu_ps(dst.as_mut_ptr().add(8), acc[1]);
-                } else {
-                    let mut tmp = [0f32; PANEL];
-                    _mm256_storeu_ps(tmp.as_mut_ptr(), acc[0]);
-                    _mm256_storeu_ps(tmp.as_mut_ptr().add(8), acc[1]);
-                    dst.copy_from_slice(&tmp[..width]);
-                }
+            *acc = [
+                _mm256_loadu_ps(start.as_ptr()),
+                _mm256_loadu_ps(start.as_ptr().add(8)),
+            ];
+        }
+        let bp = b.panels.as_ptr().add(p * k * PANEL);
+        let ap = a.as_ptr();
+        for kk in k0..k0 + len {
+            let b0 = _mm256_loadu_ps(bp.add(kk * PANEL));
+            let b1 = _mm256_loadu_ps(bp.add(kk * PANEL + 8));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let v = _mm256_broadcast_ss(&*ap.add(r * k + kk));
+                acc[0] = _mm256_fmadd_ps(v, b0, acc[0]);
+                acc[1] = _mm256_fmadd_ps(v, b1, acc[1]);
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let dst = &mut out[r * stride + first..][..width];
+            if width == PANEL {
+                _mm256_storeu_ps(dst.as_mut_ptr(), acc[0]);
+                _mm256_storeu_ps(dst.as_mut_ptr().add(8), acc[1]);
+            } else {
+                let mut tmp = [0f32; PANEL];
+                _mm256_storeu_ps(tmp.as_mut_ptr(), acc[0]);
+                _mm256_storeu_ps(tmp.as_mut_ptr().add(8), acc[1]);
+                dst.copy_from_slice(&tmp[..width]);
             }
         }
     }

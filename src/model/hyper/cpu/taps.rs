@@ -1,0 +1,145 @@
+//! Which input pixels each output pixel of a layer reads, and their patches.
+//!
+//! A convolution's output pixel `(y, x)` reads input pixels `(y·stride + dy, x·stride + dx)`
+//! for its taps (zeros outside the input). A stride-2 transposed convolution is four such
+//! convolutions of its input, one per parity `(py, px)` of the output row and column, each
+//! with only the taps that reach it: output `2y + py` takes kernel row `ky` from input row
+//! `y + (py + k/2 − ky) / 2` where that is a whole number (padding `k/2`, output padding 1,
+//! as burn and the model files define the layer).
+
+/// The taps of one convolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taps {
+    stride: usize,
+    /// Input channels.
+    channels: usize,
+    /// The kernel position `(ky, kx)` of each tap, in patch order.
+    kernel: Vec<(usize, usize)>,
+    /// The taps as runs of neighbouring input pixels in one row: `(dy, first dx, length)`.
+    runs: Vec<(isize, isize, usize)>,
+}
+
+impl Taps {
+    /// A `k`×`k` convolution of `stride` and padding `k/2` over `channels` input channels.
+    pub fn conv(k: usize, stride: usize, channels: usize) -> Self {
+        let pad = (k / 2) as isize;
+        let kernel: Vec<(usize, usize)> = (0..k)
+            .flat_map(|ky| (0..k).map(move |kx| (ky, kx)))
+            .collect();
+        let offsets = (kernel.iter())
+            .map(|&(ky, kx)| (ky as isize - pad, kx as isize - pad))
+            .collect::<Vec<_>>();
+        Self::new(stride, channels, kernel, &offsets)
+    }
+
+    /// Parity `(py, px)` of a stride-2 transposed `k`×`k` convolution over `channels` input
+    /// channels.
+    pub fn deconv_phase(k: usize, (py, px): (usize, usize), channels: usize) -> Self {
+        let pad = k / 2;
+        let reach = |parity: usize| -> Vec<(usize, isize)> {
+            (0..k)
+                .filter(|t| (parity + pad + t).is_multiple_of(2))
+                .map(|t| (t, (parity as isize + pad as isize - t as isize) / 2))
+                .collect()
+        };
+        let (rows, cols) = (reach(py), reach(px));
+        let mut taps: Vec<((usize, isize), (usize, isize))> = (rows.iter())
+            .flat_map(|&r| cols.iter().map(move |&c| (r, c)))
+            .collect();
+        // In reading order, so that each row's taps are one run of input pixels.
+        taps.sort_by_key(|&((_, dy), (_, dx))| (dy, dx));
+        let kernel = taps.iter().map(|&((ky, _), (kx, _))| (ky, kx)).collect();
+        let offsets = taps
+            .iter()
+            .map(|&((_, dy), (_, dx))| (dy, dx))
+            .collect::<Vec<_>>();
+        Self::new(1, channels, kernel, &offsets)
+    }
+
+    fn new(
+        stride: usize,
+        channels: usize,
+        kernel: Vec<(usize, usize)>,
+        offsets: &[(isize, isize)],
+    ) -> Self {
+        let mut runs: Vec<(isize, isize, usize)> = Vec::new();
+        for &(dy, dx) in offsets {
+            match runs.last_mut() {
+                Some((y, x, len)) if *y == dy && *x + *len as isize == dx => *len += 1,
+                _ => runs.push((dy, dx, 1)),
+            }
+        }
+        Self {
+            stride,
+            channels,
+            kernel,
+            runs,
+        }
+    }
+
+    /// The kernel position `(ky, kx)` of each tap, in patch order: row `t·channels + c` of a
+    /// layer's matrix holds tap `t`'s weights for input channel `c`.
+    pub fn kernel(&self) -> &[(usize, usize)] {
+        &self.kernel
+    }
+
+    /// Values per patch.
+    pub fn patch_len(&self) -> usize {
+        self.kernel.len() * self.channels
+    }
+
+    /// Output size along one axis for an input of `size` (burn's, for padding `k/2`).
+    pub fn output(&self, size: usize) -> usize {
+        size.div_ceil(self.stride)
+    }
+
+    /// The patches of output pixels `(y, x0..x0 + count)` of the pixel-major `height × width`
+    /// input `x` into `dst`, one row each.
+    #[allow(clippy::too_many_arguments)]
+    pub fn patches<T: Copy + Default>(
+        &self,
+        x: &[T],
+        (height, width): (usize, usize),
+        y: usize,
+        x0: usize,
+        count: usize,
+        dst: &mut Vec<T>,
+    ) {
+        let c = self.channels;
+        let row_len = self.patch_len();
+        // Every value is written below (zeros outside the input), so the buffer is not cleared.
+        dst.resize(count * row_len, T::default());
+        let (h, w) = (height as isize, width as isize);
+        for (n, patch) in dst.chunks_exact_mut(row_len).enumerate() {
+            let (by, bx) = (
+                (y * self.stride) as isize,
+                ((x0 + n) * self.stride) as isize,
+            );
+            let mut rest = &mut patch[..];
+            for &(dy, dx, len) in &self.runs {
+                let (slot, tail) = rest.split_at_mut(len * c);
+                rest = tail;
+                let (sy, sx) = (by + dy, bx + dx);
+                if sy < 0 || sy >= h {
+                    slot.fill(T::default());
+                    continue;
+                }
+                let row = (sy * w) as usize * c;
+                if sx >= 0 && sx + len as isize <= w {
+                    let at = row + sx as usize * c;
+                    slot.copy_from_slice(&x[at..at + len * c]);
+                    continue;
+                }
+                for (t, tap) in slot.chunks_exact_mut(c).enumerate() {
+                    let sx = sx + t as isize;
+                    if sx >= 0 && sx < w {
+                        let at = row + sx as usize * c;
+                        tap.copy_from_slice(&x[at..at + c]);
+                    } else {
+                        tap.fill(T::default());
+                    }
+                }
+            }
+        }
+    }
+}
