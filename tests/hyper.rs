@@ -339,3 +339,49 @@ fn refine_lowers_the_loss_of_the_built_in_model() {
             "--refine applies to the whole-image models",
         ));
 }
+
+/// The model of the determinism fixtures.
+const FIXTURE_MODEL: &str = "samples/model/hyper/q3.safetensors";
+
+/// Coding gives the same bits on every machine, instruction set and thread count: compressing
+/// the committed crop of Kodak 23 with a committed model gives the committed file, and
+/// decoding it gives the committed pixels, on the portable path and the widest this CPU has,
+/// on 1 and 16 threads. (The fixtures were made on another machine than most that run this.)
+#[test]
+fn coding_gives_the_same_bits_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let want_file = std::fs::read("tests/fixtures/kodim23-crop-q3.aec").unwrap();
+    let want_pixels = std::fs::read("tests/fixtures/kodim23-crop-q3.ppm").unwrap();
+    for path in ["portable", "avx2"] {
+        for threads in ["1", "16"] {
+            let (file, ppm) = (dir.path().join("a.aec"), dir.path().join("a.ppm"));
+            let run = |args: &[&std::ffi::OsStr]| {
+                aec()
+                    .env("AEC_CPU_PATH", path)
+                    .env("RAYON_NUM_THREADS", threads)
+                    .args(args)
+                    .args(["--model", FIXTURE_MODEL, "--force"])
+                    .assert()
+                    .success();
+            };
+            run(&[
+                "compress".as_ref(),
+                "tests/fixtures/kodim23-crop.png".as_ref(),
+                "-o".as_ref(),
+                file.as_os_str(),
+            ]);
+            assert!(
+                std::fs::read(&file).unwrap() == want_file,
+                "{path}, {threads} threads: file"
+            );
+            run(&[
+                "decompress".as_ref(),
+                "tests/fixtures/kodim23-crop-q3.aec".as_ref(),
+                "-o".as_ref(),
+                ppm.as_os_str(),
+            ]);
+            let pixels = std::fs::read(&ppm).unwrap();
+            assert!(pixels == want_pixels, "{path}, {threads} threads: pixels");
+        }
+    }
+}
