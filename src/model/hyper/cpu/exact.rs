@@ -24,25 +24,13 @@ impl IntPacked {
     /// Packs `b(k, j)` for `k < rows`, `j < cols`, with `bias`.
     pub fn new(rows: usize, cols: usize, b: impl Fn(usize, usize) -> i32, bias: &[i64]) -> Self {
         assert_eq!(bias.len(), cols, "one bias per column");
-        let count = cols.div_ceil(PANEL);
-        let mut panels = vec![0; count * rows * PANEL];
-        for (p, panel) in panels.chunks_exact_mut(rows * PANEL).enumerate() {
-            for (k, row) in panel.chunks_exact_mut(PANEL).enumerate() {
-                for (c, v) in row.iter_mut().enumerate() {
-                    let j = p * PANEL + c;
-                    if j < cols {
-                        *v = i64::from(b(k, j));
-                    }
-                }
-            }
-        }
-        let mut padded = bias.to_vec();
-        padded.resize(count * PANEL, 0);
+        let widened = |k, j| i64::from(b(k, j));
+        let (panels, bias) = super::panel::pack(rows, cols, PANEL, widened, bias);
         Self {
             k: rows,
             n: cols,
             panels,
-            bias: padded,
+            bias,
         }
     }
 

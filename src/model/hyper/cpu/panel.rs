@@ -45,26 +45,13 @@ impl Packed {
                 bias: bias.to_vec(),
             };
         }
-        let count = cols.div_ceil(PANEL);
-        let mut panels = vec![0.0; count * rows * PANEL];
-        for (p, panel) in panels.chunks_exact_mut(rows * PANEL).enumerate() {
-            for (k, row) in panel.chunks_exact_mut(PANEL).enumerate() {
-                for (c, v) in row.iter_mut().enumerate() {
-                    let j = p * PANEL + c;
-                    if j < cols {
-                        *v = b(k, j);
-                    }
-                }
-            }
-        }
-        let mut padded = bias.to_vec();
-        padded.resize(count * PANEL, 0.0);
+        let (panels, bias) = pack(rows, cols, PANEL, b, bias);
         Self {
             k: rows,
             n: cols,
             narrow: false,
             panels,
-            bias: padded,
+            bias,
         }
     }
 
@@ -77,6 +64,32 @@ impl Packed {
     pub fn n(&self) -> usize {
         self.n
     }
+}
+
+/// `b(k, j)` for `k < rows`, `j < cols` as panels of `width` columns (`rows × width` each,
+/// row-major, the last padded with zeros), and `bias` padded to whole panels likewise.
+pub(crate) fn pack<T: Copy + Default>(
+    rows: usize,
+    cols: usize,
+    width: usize,
+    b: impl Fn(usize, usize) -> T,
+    bias: &[T],
+) -> (Vec<T>, Vec<T>) {
+    let count = cols.div_ceil(width);
+    let mut panels = vec![T::default(); count * rows * width];
+    for (p, panel) in panels.chunks_exact_mut(rows * width).enumerate() {
+        for (k, row) in panel.chunks_exact_mut(width).enumerate() {
+            for (c, v) in row.iter_mut().enumerate() {
+                let j = p * width + c;
+                if j < cols {
+                    *v = b(k, j);
+                }
+            }
+        }
+    }
+    let mut padded = bias.to_vec();
+    padded.resize(count * width, T::default());
+    (panels, padded)
 }
 
 /// Where a block's outputs go: row `i` of the product is written to
