@@ -1,7 +1,7 @@
 //! aec: a learned lossy image codec.
 //!
 //! A convolutional autoencoder (after a well-known TensorFlow notebook on CIFAR-10) turns each
-//! 32×32 tile of an image into a short code; the `.aec` container ([`format`]) stores the codes
+//! 32×32 tile of an image into a short code; the `.aec` container ([`mod@format`]) stores the codes
 //! and the identity of the model that made them.
 //!
 //! - [`model`]: the architecture, its weights, and the burn module;

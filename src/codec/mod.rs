@@ -3,7 +3,7 @@
 //! An image becomes RGB8 (grey is replicated, alpha dropped, 16-bit and float images rounded),
 //! is padded on the right and bottom by repeating its edge pixels up to whole 32×32 tiles
 //! ([`tiles`]), and every tile is coded in batches. A model without a prior stores its codes
-//! as numbers (`.aec` version 1, [`raw`]); a model with a prior quantizes them to integer
+//! as numbers (`.aec` version 1, `raw.rs`); a model with a prior quantizes them to integer
 //! symbols and entropy-codes all of an image's symbols in one stream (`.aec` version 2,
 //! [`coded`]). Decoding reverses this and crops to the original size; a grey source decodes to
 //! a grey image.

@@ -7,7 +7,7 @@
 //! is available here (`lr_decay`) and off by default.
 //!
 //! The weights and the optimizer's slots live on the host. A step runs either on aec's fused CPU
-//! kernels ([`crate::train::cpu`], the default) or on burn's autodiff on any device
+//! kernels (`train::cpu`, the default) or on burn's autodiff on any device
 //! ([`BurnStepper`]: burn computes the forward pass and the gradients, and the fused optimizer
 //! updates the weights in one pass); tests hold the two to each other.
 

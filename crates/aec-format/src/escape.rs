@@ -112,7 +112,7 @@ pub fn encode_value(
 }
 
 /// Decodes a value written by [`encode_value`], rejecting an escape that passes the budget,
-/// a prefix of more than [`MAX_PREFIX`] ones, and a value outside the `i32` range.
+/// a prefix of more than 32 ones (`MAX_PREFIX`), and a value outside the `i32` range.
 pub fn decode_value(
     dec: &mut SymbolDecoder<'_>,
     table: usize,

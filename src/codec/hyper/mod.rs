@@ -9,7 +9,7 @@
 //! so that the decoder's `ŷ = symbol + μ` is the same number on every machine. The
 //! payload is one range-coded stream: every `z` symbol (channel-major), then every `y` symbol
 //! (channel-major), each with its table; a value outside its table's alphabet follows the
-//! table's escape symbol ([`super::escape`]). Decoding reverses this and crops.
+//! table's escape symbol (`aec-format`'s `escape.rs`). Decoding reverses this and crops.
 
 use aec_format::{
     bit_table, decode_value, encode_value, CodedFile, EscapeBudget, Limits, ModelKind,

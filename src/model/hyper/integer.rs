@@ -92,7 +92,7 @@ fn fixed_i32(v: f32, bits: u32, name: &str) -> Result<i32, IntegerRangeError> {
 
 impl IntegerHyperSynthesis {
     /// The integer form of `weights`' `h_s`. Supports the layer shapes of
-    /// [`HyperConfig::networks`] (3×3/1 convolutions, stride-2 transposed convolutions).
+    /// [`HyperConfig::networks`](super::HyperConfig::networks) (3×3/1 convolutions, stride-2 transposed convolutions).
     pub fn new(weights: &HyperWeights) -> Result<Self, IntegerRangeError> {
         let specs = weights.config.param_specs();
         let networks = weights.config.networks();

@@ -9,7 +9,7 @@ const PANEL: usize = 16;
 /// Rows of `a` per block of the AVX2 kernel.
 const ROWS: usize = 2;
 
-/// A `k × n` matrix of `i32` packed as panels of [`PANEL`] columns, each value widened to
+/// A `k × n` matrix of `i32` packed as panels of 16 columns, each value widened to
 /// `i64` (the AVX2 kernel multiplies the low halves), and a bias of `n` values; both padded
 /// with zeros.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,7 @@
 //! A transposed convolution of stride 2 is computed as four convolutions of the small grid,
 //! one per parity of the output row and column, each reading only the taps that reach it (so
 //! no product with the zeros between input pixels). Every value comes from
-//! [`panel::product`](super::panel::product), one multiply-add chain per output in a fixed
+//! [`super::panel::product`], one multiply-add chain per output in a fixed
 //! order: the results do not depend on the thread count, the instruction set or where a
 //! region starts.
 

@@ -33,7 +33,7 @@ pub struct LossParts {
 /// The loss of `images` (`[batch, 3, height, width]`, pixels in [0, 1], sides multiples of
 /// [`crate::model::hyper::TOTAL_STRIDE`]) and the gradient of every parameter, in
 /// [`crate::model::hyper::HyperConfig::param_specs`] order. The batch runs in
-/// [`shards::SHARDS`] parts side by side; their sums are added in shard order.
+/// `SHARDS` parts side by side; their sums are added in shard order.
 pub fn loss_and_gradients(
     weights: &HyperWeights,
     images: &[f32],
