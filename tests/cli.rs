@@ -587,10 +587,26 @@ fn quality_levels_and_version_2_files() {
         (Some(384), Some(128))
     );
     aec().args(["model", "list"]).assert().success().stdout(
-        predicate::str::contains("--quality 3  whole image")
+        predicate::str::is_match(r"--quality 3 +whole image")
+            .unwrap()
             .and(predicate::str::contains("(default)"))
-            .and(predicate::str::contains("tiled-q4")),
+            .and(predicate::str::contains("tiled-q4"))
+            .and(predicate::str::contains("scale-only-q5")),
     );
+    // A previous level by name; its files decode with the built-in models alone.
+    let earlier = dir.path().join("earlier.aec");
+    aec()
+        .args(["compress", CAT, "--model", "scale-only-q2", "-o"])
+        .arg(&earlier)
+        .assert()
+        .success();
+    aec()
+        .arg("decompress")
+        .arg(&earlier)
+        .arg("-o")
+        .arg(dir.path().join("earlier.png"))
+        .assert()
+        .success();
     aec()
         .args(["compress", CAT, "-Q", "9"])
         .assert()

@@ -341,7 +341,7 @@ fn refine_lowers_the_loss_of_the_built_in_model() {
 }
 
 /// The model of the determinism fixtures.
-const FIXTURE_MODEL: &str = "samples/model/hyper/q3.safetensors";
+const FIXTURE_MODEL: &str = "samples/model/hyper/scale-only/q3.safetensors";
 
 /// Coding gives the same bits on every machine, instruction set and thread count: compressing
 /// the committed crop of Kodak 23 with a committed model gives the committed file, and

@@ -112,20 +112,25 @@ fn hyper_info(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<ExitCode> 
 /// `aec model list`: the built-in models.
 pub fn list() -> anyhow::Result<ExitCode> {
     println!(
-        "{:<12} {:<40} {:>7}  id (first 8 bytes)",
+        "{:<14} {:<40} {:>7}  id (first 8 bytes)",
         "name", "kind", "rate λ"
     );
     for b in Builtin::all() {
         let bytes = b.bytes().expect("a listed model");
         let id = store::ModelId::of(bytes);
         let (name, kind, lambda) = match b {
-            Builtin::Quality(q) => {
+            Builtin::Quality(_) | Builtin::ScaleOnly(_) => {
                 let (m, _) = HyperModel::from_bytes(bytes)?;
-                (
-                    format!("--quality {q}"),
-                    "whole image, scale hyperprior".to_string(),
-                    Some(m.lambda.to_string()),
-                )
+                let kind = if m.weights.config.means {
+                    "whole image, mean-scale hyperprior"
+                } else {
+                    "whole image, scale hyperprior"
+                };
+                let name = match b {
+                    Builtin::Quality(q) => format!("--quality {q}"),
+                    _ => b.name(),
+                };
+                (name, kind.to_string(), Some(m.lambda.to_string()))
             }
             Builtin::Reference | Builtin::Tiled(_) => {
                 let m = store::model_from_bytes(bytes)?;
@@ -146,7 +151,7 @@ pub fn list() -> anyhow::Result<ExitCode> {
             ""
         };
         println!(
-            "{:<12} {:<40} {:>7}  {}{default}",
+            "{:<14} {:<40} {:>7}  {}{default}",
             name,
             kind,
             lambda.unwrap_or_else(|| "-".into()),

@@ -102,6 +102,7 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
                 Builtin::Quality(q) => format!("aec Q{q}"),
                 Builtin::Reference => "built-in".into(),
                 Builtin::Tiled(q) => format!("aec tiled Q{q}"),
+                Builtin::ScaleOnly(q) => format!("aec scale-only Q{q}"),
             };
             models.push((name, "aec".into(), b.codec(MAX_PIXELS)?));
         }

@@ -1,5 +1,6 @@
 //! The models built into aec: the whole-image models that `--quality` picks among (the
-//! default family), the notebook's model, and the tiled entropy-coded models.
+//! default family), the notebook's model, the tiled entropy-coded models, and the previous
+//! quality levels (so that their files decode).
 
 use super::family::{codec_from_bytes, ImageCodec};
 use super::CodecError;
@@ -16,6 +17,16 @@ static QUALITY_MODELS: &[&[u8]] = &[
     include_bytes!("../../samples/model/hyper/q3.safetensors"),
     include_bytes!("../../samples/model/hyper/q4.safetensors"),
     include_bytes!("../../samples/model/hyper/q5.safetensors"),
+];
+
+/// The previous quality levels (scale-only hyperprior models), smallest files first, kept so
+/// that files made with them still decode; `--model scale-only-qN` still makes them.
+static SCALE_ONLY_MODELS: &[&[u8]] = &[
+    include_bytes!("../../samples/model/hyper/scale-only/q1.safetensors"),
+    include_bytes!("../../samples/model/hyper/scale-only/q2.safetensors"),
+    include_bytes!("../../samples/model/hyper/scale-only/q3.safetensors"),
+    include_bytes!("../../samples/model/hyper/scale-only/q4.safetensors"),
+    include_bytes!("../../samples/model/hyper/scale-only/q5.safetensors"),
 ];
 
 /// The tiled entropy-coded models, smallest files first: the notebook's architecture
@@ -40,14 +51,18 @@ pub enum Builtin {
     Reference,
     /// A tiled entropy-coded model, 1 = smallest files (`--model tiled-qN`).
     Tiled(u8),
+    /// A previous quality level, 1 = smallest files (`--model scale-only-qN`).
+    ScaleOnly(u8),
 }
 
 impl Builtin {
-    /// Every built-in model: the quality levels, the notebook's model, the tiled levels.
+    /// Every built-in model: the quality levels, the notebook's model, the tiled levels, the
+    /// previous quality levels.
     pub fn all() -> Vec<Builtin> {
         let mut v: Vec<Builtin> = (1..=Self::qualities()).map(Builtin::Quality).collect();
         v.push(Builtin::Reference);
         v.extend((1..=TILED_MODELS.len() as u8).map(Builtin::Tiled));
+        v.extend((1..=SCALE_ONLY_MODELS.len() as u8).map(Builtin::ScaleOnly));
         v
     }
 
@@ -67,6 +82,7 @@ impl Builtin {
             Builtin::Quality(q) => format!("q{q}"),
             Builtin::Reference => "reference".into(),
             Builtin::Tiled(q) => format!("tiled-q{q}"),
+            Builtin::ScaleOnly(q) => format!("scale-only-q{q}"),
         }
     }
 
@@ -83,6 +99,7 @@ impl Builtin {
             Builtin::Quality(q) => level(QUALITY_MODELS, q),
             Builtin::Reference => Some(BUILTIN_MODEL),
             Builtin::Tiled(q) => level(TILED_MODELS, q),
+            Builtin::ScaleOnly(q) => level(SCALE_ONLY_MODELS, q),
         }
     }
 
@@ -93,6 +110,10 @@ impl Builtin {
                 Builtin::Tiled(q) => format!(
                     "no tiled level {q}; aec has tiled-q1 to tiled-q{}",
                     TILED_MODELS.len()
+                ),
+                Builtin::ScaleOnly(q) => format!(
+                    "no scale-only level {q}; aec has scale-only-q1 to scale-only-q{}",
+                    SCALE_ONLY_MODELS.len()
                 ),
                 _ => format!(
                     "no quality level {}; aec has levels 1 to {}",
@@ -119,5 +140,6 @@ mod tests {
         assert_eq!(Builtin::from_name("q0"), None);
         assert!(Builtin::Quality(0).codec(1).is_err());
         assert!(Builtin::Tiled(9).codec(1).is_err());
+        assert!(Builtin::ScaleOnly(6).codec(1).is_err());
     }
 }
