@@ -315,15 +315,22 @@ fn rd_writes_table_csv_and_plot() {
     // Labelled models form their own curves; unlabelled ones join the `aec` curves.
     assert!(csv.contains("\nshipped f16 sparse,shipped f16 sparse≤0.1,128,"));
     assert!(csv.contains("\naec f16,built-in f16,128,"));
-    // --builtin adds the notebook's model (two rows), the four tiled levels and the five
-    // quality levels (one each, with the ideal entropy coder's bytes in the last column).
-    // (AVIF and JPEG XL rows come too where their tools are installed: not counted here.)
+    // --builtin adds the notebook's model (two rows), the four tiled levels, the five
+    // quality levels and the five previous ones (one each, with the ideal entropy coder's
+    // bytes in the last column). (AVIF and JPEG XL rows come too where their tools are
+    // installed: not counted here.)
     let rows = csv
         .lines()
         .filter(|l| !l.starts_with("AVIF,") && !l.starts_with("JPEG XL,"))
         .count();
-    assert_eq!(rows, 1 + 6 + 4 + 5);
-    for (family, name, levels) in [("entropy", "tiled Q", 4), ("hyperprior", "Q", 5)] {
+    assert_eq!(rows, 1 + 6 + 4 + 5 + 5);
+    let families = [
+        ("entropy", "tiled Q", 4),
+        ("hyperprior", "Q", 5),
+        // The previous levels make a curve of their own.
+        ("scale-only hyperprior", "scale-only Q", 5),
+    ];
+    for (family, name, levels) in families {
         for q in 1..=levels {
             let row = csv
                 .lines()

@@ -90,7 +90,6 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The models to measure: (row name, curve group, codec).
 /// A model to measure: row name, curve group, codec.
 type Measured = (String, String, Box<dyn ImageCodec>);
 
@@ -98,13 +97,14 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
     let mut models: Vec<Measured> = Vec::new();
     if a.model.is_empty() || a.builtin {
         for b in Builtin::all() {
-            let name = match b {
-                Builtin::Quality(q) => format!("aec Q{q}"),
-                Builtin::Reference => "built-in".into(),
-                Builtin::Tiled(q) => format!("aec tiled Q{q}"),
-                Builtin::ScaleOnly(q) => format!("aec scale-only Q{q}"),
+            // The previous levels make a curve of their own.
+            let (name, group) = match b {
+                Builtin::Quality(q) => (format!("aec Q{q}"), "aec"),
+                Builtin::Reference => ("built-in".into(), "aec"),
+                Builtin::Tiled(q) => (format!("aec tiled Q{q}"), "aec"),
+                Builtin::ScaleOnly(q) => (format!("aec scale-only Q{q}"), "aec scale-only"),
             };
-            models.push((name, "aec".into(), b.codec(MAX_PIXELS)?));
+            models.push((name, group.into(), b.codec(MAX_PIXELS)?));
         }
     }
     for spec in &a.model {
