@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Trains (or resumes) the published size of the whole-image family, N = 128, M = 192, with
+# means from the start, at λ = 0.0067: random 128×128 crops of ../shared/data/photos-train, a
+# quarter of the batches mosaics of CIFAR-10 training images, as scripts/train-hyper.sh. About
+# 3.7× the multiply-adds of the built-in size per step. Resumes from
+# samples/model/hyper/large/base-0067.safetensors.ckpt when it is there.
+#
+#   scripts/train-hyper-large.sh [STEPS]   # default 400000; AEC=path/to/aec to use another binary
+set -euo pipefail
+cd "$(dirname "$0")/.."
+AEC="${AEC:-${CARGO_TARGET_DIR:-target}/release/aec}"
+[[ -x "$AEC" ]] || cargo build --release
+mkdir -p samples/model/hyper/large
+exec "$AEC" train-hyper --data ../shared/data/photos-train \
+  --tiles ../shared/data/cifar10-jpeg/train-order.txt --tile-fraction 0.25 \
+  --n 128 --m 192 --means --lambda 0.0067 --steps "${1:-400000}" --every 200 \
+  --learning-rate 2e-4 --out samples/model/hyper/large/base-0067.safetensors --resume
