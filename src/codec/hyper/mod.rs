@@ -28,6 +28,7 @@ use super::{check_size, CodecError, MAX_PIXELS};
 use crate::cpu_path::Path;
 use crate::entropy::hyper_tables::{HyperTables, Table};
 use crate::model::hyper::cpu::infer::{CodingPlans, Map};
+use crate::model::hyper::cpu::{to_pixels, to_planes};
 use crate::model::hyper::file::HyperModel;
 use crate::model::hyper::integer::{FixedMap, IntegerHyperSynthesis, ACT_BITS};
 use crate::model::hyper::{HyperConfig, HyperWeights, TOTAL_STRIDE, Y_STRIDE};
@@ -365,13 +366,9 @@ impl HyperCodec {
     /// `z` (channel-major) of `y` (channel-major): the whole latent at once, a 16th of the
     /// image's side.
     fn hyper_analysis(&self, y: &[f32], g: Geometry) -> Vec<f32> {
-        let (m, plane) = (self.config.m, g.y.0 * g.y.1);
-        let mut values = vec![0f32; y.len()];
-        for (c, channel) in y.chunks_exact(plane).enumerate() {
-            for (p, &v) in channel.iter().enumerate() {
-                values[p * m + c] = v.abs();
-            }
-        }
+        let m = self.config.m;
+        let mut values = to_pixels(y, m);
+        values.iter_mut().for_each(|v| *v = v.abs());
         let map = Map {
             height: g.y.0,
             width: g.y.1,
@@ -380,14 +377,7 @@ impl HyperCodec {
         };
         let z = self.plans.hyper_analysis.run(self.path, map);
         debug_assert_eq!((z.height, z.width), g.z);
-        let (n, plane) = (z.channels, z.height * z.width);
-        let mut out = vec![0f32; z.values.len()];
-        for (p, pixel) in z.values.chunks_exact(n).enumerate() {
-            for (c, &v) in pixel.iter().enumerate() {
-                out[c * plane + p] = v;
-            }
-        }
-        out
+        to_planes(&z.values, z.channels)
     }
 
     /// The image from `ŷ`, region by region, cropped to `width × height`.

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use super::cpu::exact::{self, IntPacked};
 use super::cpu::taps::Taps;
+use super::cpu::{to_pixels, to_planes};
 use super::{HyperWeights, Layer};
 pub use crate::cpu_path::Path;
 
@@ -257,34 +258,20 @@ struct Pixels {
 
 impl Pixels {
     fn of(x: &FixedMap) -> Self {
-        let (c, plane) = (x.channels, x.height * x.width);
-        let mut values = vec![0; x.values.len()];
-        for (ch, src) in x.values.chunks_exact(plane).enumerate() {
-            for (p, &v) in src.iter().enumerate() {
-                values[p * c + ch] = v;
-            }
-        }
         Self {
             height: x.height,
             width: x.width,
-            channels: c,
-            values,
+            channels: x.channels,
+            values: to_pixels(&x.values, x.channels),
         }
     }
 
     fn into_map(self) -> FixedMap {
-        let (c, plane) = (self.channels, self.height * self.width);
-        let mut values = vec![0; self.values.len()];
-        for (p, pixel) in self.values.chunks_exact(c).enumerate() {
-            for (ch, &v) in pixel.iter().enumerate() {
-                values[ch * plane + p] = v;
-            }
-        }
         FixedMap {
-            channels: c,
+            channels: self.channels,
             height: self.height,
             width: self.width,
-            values,
+            values: to_planes(&self.values, self.channels),
         }
     }
 }

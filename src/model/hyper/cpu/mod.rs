@@ -15,6 +15,31 @@ pub mod taps;
 
 use pool::Buf;
 
+/// Channel-major values (`c` planes) to pixel-major (`c` values a pixel).
+pub fn to_pixels<T: Copy + Default>(v: &[T], c: usize) -> Vec<T> {
+    let plane = v.len() / c.max(1);
+    let mut out = vec![T::default(); v.len()];
+    for (ch, src) in v.chunks_exact(plane.max(1)).enumerate() {
+        for (p, &x) in src.iter().enumerate() {
+            out[p * c + ch] = x;
+        }
+    }
+    out
+}
+
+/// Pixel-major values (`c` a pixel) to channel-major (`c` planes): the inverse of
+/// [`to_pixels`].
+pub fn to_planes<T: Copy + Default>(v: &[T], c: usize) -> Vec<T> {
+    let plane = v.len() / c.max(1);
+    let mut out = vec![T::default(); v.len()];
+    for (p, pixel) in v.chunks_exact(c.max(1)).enumerate() {
+        for (ch, &x) in pixel.iter().enumerate() {
+            out[ch * plane + p] = x;
+        }
+    }
+    out
+}
+
 /// `[batch, c, plane]` to `[batch, plane, c]`.
 pub fn to_nhwc(v: &[f32], batch: usize, c: usize, plane: usize) -> Buf {
     let mut out = Buf::scratch(v.len());
@@ -26,4 +51,19 @@ pub fn to_nhwc(v: &[f32], batch: usize, c: usize, plane: usize) -> Buf {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pixels_and_planes_are_inverse_transposes() {
+        // Two channels of three pixels.
+        let planes = [1, 2, 3, 10, 20, 30];
+        let pixels = to_pixels(&planes, 2);
+        assert_eq!(pixels, [1, 10, 2, 20, 3, 30]);
+        assert_eq!(to_planes(&pixels, 2), planes);
+        assert!(to_pixels::<i32>(&[], 4).is_empty());
+    }
 }
