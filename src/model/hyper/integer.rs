@@ -190,9 +190,15 @@ impl IntGather {
     /// A convolution (stride 1, padding k/2; weights `[out, in, k, k]`).
     fn conv((i, o, k): (usize, usize, usize), w: &[i32], b: &[i64]) -> Self {
         let taps = Taps::conv(k, 1, i);
-        let kernel = Self::matrix(&taps, i, o, b, |ic, oc, (ky, kx)| {
-            w[((oc * i + ic) * k + ky) * k + kx]
-        });
+        let kernel = IntPacked::new(
+            taps.patch_len(),
+            o,
+            |r, oc| {
+                let (ic, (ky, kx)) = taps.row(r);
+                w[((oc * i + ic) * k + ky) * k + kx]
+            },
+            b,
+        );
         Self { taps, kernel }
     }
 
@@ -204,26 +210,16 @@ impl IntGather {
         (py, px): (usize, usize),
     ) -> Self {
         let taps = Taps::deconv_phase(k, (py, px), i);
-        let kernel = Self::matrix(&taps, i, o, b, |ic, oc, (ky, kx)| {
-            w[((ic * o + oc) * k + ky) * k + kx]
-        });
-        Self { taps, kernel }
-    }
-
-    fn matrix(
-        taps: &Taps,
-        i: usize,
-        o: usize,
-        b: &[i64],
-        weight: impl Fn(usize, usize, (usize, usize)) -> i32,
-    ) -> IntPacked {
-        let kernel = taps.kernel();
-        IntPacked::new(
+        let kernel = IntPacked::new(
             taps.patch_len(),
             o,
-            |r, oc| weight(r % i, oc, kernel[r / i]),
+            |r, oc| {
+                let (ic, (ky, kx)) = taps.row(r);
+                w[((ic * o + oc) * k + ky) * k + kx]
+            },
             b,
-        )
+        );
+        Self { taps, kernel }
     }
 
     /// Output pixels `(y, x0..)` (as many as `out` holds at `stride` values apart, `n` each):

@@ -153,9 +153,15 @@ impl Plan {
 /// A convolution with padding `k / 2`: burn's kernel `[out, in, k, k]`.
 fn conv(w: &[f32], bias: &[f32], (i, o): (usize, usize), k: usize, stride: usize) -> Gather {
     let taps = Taps::conv(k, stride, i);
-    let kernel = kernel_matrix(&taps, i, o, bias, |ic, oc, (ky, kx)| {
-        w[((oc * i + ic) * k + ky) * k + kx]
-    });
+    let kernel = Packed::new(
+        taps.patch_len(),
+        o,
+        |r, oc| {
+            let (ic, (ky, kx)) = taps.row(r);
+            w[((oc * i + ic) * k + ky) * k + kx]
+        },
+        bias,
+    );
     Gather { taps, kernel }
 }
 
@@ -168,27 +174,16 @@ fn deconv_phase(
     parity: (usize, usize),
 ) -> Gather {
     let taps = Taps::deconv_phase(k, parity, i);
-    let kernel = kernel_matrix(&taps, i, o, bias, |ic, oc, (ky, kx)| {
-        w[((ic * o + oc) * k + ky) * k + kx]
-    });
-    Gather { taps, kernel }
-}
-
-/// The `(taps · i) × o` matrix of a layer, `weight(input channel, output channel, (ky, kx))`.
-fn kernel_matrix(
-    taps: &Taps,
-    i: usize,
-    o: usize,
-    bias: &[f32],
-    weight: impl Fn(usize, usize, (usize, usize)) -> f32,
-) -> Packed {
-    let kernel = taps.kernel();
-    Packed::new(
+    let kernel = Packed::new(
         taps.patch_len(),
         o,
-        |r, oc| weight(r % i, oc, kernel[r / i]),
+        |r, oc| {
+            let (ic, (ky, kx)) = taps.row(r);
+            w[((ic * o + oc) * k + ky) * k + kx]
+        },
         bias,
-    )
+    );
+    Gather { taps, kernel }
 }
 
 impl Stage {

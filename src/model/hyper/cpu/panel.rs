@@ -54,16 +54,6 @@ impl Packed {
             bias,
         }
     }
-
-    /// Rows (the length of each `a` row).
-    pub fn k(&self) -> usize {
-        self.k
-    }
-
-    /// Columns (the values written per output pixel).
-    pub fn n(&self) -> usize {
-        self.n
-    }
 }
 
 /// `b(k, j)` for `k < rows`, `j < cols` as panels of `width` columns (`rows × width` each,
@@ -101,7 +91,7 @@ pub struct Out<'a> {
     pub stride: usize,
 }
 
-/// Writes the product of the `rows × b.k()` row-major matrix `a` and `b`, plus `b`'s bias, to
+/// Writes the product of the `rows × k` row-major matrix `a` and `b`, plus `b`'s bias, to
 /// `out`, on `path`.
 pub fn product(path: Path, a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
     assert!(a.len() >= rows * b.k, "a holds {rows} rows");

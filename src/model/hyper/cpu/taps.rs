@@ -77,10 +77,11 @@ impl Taps {
         }
     }
 
-    /// The kernel position `(ky, kx)` of each tap, in patch order: row `t·channels + c` of a
-    /// layer's matrix holds tap `t`'s weights for input channel `c`.
-    pub fn kernel(&self) -> &[(usize, usize)] {
-        &self.kernel
+    /// The input channel and kernel position `(ky, kx)` that value `r` of a patch reads (so
+    /// row `r` of a layer's matrix holds their weights): tap `r / channels`, channel
+    /// `r % channels`.
+    pub fn row(&self, r: usize) -> (usize, (usize, usize)) {
+        (r % self.channels, self.kernel[r / self.channels])
     }
 
     /// Values per patch.
