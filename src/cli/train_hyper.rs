@@ -17,6 +17,7 @@ use clap::Args;
   aec train-hyper --data photos/ --lambda 0.0067 --steps 200000 --out hyper.safetensors --resume
   aec train-hyper --data photos/ --lambda 0.0035 --init hyper.safetensors --out low.safetensors
   aec train-hyper --data photos/ --lambda 0.0067 --init hyper.safetensors --means --out ms.safetensors
+  aec train-hyper --data photos/ --lambda 0.025 --init ms.safetensors --n 128 --m 192 --out wide.safetensors
 
 Data: a folder of images (recursive); each batch is random crops with random horizontal
 flips. Writes MODEL (the weights), a checkpoint MODEL.ckpt and a log row in MODEL.csv every
@@ -40,12 +41,13 @@ pub struct TrainHyperArgs {
     /// Side of the square crops, a multiple of 64.
     #[arg(long, default_value_t = 128)]
     crop: usize,
-    /// Channels of the hidden layers and of z (N).
-    #[arg(long, default_value_t = HyperConfig::default().n)]
-    n: usize,
-    /// Channels of the latent y (M).
-    #[arg(long, default_value_t = HyperConfig::default().m)]
-    m: usize,
+    /// Channels of the hidden layers and of z (N) [default: 64, or --init's]. With --init of a
+    /// smaller model, widens it: the new channels start so that it computes what it did.
+    #[arg(long)]
+    n: Option<usize>,
+    /// Channels of the latent y (M) [default: 96, or --init's]; widens --init as --n does.
+    #[arg(long)]
+    m: Option<usize>,
     /// Adam's learning rate (may change between resumed runs).
     #[arg(long, default_value_t = 1e-4)]
     learning_rate: f32,
@@ -58,7 +60,8 @@ pub struct TrainHyperArgs {
     /// Continue from MODEL.ckpt if it exists.
     #[arg(long)]
     resume: bool,
-    /// Start from this weights file (fine-tuning another λ); its N and M are used.
+    /// Start from this weights file (fine-tuning another λ); its N and M are used unless --n or
+    /// --m asks for more.
     #[arg(long, value_name = "MODEL")]
     init: Option<PathBuf>,
     /// With --init: draw h_a, h_s and the prior of z afresh (from --seed), keeping the
@@ -100,6 +103,11 @@ impl HyperObserver for Console {
     }
 }
 
+fn default_config(a: &TrainHyperArgs) -> HyperConfig {
+    let d = HyperConfig::default();
+    HyperConfig::new(a.n.unwrap_or(d.n), a.m.unwrap_or(d.m)).with_means(a.means)
+}
+
 pub fn run(a: TrainHyperArgs) -> anyhow::Result<ExitCode> {
     let init = match &a.init {
         Some(p) => {
@@ -112,13 +120,20 @@ pub fn run(a: TrainHyperArgs) -> anyhow::Result<ExitCode> {
             if a.means {
                 weights = weights.with_means();
             }
+            let (n, m) = (
+                a.n.unwrap_or(weights.config.n),
+                a.m.unwrap_or(weights.config.m),
+            );
+            if (n, m) != (weights.config.n, weights.config.m) {
+                weights = weights.widen(n, m, a.seed).context("widening --init")?;
+            }
             Some(weights)
         }
         None => None,
     };
     let config = init
         .as_ref()
-        .map_or(HyperConfig::new(a.n, a.m).with_means(a.means), |w| w.config);
+        .map_or_else(|| default_config(&a), |w| w.config);
     let mut photos = Photos::load(&a.data, a.crop).context("loading training photos")?;
     if let Some(path) = &a.tiles {
         anyhow::ensure!(

@@ -21,6 +21,7 @@ pub mod file;
 pub mod integer;
 pub mod net;
 pub mod rate;
+pub mod widen;
 
 use rand::{Rng, SeedableRng};
 

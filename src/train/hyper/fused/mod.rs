@@ -391,6 +391,35 @@ mod tests {
         }
     }
 
+    /// A widened model reconstructs as before; its rates grow only by the training cost of its
+    /// new, all-zero latents (noise at the scale bound), and every new tensor entry learns.
+    #[test]
+    fn widening_keeps_the_loss() {
+        let config = HyperConfig::new(8, 12).with_means(true);
+        let weights = HyperWeights::init(config, 7);
+        let (b, h, w) = (2, 64, 64);
+        let images: Vec<f32> = (0..b * 3 * h * w)
+            .map(|i| (i * 31 % 255) as f32 / 255.0)
+            .collect();
+        let run = |m: &HyperWeights| {
+            let noise = Noise::draw(1, 1, (b, h, w), m.config);
+            loss_and_gradients(m, &images, (b, h, w), &noise, 0.01)
+        };
+        let wide_weights = weights.clone().widen(16, 24, 3).unwrap();
+        let ((plain, _), (wide, grads)) = (run(&weights), run(&wide_weights));
+        assert!(
+            (plain.mse - wide.mse).abs() <= 1e-5 * plain.mse,
+            "{plain:?} vs {wide:?}"
+        );
+        // Per new value: 12 more y channels at 1/256 of the pixels, 8 more z at 1/4096.
+        let (extra_y, extra_z) = (wide.bpp_y - plain.bpp_y, wide.bpp_z - plain.bpp_z);
+        assert!((0.0..0.5 * 12.0 / 256.0).contains(&extra_y), "{extra_y}");
+        assert!((0.0..0.5 * 8.0 / 4096.0).contains(&extra_z), "{extra_z}");
+        for (g, spec) in grads.iter().zip(wide_weights.config.param_specs()) {
+            assert!(g.iter().any(|&v| v != 0.0), "{} learns", spec.name);
+        }
+    }
+
     /// The same bits on 1 and on 16 threads: no sum is split between threads.
     #[test]
     fn gradients_do_not_depend_on_threads() {
