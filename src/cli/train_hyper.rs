@@ -73,6 +73,11 @@ pub struct TrainHyperArgs {
     /// results.
     #[arg(long)]
     means: bool,
+    /// Refine half of the latents' means and scales from the other half's decoded values (a
+    /// checkerboard context; implies --means). With --init of a model without one, the context
+    /// starts at zero, so training starts from that model's results.
+    #[arg(long)]
+    context: bool,
     /// Small images (a CIFAR-10 binary, a .txt list or a folder, as `aec train` reads) to make
     /// mosaics of for --tile-fraction of the batches.
     #[arg(long, value_name = "DATA")]
@@ -105,7 +110,9 @@ impl HyperObserver for Console {
 
 fn default_config(a: &TrainHyperArgs) -> HyperConfig {
     let d = HyperConfig::default();
-    HyperConfig::new(a.n.unwrap_or(d.n), a.m.unwrap_or(d.m)).with_means(a.means)
+    HyperConfig::new(a.n.unwrap_or(d.n), a.m.unwrap_or(d.m))
+        .with_means(a.means)
+        .with_context(a.context)
 }
 
 pub fn run(a: TrainHyperArgs) -> anyhow::Result<ExitCode> {
@@ -126,6 +133,9 @@ pub fn run(a: TrainHyperArgs) -> anyhow::Result<ExitCode> {
             );
             if (n, m) != (weights.config.n, weights.config.m) {
                 weights = weights.widen(n, m, a.seed).context("widening --init")?;
+            }
+            if a.context {
+                weights = weights.with_context(a.seed);
             }
             Some(weights)
         }

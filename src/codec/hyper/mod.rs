@@ -178,6 +178,11 @@ impl HyperCodec {
 
     /// A codec for a parsed model.
     pub fn new(model: HyperModel, id: ModelId) -> Result<Self, CodecError> {
+        if model.weights.config.context {
+            return Err(CodecError::Setting(
+                "models with a checkerboard context cannot code yet".into(),
+            ));
+        }
         let integer = IntegerHyperSynthesis::new(&model.weights).map_err(ModelError::from)?;
         let symbols = SymbolTables::new(
             model

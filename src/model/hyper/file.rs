@@ -20,13 +20,16 @@ pub const HYPER_META_KEY: &str = "aec-hyper-model";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Meta {
-    /// 1, or 2 for a mean-scale model (so that scale-only files keep their bytes).
+    /// 1, 2 for a mean-scale model, 3 with a checkerboard context (so that older kinds keep
+    /// their bytes).
     version: u32,
     n: usize,
     m: usize,
     lambda: f64,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     means: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    context: bool,
 }
 
 /// A hyperprior model as a file holds it.
@@ -82,9 +85,8 @@ fn table_tensors(prefix: &str, tables: &[Table]) -> Vec<(String, Dtype, Vec<usiz
 impl HyperModel {
     /// A model from trained weights: computes the tables.
     pub fn from_weights(weights: HyperWeights, lambda: f64) -> Result<Self, ModelError> {
-        let specs = weights.config.param_specs();
-        let loc = &weights.tensors[specs.len() - 2];
-        let log_scale = &weights.tensors[specs.len() - 1];
+        let prior = weights.config.network_starts()[4];
+        let (loc, log_scale) = (&weights.tensors[prior], &weights.tensors[prior + 1]);
         let tables = HyperTables::new(loc, log_scale, ACT_BITS)?;
         Ok(Self {
             weights,
@@ -143,11 +145,12 @@ impl HyperModel {
             .collect();
         let config = self.weights.config;
         let meta = Meta {
-            version: if config.means { 2 } else { 1 },
+            version: 1 + u32::from(config.means) + u32::from(config.context),
             n: config.n,
             m: config.m,
             lambda: self.lambda,
             means: config.means,
+            context: config.context,
         };
         let info = HashMap::from([(
             HYPER_META_KEY.to_string(),
@@ -180,7 +183,9 @@ impl HyperModel {
                 ModelError::NotAecModel(format!("no \"{HYPER_META_KEY}\" metadata entry"))
             })?;
         let meta: Meta = serde_json::from_str(json)?;
-        let config = HyperConfig::new(meta.n, meta.m).with_means(meta.means);
+        let config = HyperConfig::new(meta.n, meta.m)
+            .with_means(meta.means)
+            .with_context(meta.context);
         config.validate()?;
         let read = |name: &str, dtype, len| read_words(&st, name, dtype, len);
         let specs = config.param_specs();
@@ -195,7 +200,7 @@ impl HyperModel {
         let tables_of = |prefix: &str, count: usize| read_tables(&st, prefix, count);
         let levels = crate::entropy::hyper_tables::SCALE_LEVELS;
         let tables = HyperTables {
-            z_offset: tensors[specs.len() - 2].clone(),
+            z_offset: tensors[config.network_starts()[4]].clone(),
             z: tables_of("z_tables", config.n)?,
             thresholds: read("y_tables.thresholds", Dtype::I32, Some(levels - 1))?
                 .into_iter()
@@ -343,6 +348,16 @@ mod tests {
         assert!(meta(&bytes).contains(r#""means":true"#), "{}", meta(&bytes));
         let (back, _) = HyperModel::from_bytes(&bytes).unwrap();
         assert!(back.weights.config.means);
+        assert_eq!(back, model);
+    }
+
+    #[test]
+    fn context_files_round_trip() {
+        let w = HyperWeights::init(HyperConfig::new(4, 6).with_means(true), 9).with_context(2);
+        let model = HyperModel::from_weights(w, 0.0067).unwrap();
+        let bytes = model.to_bytes();
+        let (back, _) = HyperModel::from_bytes(&bytes).unwrap();
+        assert!(back.weights.config.context);
         assert_eq!(back, model);
     }
 

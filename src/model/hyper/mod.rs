@@ -47,6 +47,11 @@ pub struct HyperConfig {
     /// hyperprior); absent from older files, which are scale-only.
     #[serde(default)]
     pub means: bool,
+    /// Whether a checkerboard context (He et al. 2021) refines the means and scales of half of
+    /// the latents from the other half's decoded values; only with `means`. Absent from older
+    /// files, which have none.
+    #[serde(default)]
+    pub context: bool,
 }
 
 impl Default for HyperConfig {
@@ -118,12 +123,41 @@ impl HyperConfig {
 
     /// A scale-only model of `n` and `m` channels.
     pub fn new(n: usize, m: usize) -> Self {
-        Self { n, m, means: false }
+        Self {
+            n,
+            m,
+            means: false,
+            context: false,
+        }
     }
 
     /// The same sizes with means predicted (or not).
     pub fn with_means(self, means: bool) -> Self {
         Self { means, ..self }
+    }
+
+    /// The same sizes with a checkerboard context (and so means), or without one.
+    pub fn with_context(self, context: bool) -> Self {
+        Self {
+            context,
+            means: self.means || context,
+            ..self
+        }
+    }
+
+    /// The checkerboard context's two networks: the context convolution, which reads the
+    /// anchors' `ŷ` (zeros elsewhere), and the parameter network, which reads `h_s`'s output
+    /// and the context's side by side and adds its output to `h_s`'s (1×1 convolutions).
+    pub fn context_networks(&self) -> [(&'static str, Vec<Layer>); 2] {
+        use Layer::*;
+        let m = self.m;
+        [
+            ("c", vec![Conv(m, 2 * m, 5, 1)]),
+            (
+                "e",
+                vec![Conv(4 * m, 3 * m, 1, 1), Relu, Conv(3 * m, 2 * m, 1, 1)],
+            ),
+        ]
     }
 
     /// Channels of `h_s`'s output: the scales, then the means of a mean-scale model.
@@ -191,11 +225,15 @@ impl HyperConfig {
     /// Checks that the configuration describes a buildable model.
     pub fn validate(&self) -> Result<(), ConfigError> {
         ConfigError::check("channel count N", self.n, Self::MAX_CHANNELS)?;
-        ConfigError::check("channel count M", self.m, Self::MAX_CHANNELS)
+        ConfigError::check("channel count M", self.m, Self::MAX_CHANNELS)?;
+        // A context refines predicted means; a model without them has nothing to refine.
+        let means = usize::from(self.means || !self.context);
+        ConfigError::check("means of a context model (1: predicted)", means, 1)
     }
 
     /// The parameter tensors in a fixed order used everywhere (files, optimizer, gradients):
-    /// each network's layers in order, then the prior of `z` (location, log-scale per channel).
+    /// each network's layers in order, then the prior of `z` (location, log-scale per channel),
+    /// then the context's networks if there is one (from [`Self::network_starts`]`[5]` on).
     pub fn param_specs(&self) -> Vec<HyperSpec> {
         let mut specs = Vec::new();
         for (net, layers) in self.networks() {
@@ -210,11 +248,24 @@ impl HyperConfig {
                 init: Init::Fill(fill),
             });
         }
+        if self.context {
+            for (net, layers) in self.context_networks() {
+                for (i, layer) in layers.iter().enumerate() {
+                    layer_specs(&mut specs, &format!("{net}.{i}"), *layer);
+                }
+            }
+            // The parameter network's last layer starts at zero, so that the context adds
+            // nothing until it is trained (and a model given one codes as before).
+            let last = specs.len() - 2;
+            for spec in &mut specs[last..] {
+                spec.init = Init::Fill(0.0);
+            }
+        }
         specs
     }
 
     /// Index in [`Self::param_specs`] of each network's first tensor (g_a, g_s, h_a, h_s), then
-    /// of the prior of `z`, then the number of tensors.
+    /// of the prior of `z`, then of the tensors after it (the context's, if any).
     pub fn network_starts(&self) -> [usize; 6] {
         let mut starts = [0; 6];
         for (k, (_, layers)) in self.networks().iter().enumerate() {
@@ -249,6 +300,17 @@ impl HyperConfig {
                     _ => {}
                 }
             }
+        }
+        if self.context {
+            // Both context networks run at every latent.
+            let per_latent: usize = (self.context_networks().iter())
+                .flat_map(|(_, layers)| layers)
+                .map(|l| match *l {
+                    Layer::Conv(i, o, k, _) => i * o * k * k,
+                    _ => 0,
+                })
+                .sum();
+            total += per_latent as f64 / (Y_STRIDE * Y_STRIDE) as f64;
         }
         total
     }
@@ -328,6 +390,23 @@ impl HyperWeights {
         self.tensors[bias].resize(2 * m, 0.0);
         self.config = self.config.with_means(true);
         self
+    }
+
+    /// The checkerboard-context model that starts as this one (given zero means first if it has
+    /// none): the context's tensors drawn from `seed`, its parameter network's last layer at
+    /// zero, so that it codes as before until trained. Returns `self` unchanged if it already
+    /// has a context.
+    pub fn with_context(self, seed: u64) -> Self {
+        if self.config.context {
+            return self;
+        }
+        let mut weights = self.with_means();
+        let config = weights.config.with_context(true);
+        let fresh = Self::init(config, seed);
+        let from = config.network_starts()[5];
+        weights.tensors.extend_from_slice(&fresh.tensors[from..]);
+        weights.config = config;
+        weights
     }
 
     /// Number of parameters.

@@ -17,8 +17,9 @@ pub const GDN_PEDESTAL: f32 = 1.0 / (1u64 << 36) as f32;
 pub struct HyperNet {
     config: HyperConfig,
     leaves: Vec<Tensor<1>>,
-    /// Index of each network's first leaf (g_a, g_s, h_a, h_s), then of the prior of `z`.
-    starts: [usize; 5],
+    /// Index of each network's first leaf (g_a, g_s, h_a, h_s), then of the prior of `z`, then
+    /// of the context's networks.
+    starts: [usize; 6],
 }
 
 /// The four transforms, by position in [`HyperConfig::networks`].
@@ -50,8 +51,7 @@ impl HyperNet {
                 }
             })
             .collect();
-        let all = weights.config.network_starts();
-        let starts = [all[0], all[1], all[2], all[3], all[4]];
+        let starts = weights.config.network_starts();
         Self {
             config: weights.config,
             leaves,
@@ -65,10 +65,20 @@ impl HyperNet {
     }
 
     /// Runs one transform on a batch `[B, C, H, W]`.
-    pub fn run(&self, transform: Transform, mut x: Tensor<4>) -> Tensor<4> {
+    pub fn run(&self, transform: Transform, x: Tensor<4>) -> Tensor<4> {
         let k = transform as usize;
-        let mut leaf = self.starts[k];
-        for layer in &self.config.networks()[k].1 {
+        self.run_layers(&self.config.networks()[k].1, self.starts[k], x)
+    }
+
+    /// Runs the checkerboard context's convolution (`0`) or parameter network (`1`).
+    pub fn run_context(&self, which: usize, x: Tensor<4>) -> Tensor<4> {
+        let networks = self.config.context_networks();
+        self.run_layers(&networks[which].1, self.starts[5] + 2 * which, x)
+    }
+
+    /// Runs `layers`, whose parameters start at leaf `leaf`.
+    fn run_layers(&self, layers: &[Layer], mut leaf: usize, mut x: Tensor<4>) -> Tensor<4> {
+        for layer in layers {
             x = match *layer {
                 Layer::Conv(i, o, size, stride) => {
                     let w = self.leaves[leaf].clone().reshape([o, i, size, size]);

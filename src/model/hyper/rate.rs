@@ -56,7 +56,11 @@ pub fn loss(
     let z_noisy = z.clone() + tensor_like(&z, noise.z, device);
     let (loc, log_scale) = net.z_prior();
     let bits_z = logistic_bits(z_noisy.clone(), loc, log_scale);
-    let (raw_scales, means) = split_hyper(net.run(Transform::HyperSynthesis, z_noisy), m);
+    let mut raw = net.run(Transform::HyperSynthesis, z_noisy);
+    if net.config().context {
+        raw = with_context(net, raw, &y, device);
+    }
+    let (raw_scales, means) = split_hyper(raw, m);
     let y_noisy = y.clone() + tensor_like(&y, noise.y, device);
     // A scale-only model's means are 0: the same formulas.
     let centred = y_noisy - means.clone();
@@ -73,6 +77,29 @@ pub fn loss(
     let bpp_z = bits_z.div_scalar(pixels);
     let total = mse.clone().mul_scalar(lambda * 255.0 * 255.0) + bpp_y.clone() + bpp_z.clone();
     (total, mse, bpp_y, bpp_z)
+}
+
+/// `h_s`'s output `raw` refined by the checkerboard context of `y` (see
+/// `crate::train::hyper::fused`'s context): the anchors (even `row + column`) by the parameter
+/// network reading `raw` beside zeros, the others by it reading `raw` beside the context
+/// convolution of the anchors' `ŷ`.
+pub fn with_context(net: &HyperNet, raw: Tensor<4>, y: &Tensor<4>, device: &Device) -> Tensor<4> {
+    let [b, c, h, w] = raw.dims();
+    let m = c / 2;
+    let anchor: Vec<f32> = (0..h * w)
+        .map(|p| f32::from(u8::from((p / w + p % w).is_multiple_of(2))))
+        .collect();
+    let anchor = Tensor::<4>::from_data(TensorData::new(anchor, [1, 1, h, w]), device);
+    let other = anchor.clone().neg().add_scalar(1.0);
+    let zeros = Tensor::zeros([b, c, h, w], device);
+    let first = net.run_context(1, Tensor::cat(vec![raw.clone(), zeros], 1));
+    let (_, means) = split_hyper(raw.clone() + first.clone(), m);
+    // The anchors' ŷ = round(y − μ) + μ, straight through to y, zeros elsewhere.
+    let quantized = (y.clone() - means.clone()).round() + means;
+    let decoded = (y.clone() + (quantized - y.clone()).detach()) * anchor.clone();
+    let context = net.run_context(0, decoded);
+    let second = net.run_context(1, Tensor::cat(vec![raw.clone(), context], 1));
+    raw + first * anchor + second * other
 }
 
 /// `h_s`'s output `[B, C, h, w]` as the raw scales (the first `m` channels) and the means

@@ -27,6 +27,9 @@ pub enum WidenError {
     /// The new sizes are outside what aec builds.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The model has a checkerboard context, which widening does not handle.
+    #[error("cannot widen a model with a context; widen it before adding the context")]
+    Context,
     /// A channel count would shrink: that would drop what the model learned.
     #[error("cannot narrow a model from N={}, M={} to N={}, M={}", from.0, from.1, to.0, to.1)]
     Narrower {
@@ -65,6 +68,9 @@ impl HyperWeights {
             },
         );
         new.validate()?;
+        if old.context {
+            return Err(WidenError::Context);
+        }
         if n < old.n || m < old.m {
             return Err(WidenError::Narrower {
                 from: (old.n, old.m),

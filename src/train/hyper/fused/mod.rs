@@ -5,6 +5,7 @@
 //! holds the two together), several times faster: no graph, no NCHW reshuffles per layer, and
 //! every product on `gemm`'s kernels on all cores.
 
+mod context;
 mod shards;
 
 use rayon::prelude::*;
@@ -104,6 +105,8 @@ struct Forward {
     bits_y: rate::Bits,
     bits_z: rate::Bits,
     tapes: [Tape; 4],
+    /// The checkerboard context's tape, for a model with one.
+    context: Option<context::ContextTape>,
 }
 
 /// The parameter tensors of one transform (they run to the end of the list; a network reads
@@ -125,6 +128,12 @@ impl Forward {
         let prior = weights.config.network_starts()[4];
         let bits_z = rate::logistic(&z, &weights.tensors[prior], &weights.tensors[prior + 1]);
         let (raw, _, tape_hs) = pass(Transform::HyperSynthesis, z, z_shape);
+        let (raw, context) = if weights.config.context {
+            let (refined, tape) = context::forward(weights, &raw, &y, y_shape);
+            (refined, Some(tape))
+        } else {
+            (raw, None)
+        };
         let (raw_scales, means) = split_hyper(&raw, weights.config.m, weights.config.means);
         let scales: Vec<f32> = raw_scales.iter().map(|s| s.max(SCALE_BOUND)).collect();
         let mut centred = Buf::copy_of(&y);
@@ -145,6 +154,7 @@ impl Forward {
             bits_y,
             bits_z,
             tapes: [tape_ga, tape_gs, tape_ha, tape_hs],
+            context,
         }
     }
 
@@ -153,7 +163,7 @@ impl Forward {
         let starts = weights.config.network_starts();
         let mut grads: Vec<Vec<f32>> = weights.tensors.iter().map(|t| vec![0.0; t.len()]).collect();
         let [tape_ga, tape_gs, tape_ha, tape_hs] = self.tapes;
-        let mut back = |t: Transform, tape, dy, need| {
+        let back = |grads: &mut Vec<Vec<f32>>, t: Transform, tape, dy, need| {
             let range = starts[t as usize]..starts[t as usize + 1];
             network::backward(tape, params(weights, t), dy, need, &mut grads[range])
         };
@@ -162,7 +172,8 @@ impl Forward {
             .par_iter_mut()
             .zip(self.x_hat.par_iter().zip(self.x.par_iter())))
         .for_each(|(d, (a, b))| *d = coef * (a - b));
-        let mut d_y = back(Transform::Synthesis, tape_gs, d_xhat, true).expect("input gradient");
+        let mut d_y =
+            back(&mut grads, Transform::Synthesis, tape_gs, d_xhat, true).expect("input gradient");
         let mut d_scales = Buf::scratch(self.raw_scales.len());
         for (o, (&s, &d)) in d_scales
             .iter_mut()
@@ -176,7 +187,7 @@ impl Forward {
                 0.0
             };
         }
-        let d_raw = if self.means {
+        let mut d_raw = if self.means {
             // bits(y + u − μ): the means' gradient is the values' with the sign turned.
             let d_means: Vec<f32> = (self.bits_y.d_value.iter())
                 .map(|d| -d * per_pixel)
@@ -185,12 +196,17 @@ impl Forward {
         } else {
             d_scales
         };
-        let mut d_z =
-            back(Transform::HyperSynthesis, tape_hs, d_raw, true).expect("input gradient");
+        if let Some(tape) = self.context {
+            let context_grads = &mut grads[starts[5]..];
+            context::backward(tape, weights, &mut d_raw, &mut d_y, context_grads);
+        }
+        let mut d_z = back(&mut grads, Transform::HyperSynthesis, tape_hs, d_raw, true)
+            .expect("input gradient");
         for (d, b) in d_z.iter_mut().zip(&self.bits_z.d_value) {
             *d += b * per_pixel;
         }
-        let d_abs = back(Transform::HyperAnalysis, tape_ha, d_z, true).expect("input gradient");
+        let d_abs =
+            back(&mut grads, Transform::HyperAnalysis, tape_ha, d_z, true).expect("input gradient");
         for (((d, b), a), &v) in d_y
             .iter_mut()
             .zip(&self.bits_y.d_value)
@@ -199,7 +215,7 @@ impl Forward {
         {
             *d += b * per_pixel + a * sign(v);
         }
-        back(Transform::Analysis, tape_ga, d_y, false);
+        back(&mut grads, Transform::Analysis, tape_ga, d_y, false);
         let prior = starts[4];
         let scaled = |v: &[f32]| v.iter().map(|d| d * per_pixel).collect();
         grads[prior] = scaled(&self.bits_z.d_param);
@@ -282,6 +298,30 @@ mod tests {
         let config = HyperConfig::new(8, 12).with_means(true);
         let below = compare_with_burn(config, 12.0, 4.0, 1e-5, 2e-5);
         assert_eq!(below, 0);
+    }
+
+    /// The same with a checkerboard context: its networks' gradients, and those it adds to the
+    /// anchors' latents and to `h_s`.
+    #[test]
+    fn matches_burn_autodiff_with_context() {
+        let config = HyperConfig::new(8, 12).with_context(true);
+        let below = compare_with_burn(config, 12.0, 4.0, 1e-5, 2e-5);
+        assert_eq!(below, 0);
+    }
+
+    /// A mean-scale model given a context codes as before: the context's last layer is zero.
+    #[test]
+    fn a_new_context_keeps_the_loss() {
+        let weights = HyperWeights::init(HyperConfig::new(8, 12).with_means(true), 7);
+        let (b, h, w) = (2, 64, 64);
+        let images: Vec<f32> = (0..b * 3 * h * w)
+            .map(|i| (i * 31 % 255) as f32 / 255.0)
+            .collect();
+        let noise = Noise::draw(1, 1, (b, h, w), weights.config);
+        let loss = |m: &HyperWeights| loss_and_gradients(m, &images, (b, h, w), &noise, 0.01).0;
+        let with = weights.clone().with_context(3);
+        assert!(with.config.context);
+        assert_eq!(loss(&weights), loss(&with));
     }
 
     /// Scales below their bound: both engines pass only the gradients that would raise them.

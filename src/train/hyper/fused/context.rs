@@ -1,0 +1,220 @@
+//! The checkerboard context in the fused trainer (He, Zheng, Sun, Wang, Qin 2021, "Checkerboard
+//! context model for efficient learned image compression"): the latents at even `row + column`
+//! (the anchors) are coded first with `h_s`'s parameters alone; the others then also read the
+//! anchors' decoded values through a 5×5 convolution. A parameter network (1×1 convolutions)
+//! reads `h_s`'s output beside the context's and adds its output to `h_s`'s, for the anchors with
+//! a context of zeros, so that both kinds of latents have parameters a decoder can form in two
+//! passes.
+
+use crate::model::hyper::cpu::network::{self, Shape, Tape};
+use crate::model::hyper::cpu::pool::Buf;
+use crate::model::hyper::HyperWeights;
+
+/// Whether the latent at `(row, column)` is an anchor (coded in the first pass).
+pub fn is_anchor(row: usize, column: usize) -> bool {
+    (row + column).is_multiple_of(2)
+}
+
+/// What the backward pass of the context needs.
+pub struct ContextTape {
+    context: Tape,
+    anchors: Tape,
+    others: Tape,
+    anchor: Vec<bool>,
+}
+
+/// The parameter tensors of the context convolution and of the parameter network.
+fn params(weights: &HyperWeights) -> (&[Vec<f32>], &[Vec<f32>]) {
+    let start = weights.config.network_starts()[5];
+    (&weights.tensors[start..], &weights.tensors[start + 2..])
+}
+
+/// `h_s`'s raw output `raw` (NHWC, `2M` per latent: scales, then means) refined by the context
+/// of `y`: returns the parameters every latent is coded with, and the tape. `y` and `raw` have
+/// the shape `y_shape` (with `M` and `2M` channels).
+pub fn forward(weights: &HyperWeights, raw: &Buf, y: &Buf, y_shape: Shape) -> (Buf, ContextTape) {
+    let m = weights.config.m;
+    let [(_, context_layers), (_, net_layers)] = weights.config.context_networks();
+    let (context_params, net_params) = params(weights);
+    let latents = y_shape.batch * y_shape.height * y_shape.width;
+    let anchor: Vec<bool> = (0..latents)
+        .map(|p| {
+            let plane = p % (y_shape.height * y_shape.width);
+            is_anchor(plane / y_shape.width, plane % y_shape.width)
+        })
+        .collect();
+    let wide = Shape {
+        channels: 4 * m,
+        ..y_shape
+    };
+    // First pass: the anchors' parameters, from h_s alone.
+    let zeros = Buf::zeros(2 * m * latents);
+    let (first, _, anchors) =
+        network::forward(&net_layers, net_params, side_by_side(raw, &zeros, m), wide);
+    // The anchors' decoded values, zeros elsewhere: what a decoder has after the first pass.
+    let mut decoded = Buf::zeros(m * latents);
+    for p in (0..latents).filter(|&p| anchor[p]) {
+        for c in 0..m {
+            let mean = raw[p * 2 * m + m + c] + first[p * 2 * m + m + c];
+            let v = y[p * m + c];
+            decoded[p * m + c] = (v - mean).round() + mean;
+        }
+    }
+    let (context, _, context_tape) =
+        network::forward(&context_layers, context_params, decoded, y_shape);
+    let (second, _, others) = network::forward(
+        &net_layers,
+        net_params,
+        side_by_side(raw, &context, m),
+        wide,
+    );
+    let mut refined = Buf::copy_of(raw);
+    for (p, out) in refined.chunks_exact_mut(2 * m).enumerate() {
+        let add = if anchor[p] { &first } else { &second };
+        let add = &add[p * 2 * m..(p + 1) * 2 * m];
+        out.iter_mut().zip(add).for_each(|(o, a)| *o += a);
+    }
+    let tape = ContextTape {
+        context: context_tape,
+        anchors,
+        others,
+        anchor,
+    };
+    (refined, tape)
+}
+
+/// The backward pass: from the gradient of the refined parameters `d_params`, writes the
+/// context's parameter gradients into `grads` (the context's tensors), adds the gradient that
+/// reaches `h_s`'s output into `d_params`' own place (it becomes `h_s`'s gradient) and adds the
+/// anchors' straight-through gradient into `d_y`.
+pub fn backward(
+    tape: ContextTape,
+    weights: &HyperWeights,
+    d_params: &mut Buf,
+    d_y: &mut [f32],
+    grads: &mut [Vec<f32>],
+) {
+    let m = weights.config.m;
+    let (context_params, net_params) = params(weights);
+    let masked = |anchors: bool| {
+        let mut d = Buf::copy_of(d_params);
+        for (p, v) in d.chunks_exact_mut(2 * m).enumerate() {
+            if tape.anchor[p] != anchors {
+                v.fill(0.0);
+            }
+        }
+        d
+    };
+    let (d_first, d_second) = (masked(true), masked(false));
+    let mut net_grads: Vec<Vec<f32>> = Vec::new();
+    let mut d_context = None;
+    for (net_tape, d) in [(tape.anchors, d_first), (tape.others, d_second)] {
+        let mut g: Vec<Vec<f32>> = net_params[..4].iter().map(|t| vec![0.0; t.len()]).collect();
+        let d_in = network::backward(net_tape, net_params, d, true, &mut g).expect("input");
+        for (p, d) in d_in.chunks_exact(4 * m).enumerate() {
+            d_params[p * 2 * m..(p + 1) * 2 * m]
+                .iter_mut()
+                .zip(&d[..2 * m])
+                .for_each(|(o, d)| *o += d);
+        }
+        if net_grads.is_empty() {
+            net_grads = g;
+        } else {
+            for (t, g) in net_grads.iter_mut().zip(g) {
+                t.iter_mut().zip(g).for_each(|(t, g)| *t += g);
+            }
+            d_context = Some(d_in);
+        }
+    }
+    let d_in = d_context.expect("two passes");
+    let mut d_context = Buf::scratch(2 * m * d_in.len() / (4 * m));
+    for (o, d) in d_context
+        .chunks_exact_mut(2 * m)
+        .zip(d_in.chunks_exact(4 * m))
+    {
+        o.copy_from_slice(&d[2 * m..]);
+    }
+    let mut context_grads: Vec<Vec<f32>> = context_params[..2]
+        .iter()
+        .map(|t| vec![0.0; t.len()])
+        .collect();
+    let d_decoded = network::backward(
+        tape.context,
+        context_params,
+        d_context,
+        true,
+        &mut context_grads,
+    )
+    .expect("input");
+    // ŷ = round(y − μ) + μ passes its gradient straight through to y (none to μ).
+    for (p, _) in tape.anchor.iter().enumerate().filter(|(_, &a)| a) {
+        for c in 0..m {
+            d_y[p * m + c] += d_decoded[p * m + c];
+        }
+    }
+    grads[..2].clone_from_slice(&context_grads);
+    grads[2..6].clone_from_slice(&net_grads);
+}
+
+/// Two NHWC buffers of `2m` channels each as one of `4m`, per latent the first's then the
+/// second's.
+fn side_by_side(a: &[f32], b: &[f32], m: usize) -> Buf {
+    let mut out = Buf::scratch(2 * a.len());
+    for ((o, a), b) in (out.chunks_exact_mut(4 * m))
+        .zip(a.chunks_exact(2 * m))
+        .zip(b.chunks_exact(2 * m))
+    {
+        o[..2 * m].copy_from_slice(a);
+        o[2 * m..].copy_from_slice(b);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entropy::prior::noise;
+    use crate::model::hyper::HyperConfig;
+
+    /// What a decoder can do in two passes: the anchors' parameters read no latent, the others'
+    /// read only anchors.
+    #[test]
+    fn parameters_read_only_decoded_anchors() {
+        let config = HyperConfig::new(4, 6).with_context(true);
+        let mut weights = HyperWeights::init(config, 1);
+        for (k, t) in weights.tensors.iter_mut().enumerate() {
+            let extra = noise(2, k as u64, t.len());
+            t.iter_mut().zip(extra).for_each(|(v, e)| *v += 0.3 * e);
+        }
+        let shape = Shape {
+            batch: 1,
+            height: 6,
+            width: 5,
+            channels: 6,
+        };
+        let latents = 30;
+        let raw = Buf::copy_of(&noise(3, 0, 12 * latents));
+        let y: Vec<f32> = noise(4, 0, 6 * latents).iter().map(|v| 8.0 * v).collect();
+        let run = |y: &[f32]| forward(&weights, &raw, &Buf::copy_of(y), shape).0.to_vec();
+        let base = run(&y);
+        let changed = |a: &[f32], b: &[f32]| -> Vec<usize> {
+            (0..latents)
+                .filter(|&p| a[p * 12..(p + 1) * 12] != b[p * 12..(p + 1) * 12])
+                .collect()
+        };
+        // (row 2, column 3) is not an anchor, (2, 2) is.
+        let (other, anchor) = (2 * 5 + 3, 2 * 5 + 2);
+        let mut moved = y.clone();
+        moved[other * 6..(other + 1) * 6]
+            .iter_mut()
+            .for_each(|v| *v += 3.0);
+        assert!(changed(&base, &run(&moved)).is_empty());
+        let mut moved = y.clone();
+        moved[anchor * 6..(anchor + 1) * 6]
+            .iter_mut()
+            .for_each(|v| *v += 3.0);
+        let hit = changed(&base, &run(&moved));
+        assert!(!hit.is_empty());
+        assert!(hit.iter().all(|&p| !is_anchor(p / 5, p % 5)), "{hit:?}");
+    }
+}
