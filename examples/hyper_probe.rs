@@ -1,6 +1,6 @@
 //! Diagnostics of a hyperprior model on one image: the float path against the coded path.
 use aec::model::hyper::file::HyperModel;
-use aec::model::hyper::integer::{FixedMap, IntegerHyperSynthesis};
+use aec::model::hyper::integer::{FixedMap, IntegerNetwork};
 use aec::model::hyper::net::{host, HyperNet, Transform};
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -28,7 +28,7 @@ fn main() -> anyhow::Result<()> {
     let zr = z.clone().round();
     let s_float = host(net.run(Transform::HyperSynthesis, zr.clone()));
     let zv = host(zr);
-    let int = IntegerHyperSynthesis::new(&model.weights)?;
+    let int = IntegerNetwork::hyper_synthesis(&model.weights)?;
     let n = model.weights.config.n;
     let s_int = int.run(FixedMap {
         channels: n,

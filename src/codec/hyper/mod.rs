@@ -17,6 +17,7 @@ use aec_format::{
 };
 use image::RgbImage;
 
+mod context;
 mod refine;
 mod regions;
 
@@ -30,7 +31,7 @@ use crate::entropy::hyper_tables::{HyperTables, Table};
 use crate::model::hyper::cpu::infer::{CodingPlans, Map};
 use crate::model::hyper::cpu::{to_pixels, to_planes};
 use crate::model::hyper::file::HyperModel;
-use crate::model::hyper::integer::{FixedMap, IntegerHyperSynthesis, ACT_BITS};
+use crate::model::hyper::integer::{FixedMap, IntegerNetwork, ACT_BITS};
 use crate::model::hyper::{HyperConfig, HyperWeights, TOTAL_STRIDE, Y_STRIDE};
 use crate::store::{self, ModelError, ModelId};
 
@@ -119,7 +120,9 @@ pub struct HyperCodec {
     plans: CodingPlans,
     /// The instruction set they run on (every path gives the same results).
     path: Path,
-    integer: IntegerHyperSynthesis,
+    integer: IntegerNetwork,
+    /// The checkerboard context's networks, for a model that has one.
+    context: Option<context::Context>,
     tables: HyperTables,
     /// Each `z` channel's quantization offset in the integer hyper-synthesis's fixed point.
     z_offsets: Vec<i64>,
@@ -178,12 +181,8 @@ impl HyperCodec {
 
     /// A codec for a parsed model.
     pub fn new(model: HyperModel, id: ModelId) -> Result<Self, CodecError> {
-        if model.weights.config.context {
-            return Err(CodecError::Setting(
-                "models with a checkerboard context cannot code yet".into(),
-            ));
-        }
-        let integer = IntegerHyperSynthesis::new(&model.weights).map_err(ModelError::from)?;
+        let integer = IntegerNetwork::hyper_synthesis(&model.weights).map_err(ModelError::from)?;
+        let context = context::Context::new(&model.weights).map_err(ModelError::from)?;
         let symbols = SymbolTables::new(
             model
                 .tables
@@ -206,6 +205,7 @@ impl HyperCodec {
             weights: model.weights,
             footprints: std::sync::OnceLock::new(),
             integer,
+            context,
             tables: model.tables,
             symbols,
             id,
@@ -272,10 +272,15 @@ impl HyperCodec {
                 "--refine takes images of at most {REFINE_MAX_PIXELS} pixels; this one has {pixels}"
             )));
         }
+        if steps > 0 && self.config.context {
+            return Err(CodecError::Setting(
+                "--refine does not take models with a checkerboard context".into(),
+            ));
+        }
         let g = Geometry::of(width, height);
         let y = self.analysis(rgb, g);
         let z = self.hyper_analysis(&y, g);
-        let (n, m) = (self.config.n, self.config.m);
+        let n = self.config.n;
         let mut enc = SymbolEncoder::with_capacity(z.len() + y.len());
         let mut budget = EscapeBudget::for_values(z.len() + y.len());
         let bit = n + self.tables.y.len();
@@ -287,13 +292,18 @@ impl HyperCodec {
             let coded = encode_value(&mut enc, q, c, bit, &self.symbols, &mut budget)?;
             z_symbols.push(coded);
         }
-        let cond = self.conditions(&z_symbols, g);
-        let mut q: Vec<i32> = (y.iter().zip(&cond.means))
-            .map(|(&v, &mu)| round_i32(v - mean_value(mu)))
-            .collect();
-        drop(y);
         let mut report = None;
-        if steps > 0 {
+        if steps == 0 {
+            self.code_y(&z_symbols, g, |k, level, mu| {
+                let q = round_i32(y[k] - mean_value(mu));
+                encode_value(&mut enc, q, n + level, bit, &self.symbols, &mut budget)
+            })?;
+        } else {
+            let cond = self.conditions(&z_symbols, g);
+            let q: Vec<i32> = (y.iter().zip(&cond.means))
+                .map(|(&v, &mu)| round_i32(v - mean_value(mu)))
+                .collect();
+            drop(y);
             let footprints = (self.footprints).get_or_init(|| refine::footprints(&self.weights));
             let model = refine::Model {
                 weights: &self.weights,
@@ -301,12 +311,11 @@ impl HyperCodec {
                 footprint: footprints,
             };
             let (refined, r) = refine::refine(&model, rgb, g, &q, &cond, steps);
-            (q, report) = (refined, Some(r));
+            report = Some(r);
+            for (&q, &level) in refined.iter().zip(&cond.levels) {
+                encode_value(&mut enc, q, n + level, bit, &self.symbols, &mut budget)?;
+            }
         }
-        for (&q, &level) in q.iter().zip(&cond.levels) {
-            encode_value(&mut enc, q, n + level, bit, &self.symbols, &mut budget)?;
-        }
-        debug_assert_eq!(q.len(), m * g.y.0 * g.y.1);
         let file = CodedFile {
             kind: ModelKind::WholeImageHyperprior,
             channels: channels.clamp(1, 4),
@@ -318,8 +327,56 @@ impl HyperCodec {
         Ok((file.to_bytes()?, report))
     }
 
-    /// The scale level and mean of every `y` value, from the `z` symbols, in integers only.
+    /// The scale level and mean of every `y` value, from the `z` symbols, in integers only
+    /// (for a model without a context).
     fn conditions(&self, z_symbols: &[i32], g: Geometry) -> Conditions {
+        self.conditions_of(&self.hyper_output(z_symbols, g))
+    }
+
+    /// Gives every `y` value, in the model's coding order, its scale level and mean; `symbol`
+    /// returns the value's symbol (the encoder quantizes and codes it, the decoder decodes
+    /// it). Without a context the order is channel-major; with one, the anchors' values come
+    /// first (channel-major), then the others', whose parameters read the anchors' `ŷ`.
+    /// Returns the symbols and the conditions, channel-major.
+    fn code_y<E>(
+        &self,
+        z_symbols: &[i32],
+        g: Geometry,
+        mut symbol: impl FnMut(usize, usize, i32) -> Result<i32, E>,
+    ) -> Result<(Vec<i32>, Conditions), E> {
+        let Some(ctx) = &self.context else {
+            let cond = self.conditions(z_symbols, g);
+            let symbols = (cond.levels.iter().zip(&cond.means).enumerate())
+                .map(|(k, (&level, &mu))| symbol(k, level, mu))
+                .collect::<Result<_, E>>()?;
+            return Ok((symbols, cond));
+        };
+        let m = self.config.m;
+        let plane = g.y.0 * g.y.1;
+        let raw = to_pixels(&self.hyper_output(z_symbols, g), 2 * m);
+        let first = ctx.anchor_params(self.path, &raw, g.y);
+        let mut cond = self.conditions_of(&to_planes(&first, 2 * m));
+        let (order, split) = context::coding_order(m, g.y);
+        let mut symbols = vec![0; m * plane];
+        // The anchors' ŷ, pixel-major, zeros elsewhere: what the context reads.
+        let mut anchors = vec![0i32; m * plane];
+        for &k in &order[..split] {
+            let q = symbol(k, cond.levels[k], cond.means[k])?;
+            symbols[k] = q;
+            anchors[(k % plane) * m + k / plane] = context::fixed_value(q, cond.means[k]);
+        }
+        let second = ctx.other_params(self.path, &raw, anchors, g.y);
+        let others = self.conditions_of(&to_planes(&second, 2 * m));
+        for &k in &order[split..] {
+            (cond.levels[k], cond.means[k]) = (others.levels[k], others.means[k]);
+            symbols[k] = symbol(k, cond.levels[k], cond.means[k])?;
+        }
+        Ok((symbols, cond))
+    }
+
+    /// `h_s`'s output for the `z` symbols, in integers, each plane cropped to `y`'s rows and
+    /// columns: `M` planes of scales, then (a mean-scale model) `M` of means.
+    fn hyper_output(&self, z_symbols: &[i32], g: Geometry) -> Vec<i32> {
         let plane = g.z.0 * g.z.1;
         let values = z_symbols
             .iter()
@@ -337,29 +394,27 @@ impl HyperCodec {
         });
         let (sh, sw) = g.scales();
         debug_assert_eq!((scales.height, scales.width), (sh, sw));
-        // Channels 0..m are the scales, m..2m the means of a mean-scale model; each plane is
-        // cropped to y's rows and columns.
-        let m = self.config.m;
-        let count = m * g.y.0 * g.y.1;
-        let cropped = |planes: &[i32]| -> Vec<i32> {
-            let mut out = Vec::with_capacity(count);
-            for plane in planes.chunks_exact(sh * sw) {
-                for row in plane.chunks_exact(sw).take(g.y.0) {
-                    out.extend_from_slice(&row[..g.y.1]);
-                }
+        let mut out = Vec::with_capacity(scales.channels * g.y.0 * g.y.1);
+        for plane in scales.values.chunks_exact(sh * sw) {
+            for row in plane.chunks_exact(sw).take(g.y.0) {
+                out.extend_from_slice(&row[..g.y.1]);
             }
-            out
-        };
-        let (scale_planes, mean_planes) = scales.values.split_at(m * sh * sw);
-        let levels = (cropped(scale_planes).into_iter())
-            .map(|s| self.tables.level(s))
-            .collect();
-        let means = if self.config.means {
-            cropped(mean_planes)
-        } else {
-            vec![0; count]
-        };
-        Conditions { levels, means }
+        }
+        out
+    }
+
+    /// The levels and means of `planes` ([`Self::hyper_output`]'s layout).
+    fn conditions_of(&self, planes: &[i32]) -> Conditions {
+        let count = self.config.m * planes.len() / self.config.hyper_outputs();
+        let (scales, means) = planes.split_at(count);
+        Conditions {
+            levels: scales.iter().map(|&s| self.tables.level(s)).collect(),
+            means: if self.config.means {
+                means.to_vec()
+            } else {
+                vec![0; count]
+            },
+        }
     }
 
     /// `y` of the padded image, channel-major, region by region.
@@ -443,10 +498,10 @@ impl HyperCodec {
         let z_symbols = (0..z_count)
             .map(|k| decode_value(&mut dec, k / z_plane, bit, &self.symbols, &mut budget))
             .collect::<Result<Vec<i32>, _>>()?;
-        let Conditions { levels, means } = self.conditions(&z_symbols, g);
-        let symbols = (levels.iter())
-            .map(|&level| decode_value(&mut dec, n + level, bit, &self.symbols, &mut budget))
-            .collect::<Result<Vec<i32>, _>>()?;
+        let (symbols, Conditions { levels, means }) =
+            self.code_y(&z_symbols, g, |_, level, _| {
+                decode_value(&mut dec, n + level, bit, &self.symbols, &mut budget)
+            })?;
         dec.finish()?;
         let y = (symbols.iter().zip(&means))
             .map(|(&q, &mu)| dequantize(q, mu))
@@ -508,6 +563,22 @@ mod tests {
         codec_of(w)
     }
 
+    /// [`mean_codec`]'s model with a checkerboard context whose every weight matters.
+    fn context_codec() -> HyperCodec {
+        let config = HyperConfig::new(8, 12).with_context(true);
+        let mut w = HyperWeights::init(config, 6);
+        for (k, t) in w
+            .tensors
+            .iter_mut()
+            .enumerate()
+            .skip(config.network_starts()[5])
+        {
+            let extra = crate::entropy::prior::noise(4, k as u64, t.len());
+            t.iter_mut().zip(extra).for_each(|(v, e)| *v += 0.2 * e);
+        }
+        codec_of(w)
+    }
+
     fn codec_of(w: HyperWeights) -> HyperCodec {
         let model = HyperModel::from_weights(w, 0.01).unwrap();
         let bytes = model.to_bytes();
@@ -538,6 +609,53 @@ mod tests {
         let expected = c.synthesis(&l.y, g, w, h);
         assert_eq!(decode(1), expected);
         assert_eq!(decode(16), expected);
+    }
+
+    /// A context model codes the anchors first, then the others with parameters that read the
+    /// anchors' decoded values: the decoder finds the encoder's symbols (`round(y − μ)` with
+    /// the final means), the same on 1 and 16 threads, and the context moves the parameters.
+    #[test]
+    fn context_models_code_in_two_passes() {
+        let c = context_codec();
+        let (w, h) = (90, 70);
+        let img = image(w, h);
+        let g = Geometry::of(w, h);
+        let bytes = c.compress_rgb(&img, 3).unwrap();
+        let file = CodedFile::from_bytes(&bytes).unwrap();
+        let l = c.decode_latents(&file.payload, g).unwrap();
+        let (_, cond) = c.code_y::<()>(&l.z, g, |k, _, _| Ok(l.symbols[k])).unwrap();
+        assert_eq!(cond.levels, l.levels);
+        let y = c.analysis(&img, g);
+        for (k, &v) in y.iter().enumerate() {
+            assert_eq!(
+                l.symbols[k],
+                round_i32(v - mean_value(cond.means[k])),
+                "{k}"
+            );
+        }
+        let plain = c.conditions(&l.z, g);
+        assert_ne!(plain.means, cond.means, "the context changes the means");
+        let decode = |threads: usize| on_threads(threads, || c.decode_rgb(&bytes).unwrap());
+        assert_eq!(decode(1), decode(16));
+        assert_eq!(decode(1), c.synthesis(&l.y, g, w, h));
+        let err = c.compress_refined(&img, 3, 2).unwrap_err().to_string();
+        assert!(err.contains("checkerboard context"), "{err}");
+    }
+
+    /// A mean-scale model given a new context (its last layer zero) decodes every image to
+    /// the same pixels as before; only the symbols' order differs.
+    #[test]
+    fn a_new_context_decodes_as_before() {
+        let w = HyperWeights::init(HyperConfig::new(8, 12).with_means(true), 5);
+        let (plain, with) = (codec_of(w.clone()), codec_of(w.with_context(3)));
+        for (width, height) in [(70, 45), (1, 1), (33, 100)] {
+            let img = image(width, height);
+            let (a, b) = (
+                plain.compress_rgb(&img, 3).unwrap(),
+                with.compress_rgb(&img, 3).unwrap(),
+            );
+            assert_eq!(plain.decode_rgb(&a).unwrap(), with.decode_rgb(&b).unwrap());
+        }
     }
 
     /// A scale-only model widened with zero means codes the same symbols into the same
@@ -663,7 +781,11 @@ mod tests {
     /// error, never a panic; truncations too.
     #[test]
     fn damaged_streams_fail_cleanly() {
-        let c = codec();
+        damage_check(codec());
+        damage_check(context_codec());
+    }
+
+    fn damage_check(c: HyperCodec) {
         let bytes = c.compress_rgb(&image(100, 70), 3).unwrap();
         let header = aec_format::CodedHeader::parse(&bytes)
             .unwrap()

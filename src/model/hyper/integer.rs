@@ -1,5 +1,6 @@
-//! The hyper-synthesis `h_s` in integer arithmetic, so that the scale of every latent, and so
-//! its entropy table, is the same on every machine, thread count and SIMD path (the idea of
+//! The hyper-synthesis `h_s` (and a checkerboard context's networks) in integer arithmetic, so
+//! that the scale of every latent, and so its entropy table, is the same on every machine,
+//! thread count and SIMD path (the idea of
 //! Ballé, Johnston, Minnen 2019, "Integer networks for data compression", applied after
 //! training).
 //!
@@ -59,9 +60,9 @@ pub struct FixedMap {
     pub values: Vec<i32>,
 }
 
-/// `h_s` with integer parameters.
+/// A network with integer parameters: `h_s`, or the checkerboard context's networks.
 #[derive(Debug, Clone, PartialEq)]
-pub struct IntegerHyperSynthesis {
+pub struct IntegerNetwork {
     layers: Vec<IntLayer>,
     /// Each layer's products: one for a convolution, four for a transposed one, none for a ReLU.
     gathers: Vec<Vec<IntGather>>,
@@ -91,19 +92,38 @@ fn fixed_i32(v: f32, bits: u32, name: &str) -> Result<i32, IntegerRangeError> {
     }
 }
 
-impl IntegerHyperSynthesis {
-    /// The integer form of `weights`' `h_s`. Supports the layer shapes of
-    /// [`HyperConfig::networks`](super::HyperConfig::networks) (3×3/1 convolutions, stride-2 transposed convolutions).
-    pub fn new(weights: &HyperWeights) -> Result<Self, IntegerRangeError> {
+impl IntegerNetwork {
+    /// The integer form of `weights`' `h_s`.
+    pub fn hyper_synthesis(weights: &HyperWeights) -> Result<Self, IntegerRangeError> {
+        let first = weights.config.network_starts()[3];
+        Self::new(&weights.config.networks()[3].1, weights, first)
+    }
+
+    /// The integer forms of the checkerboard context's convolution and parameter network, for
+    /// a model that has a context.
+    pub fn context(weights: &HyperWeights) -> Result<Option<[Self; 2]>, IntegerRangeError> {
+        if !weights.config.context {
+            return Ok(None);
+        }
+        let [(_, conv), (_, params)] = weights.config.context_networks();
+        let first = weights.config.network_starts()[5];
+        Ok(Some([
+            Self::new(&conv, weights, first)?,
+            Self::new(&params, weights, first + 2)?,
+        ]))
+    }
+
+    /// The integer form of `layers`, whose parameters start at `weights`' tensor `first`.
+    /// Supports stride-1 convolutions, stride-2 transposed convolutions and ReLUs.
+    fn new(
+        layers: &[Layer],
+        weights: &HyperWeights,
+        first: usize,
+    ) -> Result<Self, IntegerRangeError> {
         let specs = weights.config.param_specs();
-        let networks = weights.config.networks();
-        let first = specs
-            .iter()
-            .position(|s| s.name.starts_with("h_s."))
-            .expect("h_s has parameters");
         let mut t = first;
-        let mut layers = Vec::new();
-        for layer in &networks[3].1 {
+        let mut int_layers = Vec::new();
+        for layer in layers {
             let convert = |t: usize| -> Result<(Vec<i32>, Vec<i64>), IntegerRangeError> {
                 let w = weights.tensors[t]
                     .iter()
@@ -121,18 +141,19 @@ impl IntegerHyperSynthesis {
             match *layer {
                 Layer::Conv(i, o, k, 1) => {
                     let (w, b) = convert(t)?;
-                    layers.push(IntLayer::Conv { i, o, k, w, b });
+                    int_layers.push(IntLayer::Conv { i, o, k, w, b });
                     t += 2;
                 }
                 Layer::Deconv(i, o, k, 2) => {
                     let (w, b) = convert(t)?;
-                    layers.push(IntLayer::Deconv { i, o, k, w, b });
+                    int_layers.push(IntLayer::Deconv { i, o, k, w, b });
                     t += 2;
                 }
-                Layer::Relu => layers.push(IntLayer::Relu),
-                other => unreachable!("h_s has no {other:?} layer"),
+                Layer::Relu => int_layers.push(IntLayer::Relu),
+                other => unreachable!("no integer form of {other:?}"),
             }
         }
+        let layers = int_layers;
         let gathers = (layers.iter())
             .map(|layer| match layer {
                 IntLayer::Conv { i, o, k, w, b } => vec![IntGather::conv((*i, *o, *k), w, b)],
@@ -145,7 +166,7 @@ impl IntegerHyperSynthesis {
         Ok(Self { layers, gathers })
     }
 
-    /// Runs the network on `z` (fixed point). Each output channel is computed on its own, in
+    /// Runs the network on a map (fixed point). Each output channel is computed on its own, in
     /// parallel, on the widest [`Path`] this CPU has; the result depends on neither.
     pub fn run(&self, x: FixedMap) -> FixedMap {
         self.run_on(Path::detect(), x)
@@ -153,7 +174,26 @@ impl IntegerHyperSynthesis {
 
     /// [`Self::run`] on a chosen path (tests hold the paths to each other).
     pub fn run_on(&self, path: Path, x: FixedMap) -> FixedMap {
-        let mut x = Pixels::of(&x);
+        self.run_pixels(path, Pixels::of(&x)).into_map()
+    }
+
+    /// [`Self::run_on`] on a pixel-major map (`height × width × channels`), giving one.
+    pub fn run_pixel_major(
+        &self,
+        path: Path,
+        (height, width, channels): (usize, usize, usize),
+        values: Vec<i32>,
+    ) -> Vec<i32> {
+        let x = Pixels {
+            height,
+            width,
+            channels,
+            values,
+        };
+        self.run_pixels(path, x).values
+    }
+
+    fn run_pixels(&self, path: Path, mut x: Pixels) -> Pixels {
         for (layer, gathers) in self.layers.iter().zip(&self.gathers) {
             x = match layer {
                 IntLayer::Conv { .. } => conv(path, &x, &gathers[0]),
@@ -166,7 +206,7 @@ impl IntegerHyperSynthesis {
                 }
             };
         }
-        x.into_map()
+        x
     }
 }
 
@@ -333,7 +373,7 @@ mod tests {
 
     fn follows_float(config: HyperConfig) {
         let weights = HyperWeights::init(config, 3);
-        let int = IntegerHyperSynthesis::new(&weights).unwrap();
+        let int = IntegerNetwork::hyper_synthesis(&weights).unwrap();
         let (h, w) = (3, 5);
         let z: Vec<f32> = (0..8 * h * w)
             .map(|k| ((k * 37 % 23) as f32 - 11.0) * 0.5)
@@ -399,7 +439,7 @@ mod tests {
     fn paths_agree() {
         for means in [false, true] {
             let config = HyperConfig::new(8, 12).with_means(means);
-            let int = IntegerHyperSynthesis::new(&HyperWeights::init(config, 4)).unwrap();
+            let int = IntegerNetwork::hyper_synthesis(&HyperWeights::init(config, 4)).unwrap();
             let z = test_map(8, 5, 7, 30_000);
             let portable = int.run_on(Path::Portable, z.clone());
             for path in [Path::Avx2] {
@@ -419,7 +459,7 @@ mod tests {
     fn network_matches_the_definition() {
         let config = HyperConfig::new(5, 7).with_means(true);
         let weights = HyperWeights::init(config, 11);
-        let int = IntegerHyperSynthesis::new(&weights).unwrap();
+        let int = IntegerNetwork::hyper_synthesis(&weights).unwrap();
         let input = test_map(5, 2, 3, 20_000);
         let mut x = input.clone();
         for layer in &int.layers {

@@ -36,6 +36,12 @@ pub const TOTAL_STRIDE: usize = 64;
 /// Smallest scale the Gaussian conditional uses (CompressAI's bound).
 pub const SCALE_BOUND: f32 = 0.11;
 
+/// Whether the latent at `(row, column)` is an anchor of the checkerboard context: coded in
+/// the first pass, with `h_s`'s parameters alone; the others read the anchors' decoded values.
+pub fn is_anchor(row: usize, column: usize) -> bool {
+    (row + column).is_multiple_of(2)
+}
+
 /// Channel counts of the hyperprior family. Travels with the weights in every model file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HyperConfig {

@@ -87,7 +87,7 @@ pub fn with_context(net: &HyperNet, raw: Tensor<4>, y: &Tensor<4>, device: &Devi
     let [b, c, h, w] = raw.dims();
     let m = c / 2;
     let anchor: Vec<f32> = (0..h * w)
-        .map(|p| f32::from(u8::from((p / w + p % w).is_multiple_of(2))))
+        .map(|p| f32::from(u8::from(super::is_anchor(p / w, p % w))))
         .collect();
     let anchor = Tensor::<4>::from_data(TensorData::new(anchor, [1, 1, h, w]), device);
     let other = anchor.clone().neg().add_scalar(1.0);

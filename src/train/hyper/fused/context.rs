@@ -8,12 +8,7 @@
 
 use crate::model::hyper::cpu::network::{self, Shape, Tape};
 use crate::model::hyper::cpu::pool::Buf;
-use crate::model::hyper::HyperWeights;
-
-/// Whether the latent at `(row, column)` is an anchor (coded in the first pass).
-pub fn is_anchor(row: usize, column: usize) -> bool {
-    (row + column).is_multiple_of(2)
-}
+use crate::model::hyper::{is_anchor, HyperWeights};
 
 /// What the backward pass of the context needs.
 pub struct ContextTape {
