@@ -8,6 +8,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     aec::keep_freed_memory();
+    cli::interrupt::default_sigpipe();
     let args = cli::Cli::parse();
     if let Err(e) = cli::interrupt::install() {
         eprintln!("aec: warning: cannot handle interrupts: {e}");

@@ -677,3 +677,21 @@ fn decoding_is_the_same_on_every_cpu_path_and_thread_count() {
             "AEC_CPU_PATH=\"avx1024\" names no CPU path",
         ));
 }
+
+/// A reader that stops early (`aec model list | head -1`) ends aec quietly, as other Unix
+/// tools end, not with a panic about a failed print.
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    use std::process::{Command as Std, Stdio};
+    let mut child = Std::new(assert_cmd::cargo::cargo_bin("aec"))
+        .args(["model", "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before aec has started: its first print finds no reader.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

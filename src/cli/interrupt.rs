@@ -24,3 +24,14 @@ pub fn install() -> std::io::Result<()> {
         })?;
     Ok(())
 }
+
+/// Restores the default action of SIGPIPE (Rust ignores it): `aec … | head` then ends quietly
+/// when the reader stops, as other Unix tools do, instead of failing on its next print.
+pub fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default has no memory-safety conditions;
+    // it runs first thing in `main`, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

@@ -84,9 +84,9 @@ fn hyper_info(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<ExitCode> 
         store::hex(&id.0[..8])
     );
     println!("size:        {} bytes", bytes.len());
-    let prior = if c.means { "mean-scale" } else { "scale" };
     println!(
-        "kind:        whole image, convolutional, {prior} hyperprior (.aec version 2, kind 2)"
+        "kind:        whole image, convolutional, {} (.aec version 2, kind 2)",
+        c.kind()
     );
     println!(
         "rate λ:      {} (loss: λ·255²·MSE + bits per pixel)",
@@ -112,7 +112,7 @@ fn hyper_info(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<ExitCode> 
 /// `aec model list`: the built-in models.
 pub fn list() -> anyhow::Result<ExitCode> {
     println!(
-        "{:<14} {:<40} {:>7}  id (first 8 bytes)",
+        "{:<14} {:<56} {:>7}  id (first 8 bytes)",
         "name", "kind", "rate λ"
     );
     for b in Builtin::all() {
@@ -121,16 +121,12 @@ pub fn list() -> anyhow::Result<ExitCode> {
         let (name, kind, lambda) = match b {
             Builtin::Quality(_) | Builtin::ScaleOnly(_) => {
                 let (m, _) = HyperModel::from_bytes(bytes)?;
-                let kind = if m.weights.config.means {
-                    "whole image, mean-scale hyperprior"
-                } else {
-                    "whole image, scale hyperprior"
-                };
+                let kind = format!("whole image, {}", m.weights.config.kind());
                 let name = match b {
                     Builtin::Quality(q) => format!("--quality {q}"),
                     _ => b.name(),
                 };
-                (name, kind.to_string(), Some(m.lambda.to_string()))
+                (name, kind, Some(m.lambda.to_string()))
             }
             Builtin::Reference | Builtin::Tiled(_) => {
                 let m = store::model_from_bytes(bytes)?;
@@ -151,7 +147,7 @@ pub fn list() -> anyhow::Result<ExitCode> {
             ""
         };
         println!(
-            "{:<14} {:<40} {:>7}  {}{default}",
+            "{:<14} {:<56} {:>7}  {}{default}",
             name,
             kind,
             lambda.unwrap_or_else(|| "-".into()),

@@ -243,6 +243,12 @@ impl HyperCodec {
         self.config
     }
 
+    /// Whether [`Self::compress_refined`] takes more than 0 steps with this model (not with a
+    /// checkerboard context, whose later latents' tables depend on the earlier ones).
+    pub fn refines(&self) -> bool {
+        !self.config.context
+    }
+
     /// The rate–distortion weight the model was trained with.
     pub fn lambda(&self) -> f64 {
         self.lambda
@@ -272,7 +278,7 @@ impl HyperCodec {
                 "--refine takes images of at most {REFINE_MAX_PIXELS} pixels; this one has {pixels}"
             )));
         }
-        if steps > 0 && self.config.context {
+        if steps > 0 && !self.refines() {
             return Err(CodecError::Setting(
                 "--refine does not take models with a checkerboard context".into(),
             ));

@@ -166,6 +166,15 @@ impl HyperConfig {
         ]
     }
 
+    /// The kind of hyperprior, in words.
+    pub fn kind(&self) -> &'static str {
+        match (self.means, self.context) {
+            (_, true) => "mean-scale hyperprior, checkerboard context",
+            (true, false) => "mean-scale hyperprior",
+            (false, false) => "scale hyperprior",
+        }
+    }
+
     /// Channels of `h_s`'s output: the scales, then the means of a mean-scale model.
     pub fn hyper_outputs(&self) -> usize {
         if self.means {
