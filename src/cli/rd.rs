@@ -217,11 +217,7 @@ fn measure_models(
                 name.clone(),
                 rd::measure_whole_image(codec.as_ref(), name, group, set, 0)?,
             );
-            let refinable = codec.as_hyper().is_some_and(|h| h.refines());
-            if let (Some(_), false) = (a.refine, refinable) {
-                eprintln!("aec rd: {name}: no refinement for this model kind; measured without");
-            }
-            if let Some(steps) = a.refine.filter(|_| refinable) {
+            if let Some(steps) = a.refine {
                 let (name, group) = (format!("{name} refine {steps}"), format!("{group} refine"));
                 let point = rd::measure_whole_image(codec.as_ref(), &name, &group, set, steps)?;
                 step(name, point);

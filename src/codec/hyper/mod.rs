@@ -32,7 +32,7 @@ use crate::model::hyper::cpu::infer::{CodingPlans, Map};
 use crate::model::hyper::cpu::{to_pixels, to_planes};
 use crate::model::hyper::file::HyperModel;
 use crate::model::hyper::integer::{FixedMap, IntegerNetwork, ACT_BITS};
-use crate::model::hyper::{HyperConfig, HyperWeights, TOTAL_STRIDE, Y_STRIDE};
+use crate::model::hyper::{is_anchor, HyperConfig, HyperWeights, TOTAL_STRIDE, Y_STRIDE};
 use crate::store::{self, ModelError, ModelId};
 
 /// `round(v)` as an `i32` (saturating; NaN gives 0).
@@ -243,12 +243,6 @@ impl HyperCodec {
         self.config
     }
 
-    /// Whether [`Self::compress_refined`] takes more than 0 steps with this model (not with a
-    /// checkerboard context, whose later latents' tables depend on the earlier ones).
-    pub fn refines(&self) -> bool {
-        !self.config.context
-    }
-
     /// The rate–distortion weight the model was trained with.
     pub fn lambda(&self) -> f64 {
         self.lambda
@@ -278,11 +272,6 @@ impl HyperCodec {
                 "--refine takes images of at most {REFINE_MAX_PIXELS} pixels; this one has {pixels}"
             )));
         }
-        if steps > 0 && !self.refines() {
-            return Err(CodecError::Setting(
-                "--refine does not take models with a checkerboard context".into(),
-            ));
-        }
         let g = Geometry::of(width, height);
         let y = self.analysis(rgb, g);
         let z = self.hyper_analysis(&y, g);
@@ -305,10 +294,18 @@ impl HyperCodec {
                 encode_value(&mut enc, q, n + level, bit, &self.symbols, &mut budget)
             })?;
         } else {
-            let cond = self.conditions(&z_symbols, g);
-            let q: Vec<i32> = (y.iter().zip(&cond.means))
-                .map(|(&v, &mu)| round_i32(v - mean_value(mu)))
-                .collect();
+            // A context model's anchors are coded as they are (the others' tables depend on
+            // them); refinement moves the others under those tables. Without a context every
+            // latent may move, and none is coded before.
+            let movable = self.movable(g);
+            let (q, cond) = self.code_y(&z_symbols, g, |k, level, mu| {
+                let q = round_i32(y[k] - mean_value(mu));
+                if movable[k] {
+                    Ok(q)
+                } else {
+                    encode_value(&mut enc, q, n + level, bit, &self.symbols, &mut budget)
+                }
+            })?;
             drop(y);
             let footprints = (self.footprints).get_or_init(|| refine::footprints(&self.weights));
             let model = refine::Model {
@@ -316,10 +313,18 @@ impl HyperCodec {
                 lambda: self.lambda,
                 footprint: footprints,
             };
-            let (refined, r) = refine::refine(&model, rgb, g, &q, &cond, steps);
+            let (refined, r) = refine::refine(&model, rgb, g, (&q, &movable), &cond, steps);
             report = Some(r);
-            for (&q, &level) in refined.iter().zip(&cond.levels) {
-                encode_value(&mut enc, q, n + level, bit, &self.symbols, &mut budget)?;
+            for k in self.coding_order(g).into_iter().filter(|&k| movable[k]) {
+                let level = cond.levels[k];
+                encode_value(
+                    &mut enc,
+                    refined[k],
+                    n + level,
+                    bit,
+                    &self.symbols,
+                    &mut budget,
+                )?;
             }
         }
         let file = CodedFile {
@@ -378,6 +383,23 @@ impl HyperCodec {
             symbols[k] = symbol(k, cond.levels[k], cond.means[k])?;
         }
         Ok((symbols, cond))
+    }
+
+    /// The `y` values (channel-major indices) in the model's coding order.
+    fn coding_order(&self, g: Geometry) -> Vec<usize> {
+        match self.context {
+            Some(_) => context::coding_order(self.config.m, g.y).0,
+            None => (0..self.config.m * g.y.0 * g.y.1).collect(),
+        }
+    }
+
+    /// Which `y` values (channel-major) refinement may move: all but a context model's anchors.
+    fn movable(&self, g: Geometry) -> Vec<bool> {
+        let (h, w) = g.y;
+        let anchors = self.context.is_some();
+        (0..self.config.m * h * w)
+            .map(|k| !(anchors && is_anchor(k % (h * w) / w, k % w)))
+            .collect()
     }
 
     /// `h_s`'s output for the `z` symbols, in integers, each plane cropped to `y`'s rows and
@@ -644,8 +666,21 @@ mod tests {
         let decode = |threads: usize| on_threads(threads, || c.decode_rgb(&bytes).unwrap());
         assert_eq!(decode(1), decode(16));
         assert_eq!(decode(1), c.synthesis(&l.y, g, w, h));
-        let err = c.compress_refined(&img, 3, 2).unwrap_err().to_string();
-        assert!(err.contains("checkerboard context"), "{err}");
+        // Refinement keeps the anchors and moves a few others by a few steps; the decoder
+        // reads them under the same tables (a mismatch would scramble the rest).
+        let (refined, report) = c.compress_refined(&img, 3, 8).unwrap();
+        assert!(report.unwrap().kept > 0, "something to refine");
+        let r = c
+            .decode_latents(&CodedFile::from_bytes(&refined).unwrap().payload, g)
+            .unwrap();
+        let movable = c.movable(g);
+        let mut moved = 0;
+        for (k, (a, b)) in l.symbols.iter().zip(&r.symbols).enumerate() {
+            assert!(movable[k] || a == b, "anchor {k} kept");
+            assert!((a - b).abs() <= 8, "{k}: {a} → {b}");
+            moved += usize::from(a != b);
+        }
+        assert!(moved > 0 && moved * 5 < l.symbols.len(), "{moved} moved");
     }
 
     /// A mean-scale model given a new context (its last layer zero) decodes every image to
@@ -719,7 +754,7 @@ mod tests {
     /// over the limit is refused before any work.
     #[test]
     fn refinement_lowers_the_loss_and_keeps_the_format() {
-        for c in [codec(), mean_codec()] {
+        for c in [codec(), mean_codec(), context_codec()] {
             refinement_check(c);
         }
     }

@@ -63,6 +63,8 @@ struct Problem<'a> {
     /// Per channel, the squared norm of the synthesis's response to a unit step of one
     /// latent ([`footprints`]).
     footprint: &'a [f32],
+    /// Which latents (NHWC) may move.
+    movable: Vec<bool>,
 }
 
 /// Latents with their loss and what their gradient needs.
@@ -128,6 +130,7 @@ impl Problem<'_> {
         let mut moves: Vec<(f64, usize, f32)> = (point.q.par_iter().zip(&self.scales))
             .zip(grad.par_iter())
             .enumerate()
+            .filter(|(i, _)| self.movable[*i])
             .filter_map(|(i, ((&v, &s), &g))| {
                 let here = gaussian_bits(v, s);
                 [-1f32, 1.0]
@@ -157,13 +160,13 @@ pub struct Model<'a> {
 }
 
 /// Refines the symbols `symbols` of `y` (channel-major, `g`'s shape) of `rgb` under their
-/// scale levels and means `cond` with at most `trials` forward passes, and returns symbols of
-/// a loss no higher than that of the ones given.
+/// scale levels and means `cond` with at most `trials` forward passes, moving only those
+/// `movable` marks, and returns symbols of a loss no higher than that of the ones given.
 pub(super) fn refine(
     model: &Model<'_>,
     rgb: &RgbImage,
     g: Geometry,
-    symbols: &[i32],
+    (symbols, movable): (&[i32], &[bool]),
     cond: &Conditions,
     trials: usize,
 ) -> (Vec<i32>, RefineReport) {
@@ -179,10 +182,12 @@ pub(super) fn refine(
     let values = symbols.len();
     let (mut q, mut scales, mut means) =
         (vec![0f32; values], vec![0f32; values], vec![0f32; values]);
+    let mut may_move = vec![false; values];
     for c in 0..m {
         for p in 0..plane {
             let k = c * plane + p;
             q[p * m + c] = symbols[k] as f32;
+            may_move[p * m + c] = movable[k];
             scales[p * m + c] = ladder_scale(cond.levels[k]) as f32;
             means[p * m + c] = mean_value(cond.means[k]);
         }
@@ -205,6 +210,7 @@ pub(super) fn refine(
         pixels: f64::from(rgb.width()) * f64::from(rgb.height()),
         lambda,
         footprint,
+        movable: may_move,
     };
     let start = problem.evaluate(q);
     let initial_loss = start.loss;
