@@ -29,14 +29,14 @@ impl Context {
         )
     }
 
-    /// Every latent's parameters (pixel-major, `2M` each: scales, then means) from `h_s`'s
-    /// output `raw` (the same layout) with a context of zeros: the anchors' parameters.
+    /// The anchors' parameters (pixel-major, `2M` each: scales, then means) from `h_s`'s
+    /// output `raw` (the same layout) with a context of zeros; the other positions keep `raw`.
     pub fn anchor_params(&self, path: Path, raw: &[i32], size: (usize, usize)) -> Vec<i32> {
-        self.refine(path, raw, None, size)
+        self.refine(path, raw, None, (size, true))
     }
 
-    /// Every latent's parameters with the context of `anchors` (pixel-major, `M` each: the
-    /// anchors' `ŷ` in fixed point, zeros elsewhere): the others' parameters.
+    /// The other positions' parameters with the context of `anchors` (pixel-major, `M` each:
+    /// the anchors' `ŷ` in fixed point, zeros elsewhere); the anchors keep `raw`.
     pub fn other_params(
         &self,
         path: Path,
@@ -45,30 +45,44 @@ impl Context {
         (h, w): (usize, usize),
     ) -> Vec<i32> {
         let context = self.conv.run_pixel_major(path, (h, w, self.m), anchors);
-        self.refine(path, raw, Some(&context), (h, w))
+        self.refine(path, raw, Some(&context), ((h, w), false))
     }
 
-    /// `raw` plus the parameter network's output for `raw` beside `context` (or zeros).
+    /// `raw` plus the parameter network's output for `raw` beside `context` (or zeros), at the
+    /// anchors or at the others. The network is 1×1, so it runs on those positions alone,
+    /// side by side as one row.
     fn refine(
         &self,
         path: Path,
         raw: &[i32],
         context: Option<&[i32]>,
-        (h, w): (usize, usize),
+        ((h, w), anchors): ((usize, usize), bool),
     ) -> Vec<i32> {
         let two = 2 * self.m;
-        let mut input = vec![0i32; 2 * raw.len()];
-        for (p, pair) in input.chunks_exact_mut(2 * two).enumerate() {
+        let positions: Vec<usize> = (0..h * w)
+            .filter(|&p| is_anchor(p / w, p % w) == anchors)
+            .collect();
+        if positions.is_empty() {
+            // A 1×1 latent has no others.
+            return raw.to_vec();
+        }
+        let mut input = vec![0i32; positions.len() * 2 * two];
+        for (pair, &p) in input.chunks_exact_mut(2 * two).zip(&positions) {
             pair[..two].copy_from_slice(&raw[p * two..(p + 1) * two]);
             if let Some(c) = context {
                 pair[two..].copy_from_slice(&c[p * two..(p + 1) * two]);
             }
         }
-        let out = self.params.run_pixel_major(path, (h, w, 2 * two), input);
-        raw.iter()
-            .zip(out)
-            .map(|(&r, o)| r.saturating_add(o))
-            .collect()
+        let row = (1, positions.len(), 2 * two);
+        let out = self.params.run_pixel_major(path, row, input);
+        let mut params = raw.to_vec();
+        for (o, &p) in out.chunks_exact(two).zip(&positions) {
+            let at = &mut params[p * two..(p + 1) * two];
+            at.iter_mut()
+                .zip(o)
+                .for_each(|(v, o)| *v = v.saturating_add(*o));
+        }
+        params
     }
 }
 
