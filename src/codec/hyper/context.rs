@@ -44,7 +44,7 @@ impl Context {
         anchors: Vec<i32>,
         (h, w): (usize, usize),
     ) -> Vec<i32> {
-        let context = self.conv.run_pixel_major(path, (h, w, self.m), anchors);
+        let context = (self.conv).run_checkerboard(path, (h, w, self.m), anchors, false);
         self.refine(path, raw, Some(&context), ((h, w), false))
     }
 
@@ -149,6 +149,31 @@ mod tests {
             assert_eq!(other, second, "{path:?}");
         }
 
+        // The context convolution at half the positions gives the full map's values there.
+        let full = ctx
+            .conv
+            .run_pixel_major(Path::Portable, (h, w, m), anchors.clone());
+        for (half, width) in [(true, w), (false, w), (true, w - 1), (false, w - 1)] {
+            let part = ctx.conv.run_checkerboard(
+                Path::Portable,
+                (h, width, m),
+                anchors[..h * width * m].to_vec(),
+                half,
+            );
+            let whole = ctx.conv.run_pixel_major(
+                Path::Portable,
+                (h, width, m),
+                anchors[..h * width * m].to_vec(),
+            );
+            for p in 0..h * width {
+                let at = p * 2 * m..(p + 1) * 2 * m;
+                if is_anchor(p / width, p % width) == half {
+                    assert_eq!(part[at.clone()], whole[at], "{p}");
+                } else {
+                    assert!(part[at].iter().all(|&v| v == 0), "{p}");
+                }
+            }
+        }
         let device = Device::flex();
         let net = HyperNet::from_weights(&weights, &device, false);
         let tensor = |pixels: &[i32], channels: usize| {

@@ -193,6 +193,41 @@ impl IntegerNetwork {
         self.run_pixels(path, x).values
     }
 
+    /// A one-convolution network (stride 1) on a pixel-major map, computed only at the
+    /// positions of the checkerboard where `is_anchor(row, column) == anchors`; the other
+    /// positions are 0.
+    pub fn run_checkerboard(
+        &self,
+        path: Path,
+        (height, width, channels): (usize, usize, usize),
+        values: Vec<i32>,
+        anchors: bool,
+    ) -> Vec<i32> {
+        assert!(
+            matches!(self.layers[..], [IntLayer::Conv { .. }]),
+            "one convolution"
+        );
+        let x = Pixels {
+            height,
+            width,
+            channels,
+            values,
+        };
+        let g = &self.gathers[0][0];
+        let o = g.kernel.n();
+        let mut out = vec![0i32; height * width * o];
+        out.par_chunks_mut(width * o)
+            .enumerate()
+            .for_each(|(y, row)| {
+                let first = usize::from(super::is_anchor(y, 0) != anchors);
+                if first < width {
+                    let end = row.len() - (width - 1 - first) % 2 * o;
+                    g.run_stepped(path, &x, (y, first, 2), &mut row[first * o..end], 2 * o);
+                }
+            });
+        out
+    }
+
     fn run_pixels(&self, path: Path, mut x: Pixels) -> Pixels {
         for (layer, gathers) in self.layers.iter().zip(&self.gathers) {
             x = match layer {
@@ -265,14 +300,26 @@ impl IntGather {
     /// Output pixels `(y, x0..)` (as many as `out` holds at `stride` values apart, `n` each):
     /// the sums rounded to the activations' fixed point.
     fn run(&self, path: Path, x: &Pixels, y: usize, x0: usize, out: &mut [i32], stride: usize) {
+        self.run_stepped(path, x, (y, x0, 1), out, stride);
+    }
+
+    /// [`Self::run`] for the output pixels `step` columns apart from `(y, x0)`.
+    fn run_stepped(
+        &self,
+        path: Path,
+        x: &Pixels,
+        (y, x0, step): (usize, usize, usize),
+        out: &mut [i32],
+        stride: usize,
+    ) {
         let n = self.kernel.n();
         let count = (out.len() + stride - n) / stride;
         let (mut patches, mut sums) = (Vec::new(), vec![0i64; RUN * n]);
         for start in (0..count).step_by(RUN) {
             let len = RUN.min(count - start);
             let size = (x.height, x.width);
-            self.taps
-                .patches(&x.values, size, y, x0 + start, len, &mut patches);
+            let from = (y, x0 + start * step);
+            (self.taps).patches_stepped(&x.values, size, from, (len, step), &mut patches);
             exact::product(path, &patches, len, &self.kernel, &mut sums);
             for (p, sums) in sums.chunks_exact(n).take(len).enumerate() {
                 let dst = &mut out[(start + p) * stride..][..n];

@@ -96,14 +96,25 @@ impl Taps {
 
     /// The patches of output pixels `(y, x0..x0 + count)` of the pixel-major `height × width`
     /// input `x` into `dst`, one row each.
-    #[allow(clippy::too_many_arguments)]
     pub fn patches<T: Copy + Default>(
         &self,
         x: &[T],
-        (height, width): (usize, usize),
+        size: (usize, usize),
         y: usize,
         x0: usize,
         count: usize,
+        dst: &mut Vec<T>,
+    ) {
+        self.patches_stepped(x, size, (y, x0), (count, 1), dst);
+    }
+
+    /// The patches of `count` output pixels of row `y`, `step` columns apart from `x0`.
+    pub fn patches_stepped<T: Copy + Default>(
+        &self,
+        x: &[T],
+        (height, width): (usize, usize),
+        (y, x0): (usize, usize),
+        (count, step): (usize, usize),
         dst: &mut Vec<T>,
     ) {
         let c = self.channels;
@@ -114,7 +125,7 @@ impl Taps {
         for (n, patch) in dst.chunks_exact_mut(row_len).enumerate() {
             let (by, bx) = (
                 (y * self.stride) as isize,
-                ((x0 + n) * self.stride) as isize,
+                ((x0 + n * step) * self.stride) as isize,
             );
             let mut rest = &mut patch[..];
             for &(dy, dx, len) in &self.runs {
