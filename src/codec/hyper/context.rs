@@ -150,9 +150,6 @@ mod tests {
         }
 
         // The context convolution at half the positions gives the full map's values there.
-        let full = ctx
-            .conv
-            .run_pixel_major(Path::Portable, (h, w, m), anchors.clone());
         for (half, width) in [(true, w), (false, w), (true, w - 1), (false, w - 1)] {
             let part = ctx.conv.run_checkerboard(
                 Path::Portable,
