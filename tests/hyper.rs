@@ -340,18 +340,28 @@ fn refine_lowers_the_loss_of_the_built_in_model() {
         ));
 }
 
-/// The model of the determinism fixtures.
-const FIXTURE_MODEL: &str = "samples/model/hyper/scale-only/q3.safetensors";
+/// Models and the stems of their committed files of `tests/fixtures/kodim23-crop.png`.
+const FIXTURES: &[(&str, &str)] = &[(
+    "samples/model/hyper/scale-only/q3.safetensors",
+    "tests/fixtures/kodim23-crop-q3",
+)];
 
 /// Coding gives the same bits on every machine, instruction set and thread count: compressing
 /// the committed crop of Kodak 23 with a committed model gives the committed file, and
 /// decoding it gives the committed pixels, on the portable path and the widest this CPU has,
-/// on 1 and 16 threads. (The fixtures were made on another machine than most that run this.)
+/// on 1 and 16 threads. (The fixtures were made on other machines than most that run this.)
 #[test]
 fn coding_gives_the_same_bits_everywhere() {
+    for (model, stem) in FIXTURES {
+        same_bits_everywhere(model, stem);
+    }
+}
+
+fn same_bits_everywhere(model: &str, stem: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let want_file = std::fs::read("tests/fixtures/kodim23-crop-q3.aec").unwrap();
-    let want_pixels = std::fs::read("tests/fixtures/kodim23-crop-q3.ppm").unwrap();
+    let (aec_file, ppm_file) = (format!("{stem}.aec"), format!("{stem}.ppm"));
+    let want_file = std::fs::read(&aec_file).unwrap();
+    let want_pixels = std::fs::read(&ppm_file).unwrap();
     for path in ["portable", "avx2"] {
         for threads in ["1", "16"] {
             let (file, ppm) = (dir.path().join("a.aec"), dir.path().join("a.ppm"));
@@ -360,7 +370,7 @@ fn coding_gives_the_same_bits_everywhere() {
                     .env("AEC_CPU_PATH", path)
                     .env("RAYON_NUM_THREADS", threads)
                     .args(args)
-                    .args(["--model", FIXTURE_MODEL, "--force"])
+                    .args(["--model", model, "--force"])
                     .assert()
                     .success();
             };
@@ -372,16 +382,19 @@ fn coding_gives_the_same_bits_everywhere() {
             ]);
             assert!(
                 std::fs::read(&file).unwrap() == want_file,
-                "{path}, {threads} threads: file"
+                "{model}, {path}, {threads} threads: file"
             );
             run(&[
                 "decompress".as_ref(),
-                "tests/fixtures/kodim23-crop-q3.aec".as_ref(),
+                aec_file.as_ref(),
                 "-o".as_ref(),
                 ppm.as_os_str(),
             ]);
             let pixels = std::fs::read(&ppm).unwrap();
-            assert!(pixels == want_pixels, "{path}, {threads} threads: pixels");
+            assert!(
+                pixels == want_pixels,
+                "{model}, {path}, {threads} threads: pixels"
+            );
         }
     }
 }
