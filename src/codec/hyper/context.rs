@@ -6,7 +6,7 @@
 //! `h_s`'s, are the same integers on every machine.
 
 use crate::cpu_path::Path;
-use crate::model::hyper::integer::{IntegerNetwork, IntegerRangeError, ACT_BITS};
+use crate::model::hyper::integer::{IntegerNetwork, IntegerRangeError, PixelMap, ACT_BITS};
 use crate::model::hyper::{is_anchor, HyperWeights};
 
 /// A model's context networks in integers.
@@ -16,6 +16,10 @@ pub(super) struct Context {
     params: IntegerNetwork,
     m: usize,
 }
+
+/// Rows of the latent whose context is computed at once: the buffers of one band stay small
+/// however large the image.
+const BAND_ROWS: usize = 16;
 
 impl Context {
     /// The context of `weights`, if the model has one.
@@ -29,77 +33,94 @@ impl Context {
         )
     }
 
-    /// The anchors' parameters (pixel-major, `2M` each: scales, then means) from `h_s`'s
-    /// output `raw` (the same layout) with a context of zeros; the other positions keep `raw`.
-    pub fn anchor_params(&self, path: Path, raw: &[i32], size: (usize, usize)) -> Vec<i32> {
-        self.refine(path, raw, None, (size, true))
+    /// The anchors' parameters from `h_s`'s output `raw` (pixel-major, `2M` per position:
+    /// scales, then means) with a context of zeros, given to `take` band by band as
+    /// `(position, its 2M parameters)`.
+    pub fn anchor_params(
+        &self,
+        path: Path,
+        raw: &[i32],
+        (h, w): (usize, usize),
+        mut take: impl FnMut(usize, &[i32]),
+    ) {
+        for band in (0..h).step_by(BAND_ROWS) {
+            let rows = band..(band + BAND_ROWS).min(h);
+            let positions = positions(rows, w, true);
+            self.refine(path, raw, &positions, |_| None, &mut take);
+        }
     }
 
-    /// The other positions' parameters with the context of `anchors` (pixel-major, `M` each:
-    /// the anchors' `ŷ` in fixed point, zeros elsewhere); the anchors keep `raw`.
+    /// The others' parameters, with the context of `anchors` (the anchors' `ŷ` in fixed point,
+    /// `M` per position, zeros elsewhere), given to `take` as [`Self::anchor_params`] does.
     pub fn other_params(
         &self,
         path: Path,
         raw: &[i32],
-        anchors: Vec<i32>,
-        (h, w): (usize, usize),
-    ) -> Vec<i32> {
-        let context = (self.conv).run_checkerboard(path, (h, w, self.m), anchors, false);
-        self.refine(path, raw, Some(&context), ((h, w), false))
+        anchors: &PixelMap,
+        mut take: impl FnMut(usize, &[i32]),
+    ) {
+        let (h, w, two) = (anchors.height, anchors.width, 2 * self.m);
+        for band in (0..h).step_by(BAND_ROWS) {
+            let rows = band..(band + BAND_ROWS).min(h);
+            let context = (self.conv).checkerboard_rows(path, anchors, false, rows.clone());
+            let first = band * w;
+            let positions = positions(rows, w, false);
+            let at = |p: usize| Some(&context[(p - first) * two..(p - first + 1) * two]);
+            self.refine(path, raw, &positions, at, &mut take);
+        }
     }
 
-    /// `raw` plus the parameter network's output for `raw` beside `context` (or zeros), at the
-    /// anchors or at the others. The network is 1×1, so it runs on those positions alone,
-    /// side by side as one row.
-    fn refine(
+    /// `raw` plus the parameter network's output for `raw` beside the context (or zeros) at
+    /// `positions`. The network is 1×1, so it runs on those positions alone, side by side.
+    fn refine<'a>(
         &self,
         path: Path,
         raw: &[i32],
-        context: Option<&[i32]>,
-        ((h, w), anchors): ((usize, usize), bool),
-    ) -> Vec<i32> {
+        positions: &[usize],
+        context: impl Fn(usize) -> Option<&'a [i32]>,
+        take: &mut impl FnMut(usize, &[i32]),
+    ) {
         let two = 2 * self.m;
-        let positions: Vec<usize> = (0..h * w)
-            .filter(|&p| is_anchor(p / w, p % w) == anchors)
-            .collect();
         if positions.is_empty() {
-            // A 1×1 latent has no others.
-            return raw.to_vec();
+            return;
         }
         let mut input = vec![0i32; positions.len() * 2 * two];
-        for (pair, &p) in input.chunks_exact_mut(2 * two).zip(&positions) {
+        for (pair, &p) in input.chunks_exact_mut(2 * two).zip(positions) {
             pair[..two].copy_from_slice(&raw[p * two..(p + 1) * two]);
-            if let Some(c) = context {
-                pair[two..].copy_from_slice(&c[p * two..(p + 1) * two]);
+            if let Some(c) = context(p) {
+                pair[two..].copy_from_slice(c);
             }
         }
         let row = (1, positions.len(), 2 * two);
         let out = self.params.run_pixel_major(path, row, input);
-        let mut params = raw.to_vec();
-        for (o, &p) in out.chunks_exact(two).zip(&positions) {
-            let at = &mut params[p * two..(p + 1) * two];
-            at.iter_mut()
-                .zip(o)
-                .for_each(|(v, o)| *v = v.saturating_add(*o));
+        for (o, &p) in out.chunks_exact(two).zip(positions) {
+            let params: Vec<i32> = (raw[p * two..(p + 1) * two].iter().zip(o))
+                .map(|(r, o)| r.saturating_add(*o))
+                .collect();
+            take(p, &params);
         }
-        params
     }
 }
 
-/// The indices (channel-major, `M` planes of `h × w`) of a context model's `y` values in coding
-/// order: the anchors, channel by channel, then the others; and the anchors' count.
-pub(super) fn coding_order(m: usize, (h, w): (usize, usize)) -> (Vec<usize>, usize) {
+/// The positions (`row · w + column`) of `rows` that are anchors, or that are not.
+fn positions(rows: std::ops::Range<usize>, w: usize, anchors: bool) -> Vec<usize> {
+    rows.flat_map(|r| {
+        (0..w)
+            .filter(move |&c| is_anchor(r, c) == anchors)
+            .map(move |c| r * w + c)
+    })
+    .collect()
+}
+
+/// The indices (channel-major, `M` planes of `h × w`) of a context model's `y` values in one
+/// pass of its coding order: the anchors, channel by channel, or the others.
+pub(super) fn pass(m: usize, (h, w): (usize, usize), anchors: bool) -> impl Iterator<Item = usize> {
     let plane = h * w;
-    let pass = |anchors: bool| {
-        (0..m).flat_map(move |c| {
-            (0..plane)
-                .filter(move |&p| is_anchor(p / w, p % w) == anchors)
-                .map(move |p| c * plane + p)
-        })
-    };
-    let order: Vec<usize> = pass(true).chain(pass(false)).collect();
-    let split = m * (0..plane).filter(|&p| is_anchor(p / w, p % w)).count();
-    (order, split)
+    (0..m).flat_map(move |c| {
+        (0..plane)
+            .filter(move |&p| is_anchor(p / w, p % w) == anchors)
+            .map(move |p| c * plane + p)
+    })
 }
 
 /// A decoded `ŷ = q + μ` in the integer network's fixed point (saturating).
@@ -119,6 +140,9 @@ mod tests {
     use crate::model::hyper::rate::with_context;
     use crate::model::hyper::HyperConfig;
 
+    /// Where a test collects the parameters that `anchor_params` and `other_params` give.
+    type Take<'a> = &'a mut dyn FnMut(usize, &[i32]);
+
     /// The integer context gives the parameters the trained (float) one gives, to within the
     /// fixed point's rounding, for anchors and others, on every path this CPU has.
     #[test]
@@ -129,48 +153,57 @@ mod tests {
             let extra = noise(4, k as u64, t.len());
             t.iter_mut().zip(extra).for_each(|(v, e)| *v += 0.2 * e);
         }
-        let (m, h, w) = (6, 5, 7);
+        // More rows than a band, so that bands meet.
+        let (m, h, w) = (6, BAND_ROWS + 3, 7);
         let raw: Vec<i32> = (0..h * w * 2 * m)
             .map(|k| (k as i32 * 7919) % 8192 - 4096)
             .collect();
         let ctx = Context::new(&weights).unwrap().expect("a context");
-        let first = ctx.anchor_params(Path::Portable, &raw, (h, w));
-        let mut anchors = vec![0i32; h * w * m];
+        let collect = |run: &dyn Fn(Take<'_>)| {
+            let mut out = raw.clone();
+            run(&mut |p, v| out[p * 2 * m..(p + 1) * 2 * m].copy_from_slice(v));
+            out
+        };
+        let first = collect(&|take| ctx.anchor_params(Path::Portable, &raw, (h, w), take));
+        let mut anchors = PixelMap {
+            height: h,
+            width: w,
+            channels: m,
+            values: vec![0; h * w * m],
+        };
         for p in (0..h * w).filter(|&p| is_anchor(p / w, p % w)) {
             for c in 0..m {
                 let q = (p * 31 + c * 7) as i32 % 9 - 4;
-                anchors[p * m + c] = fixed_value(q, first[p * 2 * m + m + c]);
+                anchors.values[p * m + c] = fixed_value(q, first[p * 2 * m + m + c]);
             }
         }
-        let second = ctx.other_params(Path::Portable, &raw, anchors.clone(), (h, w));
+        let second = collect(&|take| ctx.other_params(Path::Portable, &raw, &anchors, take));
         for path in Path::available() {
-            assert_eq!(ctx.anchor_params(path, &raw, (h, w)), first, "{path:?}");
-            let other = ctx.other_params(path, &raw, anchors.clone(), (h, w));
-            assert_eq!(other, second, "{path:?}");
+            let a = collect(&|take| ctx.anchor_params(path, &raw, (h, w), take));
+            let b = collect(&|take| ctx.other_params(path, &raw, &anchors, take));
+            assert_eq!((a, b), (first.clone(), second.clone()), "{path:?}");
         }
 
-        // The context convolution at half the positions gives the full map's values there.
-        for (half, width) in [(true, w), (false, w), (true, w - 1), (false, w - 1)] {
-            let part = ctx.conv.run_checkerboard(
-                Path::Portable,
-                (h, width, m),
-                anchors[..h * width * m].to_vec(),
-                half,
-            );
-            let whole = ctx.conv.run_pixel_major(
-                Path::Portable,
-                (h, width, m),
-                anchors[..h * width * m].to_vec(),
-            );
-            for p in 0..h * width {
-                let at = p * 2 * m..(p + 1) * 2 * m;
-                if is_anchor(p / width, p % width) == half {
-                    assert_eq!(part[at.clone()], whole[at], "{p}");
+        // The context convolution at half the positions of some rows gives the whole map's
+        // values there.
+        let whole = (ctx.conv).run_pixel_major(Path::Portable, (h, w, m), anchors.values.clone());
+        for (half, rows) in [(true, 0..h), (false, 0..h), (true, 3..7), (false, 2..3)] {
+            let part = ctx
+                .conv
+                .checkerboard_rows(Path::Portable, &anchors, half, rows.clone());
+            for (i, p) in (rows.start * w..rows.end * w).enumerate() {
+                let (got, want) = (
+                    &part[i * 2 * m..(i + 1) * 2 * m],
+                    &whole[p * 2 * m..(p + 1) * 2 * m],
+                );
+                if is_anchor(p / w, p % w) == half {
+                    assert_eq!(got, want, "{p}");
                 } else {
-                    assert!(part[at].iter().all(|&v| v == 0), "{p}");
+                    assert!(got.iter().all(|&v| v == 0), "{p}");
                 }
             }
         }
+        let anchors = anchors.values;
         let device = Device::flex();
         let net = HyperNet::from_weights(&weights, &device, false);
         let tensor = |pixels: &[i32], channels: usize| {

@@ -31,7 +31,7 @@ use crate::entropy::hyper_tables::{HyperTables, Table};
 use crate::model::hyper::cpu::infer::{CodingPlans, Map};
 use crate::model::hyper::cpu::{to_pixels, to_planes};
 use crate::model::hyper::file::HyperModel;
-use crate::model::hyper::integer::{FixedMap, IntegerNetwork, ACT_BITS};
+use crate::model::hyper::integer::{FixedMap, IntegerNetwork, PixelMap, ACT_BITS};
 use crate::model::hyper::{is_anchor, HyperConfig, HyperWeights, TOTAL_STRIDE, Y_STRIDE};
 use crate::store::{self, ModelError, ModelId};
 
@@ -59,7 +59,7 @@ fn dequantize(q: i32, mu: i32) -> f32 {
 /// What the hyper-synthesis gives each `y` value (channel-major).
 pub(crate) struct Conditions {
     /// The scale level.
-    levels: Vec<usize>,
+    levels: Vec<u8>,
     /// The mean in the integer network's fixed point (0 for a scale-only model).
     means: Vec<i32>,
 }
@@ -69,7 +69,7 @@ struct Latents {
     /// The `z` symbols.
     z: Vec<i32>,
     /// The scale level of each `y` value.
-    levels: Vec<usize>,
+    levels: Vec<u8>,
     /// The `y` symbols.
     symbols: Vec<i32>,
     /// The `ŷ` values.
@@ -316,15 +316,8 @@ impl HyperCodec {
             let (refined, r) = refine::refine(&model, rgb, g, (&q, &movable), &cond, steps);
             report = Some(r);
             for k in self.coding_order(g).into_iter().filter(|&k| movable[k]) {
-                let level = cond.levels[k];
-                encode_value(
-                    &mut enc,
-                    refined[k],
-                    n + level,
-                    bit,
-                    &self.symbols,
-                    &mut budget,
-                )?;
+                let table = n + usize::from(cond.levels[k]);
+                encode_value(&mut enc, refined[k], table, bit, &self.symbols, &mut budget)?;
             }
         }
         let file = CodedFile {
@@ -358,38 +351,54 @@ impl HyperCodec {
         let Some(ctx) = &self.context else {
             let cond = self.conditions(z_symbols, g);
             let symbols = (cond.levels.iter().zip(&cond.means).enumerate())
-                .map(|(k, (&level, &mu))| symbol(k, level, mu))
+                .map(|(k, (&level, &mu))| symbol(k, level.into(), mu))
                 .collect::<Result<_, E>>()?;
             return Ok((symbols, cond));
         };
         let m = self.config.m;
-        let plane = g.y.0 * g.y.1;
+        let (h, w) = g.y;
+        let plane = h * w;
         let raw = to_pixels(&self.hyper_output(z_symbols, g), 2 * m);
-        let first = ctx.anchor_params(self.path, &raw, g.y);
-        let mut cond = self.conditions_of(&to_planes(&first, 2 * m));
-        let (order, split) = context::coding_order(m, g.y);
+        let mut cond = Conditions {
+            levels: vec![0; m * plane],
+            means: vec![0; m * plane],
+        };
+        let fill = |cond: &mut Conditions, p: usize, params: &[i32]| {
+            for c in 0..m {
+                cond.levels[c * plane + p] = self.level(params[c]);
+                cond.means[c * plane + p] = params[m + c];
+            }
+        };
+        ctx.anchor_params(self.path, &raw, g.y, |p, v| fill(&mut cond, p, v));
         let mut symbols = vec![0; m * plane];
         // The anchors' ŷ, pixel-major, zeros elsewhere: what the context reads.
-        let mut anchors = vec![0i32; m * plane];
-        for &k in &order[..split] {
-            let q = symbol(k, cond.levels[k], cond.means[k])?;
+        let mut anchors = PixelMap {
+            height: h,
+            width: w,
+            channels: m,
+            values: vec![0; m * plane],
+        };
+        for k in context::pass(m, g.y, true) {
+            let q = symbol(k, cond.levels[k].into(), cond.means[k])?;
             symbols[k] = q;
-            anchors[(k % plane) * m + k / plane] = context::fixed_value(q, cond.means[k]);
+            anchors.values[(k % plane) * m + k / plane] = context::fixed_value(q, cond.means[k]);
         }
-        let second = ctx.other_params(self.path, &raw, anchors, g.y);
-        let others = self.conditions_of(&to_planes(&second, 2 * m));
-        for &k in &order[split..] {
-            (cond.levels[k], cond.means[k]) = (others.levels[k], others.means[k]);
-            symbols[k] = symbol(k, cond.levels[k], cond.means[k])?;
+        ctx.other_params(self.path, &raw, &anchors, |p, v| fill(&mut cond, p, v));
+        drop((raw, anchors));
+        for k in context::pass(m, g.y, false) {
+            symbols[k] = symbol(k, cond.levels[k].into(), cond.means[k])?;
         }
         Ok((symbols, cond))
     }
 
     /// The `y` values (channel-major indices) in the model's coding order.
     fn coding_order(&self, g: Geometry) -> Vec<usize> {
+        let m = self.config.m;
         match self.context {
-            Some(_) => context::coding_order(self.config.m, g.y).0,
-            None => (0..self.config.m * g.y.0 * g.y.1).collect(),
+            Some(_) => (context::pass(m, g.y, true))
+                .chain(context::pass(m, g.y, false))
+                .collect(),
+            None => (0..m * g.y.0 * g.y.1).collect(),
         }
     }
 
@@ -431,12 +440,18 @@ impl HyperCodec {
         out
     }
 
+    /// The scale level of a scale in the integer network's fixed point.
+    fn level(&self, scale: i32) -> u8 {
+        // One of the ladder's 64 levels.
+        self.tables.level(scale) as u8
+    }
+
     /// The levels and means of `planes` ([`Self::hyper_output`]'s layout).
     fn conditions_of(&self, planes: &[i32]) -> Conditions {
         let count = self.config.m * planes.len() / self.config.hyper_outputs();
         let (scales, means) = planes.split_at(count);
         Conditions {
-            levels: scales.iter().map(|&s| self.tables.level(s)).collect(),
+            levels: scales.iter().map(|&s| self.level(s)).collect(),
             means: if self.config.means {
                 means.to_vec()
             } else {
@@ -509,7 +524,7 @@ impl HyperCodec {
             r.add(&self.tables.z[k / z_plane], q, true);
         }
         for (&q, &level) in l.symbols.iter().zip(&l.levels) {
-            r.add(&self.tables.y[level], q, false);
+            r.add(&self.tables.y[usize::from(level)], q, false);
         }
         Ok(r)
     }

@@ -188,7 +188,7 @@ pub(super) fn refine(
             let k = c * plane + p;
             q[p * m + c] = symbols[k] as f32;
             may_move[p * m + c] = movable[k];
-            scales[p * m + c] = ladder_scale(cond.levels[k]) as f32;
+            scales[p * m + c] = ladder_scale(cond.levels[k].into()) as f32;
             means[p * m + c] = mean_value(cond.means[k]);
         }
     }

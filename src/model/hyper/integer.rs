@@ -174,7 +174,7 @@ impl IntegerNetwork {
 
     /// [`Self::run`] on a chosen path (tests hold the paths to each other).
     pub fn run_on(&self, path: Path, x: FixedMap) -> FixedMap {
-        self.run_pixels(path, Pixels::of(&x)).into_map()
+        self.run_pixels(path, PixelMap::of(&x)).into_map()
     }
 
     /// [`Self::run_on`] on a pixel-major map (`height × width × channels`), giving one.
@@ -184,7 +184,7 @@ impl IntegerNetwork {
         (height, width, channels): (usize, usize, usize),
         values: Vec<i32>,
     ) -> Vec<i32> {
-        let x = Pixels {
+        let x = PixelMap {
             height,
             width,
             channels,
@@ -193,42 +193,36 @@ impl IntegerNetwork {
         self.run_pixels(path, x).values
     }
 
-    /// A one-convolution network (stride 1) on a pixel-major map, computed only at the
-    /// positions of the checkerboard where `is_anchor(row, column) == anchors`; the other
-    /// positions are 0.
-    pub fn run_checkerboard(
+    /// A one-convolution network (stride 1) on `x`, for the rows `rows` only and in them only
+    /// at the positions of the checkerboard where `is_anchor(row, column) == anchors`: the
+    /// band's outputs, pixel-major, 0 at the other positions.
+    pub fn checkerboard_rows(
         &self,
         path: Path,
-        (height, width, channels): (usize, usize, usize),
-        values: Vec<i32>,
+        x: &PixelMap,
         anchors: bool,
+        rows: std::ops::Range<usize>,
     ) -> Vec<i32> {
         assert!(
             matches!(self.layers[..], [IntLayer::Conv { .. }]),
             "one convolution"
         );
-        let x = Pixels {
-            height,
-            width,
-            channels,
-            values,
-        };
         let g = &self.gathers[0][0];
-        let o = g.kernel.n();
-        let mut out = vec![0i32; height * width * o];
+        let (o, width) = (g.kernel.n(), x.width);
+        let mut out = vec![0i32; rows.len() * width * o];
         out.par_chunks_mut(width * o)
-            .enumerate()
-            .for_each(|(y, row)| {
+            .zip(rows)
+            .for_each(|(row, y)| {
                 let first = usize::from(super::is_anchor(y, 0) != anchors);
                 if first < width {
                     let end = row.len() - (width - 1 - first) % 2 * o;
-                    g.run_stepped(path, &x, (y, first, 2), &mut row[first * o..end], 2 * o);
+                    g.run_stepped(path, x, (y, first, 2), &mut row[first * o..end], 2 * o);
                 }
             });
         out
     }
 
-    fn run_pixels(&self, path: Path, mut x: Pixels) -> Pixels {
+    fn run_pixels(&self, path: Path, mut x: PixelMap) -> PixelMap {
         for (layer, gathers) in self.layers.iter().zip(&self.gathers) {
             x = match layer {
                 IntLayer::Conv { .. } => conv(path, &x, &gathers[0]),
@@ -299,7 +293,7 @@ impl IntGather {
 
     /// Output pixels `(y, x0..)` (as many as `out` holds at `stride` values apart, `n` each):
     /// the sums rounded to the activations' fixed point.
-    fn run(&self, path: Path, x: &Pixels, y: usize, x0: usize, out: &mut [i32], stride: usize) {
+    fn run(&self, path: Path, x: &PixelMap, y: usize, x0: usize, out: &mut [i32], stride: usize) {
         self.run_stepped(path, x, (y, x0, 1), out, stride);
     }
 
@@ -307,7 +301,7 @@ impl IntGather {
     fn run_stepped(
         &self,
         path: Path,
-        x: &Pixels,
+        x: &PixelMap,
         (y, x0, step): (usize, usize, usize),
         out: &mut [i32],
         stride: usize,
@@ -332,14 +326,19 @@ impl IntGather {
 }
 
 /// A map of `i32` values, pixel-major (`height × width × channels`).
-struct Pixels {
-    height: usize,
-    width: usize,
-    channels: usize,
-    values: Vec<i32>,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PixelMap {
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+    /// Values per position.
+    pub channels: usize,
+    /// The values, in fixed point.
+    pub values: Vec<i32>,
 }
 
-impl Pixels {
+impl PixelMap {
     fn of(x: &FixedMap) -> Self {
         Self {
             height: x.height,
@@ -360,7 +359,7 @@ impl Pixels {
 }
 
 /// A stride-1 convolution, one output row per task.
-fn conv(path: Path, x: &Pixels, g: &IntGather) -> Pixels {
+fn conv(path: Path, x: &PixelMap, g: &IntGather) -> PixelMap {
     let o = g.kernel.n();
     let (h, w) = (x.height, x.width);
     let mut values = vec![0i32; h * w * o];
@@ -368,7 +367,7 @@ fn conv(path: Path, x: &Pixels, g: &IntGather) -> Pixels {
         .par_chunks_mut(w * o)
         .enumerate()
         .for_each(|(y, row)| g.run(path, x, y, 0, row, o));
-    Pixels {
+    PixelMap {
         height: h,
         width: w,
         channels: o,
@@ -377,7 +376,7 @@ fn conv(path: Path, x: &Pixels, g: &IntGather) -> Pixels {
 }
 
 /// A stride-2 transposed convolution, its four parities, two output rows per task.
-fn deconv(path: Path, x: &Pixels, phases: &[IntGather; 4]) -> Pixels {
+fn deconv(path: Path, x: &PixelMap, phases: &[IntGather; 4]) -> PixelMap {
     let o = phases[0].kernel.n();
     let (h, w) = (2 * x.height, 2 * x.width);
     let mut values = vec![0i32; h * w * o];
@@ -393,7 +392,7 @@ fn deconv(path: Path, x: &Pixels, phases: &[IntGather; 4]) -> Pixels {
                 g.run(path, x, y, 0, &mut rows[start..start + len], 2 * o);
             }
         });
-    Pixels {
+    PixelMap {
         height: h,
         width: w,
         channels: o,
