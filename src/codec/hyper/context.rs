@@ -84,15 +84,17 @@ impl Context {
         if positions.is_empty() {
             return;
         }
-        let mut input = vec![0i32; positions.len() * 2 * two];
+        // Rows of ROW positions (the last one padded), so that the rows run in parallel.
+        const ROW: usize = 32;
+        let rows = positions.len().div_ceil(ROW);
+        let mut input = vec![0i32; rows * ROW * 2 * two];
         for (pair, &p) in input.chunks_exact_mut(2 * two).zip(positions) {
             pair[..two].copy_from_slice(&raw[p * two..(p + 1) * two]);
             if let Some(c) = context(p) {
                 pair[two..].copy_from_slice(c);
             }
         }
-        let row = (1, positions.len(), 2 * two);
-        let out = self.params.run_pixel_major(path, row, input);
+        let out = (self.params).run_pixel_major(path, (rows, ROW, 2 * two), input);
         for (o, &p) in out.chunks_exact(two).zip(positions) {
             let params: Vec<i32> = (raw[p * two..(p + 1) * two].iter().zip(o))
                 .map(|(r, o)| r.saturating_add(*o))
