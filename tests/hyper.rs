@@ -186,7 +186,8 @@ fn train_hyper_writes_resumes_and_feeds_compress() {
         .stderr(predicate::str::contains("multiple of 64"));
 }
 
-/// `--means` turns a scale-only model into a mean-scale one that trains, codes and decodes.
+/// `--means` turns a scale-only model into a mean-scale one, and `--context` that into one with
+/// a checkerboard context; each trains, codes and decodes.
 #[test]
 fn train_hyper_adds_means_to_a_model() {
     let dir = tempfile::tempdir().unwrap();
@@ -222,6 +223,37 @@ fn train_hyper_adds_means_to_a_model() {
         .arg(dir.path().join("k.png"))
         .assert()
         .success();
+    // `--context` on the mean-scale model: it trains, says what it is, codes and decodes.
+    let ctx = dir.path().join("ctx.safetensors");
+    tiny_training(&data, &ctx, "2")
+        .arg("--init")
+        .arg(&out)
+        .arg("--context")
+        .assert()
+        .success();
+    aec()
+        .args(["model", "info"])
+        .arg(&ctx)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("checkerboard context"));
+    let file = dir.path().join("c.aec");
+    aec()
+        .args(["compress", KODIM, "--verify", "--refine", "2", "--model"])
+        .arg(&ctx)
+        .arg("-o")
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("PSNR"));
+    aec()
+        .args(["decompress", "--model"])
+        .arg(&ctx)
+        .arg(&file)
+        .arg("-o")
+        .arg(dir.path().join("c.png"))
+        .assert()
+        .success();
 }
 
 /// Memory of a large image with a model of the default size (N = 64, M = 96): the transforms
@@ -230,8 +262,14 @@ fn train_hyper_adds_means_to_a_model() {
 /// hold several, and its convolutions' patch matrices, over 1 GB).
 #[test]
 fn large_images_code_in_bounded_memory() {
+    for context in [false, true] {
+        bounded_memory(HyperConfig::default().with_context(context));
+    }
+}
+
+fn bounded_memory(config: HyperConfig) {
     let dir = tempfile::tempdir().unwrap();
-    let w = HyperWeights::init(HyperConfig::default(), 4);
+    let w = HyperWeights::init(config, 4);
     let model = dir.path().join("m.safetensors");
     std::fs::write(
         &model,
@@ -260,14 +298,14 @@ fn large_images_code_in_bounded_memory() {
         .arg(&file);
     let (code, err, peak) = run_measured(cmd);
     assert_eq!(code, 0, "{err}");
-    eprintln!("compress {side}²: peak {peak} bytes");
+    eprintln!("compress {side}², {}: peak {peak} bytes", config.kind());
     assert!(peak < bound, "compress peaked at {peak} bytes");
     let mut cmd = std::process::Command::cargo_bin("aec").unwrap();
     cmd.arg("decompress").arg(&file).arg("--model").arg(&model);
     cmd.arg("-o").arg(dir.path().join("out.png"));
     let (code, err, peak) = run_measured(cmd);
     assert_eq!(code, 0, "{err}");
-    eprintln!("decompress {side}²: peak {peak} bytes");
+    eprintln!("decompress {side}², {}: peak {peak} bytes", config.kind());
     assert!(peak < bound, "decompress peaked at {peak} bytes");
 }
 
@@ -341,10 +379,17 @@ fn refine_lowers_the_loss_of_the_built_in_model() {
 }
 
 /// Models and the stems of their committed files of `tests/fixtures/kodim23-crop.png`.
-const FIXTURES: &[(&str, &str)] = &[(
-    "samples/model/hyper/scale-only/q3.safetensors",
-    "tests/fixtures/kodim23-crop-q3",
-)];
+const FIXTURES: &[(&str, &str)] = &[
+    (
+        "samples/model/hyper/scale-only/q3.safetensors",
+        "tests/fixtures/kodim23-crop-q3",
+    ),
+    // A checkerboard context: its two passes and integer context networks.
+    (
+        "samples/model/hyper/q3.safetensors",
+        "tests/fixtures/kodim23-crop-ctx-q3",
+    ),
+];
 
 /// Coding gives the same bits on every machine, instruction set and thread count: compressing
 /// the committed crop of Kodak 23 with a committed model gives the committed file, and

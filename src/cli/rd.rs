@@ -103,6 +103,7 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
                 Builtin::Reference => ("built-in".into(), "aec"),
                 Builtin::Tiled(q) => (format!("aec tiled Q{q}"), "aec"),
                 Builtin::ScaleOnly(q) => (format!("aec scale-only Q{q}"), "aec scale-only"),
+                Builtin::MeanScale(q) => (format!("aec mean-scale Q{q}"), "aec mean-scale"),
             };
             models.push((name, group.into(), b.codec(MAX_PIXELS)?));
         }

@@ -17,6 +17,7 @@ static QUALITY_MODELS: &[&[u8]] = &[
     include_bytes!("../../samples/model/hyper/q3.safetensors"),
     include_bytes!("../../samples/model/hyper/q4.safetensors"),
     include_bytes!("../../samples/model/hyper/q5.safetensors"),
+    include_bytes!("../../samples/model/hyper/q6.safetensors"),
 ];
 
 /// The previous quality levels (scale-only hyperprior models), smallest files first, kept so
@@ -27,6 +28,17 @@ static SCALE_ONLY_MODELS: &[&[u8]] = &[
     include_bytes!("../../samples/model/hyper/scale-only/q3.safetensors"),
     include_bytes!("../../samples/model/hyper/scale-only/q4.safetensors"),
     include_bytes!("../../samples/model/hyper/scale-only/q5.safetensors"),
+];
+
+/// The quality levels before the checkerboard context (mean-scale hyperprior models), smallest
+/// files first, kept so that files made with them still decode; `--model mean-scale-qN` still
+/// makes them.
+static MEAN_SCALE_MODELS: &[&[u8]] = &[
+    include_bytes!("../../samples/model/hyper/mean-scale/q1.safetensors"),
+    include_bytes!("../../samples/model/hyper/mean-scale/q2.safetensors"),
+    include_bytes!("../../samples/model/hyper/mean-scale/q3.safetensors"),
+    include_bytes!("../../samples/model/hyper/mean-scale/q4.safetensors"),
+    include_bytes!("../../samples/model/hyper/mean-scale/q5.safetensors"),
 ];
 
 /// The tiled entropy-coded models, smallest files first: the notebook's architecture
@@ -53,6 +65,8 @@ pub enum Builtin {
     Tiled(u8),
     /// A previous quality level, 1 = smallest files (`--model scale-only-qN`).
     ScaleOnly(u8),
+    /// A previous quality level, 1 = smallest files (`--model mean-scale-qN`).
+    MeanScale(u8),
 }
 
 impl Builtin {
@@ -62,6 +76,7 @@ impl Builtin {
         let mut v: Vec<Builtin> = (1..=Self::qualities()).map(Builtin::Quality).collect();
         v.push(Builtin::Reference);
         v.extend((1..=TILED_MODELS.len() as u8).map(Builtin::Tiled));
+        v.extend((1..=MEAN_SCALE_MODELS.len() as u8).map(Builtin::MeanScale));
         v.extend((1..=SCALE_ONLY_MODELS.len() as u8).map(Builtin::ScaleOnly));
         v
     }
@@ -83,6 +98,7 @@ impl Builtin {
             Builtin::Reference => "reference".into(),
             Builtin::Tiled(q) => format!("tiled-q{q}"),
             Builtin::ScaleOnly(q) => format!("scale-only-q{q}"),
+            Builtin::MeanScale(q) => format!("mean-scale-q{q}"),
         }
     }
 
@@ -100,6 +116,7 @@ impl Builtin {
             Builtin::Reference => Some(BUILTIN_MODEL),
             Builtin::Tiled(q) => level(TILED_MODELS, q),
             Builtin::ScaleOnly(q) => level(SCALE_ONLY_MODELS, q),
+            Builtin::MeanScale(q) => level(MEAN_SCALE_MODELS, q),
         }
     }
 
@@ -114,6 +131,10 @@ impl Builtin {
                 Builtin::ScaleOnly(q) => format!(
                     "no scale-only level {q}; aec has scale-only-q1 to scale-only-q{}",
                     SCALE_ONLY_MODELS.len()
+                ),
+                Builtin::MeanScale(q) => format!(
+                    "no mean-scale level {q}; aec has mean-scale-q1 to mean-scale-q{}",
+                    MEAN_SCALE_MODELS.len()
                 ),
                 _ => format!(
                     "no quality level {}; aec has levels 1 to {}",
@@ -141,5 +162,6 @@ mod tests {
         assert!(Builtin::Quality(0).codec(1).is_err());
         assert!(Builtin::Tiled(9).codec(1).is_err());
         assert!(Builtin::ScaleOnly(6).codec(1).is_err());
+        assert!(Builtin::MeanScale(6).codec(1).is_err());
     }
 }
