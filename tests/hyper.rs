@@ -187,73 +187,51 @@ fn train_hyper_writes_resumes_and_feeds_compress() {
 }
 
 /// `--means` turns a scale-only model into a mean-scale one, and `--context` that into one with
-/// a checkerboard context; each trains, codes and decodes.
+/// a checkerboard context; each trains, says what it is, codes (with `--refine` too) and
+/// decodes.
 #[test]
 fn train_hyper_adds_means_to_a_model() {
     let dir = tempfile::tempdir().unwrap();
     let data = photo_folder(dir.path());
     let init = tiny_model(dir.path(), 4);
-    let out = dir.path().join("ms.safetensors");
-    tiny_training(&data, &out, "2")
-        .arg("--init")
-        .arg(&init)
-        .arg("--means")
-        .assert()
-        .success();
-    aec()
-        .args(["model", "info"])
-        .arg(&out)
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("mean-scale hyperprior"));
-    let file = dir.path().join("k.aec");
-    aec()
-        .args(["compress", KODIM, "--verify", "--model"])
-        .arg(&out)
-        .arg("-o")
-        .arg(&file)
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("PSNR"));
-    aec()
-        .args(["decompress", "--model"])
-        .arg(&out)
-        .arg(&file)
-        .arg("-o")
-        .arg(dir.path().join("k.png"))
-        .assert()
-        .success();
-    // `--context` on the mean-scale model: it trains, says what it is, codes and decodes.
-    let ctx = dir.path().join("ctx.safetensors");
-    tiny_training(&data, &ctx, "2")
-        .arg("--init")
-        .arg(&out)
-        .arg("--context")
-        .assert()
-        .success();
-    aec()
-        .args(["model", "info"])
-        .arg(&ctx)
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("checkerboard context"));
-    let file = dir.path().join("c.aec");
-    aec()
-        .args(["compress", KODIM, "--verify", "--refine", "2", "--model"])
-        .arg(&ctx)
-        .arg("-o")
-        .arg(&file)
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("PSNR"));
-    aec()
-        .args(["decompress", "--model"])
-        .arg(&ctx)
-        .arg(&file)
-        .arg("-o")
-        .arg(dir.path().join("c.png"))
-        .assert()
-        .success();
+    let means = dir.path().join("ms.safetensors");
+    let context = dir.path().join("ctx.safetensors");
+    for (from, flag, out, kind) in [
+        (&init, "--means", &means, "mean-scale hyperprior"),
+        (&means, "--context", &context, "checkerboard context"),
+    ] {
+        tiny_training(&data, out, "2")
+            .arg("--init")
+            .arg(from)
+            .arg(flag)
+            .assert()
+            .success();
+        aec()
+            .args(["model", "info"])
+            .arg(out)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(kind));
+        let file = dir.path().join("k.aec");
+        aec()
+            .args([
+                "compress", KODIM, "--verify", "--refine", "2", "--force", "--model",
+            ])
+            .arg(out)
+            .arg("-o")
+            .arg(&file)
+            .assert()
+            .success()
+            .stderr(predicate::str::contains("PSNR"));
+        aec()
+            .args(["decompress", "--force", "--model"])
+            .arg(out)
+            .arg(&file)
+            .arg("-o")
+            .arg(dir.path().join("k.png"))
+            .assert()
+            .success();
+    }
 }
 
 /// Memory of a large image with a model of the default size (N = 64, M = 96): the transforms
