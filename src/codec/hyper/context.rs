@@ -95,10 +95,11 @@ impl Context {
             }
         }
         let out = (self.params).run_pixel_major(path, (rows, ROW, 2 * two), input);
+        let mut params = vec![0i32; two];
         for (o, &p) in out.chunks_exact(two).zip(positions) {
-            let params: Vec<i32> = (raw[p * two..(p + 1) * two].iter().zip(o))
-                .map(|(r, o)| r.saturating_add(*o))
-                .collect();
+            for ((v, r), o) in params.iter_mut().zip(&raw[p * two..(p + 1) * two]).zip(o) {
+                *v = r.saturating_add(*o);
+            }
             take(p, &params);
         }
     }

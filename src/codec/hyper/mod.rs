@@ -32,7 +32,7 @@ use crate::model::hyper::cpu::infer::{CodingPlans, Map};
 use crate::model::hyper::cpu::{to_pixels, to_planes};
 use crate::model::hyper::file::HyperModel;
 use crate::model::hyper::integer::{FixedMap, IntegerNetwork, PixelMap, ACT_BITS};
-use crate::model::hyper::{is_anchor, HyperConfig, HyperWeights, TOTAL_STRIDE, Y_STRIDE};
+use crate::model::hyper::{HyperConfig, HyperWeights, TOTAL_STRIDE, Y_STRIDE};
 use crate::store::{self, ModelError, ModelId};
 
 /// `round(v)` as an `i32` (saturating; NaN gives 0).
@@ -404,11 +404,12 @@ impl HyperCodec {
 
     /// Which `y` values (channel-major) refinement may move: all but a context model's anchors.
     fn movable(&self, g: Geometry) -> Vec<bool> {
-        let (h, w) = g.y;
-        let anchors = self.context.is_some();
-        (0..self.config.m * h * w)
-            .map(|k| !(anchors && is_anchor(k % (h * w) / w, k % w)))
-            .collect()
+        let m = self.config.m;
+        let mut movable = vec![true; m * g.y.0 * g.y.1];
+        if self.context.is_some() {
+            context::pass(m, g.y, true).for_each(|k| movable[k] = false);
+        }
+        movable
     }
 
     /// `h_s`'s output for the `z` symbols, in integers, each plane cropped to `y`'s rows and

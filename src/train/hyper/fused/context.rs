@@ -101,54 +101,36 @@ pub fn backward(
         d
     };
     let (d_first, d_second) = (masked(true), masked(false));
-    let mut net_grads: Vec<Vec<f32>> = Vec::new();
-    let mut d_context = None;
-    for (net_tape, d) in [(tape.anchors, d_first), (tape.others, d_second)] {
-        let mut g: Vec<Vec<f32>> = net_params[..4].iter().map(|t| vec![0.0; t.len()]).collect();
-        let d_in = network::backward(net_tape, net_params, d, true, &mut g).expect("input");
+    // The parameter network's two passes: the anchors' writes its gradients into `grads`, the
+    // others' adds to them; both send `h_s`'s share back into `d_params`.
+    let mut pass = |net_tape: Tape, d: Buf, g: &mut [Vec<f32>]| -> Buf {
+        let d_in = network::backward(net_tape, net_params, d, true, g).expect("input");
         for (p, d) in d_in.chunks_exact(4 * m).enumerate() {
-            d_params[p * 2 * m..(p + 1) * 2 * m]
-                .iter_mut()
+            (d_params[p * 2 * m..(p + 1) * 2 * m].iter_mut())
                 .zip(&d[..2 * m])
                 .for_each(|(o, d)| *o += d);
         }
-        if net_grads.is_empty() {
-            net_grads = g;
-        } else {
-            for (t, g) in net_grads.iter_mut().zip(g) {
-                t.iter_mut().zip(g).for_each(|(t, g)| *t += g);
-            }
-            d_context = Some(d_in);
-        }
+        d_in
+    };
+    pass(tape.anchors, d_first, &mut grads[2..6]);
+    let mut others: Vec<Vec<f32>> = grads[2..6].iter().map(|t| vec![0.0; t.len()]).collect();
+    let d_in = pass(tape.others, d_second, &mut others);
+    for (t, g) in grads[2..6].iter_mut().zip(others) {
+        t.iter_mut().zip(g).for_each(|(t, g)| *t += g);
     }
-    let d_in = d_context.expect("two passes");
-    let mut d_context = Buf::scratch(2 * m * d_in.len() / (4 * m));
-    for (o, d) in d_context
-        .chunks_exact_mut(2 * m)
-        .zip(d_in.chunks_exact(4 * m))
-    {
+    // The context's share of the second pass's input.
+    let mut d_context = Buf::scratch(d_in.len() / 2);
+    for (o, d) in (d_context.chunks_exact_mut(2 * m)).zip(d_in.chunks_exact(4 * m)) {
         o.copy_from_slice(&d[2 * m..]);
     }
-    let mut context_grads: Vec<Vec<f32>> = context_params[..2]
-        .iter()
-        .map(|t| vec![0.0; t.len()])
-        .collect();
-    let d_decoded = network::backward(
-        tape.context,
-        context_params,
-        d_context,
-        true,
-        &mut context_grads,
-    )
-    .expect("input");
+    let d_decoded =
+        network::backward(tape.context, context_params, d_context, true, grads).expect("input");
     // ŷ = round(y − μ) + μ passes its gradient straight through to y (none to μ).
     for (p, _) in tape.anchor.iter().enumerate().filter(|(_, &a)| a) {
         for c in 0..m {
             d_y[p * m + c] += d_decoded[p * m + c];
         }
     }
-    grads[..2].clone_from_slice(&context_grads);
-    grads[2..6].clone_from_slice(&net_grads);
 }
 
 /// Two NHWC buffers of `2m` channels each as one of `4m`, per latent the first's then the
