@@ -61,7 +61,7 @@ fn f16_costs_under_five_hundredths_of_a_db() {
             &CompressOptions {
                 precision,
                 sparse_threshold: None,
-                refine_steps: 0,
+                ..CompressOptions::default()
             },
         );
         psnr_rgb8(&img.to_rgb8(), &d)
@@ -84,7 +84,7 @@ fn sparse_with_threshold_zero_decodes_like_dense() {
                 &CompressOptions {
                     precision,
                     sparse_threshold: None,
-                    refine_steps: 0,
+                    ..CompressOptions::default()
                 },
             )
             .unwrap();
@@ -94,7 +94,7 @@ fn sparse_with_threshold_zero_decodes_like_dense() {
                 &CompressOptions {
                     precision,
                     sparse_threshold: Some(0.0),
-                    refine_steps: 0,
+                    ..CompressOptions::default()
                 },
             )
             .unwrap();
@@ -110,7 +110,7 @@ fn sparse_with_threshold_zero_decodes_like_dense() {
                 &CompressOptions {
                     precision,
                     sparse_threshold: Some(0.3),
-                    refine_steps: 0,
+                    ..CompressOptions::default()
                 },
             )
             .unwrap();
@@ -243,7 +243,7 @@ fn entropy_coded_files_round_trip_deterministically() {
                     &CompressOptions {
                         precision: Precision::F32,
                         sparse_threshold: None,
-                        refine_steps: 0,
+                        ..CompressOptions::default()
                     },
                 )
                 .unwrap(),
@@ -289,7 +289,7 @@ fn entropy_coded_files_check_their_model() {
             &CompressOptions {
                 precision: Precision::F16,
                 sparse_threshold: Some(0.1),
-                refine_steps: 0,
+                ..CompressOptions::default()
             },
         )
         .unwrap_err()

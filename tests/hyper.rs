@@ -356,16 +356,25 @@ fn refine_lowers_the_loss_of_the_built_in_model() {
         ));
 }
 
-/// Models and the stems of their committed files of `tests/fixtures/kodim23-crop.png`.
-const FIXTURES: &[(&str, &str)] = &[
+/// Models, the stems of their committed files of `tests/fixtures/kodim23-crop.png`, and the
+/// compression settings that made them.
+const FIXTURES: &[(&str, &str, &[&str])] = &[
     (
         "samples/model/hyper/scale-only/q3.safetensors",
         "tests/fixtures/kodim23-crop-q3",
+        &[],
     ),
     // A checkerboard context: its two passes and integer context networks.
     (
         "samples/model/hyper/q3.safetensors",
         "tests/fixtures/kodim23-crop-ctx-q3",
+        &[],
+    ),
+    // A quantization step (kind 3): levels and values of the scaled step.
+    (
+        "samples/model/hyper/q3.safetensors",
+        "tests/fixtures/kodim23-crop-ctx-q3-step",
+        &["--step", "0.75"],
     ),
 ];
 
@@ -375,12 +384,12 @@ const FIXTURES: &[(&str, &str)] = &[
 /// on 1 and 16 threads. (The fixtures were made on other machines than most that run this.)
 #[test]
 fn coding_gives_the_same_bits_everywhere() {
-    for (model, stem) in FIXTURES {
-        same_bits_everywhere(model, stem);
+    for (model, stem, settings) in FIXTURES {
+        same_bits_everywhere(model, stem, settings);
     }
 }
 
-fn same_bits_everywhere(model: &str, stem: &str) {
+fn same_bits_everywhere(model: &str, stem: &str, settings: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let (aec_file, ppm_file) = (format!("{stem}.aec"), format!("{stem}.ppm"));
     let want_file = std::fs::read(&aec_file).unwrap();
@@ -397,12 +406,14 @@ fn same_bits_everywhere(model: &str, stem: &str) {
                     .assert()
                     .success();
             };
-            run(&[
+            let mut args: Vec<&std::ffi::OsStr> = vec![
                 "compress".as_ref(),
                 "tests/fixtures/kodim23-crop.png".as_ref(),
                 "-o".as_ref(),
                 file.as_os_str(),
-            ]);
+            ];
+            args.extend(settings.iter().map(std::ffi::OsStr::new));
+            run(&args);
             assert!(
                 std::fs::read(&file).unwrap() == want_file,
                 "{model}, {path}, {threads} threads: file"
@@ -420,4 +431,133 @@ fn same_bits_everywhere(model: &str, stem: &str) {
             );
         }
     }
+}
+
+/// The bytes and the output line of `aec compress CROP ARGS --verify`.
+fn compress_crop(out: &Path, args: &[&str]) -> (Vec<u8>, String) {
+    let assert = aec()
+        .args([
+            "compress",
+            "tests/fixtures/kodim23-crop.png",
+            "--verify",
+            "-f",
+            "-o",
+        ])
+        .arg(out)
+        .args(args)
+        .assert()
+        .success();
+    let line = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    (std::fs::read(out).unwrap(), line)
+}
+
+/// The PSNR an output line reports.
+fn psnr_of(line: &str) -> f64 {
+    let after = line.split("PSNR ").nth(1).expect("a PSNR");
+    after.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// `--quality` between levels codes with a finer step of the lower level (kind 3 files that
+/// decode and say their step); `--target-size` and `--target-psnr` find a setting that meets
+/// them or fail without writing anything.
+#[test]
+fn quality_fractions_and_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c.aec");
+    let (q2, _) = compress_crop(&out, &["-Q", "2"]);
+    let (q3, _) = compress_crop(&out, &["-Q", "3"]);
+    let (half, line) = compress_crop(&out, &["-Q", "2.5"]);
+    assert!(line.contains("quality 2.5 (level 2, step 0.84)"), "{line}");
+    assert_eq!((q2[5], q3[5], half[5]), (2, 2, 3), "kind bytes");
+    assert!(half.len() > q2.len(), "{} {}", half.len(), q2.len());
+    aec()
+        .args(["inspect"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "quantization_step:       0.83984375",
+        ));
+    aec()
+        .arg("decompress")
+        .arg(&out)
+        .arg("-o")
+        .arg(dir.path().join("c.png"))
+        .assert()
+        .success();
+
+    let size = q3.len().to_string();
+    let (fit_builtin, line) = compress_crop(&out, &["--target-size", &size]);
+    assert!(
+        fit_builtin.len() <= q3.len() && line.contains("quality "),
+        "{line}"
+    );
+    let (_, line) = compress_crop(&out, &["-Q", "3"]);
+    let want = psnr_of(&line) - 0.5;
+    let (_, line) = compress_crop(&out, &["--target-psnr", &format!("{want:.2}")]);
+    assert!(psnr_of(&line) >= want - 0.005, "{want}: {line}");
+
+    // One model file: its steps.
+    let (fit, line) = compress_crop(
+        &out,
+        &[
+            "--target-size",
+            &size,
+            "--model",
+            "samples/model/hyper/q3.safetensors",
+        ],
+    );
+    assert!(fit.len() <= q3.len() && line.contains(", step "), "{line}");
+    // Several inputs side by side, each its own search.
+    let many = dir.path().join("many");
+    std::fs::create_dir(&many).unwrap();
+    let inputs: Vec<PathBuf> = (0..4).map(|i| many.join(format!("{i}.png"))).collect();
+    for p in &inputs {
+        std::fs::copy("tests/fixtures/kodim23-crop.png", p).unwrap();
+    }
+    aec()
+        .args(["compress", "--target-size", &size, "--out-dir"])
+        .arg(&many)
+        .args(&inputs)
+        .env("RAYON_NUM_THREADS", "16")
+        .assert()
+        .success();
+    for p in &inputs {
+        let bytes = std::fs::read(p.with_extension("aec")).unwrap();
+        assert_eq!(bytes, fit_builtin, "{}", p.display());
+    }
+
+    let none = dir.path().join("none.aec");
+    let fail = |args: &[&str], message: &str| {
+        aec()
+            .args(["compress", "tests/fixtures/kodim23-crop.png", "-o"])
+            .arg(&none)
+            .args(args)
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(message));
+        assert!(!none.exists(), "{args:?} wrote nothing");
+    };
+    fail(
+        &["--target-size", "10"],
+        "cannot reach a file of at most 10 bytes",
+    );
+    fail(
+        &["--target-psnr", "80"],
+        "cannot reach a PSNR of at least 80 dB",
+    );
+    fail(
+        &["--target-size", "900", "--model", "reference"],
+        "need a whole-image model",
+    );
+    fail(&["-Q", "9"], "quality 9 is outside");
+    fail(
+        &["-Q", "2.5", "--step", "0.8"],
+        "--step takes a whole-number --quality",
+    );
+    fail(&["--step", "40"], "quantization step 40 is outside");
+    fail(
+        &["--step", "1.5", "--model", "reference"],
+        "a quantization step applies",
+    );
 }

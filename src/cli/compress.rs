@@ -4,11 +4,14 @@ use std::io::Cursor;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
-use aec::codec::{CompressOptions, ImageCodec, MAX_PIXELS, MAX_SIDE};
+use aec::codec::hyper::Step;
+use aec::codec::target::{self, Attempt, Target};
+use aec::codec::{Builtin, CodecError, CompressOptions, ImageCodec, Quality, MAX_PIXELS, MAX_SIDE};
 use aec::format::Precision;
 use aec::metrics;
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::Args;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageReader};
@@ -21,6 +24,9 @@ use super::runner::for_each_input;
 #[command(after_help = "Examples:
   aec compress photo.png -o photo.aec
   aec compress photo.png --verify                 # writes photo.aec, prints PSNR
+  aec compress photo.png -Q 4.5                   # between levels 4 and 5
+  aec compress *.png --out-dir small/ --target-size 20000
+  aec compress photo.png --target-psnr 32
   aec compress *.png --out-dir compressed/ --sparse 0.01
   cat photo.png | aec compress - -o - > photo.aec
 
@@ -41,10 +47,18 @@ pub struct CompressArgs {
     /// Model file to use instead of a built-in model ('reference': the notebook's model).
     #[arg(long, env = "AEC_MODEL", conflicts_with = "quality")]
     model: Option<PathBuf>,
-    /// Quality level: one of the built-in entropy-coded models, 1 = smallest files
-    /// (`aec model list` shows them).
+    /// Quality, 0 to one past the last built-in level (`aec model list` shows them): a whole
+    /// number is that level, a fraction lies between levels (finer steps of the lower one).
     #[arg(long, short = 'Q', value_name = "Q")]
-    quality: Option<u8>,
+    quality: Option<f64>,
+    /// Whole-image models: the largest file, in bytes; each image gets the highest quality
+    /// that fits (a search of up to 12 encodings).
+    #[arg(long, value_name = "BYTES", conflicts_with_all = ["quality", "step", "target_psnr"])]
+    target_size: Option<u64>,
+    /// Whole-image models: the lowest PSNR in dB; each image gets the smallest file that
+    /// reaches it (a search of up to 12 encodings and decodings).
+    #[arg(long, value_name = "DB", conflicts_with_all = ["quality", "step"])]
+    target_psnr: Option<f64>,
     /// Precision of the stored code (models without a prior): f16 (default, no measurable
     /// loss) or f32.
     #[arg(long, default_value = "f16")]
@@ -58,6 +72,10 @@ pub struct CompressArgs {
     #[arg(long, value_name = "N", default_value_t = 0,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=10_000))]
     refine: usize,
+    /// Whole-image models: the latents' quantization step, 1/16 to 16 (default 1, the
+    /// model's own; larger gives smaller files of lower quality, smaller the reverse).
+    #[arg(long, value_name = "STEP")]
+    step: Option<f64>,
     /// Refuse images of more pixels than this (the same limit decompression applies).
     #[arg(long, value_name = "N", default_value_t = MAX_PIXELS,
           value_parser = clap::value_parser!(u64).range(1..=MAX_PIXELS))]
@@ -76,12 +94,36 @@ pub struct CompressArgs {
 /// Runs `aec compress`.
 pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
     stdin_at_most_once(&a.inputs)?;
-    let codec = load_codec(&a.model, a.quality, a.max_pixels)?;
+    let quality = a.quality.map(Quality::from_value).transpose()?;
+    let codec = load_codec(&a.model, quality.map(|q| q.level), a.max_pixels)?;
     let outputs = output_paths(&a.inputs, &a.output, &a.out_dir, "aec")?;
+    let step = match (quality, a.step) {
+        (Some(q), Some(_)) if q.step != Step::UNIT => {
+            bail!("--step takes a whole-number --quality (a fraction already sets the step)")
+        }
+        (_, Some(s)) => Step::from_value(s)?,
+        (Some(q), None) => q.step,
+        (None, None) => Step::UNIT,
+    };
     let options = CompressOptions {
         precision: a.precision,
         sparse_threshold: a.sparse,
         refine_steps: a.refine,
+        step,
+    };
+    let target = match (a.target_size, a.target_psnr) {
+        (Some(n), _) => Some(Target::Bytes(n)),
+        (_, Some(p)) => Some(Target::Psnr(p)),
+        _ => None,
+    };
+    let search = target
+        .map(|t| Search::new(t, &a.model, codec.as_ref(), a.max_pixels))
+        .transpose()?;
+    // What the output line says of the setting, when it is not a whole level.
+    let shown = match (quality, step) {
+        (Some(q), _) if q.step != Step::UNIT => Some(q.to_string()),
+        (_, s) if s != Step::UNIT => Some(format!("step {}", s.value())),
+        _ => None,
     };
     let alpha_warned = AtomicBool::new(false);
     let pairs = a.inputs.iter().cloned().zip(outputs).collect();
@@ -95,13 +137,24 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
                 input.display()
             );
         }
-        let (encoded, refined) = match codec.as_hyper() {
-            Some(hyper) if options.refine_steps > 0 => {
-                let channels = image.color().channel_count();
-                hyper.compress_refined(&image.to_rgb8(), channels, options.refine_steps)?
+        // The codec that made the file, for --verify.
+        let mut maker = codec.as_ref();
+        let (encoded, refined, setting) = match (&search, codec.as_hyper()) {
+            (Some(search), _) => {
+                let (bytes, setting, made_by) = search.run(&image, &options)?;
+                maker = made_by;
+                (bytes, None, Some(setting))
             }
-            _ => (codec.compress(&image, &options)?, None),
+            (None, Some(hyper)) if options.refine_steps > 0 => {
+                let channels = image.color().channel_count();
+                let rgb = image.to_rgb8();
+                let (bytes, r) =
+                    hyper.compress_refined(&rgb, channels, options.refine_steps, options.step)?;
+                (bytes, r, None)
+            }
+            _ => (codec.compress(&image, &options)?, None, None),
         };
+        let setting = setting.or_else(|| shown.clone());
         write_output(output, &encoded, a.force)?;
         let (width, height) = (image.width(), image.height());
         let pixels = u64::from(width) * u64::from(height);
@@ -116,8 +169,11 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
             encoded.len() as f64 * 8.0 / pixels as f64,
             (pixels * 3) as f64 / encoded.len() as f64,
         );
+        if let Some(setting) = setting {
+            line.push_str(&format!(", {setting}"));
+        }
         if a.verify {
-            let psnr = verify(codec.as_ref(), &image, &encoded)?;
+            let psnr = verify(maker, &image, &encoded)?;
             line.push_str(&format!(", PSNR {psnr:.2} dB"));
         }
         if let Some(r) = refined {
@@ -153,11 +209,94 @@ fn read_image(bytes: &[u8], codec: &dyn ImageCodec) -> anyhow::Result<DynamicIma
 
 /// PSNR of a file's decoded image against the input, as `aec decompress` would write it
 /// (grey against grey for a grey source).
-fn verify(codec: &dyn ImageCodec, image: &DynamicImage, encoded: &[u8]) -> anyhow::Result<f64> {
+fn verify(codec: &dyn ImageCodec, image: &DynamicImage, encoded: &[u8]) -> Result<f64, CodecError> {
     let decoded = codec.decode_bytes(encoded)?;
     let mse = match &decoded {
         DynamicImage::ImageLuma8(grey) => metrics::mse_u8(image.to_luma8().as_raw(), grey),
         other => metrics::mse_u8(image.to_rgb8().as_raw(), other.to_rgb8().as_raw()),
     };
     Ok(metrics::psnr_from_mse(mse))
+}
+
+/// The scale a target is searched on.
+enum Scale<'a> {
+    /// The quality scale of the built-in levels, each loaded when first tried.
+    Levels(Vec<OnceLock<Box<dyn ImageCodec>>>),
+    /// The quantization steps of one model (`--model FILE`): setting `x` is step `2^(−x/2)`.
+    Steps(&'a dyn ImageCodec),
+}
+
+/// Rate control for `--target-size` and `--target-psnr`.
+struct Search<'a> {
+    target: Target,
+    scale: Scale<'a>,
+    max_pixels: u64,
+}
+
+impl<'a> Search<'a> {
+    fn new(
+        target: Target,
+        model: &Option<PathBuf>,
+        codec: &'a dyn ImageCodec,
+        max_pixels: u64,
+    ) -> anyhow::Result<Self> {
+        let scale = match model {
+            None => Scale::Levels((0..Builtin::qualities()).map(|_| OnceLock::new()).collect()),
+            Some(_) if codec.as_hyper().is_some() => Scale::Steps(codec),
+            Some(_) => bail!("--target-size and --target-psnr need a whole-image model"),
+        };
+        Ok(Self {
+            target,
+            scale,
+            max_pixels,
+        })
+    }
+
+    /// The file meeting the target for `image`, the setting and the codec that made it.
+    fn run(
+        &self,
+        image: &DynamicImage,
+        options: &CompressOptions,
+    ) -> anyhow::Result<(Vec<u8>, String, &dyn ImageCodec)> {
+        let range = match self.scale {
+            Scale::Levels(_) => (Quality::MIN, Quality::max()),
+            Scale::Steps(_) => (-2.0, 2.0),
+        };
+        let attempt = |x: f64| -> Result<Attempt, CodecError> {
+            let (codec, step) = self.setting(x)?;
+            let options = CompressOptions { step, ..*options };
+            let bytes = codec.compress(image, &options)?;
+            let psnr = match self.target {
+                Target::Psnr(_) => Some(verify(codec, image, &bytes)?),
+                Target::Bytes(_) => None,
+            };
+            Ok(Attempt {
+                setting: x,
+                bytes,
+                psnr,
+            })
+        };
+        let found = target::search(range, self.target, attempt)?;
+        let (codec, step) = self.setting(found.setting)?;
+        let setting = match self.scale {
+            Scale::Levels(_) => Quality::from_value(found.setting)?.to_string(),
+            Scale::Steps(_) => format!("step {}", step.value()),
+        };
+        Ok((found.bytes, setting, codec))
+    }
+
+    /// The codec and step of setting `x`.
+    fn setting(&self, x: f64) -> Result<(&dyn ImageCodec, Step), CodecError> {
+        match &self.scale {
+            Scale::Levels(levels) => {
+                let q = Quality::from_value(x)?;
+                let cell = &levels[usize::from(q.level) - 1];
+                if cell.get().is_none() {
+                    let _ = cell.set(q.model().codec(self.max_pixels)?);
+                }
+                Ok((cell.get().expect("set above").as_ref(), q.step))
+            }
+            Scale::Steps(codec) => Ok((*codec, Step::from_value((-x / 2.0).exp2())?)),
+        }
+    }
 }

@@ -148,6 +148,10 @@ fn inspect_coded(a: &InspectArgs, bytes: &[u8], h: &CodedHeader) -> anyhow::Resu
         "payload_bytes": file.payload.len(),
         "bits_per_pixel": bytes.len() as f64 * 8.0 / h.pixels() as f64,
     });
+    if h.kind == aec::format::ModelKind::WholeImageHyperprior {
+        // The latents' quantization step (1 unless the file is kind 3).
+        report["quantization_step"] = json!(h.step_value());
+    }
     match resolver.codec_for(&h.model_id) {
         Ok(codec) => {
             report["model_found"] = json!(true);

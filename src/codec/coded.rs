@@ -48,6 +48,7 @@ impl Entropy {
             model_id: id.0[..8].try_into().expect("8 of 32 bytes"),
             width,
             height,
+            step: aec_format::UNIT_STEP,
             payload: encode_symbols(&symbols, &self.symbols)?,
         };
         Ok(file.to_bytes()?)

@@ -108,7 +108,7 @@ impl ImageCodec for HyperCodec {
             ));
         }
         Ok(self
-            .compress_refined(rgb, channels, options.refine_steps)?
+            .compress_refined(rgb, channels, options.refine_steps, options.step)?
             .0)
     }
     fn decode_rgb(&self, bytes: &[u8]) -> Result<RgbImage, CodecError> {

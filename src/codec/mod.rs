@@ -15,7 +15,9 @@ mod builtin;
 pub mod coded;
 mod family;
 pub mod hyper;
+mod quality;
 mod raw;
+pub mod target;
 pub mod tiles;
 
 use aec_format::{AnyHeader, Precision};
@@ -24,6 +26,7 @@ use image::RgbImage;
 pub use builtin::{Builtin, BUILTIN_MODEL};
 pub use family::{codec_from_bytes, open_codec, ImageCodec};
 pub use hyper::HyperCodec;
+pub use quality::Quality;
 pub use tiles::{from_tiles, to_grey, to_tiles, to_u8};
 
 use crate::entropy::tables::CodeTables;
@@ -42,6 +45,14 @@ pub const MAX_PIXELS: u64 = 1 << 28;
 /// What can go wrong compressing or decompressing.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
+    /// No setting gives a file that meets a size or quality target.
+    #[error("cannot reach {wanted}: {reached}")]
+    Unreachable {
+        /// The target.
+        wanted: String,
+        /// What the setting nearest to it gave.
+        reached: String,
+    },
     /// The image is larger than the container allows.
     #[error("image is {width}×{height}; the largest side a .aec file can hold is {MAX_SIDE}")]
     TooLarge {
@@ -114,6 +125,9 @@ pub struct CompressOptions {
     /// Rounds of latent refinement at encoding time (whole-image models; 0: none; see
     /// [`hyper::HyperCodec::compress_refined`]).
     pub refine_steps: usize,
+    /// The latents' quantization step (whole-image models; [`hyper::Step::UNIT`]: the
+    /// model's own).
+    pub step: hyper::Step,
 }
 
 impl Default for CompressOptions {
@@ -122,6 +136,7 @@ impl Default for CompressOptions {
             precision: Precision::F16,
             sparse_threshold: None,
             refine_steps: 0,
+            step: hyper::Step::UNIT,
         }
     }
 }
@@ -200,6 +215,11 @@ impl Codec {
         channels: u8,
         options: &CompressOptions,
     ) -> Result<Vec<u8>, CodecError> {
+        if options.step != hyper::Step::UNIT {
+            return Err(CodecError::Setting(
+                "a quantization step applies to the whole-image models".into(),
+            ));
+        }
         match &self.entropy {
             None => Ok(self.compress_raw(rgb, channels, options)?.to_bytes()?),
             Some(e) => {

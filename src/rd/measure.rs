@@ -22,7 +22,7 @@ pub fn measure_aec(
     let options = CompressOptions {
         precision,
         sparse_threshold: threshold,
-        refine_steps: 0,
+        ..CompressOptions::default()
     };
     let entropy = codec.tables().is_some();
     let label = match (entropy, threshold) {

@@ -8,8 +8,13 @@ use crate::{FormatError, Limits, MAGIC};
 pub const VERSION_CODED: u8 = 2;
 /// Offset of a version 2 file's width varint (the height's follows it).
 pub const CODED_WIDTH_OFFSET: usize = 15;
-/// Longest version 2 header: two 3-byte varints.
-pub const CODED_HEADER_MAX_LEN: usize = CODED_WIDTH_OFFSET + 6;
+/// Longest version 2 header: two 3-byte varints and a quantization step.
+pub const CODED_HEADER_MAX_LEN: usize = CODED_WIDTH_OFFSET + 8;
+/// The quantization step of a kind 1 or kind 2 file, in 256ths: 1. Any other step of a
+/// whole-image file is written as kind 3, which stores it.
+pub const UNIT_STEP: u16 = 256;
+/// The kind byte of a whole-image file with a stored quantization step.
+const KIND_STEP: u8 = 3;
 
 /// What produced a version 2 file's symbols, and so how they are to be decoded (offset 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,7 +92,7 @@ fn read_varint(c: &mut Cursor<'_>, field: &'static str) -> Result<u32, FormatErr
     Err(FormatError::VarintOverflow { field, offset })
 }
 
-/// The header of a version 2 file, range-checked. Its length is 17 to 21 bytes
+/// The header of a version 2 file, range-checked. Its length is 17 to 23 bytes
 /// ([`CodedHeader::encoded_len`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CodedHeader {
@@ -101,12 +106,24 @@ pub struct CodedHeader {
     pub width: u32,
     /// Image height in pixels, 1 to 65535.
     pub height: u32,
+    /// The latents' quantization step in 256ths ([`UNIT_STEP`] = 1): stored only by a
+    /// whole-image file with another step (kind byte 3), 1 to 65535.
+    pub step: u16,
+}
+
+/// The kind byte of a file of `kind` with quantization step `step`.
+fn kind_byte(kind: ModelKind, step: u16) -> u8 {
+    match kind {
+        ModelKind::WholeImageHyperprior if step != UNIT_STEP => KIND_STEP,
+        _ => kind.to_byte(),
+    }
 }
 
 impl CodedHeader {
     /// Reads and range-checks the header at the start of `bytes`, a version 2 file or a prefix
     /// of one of at least [`CodedHeader::encoded_len`] bytes, without looking at anything
-    /// after it. Checks, in order: magic, version (2), kind, channels, width, height.
+    /// after it. Checks, in order: magic, version (2), kind, channels, width, height, and
+    /// (kind byte 3) the quantization step.
     pub fn parse(bytes: &[u8]) -> Result<CodedHeader, FormatError> {
         let (mut c, _) = magic_and_version(bytes, &[VERSION_CODED], "version 2 only")?;
         Self::parse_after_version(&mut c)
@@ -115,7 +132,10 @@ impl CodedHeader {
     /// The fields after the version byte; `c` is at offset 5.
     pub(crate) fn parse_after_version(c: &mut Cursor<'_>) -> Result<CodedHeader, FormatError> {
         let k = c.u8()?;
-        let kind = ModelKind::from_byte(k).ok_or(FormatError::UnsupportedKind { kind: k })?;
+        let kind = match k {
+            KIND_STEP => ModelKind::WholeImageHyperprior,
+            _ => ModelKind::from_byte(k).ok_or(FormatError::UnsupportedKind { kind: k })?,
+        };
         let channels = c.u8()?;
         if !(1..=4).contains(&channels) {
             return Err(FormatError::BadChannels {
@@ -127,18 +147,38 @@ impl CodedHeader {
         debug_assert_eq!(c.pos, CODED_WIDTH_OFFSET);
         let width = read_varint(c, "width")?;
         let height = read_varint(c, "height")?;
+        let mut step = UNIT_STEP;
+        if k == KIND_STEP {
+            let offset = c.pos;
+            step = c.u16()?;
+            if step == 0 || step == UNIT_STEP {
+                return Err(FormatError::BadStep { step, offset });
+            }
+        }
         Ok(CodedHeader {
             kind,
             channels,
             model_id,
             width,
             height,
+            step,
         })
     }
 
-    /// Length of the header in bytes: 15 plus the two varints, 17 to 21.
+    /// Length of the header in bytes: 15 plus the two varints, plus 2 for a stored step:
+    /// 17 to 23.
     pub fn encoded_len(&self) -> usize {
-        CODED_WIDTH_OFFSET + varint_len(self.width) + varint_len(self.height)
+        let step = if kind_byte(self.kind, self.step) == KIND_STEP {
+            2
+        } else {
+            0
+        };
+        CODED_WIDTH_OFFSET + varint_len(self.width) + varint_len(self.height) + step
+    }
+
+    /// The quantization step as a number (1 for [`UNIT_STEP`]).
+    pub fn step_value(&self) -> f64 {
+        f64::from(self.step) / f64::from(UNIT_STEP)
     }
 
     /// Number of pixels of the image.
@@ -221,6 +261,9 @@ pub struct CodedFile {
     pub width: u32,
     /// Image height in pixels, 1 to 65535.
     pub height: u32,
+    /// The latents' quantization step in 256ths: [`UNIT_STEP`] for a tiled model's file, 1 to
+    /// 65535 for a whole-image model's.
+    pub step: u16,
     /// The symbol stream ([`crate::encode_symbols`]'s output): possibly empty, never ending
     /// with a zero byte.
     pub payload: Vec<u8>,
@@ -235,17 +278,28 @@ impl CodedFile {
             model_id: self.model_id,
             width: self.width,
             height: self.height,
+            step: self.step,
         }
     }
 
     /// Checks that the file can be written: width and height in 1..=65535, channels in
-    /// 1..=4, and a payload that does not end with a zero byte.
+    /// 1..=4, a step of at least 1 ([`UNIT_STEP`] for a tiled model), and a payload that does
+    /// not end with a zero byte.
     pub fn validate(&self) -> Result<(), FormatError> {
         let invalid =
             |field: &'static str, reason: String| Err(FormatError::Invalid { field, reason });
         in_range("width", self.width, 1, 65535)?;
         in_range("height", self.height, 1, 65535)?;
         in_range("channels", u32::from(self.channels), 1, 4)?;
+        if self.step == 0 || (self.kind == ModelKind::TiledFactorized && self.step != UNIT_STEP) {
+            return invalid(
+                "quantization step",
+                format!(
+                    "{} (a tiled model's file has step {UNIT_STEP}, a whole-image one's 1 to 65535)",
+                    self.step
+                ),
+            );
+        }
         if self.payload.last() == Some(&0) {
             return invalid(
                 "payload",
@@ -267,11 +321,15 @@ impl CodedFile {
         let mut out = Vec::with_capacity(self.encoded_len());
         out.extend_from_slice(&MAGIC);
         out.push(VERSION_CODED);
-        out.push(self.kind.to_byte());
+        let kind = kind_byte(self.kind, self.step);
+        out.push(kind);
         out.push(self.channels);
         out.extend_from_slice(&self.model_id);
         put_varint(self.width, &mut out);
         put_varint(self.height, &mut out);
+        if kind == KIND_STEP {
+            out.extend_from_slice(&self.step.to_le_bytes());
+        }
         debug_assert_eq!(out.len(), self.header().encoded_len());
         out.extend_from_slice(&self.payload);
         let crc = crc32fast::hash(&out);
@@ -328,6 +386,7 @@ impl CodedFile {
             model_id: h.model_id,
             width: h.width,
             height: h.height,
+            step: h.step,
             payload: payload.to_vec(),
         })
     }

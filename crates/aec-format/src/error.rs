@@ -55,7 +55,7 @@ pub enum FormatError {
         offset: usize,
     },
     /// The kind byte of a version 2 file (offset 5) holds a reserved value.
-    #[error("unsupported kind {kind} at byte 5: only kinds 1 (tiled code with a factorized prior) and 2 (whole image with a hyperprior) are defined")]
+    #[error("unsupported kind {kind} at byte 5: only kinds 1 (tiled code with a factorized prior), 2 (whole image with a hyperprior) and 3 (the same with a quantization step) are defined")]
     UnsupportedKind {
         /// The kind byte found.
         kind: u8,
@@ -125,6 +125,14 @@ pub enum FormatError {
         dimension: usize,
         /// What is wrong with it.
         reason: String,
+    },
+    /// A kind 3 file's quantization step is 0, or 256 (which is written as kind 2).
+    #[error("quantization step {step} at byte {offset}: a kind 3 file's step is 1 to 65535 but not 256 (a step of 256 is written as kind 2)")]
+    BadStep {
+        /// The step found, in 256ths.
+        step: u16,
+        /// Offset of the step.
+        offset: usize,
     },
     /// A size field that must be at least 1 is zero.
     #[error("{field} at byte {offset} is 0: must be at least 1")]

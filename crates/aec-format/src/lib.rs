@@ -66,6 +66,7 @@
 //!     model_id: [0x5a; 8],
 //!     width: 40,
 //!     height: 20,
+//!     step: aec_format::UNIT_STEP,
 //!     payload: encode_symbols(&symbols, &tables)?,
 //! };
 //! let bytes = file.to_bytes()?;
@@ -98,7 +99,8 @@ mod symbols;
 
 pub use any::{AnyFile, AnyHeader};
 pub use coded::{
-    CodedFile, CodedHeader, ModelKind, CODED_HEADER_MAX_LEN, CODED_WIDTH_OFFSET, VERSION_CODED,
+    CodedFile, CodedHeader, ModelKind, CODED_HEADER_MAX_LEN, CODED_WIDTH_OFFSET, UNIT_STEP,
+    VERSION_CODED,
 };
 pub use codes::{Codes, Layout, ParseNameError, Precision};
 pub use error::FormatError;

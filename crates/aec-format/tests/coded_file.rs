@@ -2,7 +2,7 @@
 
 use aec_format::{
     AecFile, AnyFile, AnyHeader, CodedFile, CodedHeader, Codes, FileHeader, FormatError, Layout,
-    Limits, ModelKind, Precision, CODED_HEADER_MAX_LEN,
+    Limits, ModelKind, Precision, CODED_HEADER_MAX_LEN, UNIT_STEP,
 };
 
 fn coded(width: u32, height: u32, payload: &[u8]) -> CodedFile {
@@ -12,6 +12,7 @@ fn coded(width: u32, height: u32, payload: &[u8]) -> CodedFile {
         model_id: [1, 2, 3, 4, 5, 6, 7, 8],
         width,
         height,
+        step: aec_format::UNIT_STEP,
         payload: payload.to_vec(),
     }
 }
@@ -126,8 +127,8 @@ fn header_errors_come_in_offset_order() {
     };
     let err = |m: &[u8]| CodedFile::from_bytes(m).unwrap_err();
     assert!(matches!(
-        err(&with(&[(5, 3), (6, 0), (15, 0)])),
-        FormatError::UnsupportedKind { kind: 3 }
+        err(&with(&[(5, 4), (6, 0), (15, 0)])),
+        FormatError::UnsupportedKind { kind: 4 }
     ));
     assert!(matches!(
         err(&with(&[(6, 0), (15, 0)])),
@@ -338,5 +339,72 @@ fn model_kinds() {
     assert_eq!(ModelKind::WholeImageHyperprior.to_byte(), 2);
     for b in (0..=255u8).filter(|&b| b != 1 && b != 2) {
         assert_eq!(ModelKind::from_byte(b), None);
+    }
+}
+
+/// A whole-image file with quantization step `step` (256ths).
+fn stepped(width: u32, height: u32, step: u16) -> CodedFile {
+    CodedFile {
+        kind: ModelKind::WholeImageHyperprior,
+        step,
+        ..coded(width, height, &[9, 1])
+    }
+}
+
+#[test]
+fn a_step_other_than_one_is_stored_as_kind_3() {
+    for (w, h) in [(1, 1), (32, 32), (300, 20), (65535, 65535)] {
+        for step in [1, 128, 255, 257, 300, 65535] {
+            let f = stepped(w, h, step);
+            let b = f.to_bytes().unwrap();
+            let at = f.header().encoded_len() - 2;
+            assert_eq!((b[5], &b[at..at + 2]), (3, &step.to_le_bytes()[..]));
+            assert!(f.header().encoded_len() <= CODED_HEADER_MAX_LEN);
+            assert_eq!(CodedFile::from_bytes(&b).unwrap(), f);
+            assert_eq!(CodedHeader::parse(&b[..at + 2]).unwrap().step, step);
+            assert!(matches!(
+                CodedHeader::parse(&b[..at + 1]),
+                Err(FormatError::Truncated { .. })
+            ));
+        }
+        // Step 1 (256ths of 256) is kind 2, two bytes shorter.
+        let unit = stepped(w, h, UNIT_STEP).to_bytes().unwrap();
+        assert_eq!(unit[5], 2);
+        assert_eq!(unit.len() + 2, stepped(w, h, 300).to_bytes().unwrap().len());
+        assert_eq!(CodedFile::from_bytes(&unit).unwrap().step, UNIT_STEP);
+    }
+    assert_eq!(stepped(5, 5, 384).header().step_value(), 1.5);
+}
+
+#[test]
+fn a_stored_step_of_0_or_256_is_rejected_where_it_is() {
+    let b = stepped(300, 20, 300).to_bytes().unwrap();
+    // 15 + 2 + 1 bytes of header before the step.
+    for bad in [0u16, UNIT_STEP] {
+        let mut m = b.clone();
+        m[18..20].copy_from_slice(&bad.to_le_bytes());
+        match CodedFile::from_bytes(&fix_crc(m)) {
+            Err(e @ FormatError::BadStep { step, offset: 18 }) => {
+                assert_eq!(step, bad);
+                assert!(e.to_string().contains("byte 18"), "{e}");
+            }
+            other => panic!("step {bad}: {other:?}"),
+        }
+    }
+    // A file that cannot be written: step 0, or a tiled model's file with a step.
+    for f in [
+        stepped(5, 5, 0),
+        CodedFile {
+            step: 300,
+            ..coded(5, 5, &[1])
+        },
+    ] {
+        assert!(matches!(
+            f.to_bytes(),
+            Err(FormatError::Invalid {
+                field: "quantization step",
+                ..
+            })
+        ));
     }
 }

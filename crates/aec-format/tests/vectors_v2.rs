@@ -99,6 +99,7 @@ fn valid_vectors_decode_and_reencode_identically() {
             model_id: hex(j["model_id"].as_str().unwrap()).try_into().unwrap(),
             width: u("width") as u32,
             height: u("height") as u32,
+            step: aec_format::UNIT_STEP,
             payload: hex(j["payload"].as_str().unwrap()),
         };
         let got = match AnyFile::from_bytes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}")) {

@@ -6,7 +6,7 @@
 //! `h_s`'s, are the same integers on every machine.
 
 use crate::cpu_path::Path;
-use crate::model::hyper::integer::{IntegerNetwork, IntegerRangeError, PixelMap, ACT_BITS};
+use crate::model::hyper::integer::{IntegerNetwork, IntegerRangeError, PixelMap};
 use crate::model::hyper::{is_anchor, HyperWeights};
 
 /// A model's context networks in integers.
@@ -126,12 +126,6 @@ pub(super) fn pass(m: usize, (h, w): (usize, usize), anchors: bool) -> impl Iter
     })
 }
 
-/// A decoded `ŷ = q + μ` in the integer network's fixed point (saturating).
-pub(super) fn fixed_value(q: i32, mu: i32) -> i32 {
-    let v = (i64::from(q) << ACT_BITS) + i64::from(mu);
-    v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
-}
-
 #[cfg(test)]
 mod tests {
     use burn::tensor::{Device, Tensor, TensorData};
@@ -177,7 +171,8 @@ mod tests {
         for p in (0..h * w).filter(|&p| is_anchor(p / w, p % w)) {
             for c in 0..m {
                 let q = (p * 31 + c * 7) as i32 % 9 - 4;
-                anchors.values[p * m + c] = fixed_value(q, first[p * 2 * m + m + c]);
+                anchors.values[p * m + c] =
+                    crate::codec::hyper::Step::UNIT.fixed_value(q, first[p * 2 * m + m + c]);
             }
         }
         let second = collect(&|take| ctx.other_params(Path::Portable, &raw, &anchors, take));

@@ -1,12 +1,13 @@
-//! Whole-image coding with a hyperprior model (`.aec` version 2, kind 2).
+//! Whole-image coding with a hyperprior model (`.aec` version 2, kinds 2 and 3).
 //!
 //! The image is padded on the right and bottom by repeating its edge pixels to a multiple of
 //! 16 (one `y` value per 16×16 block; `z` has one per 4×4 block of `y`, the last ones partial),
 //! run through the analysis transforms, and its latents quantized:
-//! `z` per channel to `round(z − offset)`, `y` to `round(y − μ)` (`μ` = 0 for a scale-only
-//! model). The integer hyper-synthesis turns the decoded `ẑ` into a scale per latent, and so
-//! a table from the model's ladder, and for a mean-scale model a mean `μ` in its fixed point,
-//! so that the decoder's `ŷ = symbol + μ` is the same number on every machine. The
+//! `z` per channel to `round(z − offset)`, `y` to `round((y − μ) / Δ)` (`μ` = 0 for a
+//! scale-only model, `Δ` the file's quantization step, 1 unless asked otherwise). The integer
+//! hyper-synthesis turns the decoded `ẑ` into a scale per latent, and so a table from the
+//! model's ladder (for the scale over `Δ`), and for a mean-scale model a mean `μ` in its
+//! fixed point, so that the decoder's `ŷ = Δ·symbol + μ` is the same number on every machine. The
 //! payload is one range-coded stream: every `z` symbol (channel-major), then every `y` symbol
 //! (channel-major), each with its table; a value outside its table's alphabet follows the
 //! table's escape symbol (`aec-format`'s `escape.rs`). Decoding reverses this and crops.
@@ -20,8 +21,10 @@ use image::RgbImage;
 mod context;
 mod refine;
 mod regions;
+mod step;
 
 pub use refine::{RefineReport, REFINE_MAX_PIXELS};
+pub use step::Step;
 
 pub use regions::REGION_PIXELS;
 
@@ -42,18 +45,6 @@ fn round_i32(v: f32) -> i32 {
     } else {
         v.round().clamp(i32::MIN as f32, i32::MAX as f32) as i32
     }
-}
-
-/// A mean from the integer hyper-synthesis ([`ACT_BITS`] fraction bits) as `f32`.
-fn mean_value(mu: i32) -> f32 {
-    // Exact for |mu| < 2^24; beyond, one correct rounding, the same everywhere.
-    mu as f32 / (1u32 << ACT_BITS) as f32
-}
-
-/// `ŷ = q + μ`: the exact sum in integers, rounded once to `f32` (IEEE conversion, the same
-/// on every machine), then scaled by a power of two (exact).
-fn dequantize(q: i32, mu: i32) -> f32 {
-    ((i64::from(q) << ACT_BITS) + i64::from(mu)) as f32 / (1u32 << ACT_BITS) as f32
 }
 
 /// What the hyper-synthesis gives each `y` value (channel-major).
@@ -250,19 +241,21 @@ impl HyperCodec {
 
     /// Compresses an RGB image; `channels` is recorded as the source's channel count.
     pub fn compress_rgb(&self, rgb: &RgbImage, channels: u8) -> Result<Vec<u8>, CodecError> {
-        Ok(self.compress_refined(rgb, channels, 0)?.0)
+        Ok(self.compress_refined(rgb, channels, 0, Step::UNIT)?.0)
     }
 
     /// [`Self::compress_rgb`] with at most `steps` rounds of latent refinement (`refine.rs`):
     /// smaller files, or better pictures, or both, for the time of up to `steps` passes of the
     /// synthesis (and its gradient after each kept round); the report says what it gained
     /// (none for 0 rounds). Images over [`REFINE_MAX_PIXELS`] are refused (it holds the whole
-    /// synthesis's activations).
+    /// synthesis's activations). `step` is the latents' quantization step (a larger one
+    /// gives smaller files of lower quality).
     pub fn compress_refined(
         &self,
         rgb: &RgbImage,
         channels: u8,
         steps: usize,
+        step: Step,
     ) -> Result<(Vec<u8>, Option<RefineReport>), CodecError> {
         let (width, height) = rgb.dimensions();
         check_size(width, height, self.max_pixels)?;
@@ -289,8 +282,8 @@ impl HyperCodec {
         }
         let mut report = None;
         if steps == 0 {
-            self.code_y(&z_symbols, g, |k, level, mu| {
-                let q = round_i32(y[k] - mean_value(mu));
+            self.code_y(&z_symbols, g, step, |k, level, mu| {
+                let q = step.quantize(y[k], mu);
                 encode_value(&mut enc, q, n + level, bit, &self.symbols, &mut budget)
             })?;
         } else {
@@ -298,8 +291,8 @@ impl HyperCodec {
             // them); refinement moves the others under those tables. Without a context every
             // latent may move, and none is coded before.
             let movable = self.movable(g);
-            let (q, cond) = self.code_y(&z_symbols, g, |k, level, mu| {
-                let q = round_i32(y[k] - mean_value(mu));
+            let (q, cond) = self.code_y(&z_symbols, g, step, |k, level, mu| {
+                let q = step.quantize(y[k], mu);
                 if movable[k] {
                     Ok(q)
                 } else {
@@ -312,6 +305,7 @@ impl HyperCodec {
                 weights: &self.weights,
                 lambda: self.lambda,
                 footprint: footprints,
+                step,
             };
             let (refined, r) = refine::refine(&model, rgb, g, (&q, &movable), &cond, steps);
             report = Some(r);
@@ -326,6 +320,7 @@ impl HyperCodec {
             model_id: self.id.0[..8].try_into().expect("8 of 32 bytes"),
             width,
             height,
+            step: step.field(),
             payload: enc.finish(),
         };
         Ok((file.to_bytes()?, report))
@@ -333,23 +328,25 @@ impl HyperCodec {
 
     /// The scale level and mean of every `y` value, from the `z` symbols, in integers only
     /// (for a model without a context).
-    fn conditions(&self, z_symbols: &[i32], g: Geometry) -> Conditions {
-        self.conditions_of(&self.hyper_output(z_symbols, g))
+    fn conditions(&self, z_symbols: &[i32], g: Geometry, step: Step) -> Conditions {
+        self.conditions_of(&self.hyper_output(z_symbols, g), step)
     }
 
     /// Gives every `y` value, in the model's coding order, its scale level and mean; `symbol`
     /// returns the value's symbol (the encoder quantizes and codes it, the decoder decodes
     /// it). Without a context the order is channel-major; with one, the anchors' values come
     /// first (channel-major), then the others', whose parameters read the anchors' `ŷ`.
-    /// Returns the symbols and the conditions, channel-major.
+    /// Returns the symbols and the conditions, channel-major. The levels are those for
+    /// quantization step `step`.
     fn code_y<E>(
         &self,
         z_symbols: &[i32],
         g: Geometry,
+        step: Step,
         mut symbol: impl FnMut(usize, usize, i32) -> Result<i32, E>,
     ) -> Result<(Vec<i32>, Conditions), E> {
         let Some(ctx) = &self.context else {
-            let cond = self.conditions(z_symbols, g);
+            let cond = self.conditions(z_symbols, g, step);
             let symbols = (cond.levels.iter().zip(&cond.means).enumerate())
                 .map(|(k, (&level, &mu))| symbol(k, level.into(), mu))
                 .collect::<Result<_, E>>()?;
@@ -365,7 +362,7 @@ impl HyperCodec {
         };
         let fill = |cond: &mut Conditions, p: usize, params: &[i32]| {
             for c in 0..m {
-                cond.levels[c * plane + p] = self.level(params[c]);
+                cond.levels[c * plane + p] = self.level(params[c], step);
                 cond.means[c * plane + p] = params[m + c];
             }
         };
@@ -381,7 +378,7 @@ impl HyperCodec {
         for k in context::pass(m, g.y, true) {
             let q = symbol(k, cond.levels[k].into(), cond.means[k])?;
             symbols[k] = q;
-            anchors.values[(k % plane) * m + k / plane] = context::fixed_value(q, cond.means[k]);
+            anchors.values[(k % plane) * m + k / plane] = step.fixed_value(q, cond.means[k]);
         }
         ctx.other_params(self.path, &raw, &anchors, |p, v| fill(&mut cond, p, v));
         drop((raw, anchors));
@@ -441,18 +438,18 @@ impl HyperCodec {
         out
     }
 
-    /// The scale level of a scale in the integer network's fixed point.
-    fn level(&self, scale: i32) -> u8 {
+    /// The scale level of a scale in the integer network's fixed point, coded with `step`.
+    fn level(&self, scale: i32, step: Step) -> u8 {
         // One of the ladder's 64 levels.
-        self.tables.level(scale) as u8
+        step.level(&self.tables.thresholds, scale) as u8
     }
 
-    /// The levels and means of `planes` ([`Self::hyper_output`]'s layout).
-    fn conditions_of(&self, planes: &[i32]) -> Conditions {
+    /// The levels (for `step`) and means of `planes` ([`Self::hyper_output`]'s layout).
+    fn conditions_of(&self, planes: &[i32], step: Step) -> Conditions {
         let count = self.config.m * planes.len() / self.config.hyper_outputs();
         let (scales, means) = planes.split_at(count);
         Conditions {
-            levels: scales.iter().map(|&s| self.level(s)).collect(),
+            levels: scales.iter().map(|&s| self.level(s, step)).collect(),
             means: if self.config.means {
                 means.to_vec()
             } else {
@@ -503,7 +500,7 @@ impl HyperCodec {
         self.check_header(&header)?;
         let file = CodedFile::from_bytes(bytes)?;
         let g = Geometry::of(file.width, file.height);
-        let latents = self.decode_latents(&file.payload, g)?;
+        let latents = self.decode_latents(&file.payload, g, file_step(&file)?)?;
         Ok(self.synthesis(&latents.y, g, file.width, file.height))
     }
 
@@ -514,7 +511,7 @@ impl HyperCodec {
         self.check_header(&header)?;
         let file = CodedFile::from_bytes(bytes)?;
         let g = Geometry::of(file.width, file.height);
-        let l = self.decode_latents(&file.payload, g)?;
+        let l = self.decode_latents(&file.payload, g, file_step(&file)?)?;
         let mut r = LatentReport {
             z_values: l.z.len(),
             y_values: l.y.len(),
@@ -531,7 +528,12 @@ impl HyperCodec {
     }
 
     /// The `z` symbols, the scale levels and the `ŷ` values of a payload.
-    fn decode_latents(&self, payload: &[u8], g: Geometry) -> Result<Latents, CodecError> {
+    fn decode_latents(
+        &self,
+        payload: &[u8],
+        g: Geometry,
+        step: Step,
+    ) -> Result<Latents, CodecError> {
         let (n, m) = (self.config.n, self.config.m);
         let (z_count, y_count) = (n * g.z.0 * g.z.1, m * g.y.0 * g.y.1);
         let max = EscapeBudget::max_symbols(z_count + y_count);
@@ -543,12 +545,12 @@ impl HyperCodec {
             .map(|k| decode_value(&mut dec, k / z_plane, bit, &self.symbols, &mut budget))
             .collect::<Result<Vec<i32>, _>>()?;
         let (symbols, Conditions { levels, means }) =
-            self.code_y(&z_symbols, g, |_, level, _| {
+            self.code_y(&z_symbols, g, step, |_, level, _| {
                 decode_value(&mut dec, n + level, bit, &self.symbols, &mut budget)
             })?;
         dec.finish()?;
         let y = (symbols.iter().zip(&means))
-            .map(|(&q, &mu)| dequantize(q, mu))
+            .map(|(&q, &mu)| step.dequantize(q, mu))
             .collect();
         Ok(Latents {
             z: z_symbols,
@@ -585,6 +587,13 @@ impl HyperCodec {
         }
         Ok(())
     }
+}
+
+/// The quantization step of a parsed file.
+fn file_step(file: &CodedFile) -> Result<Step, CodecError> {
+    // The container refuses a step of 0; this keeps a hand-made `CodedFile` honest too.
+    Step::from_field(file.step)
+        .ok_or_else(|| CodecError::Setting("a quantization step of 0".into()))
 }
 
 #[cfg(test)]
@@ -639,13 +648,13 @@ mod tests {
         let g = Geometry::of(w, h);
         let bytes = c.compress_rgb(&img, 3).unwrap();
         let file = CodedFile::from_bytes(&bytes).unwrap();
-        let l = c.decode_latents(&file.payload, g).unwrap();
-        let cond = c.conditions(&l.z, g);
+        let l = c.decode_latents(&file.payload, g, Step::UNIT).unwrap();
+        let cond = c.conditions(&l.z, g, Step::UNIT);
         let moved = cond.means.iter().filter(|m| m.abs() >= 1 << (ACT_BITS - 1));
         assert!(moved.count() > 10, "means of half a step and more");
         let y = c.analysis(&img, g);
         for (k, &v) in y.iter().enumerate() {
-            let mu = mean_value(cond.means[k]);
+            let mu = step::mean_value(cond.means[k]);
             assert_eq!(l.symbols[k], round_i32(v - mu), "symbol {k}");
             assert_eq!(l.y[k], l.symbols[k] as f32 + mu, "value {k}");
         }
@@ -653,6 +662,46 @@ mod tests {
         let expected = c.synthesis(&l.y, g, w, h);
         assert_eq!(decode(1), expected);
         assert_eq!(decode(16), expected);
+    }
+
+    /// With a quantization step `Δ` the encoder codes `round((y − μ)/Δ)` under the tables of
+    /// the scales over `Δ`, the decoder reads `Δ·s + μ` (the same pixels on 1 and 16
+    /// threads), the file says its step, and finer steps give larger files.
+    #[test]
+    fn quantization_steps_code_and_decode_exactly() {
+        let (w, h) = (90, 70);
+        let img = image(w, h);
+        let g = Geometry::of(w, h);
+        for c in [mean_codec(), context_codec()] {
+            let y = c.analysis(&img, g);
+            let mut sizes = Vec::new();
+            for value in [0.3, 1.0, 3.0] {
+                let step = Step::from_value(value).unwrap();
+                let bytes = c.compress_refined(&img, 3, 0, step).unwrap().0;
+                let file = CodedFile::from_bytes(&bytes).unwrap();
+                assert_eq!(file.step, step.field());
+                assert_eq!(bytes[5], if value == 1.0 { 2 } else { 3 });
+                let l = c.decode_latents(&file.payload, g, step).unwrap();
+                let (_, cond) = c
+                    .code_y::<()>(&l.z, g, step, |k, _, _| Ok(l.symbols[k]))
+                    .unwrap();
+                assert_eq!(cond.levels, l.levels);
+                for (k, &v) in y.iter().enumerate() {
+                    let mu = step::mean_value(cond.means[k]);
+                    assert_eq!(
+                        l.symbols[k],
+                        ((v - mu) / step.value()).round() as i32,
+                        "{k}"
+                    );
+                    assert_eq!(l.y[k], l.symbols[k] as f32 * step.value() + mu, "{k}");
+                }
+                let decode = |threads: usize| on_threads(threads, || c.decode_rgb(&bytes).unwrap());
+                assert_eq!(decode(1), c.synthesis(&l.y, g, w, h));
+                assert_eq!(decode(16), decode(1));
+                sizes.push(file.payload.len());
+            }
+            assert!(sizes[0] > sizes[1] && sizes[1] >= sizes[2], "{sizes:?}");
+        }
     }
 
     /// A context model codes the anchors first, then the others with parameters that read the
@@ -666,28 +715,34 @@ mod tests {
         let g = Geometry::of(w, h);
         let bytes = c.compress_rgb(&img, 3).unwrap();
         let file = CodedFile::from_bytes(&bytes).unwrap();
-        let l = c.decode_latents(&file.payload, g).unwrap();
-        let (_, cond) = c.code_y::<()>(&l.z, g, |k, _, _| Ok(l.symbols[k])).unwrap();
+        let l = c.decode_latents(&file.payload, g, Step::UNIT).unwrap();
+        let (_, cond) = c
+            .code_y::<()>(&l.z, g, Step::UNIT, |k, _, _| Ok(l.symbols[k]))
+            .unwrap();
         assert_eq!(cond.levels, l.levels);
         let y = c.analysis(&img, g);
         for (k, &v) in y.iter().enumerate() {
             assert_eq!(
                 l.symbols[k],
-                round_i32(v - mean_value(cond.means[k])),
+                round_i32(v - step::mean_value(cond.means[k])),
                 "{k}"
             );
         }
-        let plain = c.conditions(&l.z, g);
+        let plain = c.conditions(&l.z, g, Step::UNIT);
         assert_ne!(plain.means, cond.means, "the context changes the means");
         let decode = |threads: usize| on_threads(threads, || c.decode_rgb(&bytes).unwrap());
         assert_eq!(decode(1), decode(16));
         assert_eq!(decode(1), c.synthesis(&l.y, g, w, h));
         // Refinement keeps the anchors and moves a few others by a few steps; the decoder
         // reads them under the same tables (a mismatch would scramble the rest).
-        let (refined, report) = c.compress_refined(&img, 3, 8).unwrap();
+        let (refined, report) = c.compress_refined(&img, 3, 8, Step::UNIT).unwrap();
         assert!(report.unwrap().kept > 0, "something to refine");
         let r = c
-            .decode_latents(&CodedFile::from_bytes(&refined).unwrap().payload, g)
+            .decode_latents(
+                &CodedFile::from_bytes(&refined).unwrap().payload,
+                g,
+                Step::UNIT,
+            )
             .unwrap();
         let movable = c.movable(g);
         let mut moved = 0;
@@ -771,18 +826,19 @@ mod tests {
     #[test]
     fn refinement_lowers_the_loss_and_keeps_the_format() {
         for c in [codec(), mean_codec(), context_codec()] {
-            refinement_check(c);
+            refinement_check(c, Step::UNIT);
         }
+        refinement_check(context_codec(), Step::from_value(0.6).unwrap());
     }
 
-    fn refinement_check(c: HyperCodec) {
+    fn refinement_check(c: HyperCodec, step: Step) {
         let img = image(70, 45);
-        let plain = c.compress_rgb(&img, 3).unwrap();
-        assert_eq!(
-            c.compress_refined(&img, 3, 0).unwrap(),
-            (plain.clone(), None)
-        );
-        let run = |threads: usize| on_threads(threads, || c.compress_refined(&img, 3, 6).unwrap());
+        let plain = c.compress_refined(&img, 3, 0, step).unwrap().0;
+        if step == Step::UNIT {
+            assert_eq!(plain, c.compress_rgb(&img, 3).unwrap());
+        }
+        let run =
+            |threads: usize| on_threads(threads, || c.compress_refined(&img, 3, 6, step).unwrap());
         let (bytes, report) = run(1);
         let report = report.expect("a report");
         assert!(report.loss <= report.initial_loss, "{report:?}");
@@ -794,7 +850,10 @@ mod tests {
         assert_eq!(c.decode_rgb(&bytes).unwrap().dimensions(), (70, 45));
         let side = 1u32 << 11;
         let big = RgbImage::new(side, side + 1);
-        let err = c.compress_refined(&big, 3, 1).unwrap_err().to_string();
+        let err = c
+            .compress_refined(&big, 3, 1, step)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("--refine takes images of at most"), "{err}");
     }
 

@@ -15,7 +15,8 @@
 use image::RgbImage;
 use rayon::prelude::*;
 
-use super::{mean_value, Conditions, Geometry};
+use super::step::{mean_value, Step};
+use super::{Conditions, Geometry};
 use crate::entropy::hyper_tables::ladder_scale;
 use crate::model::hyper::cpu::network::{self, Shape, Tape};
 use crate::model::hyper::cpu::pool::Buf;
@@ -55,8 +56,11 @@ struct Problem<'a> {
     mask: Vec<f32>,
     /// Each latent's scale (NHWC).
     scales: Vec<f32>,
-    /// Each latent's mean (NHWC; zeros for a scale-only model): the synthesis reads `q + μ`.
+    /// Each latent's mean (NHWC; zeros for a scale-only model): the synthesis reads
+    /// `Δ·q + μ`.
     means: Vec<f32>,
+    /// The quantization step `Δ`.
+    step: f32,
     shape: Shape,
     pixels: f64,
     lambda: f64,
@@ -81,9 +85,10 @@ impl Problem<'_> {
         let bits: f64 = (q.par_iter().zip(&self.scales))
             .map(|(&v, &s)| gaussian_bits(v, s))
             .sum();
-        // q + μ in f32 is the decoder's ŷ: both are the exact sum rounded once.
+        // Δ·q + μ in f32 is the decoder's ŷ: Δ·q is exact (256ths times a small integer),
+        // and both are the exact sum rounded once.
         let mut y_hat = Buf::copy_of(&q);
-        (y_hat.iter_mut().zip(&self.means)).for_each(|(v, mu)| *v += mu);
+        (y_hat.iter_mut().zip(&self.means)).for_each(|(v, mu)| *v = *v * self.step + mu);
         let (x_hat, _, tape) = network::forward(&self.layers, self.params, y_hat, self.shape);
         let sse: f64 = (x_hat.par_chunks(3 * 1024))
             .zip(self.x.par_chunks(3 * 1024))
@@ -121,11 +126,13 @@ impl Problem<'_> {
                 }
             });
         // No parameter gradients: only the latents' is needed.
-        let grad = network::backward(point.tape, self.params, d_xhat, true, &mut [])
+        let mut grad = network::backward(point.tape, self.params, d_xhat, true, &mut [])
             .expect("the input's gradient");
+        // From ŷ to the symbols: a symbol's step moves ŷ by Δ.
+        grad.par_iter_mut().for_each(|g| *g *= self.step);
         let per_pixel = 1.0 / self.pixels;
         // A unit step's own share of the squared error (the gradient's share is first order).
-        let own = f64::from(coef) / 2.0;
+        let own = f64::from(coef) / 2.0 * f64::from(self.step).powi(2);
         let m = self.shape.channels;
         let mut moves: Vec<(f64, usize, f32)> = (point.q.par_iter().zip(&self.scales))
             .zip(grad.par_iter())
@@ -157,6 +164,8 @@ pub struct Model<'a> {
     pub lambda: f64,
     /// [`footprints`] of the weights.
     pub footprint: &'a [f32],
+    /// The quantization step the symbols are coded with.
+    pub step: Step,
 }
 
 /// Refines the symbols `symbols` of `y` (channel-major, `g`'s shape) of `rgb` under their
@@ -174,6 +183,7 @@ pub(super) fn refine(
         weights,
         lambda,
         footprint,
+        step,
     } = *model;
     let m = weights.config.m;
     let (yh, yw) = g.y;
@@ -201,6 +211,7 @@ pub(super) fn refine(
         mask,
         scales,
         means,
+        step: step.value(),
         shape: Shape {
             batch: 1,
             height: yh,

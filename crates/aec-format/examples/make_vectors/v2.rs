@@ -140,6 +140,7 @@ fn vector(
         model_id: model_id(seed),
         width,
         height,
+        step: aec_format::UNIT_STEP,
         payload,
     };
     let count = file
@@ -309,8 +310,24 @@ fn invalid_vectors(one_tile: &[u8]) -> Vec<(&'static str, Vec<u8>, String)> {
     m[5] = 0;
     out.push(("reserved_kind_0", crc_fix(m), "kind 0".into()));
     let mut m = b.to_vec();
-    m[5] = 3;
-    out.push(("reserved_kind_3", crc_fix(m), "kind 3".into()));
+    m[5] = 4;
+    out.push(("reserved_kind_4", crc_fix(m), "kind 4".into()));
+    let stepped = |step: u16| {
+        with_header(
+            &[&b[..5], &[3], &b[6..17], &step.to_le_bytes()].concat(),
+            17,
+        )
+    };
+    out.push((
+        "kind_3_step_0",
+        stepped(0),
+        "kind 3 with a quantization step of 0".into(),
+    ));
+    out.push((
+        "kind_3_step_256",
+        stepped(256),
+        "kind 3 with a quantization step of 256, which must be written as kind 2".into(),
+    ));
     let mut m = b.to_vec();
     m[6] = 5;
     out.push(("bad_channels", crc_fix(m), "channel count 5".into()));
