@@ -364,6 +364,34 @@ fn rd_writes_table_csv_and_plot() {
         .stderr(predicate::str::contains("missing.safetensors"));
 }
 
+/// `aec rd --quality` measures built-in qualities between (and past) the levels on the `aec`
+/// curve, and `--step` each whole-image model at other steps, one curve per step.
+#[test]
+fn rd_measures_qualities_and_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rd");
+    aec()
+        .args(["rd", "--data", CAT, "--no-baselines", "--quality", "1.5"])
+        .args(["--quality", "7", "--step", "0.8", "--model"])
+        .args(["samples/model/hyper/q1.safetensors", "--out-dir"])
+        .arg(&out)
+        .assert()
+        .success();
+    let csv = std::fs::read_to_string(out.join("rd.csv")).unwrap();
+    let bytes = |family: &str, name: &str| -> f64 {
+        let row = (csv.lines())
+            .find(|l| l.starts_with(&format!("{family},{name},")))
+            .unwrap_or_else(|| panic!("no row {family},{name}: {csv}"));
+        row.split(',').nth(3).unwrap().parse().unwrap()
+    };
+    let q1 = bytes("aec hyperprior", "q1");
+    assert!(bytes("aec hyperprior", "aec Q1.5") > q1);
+    assert!(bytes("aec step 0.8 hyperprior", "q1 step 0.8") > q1);
+    bytes("aec hyperprior", "aec Q7");
+    // A quality between levels has its own step.
+    assert!(!csv.contains("Q1.5 step"), "{csv}");
+}
+
 /// `aec train` through the binary: the fused trainer by default and burn with `--device flex`,
 /// the files a run leaves, the printed id, and its errors.
 #[test]

@@ -228,9 +228,14 @@ fn whole_image_models_with_and_without_refinement() {
     use aec::codec::Builtin;
     let set = samples();
     let codec = Builtin::Quality(1).codec(aec::codec::MAX_PIXELS).unwrap();
-    let plain = rd::measure_whole_image(codec.as_ref(), "Q1", "aec", &set, 0).unwrap();
+    let plain = rd::measure_whole_image(codec.as_ref(), "Q1", "aec", &set, &Default::default());
+    let options = aec::codec::CompressOptions {
+        refine_steps: 8,
+        ..Default::default()
+    };
     let refined =
-        rd::measure_whole_image(codec.as_ref(), "Q1 refine 8", "aec refine", &set, 8).unwrap();
+        rd::measure_whole_image(codec.as_ref(), "Q1 refine 8", "aec refine", &set, &options);
+    let (plain, refined) = (plain.unwrap(), refined.unwrap());
     assert_eq!(plain.family, "aec hyperprior");
     assert_eq!(refined.family, "aec refine hyperprior");
     assert!(plain.bytes_per_image > 21.0 && refined.bytes_per_image > 21.0);

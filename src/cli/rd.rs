@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aec::codec::{open_codec, Builtin, Codec, ImageCodec, MAX_PIXELS};
+use aec::codec::hyper::Step;
+use aec::codec::{open_codec, Builtin, Codec, CompressOptions, ImageCodec, Quality, MAX_PIXELS};
 use aec::format::Precision;
 use aec::fsutil;
 use aec::rd::{self, Axis, ImageSet, RdPoint};
@@ -45,6 +46,14 @@ pub struct RdArgs {
     /// Also measure the built-in models when --model is given.
     #[arg(long)]
     builtin: bool,
+    /// Built-in qualities to measure besides the whole levels (repeatable; fractions as
+    /// `aec compress -Q`); their rows join the `aec` curve.
+    #[arg(long, value_name = "Q")]
+    quality: Vec<f64>,
+    /// Also measure each whole-image model at these quantization steps (repeatable; as `aec
+    /// compress --step`); each step's rows make a curve `GROUP step S`.
+    #[arg(long, value_name = "S")]
+    step: Vec<f64>,
     /// Precisions to measure (repeatable).
     #[arg(long, default_values = ["f16", "f32"])]
     precision: Vec<Precision>,
@@ -90,8 +99,8 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A model to measure: row name, curve group, codec.
-type Measured = (String, String, Box<dyn ImageCodec>);
+/// A model to measure: row name, curve group, codec, the step it is measured at.
+type Measured = (String, String, Box<dyn ImageCodec>, Step);
 
 fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
     let mut models: Vec<Measured> = Vec::new();
@@ -105,8 +114,13 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
                 Builtin::ScaleOnly(q) => (format!("aec scale-only Q{q}"), "aec scale-only"),
                 Builtin::MeanScale(q) => (format!("aec mean-scale Q{q}"), "aec mean-scale"),
             };
-            models.push((name, group.into(), b.codec(MAX_PIXELS)?));
+            models.push((name, group.into(), b.codec(MAX_PIXELS)?, Step::UNIT));
         }
+    }
+    for &value in &a.quality {
+        let q = Quality::from_value(value)?;
+        let name = format!("aec Q{value}");
+        models.push((name, "aec".into(), q.model().codec(MAX_PIXELS)?, q.step));
     }
     for spec in &a.model {
         let (label, path) = match spec.split_once('=') {
@@ -123,7 +137,7 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
                 "aec".to_owned(),
             ),
         };
-        models.push((name, group, codec));
+        models.push((name, group, codec, Step::UNIT));
     }
     Ok(models)
 }
@@ -159,11 +173,12 @@ fn measure_all(a: &RdArgs, set: &ImageSet, models: &[Measured]) -> anyhow::Resul
     } else {
         0
     };
-    let settings = |c: &dyn ImageCodec| match c.as_tiled().map(Codec::tables) {
+    let settings = |(_, _, c, at): &Measured| match c.as_tiled().map(Codec::tables) {
         Some(None) => a.precision.len() + a.sparse.len(),
-        _ => 1,
+        Some(Some(_)) => 1,
+        None => 1 + other_steps(a, *at).len() + usize::from(a.refine.is_some()),
     };
-    let total = models.iter().map(|m| settings(m.2.as_ref())).sum::<usize>() + baselines;
+    let total = models.iter().map(settings).sum::<usize>() + baselines;
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
         ProgressStyle::with_template("[{bar:30}] {pos}/{len} {msg} {elapsed}")
@@ -205,6 +220,16 @@ fn write_results(a: &RdArgs, set: &ImageSet, points: &[RdPoint]) -> anyhow::Resu
     Ok(())
 }
 
+/// The `--step` values a whole-image model measured at `at` is measured at too: none for a
+/// quality between levels (it has its step).
+fn other_steps(a: &RdArgs, at: Step) -> &[f64] {
+    if at == Step::UNIT {
+        &a.step
+    } else {
+        &[]
+    }
+}
+
 /// Every model at each of its settings.
 fn measure_models(
     a: &RdArgs,
@@ -212,15 +237,30 @@ fn measure_models(
     models: &[Measured],
     step: &mut dyn FnMut(String, RdPoint),
 ) -> anyhow::Result<()> {
-    for (name, group, codec) in models {
+    for (name, group, codec, at) in models {
         let Some(codec) = codec.as_tiled() else {
-            step(
-                name.clone(),
-                rd::measure_whole_image(codec.as_ref(), name, group, set, 0)?,
-            );
-            if let Some(steps) = a.refine {
-                let (name, group) = (format!("{name} refine {steps}"), format!("{group} refine"));
-                let point = rd::measure_whole_image(codec.as_ref(), &name, &group, set, steps)?;
+            let options = CompressOptions {
+                step: *at,
+                ..CompressOptions::default()
+            };
+            let point = rd::measure_whole_image(codec.as_ref(), name, group, set, &options)?;
+            step(name.clone(), point);
+            for &s in other_steps(a, *at) {
+                let options = CompressOptions {
+                    step: Step::from_value(s)?,
+                    ..CompressOptions::default()
+                };
+                let (name, group) = (format!("{name} step {s}"), format!("{group} step {s}"));
+                let point = rd::measure_whole_image(codec.as_ref(), &name, &group, set, &options)?;
+                step(name, point);
+            }
+            if let Some(rounds) = a.refine {
+                let options = CompressOptions {
+                    refine_steps: rounds,
+                    ..options
+                };
+                let (name, group) = (format!("{name} refine {rounds}"), format!("{group} refine"));
+                let point = rd::measure_whole_image(codec.as_ref(), &name, &group, set, &options)?;
                 step(name, point);
             }
             continue;

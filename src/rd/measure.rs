@@ -75,20 +75,16 @@ pub fn measure_aec(
     ))
 }
 
-/// Measures a whole-image model (any [`ImageCodec`] without settings), its encoder refining
-/// the latents for `refine_steps` steps: real file bytes and the decoded pixels of every
+/// Measures a whole-image model (any [`ImageCodec`] without settings) with `options` (its
+/// refinement rounds and quantization step): real file bytes and the decoded pixels of every
 /// image. Its points form the curve `GROUP hyperprior`.
 pub fn measure_whole_image(
     codec: &dyn ImageCodec,
     name: &str,
     group: &str,
     set: &ImageSet,
-    refine_steps: usize,
+    options: &CompressOptions,
 ) -> Result<RdPoint, RdError> {
-    let options = CompressOptions {
-        refine_steps,
-        ..CompressOptions::default()
-    };
     let fail = |index: usize, source: BoxError| RdError::Codec {
         codec: name.to_string(),
         index,
@@ -96,7 +92,7 @@ pub fn measure_whole_image(
     };
     let one = |(i, img): (usize, &RgbImage)| {
         let bytes = codec
-            .compress_rgb(img, 3, &options)
+            .compress_rgb(img, 3, options)
             .map_err(|e| fail(i, e.into()))?;
         let decoded = codec.decode_rgb(&bytes).map_err(|e| fail(i, e.into()))?;
         Ok(measure(img, &decoded, bytes.len()))
