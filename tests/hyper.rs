@@ -550,7 +550,7 @@ fn quality_fractions_and_targets() {
         &["--target-size", "900", "--model", "reference"],
         "need a whole-image model",
     );
-    fail(&["-Q", "9"], "quality 9 is outside");
+    fail(&["-Q", "20"], "quality 20 is outside");
     fail(
         &["-Q", "2.5", "--step", "0.8"],
         "--step takes a whole-number --quality",

@@ -4,7 +4,7 @@
 //! `f = 1` (measured on training photos: each level at a step of 0.69–0.74 matches the next
 //! one's bytes, at the same quality or better, `docs/hyperprior.md#quality-between-the-levels`).
 //! Below 1 the first level takes coarser steps, above the last level the last one finer
-//! steps, down to `0` and up to one past the last level.
+//! steps, down to `0` and up to two past the last level (a step of ½).
 
 use super::builtin::Builtin;
 use super::hyper::Step;
@@ -25,9 +25,9 @@ impl Quality {
     /// The lowest quality: level 1 at a step of √2.
     pub const MIN: f64 = 0.0;
 
-    /// The highest quality: the last level at a step of √½.
+    /// The highest quality: the last level at a step of ½.
     pub fn max() -> f64 {
-        f64::from(Builtin::qualities()) + 1.0
+        f64::from(Builtin::qualities()) + 2.0
     }
 
     /// The setting for quality `q`, [`Self::MIN`] to [`Self::max`].
@@ -92,13 +92,13 @@ mod tests {
         let q = Quality::from_value(2.5).unwrap();
         assert_eq!((q.level, q.step.field()), (2, 215)); // 256 · 2^(−1/4) = 215.3
         assert_eq!(q.to_string(), "quality 2.5 (level 2, step 0.84)");
-        // The step falls as the quality rises, from √2 at 0 to √½ one past the top.
-        let steps: Vec<(u8, u16)> = (0..=10 * (top as u32 + 1))
+        // The step falls as the quality rises, from √2 at 0 to ½ two past the top.
+        let steps: Vec<(u8, u16)> = (0..=10 * (top as u32 + 2))
             .map(|t| Quality::from_value(f64::from(t) / 10.0).unwrap())
             .map(|q| (q.level, q.step.field()))
             .collect();
         assert_eq!(steps[0], (1, 362));
-        assert_eq!(*steps.last().unwrap(), (top, 181));
+        assert_eq!(*steps.last().unwrap(), (top, 128));
         for w in steps.windows(2) {
             assert!(w[0].0 < w[1].0 || w[0].1 > w[1].1, "{w:?}");
         }

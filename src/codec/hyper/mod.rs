@@ -897,12 +897,13 @@ mod tests {
     /// error, never a panic; truncations too.
     #[test]
     fn damaged_streams_fail_cleanly() {
-        damage_check(codec());
-        damage_check(context_codec());
+        damage_check(codec(), Step::UNIT);
+        damage_check(context_codec(), Step::UNIT);
+        damage_check(context_codec(), Step::from_value(0.4).unwrap());
     }
 
-    fn damage_check(c: HyperCodec) {
-        let bytes = c.compress_rgb(&image(100, 70), 3).unwrap();
+    fn damage_check(c: HyperCodec, step: Step) {
+        let bytes = c.compress_refined(&image(100, 70), 3, 0, step).unwrap().0;
         let header = aec_format::CodedHeader::parse(&bytes)
             .unwrap()
             .encoded_len();
