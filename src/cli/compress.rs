@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-use aec::codec::hyper::Step;
+use aec::codec::hyper::{Analysed, Step};
 use aec::codec::target::{self, Attempt, Target};
 use aec::codec::{Builtin, CodecError, CompressOptions, ImageCodec, Quality, MAX_PIXELS, MAX_SIDE};
 use aec::format::Precision;
@@ -262,10 +262,22 @@ impl<'a> Search<'a> {
             Scale::Levels(_) => (Quality::MIN, Quality::max()),
             Scale::Steps(_) => (-2.0, 2.0),
         };
+        let (rgb, channels) = (image.to_rgb8(), image.color().channel_count());
+        // The last level's transforms of the image: only the coding differs between steps.
+        let mut analysed: Option<(u8, Analysed)> = None;
+        let plain = options.refine_steps == 0 && options.sparse_threshold.is_none();
         let attempt = |x: f64| -> Result<Attempt, CodecError> {
-            let (codec, step) = self.setting(x)?;
-            let options = CompressOptions { step, ..*options };
-            let bytes = codec.compress(image, &options)?;
+            let (codec, step, level) = self.setting(x)?;
+            let bytes = match codec.as_hyper() {
+                Some(hyper) if plain => {
+                    if analysed.as_ref().is_none_or(|(l, _)| *l != level) {
+                        analysed = Some((level, hyper.analyse(&rgb)?));
+                    }
+                    let (_, a) = analysed.as_ref().expect("analysed above");
+                    hyper.compress_analysed(a, channels, step)?
+                }
+                _ => codec.compress(image, &CompressOptions { step, ..*options })?,
+            };
             let psnr = match self.target {
                 Target::Psnr(_) => Some(verify(codec, image, &bytes)?),
                 Target::Bytes(_) => None,
@@ -277,7 +289,7 @@ impl<'a> Search<'a> {
             })
         };
         let found = target::search(range, self.target, attempt)?;
-        let (codec, step) = self.setting(found.setting)?;
+        let (codec, step, _) = self.setting(found.setting)?;
         let setting = match self.scale {
             Scale::Levels(_) => Quality::from_value(found.setting)?.to_string(),
             Scale::Steps(_) => format!("step {}", step.value()),
@@ -285,8 +297,8 @@ impl<'a> Search<'a> {
         Ok((found.bytes, setting, codec))
     }
 
-    /// The codec and step of setting `x`.
-    fn setting(&self, x: f64) -> Result<(&dyn ImageCodec, Step), CodecError> {
+    /// The codec, step and level (0 for a model file) of setting `x`.
+    fn setting(&self, x: f64) -> Result<(&dyn ImageCodec, Step, u8), CodecError> {
         match &self.scale {
             Scale::Levels(levels) => {
                 let q = Quality::from_value(x)?;
@@ -294,9 +306,9 @@ impl<'a> Search<'a> {
                 if cell.get().is_none() {
                     let _ = cell.set(q.model().codec(self.max_pixels)?);
                 }
-                Ok((cell.get().expect("set above").as_ref(), q.step))
+                Ok((cell.get().expect("set above").as_ref(), q.step, q.level))
             }
-            Scale::Steps(codec) => Ok((*codec, Step::from_value((-x / 2.0).exp2())?)),
+            Scale::Steps(codec) => Ok((*codec, Step::from_value((-x / 2.0).exp2())?, 0)),
         }
     }
 }

@@ -125,6 +125,18 @@ pub struct HyperCodec {
     region_pixels: usize,
 }
 
+/// An image through a model's analysis transforms ([`HyperCodec::analyse`]).
+pub struct Analysed {
+    /// `y` of the padded image, channel-major.
+    y: Vec<f32>,
+    /// `z`, channel-major.
+    z: Vec<f32>,
+    /// The image's width and height.
+    size: (u32, u32),
+    /// The model that analysed it.
+    model: ModelId,
+}
+
 /// The latents' geometry for an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Geometry {
@@ -265,9 +277,53 @@ impl HyperCodec {
                 "--refine takes images of at most {REFINE_MAX_PIXELS} pixels; this one has {pixels}"
             )));
         }
+        let analysed = self.analyse(rgb)?;
+        let refine = (steps > 0).then_some((rgb, steps));
+        self.code(&analysed, channels, step, refine)
+    }
+
+    /// The image through the analysis transforms: what coding it at any step starts from.
+    pub fn analyse(&self, rgb: &RgbImage) -> Result<Analysed, CodecError> {
+        let (width, height) = rgb.dimensions();
+        check_size(width, height, self.max_pixels)?;
         let g = Geometry::of(width, height);
         let y = self.analysis(rgb, g);
         let z = self.hyper_analysis(&y, g);
+        Ok(Analysed {
+            y,
+            z,
+            size: (width, height),
+            model: self.id,
+        })
+    }
+
+    /// The file of an analysed image coded with `step`: [`Self::compress_refined`] without
+    /// refinement, the transforms already run (a search over steps runs them once).
+    pub fn compress_analysed(
+        &self,
+        analysed: &Analysed,
+        channels: u8,
+        step: Step,
+    ) -> Result<Vec<u8>, CodecError> {
+        if analysed.model != self.id {
+            return Err(CodecError::Setting(
+                "the image was analysed by another model".into(),
+            ));
+        }
+        Ok(self.code(analysed, channels, step, None)?.0)
+    }
+
+    /// Quantizes and codes the latents, refining them first for `refine`'s rounds on its
+    /// image.
+    fn code(
+        &self,
+        analysed: &Analysed,
+        channels: u8,
+        step: Step,
+        refine: Option<(&RgbImage, usize)>,
+    ) -> Result<(Vec<u8>, Option<RefineReport>), CodecError> {
+        let Analysed { y, z, size, .. } = analysed;
+        let g = Geometry::of(size.0, size.1);
         let n = self.config.n;
         let mut enc = SymbolEncoder::with_capacity(z.len() + y.len());
         let mut budget = EscapeBudget::for_values(z.len() + y.len());
@@ -281,12 +337,7 @@ impl HyperCodec {
             z_symbols.push(coded);
         }
         let mut report = None;
-        if steps == 0 {
-            self.code_y(&z_symbols, g, step, |k, level, mu| {
-                let q = step.quantize(y[k], mu);
-                encode_value(&mut enc, q, n + level, bit, &self.symbols, &mut budget)
-            })?;
-        } else {
+        if let Some((rgb, steps)) = refine {
             // A context model's anchors are coded as they are (the others' tables depend on
             // them); refinement moves the others under those tables. Without a context every
             // latent may move, and none is coded before.
@@ -299,7 +350,6 @@ impl HyperCodec {
                     encode_value(&mut enc, q, n + level, bit, &self.symbols, &mut budget)
                 }
             })?;
-            drop(y);
             let footprints = (self.footprints).get_or_init(|| refine::footprints(&self.weights));
             let model = refine::Model {
                 weights: &self.weights,
@@ -313,13 +363,18 @@ impl HyperCodec {
                 let table = n + usize::from(cond.levels[k]);
                 encode_value(&mut enc, refined[k], table, bit, &self.symbols, &mut budget)?;
             }
+        } else {
+            self.code_y(&z_symbols, g, step, |k, level, mu| {
+                let q = step.quantize(y[k], mu);
+                encode_value(&mut enc, q, n + level, bit, &self.symbols, &mut budget)
+            })?;
         }
         let file = CodedFile {
             kind: ModelKind::WholeImageHyperprior,
             channels: channels.clamp(1, 4),
             model_id: self.id.0[..8].try_into().expect("8 of 32 bytes"),
-            width,
-            height,
+            width: size.0,
+            height: size.1,
             step: step.field(),
             payload: enc.finish(),
         };
@@ -702,6 +757,24 @@ mod tests {
             }
             assert!(sizes[0] > sizes[1] && sizes[1] >= sizes[2], "{sizes:?}");
         }
+    }
+
+    /// An image analysed once codes at any step to the bytes of a whole compression, and only
+    /// with the model that analysed it.
+    #[test]
+    fn analysed_images_code_as_whole_compressions() {
+        let (c, other) = (context_codec(), mean_codec());
+        let img = image(75, 40);
+        let analysed = c.analyse(&img).unwrap();
+        for value in [0.5, 1.0, 2.2] {
+            let step = Step::from_value(value).unwrap();
+            assert_eq!(
+                c.compress_analysed(&analysed, 1, step).unwrap(),
+                c.compress_refined(&img, 1, 0, step).unwrap().0,
+                "{value}"
+            );
+        }
+        assert!(other.compress_analysed(&analysed, 3, Step::UNIT).is_err());
     }
 
     /// A context model codes the anchors first, then the others with parameters that read the
