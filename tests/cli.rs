@@ -627,7 +627,10 @@ fn quality_levels_and_version_2_files() {
             .unwrap()
             .and(predicate::str::contains("(default)"))
             .and(predicate::str::contains("tiled-q4"))
-            .and(predicate::str::contains("scale-only-q5")),
+            .and(predicate::str::contains("scale-only-q5"))
+            .and(predicate::str::contains(
+                "--quality also takes fractions from 0 to 8",
+            )),
     );
     // A previous level by name; its files decode with the built-in models alone.
     let earlier = dir.path().join("earlier.aec");

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aec::codec::Builtin;
+use aec::codec::{Builtin, Quality};
 use aec::format::Precision;
 use aec::model::hyper::file::HyperModel;
 use aec::store;
@@ -154,6 +154,12 @@ pub fn list() -> anyhow::Result<ExitCode> {
             store::hex(&id.0[..8])
         );
     }
+    println!(
+        "\n--quality also takes fractions from {} to {}: between levels k and k + 1, level k \
+         at a finer quantization step.",
+        Quality::MIN,
+        Quality::max()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
