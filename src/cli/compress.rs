@@ -1,14 +1,13 @@
 //! `aec compress`: images to `.aec` files.
 
 use std::io::Cursor;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
 
-use aec::codec::hyper::{Analysed, Step};
-use aec::codec::target::{self, Attempt, Target};
-use aec::codec::{Builtin, CodecError, CompressOptions, ImageCodec, Quality, MAX_PIXELS, MAX_SIDE};
+use aec::codec::hyper::{RefineReport, Step};
+use aec::codec::target::Target;
+use aec::codec::{CodecError, CompressOptions, ImageCodec, Quality, MAX_PIXELS, MAX_SIDE};
 use aec::format::Precision;
 use aec::metrics;
 use anyhow::{bail, Context};
@@ -18,6 +17,7 @@ use image::{DynamicImage, ImageDecoder, ImageReader};
 
 use super::io::{check_overwrite, output_paths, read_input, stdin_at_most_once, write_output};
 use super::models::load_codec;
+use super::rate_control::Search;
 use super::runner::for_each_input;
 
 #[derive(Debug, Args)]
@@ -97,14 +97,7 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
     let quality = a.quality.map(Quality::from_value).transpose()?;
     let codec = load_codec(&a.model, quality.map(|q| q.level), a.max_pixels)?;
     let outputs = output_paths(&a.inputs, &a.output, &a.out_dir, "aec")?;
-    let step = match (quality, a.step) {
-        (Some(q), Some(_)) if q.step != Step::UNIT => {
-            bail!("--step takes a whole-number --quality (a fraction already sets the step)")
-        }
-        (_, Some(s)) => Step::from_value(s)?,
-        (Some(q), None) => q.step,
-        (None, None) => Step::UNIT,
-    };
+    let (step, shown) = step_of(quality, a.step)?;
     let options = CompressOptions {
         precision: a.precision,
         sparse_threshold: a.sparse,
@@ -119,12 +112,6 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
     let search = target
         .map(|t| Search::new(t, &a.model, codec.as_ref(), a.max_pixels))
         .transpose()?;
-    // What the output line says of the setting, when it is not a whole level.
-    let shown = match (quality, step) {
-        (Some(q), _) if q.step != Step::UNIT => Some(q.to_string()),
-        (_, s) if s != Step::UNIT => Some(format!("step {}", s.value())),
-        _ => None,
-    };
     let alpha_warned = AtomicBool::new(false);
     let pairs = a.inputs.iter().cloned().zip(outputs).collect();
     Ok(for_each_input(pairs, a.quiet, |input, output| {
@@ -137,46 +124,17 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
                 input.display()
             );
         }
-        // The codec that made the file, for --verify.
-        let mut maker = codec.as_ref();
-        let (encoded, refined, setting) = match (&search, codec.as_hyper()) {
-            (Some(search), _) => {
-                let (bytes, setting, made_by) = search.run(&image, &options)?;
-                maker = made_by;
-                (bytes, None, Some(setting))
-            }
-            (None, Some(hyper)) if options.refine_steps > 0 => {
-                let channels = image.color().channel_count();
-                let rgb = image.to_rgb8();
-                let (bytes, r) =
-                    hyper.compress_refined(&rgb, channels, options.refine_steps, options.step)?;
-                (bytes, r, None)
-            }
-            _ => (codec.compress(&image, &options)?, None, None),
+        let made = match &search {
+            Some(search) => search.run(&image, &options)?,
+            None => encode(codec.as_ref(), &image, &options, shown.clone())?,
         };
-        let setting = setting.or_else(|| shown.clone());
-        write_output(output, &encoded, a.force)?;
-        let (width, height) = (image.width(), image.height());
-        let pixels = u64::from(width) * u64::from(height);
-        let mut line = format!(
-            "{} -> {}: {}x{}, {} -> {} bytes, {:.3} bpp, {:.1}:1",
-            input.display(),
-            output.display(),
-            width,
-            height,
-            bytes.len(),
-            encoded.len(),
-            encoded.len() as f64 * 8.0 / pixels as f64,
-            (pixels * 3) as f64 / encoded.len() as f64,
-        );
-        if let Some(setting) = setting {
-            line.push_str(&format!(", {setting}"));
-        }
+        write_output(output, &made.bytes, a.force)?;
+        let mut line = summary(input, output, &image, bytes.len(), &made);
         if a.verify {
-            let psnr = verify(maker, &image, &encoded)?;
+            let psnr = verify(made.codec, &image, &made.bytes)?;
             line.push_str(&format!(", PSNR {psnr:.2} dB"));
         }
-        if let Some(r) = refined {
+        if let Some(r) = made.refined {
             line.push_str(&format!(
                 ", refined: loss {:.4} -> {:.4} ({} of {} trials kept)",
                 r.initial_loss, r.loss, r.kept, r.trials
@@ -184,6 +142,84 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(line)
     }))
+}
+
+/// The quantization step of `--quality` and `--step`, and what the output line says of it
+/// when it is not a whole level's own.
+fn step_of(quality: Option<Quality>, step: Option<f64>) -> anyhow::Result<(Step, Option<String>)> {
+    let step = match (quality, step) {
+        (Some(q), Some(_)) if q.step != Step::UNIT => {
+            bail!("--step takes a whole-number --quality (a fraction already sets the step)")
+        }
+        (_, Some(s)) => Step::from_value(s)?,
+        (Some(q), None) => q.step,
+        (None, None) => Step::UNIT,
+    };
+    let shown = match quality {
+        Some(q) if q.step != Step::UNIT => Some(q.to_string()),
+        _ if step != Step::UNIT => Some(format!("step {}", step.value())),
+        _ => None,
+    };
+    Ok((step, shown))
+}
+
+/// A compressed image and how it was made.
+pub(super) struct Made<'a> {
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// The codec that made it (and decodes it, for --verify).
+    pub codec: &'a dyn ImageCodec,
+    /// The setting, when the output line should name it.
+    pub setting: Option<String>,
+    /// What refinement did, if it ran.
+    pub refined: Option<RefineReport>,
+}
+
+/// `image` compressed by `codec` with `options`.
+fn encode<'a>(
+    codec: &'a dyn ImageCodec,
+    image: &DynamicImage,
+    options: &CompressOptions,
+    setting: Option<String>,
+) -> anyhow::Result<Made<'a>> {
+    let (bytes, refined) = match codec.as_hyper() {
+        Some(hyper) if options.refine_steps > 0 => {
+            let channels = image.color().channel_count();
+            let rgb = image.to_rgb8();
+            hyper.compress_refined(&rgb, channels, options.refine_steps, options.step)?
+        }
+        _ => (codec.compress(image, options)?, None),
+    };
+    Ok(Made {
+        bytes,
+        codec,
+        setting,
+        refined,
+    })
+}
+
+/// The output line of one image, without PSNR and refinement.
+fn summary(
+    input: &Path,
+    output: &Path,
+    image: &DynamicImage,
+    input_len: usize,
+    made: &Made<'_>,
+) -> String {
+    let (width, height) = (image.width(), image.height());
+    let pixels = u64::from(width) * u64::from(height);
+    let n = made.bytes.len();
+    let mut line = format!(
+        "{} -> {}: {width}x{height}, {input_len} -> {n} bytes, {:.3} bpp, {:.1}:1",
+        input.display(),
+        output.display(),
+        n as f64 * 8.0 / pixels as f64,
+        (pixels * 3) as f64 / n as f64,
+    );
+    if let Some(setting) = &made.setting {
+        line.push_str(&format!(", {setting}"));
+    }
+    line
 }
 
 /// Decodes an image file's bytes, refusing sizes over the codec's limits before the pixels
@@ -209,106 +245,15 @@ fn read_image(bytes: &[u8], codec: &dyn ImageCodec) -> anyhow::Result<DynamicIma
 
 /// PSNR of a file's decoded image against the input, as `aec decompress` would write it
 /// (grey against grey for a grey source).
-fn verify(codec: &dyn ImageCodec, image: &DynamicImage, encoded: &[u8]) -> Result<f64, CodecError> {
+pub(super) fn verify(
+    codec: &dyn ImageCodec,
+    image: &DynamicImage,
+    encoded: &[u8],
+) -> Result<f64, CodecError> {
     let decoded = codec.decode_bytes(encoded)?;
     let mse = match &decoded {
         DynamicImage::ImageLuma8(grey) => metrics::mse_u8(image.to_luma8().as_raw(), grey),
         other => metrics::mse_u8(image.to_rgb8().as_raw(), other.to_rgb8().as_raw()),
     };
     Ok(metrics::psnr_from_mse(mse))
-}
-
-/// The scale a target is searched on.
-enum Scale<'a> {
-    /// The quality scale of the built-in levels, each loaded when first tried.
-    Levels(Vec<OnceLock<Box<dyn ImageCodec>>>),
-    /// The quantization steps of one model (`--model FILE`): setting `x` is step `2^(−x/2)`.
-    Steps(&'a dyn ImageCodec),
-}
-
-/// Rate control for `--target-size` and `--target-psnr`.
-struct Search<'a> {
-    target: Target,
-    scale: Scale<'a>,
-    max_pixels: u64,
-}
-
-impl<'a> Search<'a> {
-    fn new(
-        target: Target,
-        model: &Option<PathBuf>,
-        codec: &'a dyn ImageCodec,
-        max_pixels: u64,
-    ) -> anyhow::Result<Self> {
-        let scale = match model {
-            None => Scale::Levels((0..Builtin::qualities()).map(|_| OnceLock::new()).collect()),
-            Some(_) if codec.as_hyper().is_some() => Scale::Steps(codec),
-            Some(_) => bail!("--target-size and --target-psnr need a whole-image model"),
-        };
-        Ok(Self {
-            target,
-            scale,
-            max_pixels,
-        })
-    }
-
-    /// The file meeting the target for `image`, the setting and the codec that made it.
-    fn run(
-        &self,
-        image: &DynamicImage,
-        options: &CompressOptions,
-    ) -> anyhow::Result<(Vec<u8>, String, &dyn ImageCodec)> {
-        let range = match self.scale {
-            Scale::Levels(_) => (Quality::MIN, Quality::max()),
-            Scale::Steps(_) => (-2.0, 2.0),
-        };
-        let (rgb, channels) = (image.to_rgb8(), image.color().channel_count());
-        // The last level's transforms of the image: only the coding differs between steps.
-        let mut analysed: Option<(u8, Analysed)> = None;
-        let plain = options.refine_steps == 0 && options.sparse_threshold.is_none();
-        let attempt = |x: f64| -> Result<Attempt, CodecError> {
-            let (codec, step, level) = self.setting(x)?;
-            let bytes = match codec.as_hyper() {
-                Some(hyper) if plain => {
-                    if analysed.as_ref().is_none_or(|(l, _)| *l != level) {
-                        analysed = Some((level, hyper.analyse(&rgb)?));
-                    }
-                    let (_, a) = analysed.as_ref().expect("analysed above");
-                    hyper.compress_analysed(a, channels, step)?
-                }
-                _ => codec.compress(image, &CompressOptions { step, ..*options })?,
-            };
-            let psnr = match self.target {
-                Target::Psnr(_) => Some(verify(codec, image, &bytes)?),
-                Target::Bytes(_) => None,
-            };
-            Ok(Attempt {
-                setting: x,
-                bytes,
-                psnr,
-            })
-        };
-        let found = target::search(range, self.target, attempt)?;
-        let (codec, step, _) = self.setting(found.setting)?;
-        let setting = match self.scale {
-            Scale::Levels(_) => Quality::from_value(found.setting)?.to_string(),
-            Scale::Steps(_) => format!("step {}", step.value()),
-        };
-        Ok((found.bytes, setting, codec))
-    }
-
-    /// The codec, step and level (0 for a model file) of setting `x`.
-    fn setting(&self, x: f64) -> Result<(&dyn ImageCodec, Step, u8), CodecError> {
-        match &self.scale {
-            Scale::Levels(levels) => {
-                let q = Quality::from_value(x)?;
-                let cell = &levels[usize::from(q.level) - 1];
-                if cell.get().is_none() {
-                    let _ = cell.set(q.model().codec(self.max_pixels)?);
-                }
-                Ok((cell.get().expect("set above").as_ref(), q.step, q.level))
-            }
-            Scale::Steps(codec) => Ok((*codec, Step::from_value((-x / 2.0).exp2())?, 0)),
-        }
-    }
 }

@@ -7,6 +7,7 @@ pub mod interrupt;
 mod io;
 mod model_info;
 mod models;
+mod rate_control;
 mod rd;
 mod runner;
 mod train;
