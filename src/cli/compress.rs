@@ -47,16 +47,16 @@ pub struct CompressArgs {
     /// Model file to use instead of a built-in model ('reference': the notebook's model).
     #[arg(long, env = "AEC_MODEL", conflicts_with = "quality")]
     model: Option<PathBuf>,
-    /// Quality, 0 to one past the last built-in level (`aec model list` shows them): a whole
+    /// Quality, 0 to two past the last built-in level (`aec model list` shows them): a whole
     /// number is that level, a fraction lies between levels (finer steps of the lower one).
     #[arg(long, short = 'Q', value_name = "Q")]
     quality: Option<f64>,
-    /// Whole-image models: the largest file, in bytes; each image gets the highest quality
-    /// that fits (a search of up to 12 encodings).
+    /// Whole-image models: the largest file, in bytes; each image gets about the highest
+    /// quality that fits (a bisection of up to 12 encodings; its file always fits).
     #[arg(long, value_name = "BYTES", conflicts_with_all = ["quality", "step", "target_psnr"])]
     target_size: Option<u64>,
-    /// Whole-image models: the lowest PSNR in dB; each image gets the smallest file that
-    /// reaches it (a search of up to 12 encodings and decodings).
+    /// Whole-image models: the lowest PSNR in dB; each image gets about the smallest file
+    /// that reaches it (a bisection of up to 12 encodings and decodings; its file reaches it).
     #[arg(long, value_name = "DB", conflicts_with_all = ["quality", "step"])]
     target_psnr: Option<f64>,
     /// Precision of the stored code (models without a prior): f16 (default, no measurable

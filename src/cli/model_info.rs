@@ -85,7 +85,7 @@ fn hyper_info(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<ExitCode> 
     );
     println!("size:        {} bytes", bytes.len());
     println!(
-        "kind:        whole image, convolutional, {} (.aec version 2, kind 2)",
+        "kind:        whole image, convolutional, {} (.aec version 2, kinds 2 and 3)",
         c.kind()
     );
     println!(

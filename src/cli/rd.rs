@@ -103,8 +103,12 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
 type Measured = (String, String, Box<dyn ImageCodec>, Step);
 
 fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
+    for &s in &a.step {
+        Step::from_value(s)?;
+    }
     let mut models: Vec<Measured> = Vec::new();
-    if a.model.is_empty() || a.builtin {
+    let builtin = a.model.is_empty() || a.builtin;
+    if builtin {
         for b in Builtin::all() {
             // The previous levels make a curve of their own.
             let (name, group) = match b {
@@ -119,6 +123,9 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
     }
     for &value in &a.quality {
         let q = Quality::from_value(value)?;
+        if builtin && q.step == Step::UNIT {
+            continue; // measured with the built-in levels
+        }
         let name = format!("aec Q{value}");
         models.push((name, "aec".into(), q.model().codec(MAX_PIXELS)?, q.step));
     }

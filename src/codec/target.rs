@@ -6,7 +6,7 @@ use std::fmt;
 
 use super::CodecError;
 
-/// Halvings of the scale after its ends: a 7-wide scale to within 0.007.
+/// Halvings of the scale after its ends: an 8-wide scale to within 0.008.
 const ROUNDS: usize = 10;
 
 /// What a file should meet.

@@ -31,7 +31,9 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
-    /// The kind for a kind byte, `None` for a reserved value (0 and 3–255).
+    /// The family of kind byte 1 or 2, `None` for any other (kind byte 3, a whole-image
+    /// file with a quantization step, is read by [`CodedHeader::parse`]; 0 and 4–255 are
+    /// reserved).
     pub fn from_byte(b: u8) -> Option<ModelKind> {
         match b {
             1 => Some(ModelKind::TiledFactorized),
@@ -40,7 +42,8 @@ impl ModelKind {
         }
     }
 
-    /// The kind byte.
+    /// The kind byte of this family's files at the unit step ([`CodedHeader::kind_byte`] gives
+    /// a file's own).
     pub fn to_byte(self) -> u8 {
         match self {
             ModelKind::TiledFactorized => 1,
@@ -174,6 +177,12 @@ impl CodedHeader {
             0
         };
         CODED_WIDTH_OFFSET + varint_len(self.width) + varint_len(self.height) + step
+    }
+
+    /// The file's kind byte: the family's, or 3 for a whole-image file with a step other
+    /// than [`UNIT_STEP`].
+    pub fn kind_byte(&self) -> u8 {
+        kind_byte(self.kind, self.step)
     }
 
     /// The quantization step as a number (1 for [`UNIT_STEP`]).

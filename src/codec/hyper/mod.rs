@@ -67,7 +67,7 @@ struct Latents {
     y: Vec<f32>,
 }
 
-/// What `aec inspect` shows of a kind 2 file.
+/// What `aec inspect` shows of a whole-image file.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LatentReport {
     /// Values of the side latent `z`.
@@ -549,7 +549,8 @@ impl HyperCodec {
         )
     }
 
-    /// Parses and decodes a kind 2 file made by this model, checking the header first.
+    /// Parses and decodes a whole-image file (kind 2 or 3) made by this model, checking the
+    /// header first.
     pub fn decode_rgb(&self, bytes: &[u8]) -> Result<RgbImage, CodecError> {
         let header = aec_format::CodedHeader::parse(bytes)?;
         self.check_header(&header)?;
@@ -559,7 +560,7 @@ impl HyperCodec {
         Ok(self.synthesis(&latents.y, g, file.width, file.height))
     }
 
-    /// The statistics of a kind 2 file made by this model: the latents' values, how many were
+    /// The statistics of a whole-image file made by this model: the latents' values, how many were
     /// escaped, and their ideal code length under the model's tables.
     pub fn latent_report(&self, bytes: &[u8]) -> Result<LatentReport, CodecError> {
         let header = aec_format::CodedHeader::parse(bytes)?;
@@ -741,6 +742,18 @@ mod tests {
                     .code_y::<()>(&l.z, g, step, |k, _, _| Ok(l.symbols[k]))
                     .unwrap();
                 assert_eq!(cond.levels, l.levels);
+                if c.context.is_none() {
+                    // Each level counts the thresholds t with t·Δ below the scale (exact in
+                    // f64: D/256 times a 32-bit integer).
+                    let scales = c.hyper_output(&l.z, g);
+                    for (k, &level) in l.levels.iter().enumerate() {
+                        let below = |t: &&i32| {
+                            f64::from(**t) * f64::from(step.value()) < f64::from(scales[k])
+                        };
+                        let want = c.tables.thresholds.iter().filter(below).count();
+                        assert_eq!(usize::from(level), want, "{k}");
+                    }
+                }
                 for (k, &v) in y.iter().enumerate() {
                     let mu = step::mean_value(cond.means[k]);
                     assert_eq!(

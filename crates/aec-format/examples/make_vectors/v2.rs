@@ -490,7 +490,7 @@ pub fn write_all(root: &Path) {
         let j = json!({
             "description": v.what,
             "version": 2,
-            "kind": v.file.kind.to_byte(),
+            "kind": v.file.header().kind_byte(),
             "channels": v.file.channels,
             "model_id": hex(&v.file.model_id),
             "width": v.file.width,
