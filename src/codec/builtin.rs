@@ -39,6 +39,7 @@ static MEAN_SCALE_MODELS: &[&[u8]] = &[
     include_bytes!("../../samples/model/hyper/mean-scale/q3.safetensors"),
     include_bytes!("../../samples/model/hyper/mean-scale/q4.safetensors"),
     include_bytes!("../../samples/model/hyper/mean-scale/q5.safetensors"),
+    include_bytes!("../../samples/model/hyper/mean-scale/q6.safetensors"),
 ];
 
 /// The tiled entropy-coded models, smallest files first: the notebook's architecture
@@ -162,6 +163,6 @@ mod tests {
         assert!(Builtin::Quality(0).codec(1).is_err());
         assert!(Builtin::Tiled(9).codec(1).is_err());
         assert!(Builtin::ScaleOnly(6).codec(1).is_err());
-        assert!(Builtin::MeanScale(6).codec(1).is_err());
+        assert!(Builtin::MeanScale(7).codec(1).is_err());
     }
 }
