@@ -470,14 +470,10 @@ fn quality_fractions_and_targets() {
     assert!(line.contains("quality 2.5 (level 2, step 0.84)"), "{line}");
     assert_eq!((q2[5], q3[5], half[5]), (2, 2, 3), "kind bytes");
     assert!(half.len() > q2.len(), "{} {}", half.len(), q2.len());
-    aec()
-        .args(["inspect"])
-        .arg(&out)
-        .assert()
-        .success()
-        .stdout(predicate::str::contains(
-            "quantization_step:       0.83984375",
-        ));
+    aec().args(["inspect"]).arg(&out).assert().success().stdout(
+        predicate::str::contains("quantization_step:       0.83984375")
+            .and(predicate::str::contains("quality:                 2.5")),
+    );
     aec()
         .arg("decompress")
         .arg(&out)

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aec::codec::MAX_PIXELS;
+use aec::codec::hyper::Step;
+use aec::codec::{Quality, MAX_PIXELS};
 use aec::format::{
     AecFile, AnyHeader, CodeStats, CodedFile, CodedHeader, FileHeader, Limits, OVERHEAD, VERSION,
 };
@@ -149,8 +150,13 @@ fn inspect_coded(a: &InspectArgs, bytes: &[u8], h: &CodedHeader) -> anyhow::Resu
         "bits_per_pixel": bytes.len() as f64 * 8.0 / h.pixels() as f64,
     });
     if h.kind == aec::format::ModelKind::WholeImageHyperprior {
-        // The latents' quantization step (1 unless the file is kind 3).
+        // The latents' quantization step (1 unless the file is kind 3), and the --quality
+        // that makes such files, when a built-in level made it.
         report["quantization_step"] = json!(h.step_value());
+        let step = Step::from_field(h.step).context("a quantization step of 0")?;
+        if let Some(q) = Quality::of_file(&h.model_id, step) {
+            report["quality"] = json!((q.value * 100.0).round() / 100.0);
+        }
     }
     match resolver.codec_for(&h.model_id) {
         Ok(codec) => {

@@ -50,6 +50,19 @@ impl Quality {
         })
     }
 
+    /// The quality a file of model `model_id` (its first 8 bytes) coded with `step` was made
+    /// at, when that is a built-in level and a step of the scale (to within the step's
+    /// rounding to 256ths); `None` otherwise.
+    pub fn of_file(model_id: &[u8], step: Step) -> Option<Quality> {
+        let level = (1..=Builtin::qualities()).find(|&k| {
+            let bytes = Builtin::Quality(k).bytes().expect("a listed level");
+            crate::store::ModelId::of(bytes).0[..8] == *model_id
+        })?;
+        let value = f64::from(level) - 2.0 * f64::from(step.value()).log2();
+        let q = Quality::from_value(value).ok()?;
+        (q.level == level && q.step == step).then_some(q)
+    }
+
     /// The built-in model of this quality.
     pub fn model(self) -> Builtin {
         Builtin::Quality(self.level)
@@ -80,6 +93,23 @@ fn trim(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_tell_their_quality() {
+        let id = |k: u8| crate::store::ModelId::of(Builtin::Quality(k).bytes().unwrap()).0;
+        for v in [0.0, 0.5, 1.0, 2.75, 3.0, 4.5, Quality::max()] {
+            let q = Quality::from_value(v).unwrap();
+            let back = Quality::of_file(&id(q.level)[..8], q.step).expect("a quality");
+            assert_eq!((back.level, back.step), (q.level, q.step));
+            assert!((back.value - v).abs() < 0.01, "{v}: {}", back.value);
+        }
+        // Level 3 at a coarser step is not on the scale, nor is another model.
+        assert_eq!(
+            Quality::of_file(&id(3)[..8], Step::from_value(1.2).unwrap()),
+            None
+        );
+        assert_eq!(Quality::of_file(&[7; 8], Step::UNIT), None);
+    }
 
     #[test]
     fn whole_numbers_are_the_levels_and_fractions_finer_steps() {

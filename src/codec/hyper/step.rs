@@ -126,6 +126,33 @@ mod tests {
         assert_eq!(u.quantize(2.6, 4096), 2);
     }
 
+    /// Against an independent formulation in `f64`, exact for these magnitudes: `Δ·s + μ`
+    /// rounded once to `f32`, and the levels as `t·Δ < σ`.
+    #[test]
+    fn values_and_levels_match_exact_rationals() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let thresholds: Vec<i32> = (0..63).map(|i: i32| i * i * 97 + i * 13 - 4000).collect();
+        for _ in 0..20_000 {
+            let step = Step::from_field((next() % 65_535) as u16 + 1).unwrap();
+            let s = (next() % (1 << 24)) as i32 - (1 << 23);
+            let mu = (next() % (1 << 28)) as i32 - (1 << 27);
+            let delta = f64::from(step.field()) / 256.0;
+            let exact = f64::from(s) * delta + f64::from(mu) / 4096.0;
+            assert_eq!(step.dequantize(s, mu), exact as f32, "{s} {mu} {step:?}");
+            let sigma = (next() % 800_000) as i32 - 100_000;
+            let want = (thresholds.iter())
+                .filter(|&&t| f64::from(t) * delta < f64::from(sigma))
+                .count();
+            assert_eq!(step.level(&thresholds, sigma), want, "{sigma} {step:?}");
+        }
+    }
+
     #[test]
     fn steps_scale_values_and_tables_exactly() {
         let half = Step::from_value(0.5).unwrap();
