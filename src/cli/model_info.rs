@@ -117,7 +117,7 @@ pub fn list() -> anyhow::Result<ExitCode> {
     );
     for b in Builtin::all() {
         let bytes = b.bytes().expect("a listed model");
-        let id = store::ModelId::of(bytes);
+        let id = b.id().expect("a listed model");
         let (name, kind, lambda) = match b {
             Builtin::Quality(_) | Builtin::ScaleOnly(_) | Builtin::MeanScale(_) => {
                 let (m, _) = HyperModel::from_bytes(bytes)?;

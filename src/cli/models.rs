@@ -42,7 +42,7 @@ impl Lazy {
     fn id(&self) -> ModelId {
         *self
             .id
-            .get_or_init(|| ModelId::of(self.model.bytes().expect("a listed model")))
+            .get_or_init(|| self.model.id().expect("a listed model"))
     }
 }
 

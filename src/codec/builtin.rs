@@ -4,6 +4,7 @@
 
 use super::family::{codec_from_bytes, ImageCodec};
 use super::CodecError;
+use crate::store::ModelId;
 
 /// Bytes of the notebook's model built into aec: the reference configuration (code length
 /// 128), trained with `aec train` as `samples/model/README.md` records, stored as f16.
@@ -50,6 +51,99 @@ static TILED_MODELS: &[&[u8]] = &[
     include_bytes!("../../samples/model/aec-128-q2.safetensors"),
     include_bytes!("../../samples/model/aec-128-q3.safetensors"),
     include_bytes!("../../samples/model/aec-128-q4.safetensors"),
+];
+
+/// Each built-in model's id (the SHA-256 of its file), so that finding the model of a file
+/// hashes nothing (`ids_are_the_files_digests` holds them to the files).
+static IDS: &[(Builtin, &str)] = &[
+    (
+        Builtin::Quality(1),
+        "7018288bf86b7f1b8136ade8b9fbbcc3e0602321a369c7171daab9f5725249ae",
+    ),
+    (
+        Builtin::Quality(2),
+        "5c9206d6cb56583622aef19d2334d00a5ec23b72e2a8597a0f972ed95cd863d3",
+    ),
+    (
+        Builtin::Quality(3),
+        "a142d1d20963cdbdec2e0e6e4ba64631460afe42cfc420ce70becb067fee1f5c",
+    ),
+    (
+        Builtin::Quality(4),
+        "b1fc8981ad6d28da2f3ddef1e97f57038e55b7e3bdd94f53178d3741fcf64c99",
+    ),
+    (
+        Builtin::Quality(5),
+        "ca59476a360d72b806e3db5f377bb0b9f6bc531b738485cc4a0fe499bd8b8e13",
+    ),
+    (
+        Builtin::Quality(6),
+        "460aced997b8551f7c893c3ca917fec1281c0e1ab761fdcf3d58499dbe8b4abb",
+    ),
+    (
+        Builtin::Reference,
+        "20eae3cb74035b9f0994d0909eb82cb83f32ea6de621a56743bc96775d46a349",
+    ),
+    (
+        Builtin::Tiled(1),
+        "3fb421f6d725d31f5fd4c69d8a99c3333173205c447ae33c80b31f66d832c0d3",
+    ),
+    (
+        Builtin::Tiled(2),
+        "e346641545ed9dfdd672b29ce503d6cc3ffaf5ee6924dbc0bb56890b4cae245b",
+    ),
+    (
+        Builtin::Tiled(3),
+        "366f989c7e1ea5d91d007ac3d288a0ac09886d630cb9a6eef3ca57901b465e84",
+    ),
+    (
+        Builtin::Tiled(4),
+        "dfddde9543a8d106113f92e8a37c362d01bf8e89aad7f7bbaf6e7beda6d99e38",
+    ),
+    (
+        Builtin::MeanScale(1),
+        "b61a0ee4fede64c09929e49f7bae162c78522e5512d1568e9effd1bd3ba69b17",
+    ),
+    (
+        Builtin::MeanScale(2),
+        "33976e295cad96001b306be2b5eee3ebb59d481754b5882aa77ec3d5fb0dbe96",
+    ),
+    (
+        Builtin::MeanScale(3),
+        "02686881f07af8207673ec5a2cffdbc643b3757fba59aa9de8723dbfe3280d1c",
+    ),
+    (
+        Builtin::MeanScale(4),
+        "29b67456bb6c1f60614ddd5cbd467af99288e01645fda27f38f6c955a1cf24df",
+    ),
+    (
+        Builtin::MeanScale(5),
+        "5ac8033e67aa4d3b1793b9b2460b2d5713d413debe5efd609b42962803cd5af6",
+    ),
+    (
+        Builtin::MeanScale(6),
+        "813af35cacab4fe65a137ef4e9150c605d488f358dfb647017a6153cc2859dae",
+    ),
+    (
+        Builtin::ScaleOnly(1),
+        "7386c08e53424885c1d853606c5b1f50737327513097698ed1a39f44665e4c52",
+    ),
+    (
+        Builtin::ScaleOnly(2),
+        "9fa8efd7eb401add4d1623c33672b8a36c9ae5a0c1774d9776c493666ceca199",
+    ),
+    (
+        Builtin::ScaleOnly(3),
+        "f5ea2b345a271ea0c1ef29ce703082600bc0e85f083838c5b644ea25b7873047",
+    ),
+    (
+        Builtin::ScaleOnly(4),
+        "6f3ef44f5299555596ad909271297613038ba0a5172a671e2ded72e73539b0b0",
+    ),
+    (
+        Builtin::ScaleOnly(5),
+        "19f7dc72bef9a7d45f7ac44f114337d2f5343ec1e4809ec084ccef43f7cdac64",
+    ),
 ];
 
 /// The quality level `aec compress` uses by default.
@@ -121,6 +215,17 @@ impl Builtin {
         }
     }
 
+    /// The model's id without hashing its file; `None` for a level that does not exist.
+    pub fn id(self) -> Option<ModelId> {
+        let hex = IDS.iter().find(|(b, _)| *b == self)?.1;
+        let mut id = [0u8; 32];
+        for (byte, pair) in id.iter_mut().zip(hex.as_bytes().chunks(2)) {
+            let digit = |c: u8| (c as char).to_digit(16).expect("a hex digit") as u8;
+            *byte = digit(pair[0]) << 4 | digit(pair[1]);
+        }
+        Some(ModelId(id))
+    }
+
     /// The codec of this model, refusing images of more than `max_pixels`.
     pub fn codec(self, max_pixels: u64) -> Result<Box<dyn ImageCodec>, CodecError> {
         let bytes = self.bytes().ok_or_else(|| {
@@ -151,6 +256,16 @@ impl Builtin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_the_files_digests() {
+        let all = Builtin::all();
+        assert_eq!(IDS.len(), all.len());
+        for b in all {
+            assert_eq!(b.id(), Some(ModelId::of(b.bytes().unwrap())), "{b:?}");
+        }
+        assert_eq!(Builtin::Quality(0).id(), None);
+    }
 
     #[test]
     fn names_round_trip_and_every_model_loads() {

@@ -55,8 +55,8 @@ impl Quality {
     /// rounding to 256ths); `None` otherwise.
     pub fn of_file(model_id: &[u8], step: Step) -> Option<Quality> {
         let level = (1..=Builtin::qualities()).find(|&k| {
-            let bytes = Builtin::Quality(k).bytes().expect("a listed level");
-            crate::store::ModelId::of(bytes).0[..8] == *model_id
+            let id = Builtin::Quality(k).id().expect("a listed level");
+            id.0[..8] == *model_id
         })?;
         let value = f64::from(level) - 2.0 * f64::from(step.value()).log2();
         let q = Quality::from_value(value).ok()?;
