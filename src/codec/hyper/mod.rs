@@ -645,6 +645,17 @@ impl HyperCodec {
     }
 }
 
+/// A xorshift generator of test inputs, from a nonzero seed.
+#[cfg(test)]
+fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 /// The quantization step of a parsed file.
 fn file_step(file: &CodedFile) -> Result<Step, CodecError> {
     // The container refuses a step of 0; this keeps a hand-made `CodedFile` honest too.
@@ -993,13 +1004,7 @@ mod tests {
         let header = aec_format::CodedHeader::parse(&bytes)
             .unwrap()
             .encoded_len();
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         let fix_crc = |mut b: Vec<u8>| {
             let n = b.len() - 4;
             let crc = crc32fast::hash(&b[..n]);

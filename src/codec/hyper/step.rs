@@ -130,13 +130,7 @@ mod tests {
     /// rounded once to `f32`, and the levels as `t·Δ < σ`.
     #[test]
     fn values_and_levels_match_exact_rationals() {
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = super::super::xorshift(0x2545_F491_4F6C_DD1D);
         let thresholds: Vec<i32> = (0..63).map(|i: i32| i * i * 97 + i * 13 - 4000).collect();
         for _ in 0..20_000 {
             let step = Step::from_field((next() % 65_535) as u16 + 1).unwrap();
