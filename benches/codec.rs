@@ -148,9 +148,10 @@ fn images(c: &mut Criterion) {
 }
 
 /// Whole images through a hyperprior model of the default size (N = 64, M = 96) at its
-/// initial weights, built here: a 768×512 photo and a 32×32 image, encode and decode. The
-/// time hardly depends on the weights (the transforms' work is fixed; only the range coder's
-/// share follows the bit count).
+/// initial weights, built here, and through the default built-in level (its context
+/// included): a 768×512 photo and a 32×32 image, encode and decode. The time of the first
+/// hardly depends on the weights (the transforms' work is fixed; only the range coder's share
+/// follows the bit count).
 fn hyper(c: &mut Criterion) {
     use aec::codec::HyperCodec;
     use aec::model::hyper::file::HyperModel;
@@ -159,7 +160,18 @@ fn hyper(c: &mut Criterion) {
     let weights = HyperWeights::init(HyperConfig::default(), 0);
     let model = HyperModel::from_weights(weights, 0.0067).expect("a model of fresh weights");
     let codec = HyperCodec::from_bytes(&model.to_bytes()).expect("its own model file");
-    let mut g = c.benchmark_group("hyper");
+    hyper_group(c, "hyper", &codec);
+    // The default level as users get it: trained weights and the checkerboard context.
+    let default = aec::codec::Builtin::default_model()
+        .bytes()
+        .expect("the default model");
+    let codec = HyperCodec::from_bytes(default).expect("the built-in model");
+    hyper_group(c, "hyper-default", &codec);
+}
+
+/// Encode and decode of a photo and a small image through `codec`, as group `group`.
+fn hyper_group(c: &mut Criterion, group: &str, codec: &aec::codec::HyperCodec) {
+    let mut g = c.benchmark_group(group);
     g.sample_size(10)
         .warm_up_time(std::time::Duration::from_secs(1));
     for name in ["kodim23.png", "cifar-test-0000-cat.png"] {

@@ -13,7 +13,7 @@ PYTHON="${PYTHON:-tfenv/bin/python}"
 cargo bench --bench codec --no-run 2>/dev/null
 grep -m1 'model name' /proc/cpuinfo
 source scripts/pause-training.sh
-cargo bench --bench codec -- hyper 2>&1 | grep -E '^hyper/|time:'
+cargo bench --bench codec -- hyper 2>&1 | grep -E '^hyper|time:'
 for size in "768 512" "32 32"; do
   set -- $size
   "$PYTHON" scripts/tf-hyper-code.py --width "$1" --height "$2" --repeat 20 2>&1 \

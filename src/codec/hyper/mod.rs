@@ -159,13 +159,6 @@ impl Geometry {
             y: (yh, yw),
         }
     }
-
-    /// Rows and columns of the hyper-synthesis's output (4 per `z` value), of which `y`'s
-    /// are the top-left part.
-    fn scales(&self) -> (usize, usize) {
-        let up = TOTAL_STRIDE / Y_STRIDE;
-        (self.z.0 * up, self.z.1 * up)
-    }
 }
 
 fn symbol_table(t: &Table) -> SymbolTable {
@@ -476,21 +469,16 @@ impl HyperCodec {
                 v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
             })
             .collect();
-        let scales = self.integer.run(FixedMap {
+        let z = FixedMap {
             channels: self.config.n,
             height: g.z.0,
             width: g.z.1,
             values,
-        });
-        let (sh, sw) = g.scales();
-        debug_assert_eq!((scales.height, scales.width), (sh, sw));
-        let mut out = Vec::with_capacity(scales.channels * g.y.0 * g.y.1);
-        for plane in scales.values.chunks_exact(sh * sw) {
-            for row in plane.chunks_exact(sw).take(g.y.0) {
-                out.extend_from_slice(&row[..g.y.1]);
-            }
-        }
-        out
+        };
+        // Only the part over y: the last convolution computes nothing else.
+        let scales = self.integer.run_cropped(self.path, z, g.y);
+        debug_assert_eq!((scales.height, scales.width), g.y);
+        scales.values
     }
 
     /// The scale level of a scale in the integer network's fixed point, coded with `step`.

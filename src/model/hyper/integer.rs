@@ -174,7 +174,15 @@ impl IntegerNetwork {
 
     /// [`Self::run`] on a chosen path (tests hold the paths to each other).
     pub fn run_on(&self, path: Path, x: FixedMap) -> FixedMap {
-        self.run_pixels(path, PixelMap::of(&x)).into_map()
+        self.run_pixels(path, PixelMap::of(&x), None).into_map()
+    }
+
+    /// [`Self::run_on`] with the output cut to its top-left `rows × cols` (at most its own
+    /// size); a last convolution computes only those positions (each is exactly what the
+    /// whole output has there).
+    pub fn run_cropped(&self, path: Path, x: FixedMap, (rows, cols): (usize, usize)) -> FixedMap {
+        self.run_pixels(path, PixelMap::of(&x), Some((rows, cols)))
+            .into_map()
     }
 
     /// [`Self::run_on`] on a pixel-major map (`height × width × channels`), giving one.
@@ -190,7 +198,7 @@ impl IntegerNetwork {
             channels,
             values,
         };
-        self.run_pixels(path, x).values
+        self.run_pixels(path, x, None).values
     }
 
     /// A one-convolution network (stride 1) on `x`, for the rows `rows` only and in them only
@@ -222,10 +230,15 @@ impl IntegerNetwork {
         out
     }
 
-    fn run_pixels(&self, path: Path, mut x: PixelMap) -> PixelMap {
-        for (layer, gathers) in self.layers.iter().zip(&self.gathers) {
+    fn run_pixels(&self, path: Path, mut x: PixelMap, crop: Option<(usize, usize)>) -> PixelMap {
+        let last = self.layers.len().saturating_sub(1);
+        for (i, (layer, gathers)) in self.layers.iter().zip(&self.gathers).enumerate() {
+            let size = match crop {
+                Some((rows, cols)) if i == last => (rows.min(x.height), cols.min(x.width)),
+                _ => (x.height, x.width),
+            };
             x = match layer {
-                IntLayer::Conv { .. } => conv(path, &x, &gathers[0]),
+                IntLayer::Conv { .. } => conv(path, &x, &gathers[0], size),
                 IntLayer::Deconv { .. } => {
                     deconv(path, &x, gathers[..].try_into().expect("four parities"))
                 }
@@ -235,7 +248,10 @@ impl IntegerNetwork {
                 }
             };
         }
-        x
+        match crop {
+            Some((rows, cols)) => x.cropped(rows, cols),
+            None => x,
+        }
     }
 }
 
@@ -348,6 +364,26 @@ impl PixelMap {
         }
     }
 
+    /// The top-left `rows × cols` (at most the map's own size).
+    fn cropped(self, rows: usize, cols: usize) -> Self {
+        let (rows, cols) = (rows.min(self.height), cols.min(self.width));
+        if (rows, cols) == (self.height, self.width) {
+            return self;
+        }
+        let c = self.channels;
+        let values = (self.values.chunks_exact(self.width * c))
+            .take(rows)
+            .flat_map(|row| &row[..cols * c])
+            .copied()
+            .collect();
+        Self {
+            height: rows,
+            width: cols,
+            channels: c,
+            values,
+        }
+    }
+
     fn into_map(self) -> FixedMap {
         FixedMap {
             channels: self.channels,
@@ -358,10 +394,10 @@ impl PixelMap {
     }
 }
 
-/// A stride-1 convolution, one output row per task.
-fn conv(path: Path, x: &PixelMap, g: &IntGather) -> PixelMap {
+/// A stride-1 convolution, one output row per task, at the top-left `h × w` of its output
+/// (at most the input's size).
+fn conv(path: Path, x: &PixelMap, g: &IntGather, (h, w): (usize, usize)) -> PixelMap {
     let o = g.kernel.n();
-    let (h, w) = (x.height, x.width);
     let mut values = vec![0i32; h * w * o];
     values
         .par_chunks_mut(w * o)
@@ -464,6 +500,33 @@ mod tests {
             let plane = 16 * h * w;
             let means = &float[config.m * plane..];
             assert!(means.iter().any(|&v| v < -0.01), "negative means");
+        }
+    }
+
+    /// The output cut to any top-left part equals that part of the whole output, on every
+    /// path.
+    #[test]
+    fn cropped_outputs_are_parts_of_the_whole() {
+        let config = HyperConfig::new(8, 12).with_means(true);
+        let int = IntegerNetwork::hyper_synthesis(&HyperWeights::init(config, 4)).unwrap();
+        let z = test_map(8, 2, 3, 3 << 12);
+        let whole = int.run_on(Path::Portable, z.clone());
+        let plane = whole.height * whole.width;
+        for (rows, cols) in [(8, 12), (5, 9), (1, 1), (8, 3), (20, 20)] {
+            let (r, c) = (rows.min(whole.height), cols.min(whole.width));
+            let want: Vec<i32> = (whole.values.chunks_exact(plane))
+                .flat_map(|p| {
+                    p.chunks_exact(whole.width)
+                        .take(r)
+                        .flat_map(|row| &row[..c])
+                })
+                .copied()
+                .collect();
+            for path in Path::available() {
+                let part = int.run_cropped(path, z.clone(), (rows, cols));
+                assert_eq!((part.height, part.width), (r, c));
+                assert_eq!(part.values, want, "{rows}×{cols} on {path:?}");
+            }
         }
     }
 
