@@ -318,50 +318,23 @@ impl HyperCodec {
         let Analysed { y, z, size, .. } = analysed;
         let g = Geometry::of(size.0, size.1);
         let n = self.config.n;
-        let mut enc = SymbolEncoder::with_capacity(z.len() + y.len());
-        let mut budget = EscapeBudget::for_values(z.len() + y.len());
-        let bit = n + self.tables.y.len();
+        let mut w = Writer::new(&self.symbols, n + self.tables.y.len(), z.len() + y.len());
         let z_plane = g.z.0 * g.z.1;
-        let mut z_symbols = Vec::with_capacity(z.len());
-        for (k, &v) in z.iter().enumerate() {
-            let c = k / z_plane;
-            let q = round_i32(v - self.tables.z_offset[c]);
-            let coded = encode_value(&mut enc, q, c, bit, &self.symbols, &mut budget)?;
-            z_symbols.push(coded);
-        }
-        let mut report = None;
-        if let Some((rgb, steps)) = refine {
-            // A context model's anchors are coded as they are (the others' tables depend on
-            // them); refinement moves the others under those tables. Without a context every
-            // latent may move, and none is coded before.
-            let movable = self.movable(g);
-            let (q, cond) = self.code_y(&z_symbols, g, step, |k, level, mu| {
-                let q = step.quantize(y[k], mu);
-                if movable[k] {
-                    Ok(q)
-                } else {
-                    encode_value(&mut enc, q, n + level, bit, &self.symbols, &mut budget)
-                }
-            })?;
-            let footprints = (self.footprints).get_or_init(|| refine::footprints(&self.weights));
-            let model = refine::Model {
-                weights: &self.weights,
-                lambda: self.lambda,
-                footprint: footprints,
-                step,
-            };
-            let (refined, r) = refine::refine(&model, rgb, g, (&q, &movable), &cond, steps);
-            report = Some(r);
-            for k in self.coding_order(g).into_iter().filter(|&k| movable[k]) {
-                let table = n + usize::from(cond.levels[k]);
-                encode_value(&mut enc, refined[k], table, bit, &self.symbols, &mut budget)?;
+        let z_symbols = (z.iter().enumerate())
+            .map(|(k, &v)| {
+                let c = k / z_plane;
+                w.put(round_i32(v - self.tables.z_offset[c]), c)
+            })
+            .collect::<Result<Vec<i32>, _>>()?;
+        let report = match refine {
+            Some(image) => Some(self.code_refined(y, &z_symbols, g, step, image, &mut w)?),
+            None => {
+                self.code_y(&z_symbols, g, step, |k, level, mu| {
+                    w.put(step.quantize(y[k], mu), n + level)
+                })?;
+                None
             }
-        } else {
-            self.code_y(&z_symbols, g, step, |k, level, mu| {
-                let q = step.quantize(y[k], mu);
-                encode_value(&mut enc, q, n + level, bit, &self.symbols, &mut budget)
-            })?;
-        }
+        };
         let file = CodedFile {
             kind: ModelKind::WholeImageHyperprior,
             channels: channels.clamp(1, 4),
@@ -369,9 +342,45 @@ impl HyperCodec {
             width: size.0,
             height: size.1,
             step: step.field(),
-            payload: enc.finish(),
+            payload: w.enc.finish(),
         };
         Ok((file.to_bytes()?, report))
+    }
+
+    /// Codes `y` after refining it for `rounds` rounds on `rgb`. A context model's anchors are
+    /// coded as they are (the others' tables depend on them); refinement moves the others
+    /// under those tables. Without a context every latent may move, and none is coded before.
+    fn code_refined(
+        &self,
+        y: &[f32],
+        z_symbols: &[i32],
+        g: Geometry,
+        step: Step,
+        (rgb, rounds): (&RgbImage, usize),
+        w: &mut Writer<'_>,
+    ) -> Result<RefineReport, CodecError> {
+        let n = self.config.n;
+        let movable = self.movable(g);
+        let (q, cond) = self.code_y(z_symbols, g, step, |k, level, mu| {
+            let q = step.quantize(y[k], mu);
+            if movable[k] {
+                Ok(q)
+            } else {
+                w.put(q, n + level)
+            }
+        })?;
+        let footprints = (self.footprints).get_or_init(|| refine::footprints(&self.weights));
+        let model = refine::Model {
+            weights: &self.weights,
+            lambda: self.lambda,
+            footprint: footprints,
+            step,
+        };
+        let (refined, report) = refine::refine(&model, rgb, g, (&q, &movable), &cond, rounds);
+        for k in self.coding_order(g).into_iter().filter(|&k| movable[k]) {
+            w.put(refined[k], n + usize::from(cond.levels[k]))?;
+        }
+        Ok(report)
     }
 
     /// The scale level and mean of every `y` value, from the `z` symbols, in integers only
@@ -641,6 +650,40 @@ fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
         state ^= state >> 7;
         state ^= state << 17;
         state
+    }
+}
+
+/// A stream being written: the range coder, its tables and its escape budget.
+struct Writer<'a> {
+    enc: SymbolEncoder,
+    budget: EscapeBudget,
+    tables: &'a SymbolTables,
+    /// The uniform binary table of the escapes.
+    bit: usize,
+}
+
+impl<'a> Writer<'a> {
+    /// A writer for `values` values.
+    fn new(tables: &'a SymbolTables, bit: usize, values: usize) -> Self {
+        Self {
+            enc: SymbolEncoder::with_capacity(values),
+            budget: EscapeBudget::for_values(values),
+            tables,
+            bit,
+        }
+    }
+
+    /// Codes `value` with table `table` (escaped beyond its alphabet); returns the value
+    /// coded (the nearest in the alphabet when the escape budget is spent).
+    fn put(&mut self, value: i32, table: usize) -> Result<i32, aec_format::FormatError> {
+        encode_value(
+            &mut self.enc,
+            value,
+            table,
+            self.bit,
+            self.tables,
+            &mut self.budget,
+        )
     }
 }
 
