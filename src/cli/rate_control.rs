@@ -105,7 +105,7 @@ impl<'a> Search<'a> {
                 }
                 Ok((cell.get().expect("set above").as_ref(), q.step, q.level))
             }
-            Scale::Steps(codec) => Ok((*codec, Step::from_value((-x / 2.0).exp2())?, 0)),
+            Scale::Steps(codec) => Ok((*codec, Quality::step_at(x)?, 0)),
         }
     }
 }

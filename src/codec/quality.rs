@@ -45,7 +45,7 @@ impl Quality {
         let offset = q - f64::from(level);
         Ok(Quality {
             level,
-            step: Step::from_value((-offset / 2.0).exp2())?,
+            step: Self::step_at(offset)?,
             value: q,
         })
     }
@@ -61,6 +61,12 @@ impl Quality {
         let value = f64::from(level) - 2.0 * f64::from(step.value()).log2();
         let q = Quality::from_value(value).ok()?;
         (q.level == level && q.step == step).then_some(q)
+    }
+
+    /// The step `offset` above a level on the scale: `2^(−offset/2)` (finer above, coarser
+    /// below).
+    pub fn step_at(offset: f64) -> Result<Step, CodecError> {
+        Step::from_value((-offset / 2.0).exp2())
     }
 
     /// The built-in model of this quality.

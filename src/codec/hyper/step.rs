@@ -60,12 +60,7 @@ impl Step {
 
     /// The symbol of a latent `v` whose mean is `mu` (fixed point).
     pub(super) fn quantize(self, v: f32, mu: i32) -> i32 {
-        let r = (v - mean_value(mu)) / self.value();
-        if r.is_nan() {
-            0
-        } else {
-            r.round().clamp(i32::MIN as f32, i32::MAX as f32) as i32
-        }
+        super::round_i32((v - mean_value(mu)) / self.value())
     }
 
     /// `Δ·s + μ` in the integer networks' fixed point, exact (|s| ≤ 2^31 and a step below 2^16 keep it under 2^51).
