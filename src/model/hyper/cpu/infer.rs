@@ -9,6 +9,8 @@
 //! order: the results do not depend on the thread count, the instruction set or where a
 //! region starts.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use super::gdn;
@@ -19,6 +21,9 @@ use crate::model::hyper::{HyperWeights, Layer};
 
 /// Output pixels per product (their patches stay in the second-level cache).
 const RUN: usize = 48;
+
+/// The shortest run of values read in place rather than gathered.
+const MIN_RUN: usize = 64;
 
 /// A layer's convolutions: one for a convolution, four (by output parity) for a transposed one.
 #[derive(Debug, Clone)]
@@ -44,6 +49,14 @@ enum Post {
         norm: Packed,
         inverse: bool,
     },
+}
+
+/// A task's buffers: patches (or squares, for GDN), GDN's norms, and the starts of runs.
+#[derive(Debug, Default)]
+struct Scratch {
+    patches: Vec<f32>,
+    norm: Vec<f32>,
+    starts: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -142,9 +155,15 @@ impl Plan {
     }
 
     /// Runs the transform on `x` on `path`.
-    pub fn run(&self, path: Path, mut x: Map) -> Map {
+    pub fn run(&self, path: Path, x: Map) -> Map {
+        self.run_reading(path, x, true)
+    }
+
+    /// [`Plan::run`], reading convolutions' patches in place where they lie inside the input
+    /// (`in_place`) or always gathering them: the same bits either way.
+    fn run_reading(&self, path: Path, mut x: Map, in_place: bool) -> Map {
         for stage in &self.stages {
-            x = stage.run(path, &x);
+            x = stage.run(path, &x, in_place);
         }
         x
     }
@@ -187,21 +206,23 @@ fn deconv_phase(
 }
 
 impl Stage {
-    fn run(&self, path: Path, x: &Map) -> Map {
+    fn run(&self, path: Path, x: &Map, in_place: bool) -> Map {
         let c = self.out_channels;
         let (height, width, rows_per_task) = match &self.op {
             Op::Conv(g) => (g.taps.output(x.height), g.taps.output(x.width), 1),
             Op::Deconv(_) => (2 * x.height, 2 * x.width, 2),
         };
-        let mut values = vec![0f32; height * width * c];
+        let mut values = zeros(height * width * c);
         values
             .par_chunks_mut(rows_per_task * width * c)
             .enumerate()
             .for_each(|(y, rows)| {
-                let mut scratch = (Vec::new(), Vec::new());
+                let mut scratch = Scratch::default();
                 match &self.op {
-                    Op::Conv(g) => self.conv_row(path, g, x, y, rows, &mut scratch),
-                    Op::Deconv(phases) => self.deconv_rows(path, phases, x, y, rows, &mut scratch),
+                    Op::Conv(g) => self.conv_row(path, (g, in_place), x, y, rows, &mut scratch),
+                    Op::Deconv(phases) => {
+                        self.deconv_rows(path, (phases, in_place), x, y, rows, &mut scratch)
+                    }
                 }
             });
         Map {
@@ -216,25 +237,22 @@ impl Stage {
     fn conv_row(
         &self,
         path: Path,
-        g: &Gather,
+        (g, in_place): (&Gather, bool),
         x: &Map,
         y: usize,
         row: &mut [f32],
-        (patches, tmp): &mut (Vec<f32>, Vec<f32>),
+        scratch: &mut Scratch,
     ) {
         let c = self.out_channels;
         let width = row.len() / c;
         for x0 in (0..width).step_by(RUN) {
-            let count = RUN.min(width - x0);
-            g.taps
-                .patches(&x.values, (x.height, x.width), y, x0, count, patches);
-            let out = &mut row[x0 * c..(x0 + count) * c];
+            let end = x0 + RUN.min(width - x0);
             let dst = Out {
-                values: out,
+                values: &mut row[x0 * c..],
                 stride: c,
             };
-            panel::product(path, patches, count, &g.kernel, dst);
-            self.post(path, out, (patches, tmp));
+            gather_product(path, (g, in_place), x, (y, x0..end), dst, scratch);
+            self.post(path, &mut row[x0 * c..end * c], scratch);
         }
     }
 
@@ -242,40 +260,38 @@ impl Stage {
     fn deconv_rows(
         &self,
         path: Path,
-        phases: &[Gather; 4],
+        (phases, in_place): (&[Gather; 4], bool),
         x: &Map,
         y: usize,
         rows: &mut [f32],
-        (patches, tmp): &mut (Vec<f32>, Vec<f32>),
+        scratch: &mut Scratch,
     ) {
         let c = self.out_channels;
         let row_len = rows.len() / 2;
         for x0 in (0..x.width).step_by(RUN) {
-            let count = RUN.min(x.width - x0);
+            let end = x0 + RUN.min(x.width - x0);
             for (k, g) in phases.iter().enumerate() {
                 let (py, px) = (k / 2, k % 2);
-                g.taps
-                    .patches(&x.values, (x.height, x.width), y, x0, count, patches);
-                let start = py * row_len + (2 * x0 + px) * c;
                 let dst = Out {
-                    values: &mut rows[start..],
+                    values: &mut rows[py * row_len + (2 * x0 + px) * c..],
                     stride: 2 * c,
                 };
-                panel::product(path, patches, count, &g.kernel, dst);
+                gather_product(path, (g, in_place), x, (y, x0..end), dst, scratch);
             }
             for py in 0..2 {
                 let start = py * row_len + 2 * x0 * c;
-                self.post(
-                    path,
-                    &mut rows[start..start + 2 * count * c],
-                    (patches, tmp),
-                );
+                self.post(path, &mut rows[start..start + 2 * (end - x0) * c], scratch);
             }
         }
     }
 
     /// The pixel-wise layer after the product, on `out` (whole pixels).
-    fn post(&self, path: Path, out: &mut [f32], (squares, norm): (&mut Vec<f32>, &mut Vec<f32>)) {
+    fn post(&self, path: Path, out: &mut [f32], scratch: &mut Scratch) {
+        let Scratch {
+            patches: squares,
+            norm,
+            ..
+        } = scratch;
         match &self.post {
             Post::None => {}
             Post::Relu => out.iter_mut().for_each(|v| *v = v.max(0.0)),
@@ -286,7 +302,8 @@ impl Stage {
                 let c = self.out_channels;
                 let pixels = out.len() / c;
                 squares.clear();
-                squares.extend(out.iter().map(|v| v * v));
+                squares.resize(out.len(), 0.0);
+                gdn_squares(path, out, squares);
                 // The product writes every value.
                 norm.resize(out.len(), 0.0);
                 let dst = Out {
@@ -294,12 +311,124 @@ impl Stage {
                     stride: c,
                 };
                 panel::product(path, squares, pixels, packed, dst);
-                for (v, n) in out.iter_mut().zip(norm.iter()) {
-                    let root = n.sqrt();
-                    *v = if *inverse { *v * root } else { *v / root };
-                }
+                gdn_apply(path, out, norm, *inverse);
             }
         }
+    }
+}
+
+/// `len` zeros: written by every thread when there are many (a layer's output reaches tens
+/// of megabytes), by this one when few (where starting tasks costs more).
+fn zeros(len: usize) -> Vec<f32> {
+    if len < 1 << 20 {
+        return vec![0f32; len];
+    }
+    let mut values = Vec::with_capacity(len);
+    values.par_extend(rayon::iter::repeat_n(0f32, len));
+    values
+}
+
+/// `g`'s outputs for pixels `xs` of row `y` into `dst` (pixel `xs.start + i` at row `i`): the
+/// pixels whose patches lie inside `x` read in place when `in_place`, the others (at the
+/// borders, or of short runs) from gathered patches. The same bits either way.
+fn gather_product(
+    path: Path,
+    (g, in_place): (&Gather, bool),
+    x: &Map,
+    (y, xs): (usize, Range<usize>),
+    dst: Out<'_>,
+    scratch: &mut Scratch,
+) {
+    let size = (x.height, x.width);
+    let lens = g.taps.run_lens();
+    // Short runs (a few input channels) are cheaper gathered.
+    let inside = if in_place && lens.iter().all(|&l| l >= MIN_RUN) {
+        g.taps.inside(size, y)
+    } else {
+        0..0
+    };
+    let (x0, end) = (xs.start, xs.end);
+    let a = inside.start.clamp(x0, end);
+    let b = inside.end.clamp(a, end);
+    for (lo, hi, direct) in [(x0, a, false), (a, b, true), (b, end, false)] {
+        if lo == hi {
+            continue;
+        }
+        let dst = Out {
+            values: &mut dst.values[(lo - x0) * dst.stride..],
+            stride: dst.stride,
+        };
+        if direct {
+            scratch.starts.clear();
+            g.taps.run_starts(x.width, y, lo..hi, &mut scratch.starts);
+            let runs = panel::Runs {
+                src: &x.values,
+                lens: &lens,
+                starts: &scratch.starts,
+            };
+            panel::product_runs(path, &runs, hi - lo, &g.kernel, dst);
+        } else {
+            let patches = &mut scratch.patches;
+            g.taps.patches(&x.values, size, y, lo, hi - lo, patches);
+            panel::product(path, patches, hi - lo, &g.kernel, dst);
+        }
+    }
+}
+
+/// `squares[i] = x[i]²`, on `path` (the same bits on every path: one rounding each).
+fn gdn_squares(path: Path, x: &[f32], squares: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if path == Path::Avx2 {
+        // SAFETY: `Path::Avx2` is chosen (or offered to tests) only where the CPU has AVX2.
+        return unsafe { avx2::squares(x, squares) };
+    }
+    let _ = path;
+    squares_loop(x, squares);
+}
+
+/// `x ← x / √norm`, or `x·√norm` when `inverse`, on `path` (square roots, products and
+/// quotients are exactly rounded on every path, so the bits are the same).
+fn gdn_apply(path: Path, x: &mut [f32], norm: &[f32], inverse: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if path == Path::Avx2 {
+        // SAFETY: as in `gdn_squares`.
+        return unsafe { avx2::apply(x, norm, inverse) };
+    }
+    let _ = path;
+    apply_loop(x, norm, inverse);
+}
+
+#[inline(always)]
+fn squares_loop(x: &[f32], squares: &mut [f32]) {
+    for (s, v) in squares.iter_mut().zip(x) {
+        *s = v * v;
+    }
+}
+
+#[inline(always)]
+fn apply_loop(x: &mut [f32], norm: &[f32], inverse: bool) {
+    if inverse {
+        x.iter_mut().zip(norm).for_each(|(v, n)| *v *= n.sqrt());
+    } else {
+        x.iter_mut().zip(norm).for_each(|(v, n)| *v /= n.sqrt());
+    }
+}
+
+/// The element-wise loops above compiled for AVX2 (eight lanes instead of four).
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    /// # Safety
+    /// The CPU has AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn squares(x: &[f32], squares: &mut [f32]) {
+        super::squares_loop(x, squares);
+    }
+
+    /// # Safety
+    /// The CPU has AVX2.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn apply(x: &mut [f32], norm: &[f32], inverse: bool) {
+        super::apply_loop(x, norm, inverse);
     }
 }
 
@@ -385,6 +514,35 @@ mod tests {
                 .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
                 .fold(0f32, f32::max);
             assert!(worst < 1e-4, "{t:?}: {worst}");
+        }
+    }
+
+    /// Patches read in place give the bits of gathered ones, on every path, for sizes whose
+    /// outputs are all border, all inside, or both, in convolutions and transposed ones.
+    #[test]
+    fn reading_in_place_changes_no_bits() {
+        // 32 channels: runs of 2·32 values and more, long enough to be read in place.
+        let w = HyperWeights::init(HyperConfig::new(32, 12).with_means(true), 5);
+        let cases = [
+            (Transform::Analysis, 3, [(1, 1), (7, 5), (48, 40), (37, 70)]),
+            (Transform::Synthesis, 12, [(1, 1), (2, 3), (6, 5), (4, 9)]),
+        ];
+        for (t, c, sizes) in cases {
+            let transform = plan(&w, t as usize);
+            for (h, wd) in sizes {
+                let x = Map {
+                    height: h,
+                    width: wd,
+                    channels: c,
+                    values: input(h, wd, c),
+                };
+                let reference = transform.run_reading(Path::Portable, x.clone(), false);
+                for path in Path::available() {
+                    let got = transform.run_reading(path, x.clone(), true);
+                    let bits = |m: &Map| m.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got), bits(&reference), "{t:?} {path:?} {h}×{wd}");
+                }
+            }
         }
     }
 

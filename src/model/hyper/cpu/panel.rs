@@ -112,6 +112,53 @@ pub fn product(path: Path, a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
     }
 }
 
+/// A matrix read in place: row `i` is, run after run, the `lens[t]` values of `src` from
+/// `starts[i · lens.len() + t]` (a convolution's patches, read from its input).
+pub struct Runs<'a> {
+    /// Where the values are.
+    pub src: &'a [f32],
+    /// The length of each run; they add up to the product's `k`.
+    pub lens: &'a [usize],
+    /// Where each row's runs start, row by row.
+    pub starts: &'a [usize],
+}
+
+/// [`product`] of the `rows` rows of `a` read in place: the same bits as the product of those
+/// rows gathered one after another.
+pub fn product_runs(path: Path, a: &Runs<'_>, rows: usize, b: &Packed, out: Out<'_>) {
+    let runs = a.lens.len();
+    assert_eq!(
+        a.lens.iter().sum::<usize>(),
+        b.k,
+        "the runs make rows of k values"
+    );
+    assert_eq!(a.starts.len(), rows * runs, "runs for {rows} rows");
+    for row in a.starts.chunks_exact(runs.max(1)) {
+        for (&start, &len) in row.iter().zip(a.lens) {
+            assert!(start + len <= a.src.len(), "a run inside the source");
+        }
+    }
+    if rows > 0 {
+        let need = (rows - 1) * out.stride + b.n;
+        assert!(out.values.len() >= need, "out holds {rows} rows");
+    }
+    match (path, b.narrow) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Path::Avx2` is chosen (or offered to tests) only where the CPU has AVX2 and
+        // FMA; the runs and `out` are checked above.
+        (Path::Avx2, false) => unsafe { avx2::product_runs(a, rows, b, out) },
+        _ => {
+            let mut gathered = Vec::with_capacity(rows * b.k);
+            for row in a.starts.chunks_exact(runs.max(1)).take(rows) {
+                for (&start, &len) in row.iter().zip(a.lens) {
+                    gathered.extend_from_slice(&a.src[start..start + len]);
+                }
+            }
+            product(path, &gathered, rows, b, out);
+        }
+    }
+}
+
 /// The fixed order in which a narrow product's eight partial sums are added.
 #[inline(always)]
 fn tree(v: [f32; LANES]) -> f32 {
@@ -159,7 +206,7 @@ fn portable(a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{tree, Out, Packed, LANES, PANEL, ROWS};
+    use super::{tree, Out, Packed, Runs, LANES, PANEL, ROWS};
 
     /// # Safety
     /// As [`product`], for a narrow `b`.
@@ -230,25 +277,69 @@ mod avx2 {
     /// The CPU has AVX2 and FMA; `a` holds `rows` rows of `b.k` values and `out` `rows` rows.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn product(a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
-        let (k, stride) = (b.k, out.stride);
+        let k = b.k;
+        let ap = a.as_ptr();
+        let stretches: Vec<_> = (0..k).step_by(KC).map(|k0| (k0, KC.min(k - k0))).collect();
+        blocked(rows, b, out, &stretches, |i, s| {
+            ap.add(i * k + stretches[s].0)
+        });
+    }
+
+    /// # Safety
+    /// The CPU has AVX2 and FMA; `a` is valid for `rows` rows of `b.k` values (checked by
+    /// [`super::product_runs`]) and `out` holds `rows` rows.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn product_runs(a: &Runs<'_>, rows: usize, b: &Packed, out: Out<'_>) {
+        let runs = a.lens.len();
+        let src = a.src.as_ptr();
+        // Each run in stretches of at most KC values: (k0, length, run, offset in the run).
+        let mut stretches = Vec::new();
+        let mut k0 = 0;
+        for (t, &len) in a.lens.iter().enumerate() {
+            for off in (0..len).step_by(KC) {
+                stretches.push((k0 + off, KC.min(len - off), t, off));
+            }
+            k0 += len;
+        }
+        let spans: Vec<_> = stretches.iter().map(|&(k0, len, _, _)| (k0, len)).collect();
+        let at = |i: usize, s: usize| {
+            let (_, _, t, off) = stretches[s];
+            src.add(a.starts[i * runs + t] + off)
+        };
+        blocked(rows, b, out, &spans, at);
+    }
+
+    /// The product over `stretches` of `k` (`(k0, length)`, in order), where `row_at(i, s)`
+    /// points at row `i`'s values for stretch `s`.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn blocked(
+        rows: usize,
+        b: &Packed,
+        out: Out<'_>,
+        stretches: &[(usize, usize)],
+        row_at: impl Fn(usize, usize) -> *const f32,
+    ) {
+        let stride = out.stride;
         // Stretches of `k` with one panel's slice of `b` (16 KB) held in the first-level
         // cache across all the rows; between stretches each output's running sum waits in
         // `out`, which keeps it exactly, so the chain is the one the portable path computes.
-        for k0 in (0..k).step_by(KC) {
-            let span = (k0, KC.min(k - k0));
+        for (s, &span) in stretches.iter().enumerate() {
             for p in 0..b.n.div_ceil(PANEL) {
                 let mut i = 0;
                 while i < rows {
                     let r = (rows - i).min(ROWS);
-                    let a = &a[i * k..];
+                    let mut ap = [std::ptr::null(); ROWS];
+                    for (j, ap) in ap.iter_mut().take(r).enumerate() {
+                        *ap = row_at(i + j, s);
+                    }
                     let out = &mut out.values[i * stride..];
                     match r {
-                        6 => block::<6>(a, b, p, span, out, stride),
-                        5 => block::<5>(a, b, p, span, out, stride),
-                        4 => block::<4>(a, b, p, span, out, stride),
-                        3 => block::<3>(a, b, p, span, out, stride),
-                        2 => block::<2>(a, b, p, span, out, stride),
-                        _ => block::<1>(a, b, p, span, out, stride),
+                        6 => block::<6>(&ap, b, p, span, out, stride),
+                        5 => block::<5>(&ap, b, p, span, out, stride),
+                        4 => block::<4>(&ap, b, p, span, out, stride),
+                        3 => block::<3>(&ap, b, p, span, out, stride),
+                        2 => block::<2>(&ap, b, p, span, out, stride),
+                        _ => block::<1>(&ap, b, p, span, out, stride),
                     }
                     i += r;
                 }
@@ -259,11 +350,11 @@ mod avx2 {
     /// Values of `k` per stretch.
     const KC: usize = 256;
 
-    /// `R` rows of panel `p` over `k0..k0 + len`: from the bias when `k0` is 0, else from the
-    /// sums in `out`.
+    /// `R` rows (row `r`'s values of the stretch from `ap[r]`) of panel `p` over `k0..k0 +
+    /// len`: from the bias when `k0` is 0, else from the sums in `out`.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn block<const R: usize>(
-        a: &[f32],
+        ap: &[*const f32; ROWS],
         b: &Packed,
         p: usize,
         (k0, len): (usize, usize),
@@ -286,13 +377,13 @@ mod avx2 {
                 _mm256_loadu_ps(start.as_ptr().add(8)),
             ];
         }
-        let bp = b.panels.as_ptr().add(p * k * PANEL);
-        let ap = a.as_ptr();
-        for kk in k0..k0 + len {
+        let bp = b.panels.as_ptr().add((p * k + k0) * PANEL);
+        let ap: [*const f32; R] = std::array::from_fn(|r| ap[r]);
+        for kk in 0..len {
             let b0 = _mm256_loadu_ps(bp.add(kk * PANEL));
             let b1 = _mm256_loadu_ps(bp.add(kk * PANEL + 8));
             for (r, acc) in acc.iter_mut().enumerate() {
-                let v = _mm256_broadcast_ss(&*ap.add(r * k + kk));
+                let v = _mm256_broadcast_ss(&*ap[r].add(kk));
                 acc[0] = _mm256_fmadd_ps(v, b0, acc[0]);
                 acc[1] = _mm256_fmadd_ps(v, b1, acc[1]);
             }
@@ -318,6 +409,42 @@ mod tests {
 
     fn value(i: usize) -> f32 {
         ((i * 7919 % 1013) as f32 - 506.0) / 97.0
+    }
+
+    /// Rows read in place give the bits of the same rows gathered, on every path, wide and
+    /// narrow, with runs longer than a stretch and runs that overlap.
+    #[test]
+    fn runs_read_in_place_give_the_gathered_bits() {
+        let src: Vec<f32> = (0..4000).map(value).collect();
+        for (lens, n) in [(vec![5, 300, 17], 37), (vec![600, 8], 20), (vec![8, 16], 3)] {
+            let k: usize = lens.iter().sum();
+            let rows = 13;
+            let starts: Vec<usize> = (0..rows * lens.len())
+                .map(|i| (i * 977) % (src.len() - 600))
+                .collect();
+            let bias: Vec<f32> = (0..n).map(|j| value(j + 3)).collect();
+            let b = Packed::new(k, n, |kk, j| value(kk * n + j + 7), &bias);
+            let gathered: Vec<f32> = (starts.chunks_exact(lens.len()))
+                .flat_map(|row| row.iter().zip(&lens).flat_map(|(&s, &l)| &src[s..s + l]))
+                .copied()
+                .collect();
+            let mut reference = vec![0f32; rows * n];
+            fn out(values: &mut [f32], stride: usize) -> Out<'_> {
+                Out { values, stride }
+            }
+            product(Path::Portable, &gathered, rows, &b, out(&mut reference, n));
+            for path in Path::available() {
+                let mut got = vec![f32::NAN; rows * n];
+                let runs = Runs {
+                    src: &src,
+                    lens: &lens,
+                    starts: &starts,
+                };
+                product_runs(path, &runs, rows, &b, out(&mut got, n));
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&got), bits(&reference), "{path:?} {lens:?}×{n}");
+            }
+        }
     }
 
     /// Every path gives the portable path's bits, for any block shape and panel remainder,

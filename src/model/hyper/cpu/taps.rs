@@ -7,6 +7,8 @@
 //! `y + (py + k/2 − ky) / 2` where that is a whole number (padding `k/2`, output padding 1,
 //! as burn and the model files define the layer).
 
+use std::ops::Range;
+
 /// The taps of one convolution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Taps {
@@ -89,6 +91,54 @@ impl Taps {
         self.kernel.len() * self.channels
     }
 
+    /// The number of values in each run of a patch, in patch order.
+    pub fn run_lens(&self) -> Vec<usize> {
+        self.runs
+            .iter()
+            .map(|&(_, _, len)| len * self.channels)
+            .collect()
+    }
+
+    /// The output pixels of row `y` whose runs all lie inside the `height × width` input (an
+    /// empty range when the row reaches outside it).
+    pub fn inside(&self, (height, width): (usize, usize), y: usize) -> Range<usize> {
+        let (h, w, s) = (height as isize, width as isize, self.stride as isize);
+        let by = (y * self.stride) as isize;
+        if self
+            .runs
+            .iter()
+            .any(|&(dy, _, _)| by + dy < 0 || by + dy >= h)
+        {
+            return 0..0;
+        }
+        // x·s + dx ≥ 0 and x·s + dx + len ≤ w for every run.
+        let lo = (self.runs.iter())
+            .map(|&(_, dx, _)| ((-dx).max(0) as usize).div_ceil(self.stride))
+            .max()
+            .unwrap_or(0);
+        let hi = (self.runs.iter())
+            .map(|&(_, dx, len)| w - dx - len as isize)
+            .min()
+            .unwrap_or(w);
+        if hi < 0 {
+            return 0..0;
+        }
+        let end = ((hi / s + 1) as usize).min(self.output(width));
+        lo..end.max(lo)
+    }
+
+    /// Appends where each run of output pixels `(y, x)` for `x` in `xs` starts in the
+    /// pixel-major input of `width` columns: pixels of [`Taps::inside`] only.
+    pub fn run_starts(&self, width: usize, y: usize, xs: Range<usize>, starts: &mut Vec<usize>) {
+        let by = (y * self.stride) as isize;
+        for x in xs {
+            let bx = (x * self.stride) as isize;
+            for &(dy, dx, _) in &self.runs {
+                starts.push(((by + dy) * width as isize + bx + dx) as usize * self.channels);
+            }
+        }
+    }
+
     /// Output size along one axis for an input of `size` (burn's, for padding `k/2`).
     pub fn output(&self, size: usize) -> usize {
         size.div_ceil(self.stride)
@@ -149,6 +199,49 @@ impl Taps {
                         tap.copy_from_slice(&x[at..at + c]);
                     } else {
                         tap.fill(T::default());
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`Taps::inside`] holds exactly the output pixels whose runs all lie inside the input,
+    /// and their runs, read from [`Taps::run_starts`], are their patches.
+    #[test]
+    fn inside_pixels_read_their_patches_in_place() {
+        let c = 2;
+        let mut all = vec![
+            Taps::conv(5, 2, c),
+            Taps::conv(3, 1, c),
+            Taps::conv(5, 1, c),
+        ];
+        all.extend([(0, 0), (0, 1), (1, 0), (1, 1)].map(|ph| Taps::deconv_phase(5, ph, c)));
+        for taps in &all {
+            let lens = taps.run_lens();
+            assert_eq!(lens.iter().sum::<usize>(), taps.patch_len());
+            for (h, w) in [(1, 1), (2, 9), (5, 5), (8, 3), (11, 12)] {
+                let x: Vec<i32> = (1..=(h * w * c) as i32).collect();
+                for y in 0..taps.output(h) {
+                    let inside = taps.inside((h, w), y);
+                    for ox in 0..taps.output(w) {
+                        let mut patch = Vec::new();
+                        taps.patches(&x, (h, w), y, ox, 1, &mut patch);
+                        // Zeros are the input's outside (its values start at 1).
+                        let fits = !patch.contains(&0);
+                        assert_eq!(inside.contains(&ox), fits, "{taps:?} {h}×{w} ({y}, {ox})");
+                        if fits {
+                            let mut starts = Vec::new();
+                            taps.run_starts(w, y, ox..ox + 1, &mut starts);
+                            let read: Vec<i32> = (starts.iter().zip(&lens))
+                                .flat_map(|(&s, &l)| x[s..s + l].iter().copied())
+                                .collect();
+                            assert_eq!(read, patch);
+                        }
                     }
                 }
             }
