@@ -67,6 +67,57 @@ fn fma_rate(_threads: usize) -> Option<f64> {
     None
 }
 
+/// 16-bit integer multiply-adds per second of `threads` threads (`vpmaddwd`: sixteen
+/// products a vector, summed in pairs, then added to 32-bit sums), the instruction an
+/// integer convolution would run instead of [`fma_chains`].
+#[cfg(target_arch = "x86_64")]
+fn madd_rate(threads: usize) -> Option<f64> {
+    if !is_x86_feature_detected!("avx2") {
+        return None;
+    }
+    const ITERATIONS: u64 = 50_000_000;
+    let seconds = best_of(RUNS, || {
+        let start = Instant::now();
+        (0..threads).into_par_iter().for_each(|t| {
+            // SAFETY: the CPU has AVX2 (checked above).
+            std::hint::black_box(unsafe { madd_chains(ITERATIONS, t as i16) });
+        });
+        start.elapsed().as_secs_f64()
+    });
+    // Eight sums of eight lanes, each taking two products, per iteration.
+    Some((threads as u64 * ITERATIONS * 8 * 16) as f64 / seconds)
+}
+
+/// Eight independent 32-bit sums of `vpmaddwd` results, with an operand that changes every
+/// iteration (so nothing is computed once and reused).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn madd_chains(iterations: u64, seed: i16) -> i32 {
+    use std::arch::x86_64::*;
+    let (mut a, one) = (_mm256_set1_epi16(seed), _mm256_set1_epi16(1));
+    let b = [3, 5, 7, 11, 13, 17, 19, 23].map(|v| _mm256_set1_epi16(v));
+    let mut acc = [_mm256_setzero_si256(); 8];
+    for _ in 0..iterations {
+        a = _mm256_add_epi16(a, one);
+        for (k, v) in acc.iter_mut().enumerate() {
+            *v = _mm256_add_epi32(*v, _mm256_madd_epi16(a, b[k]));
+        }
+    }
+    let mut total = _mm256_setzero_si256();
+    for v in acc {
+        total = _mm256_add_epi32(total, v);
+    }
+    _mm256_cvtsi256_si32(total)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn madd_rate(_threads: usize) -> Option<f64> {
+    None
+}
+
 /// The sum of `values` in sixteen interleaved partial sums (which vectorise).
 fn sum(values: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
@@ -119,6 +170,13 @@ fn main() {
             all / 1e9
         ),
         _ => println!("multiply-adds: this measurement needs an x86-64 CPU with AVX2 and FMA"),
+    }
+    if let (Some(one), Some(all)) = (madd_rate(1), madd_rate(threads)) {
+        println!(
+            "16-bit integer multiply-adds (AVX2 vpmaddwd): {:.1} G/s on one thread, {:.1} G/s on {threads}",
+            one / 1e9,
+            all / 1e9
+        );
     }
     let mut w = vec![1f32; VALUES];
     let mut m = vec![1f32; VALUES];
