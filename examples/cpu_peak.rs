@@ -20,23 +20,33 @@ fn best_of(runs: usize, mut f: impl FnMut() -> f64) -> f64 {
     (0..runs).map(|_| f()).fold(f64::MAX, f64::min)
 }
 
+/// Iterations of each thread's loop in the multiply-add measurements.
+const ITERATIONS: u64 = 50_000_000;
+
+/// Multiply-adds per second of `threads` threads each running `chains(ITERATIONS, thread)`,
+/// which does `per_iteration` multiply-adds an iteration.
+fn rate(threads: usize, per_iteration: u64, chains: impl Fn(u64, usize) + Sync) -> f64 {
+    let seconds = best_of(RUNS, || {
+        let start = Instant::now();
+        (0..threads)
+            .into_par_iter()
+            .for_each(|t| chains(ITERATIONS, t));
+        start.elapsed().as_secs_f64()
+    });
+    (threads as u64 * ITERATIONS * per_iteration) as f64 / seconds
+}
+
 /// Multiply-adds per second of `threads` threads, each running independent FMA chains.
 #[cfg(target_arch = "x86_64")]
 fn fma_rate(threads: usize) -> Option<f64> {
     if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
         return None;
     }
-    const ITERATIONS: u64 = 50_000_000;
-    let seconds = best_of(RUNS, || {
-        let start = Instant::now();
-        (0..threads).into_par_iter().for_each(|t| {
-            // SAFETY: the CPU has AVX2 and FMA (checked above).
-            std::hint::black_box(unsafe { fma_chains(ITERATIONS, t as f32) });
-        });
-        start.elapsed().as_secs_f64()
-    });
     // Twelve chains of eight lanes per iteration.
-    Some((threads as u64 * ITERATIONS * 12 * 8) as f64 / seconds)
+    Some(rate(threads, 12 * 8, |n, t| {
+        // SAFETY: the CPU has AVX2 and FMA (checked above).
+        std::hint::black_box(unsafe { fma_chains(n, t as f32) });
+    }))
 }
 
 /// Twelve independent chains of 8-lane fused multiply-adds: enough to cover the instruction's
@@ -75,17 +85,11 @@ fn madd_rate(threads: usize) -> Option<f64> {
     if !is_x86_feature_detected!("avx2") {
         return None;
     }
-    const ITERATIONS: u64 = 50_000_000;
-    let seconds = best_of(RUNS, || {
-        let start = Instant::now();
-        (0..threads).into_par_iter().for_each(|t| {
-            // SAFETY: the CPU has AVX2 (checked above).
-            std::hint::black_box(unsafe { madd_chains(ITERATIONS, t as i16) });
-        });
-        start.elapsed().as_secs_f64()
-    });
     // Eight sums of eight lanes, each taking two products, per iteration.
-    Some((threads as u64 * ITERATIONS * 8 * 16) as f64 / seconds)
+    Some(rate(threads, 8 * 16, |n, t| {
+        // SAFETY: the CPU has AVX2 (checked above).
+        std::hint::black_box(unsafe { madd_chains(n, t as i16) });
+    }))
 }
 
 /// Eight independent 32-bit sums of `vpmaddwd` results, with an operand that changes every
