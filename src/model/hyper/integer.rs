@@ -66,6 +66,9 @@ pub struct IntegerNetwork {
     layers: Vec<IntLayer>,
     /// Each layer's products: one for a convolution, four for a transposed one, none for a ReLU.
     gathers: Vec<Vec<IntGather>>,
+    /// For a network of one convolution: its products with only the taps of even, and of odd,
+    /// row plus column offset ([`Self::checkerboard_rows`]).
+    checkerboard: Option<[IntGather; 2]>,
 }
 
 /// Why a model's `h_s` has no integer form.
@@ -154,6 +157,12 @@ impl IntegerNetwork {
             }
         }
         let layers = int_layers;
+        let checkerboard = match &layers[..] {
+            [IntLayer::Conv { i, o, k, w, b }] => Some([false, true].map(|odd| {
+                IntGather::conv_taps(Taps::checkerboard(*k, *i, odd), (*i, *o, *k), w, b)
+            })),
+            _ => None,
+        };
         let gathers = (layers.iter())
             .map(|layer| match layer {
                 IntLayer::Conv { i, o, k, w, b } => vec![IntGather::conv((*i, *o, *k), w, b)],
@@ -163,7 +172,11 @@ impl IntegerNetwork {
                 IntLayer::Relu => Vec::new(),
             })
             .collect();
-        Ok(Self { layers, gathers })
+        Ok(Self {
+            layers,
+            gathers,
+            checkerboard,
+        })
     }
 
     /// Runs the network on a map (fixed point). Each output channel is computed on its own, in
@@ -201,9 +214,11 @@ impl IntegerNetwork {
         self.run_pixels(path, x, None).values
     }
 
-    /// A one-convolution network (stride 1) on `x`, for the rows `rows` only and in them only
-    /// at the positions of the checkerboard where `is_anchor(row, column) == anchors`: the
-    /// band's outputs, pixel-major, 0 at the other positions.
+    /// A one-convolution network (stride 1) on `x`, which holds zeros off the checkerboard's
+    /// anchors, for the rows `rows` only and in them only at the positions where
+    /// `is_anchor(row, column) == anchors`: the band's outputs, pixel-major, 0 at the other
+    /// positions. Only the taps that reach anchors are computed (the others would add
+    /// products with zero), so about half the multiply-adds of the whole convolution.
     pub fn checkerboard_rows(
         &self,
         path: Path,
@@ -211,11 +226,11 @@ impl IntegerNetwork {
         anchors: bool,
         rows: std::ops::Range<usize>,
     ) -> Vec<i32> {
-        assert!(
-            matches!(self.layers[..], [IntLayer::Conv { .. }]),
-            "one convolution"
-        );
-        let g = &self.gathers[0][0];
+        let Some(both) = &self.checkerboard else {
+            panic!("checkerboard_rows runs networks of one convolution");
+        };
+        // From an anchor, the anchors lie an even number of steps away; from the others, odd.
+        let g = &both[usize::from(!anchors)];
         let (o, width) = (g.kernel.n(), x.width);
         let mut out = vec![0i32; rows.len() * width * o];
         out.par_chunks_mut(width * o)
@@ -274,7 +289,11 @@ const RUN: usize = 32;
 impl IntGather {
     /// A convolution (stride 1, padding k/2; weights `[out, in, k, k]`).
     fn conv((i, o, k): (usize, usize, usize), w: &[i32], b: &[i64]) -> Self {
-        let taps = Taps::conv(k, 1, i);
+        Self::conv_taps(Taps::conv(k, 1, i), (i, o, k), w, b)
+    }
+
+    /// That convolution over `taps` only, a subset of its taps.
+    fn conv_taps(taps: Taps, (i, o, k): (usize, usize, usize), w: &[i32], b: &[i64]) -> Self {
         let kernel = IntPacked::new(
             taps.patch_len(),
             o,

@@ -34,6 +34,21 @@ impl Taps {
         Self::new(stride, channels, kernel, &offsets)
     }
 
+    /// The taps of a `k`×`k` convolution (stride 1, padding `k/2`) whose row and column
+    /// offsets add up to an odd number (`odd`) or an even one: the taps that, on a
+    /// checkerboard, reach the squares of the other colour or of the same one.
+    pub fn checkerboard(k: usize, channels: usize, odd: bool) -> Self {
+        let pad = (k / 2) as isize;
+        let kernel: Vec<(usize, usize)> = (0..k)
+            .flat_map(|ky| (0..k).map(move |kx| (ky, kx)))
+            .filter(|&(ky, kx)| (ky + kx) % 2 == usize::from(odd))
+            .collect();
+        let offsets = (kernel.iter())
+            .map(|&(ky, kx)| (ky as isize - pad, kx as isize - pad))
+            .collect::<Vec<_>>();
+        Self::new(1, channels, kernel, &offsets)
+    }
+
     /// Parity `(py, px)` of a stride-2 transposed `k`×`k` convolution over `channels` input
     /// channels.
     pub fn deconv_phase(k: usize, (py, px): (usize, usize), channels: usize) -> Self {
@@ -221,6 +236,7 @@ mod tests {
             Taps::conv(5, 1, c),
         ];
         all.extend([(0, 0), (0, 1), (1, 0), (1, 1)].map(|ph| Taps::deconv_phase(5, ph, c)));
+        all.extend([false, true].map(|odd| Taps::checkerboard(5, c, odd)));
         for taps in &all {
             let lens = taps.run_lens();
             assert_eq!(lens.iter().sum::<usize>(), taps.patch_len());
