@@ -14,6 +14,8 @@ use crate::model::hyper::{is_anchor, HyperWeights};
 pub(super) struct Context {
     conv: IntegerNetwork,
     params: IntegerNetwork,
+    /// `params` for the anchors, whose context inputs are zeros: reads `h_s`'s output alone.
+    anchor_params: IntegerNetwork,
     m: usize,
 }
 
@@ -27,6 +29,7 @@ impl Context {
         Ok(
             IntegerNetwork::context(weights)?.map(|[conv, params]| Self {
                 conv,
+                anchor_params: params.first_inputs(2 * weights.config.m),
                 params,
                 m: weights.config.m,
             }),
@@ -46,7 +49,7 @@ impl Context {
         for band in (0..h).step_by(BAND_ROWS) {
             let rows = band..(band + BAND_ROWS).min(h);
             let positions = positions(rows, w, true);
-            self.refine(path, raw, &positions, |_| None, &mut take);
+            self.refine(path, raw, &positions, None, &mut take);
         }
     }
 
@@ -65,19 +68,20 @@ impl Context {
             let context = (self.conv).checkerboard_rows(path, anchors, false, rows.clone());
             let first = band * w;
             let positions = positions(rows, w, false);
-            let at = |p: usize| Some(&context[(p - first) * two..(p - first + 1) * two]);
-            self.refine(path, raw, &positions, at, &mut take);
+            let at = |p: usize| &context[(p - first) * two..(p - first + 1) * two];
+            self.refine(path, raw, &positions, Some(&at), &mut take);
         }
     }
 
-    /// `raw` plus the parameter network's output for `raw` beside the context (or zeros) at
-    /// `positions`. The network is 1×1, so it runs on those positions alone, side by side.
+    /// `raw` plus the parameter network's output for `raw` beside the context (or zeros,
+    /// without one) at `positions`. The network is 1×1, so it runs on those positions alone,
+    /// side by side.
     fn refine<'a>(
         &self,
         path: Path,
         raw: &[i32],
         positions: &[usize],
-        context: impl Fn(usize) -> Option<&'a [i32]>,
+        context: Option<&dyn Fn(usize) -> &'a [i32]>,
         take: &mut impl FnMut(usize, &[i32]),
     ) {
         let two = 2 * self.m;
@@ -87,14 +91,18 @@ impl Context {
         // Rows of ROW positions (the last one padded), so that the rows run in parallel.
         const ROW: usize = 32;
         let rows = positions.len().div_ceil(ROW);
-        let mut input = vec![0i32; rows * ROW * 2 * two];
-        for (pair, &p) in input.chunks_exact_mut(2 * two).zip(positions) {
+        let (net, width) = match context {
+            Some(_) => (&self.params, 2 * two),
+            None => (&self.anchor_params, two),
+        };
+        let mut input = vec![0i32; rows * ROW * width];
+        for (pair, &p) in input.chunks_exact_mut(width).zip(positions) {
             pair[..two].copy_from_slice(&raw[p * two..(p + 1) * two]);
-            if let Some(c) = context(p) {
-                pair[two..].copy_from_slice(c);
+            if let Some(context) = context {
+                pair[two..].copy_from_slice(context(p));
             }
         }
-        let out = (self.params).run_pixel_major(path, (rows, ROW, 2 * two), input);
+        let out = net.run_pixel_major(path, (rows, ROW, width), input);
         let mut params = vec![0i32; two];
         for (o, &p) in out.chunks_exact(two).zip(positions) {
             for ((v, r), o) in params.iter_mut().zip(&raw[p * two..(p + 1) * two]).zip(o) {

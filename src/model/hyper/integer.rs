@@ -156,7 +156,11 @@ impl IntegerNetwork {
                 other => unreachable!("no integer form of {other:?}"),
             }
         }
-        let layers = int_layers;
+        Ok(Self::of_layers(int_layers))
+    }
+
+    /// The network of `layers`, its products packed.
+    fn of_layers(layers: Vec<IntLayer>) -> Self {
         let checkerboard = match &layers[..] {
             [IntLayer::Conv { i, o, k, w, b }] => Some([false, true].map(|odd| {
                 IntGather::conv_taps(Taps::checkerboard(*k, *i, odd), (*i, *o, *k), w, b)
@@ -172,11 +176,28 @@ impl IntegerNetwork {
                 IntLayer::Relu => Vec::new(),
             })
             .collect();
-        Ok(Self {
+        Self {
             layers,
             gathers,
             checkerboard,
-        })
+        }
+    }
+
+    /// The network for inputs whose channels from `keep` on are zero: its first layer, a 1×1
+    /// convolution, reads only the first `keep` (the products with the zeros left out, so
+    /// the same integers).
+    pub fn first_inputs(&self, keep: usize) -> Self {
+        let mut layers = self.layers.clone();
+        match layers.first_mut() {
+            Some(IntLayer::Conv { i, o, k: 1, w, .. }) if keep <= *i => {
+                *w = (0..*o)
+                    .flat_map(|oc| w[oc * *i..oc * *i + keep].to_vec())
+                    .collect();
+                *i = keep;
+            }
+            _ => panic!("first_inputs needs a first layer of 1×1 convolution"),
+        }
+        Self::of_layers(layers)
     }
 
     /// Runs the network on a map (fixed point). Each output channel is computed on its own, in
@@ -559,6 +580,36 @@ mod tests {
             values: (0..n)
                 .map(|k| (k as i32 * 7919 % (2 * span)) - span)
                 .collect(),
+        }
+    }
+
+    /// The parameter network without its zero inputs gives the whole network's integers.
+    #[test]
+    fn first_inputs_leave_out_only_zeros() {
+        let config = HyperConfig::new(8, 6).with_context(true);
+        let mut weights = HyperWeights::init(config, 9);
+        // The parameter network's last layer starts at zero; give every weight a value.
+        for t in &mut weights.tensors {
+            for (k, v) in t.iter_mut().enumerate() {
+                *v += ((k * 37 % 17) as f32 - 8.0) / 64.0;
+            }
+        }
+        let [_, params] = IntegerNetwork::context(&weights).unwrap().unwrap();
+        let (m, keep) = (6, 12);
+        let short = params.first_inputs(keep);
+        let (rows, cols) = (3, 5);
+        let raw: Vec<i32> = (0..rows * cols * keep)
+            .map(|k| (k as i32 * 7919) % 8192 - 4096)
+            .collect();
+        let mut padded = vec![0; rows * cols * 4 * m];
+        for (dst, src) in padded.chunks_exact_mut(4 * m).zip(raw.chunks_exact(keep)) {
+            dst[..keep].copy_from_slice(src);
+        }
+        for path in Path::available() {
+            let whole = params.run_pixel_major(path, (rows, cols, 4 * m), padded.clone());
+            let got = short.run_pixel_major(path, (rows, cols, keep), raw.clone());
+            assert_eq!(got, whole, "{path:?}");
+            assert!(got.iter().any(|&v| v != 0));
         }
     }
 
