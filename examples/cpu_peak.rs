@@ -1,6 +1,7 @@
 //! The ceilings this machine puts on aec's CPU kernels, measured: multiply-add throughput
-//! (AVX2 fused multiply-adds with no memory traffic, on one thread and on every thread) and
-//! memory bandwidth (streaming reads, and reads and writes in place as an optimizer update
+//! (AVX2 fused multiply-adds, and 16-bit integer ones, with no memory traffic, on one thread
+//! and on every thread), how near the coding transforms' product kernel comes, and memory
+//! bandwidth (streaming reads, and reads and writes in place as an optimizer update
 //! does, over arrays far larger than any cache), each the best of several runs.
 //!
 //! ```sh
@@ -122,6 +123,34 @@ fn madd_rate(_threads: usize) -> Option<f64> {
     None
 }
 
+/// Multiply-adds per second of the coding transforms' product kernel on `threads` threads,
+/// each on its own 48 × 1600 by 1600 × 64 product (48 output pixels of the second analysis
+/// layer of the default size), operands in cache.
+fn product_rate(threads: usize) -> f64 {
+    use aec::cpu_path::Path;
+    use aec::model::hyper::cpu::panel::{self, Out, Packed};
+    let (rows, k, n) = (48, 1600, 64);
+    let a: Vec<f32> = (0..rows * k).map(|i| (i % 13) as f32 * 0.01).collect();
+    let b = Packed::new(k, n, |kk, j| ((kk + j) % 7) as f32 * 0.01, &[0.5; 64]);
+    let calls = 400;
+    let seconds = best_of(RUNS, || {
+        let start = Instant::now();
+        (0..threads).into_par_iter().for_each(|_| {
+            let mut out = vec![0f32; rows * n];
+            for _ in 0..calls {
+                let dst = Out {
+                    values: &mut out,
+                    stride: n,
+                };
+                panel::product(Path::detect(), &a, rows, &b, dst);
+            }
+            std::hint::black_box(&out);
+        });
+        start.elapsed().as_secs_f64()
+    });
+    (threads * calls * rows * k * n) as f64 / seconds
+}
+
 /// The sum of `values` in sixteen interleaved partial sums (which vectorise).
 fn sum(values: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
@@ -182,6 +211,13 @@ fn main() {
             all / 1e9
         );
     }
+    let kernel = product_rate(1);
+    println!(
+        "aec's product kernel (a 48 × 1600 by 1600 × 64 product in cache, the second analysis \
+         layer's shape): {:.1} G/s on one thread, {:.0}% of the FMA figure",
+        kernel / 1e9,
+        100.0 * kernel / fma_rate(1).unwrap_or(f64::NAN)
+    );
     let mut w = vec![1f32; VALUES];
     let mut m = vec![1f32; VALUES];
     for t in [1, threads] {

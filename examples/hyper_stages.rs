@@ -1,5 +1,6 @@
 //! Times each transform of a hyperprior model on one image: burn's `flex` backend against
-//! aec's own CPU kernels (forward only). `cargo run --release --example hyper_stages -- MODEL IMAGE`
+//! aec's own CPU kernels (forward only), then the codec's encode and decode of the image.
+//! `cargo run --release --example hyper_stages -- MODEL IMAGE`
 use std::time::Instant;
 
 use aec::model::hyper::cpu::infer::{Map, Plan};
@@ -93,5 +94,14 @@ fn main() -> anyhow::Result<()> {
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
     println!("banded: analysis {ia:.1} ms, synthesis {is:.1} ms (largest difference {worst:e})");
+    // The whole codec on the image as it is (best of 25): the analysis transforms alone, then
+    // the file (quantization, the integer hyper-synthesis and range coding on top), then back.
+    let codec = aec::codec::HyperCodec::from_bytes(&std::fs::read(&args[1])?)?;
+    let (tr, _) = best(25, || {
+        codec.analyse(&img).expect("an image of the codec's size")
+    });
+    let (tc, file) = best(25, || codec.compress_rgb(&img, 3).expect("its file"));
+    let (td, _) = best(25, || codec.decode_rgb(&file).expect("its own file"));
+    println!("codec: analyse {tr:.1} ms, compress {tc:.1} ms, decode {td:.1} ms");
     Ok(())
 }
