@@ -37,6 +37,17 @@ enum Op {
 struct Gather {
     taps: Taps,
     kernel: Packed,
+    /// The taps' runs' lengths ([`Taps::run_lens`]), if they are long enough to be read in
+    /// place (short runs, of a few input channels, are cheaper gathered).
+    runs: Option<Vec<usize>>,
+}
+
+impl Gather {
+    fn new(taps: Taps, kernel: Packed) -> Self {
+        let lens = taps.run_lens();
+        let runs = lens.iter().all(|&l| l >= MIN_RUN).then_some(lens);
+        Self { taps, kernel, runs }
+    }
 }
 
 /// What follows a layer, pixel by pixel.
@@ -181,7 +192,7 @@ fn conv(w: &[f32], bias: &[f32], (i, o): (usize, usize), k: usize, stride: usize
         },
         bias,
     );
-    Gather { taps, kernel }
+    Gather::new(taps, kernel)
 }
 
 /// Parity `(py, px)` of a stride-2 transposed convolution: burn's kernel `[in, out, k, k]`.
@@ -202,7 +213,7 @@ fn deconv_phase(
         },
         bias,
     );
-    Gather { taps, kernel }
+    Gather::new(taps, kernel)
 }
 
 impl Stage {
@@ -301,7 +312,7 @@ impl Stage {
             } => {
                 let c = self.out_channels;
                 let pixels = out.len() / c;
-                squares.clear();
+                // Every value is written below.
                 squares.resize(out.len(), 0.0);
                 gdn_squares(path, out, squares);
                 // The product writes every value.
@@ -340,12 +351,9 @@ fn gather_product(
     scratch: &mut Scratch,
 ) {
     let size = (x.height, x.width);
-    let lens = g.taps.run_lens();
-    // Short runs (a few input channels) are cheaper gathered.
-    let inside = if in_place && lens.iter().all(|&l| l >= MIN_RUN) {
-        g.taps.inside(size, y)
-    } else {
-        0..0
+    let (inside, lens) = match &g.runs {
+        Some(lens) if in_place => (g.taps.inside(size, y), &lens[..]),
+        _ => (0..0, &[][..]),
     };
     let (x0, end) = (xs.start, xs.end);
     let a = inside.start.clamp(x0, end);
@@ -363,7 +371,7 @@ fn gather_product(
             g.taps.run_starts(x.width, y, lo..hi, &mut scratch.starts);
             let runs = panel::Runs {
                 src: &x.values,
-                lens: &lens,
+                lens,
                 starts: &scratch.starts,
             };
             panel::product_runs(path, &runs, hi - lo, &g.kernel, dst);
