@@ -95,10 +95,7 @@ pub struct Out<'a> {
 /// `out`, on `path`.
 pub fn product(path: Path, a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
     assert!(a.len() >= rows * b.k, "a holds {rows} rows");
-    if rows > 0 {
-        let need = (rows - 1) * out.stride + b.n;
-        assert!(out.values.len() >= need, "out holds {rows} rows");
-    }
+    check_out(rows, b, &out);
     match (path, b.narrow) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::Avx2` is chosen (or offered to tests) only where the CPU has AVX2 and
@@ -138,10 +135,7 @@ pub fn product_runs(path: Path, a: &Runs<'_>, rows: usize, b: &Packed, out: Out<
             assert!(start + len <= a.src.len(), "a run inside the source");
         }
     }
-    if rows > 0 {
-        let need = (rows - 1) * out.stride + b.n;
-        assert!(out.values.len() >= need, "out holds {rows} rows");
-    }
+    check_out(rows, b, &out);
     match (path, b.narrow) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::Avx2` is chosen (or offered to tests) only where the CPU has AVX2 and
@@ -156,6 +150,14 @@ pub fn product_runs(path: Path, a: &Runs<'_>, rows: usize, b: &Packed, out: Out<
             }
             product(path, &gathered, rows, b, out);
         }
+    }
+}
+
+/// Panics unless `out` holds `rows` rows of `b`'s columns.
+fn check_out(rows: usize, b: &Packed, out: &Out<'_>) {
+    if rows > 0 {
+        let need = (rows - 1) * out.stride + b.n;
+        assert!(out.values.len() >= need, "out holds {rows} rows");
     }
 }
 
