@@ -151,6 +151,50 @@ fn product_rate(threads: usize) -> f64 {
     (threads * calls * rows * k * n) as f64 / seconds
 }
 
+/// [`product_rate`] for the fixed-point analysis's 16-bit kernel on the same shape.
+fn product16_rate(threads: usize) -> f64 {
+    use aec::cpu_path::Path;
+    use aec::model::hyper::cpu::panel::Out;
+    use aec::model::hyper::cpu::panel16::{self, Packed16};
+    let (rows, k, n) = (48, 1600, 64);
+    let a: Vec<i16> = (0..rows * k)
+        .map(|i| (i % 13) as i16 * 2000 - 12_000)
+        .collect();
+    let w = |kk: usize, j: usize| ((kk + j) % 7) as f32 * 0.01;
+    let b = Packed16::new((k, n), w, &[0.5; 64], (64, i16::MAX));
+    let units: Vec<f32> = (0..rows * k / 64)
+        .map(|i| 1.0 / (1 + i % 3) as f32)
+        .collect();
+    let calls = 400;
+    let seconds = best_of(RUNS, || {
+        let start = Instant::now();
+        (0..threads).into_par_iter().for_each(|_| {
+            let mut out = vec![0f32; rows * n];
+            for _ in 0..calls {
+                let dst = Out {
+                    values: &mut out,
+                    stride: n,
+                };
+                panel16::product(
+                    Path::detect(),
+                    &a,
+                    if std::env::var("NOU").is_ok() {
+                        &[]
+                    } else {
+                        &units
+                    },
+                    rows,
+                    &b,
+                    dst,
+                );
+            }
+            std::hint::black_box(&out);
+        });
+        start.elapsed().as_secs_f64()
+    });
+    (threads * calls * rows * k * n) as f64 / seconds
+}
+
 /// The sum of `values` in sixteen interleaved partial sums (which vectorise).
 fn sum(values: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
@@ -217,6 +261,10 @@ fn main() {
          layer's shape): {:.1} G/s on one thread, {:.0}% of the FMA figure",
         kernel / 1e9,
         100.0 * kernel / fma_rate(1).unwrap_or(f64::NAN)
+    );
+    println!(
+        "aec's 16-bit product kernel (the same shape, the fixed-point analysis): {:.1} G/s on one thread",
+        product16_rate(1) / 1e9
     );
     let mut w = vec![1f32; VALUES];
     let mut m = vec![1f32; VALUES];

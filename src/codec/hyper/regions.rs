@@ -14,6 +14,7 @@ use image::RgbImage;
 use super::Geometry;
 use crate::codec::tiles::to_u8;
 use crate::cpu_path::Path;
+use crate::model::hyper::cpu::coding::Analysis;
 use crate::model::hyper::cpu::infer::{Map, Plan};
 use crate::model::hyper::Y_STRIDE;
 
@@ -78,7 +79,7 @@ pub fn regions(rows: usize, cols: usize, pixels: usize) -> Vec<Region> {
 
 /// `y` of the padded image, channel-major.
 pub fn analysis(
-    plan: &Plan,
+    plan: &Analysis,
     path: Path,
     (m, pixels): (usize, usize),
     rgb: &RgbImage,
@@ -105,8 +106,8 @@ pub fn analysis(
     y
 }
 
-/// The pixels of a latent region of the padded image (edges repeated), scaled to [0, 1].
-fn image_part(rgb: &RgbImage, big: Region) -> Map {
+/// The pixels of a latent region of the padded image (edges repeated).
+fn image_part(rgb: &RgbImage, big: Region) -> Map<u8> {
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let (rows, cols) = (big.height() * Y_STRIDE, big.width() * Y_STRIDE);
     let (y0, x0) = (big.r.0 * Y_STRIDE, big.c.0 * Y_STRIDE);
@@ -114,7 +115,7 @@ fn image_part(rgb: &RgbImage, big: Region) -> Map {
     for y in 0..rows {
         for x in 0..cols {
             let p = rgb.get_pixel((x0 + x).min(w - 1) as u32, (y0 + y).min(h - 1) as u32);
-            values.extend(p.0.iter().map(|&v| f32::from(v) / 255.0));
+            values.extend_from_slice(&p.0);
         }
     }
     Map {

@@ -14,13 +14,13 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::gdn;
-use super::panel::{self, Out, Packed};
+use super::panel::{self, Out, Packed, Runs};
 use super::taps::Taps;
 use crate::cpu_path::Path;
-use crate::model::hyper::{HyperWeights, Layer};
+use crate::model::hyper::Layer;
 
 /// Output pixels per product (their patches stay in the second-level cache).
-const RUN: usize = 48;
+pub(super) const RUN: usize = 48;
 
 /// The shortest run of values read in place rather than gathered.
 const MIN_RUN: usize = 64;
@@ -34,25 +34,61 @@ enum Op {
 
 /// A convolution as a product: the patches of its taps times its kernel matrix.
 #[derive(Debug, Clone)]
-struct Gather {
+pub(super) struct Gather<K = Packed> {
     taps: Taps,
-    kernel: Packed,
+    kernel: K,
     /// The taps' runs' lengths ([`Taps::run_lens`]), if they are long enough to be read in
     /// place (short runs, of a few input channels, are cheaper gathered).
     runs: Option<Vec<usize>>,
 }
 
-impl Gather {
-    fn new(taps: Taps, kernel: Packed) -> Self {
+impl<K> Gather<K> {
+    /// The convolution of `taps` with `kernel`.
+    pub(super) fn new(taps: Taps, kernel: K) -> Self {
         let lens = taps.run_lens();
         let runs = lens.iter().all(|&l| l >= MIN_RUN).then_some(lens);
         Self { taps, kernel, runs }
+    }
+
+    /// Which input pixels the convolution reads.
+    pub(super) fn taps(&self) -> &Taps {
+        &self.taps
+    }
+
+    /// The kernel matrix.
+    pub(super) fn kernel(&self) -> &K {
+        &self.kernel
+    }
+
+    /// Output pixels `xs` of row `y` over an input of `size`, in three spans `(from, to,
+    /// in place)`: those before, inside and after the pixels whose patches can be read in
+    /// place (all gathered unless `in_place` and the runs are long enough).
+    pub(super) fn spans(
+        &self,
+        in_place: bool,
+        size: (usize, usize),
+        y: usize,
+        xs: Range<usize>,
+    ) -> [(usize, usize, bool); 3] {
+        let inside = match &self.runs {
+            Some(_) if in_place => self.taps.inside(size, y),
+            _ => 0..0,
+        };
+        let (x0, end) = (xs.start, xs.end);
+        let a = inside.start.clamp(x0, end);
+        let b = inside.end.clamp(a, end);
+        [(x0, a, false), (a, b, true), (b, end, false)]
+    }
+
+    /// The taps' runs' lengths, where they are read in place.
+    pub(super) fn run_lens(&self) -> &[usize] {
+        self.runs.as_deref().unwrap_or(&[])
     }
 }
 
 /// What follows a layer, pixel by pixel.
 #[derive(Debug, Clone)]
-enum Post {
+pub(super) enum Post {
     None,
     Relu,
     /// `x / √(β + Γ·x²)`, or `x·√…` when `inverse`; `norm` packs `Γᵀ` with `β` as its bias.
@@ -64,10 +100,13 @@ enum Post {
 
 /// A task's buffers: patches (or squares, for GDN), GDN's norms, and the starts of runs.
 #[derive(Debug, Default)]
-struct Scratch {
-    patches: Vec<f32>,
+pub(super) struct Scratch<T = f32> {
+    /// Gathered patches.
+    pub(super) patches: Vec<T>,
+    squares: Vec<f32>,
     norm: Vec<f32>,
-    starts: Vec<usize>,
+    /// Where runs start.
+    pub(super) starts: Vec<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,35 +122,9 @@ pub struct Plan {
     stages: Vec<Stage>,
 }
 
-/// The transforms a codec runs in floats: analysis, synthesis and hyper-analysis (the
-/// hyper-synthesis runs in integers, [`crate::model::hyper::integer`]).
-#[derive(Debug, Clone)]
-pub struct CodingPlans {
-    /// Image to `y`.
-    pub analysis: Plan,
-    /// `ŷ` to image.
-    pub synthesis: Plan,
-    /// `|y|` to `z`.
-    pub hyper_analysis: Plan,
-}
-
-impl CodingPlans {
-    /// The plans of a model's weights.
-    pub fn new(weights: &HyperWeights) -> Self {
-        let starts = weights.config.network_starts();
-        let networks = weights.config.networks();
-        let plan = |k: usize| Plan::new(&networks[k].1, &weights.tensors[starts[k]..starts[k + 1]]);
-        Self {
-            analysis: plan(0),
-            synthesis: plan(1),
-            hyper_analysis: plan(2),
-        }
-    }
-}
-
 /// A map of `height × width` pixels of `channels` values each, pixel-major (NHWC).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Map {
+pub struct Map<T = f32> {
     /// Rows.
     pub height: usize,
     /// Columns.
@@ -119,7 +132,7 @@ pub struct Map {
     /// Values per pixel.
     pub channels: usize,
     /// `height · width · channels` values.
-    pub values: Vec<f32>,
+    pub values: Vec<T>,
 }
 
 impl Plan {
@@ -298,44 +311,50 @@ impl Stage {
 
     /// The pixel-wise layer after the product, on `out` (whole pixels).
     fn post(&self, path: Path, out: &mut [f32], scratch: &mut Scratch) {
-        let Scratch {
-            patches: squares,
-            norm,
-            ..
-        } = scratch;
-        match &self.post {
-            Post::None => {}
-            Post::Relu => out.iter_mut().for_each(|v| *v = v.max(0.0)),
-            Post::Gdn {
-                norm: packed,
-                inverse,
-            } => {
-                let c = self.out_channels;
-                let pixels = out.len() / c;
-                // Every value is written below.
-                squares.resize(out.len(), 0.0);
-                gdn_squares(path, out, squares);
-                // The product writes every value.
-                norm.resize(out.len(), 0.0);
-                let dst = Out {
-                    values: norm,
-                    stride: c,
-                };
-                panel::product(path, squares, pixels, packed, dst);
-                gdn_apply(path, out, norm, *inverse);
-            }
+        post(path, &self.post, self.out_channels, out, scratch);
+    }
+}
+
+/// `post` on `out`, whole pixels of `c` values.
+pub(super) fn post<T>(
+    path: Path,
+    post: &Post,
+    c: usize,
+    out: &mut [f32],
+    scratch: &mut Scratch<T>,
+) {
+    let Scratch { squares, norm, .. } = scratch;
+    match post {
+        Post::None => {}
+        Post::Relu => out.iter_mut().for_each(|v| *v = v.max(0.0)),
+        Post::Gdn {
+            norm: packed,
+            inverse,
+        } => {
+            let pixels = out.len() / c;
+            // Every value is written below.
+            squares.resize(out.len(), 0.0);
+            gdn_squares(path, out, squares);
+            // The product writes every value.
+            norm.resize(out.len(), 0.0);
+            let dst = Out {
+                values: norm,
+                stride: c,
+            };
+            panel::product(path, squares, pixels, packed, dst);
+            gdn_apply(path, out, norm, *inverse);
         }
     }
 }
 
 /// `len` zeros: written by every thread when there are many (a layer's output reaches tens
 /// of megabytes), by this one when few (where starting tasks costs more).
-fn zeros(len: usize) -> Vec<f32> {
+pub(super) fn zeros<T: Copy + Default + Send + Sync>(len: usize) -> Vec<T> {
     if len < 1 << 20 {
-        return vec![0f32; len];
+        return vec![T::default(); len];
     }
     let mut values = Vec::with_capacity(len);
-    values.par_extend(rayon::iter::repeat_n(0f32, len));
+    values.par_extend(rayon::iter::repeat_n(T::default(), len));
     values
 }
 
@@ -351,14 +370,8 @@ fn gather_product(
     scratch: &mut Scratch,
 ) {
     let size = (x.height, x.width);
-    let (inside, lens) = match &g.runs {
-        Some(lens) if in_place => (g.taps.inside(size, y), &lens[..]),
-        _ => (0..0, &[][..]),
-    };
-    let (x0, end) = (xs.start, xs.end);
-    let a = inside.start.clamp(x0, end);
-    let b = inside.end.clamp(a, end);
-    for (lo, hi, direct) in [(x0, a, false), (a, b, true), (b, end, false)] {
+    let x0 = xs.start;
+    for (lo, hi, direct) in g.spans(in_place, size, y, xs) {
         if lo == hi {
             continue;
         }
@@ -369,9 +382,9 @@ fn gather_product(
         if direct {
             scratch.starts.clear();
             g.taps.run_starts(x.width, y, lo..hi, &mut scratch.starts);
-            let runs = panel::Runs {
+            let runs = Runs {
                 src: &x.values,
-                lens,
+                lens: g.run_lens(),
                 starts: &scratch.starts,
             };
             panel::product_runs(path, &runs, hi - lo, &g.kernel, dst);

@@ -3,12 +3,15 @@
 //! between calls. The trainer ([`crate::train::hyper::fused`]) runs them with a tape for its
 //! backward pass; a test there holds them to burn.
 
+pub mod coding;
 pub mod conv;
 pub mod exact;
+pub mod fixed_analysis;
 pub mod gdn;
 pub mod infer;
 pub mod network;
 pub mod panel;
+pub mod panel16;
 pub mod pool;
 pub mod rate;
 pub mod taps;

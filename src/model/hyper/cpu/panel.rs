@@ -111,9 +111,9 @@ pub fn product(path: Path, a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
 
 /// A matrix read in place: row `i` is, run after run, the `lens[t]` values of `src` from
 /// `starts[i · lens.len() + t]` (a convolution's patches, read from its input).
-pub struct Runs<'a> {
+pub struct Runs<'a, T = f32> {
     /// Where the values are.
-    pub src: &'a [f32],
+    pub src: &'a [T],
     /// The length of each run; they add up to the product's `k`.
     pub lens: &'a [usize],
     /// Where each row's runs start, row by row.

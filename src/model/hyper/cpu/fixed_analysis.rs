@@ -1,0 +1,423 @@
+//! The analysis transform in 16-bit fixed point, for encoding: every convolution's input as
+//! 16-bit integers, its products in [`super::panel16`] (about 1.3× the float kernel's rate on
+//! the CPUs measured, and half the memory), GDN in floats as in [`super::infer`].
+//!
+//! The first layer reads the pixel values `0..=255` themselves (the `1/255` goes into its
+//! weights). Every later layer's input is in block floating point: each pixel's channels share
+//! one power-of-two unit, the one that puts the largest of them between 16384 and 32767 (so
+//! each value keeps 15 bits of its pixel's range), and the product takes one stretch per input
+//! pixel, in that pixel's unit. A unit depends on its pixel's values alone, so a value is the
+//! same whatever region of the image it is computed in.
+//!
+//! Only the encoder runs this: `y` comes out within a few hundredths of the float transform's
+//! (Kodak 23 at the default level: see `docs/hyperprior.md`) and the decoder never sees the
+//! difference; every path and thread count gives the same bits, as in the float transforms.
+
+use rayon::prelude::*;
+
+use super::gdn;
+use super::infer::{post, zeros, Gather, Map, Post, Scratch, RUN};
+use super::panel::{Out, Packed, Runs};
+use super::panel16::{self, Packed16};
+use super::taps::Taps;
+use crate::cpu_path::Path;
+use crate::model::hyper::Layer;
+
+/// The largest magnitude of an input value.
+const LIMIT: i16 = i16::MAX;
+/// Pixel values (the first layer's input) reach this.
+const PIXEL_LIMIT: i16 = 255;
+/// The longest stretch of the first layer (whose units are all one) that keeps its weights'
+/// integers at 16 bits: `256 · 255 · 32767 < 2³¹`.
+const FIRST_STRETCH: usize = 256;
+
+/// A map in block floating point: pixel `p`'s values are `values[p·c..]` times `units[p]`
+/// (no units: all one).
+#[derive(Debug, Clone)]
+struct Grid {
+    map: Map<i16>,
+    units: Vec<f32>,
+}
+
+/// One convolution and its GDN.
+#[derive(Debug, Clone)]
+struct Stage {
+    gather: Gather<Packed16>,
+    /// The same taps over one value per pixel: where each patch's units are.
+    unit_taps: Taps,
+    post: Post,
+    out_channels: usize,
+}
+
+/// The analysis transform in fixed point.
+#[derive(Debug, Clone)]
+pub struct FixedAnalysis {
+    stages: Vec<Stage>,
+}
+
+impl FixedAnalysis {
+    /// The transform of `layers` (convolutions, each but the last followed by GDN, all but the
+    /// first reading an even number of channels) with their parameter tensors in burn's
+    /// layouts; `None` for other layers.
+    pub fn new(layers: &[Layer], params: &[Vec<f32>]) -> Option<Self> {
+        let mut stages: Vec<Stage> = Vec::new();
+        let mut p = 0;
+        let mut rest = layers;
+        while let [Layer::Conv(i, o, k, s), tail @ ..] = rest {
+            let (w, bias) = (&params.get(p)?, &params.get(p + 1)?);
+            let first = stages.is_empty();
+            if (first && *i != 3) || (!first && i % 2 == 1) {
+                return None;
+            }
+            let taps = Taps::conv(*k, *s, *i);
+            let unit = if first { 1.0 / 255.0 } else { 1.0 };
+            let weight = |r: usize, oc: usize| {
+                let (ic, (ky, kx)) = taps.row(r);
+                w[((oc * i + ic) * k + ky) * k + kx] * unit
+            };
+            let patch = taps.patch_len();
+            let grid = match first {
+                true => (patch.next_multiple_of(2).min(FIRST_STRETCH), PIXEL_LIMIT),
+                false => (*i, LIMIT),
+            };
+            let kernel = Packed16::new((patch, *o), weight, bias, grid);
+            let (post, tail) = match tail {
+                [Layer::Gdn(c, false), tail @ ..] if c == o => {
+                    let (beta, gamma) = gdn::effective(params.get(p + 2)?, params.get(p + 3)?);
+                    let norm = Packed::new(*o, *o, |kk, j| gamma[j * o + kk], &beta);
+                    p += 4;
+                    let inverse = false;
+                    (Post::Gdn { norm, inverse }, tail)
+                }
+                [] => {
+                    p += 2;
+                    (Post::None, tail)
+                }
+                _ => return None,
+            };
+            stages.push(Stage {
+                gather: Gather::new(taps, kernel),
+                unit_taps: Taps::conv(*k, *s, 1),
+                post,
+                out_channels: *o,
+            });
+            rest = tail;
+        }
+        let done = rest.is_empty() && p == params.len() && !stages.is_empty();
+        let last_plain = stages.last().is_some_and(|s| matches!(s.post, Post::None));
+        let inner_gdn = (stages.iter().rev().skip(1)).all(|s| matches!(s.post, Post::Gdn { .. }));
+        (done && last_plain && inner_gdn).then_some(Self { stages })
+    }
+
+    /// `y` of an image of pixel values `0..=255` (three channels), on `path`.
+    pub fn run(&self, path: Path, pixels: Map<i16>) -> Map {
+        self.run_reading(path, pixels, true)
+    }
+
+    /// [`FixedAnalysis::run`], reading patches in place where they lie inside a layer's input
+    /// (`in_place`) or always gathering them: the same bits either way.
+    fn run_reading(&self, path: Path, pixels: Map<i16>, in_place: bool) -> Map {
+        let mut x = Grid {
+            map: pixels,
+            units: Vec::new(),
+        };
+        let (last, inner) = self.stages.split_last().expect("at least one convolution");
+        for stage in inner {
+            x = stage.run_to_grid(path, &x, in_place);
+        }
+        last.run(path, &x, in_place, |v, dst: &mut [f32], _| {
+            dst.copy_from_slice(v)
+        })
+        .0
+    }
+}
+
+impl Stage {
+    /// The stage's outputs over `x` in block floating point.
+    fn run_to_grid(&self, path: Path, x: &Grid, in_place: bool) -> Grid {
+        let c = self.out_channels;
+        let (map, units) = self.run(path, x, in_place, |v, dst, units| {
+            to_grid(path, v, c, dst, units)
+        });
+        Grid { map, units }
+    }
+
+    /// The stage's outputs over `x`, each run of pixels handed to `emit` as floats with the
+    /// run's values and units to write.
+    fn run<T: Copy + Default + Send + Sync>(
+        &self,
+        path: Path,
+        x: &Grid,
+        in_place: bool,
+        emit: impl Fn(&[f32], &mut [T], &mut [f32]) + Sync,
+    ) -> (Map<T>, Vec<f32>) {
+        let c = self.out_channels;
+        let taps = self.gather.taps();
+        let (height, width) = (taps.output(x.map.height), taps.output(x.map.width));
+        let mut values = zeros::<T>(height * width * c);
+        let mut units = vec![0f32; height * width];
+        (values.par_chunks_mut(width * c))
+            .zip(units.par_chunks_mut(width))
+            .enumerate()
+            .for_each(|(y, (row, row_units))| {
+                let mut scratch = Scratch::default();
+                let mut patch_units = Vec::new();
+                let mut run = vec![0f32; RUN.min(width) * c];
+                for x0 in (0..width).step_by(RUN) {
+                    let end = x0 + RUN.min(width - x0);
+                    let out = &mut run[..(end - x0) * c];
+                    let bufs = (&mut scratch, &mut patch_units);
+                    self.product(path, (x, in_place), (y, x0..end), out, bufs);
+                    post(path, &self.post, c, out, &mut scratch);
+                    emit(out, &mut row[x0 * c..end * c], &mut row_units[x0..end]);
+                }
+            });
+        let map = Map {
+            height,
+            width,
+            channels: c,
+            values,
+        };
+        (map, units)
+    }
+
+    /// The convolution's outputs for pixels `xs` of row `y` into `out` (whole pixels): those
+    /// whose patches lie inside `x` read in place when `in_place`, the others gathered.
+    fn product(
+        &self,
+        path: Path,
+        (x, in_place): (&Grid, bool),
+        (y, xs): (usize, std::ops::Range<usize>),
+        out: &mut [f32],
+        (scratch, patch_units): (&mut Scratch<i16>, &mut Vec<f32>),
+    ) {
+        let g = &self.gather;
+        let (size, c) = ((x.map.height, x.map.width), self.out_channels);
+        let x0 = xs.start;
+        for (lo, hi, direct) in g.spans(in_place, size, y, xs) {
+            if lo == hi {
+                continue;
+            }
+            let dst = Out {
+                values: &mut out[(lo - x0) * c..],
+                stride: c,
+            };
+            if direct {
+                scratch.starts.clear();
+                g.taps()
+                    .run_starts(x.map.width, y, lo..hi, &mut scratch.starts);
+                let runs = Runs {
+                    src: &x.map.values,
+                    lens: g.run_lens(),
+                    starts: &scratch.starts,
+                };
+                panel16::product_runs(path, &runs, &x.units, hi - lo, g.kernel(), dst);
+            } else {
+                let patches = &mut scratch.patches;
+                g.taps()
+                    .patches(&x.map.values, size, y, lo, hi - lo, patches);
+                // One value more, which a product of pairs may read after the last row.
+                patches.push(0);
+                patch_units.clear();
+                if !x.units.is_empty() {
+                    self.unit_taps
+                        .patches(&x.units, size, y, lo, hi - lo, patch_units);
+                }
+                panel16::product(path, patches, patch_units, hi - lo, g.kernel(), dst);
+            }
+        }
+    }
+}
+
+/// Pixels of `c` values (`values`) in block floating point: into `dst` and each pixel's unit
+/// into `units`, on `path` (the same bits on every path: a power of two times each value,
+/// exact, then rounding to even).
+fn to_grid(path: Path, values: &[f32], c: usize, dst: &mut [i16], units: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if path == Path::Avx2 && c.is_multiple_of(8) {
+        // SAFETY: `Path::Avx2` is chosen (or offered to tests) only where the CPU has AVX2;
+        // `values` and `dst` are the same whole pixels of `c` values, a multiple of 8.
+        return unsafe { avx2::to_grid(values, c, dst, units) };
+    }
+    let _ = path;
+    for ((px, out), unit) in values
+        .chunks_exact(c)
+        .zip(dst.chunks_exact_mut(c))
+        .zip(units)
+    {
+        let largest = px.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let (factor, u) = scaling(largest);
+        *unit = u;
+        for (o, &v) in out.iter_mut().zip(px) {
+            *o = (v * factor).round_ties_even() as i16;
+        }
+    }
+}
+
+/// The factor onto a pixel's grid and its unit, for its largest magnitude: powers of two
+/// that put that value in `[16384, 32768)`, rounding to at most 32767 (a pixel of zeros, or
+/// of values beyond the normal floats, gets zeros).
+#[inline(always)]
+fn scaling(largest: f32) -> (f32, f32) {
+    let exponent = ((largest.to_bits() >> 23) & 0xff) as i32;
+    if exponent == 0 || exponent == 0xff {
+        return (0.0, 0.0);
+    }
+    // largest < 2^(exponent − 126): times 2^(141 − exponent) it is below 2^15.
+    let power = |e: i32| f32::from_bits(((e + 127) as u32) << 23);
+    let e = 141 - exponent;
+    if !(-126..=127).contains(&e) {
+        return (0.0, 0.0);
+    }
+    (power(e), power(-e))
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::scaling;
+
+    /// # Safety
+    /// The CPU has AVX2; `values` and `dst` hold the same whole pixels of `c` values, a
+    /// multiple of 8, and `units` one per pixel.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn to_grid(values: &[f32], c: usize, dst: &mut [i16], units: &mut [f32]) {
+        let sign = _mm256_set1_ps(-0.0);
+        for ((px, out), unit) in values
+            .chunks_exact(c)
+            .zip(dst.chunks_exact_mut(c))
+            .zip(units)
+        {
+            let mut top = _mm256_setzero_ps();
+            for q in (0..c).step_by(8) {
+                let v = _mm256_andnot_ps(sign, _mm256_loadu_ps(px.as_ptr().add(q)));
+                top = _mm256_max_ps(top, v);
+            }
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), top);
+            let (factor, u) = scaling(lanes.iter().fold(0f32, |m, &v| m.max(v)));
+            *unit = u;
+            let f = _mm256_set1_ps(factor);
+            for q in (0..c).step_by(8) {
+                let v = _mm256_mul_ps(_mm256_loadu_ps(px.as_ptr().add(q)), f);
+                let i = _mm256_cvtps_epi32(v);
+                let packed =
+                    _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+                _mm_storeu_si128(out.as_mut_ptr().add(q).cast(), packed);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::hyper::cpu::infer::Plan;
+    use crate::model::hyper::{HyperConfig, HyperWeights};
+
+    fn pixels(h: usize, w: usize) -> Map<i16> {
+        Map {
+            height: h,
+            width: w,
+            channels: 3,
+            values: (0..h * w * 3).map(|i| (i * 7919 % 256) as i16).collect(),
+        }
+    }
+
+    fn model(n: usize, m: usize, seed: u64) -> (FixedAnalysis, Plan) {
+        let w = HyperWeights::init(HyperConfig::new(n, m).with_means(true), seed);
+        let starts = w.config.network_starts();
+        let layers = &w.config.networks()[0].1;
+        let params = &w.tensors[starts[0]..starts[1]];
+        let fixed = FixedAnalysis::new(layers, params).expect("the family's analysis");
+        (fixed, Plan::new(layers, params))
+    }
+
+    fn reals(x: &Map<i16>) -> Map {
+        Map {
+            height: x.height,
+            width: x.width,
+            channels: 3,
+            values: x.values.iter().map(|&v| f32::from(v) / 255.0).collect(),
+        }
+    }
+
+    /// The fixed-point transform gives the float one's `y` to within its grids' precision,
+    /// for sizes whose outputs are all border, all inside, or both.
+    #[test]
+    fn follows_the_float_transform() {
+        let (fixed, float) = model(32, 12, 3);
+        for (h, w) in [(1, 1), (7, 5), (37, 70), (64, 48)] {
+            let x = pixels(h, w);
+            let want = float.run(Path::Portable, reals(&x));
+            let got = fixed.run(Path::widest(), x);
+            let dims = |m: &Map| (m.height, m.width, m.channels);
+            assert_eq!(dims(&got), dims(&want));
+            let scale = want.values.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let worst = (got.values.iter().zip(&want.values))
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(worst < 2e-3 * scale, "{h}×{w}: {worst} of {scale}");
+        }
+    }
+
+    /// The same bits on every path, on 1 to 16 threads, with patches read in place or
+    /// gathered.
+    #[test]
+    fn paths_threads_and_reading_agree() {
+        let (fixed, _) = model(32, 12, 5);
+        for (h, w) in [(7, 5), (48, 40), (37, 70)] {
+            let x = pixels(h, w);
+            let reference = fixed.run_reading(Path::Portable, x.clone(), false);
+            let bits = |m: &Map| m.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            for path in Path::available() {
+                for threads in [1, 3, 16] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let got = pool.install(|| fixed.run(path, x.clone()));
+                    assert_eq!(bits(&got), bits(&reference), "{path:?} {threads} {h}×{w}");
+                }
+            }
+        }
+    }
+
+    /// Every path puts a pixel on the same grid: its largest value in [16384, 32768) units,
+    /// zeros for a pixel of zeros or of values too small for a power-of-two unit.
+    #[test]
+    fn grids_are_the_same_on_every_path() {
+        let c = 16;
+        let pixels: [f32; 8] = [0.0, 1.0, -3.75, 1e-30, 1e-36, 6e4, -0.001, 2.5e-8];
+        let values: Vec<f32> = (0..pixels.len() * c)
+            .map(|i| pixels[i / c] * (1.0 - (i % c) as f32 / 7.0))
+            .collect();
+        let run = |path: Path| {
+            let mut dst = vec![0i16; values.len()];
+            let mut units = vec![f32::NAN; pixels.len()];
+            to_grid(path, &values, c, &mut dst, &mut units);
+            (dst, units)
+        };
+        let (dst, units) = run(Path::Portable);
+        for (p, (px, &u)) in dst.chunks_exact(c).zip(&units).enumerate() {
+            let top = px.iter().map(|v| v.unsigned_abs()).max().unwrap();
+            if u == 0.0 {
+                assert_eq!(top, 0, "pixel {p}");
+                continue;
+            }
+            assert!((16384..=32767).contains(&top), "pixel {p}: {top}");
+            for (k, &v) in px.iter().enumerate() {
+                let real = values[p * c + k];
+                assert!((f32::from(v) * u - real).abs() <= 0.5 * u, "pixel {p}");
+            }
+        }
+        assert_eq!(units[0], 0.0);
+        for path in Path::available() {
+            let got = run(path);
+            assert_eq!(got.0, dst, "{path:?}");
+            let bits = |u: &[f32]| u.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got.1), bits(&units), "{path:?}");
+        }
+    }
+}
