@@ -123,26 +123,20 @@ fn madd_rate(_threads: usize) -> Option<f64> {
     None
 }
 
-/// Multiply-adds per second of the coding transforms' product kernel on `threads` threads,
-/// each on its own 48 × 1600 by 1600 × 64 product (48 output pixels of the second analysis
-/// layer of the default size), operands in cache.
-fn product_rate(threads: usize) -> f64 {
-    use aec::cpu_path::Path;
-    use aec::model::hyper::cpu::panel::{self, Out, Packed};
-    let (rows, k, n) = (48, 1600, 64);
-    let a: Vec<f32> = (0..rows * k).map(|i| (i % 13) as f32 * 0.01).collect();
-    let b = Packed::new(k, n, |kk, j| ((kk + j) % 7) as f32 * 0.01, &[0.5; 64]);
+/// The second analysis layer's product shape: 48 output pixels, 1600 patch values, 64 channels.
+const SHAPE: (usize, usize, usize) = (48, 1600, 64);
+
+/// Multiply-adds per second of `product` (one call: one `SHAPE` product into `out`) on
+/// `threads` threads, each on its own, operands in cache.
+fn kernel_rate(threads: usize, product: impl Fn(&mut [f32]) + Sync) -> f64 {
+    let (rows, k, n) = SHAPE;
     let calls = 400;
     let seconds = best_of(RUNS, || {
         let start = Instant::now();
         (0..threads).into_par_iter().for_each(|_| {
             let mut out = vec![0f32; rows * n];
             for _ in 0..calls {
-                let dst = Out {
-                    values: &mut out,
-                    stride: n,
-                };
-                panel::product(Path::detect(), &a, rows, &b, dst);
+                product(&mut out);
             }
             std::hint::black_box(&out);
         });
@@ -151,12 +145,25 @@ fn product_rate(threads: usize) -> f64 {
     (threads * calls * rows * k * n) as f64 / seconds
 }
 
-/// [`product_rate`] for the fixed-point analysis's 16-bit kernel on the same shape.
+/// [`kernel_rate`] of the coding transforms' float product kernel.
+fn product_rate(threads: usize) -> f64 {
+    use aec::cpu_path::Path;
+    use aec::model::hyper::cpu::panel::{self, Out, Packed};
+    let (rows, k, n) = SHAPE;
+    let a: Vec<f32> = (0..rows * k).map(|i| (i % 13) as f32 * 0.01).collect();
+    let b = Packed::new(k, n, |kk, j| ((kk + j) % 7) as f32 * 0.01, &[0.5; 64]);
+    kernel_rate(threads, |values| {
+        let out = Out { values, stride: n };
+        panel::product(Path::detect(), &a, rows, &b, out);
+    })
+}
+
+/// [`kernel_rate`] of the fixed-point analysis's 16-bit kernel (a unit per input pixel).
 fn product16_rate(threads: usize) -> f64 {
     use aec::cpu_path::Path;
     use aec::model::hyper::cpu::panel::Out;
     use aec::model::hyper::cpu::panel16::{self, Packed16};
-    let (rows, k, n) = (48, 1600, 64);
+    let (rows, k, n) = SHAPE;
     let a: Vec<i16> = (0..rows * k)
         .map(|i| (i % 13) as i16 * 2000 - 12_000)
         .collect();
@@ -165,34 +172,10 @@ fn product16_rate(threads: usize) -> f64 {
     let units: Vec<f32> = (0..rows * k / 64)
         .map(|i| 1.0 / (1 + i % 3) as f32)
         .collect();
-    let calls = 400;
-    let seconds = best_of(RUNS, || {
-        let start = Instant::now();
-        (0..threads).into_par_iter().for_each(|_| {
-            let mut out = vec![0f32; rows * n];
-            for _ in 0..calls {
-                let dst = Out {
-                    values: &mut out,
-                    stride: n,
-                };
-                panel16::product(
-                    Path::detect(),
-                    &a,
-                    if std::env::var("NOU").is_ok() {
-                        &[]
-                    } else {
-                        &units
-                    },
-                    rows,
-                    &b,
-                    dst,
-                );
-            }
-            std::hint::black_box(&out);
-        });
-        start.elapsed().as_secs_f64()
-    });
-    (threads * calls * rows * k * n) as f64 / seconds
+    kernel_rate(threads, |values| {
+        let out = Out { values, stride: n };
+        panel16::product(Path::detect(), &a, &units, rows, &b, out);
+    })
 }
 
 /// The sum of `values` in sixteen interleaved partial sums (which vectorise).

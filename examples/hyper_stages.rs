@@ -1,8 +1,10 @@
 //! Times each transform of a hyperprior model on one image: burn's `flex` backend against
-//! aec's own CPU kernels (forward only), then the codec's encode and decode of the image.
+//! aec's own CPU kernels (forward only), the encoder's fixed-point analysis against the float
+//! one, then the codec's encode and decode of the image.
 //! `cargo run --release --example hyper_stages -- MODEL IMAGE`
 use std::time::Instant;
 
+use aec::model::hyper::cpu::fixed_analysis::FixedAnalysis;
 use aec::model::hyper::cpu::infer::{Map, Plan};
 use aec::model::hyper::cpu::network::{forward, Shape};
 use aec::model::hyper::cpu::pool::Buf;
@@ -85,6 +87,12 @@ fn main() -> anyhow::Result<()> {
         values: v.to_vec(),
     };
     let (ia, out) = best(5, || plan_a.run(path, map(&nhwc, h, w, 3)));
+    let map16 = |v: &[i16], h, w| Map {
+        height: h,
+        width: w,
+        channels: 3,
+        values: v.to_vec(),
+    };
     let plan_s = Plan::new(&nets[1].1, &ps);
     let (is, _) = best(5, || plan_s.run(path, map(&yn, h / 16, w / 16, cfg.m)));
     let worst = out
@@ -94,6 +102,22 @@ fn main() -> anyhow::Result<()> {
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
     println!("banded: analysis {ia:.1} ms, synthesis {is:.1} ms (largest difference {worst:e})");
+    // The encoder's analysis in 16-bit fixed point, against the banded float one.
+    let fixed = FixedAnalysis::new(&nets[0].1, &pa).expect("the family's analysis");
+    let pixels: Vec<i16> = nhwc.iter().map(|&v| (v * 255.0).round() as i16).collect();
+    let (iq, q) = best(5, || fixed.run(path, map16(&pixels, h, w)));
+    let d: Vec<f32> = (out.values.iter().zip(&q.values))
+        .map(|(a, b)| (a - b).abs())
+        .collect();
+    let flips = (out.values.iter().zip(&q.values))
+        .filter(|(a, b)| a.round() != b.round())
+        .count();
+    println!(
+        "fixed point: analysis {iq:.1} ms; y within {:.4} of the float one (mean {:.5}), {flips} of {} roundings differ",
+        d.iter().copied().fold(0f32, f32::max),
+        d.iter().sum::<f32>() / d.len() as f32,
+        d.len()
+    );
     // The whole codec on the image as it is (best of 25): the analysis transforms alone, then
     // the file (quantization, the integer hyper-synthesis and range coding on top), then back.
     let codec = aec::codec::HyperCodec::from_bytes(&std::fs::read(&args[1])?)?;

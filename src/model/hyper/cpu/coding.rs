@@ -19,38 +19,20 @@ pub enum Analysis {
 impl Analysis {
     /// `y` of `pixels` (three channels of `0..=255`), on `path`.
     pub fn run(&self, path: Path, pixels: Map<u8>) -> Map {
-        let Map {
-            height,
-            width,
-            channels,
-            values,
-        } = pixels;
         match self {
-            Analysis::Fixed(plan) => {
-                let values = values.iter().map(|&v| i16::from(v)).collect();
-                plan.run(
-                    path,
-                    Map {
-                        height,
-                        width,
-                        channels,
-                        values,
-                    },
-                )
-            }
-            Analysis::Float(plan) => {
-                let values = values.iter().map(|&v| f32::from(v) / 255.0).collect();
-                plan.run(
-                    path,
-                    Map {
-                        height,
-                        width,
-                        channels,
-                        values,
-                    },
-                )
-            }
+            Analysis::Fixed(plan) => plan.run(path, convert(pixels, i16::from)),
+            Analysis::Float(plan) => plan.run(path, convert(pixels, |v| f32::from(v) / 255.0)),
         }
+    }
+}
+
+/// `map` with `f` applied to every value.
+fn convert<T>(map: Map<u8>, f: impl Fn(u8) -> T) -> Map<T> {
+    Map {
+        height: map.height,
+        width: map.width,
+        channels: map.channels,
+        values: map.values.into_iter().map(f).collect(),
     }
 }
 
