@@ -64,23 +64,12 @@ impl FixedAnalysis {
         let mut p = 0;
         let mut rest = layers;
         while let [Layer::Conv(i, o, k, s), tail @ ..] = rest {
-            let (w, bias) = (&params.get(p)?, &params.get(p + 1)?);
             let first = stages.is_empty();
             if (first && *i != 3) || (!first && i % 2 == 1) {
                 return None;
             }
-            let taps = Taps::conv(*k, *s, *i);
-            let unit = if first { 1.0 / 255.0 } else { 1.0 };
-            let weight = |r: usize, oc: usize| {
-                let (ic, (ky, kx)) = taps.row(r);
-                w[((oc * i + ic) * k + ky) * k + kx] * unit
-            };
-            let patch = taps.patch_len();
-            let grid = match first {
-                true => (patch.next_multiple_of(2).min(FIRST_STRETCH), PIXEL_LIMIT),
-                false => (*i, LIMIT),
-            };
-            let kernel = Packed16::new((patch, *o), weight, bias, grid);
+            let (w, bias) = (params.get(p)?, params.get(p + 1)?);
+            let gather = conv(first, (*i, *o, *k, *s), w, bias);
             let (post, tail) = match tail {
                 [Layer::Gdn(c, false), tail @ ..] if c == o => {
                     let (beta, gamma) = gdn::effective(params.get(p + 2)?, params.get(p + 3)?);
@@ -96,7 +85,7 @@ impl FixedAnalysis {
                 _ => return None,
             };
             stages.push(Stage {
-                gather: Gather::new(taps, kernel),
+                gather,
                 unit_taps: Taps::conv(*k, *s, 1),
                 post,
                 out_channels: *o,
@@ -130,6 +119,29 @@ impl FixedAnalysis {
         })
         .0
     }
+}
+
+/// A convolution `(in, out, kernel, stride)` with burn's kernel `[out, in, k, k]`, quantized
+/// for the first layer's pixel values (`first`) or for a later layer's block floating point.
+fn conv(
+    first: bool,
+    (i, o, k, s): (usize, usize, usize, usize),
+    w: &[f32],
+    bias: &[f32],
+) -> Gather<Packed16> {
+    let taps = Taps::conv(k, s, i);
+    let unit = if first { 1.0 / 255.0 } else { 1.0 };
+    let weight = |r: usize, oc: usize| {
+        let (ic, (ky, kx)) = taps.row(r);
+        w[((oc * i + ic) * k + ky) * k + kx] * unit
+    };
+    let patch = taps.patch_len();
+    let grid = match first {
+        true => (patch.next_multiple_of(2).min(FIRST_STRETCH), PIXEL_LIMIT),
+        false => (i, LIMIT),
+    };
+    let kernel = Packed16::new((patch, o), weight, bias, grid);
+    Gather::new(taps, kernel)
 }
 
 impl Stage {

@@ -238,6 +238,20 @@ fn run(
     }
 }
 
+/// Where each stretch's pieces end (one past its last piece), and each row's unit in each
+/// stretch, stretch-major.
+fn stretches(rows: usize, pieces: &[Piece], unit: impl Unit) -> (Vec<usize>, Vec<f32>) {
+    let ends: Vec<usize> = (pieces.iter().enumerate())
+        .filter(|(_, p)| p.last)
+        .map(|(e, _)| e + 1)
+        .collect();
+    let mut units = Vec::with_capacity(ends.len() * rows);
+    for &e in &ends {
+        units.extend((0..rows).map(|i| unit(i, &pieces[e - 1])));
+    }
+    (ends, units)
+}
+
 /// One 32-bit stretch sum's step: as `vpmaddwd` then `vpaddd` compute it (wrapping, which
 /// never happens within the input limit).
 #[inline(always)]
@@ -282,7 +296,7 @@ fn portable(
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{Locate, Out, Packed16, Piece, Unit, PANEL, ROWS};
+    use super::{stretches, Locate, Out, Packed16, Piece, Unit, PANEL, ROWS};
 
     /// # Safety
     /// The CPU has AVX2 and FMA; row `i`'s values of each piece lie at `src[at(i, piece)..]`,
@@ -297,21 +311,11 @@ mod avx2 {
         (at, unit): (impl Locate, impl Unit),
     ) {
         let stride = out.stride;
+        let (ends, units) = stretches(rows, pieces, unit);
+        // Where each row's pieces are, piece-major.
         let base = src.as_ptr();
-        // Where each row's pieces are, piece-major, and each row's unit per stretch.
         let ptrs: Vec<*const i16> = (pieces.iter())
             .flat_map(|piece| (0..rows).map(|i| base.add(at(i, piece))))
-            .collect();
-        let ends: Vec<usize> = (pieces.iter().enumerate())
-            .filter(|(_, p)| p.last)
-            .map(|(e, _)| e + 1)
-            .collect();
-        let units: Vec<f32> = (ends.iter())
-            .flat_map(|&e| {
-                (0..rows)
-                    .map(|i| unit(i, &pieces[e - 1]))
-                    .collect::<Vec<_>>()
-            })
             .collect();
         // Stretch by stretch (2 KB of each panel, in the first-level cache across the rows);
         // between stretches each output's running sum waits in `out`.
