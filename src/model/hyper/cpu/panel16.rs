@@ -47,17 +47,19 @@ impl Packed16 {
         assert!(input_limit > 0, "a positive input limit");
         assert!(stretch > 0 && stretch % 2 == 0, "stretches of whole pairs");
         let limit = (i32::MAX as usize / (stretch * input_limit as usize)).min(i16::MAX as usize);
-        let scale: Vec<f32> = (0..cols)
-            .map(|j| {
-                let largest = (0..rows).map(|k| b(k, j).abs()).fold(0f32, f32::max);
-                largest / limit as f32
-            })
+        // `b` once, column by column.
+        let reals: Vec<f32> = (0..cols)
+            .flat_map(|j| (0..rows).map(move |k| (k, j)))
+            .map(|(k, j)| b(k, j))
+            .collect();
+        let scale: Vec<f32> = (reals.chunks(rows.max(1)).take(cols))
+            .map(|column| column.iter().fold(0f32, |m, v| m.max(v.abs())) / limit as f32)
             .collect();
         let quantized = |k: usize, j: usize| -> i16 {
             if k >= rows || scale[j] == 0.0 {
                 return 0;
             }
-            let q = (b(k, j) / scale[j]).round();
+            let q = (reals[j * rows + k] / scale[j]).round();
             q.clamp(-(limit as f32), limit as f32) as i16
         };
         // Panels of PANEL columns over pairs of rows: as `PANEL` columns of `2·PANEL` values.
@@ -185,9 +187,12 @@ pub fn product_runs(
         k0 += len;
     }
     let at = |i: usize, piece: &Piece| a.starts[i * runs + piece.run] + piece.offset;
-    let unit = |i: usize, piece: &Piece| match units {
-        [] => 1.0,
-        _ => units[at(i, piece) / kc],
+    // A shift where the stretch is a power of two (a division costs tens of cycles).
+    let shift = kc.is_power_of_two().then(|| kc.trailing_zeros());
+    let unit = |i: usize, piece: &Piece| match (units, shift) {
+        ([], _) => 1.0,
+        (_, Some(shift)) => units[at(i, piece) >> shift],
+        (_, None) => units[at(i, piece) / kc],
     };
     run(path, a.src, rows, b, out, &pieces, (at, unit));
 }
@@ -314,9 +319,10 @@ mod avx2 {
         let (ends, units) = stretches(rows, pieces, unit);
         // Where each row's pieces are, piece-major.
         let base = src.as_ptr();
-        let ptrs: Vec<*const i16> = (pieces.iter())
-            .flat_map(|piece| (0..rows).map(|i| base.add(at(i, piece))))
-            .collect();
+        let mut ptrs: Vec<*const i16> = Vec::with_capacity(pieces.len() * rows);
+        for piece in pieces {
+            ptrs.extend((0..rows).map(|i| base.add(at(i, piece))));
+        }
         // Stretch by stretch (2 KB of each panel, in the first-level cache across the rows);
         // between stretches each output's running sum waits in `out`.
         let mut first = 0;
