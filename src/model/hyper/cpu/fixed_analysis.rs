@@ -1,6 +1,6 @@
 //! The analysis transform in 16-bit fixed point, for encoding: every convolution's input as
-//! 16-bit integers, its products in [`super::panel16`] (about 1.3× the float kernel's rate on
-//! the CPUs measured, and half the memory), GDN in floats as in [`super::infer`].
+//! 16-bit integers, its products in [`super::panel16`] (1.1–1.15× the float kernel's rate on
+//! the AVX2 machine measured, and half the memory), GDN in floats as in [`super::infer`].
 //!
 //! The first layer reads the pixel values `0..=255` themselves (the `1/255` goes into its
 //! weights). Every later layer's input is in block floating point: each pixel's channels share

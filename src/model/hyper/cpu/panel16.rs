@@ -10,8 +10,9 @@
 //! exact for inputs within the input limit. Integer sums have no order, and the float steps are
 //! the same on every path, so the AVX2 kernel and the portable one give the same bits.
 //!
-//! On the CPUs measured ([`docs/hyperprior.md`]) a 16-bit multiply-add instruction does twice
-//! the work of a float one, and the operands take half the memory.
+//! A 16-bit multiply-add instruction does twice the products of a float one, and the operands
+//! take half the memory; on the AVX2 machine measured (`docs/hyperprior.md`) `vpmaddwd` with its
+//! 32-bit additions runs 1.4× the multiply-adds of FMA, this kernel 1.1–1.15× the float one's.
 
 use super::panel::{pack, Out, Runs, PANEL};
 use crate::cpu_path::Path;
