@@ -112,10 +112,12 @@ pub fn product(path: Path, a: &[i16], units: &[f32], rows: usize, b: &Packed16, 
     check_out(rows, b, &out);
     let pieces: Vec<Piece> = (0..k)
         .step_by(kc)
-        .map(|k0| Piece {
+        .enumerate()
+        .map(|(stretch, k0)| Piece {
             k0,
             len: kc.min(k - k0),
             last: true,
+            stretch,
             run: 0,
             offset: k0,
         })
@@ -123,7 +125,7 @@ pub fn product(path: Path, a: &[i16], units: &[f32], rows: usize, b: &Packed16, 
     let at = |i: usize, piece: &Piece| i * k + piece.offset;
     let unit = |i: usize, piece: &Piece| match units {
         [] => 1.0,
-        _ => units[i * stretches + piece.k0 / kc],
+        _ => units[i * stretches + piece.stretch],
     };
     run(path, a, rows, b, out, &pieces, (at, unit));
 }
@@ -180,6 +182,7 @@ pub fn product_runs(
                 k0: k0 + off,
                 len: take,
                 last: end % kc == 0 || end == b.k,
+                stretch: (k0 + off) / kc,
                 run: t,
                 offset: off,
             });
@@ -198,13 +201,14 @@ pub fn product_runs(
     run(path, a.src, rows, b, out, &pieces, (at, unit));
 }
 
-/// Part of a stretch: `len` values of `k` from `k0`, found at `offset` in run `run`; `last`
-/// ends its stretch.
+/// Part of stretch `stretch`: `len` values of `k` from `k0`, found at `offset` in run `run`;
+/// `last` ends its stretch.
 #[derive(Debug, Clone, Copy)]
 struct Piece {
     k0: usize,
     len: usize,
     last: bool,
+    stretch: usize,
     run: usize,
     offset: usize,
 }
