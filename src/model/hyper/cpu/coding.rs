@@ -64,15 +64,4 @@ impl CodingPlans {
             hyper_analysis: plan(2),
         }
     }
-
-    /// The same transforms with the analysis in floats.
-    pub fn with_float_analysis(weights: &HyperWeights) -> Self {
-        let starts = weights.config.network_starts();
-        let networks = weights.config.networks();
-        let analysis = Plan::new(&networks[0].1, &weights.tensors[starts[0]..starts[1]]);
-        Self {
-            analysis: Analysis::Float(analysis),
-            ..Self::new(weights)
-        }
-    }
 }
