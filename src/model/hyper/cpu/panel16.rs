@@ -48,6 +48,7 @@ impl Packed16 {
         assert!(input_limit > 0, "a positive input limit");
         assert!(stretch > 0 && stretch % 2 == 0, "stretches of whole pairs");
         let limit = (i32::MAX as usize / (stretch * input_limit as usize)).min(i16::MAX as usize);
+        assert!(limit > 0, "stretches short enough for exact 32-bit sums");
         // `b` once, column by column.
         let reals: Vec<f32> = (0..cols)
             .flat_map(|j| (0..rows).map(move |k| (k, j)))
