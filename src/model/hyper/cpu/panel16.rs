@@ -128,7 +128,7 @@ pub fn product(path: Path, a: &[i16], units: &[f32], rows: usize, b: &Packed16, 
         [] => 1.0,
         _ => units[i * stretches + piece.stretch],
     };
-    run(path, a, rows, b, out, &pieces, (at, unit));
+    run(path, a, b, out, &Layout::new(rows, &pieces, at, unit));
 }
 
 /// [`product`] of the `rows` rows of `a` read in place: the same bits as those rows gathered.
@@ -199,7 +199,7 @@ pub fn product_runs(
         (_, Some(shift)) => units[at(i, piece) >> shift],
         (_, None) => units[at(i, piece) / kc],
     };
-    run(path, a.src, rows, b, out, &pieces, (at, unit));
+    run(path, a.src, b, out, &Layout::new(rows, &pieces, at, unit));
 }
 
 /// Part of stretch `stretch`: `len` values of `k` from `k0`, found at `offset` in run `run`;
@@ -222,45 +222,66 @@ fn check_out(rows: usize, b: &Packed16, out: &Out<'_>) {
     }
 }
 
-/// Where row `i`'s values of a piece start in the source, and the unit of its stretch.
-trait Locate: Fn(usize, &Piece) -> usize {}
-impl<F: Fn(usize, &Piece) -> usize> Locate for F {}
-trait Unit: Fn(usize, &Piece) -> f32 {}
-impl<F: Fn(usize, &Piece) -> f32> Unit for F {}
-
-/// The product over `pieces`, row `i`'s values of a piece at `src[at(i, piece)..]` in units
-/// of `unit(i, piece)` (read at the stretch's last piece).
-fn run(
-    path: Path,
-    src: &[i16],
+/// Where a product's operands are: row `i`'s values of piece `e` at `src[offsets[e·rows + i]..]`;
+/// one past each stretch's last piece (`ends`), and each row's unit in each stretch
+/// (stretch-major). Worked out once per product, for every panel and path.
+struct Layout<'a> {
+    pieces: &'a [Piece],
     rows: usize,
-    b: &Packed16,
-    out: Out<'_>,
-    pieces: &[Piece],
-    (at, unit): (impl Locate, impl Unit),
-) {
+    offsets: Vec<usize>,
+    ends: Vec<usize>,
+    units: Vec<f32>,
+}
+
+impl<'a> Layout<'a> {
+    /// `rows` rows over `pieces`, row `i`'s values of a piece at `at(i, piece)` in units of
+    /// `unit(i, piece)` (asked at the stretch's last piece).
+    fn new(
+        rows: usize,
+        pieces: &'a [Piece],
+        at: impl Fn(usize, &Piece) -> usize,
+        unit: impl Fn(usize, &Piece) -> f32,
+    ) -> Self {
+        let mut offsets = Vec::with_capacity(pieces.len() * rows);
+        for piece in pieces {
+            offsets.extend((0..rows).map(|i| at(i, piece)));
+        }
+        let ends: Vec<usize> = (pieces.iter().enumerate())
+            .filter(|(_, p)| p.last)
+            .map(|(e, _)| e + 1)
+            .collect();
+        let mut units = Vec::with_capacity(ends.len() * rows);
+        for &e in &ends {
+            units.extend((0..rows).map(|i| unit(i, &pieces[e - 1])));
+        }
+        Self {
+            pieces,
+            rows,
+            offsets,
+            ends,
+            units,
+        }
+    }
+
+    /// Each stretch's pieces (as indices) and its rows' units.
+    fn stretches(&self) -> impl Iterator<Item = (std::ops::Range<usize>, &[f32])> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        (starts.zip(&self.ends))
+            .zip(self.units.chunks_exact(self.rows.max(1)))
+            .map(|((from, &to), units)| (from..to, units))
+    }
+}
+
+/// The product of the rows `layout` finds in `src` and `b`, on `path`.
+fn run(path: Path, src: &[i16], b: &Packed16, out: Out<'_>, layout: &Layout<'_>) {
     match path {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::Avx2` is chosen (or offered to tests) only where the CPU has AVX2 and
         // FMA; every row's pieces lie inside `src` (checked by the callers: a pair's second
         // value past an odd `k` is the extra value `product` requires) and `out` holds the rows.
-        Path::Avx2 => unsafe { avx2::blocked(src, rows, b, out, pieces, (at, unit)) },
-        _ => portable(src, rows, b, out, pieces, (at, unit)),
+        Path::Avx2 => unsafe { avx2::blocked(src, b, out, layout) },
+        _ => portable(src, b, out, layout),
     }
-}
-
-/// Where each stretch's pieces end (one past its last piece), and each row's unit in each
-/// stretch, stretch-major.
-fn stretches(rows: usize, pieces: &[Piece], unit: impl Unit) -> (Vec<usize>, Vec<f32>) {
-    let ends: Vec<usize> = (pieces.iter().enumerate())
-        .filter(|(_, p)| p.last)
-        .map(|(e, _)| e + 1)
-        .collect();
-    let mut units = Vec::with_capacity(ends.len() * rows);
-    for &e in &ends {
-        units.extend((0..rows).map(|i| unit(i, &pieces[e - 1])));
-    }
-    (ends, units)
 }
 
 /// One 32-bit stretch sum's step: as `vpmaddwd` then `vpaddd` compute it (wrapping, which
@@ -272,31 +293,25 @@ fn pair(sum: i32, a: [i16; 2], q: [i16; 2]) -> i32 {
 }
 
 /// The reference: each output's stretch sums in integers, each added in one fused step.
-fn portable(
-    src: &[i16],
-    rows: usize,
-    b: &Packed16,
-    out: Out<'_>,
-    pieces: &[Piece],
-    (at, unit): (impl Locate, impl Unit),
-) {
+fn portable(src: &[i16], b: &Packed16, out: Out<'_>, layout: &Layout<'_>) {
+    let rows = layout.rows;
     for i in 0..rows {
         for j in 0..b.n {
             let mut v = b.bias[j];
-            let mut sum = 0i32;
-            for piece in pieces {
-                let row = &src[at(i, piece)..];
-                for t in (0..piece.len).step_by(2) {
-                    let kk = piece.k0 + t;
-                    // Past an odd `k` the zero row meets whatever value follows.
-                    let second = if t + 1 < piece.len { row[t + 1] } else { 0 };
-                    let q = [b.q(kk, j), if kk + 1 < b.k { b.q(kk + 1, j) } else { 0 }];
-                    sum = pair(sum, [row[t], second], q);
+            for (group, units) in layout.stretches() {
+                let mut sum = 0i32;
+                for e in group {
+                    let piece = &layout.pieces[e];
+                    let row = &src[layout.offsets[e * rows + i]..];
+                    for t in (0..piece.len).step_by(2) {
+                        let kk = piece.k0 + t;
+                        // Past an odd `k` the zero row meets whatever value follows.
+                        let second = if t + 1 < piece.len { row[t + 1] } else { 0 };
+                        let q = [b.q(kk, j), if kk + 1 < b.k { b.q(kk + 1, j) } else { 0 }];
+                        sum = pair(sum, [row[t], second], q);
+                    }
                 }
-                if piece.last {
-                    v = (sum as f32).mul_add(b.scale[j] * unit(i, piece), v);
-                    sum = 0;
-                }
+                v = (sum as f32).mul_add(b.scale[j] * units[i], v);
             }
             out.values[i * out.stride + j] = v;
         }
@@ -307,46 +322,28 @@ fn portable(
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{stretches, Locate, Out, Packed16, Piece, Unit, PANEL, ROWS};
+    use super::{Layout, Out, Packed16, PANEL, ROWS};
 
     /// # Safety
-    /// The CPU has AVX2 and FMA; row `i`'s values of each piece lie at `src[at(i, piece)..]`,
-    /// with one more readable value where a piece has an odd length; `out` holds `rows` rows.
+    /// The CPU has AVX2 and FMA; `layout`'s rows lie inside `src`, with one more readable value
+    /// where a piece has an odd length; `out` holds its rows.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn blocked(
-        src: &[i16],
-        rows: usize,
-        b: &Packed16,
-        out: Out<'_>,
-        pieces: &[Piece],
-        (at, unit): (impl Locate, impl Unit),
-    ) {
-        let stride = out.stride;
-        let (ends, units) = stretches(rows, pieces, unit);
-        // Where each row's pieces are, piece-major.
-        let base = src.as_ptr();
-        let mut ptrs: Vec<*const i16> = Vec::with_capacity(pieces.len() * rows);
-        for piece in pieces {
-            ptrs.extend((0..rows).map(|i| base.add(at(i, piece))));
-        }
+    pub unsafe fn blocked(src: &[i16], b: &Packed16, out: Out<'_>, layout: &Layout<'_>) {
+        let (stride, rows) = (out.stride, layout.rows);
         // Stretch by stretch (2 KB of each panel, in the first-level cache across the rows);
         // between stretches each output's running sum waits in `out`.
-        let mut first = 0;
-        for (stretch, &end) in ends.iter().enumerate() {
-            let group = first..end;
-            let stretch_units = &units[stretch * rows..][..rows];
+        for (stretch, (group, units)) in layout.stretches().enumerate() {
             for p in 0..b.n.div_ceil(PANEL) {
                 let mut i = 0;
                 while i < rows {
                     let r = (rows - i).min(ROWS);
                     let rows_at = Rows {
-                        pieces,
+                        layout,
                         group: group.clone(),
-                        ptrs: &ptrs,
-                        rows,
+                        base: src.as_ptr(),
                         first_row: i,
                     };
-                    let u = &stretch_units[i..i + r];
+                    let u = &units[i..i + r];
                     let o = (stretch == 0, &mut out.values[i * stride..], stride);
                     match r {
                         6 => block::<6>(&rows_at, b, p, u, o),
@@ -359,22 +356,20 @@ mod avx2 {
                     i += r;
                 }
             }
-            first = end;
         }
-        if pieces.is_empty() {
+        if layout.pieces.is_empty() {
             for i in 0..rows {
                 out.values[i * stride..][..b.n].copy_from_slice(&b.bias[..b.n]);
             }
         }
     }
 
-    /// A block's rows over one stretch: pieces `group`, row `first_row + r` of piece `e` at
-    /// `ptrs[e · rows + first_row + r]`.
+    /// A block's rows over one stretch: pieces `group` of `layout`, from row `first_row`, in
+    /// the source at `base`.
     struct Rows<'a> {
-        pieces: &'a [Piece],
+        layout: &'a Layout<'a>,
         group: std::ops::Range<usize>,
-        ptrs: &'a [*const i16],
-        rows: usize,
+        base: *const i16,
         first_row: usize,
     }
 
@@ -412,9 +407,10 @@ mod avx2 {
         let pairs = b.k.div_ceil(2);
         let mut acc = [[_mm256_setzero_si256(); 2]; R];
         for e in rows.group.clone() {
-            let piece = &rows.pieces[e];
+            let (layout, first) = (rows.layout, e * rows.layout.rows + rows.first_row);
+            let piece = &layout.pieces[e];
             let ap: [*const i16; R] =
-                std::array::from_fn(|r| rows.ptrs[e * rows.rows + rows.first_row + r]);
+                std::array::from_fn(|r| rows.base.add(layout.offsets[first + r]));
             let bp = b
                 .panels
                 .as_ptr()
