@@ -249,6 +249,7 @@ impl CpuCoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::on_threads;
 
     /// Many images encoded at once on a rayon pool of many threads, each encode itself
     /// parallel: a worker waiting inside one encode runs another. Must finish, with the
@@ -310,11 +311,7 @@ mod tests {
                 continue;
             }
             for threads in [1, 5, 16] {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                let tiles = pool.install(|| coder.decode_on(path, &codes));
+                let tiles = on_threads(threads, || coder.decode_on(path, &codes));
                 assert!(
                     tiles
                         .iter()

@@ -32,6 +32,8 @@ pub mod model;
 pub mod optim;
 pub mod rd;
 pub mod store;
+#[cfg(test)]
+mod testing;
 pub mod train;
 
 /// The `.aec` container (re-exported from the burn-free `aec-format` crate).

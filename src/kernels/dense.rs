@@ -141,6 +141,7 @@ mod avx2 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::on_threads;
 
     fn values(n: usize, seed: f32) -> Vec<f32> {
         (0..n)
@@ -175,12 +176,8 @@ mod tests {
                     continue;
                 }
                 for threads in [1, 3, 16] {
-                    let pool = rayon::ThreadPoolBuilder::new()
-                        .num_threads(threads)
-                        .build()
-                        .unwrap();
                     let mut out = start.clone();
-                    pool.install(|| chains(path, &z, &v, &mut out, batch));
+                    on_threads(threads, || chains(path, &z, &v, &mut out, batch));
                     assert!(
                         out.iter()
                             .zip(&portable)

@@ -699,6 +699,7 @@ fn file_step(file: &CodedFile) -> Result<Step, CodecError> {
 mod tests {
     use super::*;
     use crate::model::hyper::HyperWeights;
+    use crate::testing::on_threads;
 
     fn codec() -> HyperCodec {
         codec_of(HyperWeights::init(HyperConfig::new(8, 12), 5))
@@ -914,15 +915,6 @@ mod tests {
         assert_eq!(payload(&a), payload(&b));
         assert_ne!(a, b, "the model ids differ");
         assert_eq!(plain.decode_rgb(&a).unwrap(), wide.decode_rgb(&b).unwrap());
-    }
-
-    /// `f` on a pool of `threads` threads.
-    fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(f)
     }
 
     fn image(w: u32, h: u32) -> RgbImage {

@@ -481,6 +481,7 @@ mod tests {
     use super::*;
     use crate::model::hyper::net::{host, HyperNet, Transform};
     use crate::model::hyper::HyperConfig;
+    use crate::testing::on_threads;
     use burn::tensor::{Device, Tensor, TensorData};
 
     /// The integer network follows burn's float `h_s` to within the fixed point's rounding,
@@ -506,13 +507,7 @@ mod tests {
             width: w,
             values: z.iter().map(|&v| (v * 4096.0) as i32).collect(),
         };
-        let run_on = |threads: usize| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| int.run(fixed.clone()))
-        };
+        let run_on = |threads: usize| on_threads(threads, || int.run(fixed.clone()));
         let one = run_on(1);
         assert_eq!(one, run_on(16));
         let outputs = config.hyper_outputs();

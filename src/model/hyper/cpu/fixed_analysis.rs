@@ -327,6 +327,7 @@ mod tests {
     use super::*;
     use crate::model::hyper::cpu::infer::Plan;
     use crate::model::hyper::{HyperConfig, HyperWeights};
+    use crate::testing::on_threads;
 
     fn pixels(h: usize, w: usize) -> Map<i16> {
         Map {
@@ -385,11 +386,7 @@ mod tests {
             let bits = |m: &Map| m.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
             for path in Path::available() {
                 for threads in [1, 3, 16] {
-                    let pool = rayon::ThreadPoolBuilder::new()
-                        .num_threads(threads)
-                        .build()
-                        .unwrap();
-                    let got = pool.install(|| fixed.run(path, x.clone()));
+                    let got = on_threads(threads, || fixed.run(path, x.clone()));
                     assert_eq!(bits(&got), bits(&reference), "{path:?} {threads} {h}×{w}");
                 }
             }

@@ -460,6 +460,7 @@ mod tests {
     use super::*;
     use crate::model::hyper::net::{host, HyperNet, Transform};
     use crate::model::hyper::{HyperConfig, HyperWeights};
+    use crate::testing::on_threads;
 
     fn weights() -> HyperWeights {
         let mut w = HyperWeights::init(HyperConfig::new(8, 12).with_means(true), 3);
@@ -581,11 +582,7 @@ mod tests {
         let reference = synthesis.run(Path::Portable, x.clone());
         for path in Path::available() {
             for threads in [1, 3, 16] {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                let got = pool.install(|| synthesis.run(path, x.clone()));
+                let got = on_threads(threads, || synthesis.run(path, x.clone()));
                 let bits = |m: &Map| m.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                 assert_eq!(
                     bits(&got),

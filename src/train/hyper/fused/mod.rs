@@ -278,6 +278,7 @@ mod tests {
     use crate::model::hyper::net::{host, HyperNet};
     use crate::model::hyper::rate as burn_rate;
     use crate::model::hyper::HyperConfig;
+    use crate::testing::on_threads;
 
     /// The loss parts and every parameter's gradient agree with burn's autodiff on the same
     /// weights, batch and noise.
@@ -472,11 +473,9 @@ mod tests {
             .collect();
         let noise = Noise::draw(1, 1, (b, h, w), config);
         let on = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| loss_and_gradients(&weights, &images, (b, h, w), &noise, 0.01))
+            on_threads(threads, || {
+                loss_and_gradients(&weights, &images, (b, h, w), &noise, 0.01)
+            })
         };
         let (one, many) = (on(1), on(16));
         assert_eq!(one.0, many.0);
