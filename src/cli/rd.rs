@@ -76,6 +76,11 @@ pub struct RdArgs {
     /// encoding (`aec compress --refine`; curves `GROUP refine hyperprior`).
     #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     refine: Option<usize>,
+    /// Also give the BD-rate of every model against the model of this row name (a --model
+    /// LABEL, a file's name, or a built-in row such as `aec Q4`), each over its rows at every
+    /// --step.
+    #[arg(long, value_name = "NAME")]
+    anchor: Option<String>,
     /// Skip the JPEG, WebP, AVIF and JPEG XL baselines.
     #[arg(long)]
     no_baselines: bool,
@@ -94,6 +99,12 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
     let set = ImageSet::load(&a.data).context("loading images")?;
     anyhow::ensure!(!set.images.is_empty(), "no images in {:?}", a.data);
     let models = load_models(&a)?;
+    if let Some(anchor) = &a.anchor {
+        anyhow::ensure!(
+            models.iter().any(|(name, ..)| name == anchor),
+            "--anchor {anchor}: no model of that name is measured"
+        );
+    }
     let points = measure_all(&a, &set, &models)?;
     write_results(&a, &set, &points)?;
     Ok(ExitCode::SUCCESS)
@@ -117,6 +128,7 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
                 Builtin::Tiled(q) => (format!("aec tiled Q{q}"), "aec"),
                 Builtin::ScaleOnly(q) => (format!("aec scale-only Q{q}"), "aec scale-only"),
                 Builtin::MeanScale(q) => (format!("aec mean-scale Q{q}"), "aec mean-scale"),
+                Builtin::ContextV1(q) => (format!("aec context-v1 Q{q}"), "aec context-v1"),
             };
             models.push((name, group.into(), b.codec(MAX_PIXELS)?, Step::UNIT));
         }
@@ -163,8 +175,12 @@ fn tools_present(family: &str, tools: &[&str], package: &str) -> bool {
     }
 }
 
+/// A measured point and the model whose curve over the quantization steps it is on (empty for
+/// the baselines and refined rows).
+type Row = (String, RdPoint);
+
 /// Every model at every setting, then the baselines, with a progress bar.
-fn measure_all(a: &RdArgs, set: &ImageSet, models: &[Measured]) -> anyhow::Result<Vec<RdPoint>> {
+fn measure_all(a: &RdArgs, set: &ImageSet, models: &[Measured]) -> anyhow::Result<Vec<Row>> {
     let baselines = !a.no_baselines;
     let avif = baselines
         && !a.avif.is_empty()
@@ -192,10 +208,10 @@ fn measure_all(a: &RdArgs, set: &ImageSet, models: &[Measured]) -> anyhow::Resul
             .expect("valid template")
             .progress_chars("=> "),
     );
-    let mut points: Vec<RdPoint> = Vec::new();
-    let mut step = |label: String, point: RdPoint| {
+    let mut points: Vec<Row> = Vec::new();
+    let mut step = |label: String, model: &str, point: RdPoint| {
         bar.set_message(label);
-        points.push(point);
+        points.push((model.to_owned(), point));
         bar.inc(1);
     };
     measure_models(a, set, models, &mut step)?;
@@ -205,11 +221,17 @@ fn measure_all(a: &RdArgs, set: &ImageSet, models: &[Measured]) -> anyhow::Resul
 }
 
 /// rd.csv, rd.md (with the BD-rates) and rd.png.
-fn write_results(a: &RdArgs, set: &ImageSet, points: &[RdPoint]) -> anyhow::Result<()> {
+fn write_results(a: &RdArgs, set: &ImageSet, rows: &[Row]) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.out_dir)
         .with_context(|| format!("cannot create {}", a.out_dir.display()))?;
+    let points: Vec<RdPoint> = rows.iter().map(|(_, p)| p.clone()).collect();
+    let points = &points[..];
     let csv = rd::to_csv(points);
-    let bd = rd::bd_markdown(&rd::bd_rates(points));
+    let mut bd_rows = rd::bd_rates(points);
+    if let Some(anchor) = &a.anchor {
+        bd_rows.extend(rd::bd_against(anchor, rows));
+    }
+    let bd = rd::bd_markdown(&bd_rows);
     let md = format!("{}\n{bd}", rd::to_markdown(points));
     fsutil::write_atomic(&a.out_dir.join("rd.csv"), csv.as_bytes(), true)?;
     fsutil::write_atomic(&a.out_dir.join("rd.md"), md.as_bytes(), true)?;
@@ -242,7 +264,7 @@ fn measure_models(
     a: &RdArgs,
     set: &ImageSet,
     models: &[Measured],
-    step: &mut dyn FnMut(String, RdPoint),
+    step: &mut dyn FnMut(String, &str, RdPoint),
 ) -> anyhow::Result<()> {
     for (name, group, codec, at) in models {
         let Some(codec) = codec.as_tiled() else {
@@ -251,15 +273,15 @@ fn measure_models(
                 ..CompressOptions::default()
             };
             let point = rd::measure_whole_image(codec.as_ref(), name, group, set, &options)?;
-            step(name.clone(), point);
+            step(name.clone(), name, point);
             for &s in other_steps(a, *at) {
                 let options = CompressOptions {
                     step: Step::from_value(s)?,
                     ..CompressOptions::default()
                 };
-                let (name, group) = (format!("{name} step {s}"), format!("{group} step {s}"));
-                let point = rd::measure_whole_image(codec.as_ref(), &name, &group, set, &options)?;
-                step(name, point);
+                let (row, group) = (format!("{name} step {s}"), format!("{group} step {s}"));
+                let point = rd::measure_whole_image(codec.as_ref(), &row, &group, set, &options)?;
+                step(row, name, point);
             }
             if let Some(rounds) = a.refine {
                 let options = CompressOptions {
@@ -268,13 +290,14 @@ fn measure_models(
                 };
                 let (name, group) = (format!("{name} refine {rounds}"), format!("{group} refine"));
                 let point = rd::measure_whole_image(codec.as_ref(), &name, &group, set, &options)?;
-                step(name, point);
+                step(name, "", point);
             }
             continue;
         };
         if codec.tables().is_some() {
             step(
                 name.clone(),
+                "",
                 rd::measure_aec(codec, name, group, set, Precision::F16, None)?,
             );
             continue;
@@ -282,12 +305,13 @@ fn measure_models(
         for &p in &a.precision {
             step(
                 format!("{name} {p}"),
+                "",
                 rd::measure_aec(codec, name, group, set, p, None)?,
             );
         }
         for &t in &a.sparse {
             let point = rd::measure_aec(codec, name, group, set, Precision::F16, Some(t))?;
-            step(format!("{name} sparse {t}"), point);
+            step(format!("{name} sparse {t}"), "", point);
         }
     }
     Ok(())
@@ -298,30 +322,36 @@ fn measure_baselines(
     a: &RdArgs,
     set: &ImageSet,
     (avif, jxl): (bool, bool),
-    step: &mut dyn FnMut(String, RdPoint),
+    step: &mut dyn FnMut(String, &str, RdPoint),
 ) -> anyhow::Result<()> {
     if !a.no_baselines {
         for &q in &a.jpeg {
             step(
                 format!("JPEG q{q}"),
+                "",
                 rd::measure_jpeg(set, q.clamp(1, 100))?,
             );
         }
         for &q in &a.webp {
             step(
                 format!("WebP q{q}"),
+                "",
                 rd::measure_webp(set, q.clamp(0.0, 100.0))?,
             );
         }
     }
     if avif {
         for &q in &a.avif {
-            step(format!("AVIF q{q}"), rd::measure_avif(set, q.min(100))?);
+            step(format!("AVIF q{q}"), "", rd::measure_avif(set, q.min(100))?);
         }
     }
     if jxl {
         for &q in &a.jxl {
-            step(format!("JPEG XL q{q}"), rd::measure_jxl(set, q.min(100.0))?);
+            step(
+                format!("JPEG XL q{q}"),
+                "",
+                rd::measure_jxl(set, q.min(100.0))?,
+            );
         }
     }
     Ok(())

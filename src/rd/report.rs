@@ -117,6 +117,35 @@ pub fn bd_rates(points: &[RdPoint]) -> Vec<BdRow> {
     rows
 }
 
+/// The BD-rate of every model's curve over its quantization steps against the curve of the
+/// model named `anchor`; `rows` pairs each point with its model (empty: on no such curve).
+pub fn bd_against(anchor: &str, rows: &[(String, RdPoint)]) -> Vec<BdRow> {
+    let curve = |model: &str| -> Vec<crate::bdrate::RdPoint> {
+        rows.iter()
+            .filter(|(m, _)| m == model)
+            .map(|(_, p)| crate::bdrate::RdPoint {
+                rate: p.bytes_per_image,
+                psnr: p.psnr_mean,
+            })
+            .collect()
+    };
+    let mut models: Vec<&str> = Vec::new();
+    for (m, _) in rows {
+        if !m.is_empty() && m != anchor && !models.contains(&m.as_str()) {
+            models.push(m);
+        }
+    }
+    let base = curve(anchor);
+    models
+        .into_iter()
+        .map(|m| BdRow {
+            family: format!("{m} (with its steps)"),
+            anchor: anchor.to_string(),
+            bd_rate: crate::bdrate::bd_rate(&base, &curve(m)),
+        })
+        .collect()
+}
+
 /// BD-rates as a Markdown table.
 pub fn bd_markdown(rows: &[BdRow]) -> String {
     let mut s = String::from(
@@ -129,4 +158,43 @@ pub fn bd_markdown(rows: &[BdRow]) -> String {
         let _ = writeln!(s, "| {} | {} | {v} |", r.family, r.anchor);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(bytes: f64, psnr: f64) -> RdPoint {
+        RdPoint {
+            family: "x".into(),
+            setting: "x".into(),
+            code_length: 0,
+            bytes_per_image: bytes,
+            bits_per_pixel: bytes * 8.0 / 1024.0,
+            psnr_mean: psnr,
+            psnr_of_mean_mse: psnr,
+            ssim: 0.9,
+            zero_fraction: None,
+            ideal_bytes_per_image: None,
+        }
+    }
+
+    /// A model that takes 10% fewer bytes at every PSNR is at −10% against the anchor; rows
+    /// on no curve (baselines, refined rows) are left out.
+    #[test]
+    fn bd_against_compares_each_model_over_its_steps() {
+        let curve = |model: &str, scale: f64| {
+            [(100.0, 28.0), (150.0, 30.0), (230.0, 32.0)]
+                .map(|(b, q)| (model.to_string(), point(b * scale, q)))
+        };
+        let mut rows: Vec<(String, RdPoint)> = curve("old", 1.0).into();
+        rows.extend(curve("new", 0.9));
+        rows.push((String::new(), point(10.0, 40.0)));
+        let bd = bd_against("old", &rows);
+        assert_eq!(bd.len(), 1, "{bd:?}");
+        assert_eq!(bd[0].anchor, "old");
+        assert!(bd[0].family.starts_with("new"));
+        assert!((bd[0].bd_rate.unwrap() + 0.1).abs() < 1e-9, "{bd:?}");
+        assert_eq!(bd_against("none", &rows)[0].bd_rate, None);
+    }
 }
