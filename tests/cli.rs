@@ -316,23 +316,24 @@ fn rd_writes_table_csv_and_plot() {
     assert!(csv.contains("\nshipped f16 sparse,shipped f16 sparse≤0.1,128,"));
     assert!(csv.contains("\naec f16,built-in f16,128,"));
     // --builtin adds the notebook's model (two rows), the four tiled levels, the six
-    // quality levels and the two families of previous ones (six and five; one row each, with
-    // the ideal entropy coder's bytes in the last column). (AVIF and JPEG XL rows come too where their tools are
+    // quality levels and the three families of previous ones (six, five and two; one row
+    // each, with the ideal entropy coder's bytes in the last column). (AVIF and JPEG XL rows come too where their tools are
     // installed: not counted here.)
     let rows = csv
         .lines()
         .filter(|l| !l.starts_with("AVIF,") && !l.starts_with("JPEG XL,"))
         .count();
-    assert_eq!(rows, 1 + 6 + 4 + 6 + 6 + 5);
+    assert_eq!(rows, 1 + 6 + 4 + 6 + 6 + 5 + 2);
     let families = [
-        ("entropy", "tiled Q", 4),
-        ("hyperprior", "Q", 6),
+        ("entropy", "tiled Q", 1..=4),
+        ("hyperprior", "Q", 1..=6),
         // The previous levels make curves of their own.
-        ("mean-scale hyperprior", "mean-scale Q", 6),
-        ("scale-only hyperprior", "scale-only Q", 5),
+        ("mean-scale hyperprior", "mean-scale Q", 1..=6),
+        ("scale-only hyperprior", "scale-only Q", 1..=5),
+        ("context-v1 hyperprior", "context-v1 Q", 4..=5),
     ];
     for (family, name, levels) in families {
-        for q in 1..=levels {
+        for q in levels {
             let row = csv
                 .lines()
                 .find(|l| l.starts_with(&format!("aec {family},aec {name}{q},")))
@@ -390,6 +391,41 @@ fn rd_measures_qualities_and_steps() {
     bytes("aec hyperprior", "aec Q7");
     // A quality between levels has its own step.
     assert!(!csv.contains("Q1.5 step"), "{csv}");
+
+    // --anchor: each model's BD-rate over its steps against the anchor's; the anchor is named.
+    let anchored = dir.path().join("anchored");
+    aec()
+        .args([
+            "rd",
+            "--data",
+            CAT,
+            "--no-baselines",
+            "--step",
+            "0.8",
+            "--step",
+            "1.25",
+        ])
+        .args(["--model", "a=samples/model/hyper/context-v1/q4.safetensors"])
+        .args(["--model", "b=samples/model/hyper/q4.safetensors"])
+        .args(["--anchor", "a", "--out-dir"])
+        .arg(&anchored)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::is_match(r"\| b \(with its steps\) \| a \| [-+][0-9.]+% \|").unwrap(),
+        );
+    aec()
+        .args(["rd", "--data", CAT, "--no-baselines", "--model"])
+        .args([
+            "a=samples/model/hyper/q1.safetensors",
+            "--anchor",
+            "q1",
+            "--out-dir",
+        ])
+        .arg(&anchored)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--anchor q1"));
 }
 
 /// `aec train` through the binary: the fused trainer by default and burn with `--device flex`,
@@ -628,24 +664,27 @@ fn quality_levels_and_version_2_files() {
             .and(predicate::str::contains("(default)"))
             .and(predicate::str::contains("tiled-q4"))
             .and(predicate::str::contains("scale-only-q5"))
+            .and(predicate::str::contains("context-v1-q5"))
             .and(predicate::str::contains(
                 "--quality also takes fractions from 0 to 8",
             )),
     );
-    // A previous level by name; its files decode with the built-in models alone.
-    let earlier = dir.path().join("earlier.aec");
-    aec()
-        .args(["compress", CAT, "--model", "scale-only-q2", "-o"])
-        .arg(&earlier)
-        .assert()
-        .success();
-    aec()
-        .arg("decompress")
-        .arg(&earlier)
-        .arg("-o")
-        .arg(dir.path().join("earlier.png"))
-        .assert()
-        .success();
+    // Previous levels by name; their files decode with the built-in models alone.
+    for name in ["scale-only-q2", "context-v1-q4"] {
+        let earlier = dir.path().join(format!("{name}.aec"));
+        aec()
+            .args(["compress", CAT, "--model", name, "-o"])
+            .arg(&earlier)
+            .assert()
+            .success();
+        aec()
+            .arg("decompress")
+            .arg(&earlier)
+            .arg("-o")
+            .arg(dir.path().join(format!("{name}.png")))
+            .assert()
+            .success();
+    }
     aec()
         .args(["compress", CAT, "-Q", "9"])
         .assert()

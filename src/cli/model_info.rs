@@ -119,7 +119,10 @@ pub fn list() -> anyhow::Result<ExitCode> {
         let bytes = b.bytes().expect("a listed model");
         let id = b.id().expect("a listed model");
         let (name, kind, lambda) = match b {
-            Builtin::Quality(_) | Builtin::ScaleOnly(_) | Builtin::MeanScale(_) => {
+            Builtin::Quality(_)
+            | Builtin::ScaleOnly(_)
+            | Builtin::MeanScale(_)
+            | Builtin::ContextV1(_) => {
                 let (m, _) = HyperModel::from_bytes(bytes)?;
                 let kind = format!("whole image, {}", m.weights.config.kind());
                 let name = match b {

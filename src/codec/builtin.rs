@@ -43,6 +43,19 @@ static MEAN_SCALE_MODELS: &[&[u8]] = &[
     include_bytes!("../../samples/model/hyper/mean-scale/q6.safetensors"),
 ];
 
+/// Context levels that later training replaced, with the level each was, kept so that files
+/// made with them still decode; `--model context-v1-qN` still makes them.
+static CONTEXT_V1_MODELS: &[(u8, &[u8])] = &[
+    (
+        4,
+        include_bytes!("../../samples/model/hyper/context-v1/q4.safetensors"),
+    ),
+    (
+        5,
+        include_bytes!("../../samples/model/hyper/context-v1/q5.safetensors"),
+    ),
+];
+
 /// The tiled entropy-coded models, smallest files first: the notebook's architecture
 /// fine-tuned with a rate term (`scripts/train-rd.sh`), stored as f16. Files made with them
 /// still decode; `--model tiled-qN` still makes them.
@@ -70,11 +83,11 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(4),
-        "b1fc8981ad6d28da2f3ddef1e97f57038e55b7e3bdd94f53178d3741fcf64c99",
+        "1cba9241a43b561bd0460b9315ee7c6beceb08bd451d19982ccc7ea58b6523e7",
     ),
     (
         Builtin::Quality(5),
-        "ca59476a360d72b806e3db5f377bb0b9f6bc531b738485cc4a0fe499bd8b8e13",
+        "a62ae9759994e8747eb3c1c560e06e91cac84e4398b660fa25633b74c854717f",
     ),
     (
         Builtin::Quality(6),
@@ -144,6 +157,14 @@ static IDS: &[(Builtin, &str)] = &[
         Builtin::ScaleOnly(5),
         "19f7dc72bef9a7d45f7ac44f114337d2f5343ec1e4809ec084ccef43f7cdac64",
     ),
+    (
+        Builtin::ContextV1(4),
+        "b1fc8981ad6d28da2f3ddef1e97f57038e55b7e3bdd94f53178d3741fcf64c99",
+    ),
+    (
+        Builtin::ContextV1(5),
+        "ca59476a360d72b806e3db5f377bb0b9f6bc531b738485cc4a0fe499bd8b8e13",
+    ),
 ];
 
 /// The quality level `aec compress` uses by default.
@@ -162,15 +183,23 @@ pub enum Builtin {
     ScaleOnly(u8),
     /// A previous quality level, 1 = smallest files (`--model mean-scale-qN`).
     MeanScale(u8),
+    /// A quality level before its context model was trained further (`--model
+    /// context-v1-qN`); only the replaced levels exist.
+    ContextV1(u8),
 }
 
 impl Builtin {
     /// Every built-in model: the quality levels, the notebook's model, the tiled levels, the
-    /// previous quality levels.
+    /// previous quality levels (newest first).
     pub fn all() -> Vec<Builtin> {
         let mut v: Vec<Builtin> = (1..=Self::qualities()).map(Builtin::Quality).collect();
         v.push(Builtin::Reference);
         v.extend((1..=TILED_MODELS.len() as u8).map(Builtin::Tiled));
+        v.extend(
+            CONTEXT_V1_MODELS
+                .iter()
+                .map(|&(q, _)| Builtin::ContextV1(q)),
+        );
         v.extend((1..=MEAN_SCALE_MODELS.len() as u8).map(Builtin::MeanScale));
         v.extend((1..=SCALE_ONLY_MODELS.len() as u8).map(Builtin::ScaleOnly));
         v
@@ -194,6 +223,7 @@ impl Builtin {
             Builtin::Tiled(q) => format!("tiled-q{q}"),
             Builtin::ScaleOnly(q) => format!("scale-only-q{q}"),
             Builtin::MeanScale(q) => format!("mean-scale-q{q}"),
+            Builtin::ContextV1(q) => format!("context-v1-q{q}"),
         }
     }
 
@@ -212,6 +242,10 @@ impl Builtin {
             Builtin::Tiled(q) => level(TILED_MODELS, q),
             Builtin::ScaleOnly(q) => level(SCALE_ONLY_MODELS, q),
             Builtin::MeanScale(q) => level(MEAN_SCALE_MODELS, q),
+            Builtin::ContextV1(q) => CONTEXT_V1_MODELS
+                .iter()
+                .find(|&&(level, _)| level == q)
+                .map(|&(_, bytes)| bytes),
         }
     }
 
@@ -241,6 +275,14 @@ impl Builtin {
                 Builtin::MeanScale(q) => format!(
                     "no mean-scale level {q}; aec has mean-scale-q1 to mean-scale-q{}",
                     MEAN_SCALE_MODELS.len()
+                ),
+                Builtin::ContextV1(q) => format!(
+                    "no context-v1 level {q}; aec has {}",
+                    CONTEXT_V1_MODELS
+                        .iter()
+                        .map(|&(level, _)| format!("context-v1-q{level}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 _ => format!(
                     "no quality level {}; aec has levels 1 to {}",
@@ -279,5 +321,6 @@ mod tests {
         assert!(Builtin::Tiled(9).codec(1).is_err());
         assert!(Builtin::ScaleOnly(6).codec(1).is_err());
         assert!(Builtin::MeanScale(7).codec(1).is_err());
+        assert!(Builtin::ContextV1(1).codec(1).is_err());
     }
 }
