@@ -47,12 +47,20 @@ static MEAN_SCALE_MODELS: &[&[u8]] = &[
 /// made with them still decode; `--model context-v1-qN` still makes them.
 static CONTEXT_V1_MODELS: &[(u8, &[u8])] = &[
     (
+        2,
+        include_bytes!("../../samples/model/hyper/context-v1/q2.safetensors"),
+    ),
+    (
         4,
         include_bytes!("../../samples/model/hyper/context-v1/q4.safetensors"),
     ),
     (
         5,
         include_bytes!("../../samples/model/hyper/context-v1/q5.safetensors"),
+    ),
+    (
+        6,
+        include_bytes!("../../samples/model/hyper/context-v1/q6.safetensors"),
     ),
 ];
 
@@ -75,7 +83,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(2),
-        "5c9206d6cb56583622aef19d2334d00a5ec23b72e2a8597a0f972ed95cd863d3",
+        "70ff7e3d5cb32c77333eedf1cd1e2a252f0058146a90d1e0e722d4267599dc1b",
     ),
     (
         Builtin::Quality(3),
@@ -91,7 +99,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(6),
-        "460aced997b8551f7c893c3ca917fec1281c0e1ab761fdcf3d58499dbe8b4abb",
+        "a8543a7d95536e622d7da8c4a527a803617c2354357fa3beb45508a6cd04f5dc",
     ),
     (
         Builtin::Reference,
@@ -158,12 +166,20 @@ static IDS: &[(Builtin, &str)] = &[
         "19f7dc72bef9a7d45f7ac44f114337d2f5343ec1e4809ec084ccef43f7cdac64",
     ),
     (
+        Builtin::ContextV1(2),
+        "5c9206d6cb56583622aef19d2334d00a5ec23b72e2a8597a0f972ed95cd863d3",
+    ),
+    (
         Builtin::ContextV1(4),
         "b1fc8981ad6d28da2f3ddef1e97f57038e55b7e3bdd94f53178d3741fcf64c99",
     ),
     (
         Builtin::ContextV1(5),
         "ca59476a360d72b806e3db5f377bb0b9f6bc531b738485cc4a0fe499bd8b8e13",
+    ),
+    (
+        Builtin::ContextV1(6),
+        "460aced997b8551f7c893c3ca917fec1281c0e1ab761fdcf3d58499dbe8b4abb",
     ),
 ];
 
