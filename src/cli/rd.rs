@@ -105,8 +105,8 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
             "--anchor {anchor}: no model of that name is measured"
         );
     }
-    let points = measure_all(&a, &set, &models)?;
-    write_results(&a, &set, &points)?;
+    let (points, curves) = measure_all(&a, &set, &models)?;
+    write_results(&a, &set, (&points, &curves))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -175,12 +175,14 @@ fn tools_present(family: &str, tools: &[&str], package: &str) -> bool {
     }
 }
 
-/// A measured point and the model whose curve over the quantization steps it is on (empty for
-/// the baselines and refined rows).
-type Row = (String, RdPoint);
-
-/// Every model at every setting, then the baselines, with a progress bar.
-fn measure_all(a: &RdArgs, set: &ImageSet, models: &[Measured]) -> anyhow::Result<Vec<Row>> {
+/// Every model at every setting, then the baselines, with a progress bar: the points, and for
+/// each the model whose curve over the quantization steps it is on (empty for the baselines
+/// and refined rows).
+fn measure_all(
+    a: &RdArgs,
+    set: &ImageSet,
+    models: &[Measured],
+) -> anyhow::Result<(Vec<RdPoint>, Vec<String>)> {
     let baselines = !a.no_baselines;
     let avif = baselines
         && !a.avif.is_empty()
@@ -208,28 +210,31 @@ fn measure_all(a: &RdArgs, set: &ImageSet, models: &[Measured]) -> anyhow::Resul
             .expect("valid template")
             .progress_chars("=> "),
     );
-    let mut points: Vec<Row> = Vec::new();
+    let (mut points, mut curves) = (Vec::new(), Vec::new());
     let mut step = |label: String, model: &str, point: RdPoint| {
         bar.set_message(label);
-        points.push((model.to_owned(), point));
+        points.push(point);
+        curves.push(model.to_owned());
         bar.inc(1);
     };
     measure_models(a, set, models, &mut step)?;
     measure_baselines(a, set, (avif, jxl), &mut step)?;
     bar.finish_and_clear();
-    Ok(points)
+    Ok((points, curves))
 }
 
 /// rd.csv, rd.md (with the BD-rates) and rd.png.
-fn write_results(a: &RdArgs, set: &ImageSet, rows: &[Row]) -> anyhow::Result<()> {
+fn write_results(
+    a: &RdArgs,
+    set: &ImageSet,
+    (points, curves): (&[RdPoint], &[String]),
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.out_dir)
         .with_context(|| format!("cannot create {}", a.out_dir.display()))?;
-    let points: Vec<RdPoint> = rows.iter().map(|(_, p)| p.clone()).collect();
-    let points = &points[..];
     let csv = rd::to_csv(points);
     let mut bd_rows = rd::bd_rates(points);
     if let Some(anchor) = &a.anchor {
-        bd_rows.extend(rd::bd_against(anchor, rows));
+        bd_rows.extend(rd::bd_against(anchor, points, curves));
     }
     let bd = rd::bd_markdown(&bd_rows);
     let md = format!("{}\n{bd}", rd::to_markdown(points));

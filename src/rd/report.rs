@@ -87,10 +87,7 @@ pub fn bd_rates(points: &[RdPoint]) -> Vec<BdRow> {
         points
             .iter()
             .filter(|p| p.family == family)
-            .map(|p| crate::bdrate::RdPoint {
-                rate: p.bytes_per_image,
-                psnr: p.psnr_mean,
-            })
+            .map(bd_point)
             .collect()
     };
     let mut families: Vec<&str> = Vec::new();
@@ -117,20 +114,27 @@ pub fn bd_rates(points: &[RdPoint]) -> Vec<BdRow> {
     rows
 }
 
+/// A point as the BD-rate sees it: file bytes and mean per-image PSNR.
+fn bd_point(p: &RdPoint) -> crate::bdrate::RdPoint {
+    crate::bdrate::RdPoint {
+        rate: p.bytes_per_image,
+        psnr: p.psnr_mean,
+    }
+}
+
 /// The BD-rate of every model's curve over its quantization steps against the curve of the
-/// model named `anchor`; `rows` pairs each point with its model (empty: on no such curve).
-pub fn bd_against(anchor: &str, rows: &[(String, RdPoint)]) -> Vec<BdRow> {
+/// model named `anchor`; `curves[i]` is the model `points[i]` belongs to (empty: none).
+pub fn bd_against(anchor: &str, points: &[RdPoint], curves: &[String]) -> Vec<BdRow> {
     let curve = |model: &str| -> Vec<crate::bdrate::RdPoint> {
-        rows.iter()
-            .filter(|(m, _)| m == model)
-            .map(|(_, p)| crate::bdrate::RdPoint {
-                rate: p.bytes_per_image,
-                psnr: p.psnr_mean,
-            })
+        points
+            .iter()
+            .zip(curves)
+            .filter(|(_, m)| *m == model)
+            .map(|(p, _)| bd_point(p))
             .collect()
     };
     let mut models: Vec<&str> = Vec::new();
-    for (m, _) in rows {
+    for m in curves {
         if !m.is_empty() && m != anchor && !models.contains(&m.as_str()) {
             models.push(m);
         }
@@ -190,11 +194,12 @@ mod tests {
         let mut rows: Vec<(String, RdPoint)> = curve("old", 1.0).into();
         rows.extend(curve("new", 0.9));
         rows.push((String::new(), point(10.0, 40.0)));
-        let bd = bd_against("old", &rows);
+        let (curves, points): (Vec<String>, Vec<RdPoint>) = rows.into_iter().unzip();
+        let bd = bd_against("old", &points, &curves);
         assert_eq!(bd.len(), 1, "{bd:?}");
         assert_eq!(bd[0].anchor, "old");
         assert!(bd[0].family.starts_with("new"));
         assert!((bd[0].bd_rate.unwrap() + 0.1).abs() < 1e-9, "{bd:?}");
-        assert_eq!(bd_against("none", &rows)[0].bd_rate, None);
+        assert_eq!(bd_against("none", &points, &curves)[0].bd_rate, None);
     }
 }
