@@ -122,7 +122,7 @@ pub fn list() -> anyhow::Result<ExitCode> {
             Builtin::Quality(_)
             | Builtin::ScaleOnly(_)
             | Builtin::MeanScale(_)
-            | Builtin::ContextV1(_) => {
+            | Builtin::Context { .. } => {
                 let (m, _) = HyperModel::from_bytes(bytes)?;
                 let kind = format!("whole image, {}", m.weights.config.kind());
                 let name = match b {

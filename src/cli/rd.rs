@@ -123,14 +123,17 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
         for b in Builtin::all() {
             // The previous levels make a curve of their own.
             let (name, group) = match b {
-                Builtin::Quality(q) => (format!("aec Q{q}"), "aec"),
-                Builtin::Reference => ("built-in".into(), "aec"),
-                Builtin::Tiled(q) => (format!("aec tiled Q{q}"), "aec"),
-                Builtin::ScaleOnly(q) => (format!("aec scale-only Q{q}"), "aec scale-only"),
-                Builtin::MeanScale(q) => (format!("aec mean-scale Q{q}"), "aec mean-scale"),
-                Builtin::ContextV1(q) => (format!("aec context-v1 Q{q}"), "aec context-v1"),
+                Builtin::Quality(q) => (format!("aec Q{q}"), "aec".into()),
+                Builtin::Reference => ("built-in".into(), "aec".into()),
+                Builtin::Tiled(q) => (format!("aec tiled Q{q}"), "aec".into()),
+                Builtin::ScaleOnly(q) => (format!("aec scale-only Q{q}"), "aec scale-only".into()),
+                Builtin::MeanScale(q) => (format!("aec mean-scale Q{q}"), "aec mean-scale".into()),
+                Builtin::Context { version, level } => (
+                    format!("aec context-v{version} Q{level}"),
+                    format!("aec context-v{version}"),
+                ),
             };
-            models.push((name, group.into(), b.codec(MAX_PIXELS)?, Step::UNIT));
+            models.push((name, group, b.codec(MAX_PIXELS)?, Step::UNIT));
         }
     }
     for &value in &a.quality {

@@ -43,22 +43,27 @@ static MEAN_SCALE_MODELS: &[&[u8]] = &[
     include_bytes!("../../samples/model/hyper/mean-scale/q6.safetensors"),
 ];
 
-/// Context levels that later training replaced, with the level each was, kept so that files
-/// made with them still decode; `--model context-v1-qN` still makes them.
-static CONTEXT_V1_MODELS: &[(u8, &[u8])] = &[
+/// Context levels that later training replaced, as `(version, level, file)`: version 1 is a
+/// level's first context model, each training further makes the next; kept so that files made
+/// with them still decode, and `--model context-vV-qN` still makes them.
+static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     (
+        1,
         2,
         include_bytes!("../../samples/model/hyper/context-v1/q2.safetensors"),
     ),
     (
+        1,
         4,
         include_bytes!("../../samples/model/hyper/context-v1/q4.safetensors"),
     ),
     (
+        1,
         5,
         include_bytes!("../../samples/model/hyper/context-v1/q5.safetensors"),
     ),
     (
+        1,
         6,
         include_bytes!("../../samples/model/hyper/context-v1/q6.safetensors"),
     ),
@@ -166,19 +171,31 @@ static IDS: &[(Builtin, &str)] = &[
         "19f7dc72bef9a7d45f7ac44f114337d2f5343ec1e4809ec084ccef43f7cdac64",
     ),
     (
-        Builtin::ContextV1(2),
+        Builtin::Context {
+            version: 1,
+            level: 2,
+        },
         "5c9206d6cb56583622aef19d2334d00a5ec23b72e2a8597a0f972ed95cd863d3",
     ),
     (
-        Builtin::ContextV1(4),
+        Builtin::Context {
+            version: 1,
+            level: 4,
+        },
         "b1fc8981ad6d28da2f3ddef1e97f57038e55b7e3bdd94f53178d3741fcf64c99",
     ),
     (
-        Builtin::ContextV1(5),
+        Builtin::Context {
+            version: 1,
+            level: 5,
+        },
         "ca59476a360d72b806e3db5f377bb0b9f6bc531b738485cc4a0fe499bd8b8e13",
     ),
     (
-        Builtin::ContextV1(6),
+        Builtin::Context {
+            version: 1,
+            level: 6,
+        },
         "460aced997b8551f7c893c3ca917fec1281c0e1ab761fdcf3d58499dbe8b4abb",
     ),
 ];
@@ -199,9 +216,14 @@ pub enum Builtin {
     ScaleOnly(u8),
     /// A previous quality level, 1 = smallest files (`--model mean-scale-qN`).
     MeanScale(u8),
-    /// A quality level before its context model was trained further (`--model
-    /// context-v1-qN`); only the replaced levels exist.
-    ContextV1(u8),
+    /// A context quality level that later training replaced (`--model context-vV-qN`); only
+    /// the replaced versions exist.
+    Context {
+        /// 1 for a level's first context model, then one more each time it was trained on.
+        version: u8,
+        /// The quality level it was, 1 = smallest files.
+        level: u8,
+    },
 }
 
 impl Builtin {
@@ -212,9 +234,9 @@ impl Builtin {
         v.push(Builtin::Reference);
         v.extend((1..=TILED_MODELS.len() as u8).map(Builtin::Tiled));
         v.extend(
-            CONTEXT_V1_MODELS
+            PREVIOUS_CONTEXT_MODELS
                 .iter()
-                .map(|&(q, _)| Builtin::ContextV1(q)),
+                .map(|&(version, level, _)| Builtin::Context { version, level }),
         );
         v.extend((1..=MEAN_SCALE_MODELS.len() as u8).map(Builtin::MeanScale));
         v.extend((1..=SCALE_ONLY_MODELS.len() as u8).map(Builtin::ScaleOnly));
@@ -239,7 +261,7 @@ impl Builtin {
             Builtin::Tiled(q) => format!("tiled-q{q}"),
             Builtin::ScaleOnly(q) => format!("scale-only-q{q}"),
             Builtin::MeanScale(q) => format!("mean-scale-q{q}"),
-            Builtin::ContextV1(q) => format!("context-v1-q{q}"),
+            Builtin::Context { version, level } => format!("context-v{version}-q{level}"),
         }
     }
 
@@ -258,10 +280,10 @@ impl Builtin {
             Builtin::Tiled(q) => level(TILED_MODELS, q),
             Builtin::ScaleOnly(q) => level(SCALE_ONLY_MODELS, q),
             Builtin::MeanScale(q) => level(MEAN_SCALE_MODELS, q),
-            Builtin::ContextV1(q) => CONTEXT_V1_MODELS
+            Builtin::Context { version, level } => PREVIOUS_CONTEXT_MODELS
                 .iter()
-                .find(|&&(level, _)| level == q)
-                .map(|&(_, bytes)| bytes),
+                .find(|&&(v, l, _)| (v, l) == (version, level))
+                .map(|&(.., bytes)| bytes),
         }
     }
 
@@ -292,11 +314,12 @@ impl Builtin {
                     "no mean-scale level {q}; aec has mean-scale-q1 to mean-scale-q{}",
                     MEAN_SCALE_MODELS.len()
                 ),
-                Builtin::ContextV1(q) => format!(
-                    "no context-v1 level {q}; aec has {}",
-                    CONTEXT_V1_MODELS
+                Builtin::Context { .. } => format!(
+                    "no {}; aec has {}",
+                    self.name(),
+                    PREVIOUS_CONTEXT_MODELS
                         .iter()
-                        .map(|&(level, _)| format!("context-v1-q{level}"))
+                        .map(|&(version, level, _)| Builtin::Context { version, level }.name())
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
@@ -337,6 +360,11 @@ mod tests {
         assert!(Builtin::Tiled(9).codec(1).is_err());
         assert!(Builtin::ScaleOnly(6).codec(1).is_err());
         assert!(Builtin::MeanScale(7).codec(1).is_err());
-        assert!(Builtin::ContextV1(1).codec(1).is_err());
+        let missing = Builtin::Context {
+            version: 1,
+            level: 3,
+        };
+        assert!(missing.codec(1).is_err());
+        assert_eq!(Builtin::from_name("context-v1-q3"), None);
     }
 }
