@@ -5,7 +5,7 @@
 //! Where the operands are small enough that `Σₖ |a[i, k]|·|b[k, j]|` stays below 2⁵³, every
 //! partial sum of the products, in any order, is an integer that `f64` holds exactly, so the
 //! AVX2 path sums them with `f64` fused multiply-adds (two a cycle, where the 64-bit integer
-//! product `vpmuldq` issues one): the same integers, about 1.7 times as fast. Whether a product
+//! product `vpmuldq` issues one): the same integers, about 1.5 times as fast. Whether a product
 //! qualifies depends on its operands alone, so the result is the same either way.
 
 use crate::cpu_path::Path;
