@@ -49,6 +49,11 @@ static MEAN_SCALE_MODELS: &[&[u8]] = &[
 static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     (
         1,
+        1,
+        include_bytes!("../../samples/model/hyper/context-v1/q1.safetensors"),
+    ),
+    (
+        1,
         2,
         include_bytes!("../../samples/model/hyper/context-v1/q2.safetensors"),
     ),
@@ -67,6 +72,21 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
         6,
         include_bytes!("../../samples/model/hyper/context-v1/q6.safetensors"),
     ),
+    (
+        2,
+        4,
+        include_bytes!("../../samples/model/hyper/context-v2/q4.safetensors"),
+    ),
+    (
+        2,
+        5,
+        include_bytes!("../../samples/model/hyper/context-v2/q5.safetensors"),
+    ),
+    (
+        2,
+        6,
+        include_bytes!("../../samples/model/hyper/context-v2/q6.safetensors"),
+    ),
 ];
 
 /// The tiled entropy-coded models, smallest files first: the notebook's architecture
@@ -84,7 +104,7 @@ static TILED_MODELS: &[&[u8]] = &[
 static IDS: &[(Builtin, &str)] = &[
     (
         Builtin::Quality(1),
-        "7018288bf86b7f1b8136ade8b9fbbcc3e0602321a369c7171daab9f5725249ae",
+        "3a70e5b541d40e75cbec32eb62cc754ca0b24bcb358ae44c8600a0927fb98776",
     ),
     (
         Builtin::Quality(2),
@@ -96,15 +116,15 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(4),
-        "1cba9241a43b561bd0460b9315ee7c6beceb08bd451d19982ccc7ea58b6523e7",
+        "0c3656bf8cb7a609a68daa3af1c1a8fbcdd2c48673419d1648f0116efd3dd9bb",
     ),
     (
         Builtin::Quality(5),
-        "a62ae9759994e8747eb3c1c560e06e91cac84e4398b660fa25633b74c854717f",
+        "f21fbcb2af0eb2d5f821ad391e071e93b5d1ac36a95344d3c282fc44e2349ca6",
     ),
     (
         Builtin::Quality(6),
-        "a8543a7d95536e622d7da8c4a527a803617c2354357fa3beb45508a6cd04f5dc",
+        "1c5ead9d997eb066c6f63904425edbf05fe12be5e93d66d9986c1251f4963e28",
     ),
     (
         Builtin::Reference,
@@ -173,6 +193,13 @@ static IDS: &[(Builtin, &str)] = &[
     (
         Builtin::Context {
             version: 1,
+            level: 1,
+        },
+        "7018288bf86b7f1b8136ade8b9fbbcc3e0602321a369c7171daab9f5725249ae",
+    ),
+    (
+        Builtin::Context {
+            version: 1,
             level: 2,
         },
         "5c9206d6cb56583622aef19d2334d00a5ec23b72e2a8597a0f972ed95cd863d3",
@@ -197,6 +224,27 @@ static IDS: &[(Builtin, &str)] = &[
             level: 6,
         },
         "460aced997b8551f7c893c3ca917fec1281c0e1ab761fdcf3d58499dbe8b4abb",
+    ),
+    (
+        Builtin::Context {
+            version: 2,
+            level: 4,
+        },
+        "1cba9241a43b561bd0460b9315ee7c6beceb08bd451d19982ccc7ea58b6523e7",
+    ),
+    (
+        Builtin::Context {
+            version: 2,
+            level: 5,
+        },
+        "a62ae9759994e8747eb3c1c560e06e91cac84e4398b660fa25633b74c854717f",
+    ),
+    (
+        Builtin::Context {
+            version: 2,
+            level: 6,
+        },
+        "a8543a7d95536e622d7da8c4a527a803617c2354357fa3beb45508a6cd04f5dc",
     ),
 ];
 
