@@ -1,8 +1,8 @@
 //! The continuous quality scale of `--quality`: a whole number is that built-in level as
 //! trained; a number between levels `k` and `k + 1` is level `k` with a finer quantization
 //! step, `2^(−f/2)` at `k + f`, which brings its files to about level `k + 1`'s size at
-//! `f = 1` (measured on training photos: each level at a step of 0.69–0.72 matches the next
-//! one's bytes within 0.06 dB of its quality, `docs/hyperprior.md#quality-between-the-levels`).
+//! `f = 1` (measured on training photos: each level at a step of 0.69–0.71 matches the next
+//! one's bytes within 0.07 dB of its quality, `docs/hyperprior.md#quality-between-the-levels`).
 //! Below 1 the first level takes coarser steps, above the last level the last one finer
 //! steps, down to `0` and up to two past the last level (a step of ½).
 
