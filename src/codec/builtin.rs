@@ -43,50 +43,35 @@ static MEAN_SCALE_MODELS: &[&[u8]] = &[
     include_bytes!("../../samples/model/hyper/mean-scale/q6.safetensors"),
 ];
 
+/// `(version, level, file)` of a replaced context level, its file named by the two numbers.
+macro_rules! previous_context {
+    ($version:literal, $level:literal) => {
+        (
+            $version,
+            $level,
+            include_bytes!(concat!(
+                "../../samples/model/hyper/context-v",
+                $version,
+                "/q",
+                $level,
+                ".safetensors"
+            )),
+        )
+    };
+}
+
 /// Context levels that later training replaced, as `(version, level, file)`: version 1 is a
 /// level's first context model, each training further makes the next; kept so that files made
 /// with them still decode, and `--model context-vV-qN` still makes them.
 static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
-    (
-        1,
-        1,
-        include_bytes!("../../samples/model/hyper/context-v1/q1.safetensors"),
-    ),
-    (
-        1,
-        2,
-        include_bytes!("../../samples/model/hyper/context-v1/q2.safetensors"),
-    ),
-    (
-        1,
-        4,
-        include_bytes!("../../samples/model/hyper/context-v1/q4.safetensors"),
-    ),
-    (
-        1,
-        5,
-        include_bytes!("../../samples/model/hyper/context-v1/q5.safetensors"),
-    ),
-    (
-        1,
-        6,
-        include_bytes!("../../samples/model/hyper/context-v1/q6.safetensors"),
-    ),
-    (
-        2,
-        4,
-        include_bytes!("../../samples/model/hyper/context-v2/q4.safetensors"),
-    ),
-    (
-        2,
-        5,
-        include_bytes!("../../samples/model/hyper/context-v2/q5.safetensors"),
-    ),
-    (
-        2,
-        6,
-        include_bytes!("../../samples/model/hyper/context-v2/q6.safetensors"),
-    ),
+    previous_context!(1, 1),
+    previous_context!(1, 2),
+    previous_context!(1, 4),
+    previous_context!(1, 5),
+    previous_context!(1, 6),
+    previous_context!(2, 4),
+    previous_context!(2, 5),
+    previous_context!(2, 6),
 ];
 
 /// The tiled entropy-coded models, smallest files first: the notebook's architecture
