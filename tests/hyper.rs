@@ -366,13 +366,13 @@ const FIXTURES: &[(&str, &str, &[&str])] = &[
     ),
     // A checkerboard context: its two passes and integer context networks.
     (
-        "samples/model/hyper/q3.safetensors",
+        "samples/model/hyper/context-v1/q3.safetensors",
         "tests/fixtures/kodim23-crop-ctx-q3",
         &[],
     ),
     // A quantization step (kind 3): levels and values of the scaled step.
     (
-        "samples/model/hyper/q3.safetensors",
+        "samples/model/hyper/context-v1/q3.safetensors",
         "tests/fixtures/kodim23-crop-ctx-q3-step",
         &["--step", "0.75"],
     ),

@@ -66,9 +66,11 @@ macro_rules! previous_context {
 static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(1, 1),
     previous_context!(1, 2),
+    previous_context!(1, 3),
     previous_context!(1, 4),
     previous_context!(1, 5),
     previous_context!(1, 6),
+    previous_context!(2, 2),
     previous_context!(2, 4),
     previous_context!(2, 5),
     previous_context!(2, 6),
@@ -93,11 +95,11 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(2),
-        "70ff7e3d5cb32c77333eedf1cd1e2a252f0058146a90d1e0e722d4267599dc1b",
+        "eea653b27131e2cf9ec4ee0777c7a216bdcd4db3cd63bf911b3c2fb668f282c6",
     ),
     (
         Builtin::Quality(3),
-        "a142d1d20963cdbdec2e0e6e4ba64631460afe42cfc420ce70becb067fee1f5c",
+        "d61b56a9306f4191550a04dc0a28b6bd28f23805068a447451c2fb9253b9e75d",
     ),
     (
         Builtin::Quality(4),
@@ -192,6 +194,13 @@ static IDS: &[(Builtin, &str)] = &[
     (
         Builtin::Context {
             version: 1,
+            level: 3,
+        },
+        "a142d1d20963cdbdec2e0e6e4ba64631460afe42cfc420ce70becb067fee1f5c",
+    ),
+    (
+        Builtin::Context {
+            version: 1,
             level: 4,
         },
         "b1fc8981ad6d28da2f3ddef1e97f57038e55b7e3bdd94f53178d3741fcf64c99",
@@ -209,6 +218,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 6,
         },
         "460aced997b8551f7c893c3ca917fec1281c0e1ab761fdcf3d58499dbe8b4abb",
+    ),
+    (
+        Builtin::Context {
+            version: 2,
+            level: 2,
+        },
+        "70ff7e3d5cb32c77333eedf1cd1e2a252f0058146a90d1e0e722d4267599dc1b",
     ),
     (
         Builtin::Context {
@@ -394,10 +410,10 @@ mod tests {
         assert!(Builtin::ScaleOnly(6).codec(1).is_err());
         assert!(Builtin::MeanScale(7).codec(1).is_err());
         let missing = Builtin::Context {
-            version: 1,
-            level: 3,
+            version: 3,
+            level: 4,
         };
         assert!(missing.codec(1).is_err());
-        assert_eq!(Builtin::from_name("context-v1-q3"), None);
+        assert_eq!(Builtin::from_name("context-v3-q4"), None);
     }
 }
