@@ -277,7 +277,8 @@ pub enum Builtin {
 
 impl Builtin {
     /// Every built-in model: the quality levels, the notebook's model, the tiled levels, the
-    /// previous quality levels (newest first).
+    /// previous quality levels (newest family first: the replaced context levels by version, then
+    /// the mean-scale and the scale-only ones).
     pub fn all() -> Vec<Builtin> {
         let mut v: Vec<Builtin> = (1..=Self::qualities()).map(Builtin::Quality).collect();
         v.push(Builtin::Reference);
