@@ -5,7 +5,8 @@
 # OUT/NAME.console.log; OUT/NAME.safetensors.csv is the log (a row every 200 steps).
 #
 #   scripts/train-hyper-continue.sh NAME LR [STEPS]   # NAME: ft-0018 ft-0035 base-0067 ft-013
-#                                                     # ft-025 ft-0483; AEC=path/to/aec
+#                                                     # ft-025 ft-0483; AEC=path/to/aec,
+#                                                     # SEED=S for other crops than the level's
 #
 # Run it at 1e-4 for some thousands of steps, then again at 1e-5 (it resumes, Adam's state
 # kept): the larger rate first moves the converged weights away, the smaller one then gains
@@ -19,6 +20,7 @@ case "$name" in
   ft-025) lambda=0.025 seed=5 ;; ft-0483) lambda=0.0483 seed=7 ;;
   *) echo "unknown level $name" >&2; exit 2 ;;
 esac
+seed="${SEED:-$seed}"
 AEC="${AEC:-${CARGO_TARGET_DIR:-target}/release/aec}"
 [[ -x "$AEC" ]] || cargo build --release
 out="${OUT:-runs/continue}"

@@ -17,6 +17,7 @@ use aec_format::{
     SymbolDecoder, SymbolEncoder, SymbolTable, SymbolTables,
 };
 use image::RgbImage;
+use rayon::prelude::*;
 
 mod context;
 mod refine;
@@ -502,7 +503,10 @@ impl HyperCodec {
         let count = self.config.m * planes.len() / self.config.hyper_outputs();
         let (scales, means) = planes.split_at(count);
         Conditions {
-            levels: scales.iter().map(|&s| self.level(s, step)).collect(),
+            // Independent integer comparisons: any split over threads gives the same levels.
+            levels: (scales.par_iter().with_min_len(1 << 12))
+                .map(|&s| self.level(s, step))
+                .collect(),
             means: if self.config.means {
                 means.to_vec()
             } else {

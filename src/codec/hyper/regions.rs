@@ -111,12 +111,16 @@ fn image_part(rgb: &RgbImage, big: Region) -> Map<u8> {
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
     let (rows, cols) = (big.height() * Y_STRIDE, big.width() * Y_STRIDE);
     let (y0, x0) = (big.r.0 * Y_STRIDE, big.c.0 * Y_STRIDE);
+    let raw: &[u8] = rgb.as_raw();
+    // The columns inside the image are one copy a row; those past its right edge repeat it.
+    let inside = w.saturating_sub(x0).min(cols);
     let mut values = Vec::with_capacity(3 * rows * cols);
     for y in 0..rows {
-        for x in 0..cols {
-            let p = rgb.get_pixel((x0 + x).min(w - 1) as u32, (y0 + y).min(h - 1) as u32);
-            values.extend_from_slice(&p.0);
-        }
+        let row = &raw[3 * w * (y0 + y).min(h - 1)..][..3 * w];
+        let start = 3 * x0.min(w);
+        values.extend_from_slice(&row[start..start + 3 * inside]);
+        let edge = &row[3 * (w - 1)..];
+        (inside..cols).for_each(|_| values.extend_from_slice(edge));
     }
     Map {
         height: rows,
@@ -173,6 +177,27 @@ pub fn synthesis(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_parts_repeat_the_edges() {
+        // Odd sizes, so that regions reach past the right and bottom edges.
+        let rgb = RgbImage::from_fn(37, 21, |x, y| image::Rgb([x as u8, y as u8, (x * y) as u8]));
+        for region in regions(2, 3, 16 * 16)
+            .into_iter()
+            .chain(regions(2, 3, usize::MAX))
+        {
+            let big = region.grown(2, 3);
+            let part = image_part(&rgb, big);
+            let (y0, x0) = (big.r.0 * Y_STRIDE, big.c.0 * Y_STRIDE);
+            for y in 0..part.height {
+                for x in 0..part.width {
+                    let p = rgb.get_pixel((x0 + x).min(36) as u32, (y0 + y).min(20) as u32);
+                    let at = (y * part.width + x) * 3;
+                    assert_eq!(&part.values[at..at + 3], &p.0, "{big:?} at {x},{y}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn regions_cover_the_latent_once() {
