@@ -6,7 +6,8 @@
 #
 #   scripts/train-hyper-continue.sh NAME LR [STEPS]   # NAME: ft-0018 ft-0035 base-0067 ft-013
 #                                                     # ft-025 ft-0483; AEC=path/to/aec,
-#                                                     # SEED=S for other crops than the level's
+#                                                     # SEED=S for other crops than the level's,
+#                                                     # CROP=256 BATCH=2 for larger crops
 #
 # Run it at 1e-4 for some thousands of steps, then again at 1e-5 (it resumes, Adam's state
 # kept): the larger rate first moves the converged weights away, the smaller one then gains
@@ -30,6 +31,6 @@ echo "=== $name lr $lr from $from ($(date -u +%H:%M))" >>"$out/$name.console.log
 RAYON_NUM_THREADS=1 nohup nice -n 19 "$AEC" train-hyper --data ../shared/data/photos-train \
   --tiles ../shared/data/cifar10-jpeg/train-order.txt --tile-fraction 0.25 \
   --lambda "$lambda" --steps "$steps" --every 200 --learning-rate "$lr" --seed "$seed" \
-  --init "$from" --context --resume \
+  --init "$from" --context --resume ${CROP:+--crop "$CROP"} ${BATCH:+--batch-size "$BATCH"} \
   --out "$out/$name.safetensors" >>"$out/$name.console.log" 2>&1 &
 echo "training $name in the background (pid $!); log $out/$name.console.log"

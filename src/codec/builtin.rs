@@ -74,6 +74,7 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(2, 4),
     previous_context!(2, 5),
     previous_context!(2, 6),
+    previous_context!(3, 4),
 ];
 
 /// The tiled entropy-coded models, smallest files first: the notebook's architecture
@@ -103,7 +104,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(4),
-        "0c3656bf8cb7a609a68daa3af1c1a8fbcdd2c48673419d1648f0116efd3dd9bb",
+        "c8ca4eb7c4cd1e206099b719d708702a11f5ff8e61cacaf223da5e3f4d1c549e",
     ),
     (
         Builtin::Quality(5),
@@ -246,6 +247,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 6,
         },
         "a8543a7d95536e622d7da8c4a527a803617c2354357fa3beb45508a6cd04f5dc",
+    ),
+    (
+        Builtin::Context {
+            version: 3,
+            level: 4,
+        },
+        "0c3656bf8cb7a609a68daa3af1c1a8fbcdd2c48673419d1648f0116efd3dd9bb",
     ),
 ];
 
@@ -411,10 +419,10 @@ mod tests {
         assert!(Builtin::ScaleOnly(6).codec(1).is_err());
         assert!(Builtin::MeanScale(7).codec(1).is_err());
         let missing = Builtin::Context {
-            version: 3,
+            version: 4,
             level: 4,
         };
         assert!(missing.codec(1).is_err());
-        assert_eq!(Builtin::from_name("context-v3-q4"), None);
+        assert_eq!(Builtin::from_name("context-v4-q4"), None);
     }
 }
