@@ -71,10 +71,12 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(1, 5),
     previous_context!(1, 6),
     previous_context!(2, 2),
+    previous_context!(2, 3),
     previous_context!(2, 4),
     previous_context!(2, 5),
     previous_context!(2, 6),
     previous_context!(3, 4),
+    previous_context!(3, 6),
 ];
 
 /// The tiled entropy-coded models, smallest files first: the notebook's architecture
@@ -100,7 +102,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(3),
-        "d61b56a9306f4191550a04dc0a28b6bd28f23805068a447451c2fb9253b9e75d",
+        "91606686adc76573e0c1e1cef3ff1cdaa685b7c3911684c04f6e300e822f2ec0",
     ),
     (
         Builtin::Quality(4),
@@ -112,7 +114,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(6),
-        "1c5ead9d997eb066c6f63904425edbf05fe12be5e93d66d9986c1251f4963e28",
+        "646c9a44d3dd9a811663c37e6c8d327896045627bccfd5a96597407284c06834",
     ),
     (
         Builtin::Reference,
@@ -230,6 +232,13 @@ static IDS: &[(Builtin, &str)] = &[
     (
         Builtin::Context {
             version: 2,
+            level: 3,
+        },
+        "d61b56a9306f4191550a04dc0a28b6bd28f23805068a447451c2fb9253b9e75d",
+    ),
+    (
+        Builtin::Context {
+            version: 2,
             level: 4,
         },
         "1cba9241a43b561bd0460b9315ee7c6beceb08bd451d19982ccc7ea58b6523e7",
@@ -254,6 +263,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 4,
         },
         "0c3656bf8cb7a609a68daa3af1c1a8fbcdd2c48673419d1648f0116efd3dd9bb",
+    ),
+    (
+        Builtin::Context {
+            version: 3,
+            level: 6,
+        },
+        "1c5ead9d997eb066c6f63904425edbf05fe12be5e93d66d9986c1251f4963e28",
     ),
 ];
 
