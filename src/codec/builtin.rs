@@ -434,11 +434,12 @@ mod tests {
         assert!(Builtin::Tiled(9).codec(1).is_err());
         assert!(Builtin::ScaleOnly(6).codec(1).is_err());
         assert!(Builtin::MeanScale(7).codec(1).is_err());
+        // A version no training makes soon, so that adopting a level leaves the test as it is.
         let missing = Builtin::Context {
-            version: 4,
+            version: 99,
             level: 4,
         };
         assert!(missing.codec(1).is_err());
-        assert_eq!(Builtin::from_name("context-v4-q4"), None);
+        assert_eq!(Builtin::from_name("context-v99-q4"), None);
     }
 }
