@@ -114,10 +114,10 @@ fn image_part(rgb: &RgbImage, big: Region) -> Map<u8> {
     let raw: &[u8] = rgb.as_raw();
     // The columns inside the image are one copy a row; those past its right edge repeat it.
     let inside = w.saturating_sub(x0).min(cols);
+    let start = 3 * x0.min(w);
     let mut values = Vec::with_capacity(3 * rows * cols);
     for y in 0..rows {
         let row = &raw[3 * w * (y0 + y).min(h - 1)..][..3 * w];
-        let start = 3 * x0.min(w);
         values.extend_from_slice(&row[start..start + 3 * inside]);
         let edge = &row[3 * (w - 1)..];
         (inside..cols).for_each(|_| values.extend_from_slice(edge));
@@ -191,7 +191,8 @@ mod tests {
             let (y0, x0) = (big.r.0 * Y_STRIDE, big.c.0 * Y_STRIDE);
             for y in 0..part.height {
                 for x in 0..part.width {
-                    let p = rgb.get_pixel((x0 + x).min(36) as u32, (y0 + y).min(20) as u32);
+                    let (px, py) = ((x0 + x) as u32, (y0 + y) as u32);
+                    let p = rgb.get_pixel(px.min(rgb.width() - 1), py.min(rgb.height() - 1));
                     let at = (y * part.width + x) * 3;
                     assert_eq!(&part.values[at..at + 3], &p.0, "{big:?} at {x},{y}");
                 }
