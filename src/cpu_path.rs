@@ -3,8 +3,9 @@
 //! Each kernel that has a wide version also has a portable one that computes the same
 //! operations in the same order, so the choice changes speed, not results (tests hold every
 //! path this CPU has to the portable one). The widest path the CPU has is picked at run time;
-//! the environment variable `AEC_CPU_PATH` (`portable` or `avx2`) narrows the choice, so that
-//! whole programs can be compared across paths. The `gemm` crate's kernels, which encoding and
+//! the environment variable `AEC_CPU_PATH` (`portable`, `avx2` or `avx512`) narrows the choice,
+//! so that whole programs can be compared across paths. A path runs every narrower path's
+//! kernels where it has none of its own (the AVX-512 path the AVX2 ones). The `gemm` crate's kernels, which encoding and
 //! training also use, pick their own instructions.
 
 use std::sync::OnceLock;
@@ -19,11 +20,14 @@ pub enum Path {
     Portable,
     /// The same loops compiled for AVX2 and FMA (x86-64 CPUs since 2013–2015).
     Avx2,
+    /// 512-bit vectors with AVX-512 F, BW and VNNI (Intel since 2019's Cascade Lake and Ice
+    /// Lake, AMD since 2022's Zen 4), plus AVX2 and FMA.
+    Avx512,
 }
 
 /// An `AEC_CPU_PATH` value that names no path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{ENV}={value:?} names no CPU path (portable or avx2)")]
+#[error("{ENV}={value:?} names no CPU path (portable, avx2 or avx512)")]
 pub struct UnknownPath {
     /// The value found.
     pub value: String,
@@ -31,13 +35,14 @@ pub struct UnknownPath {
 
 impl Path {
     /// Every path, narrowest first.
-    pub const ALL: [Path; 2] = [Path::Portable, Path::Avx2];
+    pub const ALL: [Path; 3] = [Path::Portable, Path::Avx2, Path::Avx512];
 
     /// The path's name, as `AEC_CPU_PATH` spells it.
     pub fn name(self) -> &'static str {
         match self {
             Path::Portable => "portable",
             Path::Avx2 => "avx2",
+            Path::Avx512 => "avx512",
         }
     }
 
@@ -57,9 +62,22 @@ impl Path {
             Path::Portable => true,
             #[cfg(target_arch = "x86_64")]
             Path::Avx2 => is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"),
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx512 => {
+                Path::Avx2.supported()
+                    && is_x86_feature_detected!("avx512f")
+                    && is_x86_feature_detected!("avx512bw")
+                    && is_x86_feature_detected!("avx512vnni")
+            }
             #[cfg(not(target_arch = "x86_64"))]
-            Path::Avx2 => false,
+            Path::Avx2 | Path::Avx512 => false,
         }
+    }
+
+    /// Whether the path runs the AVX2 + FMA kernels: the AVX2 path, and the wider one where it
+    /// has no kernel of its own.
+    pub fn avx2(self) -> bool {
+        self >= Path::Avx2
     }
 
     /// The widest path this CPU runs, ignoring the environment.
@@ -105,6 +123,7 @@ mod tests {
             assert_eq!(Path::from_name(p.name()), Ok(p));
         }
         assert_eq!(Path::from_name(" AVX2 "), Ok(Path::Avx2));
+        assert_eq!(Path::from_name("AVX512"), Ok(Path::Avx512));
         let err = Path::from_name("avx1024").unwrap_err().to_string();
         assert!(err.contains("avx1024") && err.contains(ENV), "{err}");
     }
@@ -114,5 +133,10 @@ mod tests {
         assert!(Path::detect().supported());
         assert!(Path::available().contains(&Path::Portable));
         assert_eq!(Path::widest(), *Path::available().last().unwrap());
+        // A wider path needs every narrower one's instructions.
+        for pair in Path::ALL.windows(2) {
+            assert!(!pair[1].supported() || pair[0].supported(), "{pair:?}");
+        }
+        eprintln!("this CPU runs {:?}", Path::available());
     }
 }

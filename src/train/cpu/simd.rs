@@ -9,7 +9,7 @@ use crate::optim::RmsPropSettings;
 /// Whether the AVX2 + FMA kernels run: this CPU has them and `AEC_CPU_PATH` does not narrow
 /// the choice ([`Path::detect`]).
 pub fn available() -> bool {
-    Path::detect() == Path::Avx2
+    Path::detect().avx2()
 }
 
 /// TensorFlow 1's RMSProp on eight values at a time: the operations of

@@ -80,13 +80,14 @@ pub fn product(path: Path, a: &[i32], rows: usize, b: &IntPacked, out: &mut [i64
     assert!(out.len() >= rows * b.n, "out holds {rows} rows");
     match path {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Path::Avx2` is chosen (or offered to tests) only where the CPU has AVX2
-        // and FMA; the lengths are checked above; `exact_in_f64` holds for the `f64` kernel.
-        Path::Avx2 => unsafe {
-            if b.exact_in_f64(a, rows) {
-                avx2::product_f64(a, rows, b, out)
-            } else {
-                avx2::product(a, rows, b, out)
+        // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has
+        // AVX2 and FMA, `Path::Avx512` where it has AVX-512 F; the lengths are checked above;
+        // `exact_in_f64` holds for the `f64` kernels.
+        Path::Avx2 | Path::Avx512 => unsafe {
+            match (b.exact_in_f64(a, rows), path) {
+                (true, Path::Avx512) => avx512::product_f64(a, rows, b, out),
+                (true, _) => avx2::product_f64(a, rows, b, out),
+                (false, _) => avx2::product(a, rows, b, out),
             }
         },
         _ => portable(a, rows, b, out),
@@ -107,11 +108,44 @@ fn portable(a: &[i32], rows: usize, b: &IntPacked, out: &mut [i64]) {
     }
 }
 
+/// The product of `a`'s `rows` rows and `b` in `f64` (exact where `b.exact_in_f64(a, rows)`):
+/// `k` in stretches, `block(x, r, (k0, len), sums)` adding `r ≤ max_rows` rows of `x` (from
+/// its start, `b.k` apart) over `k0..k0 + len` to `r` rows of `sums`; then each sum plus the
+/// bias, back in `i64`.
+#[cfg(target_arch = "x86_64")]
+fn in_f64(
+    a: &[i32],
+    rows: usize,
+    b: &IntPacked,
+    out: &mut [i64],
+    max_rows: usize,
+    mut block: impl FnMut(&[f64], usize, (usize, usize), &mut [f64]),
+) {
+    let (k, n) = (b.k, b.n);
+    let width = n.next_multiple_of(WIDE_PANEL);
+    let x: Vec<f64> = a[..rows * k].iter().map(|&v| f64::from(v)).collect();
+    let mut sums = vec![0f64; rows * width];
+    for k0 in (0..k).step_by(STRETCH) {
+        let len = STRETCH.min(k - k0);
+        let mut i = 0;
+        while i < rows {
+            let r = (rows - i).min(max_rows);
+            block(&x[i * k + k0..], r, (k0, len), &mut sums[i * width..]);
+            i += r;
+        }
+    }
+    for (dst, sums) in out.chunks_exact_mut(n).zip(sums.chunks_exact(width)) {
+        for ((d, &s), &bias) in dst.iter_mut().zip(sums).zip(&b.bias) {
+            *d = bias.wrapping_add(s as i64);
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{IntPacked, PANEL, ROWS, STRETCH, WIDE_PANEL, WIDE_ROWS};
+    use super::{IntPacked, PANEL, ROWS, WIDE_PANEL, WIDE_ROWS};
 
     /// # Safety
     /// The CPU has AVX2; `a` holds `rows` rows of `b.k` values and `out` `rows` rows of `b.n`.
@@ -129,40 +163,20 @@ mod avx2 {
         }
     }
 
-    /// [`product`] in `f64` fused multiply-adds: `k` in stretches, `WIDE_ROWS` rows of `a` at
-    /// a time against every panel.
+    /// [`product`] in `f64` fused multiply-adds, `WIDE_ROWS` rows of `a` at a time.
     ///
     /// # Safety
-    /// As [`product`], the CPU has FMA too, and `b.exact_in_f64(a, rows)`: every partial sum is
-    /// then an integer that `f64` holds exactly, so each converts back to its `i64` unchanged.
+    /// As [`product`], the CPU has FMA too, and `b.exact_in_f64(a, rows)`.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn product_f64(a: &[i32], rows: usize, b: &IntPacked, out: &mut [i64]) {
-        let (k, n) = (b.k, b.n);
-        let width = n.next_multiple_of(WIDE_PANEL);
-        let x: Vec<f64> = a[..rows * k].iter().map(|&v| f64::from(v)).collect();
-        let mut sums = vec![0f64; rows * width];
-        for k0 in (0..k).step_by(STRETCH) {
-            let len = STRETCH.min(k - k0);
-            let mut i = 0;
-            while i < rows {
-                let r = (rows - i).min(WIDE_ROWS);
-                let (x, s) = (&x[i * k + k0..], &mut sums[i * width..]);
-                match r {
-                    6 => wide_block::<6>(x, b, (k0, len), s),
-                    5 => wide_block::<5>(x, b, (k0, len), s),
-                    4 => wide_block::<4>(x, b, (k0, len), s),
-                    3 => wide_block::<3>(x, b, (k0, len), s),
-                    2 => wide_block::<2>(x, b, (k0, len), s),
-                    _ => wide_block::<1>(x, b, (k0, len), s),
-                }
-                i += r;
-            }
-        }
-        for (dst, sums) in out.chunks_exact_mut(n).zip(sums.chunks_exact(width)) {
-            for ((d, &s), &bias) in dst.iter_mut().zip(sums).zip(&b.bias) {
-                *d = bias.wrapping_add(s as i64);
-            }
-        }
+        super::in_f64(a, rows, b, out, WIDE_ROWS, |x, r, span, s| match r {
+            6 => wide_block::<6>(x, b, span, s),
+            5 => wide_block::<5>(x, b, span, s),
+            4 => wide_block::<4>(x, b, span, s),
+            3 => wide_block::<3>(x, b, span, s),
+            2 => wide_block::<2>(x, b, span, s),
+            _ => wide_block::<1>(x, b, span, s),
+        });
     }
 
     /// Adds the products of `R` rows of `x` (`b.k` apart) over `k0..k0 + len` to `R` rows of
@@ -238,6 +252,68 @@ mod avx2 {
     }
 }
 
+/// The `f64` kernel on 512-bit vectors: a panel of eight columns is one vector.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{IntPacked, WIDE_PANEL};
+
+    /// Rows of `a` per block (12 accumulators).
+    const ROWS: usize = 12;
+
+    /// [`super::avx2::product_f64`] on AVX-512.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F; as [`super::avx2::product_f64`] otherwise.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn product_f64(a: &[i32], rows: usize, b: &IntPacked, out: &mut [i64]) {
+        super::in_f64(a, rows, b, out, ROWS, |x, r, span, s| match r {
+            12 => block::<12>(x, b, span, s),
+            11 => block::<11>(x, b, span, s),
+            10 => block::<10>(x, b, span, s),
+            9 => block::<9>(x, b, span, s),
+            8 => block::<8>(x, b, span, s),
+            7 => block::<7>(x, b, span, s),
+            6 => block::<6>(x, b, span, s),
+            5 => block::<5>(x, b, span, s),
+            4 => block::<4>(x, b, span, s),
+            3 => block::<3>(x, b, span, s),
+            2 => block::<2>(x, b, span, s),
+            _ => block::<1>(x, b, span, s),
+        });
+    }
+
+    /// Adds the products of `R` rows of `x` (`b.k` apart) over `k0..k0 + len` to `R` rows of
+    /// `sums`, panel by panel.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn block<const R: usize>(
+        x: &[f64],
+        b: &IntPacked,
+        (k0, len): (usize, usize),
+        sums: &mut [f64],
+    ) {
+        let k = b.k;
+        let width = b.n.next_multiple_of(WIDE_PANEL);
+        assert!(x.len() >= (R - 1) * k + len && sums.len() >= R * width);
+        let xp = x.as_ptr();
+        for p in 0..width / WIDE_PANEL {
+            let bp = b.wide.as_ptr().add((p * k + k0) * WIDE_PANEL);
+            let mut acc = [_mm512_setzero_pd(); R];
+            for kk in 0..len {
+                let w = _mm512_loadu_pd(bp.add(kk * WIDE_PANEL));
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm512_fmadd_pd(_mm512_set1_pd(*xp.add(r * k + kk)), w, *acc);
+                }
+            }
+            for (r, acc) in acc.iter().enumerate() {
+                let o = sums.as_mut_ptr().add(r * width + p * WIDE_PANEL);
+                _mm512_storeu_pd(o, _mm512_add_pd(_mm512_loadu_pd(o), *acc));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,7 +368,8 @@ mod tests {
     }
 
     /// Operands of the integer networks' sizes take the `f64` kernel, which gives the same
-    /// sums: every block of rows (1 to 6), stretches of `k` and a last panel in part.
+    /// sums: every block of rows (1 to 6 on AVX2, to 12 on AVX-512), stretches of `k` and a
+    /// last panel in part.
     #[test]
     fn small_operands_sum_exactly_in_f64() {
         let value = |i: usize, span: i64| ((i as i64 * 2_654_435_761) % (2 * span) - span) as i32;

@@ -246,8 +246,8 @@ impl Stage {
 /// exact, then rounding to even).
 fn to_grid(path: Path, values: &[f32], c: usize, dst: &mut [i16], units: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if path == Path::Avx2 && c.is_multiple_of(8) {
-        // SAFETY: `Path::Avx2` is chosen (or offered to tests) only where the CPU has AVX2;
+    if path.avx2() && c.is_multiple_of(8) {
+        // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2;
         // `values` and `dst` are the same whole pixels of `c` values, a multiple of 8.
         return unsafe { avx2::to_grid(values, c, dst, units) };
     }

@@ -399,8 +399,8 @@ fn gather_product(
 /// `squares[i] = x[i]²`, on `path` (the same bits on every path: one rounding each).
 fn gdn_squares(path: Path, x: &[f32], squares: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if path == Path::Avx2 {
-        // SAFETY: `Path::Avx2` is chosen (or offered to tests) only where the CPU has AVX2.
+    if path.avx2() {
+        // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2.
         return unsafe { avx2::squares(x, squares) };
     }
     let _ = path;
@@ -411,7 +411,7 @@ fn gdn_squares(path: Path, x: &[f32], squares: &mut [f32]) {
 /// quotients are exactly rounded on every path, so the bits are the same).
 fn gdn_apply(path: Path, x: &mut [f32], norm: &[f32], inverse: bool) {
     #[cfg(target_arch = "x86_64")]
-    if path == Path::Avx2 {
+    if path.avx2() {
         // SAFETY: as in `gdn_squares`.
         return unsafe { avx2::apply(x, norm, inverse) };
     }

@@ -98,12 +98,15 @@ pub fn product(path: Path, a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
     check_out(rows, b, &out);
     match (path, b.narrow) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Path::Avx2` is chosen (or offered to tests) only where the CPU has AVX2 and
+        // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2 and
         // FMA; the lengths are checked above.
         (Path::Avx2, false) => unsafe { avx2::product(a, rows, b, out) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        (Path::Avx2, true) => unsafe { avx2::narrow(a, rows, b, out) },
+        // SAFETY: as above, `Path::Avx512` only where the CPU has AVX-512 F.
+        (Path::Avx512, false) => unsafe { avx512::product(a, rows, b, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above (eight partial chains are the AVX2 kernel's on both paths).
+        (Path::Avx2 | Path::Avx512, true) => unsafe { avx2::narrow(a, rows, b, out) },
         (_, false) => portable(a, rows, b, out),
         (_, true) => portable_narrow(a, rows, b, out),
     }
@@ -138,9 +141,12 @@ pub fn product_runs(path: Path, a: &Runs<'_>, rows: usize, b: &Packed, out: Out<
     check_out(rows, b, &out);
     match (path, b.narrow) {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Path::Avx2` is chosen (or offered to tests) only where the CPU has AVX2 and
+        // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2 and
         // FMA; the runs and `out` are checked above.
         (Path::Avx2, false) => unsafe { avx2::product_runs(a, rows, b, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, `Path::Avx512` only where the CPU has AVX-512 F.
+        (Path::Avx512, false) => unsafe { avx512::product_runs(a, rows, b, out) },
         _ => {
             let mut gathered = Vec::with_capacity(rows * b.k);
             for row in a.starts.chunks_exact(runs.max(1)).take(rows) {
@@ -159,6 +165,21 @@ fn check_out(rows: usize, b: &Packed, out: &Out<'_>) {
         let need = (rows - 1) * out.stride + b.n;
         assert!(out.values.len() >= need, "out holds {rows} rows");
     }
+}
+
+/// Each run of `lens` in stretches of at most `kc` values: `(k0, length, run, offset in the
+/// run)`, in order.
+#[cfg(target_arch = "x86_64")]
+fn run_stretches(lens: &[usize], kc: usize) -> Vec<(usize, usize, usize, usize)> {
+    let mut stretches = Vec::new();
+    let mut k0 = 0;
+    for (t, &len) in lens.iter().enumerate() {
+        for off in (0..len).step_by(kc) {
+            stretches.push((k0 + off, kc.min(len - off), t, off));
+        }
+        k0 += len;
+    }
+    stretches
 }
 
 /// The fixed order in which a narrow product's eight partial sums are added.
@@ -208,7 +229,7 @@ fn portable(a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{tree, Out, Packed, Runs, LANES, PANEL, ROWS};
+    use super::{run_stretches, tree, Out, Packed, Runs, LANES, PANEL, ROWS};
 
     /// # Safety
     /// As [`product`], for a narrow `b`.
@@ -294,15 +315,7 @@ mod avx2 {
     pub unsafe fn product_runs(a: &Runs<'_>, rows: usize, b: &Packed, out: Out<'_>) {
         let runs = a.lens.len();
         let src = a.src.as_ptr();
-        // Each run in stretches of at most KC values: (k0, length, run, offset in the run).
-        let mut stretches = Vec::new();
-        let mut k0 = 0;
-        for (t, &len) in a.lens.iter().enumerate() {
-            for off in (0..len).step_by(KC) {
-                stretches.push((k0 + off, KC.min(len - off), t, off));
-            }
-            k0 += len;
-        }
+        let stretches = run_stretches(a.lens, KC);
         let spans: Vec<_> = stretches.iter().map(|&(k0, len, _, _)| (k0, len)).collect();
         let at = |i: usize, s: usize| {
             let (_, _, t, off) = stretches[s];
@@ -401,6 +414,119 @@ mod avx2 {
                 _mm256_storeu_ps(tmp.as_mut_ptr().add(8), acc[1]);
                 dst.copy_from_slice(&tmp[..width]);
             }
+        }
+    }
+}
+
+/// The 512-bit kernel: a panel's row of `b` is one vector; each output the same chain.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{run_stretches, Out, Packed, Runs, PANEL};
+
+    /// Rows of `a` per block (12 accumulators of 16 lanes).
+    const ROWS: usize = 12;
+    /// Values of `k` per stretch.
+    const KC: usize = 256;
+
+    /// # Safety
+    /// The CPU has AVX-512 F; `a` holds `rows` rows of `b.k` values and `out` `rows` rows.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn product(a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
+        let k = b.k;
+        let ap = a.as_ptr();
+        let stretches: Vec<_> = (0..k).step_by(KC).map(|k0| (k0, KC.min(k - k0))).collect();
+        blocked(rows, b, out, &stretches, |i, s| {
+            ap.add(i * k + stretches[s].0)
+        });
+    }
+
+    /// # Safety
+    /// The CPU has AVX-512 F; `a` is valid for `rows` rows of `b.k` values (checked by
+    /// [`super::product_runs`]) and `out` holds `rows` rows.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn product_runs(a: &Runs<'_>, rows: usize, b: &Packed, out: Out<'_>) {
+        let runs = a.lens.len();
+        let src = a.src.as_ptr();
+        let stretches = run_stretches(a.lens, KC);
+        let spans: Vec<_> = stretches.iter().map(|&(k0, len, _, _)| (k0, len)).collect();
+        let at = |i: usize, s: usize| {
+            let (_, _, t, off) = stretches[s];
+            src.add(a.starts[i * runs + t] + off)
+        };
+        blocked(rows, b, out, &spans, at);
+    }
+
+    /// The product over `stretches` of `k`, as the AVX2 kernel's `blocked`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn blocked(
+        rows: usize,
+        b: &Packed,
+        out: Out<'_>,
+        stretches: &[(usize, usize)],
+        row_at: impl Fn(usize, usize) -> *const f32,
+    ) {
+        let stride = out.stride;
+        for (s, &span) in stretches.iter().enumerate() {
+            for p in 0..b.n.div_ceil(PANEL) {
+                let mut i = 0;
+                while i < rows {
+                    let r = (rows - i).min(ROWS);
+                    let mut ap = [std::ptr::null(); ROWS];
+                    for (j, ap) in ap.iter_mut().take(r).enumerate() {
+                        *ap = row_at(i + j, s);
+                    }
+                    let o = (&mut out.values[i * stride..], stride);
+                    match r {
+                        12 => block::<12>(&ap, b, p, span, o),
+                        11 => block::<11>(&ap, b, p, span, o),
+                        10 => block::<10>(&ap, b, p, span, o),
+                        9 => block::<9>(&ap, b, p, span, o),
+                        8 => block::<8>(&ap, b, p, span, o),
+                        7 => block::<7>(&ap, b, p, span, o),
+                        6 => block::<6>(&ap, b, p, span, o),
+                        5 => block::<5>(&ap, b, p, span, o),
+                        4 => block::<4>(&ap, b, p, span, o),
+                        3 => block::<3>(&ap, b, p, span, o),
+                        2 => block::<2>(&ap, b, p, span, o),
+                        _ => block::<1>(&ap, b, p, span, o),
+                    }
+                    i += r;
+                }
+            }
+        }
+    }
+
+    /// `R` rows (row `r`'s values of the stretch from `ap[r]`) of panel `p` over `k0..k0 +
+    /// len`: from the bias when `k0` is 0, else from the sums in `out`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn block<const R: usize>(
+        ap: &[*const f32; ROWS],
+        b: &Packed,
+        p: usize,
+        (k0, len): (usize, usize),
+        (out, stride): (&mut [f32], usize),
+    ) {
+        let first = p * PANEL;
+        let width = (b.n - first).min(PANEL);
+        // Lanes past `n` are neither read from `out` nor written.
+        let mask: __mmask16 = if width == PANEL { !0 } else { (1 << width) - 1 };
+        let dst: [*mut f32; R] =
+            std::array::from_fn(|r| out[r * stride + first..][..width].as_mut_ptr());
+        let mut acc: [__m512; R] = std::array::from_fn(|r| match k0 {
+            0 => _mm512_loadu_ps(b.bias.as_ptr().add(first)),
+            _ => _mm512_maskz_loadu_ps(mask, dst[r]),
+        });
+        let bp = b.panels.as_ptr().add((p * b.k + k0) * PANEL);
+        for kk in 0..len {
+            let bv = _mm512_loadu_ps(bp.add(kk * PANEL));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                *acc = _mm512_fmadd_ps(_mm512_set1_ps(*ap[r].add(kk)), bv, *acc);
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            _mm512_mask_storeu_ps(dst[r], mask, *acc);
         }
     }
 }

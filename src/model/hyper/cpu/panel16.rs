@@ -276,10 +276,13 @@ impl<'a> Layout<'a> {
 fn run(path: Path, src: &[i16], b: &Packed16, out: Out<'_>, layout: &Layout<'_>) {
     match path {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Path::Avx2` is chosen (or offered to tests) only where the CPU has AVX2 and
+        // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2 and
         // FMA; every row's pieces lie inside `src` (checked by the callers: a pair's second
         // value past an odd `k` is the extra value `product` requires) and `out` holds the rows.
         Path::Avx2 => unsafe { avx2::blocked(src, b, out, layout) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, `Path::Avx512` only where the CPU has AVX-512 F, BW and VNNI.
+        Path::Avx512 => unsafe { avx512::blocked(src, b, out, layout) },
         _ => portable(src, b, out, layout),
     }
 }
@@ -455,6 +458,99 @@ mod avx2 {
                 _mm256_storeu_ps(sums.as_mut_ptr().add(8 * h), v);
             }
             dst.copy_from_slice(&sums[..width]);
+        }
+    }
+}
+
+/// The 512-bit kernel: a panel's pair of rows is one vector, and `vpdpwssd` takes the
+/// products and their 32-bit sum in one instruction (the sums `vpmaddwd` then `vpaddd` give).
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{Layout, Out, Packed16, PANEL};
+
+    /// Rows of `a` per block (12 accumulators of 16 lanes).
+    const ROWS: usize = 12;
+
+    /// # Safety
+    /// The CPU has AVX-512 F, BW and VNNI; as [`super::avx2::blocked`] otherwise.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub unsafe fn blocked(src: &[i16], b: &Packed16, out: Out<'_>, layout: &Layout<'_>) {
+        let (stride, rows) = (out.stride, layout.rows);
+        for (stretch, (group, units)) in layout.stretches().enumerate() {
+            for p in 0..b.n.div_ceil(PANEL) {
+                let mut i = 0;
+                while i < rows {
+                    let r = (rows - i).min(ROWS);
+                    let at = (layout, group.clone(), src.as_ptr(), i);
+                    let u = &units[i..i + r];
+                    let o = (stretch == 0, &mut out.values[i * stride..], stride);
+                    match r {
+                        12 => block::<12>(at, b, p, u, o),
+                        11 => block::<11>(at, b, p, u, o),
+                        10 => block::<10>(at, b, p, u, o),
+                        9 => block::<9>(at, b, p, u, o),
+                        8 => block::<8>(at, b, p, u, o),
+                        7 => block::<7>(at, b, p, u, o),
+                        6 => block::<6>(at, b, p, u, o),
+                        5 => block::<5>(at, b, p, u, o),
+                        4 => block::<4>(at, b, p, u, o),
+                        3 => block::<3>(at, b, p, u, o),
+                        2 => block::<2>(at, b, p, u, o),
+                        _ => block::<1>(at, b, p, u, o),
+                    }
+                    i += r;
+                }
+            }
+        }
+        if layout.pieces.is_empty() {
+            for i in 0..rows {
+                out.values[i * stride..][..b.n].copy_from_slice(&b.bias[..b.n]);
+            }
+        }
+    }
+
+    /// `R` rows from `first_row` of panel `p` over one stretch's pieces `group` (found by
+    /// `layout` in the source at `base`) in their `units`, added to the bias (`from_bias`) or
+    /// to the running sums in `out`: the operations of the AVX2 kernel, 16 columns a vector.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn block<const R: usize>(
+        (layout, group, base, first_row): (&Layout<'_>, std::ops::Range<usize>, *const i16, usize),
+        b: &Packed16,
+        p: usize,
+        units: &[f32],
+        (from_bias, out, stride): (bool, &mut [f32], usize),
+    ) {
+        let pairs = b.k.div_ceil(2);
+        let mut acc = [_mm512_setzero_si512(); R];
+        for e in group {
+            let first = e * layout.rows + first_row;
+            let piece = &layout.pieces[e];
+            let ap: [*const i16; R] = std::array::from_fn(|r| base.add(layout.offsets[first + r]));
+            let bp = (b.panels.as_ptr()).add((p * pairs + piece.k0 / 2) * PANEL * 2);
+            for t in 0..piece.len.div_ceil(2) {
+                let bv = _mm512_loadu_si512(bp.add(t * 2 * PANEL).cast());
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let v = _mm512_set1_epi32(ap[r].add(2 * t).cast::<i32>().read_unaligned());
+                    *acc = _mm512_dpwssd_epi32(*acc, v, bv);
+                }
+            }
+        }
+        let first = p * PANEL;
+        let width = (b.n - first).min(PANEL);
+        // Lanes past `n` are neither read from `out` nor written.
+        let mask: __mmask16 = if width == PANEL { !0 } else { (1 << width) - 1 };
+        let scale = _mm512_loadu_ps(b.scale.as_ptr().add(first));
+        for (r, acc) in acc.iter().enumerate() {
+            let dst = out[r * stride + first..][..width].as_mut_ptr();
+            let start = match from_bias {
+                true => _mm512_loadu_ps(b.bias.as_ptr().add(first)),
+                false => _mm512_maskz_loadu_ps(mask, dst),
+            };
+            let scale = _mm512_mul_ps(scale, _mm512_set1_ps(units[r]));
+            let v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(*acc), scale, start);
+            _mm512_mask_storeu_ps(dst, mask, v);
         }
     }
 }
