@@ -1,6 +1,7 @@
 //! The ceilings this machine puts on aec's CPU kernels, measured: multiply-add throughput
-//! (AVX2 fused multiply-adds, and 16-bit integer ones, with no memory traffic, on one thread
-//! and on every thread), how near the coding transforms' product kernel comes, and memory
+//! (fused multiply-adds and 16-bit integer ones, AVX2 and where the CPU has it AVX-512, with no
+//! memory traffic, on one thread and on every thread), how near the coding transforms' product
+//! kernels come on each CPU path, and memory
 //! bandwidth (streaming reads, and reads and writes in place as an optimizer update
 //! does, over arrays far larger than any cache), each the best of several runs.
 //!
@@ -123,6 +124,73 @@ fn madd_rate(_threads: usize) -> Option<f64> {
     None
 }
 
+/// [`fma_rate`] and [`madd_rate`] on 512-bit vectors (`vfmadd` and the VNNI instruction
+/// `vpdpwssd`, which adds its pairs' sums to 32-bit sums itself), where the CPU has them.
+#[cfg(target_arch = "x86_64")]
+fn rates_512(threads: usize) -> Option<(f64, f64)> {
+    if !aec::cpu_path::Path::Avx512.supported() {
+        return None;
+    }
+    // SAFETY: the CPU has AVX-512 F, BW and VNNI (checked above).
+    let fma = rate(threads, 12 * 16, |n, t| {
+        std::hint::black_box(unsafe { fma_chains_512(n, t as f32) });
+    });
+    // SAFETY: as above.
+    let dp = rate(threads, 8 * 32, |n, t| {
+        std::hint::black_box(unsafe { dpwssd_chains(n, t as i16) });
+    });
+    Some((fma, dp))
+}
+
+/// Twelve independent chains of 16-lane fused multiply-adds, as [`fma_chains`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fma_chains_512(iterations: u64, seed: f32) -> f32 {
+    use std::arch::x86_64::*;
+    let (a, b) = (_mm512_set1_ps(0.999_9), _mm512_set1_ps(1e-6));
+    let mut acc = [_mm512_set1_ps(seed); 12];
+    for _ in 0..iterations {
+        for v in acc.iter_mut() {
+            *v = _mm512_fmadd_ps(a, *v, b);
+        }
+    }
+    let total = acc
+        .iter()
+        .fold(_mm512_setzero_ps(), |t, &v| _mm512_add_ps(t, v));
+    _mm512_reduce_add_ps(total)
+}
+
+/// Eight independent 32-bit sums of `vpdpwssd`, as [`madd_chains`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VNNI.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn dpwssd_chains(iterations: u64, seed: i16) -> i32 {
+    use std::arch::x86_64::*;
+    let (mut x, one) = (_mm512_set1_epi16(seed), _mm512_set1_epi16(1));
+    let w = [3, 5, 7, 11, 13, 17, 19, 23].map(|v| _mm512_set1_epi16(v));
+    let mut sums = [_mm512_setzero_si512(); 8];
+    for _ in 0..iterations {
+        x = _mm512_add_epi16(x, one);
+        for (k, v) in sums.iter_mut().enumerate() {
+            *v = _mm512_dpwssd_epi32(*v, x, w[k]);
+        }
+    }
+    let total = sums
+        .iter()
+        .fold(_mm512_setzero_si512(), |t, &v| _mm512_add_epi32(t, v));
+    _mm512_reduce_add_epi32(total)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn rates_512(_threads: usize) -> Option<(f64, f64)> {
+    None
+}
+
 /// The second analysis layer's product shape: 48 output pixels, 1600 patch values, 64 channels.
 const SHAPE: (usize, usize, usize) = (48, 1600, 64);
 
@@ -145,22 +213,21 @@ fn kernel_rate(threads: usize, product: impl Fn(&mut [f32]) + Sync) -> f64 {
     (threads * calls * rows * k * n) as f64 / seconds
 }
 
-/// [`kernel_rate`] of the coding transforms' float product kernel.
-fn product_rate(threads: usize) -> f64 {
-    use aec::cpu_path::Path;
+/// [`kernel_rate`] of the coding transforms' float product kernel on `path`.
+fn product_rate(threads: usize, path: aec::cpu_path::Path) -> f64 {
     use aec::model::hyper::cpu::panel::{self, Out, Packed};
     let (rows, k, n) = SHAPE;
     let a: Vec<f32> = (0..rows * k).map(|i| (i % 13) as f32 * 0.01).collect();
     let b = Packed::new(k, n, |kk, j| ((kk + j) % 7) as f32 * 0.01, &[0.5; 64]);
     kernel_rate(threads, |values| {
         let out = Out { values, stride: n };
-        panel::product(Path::detect(), &a, rows, &b, out);
+        panel::product(path, &a, rows, &b, out);
     })
 }
 
-/// [`kernel_rate`] of the fixed-point analysis's 16-bit kernel (a unit per input pixel).
-fn product16_rate(threads: usize) -> f64 {
-    use aec::cpu_path::Path;
+/// [`kernel_rate`] of the fixed-point analysis's 16-bit kernel (a unit per input pixel) on
+/// `path`.
+fn product16_rate(threads: usize, path: aec::cpu_path::Path) -> f64 {
     use aec::model::hyper::cpu::panel::Out;
     use aec::model::hyper::cpu::panel16::{self, Packed16};
     let (rows, k, n) = SHAPE;
@@ -174,7 +241,7 @@ fn product16_rate(threads: usize) -> f64 {
         .collect();
     kernel_rate(threads, |values| {
         let out = Out { values, stride: n };
-        panel16::product(Path::detect(), &a, &units, rows, &b, out);
+        panel16::product(path, &a, &units, rows, &b, out);
     })
 }
 
@@ -238,17 +305,25 @@ fn main() {
             all / 1e9
         );
     }
-    let kernel = product_rate(1);
-    println!(
-        "aec's product kernel (a 48 × 1600 by 1600 × 64 product in cache, the second analysis \
-         layer's shape): {:.1} G/s on one thread, {:.0}% of the FMA figure",
-        kernel / 1e9,
-        100.0 * kernel / fma_rate(1).unwrap_or(f64::NAN)
-    );
-    println!(
-        "aec's 16-bit product kernel (the same shape, the fixed-point analysis): {:.1} G/s on one thread",
-        product16_rate(1) / 1e9
-    );
+    if let (Some((fma1, dp1)), Some((fma, dp))) = (rates_512(1), rates_512(threads)) {
+        println!(
+            "AVX-512: multiply-adds (FMA) {:.1} G/s on one thread, {:.1} G/s on {threads}; \
+             16-bit (vpdpwssd) {:.1} G/s on one thread, {:.1} G/s on {threads}",
+            fma1 / 1e9,
+            fma / 1e9,
+            dp1 / 1e9,
+            dp / 1e9
+        );
+    }
+    for path in aec::cpu_path::Path::available() {
+        println!(
+            "aec's product kernels on the {} path (a 48 × 1600 by 1600 × 64 product in cache, the \
+             second analysis layer's shape), one thread: float {:.1} G/s, 16-bit {:.1} G/s",
+            path.name(),
+            product_rate(1, path) / 1e9,
+            product16_rate(1, path) / 1e9
+        );
+    }
     let mut w = vec![1f32; VALUES];
     let mut m = vec![1f32; VALUES];
     for t in [1, threads] {

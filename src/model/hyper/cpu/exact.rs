@@ -285,30 +285,53 @@ mod avx512 {
     }
 
     /// Adds the products of `R` rows of `x` (`b.k` apart) over `k0..k0 + len` to `R` rows of
-    /// `sums`, panel by panel.
+    /// `sums`, two panels at a time (then the last one alone).
     #[target_feature(enable = "avx512f")]
     unsafe fn block<const R: usize>(
         x: &[f64],
         b: &IntPacked,
+        span: (usize, usize),
+        sums: &mut [f64],
+    ) {
+        let panels = b.n.div_ceil(WIDE_PANEL);
+        assert!(x.len() >= (R - 1) * b.k + span.1 && sums.len() >= R * panels * WIDE_PANEL);
+        for p in (0..panels).step_by(2) {
+            match panels - p {
+                1 => panels_of::<R, 1>(x, b, span, sums, p),
+                _ => panels_of::<R, 2>(x, b, span, sums, p),
+            }
+        }
+    }
+
+    /// [`block`]'s panels `p..p + P`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn panels_of<const R: usize, const P: usize>(
+        x: &[f64],
+        b: &IntPacked,
         (k0, len): (usize, usize),
         sums: &mut [f64],
+        p: usize,
     ) {
         let k = b.k;
         let width = b.n.next_multiple_of(WIDE_PANEL);
-        assert!(x.len() >= (R - 1) * k + len && sums.len() >= R * width);
         let xp = x.as_ptr();
-        for p in 0..width / WIDE_PANEL {
-            let bp = b.wide.as_ptr().add((p * k + k0) * WIDE_PANEL);
-            let mut acc = [_mm512_setzero_pd(); R];
-            for kk in 0..len {
-                let w = _mm512_loadu_pd(bp.add(kk * WIDE_PANEL));
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    *acc = _mm512_fmadd_pd(_mm512_set1_pd(*xp.add(r * k + kk)), w, *acc);
+        let bp: [*const f64; P] =
+            std::array::from_fn(|q| b.wide.as_ptr().add(((p + q) * k + k0) * WIDE_PANEL));
+        let mut acc = [[_mm512_setzero_pd(); P]; R];
+        for kk in 0..len {
+            let w: [__m512d; P] =
+                std::array::from_fn(|q| _mm512_loadu_pd(bp[q].add(kk * WIDE_PANEL)));
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let v = _mm512_set1_pd(*xp.add(r * k + kk));
+                for (acc, &w) in acc.iter_mut().zip(&w) {
+                    *acc = _mm512_fmadd_pd(v, w, *acc);
                 }
             }
-            for (r, acc) in acc.iter().enumerate() {
-                let o = sums.as_mut_ptr().add(r * width + p * WIDE_PANEL);
-                _mm512_storeu_pd(o, _mm512_add_pd(_mm512_loadu_pd(o), *acc));
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            for (q, &acc) in acc.iter().enumerate() {
+                let o = sums.as_mut_ptr().add(r * width + (p + q) * WIDE_PANEL);
+                _mm512_storeu_pd(o, _mm512_add_pd(_mm512_loadu_pd(o), acc));
             }
         }
     }

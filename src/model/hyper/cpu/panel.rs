@@ -147,6 +147,11 @@ pub fn product_runs(path: Path, a: &Runs<'_>, rows: usize, b: &Packed, out: Out<
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above, `Path::Avx512` only where the CPU has AVX-512 F.
         (Path::Avx512, false) => unsafe { avx512::product_runs(a, rows, b, out) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        (Path::Avx2 | Path::Avx512, true) if a.lens.iter().all(|l| l.is_multiple_of(LANES)) => unsafe {
+            avx2::narrow_runs(a, rows, b, out)
+        },
         _ => {
             let mut gathered = Vec::with_capacity(rows * b.k);
             for row in a.starts.chunks_exact(runs.max(1)).take(rows) {
@@ -235,16 +240,52 @@ mod avx2 {
     /// As [`product`], for a narrow `b`.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn narrow(a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
+        let (k, ap) = (b.k, a.as_ptr());
+        narrow_spans(rows, b, out, &[(0, k)], |i, _| ap.add(i * k));
+    }
+
+    /// [`narrow`] of rows read in place, every run's length a multiple of [`LANES`] (so that
+    /// each vector of a run holds one value of each chain, in the chains' order).
+    ///
+    /// # Safety
+    /// As [`product_runs`], for a narrow `b`.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn narrow_runs(a: &Runs<'_>, rows: usize, b: &Packed, out: Out<'_>) {
+        let (runs, src) = (a.lens.len(), a.src.as_ptr());
+        let mut k0 = 0;
+        let spans: Vec<(usize, usize)> = (a.lens.iter())
+            .map(|&len| {
+                k0 += len;
+                (k0 - len, len)
+            })
+            .collect();
+        narrow_spans(rows, b, out, &spans, |i, t| src.add(a.starts[i * runs + t]));
+    }
+
+    /// The narrow product over `spans` of `k` (`(k0, length)`, lengths multiples of
+    /// [`LANES`]), where `row_at(i, t)` points at row `i`'s values of span `t`.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn narrow_spans(
+        rows: usize,
+        b: &Packed,
+        out: Out<'_>,
+        spans: &[(usize, usize)],
+        row_at: impl Fn(usize, usize) -> *const f32,
+    ) {
+        let at = (spans, &row_at as &dyn Fn(usize, usize) -> *const f32);
         match b.n {
-            1 => narrow_n::<1>(a, rows, b, out),
-            2 => narrow_n::<2>(a, rows, b, out),
-            3 => narrow_n::<3>(a, rows, b, out),
-            4 => narrow_n::<4>(a, rows, b, out),
-            5 => narrow_n::<5>(a, rows, b, out),
-            6 => narrow_n::<6>(a, rows, b, out),
-            _ => narrow_n::<7>(a, rows, b, out),
+            1 => narrow_n::<1>(at, rows, b, out),
+            2 => narrow_n::<2>(at, rows, b, out),
+            3 => narrow_n::<3>(at, rows, b, out),
+            4 => narrow_n::<4>(at, rows, b, out),
+            5 => narrow_n::<5>(at, rows, b, out),
+            6 => narrow_n::<6>(at, rows, b, out),
+            _ => narrow_n::<7>(at, rows, b, out),
         }
     }
+
+    /// Spans of `k` and where each row's values of each span are.
+    type Spans<'a> = (&'a [(usize, usize)], &'a dyn Fn(usize, usize) -> *const f32);
 
     /// Rows of `a` per block of the narrow kernel.
     const NARROW_ROWS: usize = 4;
@@ -252,38 +293,40 @@ mod avx2 {
     /// [`NARROW_ROWS`] rows at a time (their `N` outputs' chains interleaved, to hide the
     /// latency of each), then the rest one by one.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn narrow_n<const N: usize>(a: &[f32], rows: usize, b: &Packed, mut out: Out<'_>) {
+    unsafe fn narrow_n<const N: usize>(at: Spans<'_>, rows: usize, b: &Packed, mut out: Out<'_>) {
         let mut i = 0;
         while i + NARROW_ROWS <= rows {
-            narrow_block::<N, NARROW_ROWS>(a, i, b, &mut out);
+            narrow_block::<N, NARROW_ROWS>(at, i, b, &mut out);
             i += NARROW_ROWS;
         }
         while i < rows {
-            narrow_block::<N, 1>(a, i, b, &mut out);
+            narrow_block::<N, 1>(at, i, b, &mut out);
             i += 1;
         }
     }
 
     #[target_feature(enable = "avx2,fma")]
     unsafe fn narrow_block<const N: usize, const R: usize>(
-        a: &[f32],
+        (spans, row_at): Spans<'_>,
         first: usize,
         b: &Packed,
         out: &mut Out<'_>,
     ) {
         let k = b.k;
         let bp = b.panels.as_ptr();
-        let ap = a.as_ptr().add(first * k);
         let mut acc = [[_mm256_setzero_ps(); N]; R];
-        for q in (0..k).step_by(LANES) {
-            let mut w = [_mm256_setzero_ps(); N];
-            for (j, w) in w.iter_mut().enumerate() {
-                *w = _mm256_loadu_ps(bp.add(j * k + q));
-            }
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let x = _mm256_loadu_ps(ap.add(r * k + q));
-                for (acc, &w) in acc.iter_mut().zip(&w) {
-                    *acc = _mm256_fmadd_ps(x, w, *acc);
+        for (t, &(k0, len)) in spans.iter().enumerate() {
+            let ap: [*const f32; R] = std::array::from_fn(|r| row_at(first + r, t));
+            for q in (0..len).step_by(LANES) {
+                let mut w = [_mm256_setzero_ps(); N];
+                for (j, w) in w.iter_mut().enumerate() {
+                    *w = _mm256_loadu_ps(bp.add(j * k + k0 + q));
+                }
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let x = _mm256_loadu_ps(ap[r].add(q));
+                    for (acc, &w) in acc.iter_mut().zip(&w) {
+                        *acc = _mm256_fmadd_ps(x, w, *acc);
+                    }
                 }
             }
         }
@@ -458,7 +501,9 @@ mod avx512 {
         blocked(rows, b, out, &spans, at);
     }
 
-    /// The product over `stretches` of `k`, as the AVX2 kernel's `blocked`.
+    /// The product over `stretches` of `k`, as the AVX2 kernel's `blocked`, two panels at a
+    /// time (two vectors of `b` a step against each broadcast value: fewer loads per
+    /// multiply-add than one).
     #[target_feature(enable = "avx512f")]
     unsafe fn blocked(
         rows: usize,
@@ -467,9 +512,9 @@ mod avx512 {
         stretches: &[(usize, usize)],
         row_at: impl Fn(usize, usize) -> *const f32,
     ) {
-        let stride = out.stride;
+        let (stride, panels) = (out.stride, b.n.div_ceil(PANEL));
         for (s, &span) in stretches.iter().enumerate() {
-            for p in 0..b.n.div_ceil(PANEL) {
+            for p in (0..panels).step_by(2) {
                 let mut i = 0;
                 while i < rows {
                     let r = (rows - i).min(ROWS);
@@ -478,19 +523,9 @@ mod avx512 {
                         *ap = row_at(i + j, s);
                     }
                     let o = (&mut out.values[i * stride..], stride);
-                    match r {
-                        12 => block::<12>(&ap, b, p, span, o),
-                        11 => block::<11>(&ap, b, p, span, o),
-                        10 => block::<10>(&ap, b, p, span, o),
-                        9 => block::<9>(&ap, b, p, span, o),
-                        8 => block::<8>(&ap, b, p, span, o),
-                        7 => block::<7>(&ap, b, p, span, o),
-                        6 => block::<6>(&ap, b, p, span, o),
-                        5 => block::<5>(&ap, b, p, span, o),
-                        4 => block::<4>(&ap, b, p, span, o),
-                        3 => block::<3>(&ap, b, p, span, o),
-                        2 => block::<2>(&ap, b, p, span, o),
-                        _ => block::<1>(&ap, b, p, span, o),
+                    match (r, panels - p) {
+                        (_, 1) => rows_of::<1>(r, &ap, b, p, span, o),
+                        _ => rows_of::<2>(r, &ap, b, p, span, o),
                     }
                     i += r;
                 }
@@ -498,10 +533,36 @@ mod avx512 {
         }
     }
 
-    /// `R` rows (row `r`'s values of the stretch from `ap[r]`) of panel `p` over `k0..k0 +
-    /// len`: from the bias when `k0` is 0, else from the sums in `out`.
+    /// [`block`] with `R` a constant.
     #[target_feature(enable = "avx512f")]
-    unsafe fn block<const R: usize>(
+    unsafe fn rows_of<const P: usize>(
+        r: usize,
+        ap: &[*const f32; ROWS],
+        b: &Packed,
+        p: usize,
+        span: (usize, usize),
+        o: (&mut [f32], usize),
+    ) {
+        match r {
+            12 => block::<12, P>(ap, b, p, span, o),
+            11 => block::<11, P>(ap, b, p, span, o),
+            10 => block::<10, P>(ap, b, p, span, o),
+            9 => block::<9, P>(ap, b, p, span, o),
+            8 => block::<8, P>(ap, b, p, span, o),
+            7 => block::<7, P>(ap, b, p, span, o),
+            6 => block::<6, P>(ap, b, p, span, o),
+            5 => block::<5, P>(ap, b, p, span, o),
+            4 => block::<4, P>(ap, b, p, span, o),
+            3 => block::<3, P>(ap, b, p, span, o),
+            2 => block::<2, P>(ap, b, p, span, o),
+            _ => block::<1, P>(ap, b, p, span, o),
+        }
+    }
+
+    /// `R` rows (row `r`'s values of the stretch from `ap[r]`) of panels `p..p + P` over
+    /// `k0..k0 + len`: from the bias when `k0` is 0, else from the sums in `out`.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn block<const R: usize, const P: usize>(
         ap: &[*const f32; ROWS],
         b: &Packed,
         p: usize,
@@ -509,24 +570,35 @@ mod avx512 {
         (out, stride): (&mut [f32], usize),
     ) {
         let first = p * PANEL;
-        let width = (b.n - first).min(PANEL);
+        let width = (b.n - first).min(P * PANEL);
         // Lanes past `n` are neither read from `out` nor written.
-        let mask: __mmask16 = if width == PANEL { !0 } else { (1 << width) - 1 };
+        let mask: [__mmask16; P] = std::array::from_fn(|q| match width.saturating_sub(q * PANEL) {
+            w if w >= PANEL => !0,
+            w => (1 << w) - 1,
+        });
         let dst: [*mut f32; R] =
             std::array::from_fn(|r| out[r * stride + first..][..width].as_mut_ptr());
-        let mut acc: [__m512; R] = std::array::from_fn(|r| match k0 {
-            0 => _mm512_loadu_ps(b.bias.as_ptr().add(first)),
-            _ => _mm512_maskz_loadu_ps(mask, dst[r]),
+        let mut acc: [[__m512; P]; R] = std::array::from_fn(|r| {
+            std::array::from_fn(|q| match k0 {
+                0 => _mm512_loadu_ps(b.bias.as_ptr().add(first + q * PANEL)),
+                _ => _mm512_maskz_loadu_ps(mask[q], dst[r].add(q * PANEL)),
+            })
         });
-        let bp = b.panels.as_ptr().add((p * b.k + k0) * PANEL);
+        let bp: [*const f32; P] =
+            std::array::from_fn(|q| b.panels.as_ptr().add(((p + q) * b.k + k0) * PANEL));
         for kk in 0..len {
-            let bv = _mm512_loadu_ps(bp.add(kk * PANEL));
+            let bv: [__m512; P] = std::array::from_fn(|q| _mm512_loadu_ps(bp[q].add(kk * PANEL)));
             for (r, acc) in acc.iter_mut().enumerate() {
-                *acc = _mm512_fmadd_ps(_mm512_set1_ps(*ap[r].add(kk)), bv, *acc);
+                let x = _mm512_set1_ps(*ap[r].add(kk));
+                for (acc, &bv) in acc.iter_mut().zip(&bv) {
+                    *acc = _mm512_fmadd_ps(x, bv, *acc);
+                }
             }
         }
         for (r, acc) in acc.iter().enumerate() {
-            _mm512_mask_storeu_ps(dst[r], mask, *acc);
+            for (q, &acc) in acc.iter().enumerate() {
+                _mm512_mask_storeu_ps(dst[r].add(q * PANEL), mask[q], acc);
+            }
         }
     }
 }
@@ -540,11 +612,19 @@ mod tests {
     }
 
     /// Rows read in place give the bits of the same rows gathered, on every path, wide and
-    /// narrow, with runs longer than a stretch and runs that overlap.
+    /// narrow (runs of whole vectors, read in place, and others, gathered), with runs longer
+    /// than a stretch and runs that overlap.
     #[test]
     fn runs_read_in_place_give_the_gathered_bits() {
         let src: Vec<f32> = (0..4000).map(value).collect();
-        for (lens, n) in [(vec![5, 300, 17], 37), (vec![600, 8], 20), (vec![8, 16], 3)] {
+        let cases = [
+            (vec![5, 300, 17], 37),
+            (vec![600, 8], 20),
+            (vec![8, 16], 3),
+            (vec![64, 192, 64], 3),
+            (vec![4, 12, 8], 2),
+        ];
+        for (lens, n) in cases {
             let k: usize = lens.iter().sum();
             let rows = 13;
             let starts: Vec<usize> = (0..rows * lens.len())
