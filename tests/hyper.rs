@@ -382,7 +382,7 @@ const FIXTURES: &[(&str, &str, &[&str])] = &[
 /// the committed crop of Kodak 23 with a committed model gives the committed file, and
 /// decoding it gives the committed pixels, on the portable, AVX2 and AVX-512 paths (a path the
 /// CPU lacks runs the widest it has), on 1 and 16 threads. (The fixtures were made on other
-/// machines than most that run this: AMD with AVX2 only.)
+/// machines than most that run this.)
 #[test]
 fn coding_gives_the_same_bits_everywhere() {
     for (model, stem, settings) in FIXTURES {
