@@ -75,7 +75,9 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(2, 4),
     previous_context!(2, 5),
     previous_context!(2, 6),
+    previous_context!(3, 2),
     previous_context!(3, 4),
+    previous_context!(3, 5),
     previous_context!(3, 6),
 ];
 
@@ -98,7 +100,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(2),
-        "eea653b27131e2cf9ec4ee0777c7a216bdcd4db3cd63bf911b3c2fb668f282c6",
+        "90b0f52b27cba98c0e7d2284fbf62547f6145270f438477d52b40bbfd011a2ac",
     ),
     (
         Builtin::Quality(3),
@@ -110,7 +112,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(5),
-        "f21fbcb2af0eb2d5f821ad391e071e93b5d1ac36a95344d3c282fc44e2349ca6",
+        "63106297a28ad5945803c2485070c85de9c986653e106405ff76e2917b73119e",
     ),
     (
         Builtin::Quality(6),
@@ -260,9 +262,23 @@ static IDS: &[(Builtin, &str)] = &[
     (
         Builtin::Context {
             version: 3,
+            level: 2,
+        },
+        "eea653b27131e2cf9ec4ee0777c7a216bdcd4db3cd63bf911b3c2fb668f282c6",
+    ),
+    (
+        Builtin::Context {
+            version: 3,
             level: 4,
         },
         "0c3656bf8cb7a609a68daa3af1c1a8fbcdd2c48673419d1648f0116efd3dd9bb",
+    ),
+    (
+        Builtin::Context {
+            version: 3,
+            level: 5,
+        },
+        "f21fbcb2af0eb2d5f821ad391e071e93b5d1ac36a95344d3c282fc44e2349ca6",
     ),
     (
         Builtin::Context {

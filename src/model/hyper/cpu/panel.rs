@@ -666,6 +666,8 @@ mod tests {
             (20, 75, 37),
             (6, 9, 64),
             (9, 40, 3),
+            (19, 48, 2),
+            (21, 64, 7),
         ];
         for (rows, k, n) in shapes {
             let a: Vec<f32> = (0..rows * k).map(value).collect();
