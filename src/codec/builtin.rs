@@ -70,6 +70,7 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(1, 4),
     previous_context!(1, 5),
     previous_context!(1, 6),
+    previous_context!(2, 1),
     previous_context!(2, 2),
     previous_context!(2, 3),
     previous_context!(2, 4),
@@ -96,7 +97,7 @@ static TILED_MODELS: &[&[u8]] = &[
 static IDS: &[(Builtin, &str)] = &[
     (
         Builtin::Quality(1),
-        "3a70e5b541d40e75cbec32eb62cc754ca0b24bcb358ae44c8600a0927fb98776",
+        "8f1c2cbd9560cc9f3e11b771a2f4f34e7ddc3359520d0256b1f83253f1dcdb81",
     ),
     (
         Builtin::Quality(2),
@@ -223,6 +224,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 6,
         },
         "460aced997b8551f7c893c3ca917fec1281c0e1ab761fdcf3d58499dbe8b4abb",
+    ),
+    (
+        Builtin::Context {
+            version: 2,
+            level: 1,
+        },
+        "3a70e5b541d40e75cbec32eb62cc754ca0b24bcb358ae44c8600a0927fb98776",
     ),
     (
         Builtin::Context {
