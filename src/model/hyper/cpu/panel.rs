@@ -172,19 +172,42 @@ fn check_out(rows: usize, b: &Packed, out: &Out<'_>) {
     }
 }
 
-/// Each run of `lens` in stretches of at most `kc` values: `(k0, length, run, offset in the
-/// run)`, in order.
+/// Where the wide kernels find rows: the stretches of `k` they take in turn (`(k0, length)`,
+/// at most `kc` values each, in order) and where row `i`'s values of stretch `s` start.
 #[cfg(target_arch = "x86_64")]
-fn run_stretches(lens: &[usize], kc: usize) -> Vec<(usize, usize, usize, usize)> {
-    let mut stretches = Vec::new();
+type Stretched<F> = (Vec<(usize, usize)>, F);
+
+/// [`Stretched`] for `a`'s rows of `k` values one after another.
+#[cfg(target_arch = "x86_64")]
+fn stretched(a: &[f32], k: usize, kc: usize) -> Stretched<impl Fn(usize, usize) -> *const f32> {
+    let spans = (0..k).step_by(kc).map(|k0| (k0, kc.min(k - k0))).collect();
+    let ap = a.as_ptr();
+    (spans, move |i: usize, s: usize| {
+        ap.wrapping_add(i * k + s * kc)
+    })
+}
+
+/// [`Stretched`] for rows read in place: each run cut into stretches of at most `kc` values.
+#[cfg(target_arch = "x86_64")]
+fn stretched_runs<'a>(
+    a: &'a Runs<'a>,
+    kc: usize,
+) -> Stretched<impl Fn(usize, usize) -> *const f32 + 'a> {
+    let (mut spans, mut places) = (Vec::new(), Vec::new());
     let mut k0 = 0;
-    for (t, &len) in lens.iter().enumerate() {
+    for (t, &len) in a.lens.iter().enumerate() {
         for off in (0..len).step_by(kc) {
-            stretches.push((k0 + off, kc.min(len - off), t, off));
+            spans.push((k0 + off, kc.min(len - off)));
+            places.push((t, off));
         }
         k0 += len;
     }
-    stretches
+    let (runs, src) = (a.lens.len(), a.src.as_ptr());
+    let at = move |i: usize, s: usize| {
+        let (t, off) = places[s];
+        src.wrapping_add(a.starts[i * runs + t] + off)
+    };
+    (spans, at)
 }
 
 /// The fixed order in which a narrow product's eight partial sums are added.
@@ -234,7 +257,7 @@ fn portable(a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{run_stretches, tree, Out, Packed, Runs, LANES, PANEL, ROWS};
+    use super::{stretched, stretched_runs, tree, Out, Packed, Runs, LANES, PANEL, ROWS};
 
     /// # Safety
     /// As [`product`], for a narrow `b`.
@@ -343,12 +366,8 @@ mod avx2 {
     /// The CPU has AVX2 and FMA; `a` holds `rows` rows of `b.k` values and `out` `rows` rows.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn product(a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
-        let k = b.k;
-        let ap = a.as_ptr();
-        let stretches: Vec<_> = (0..k).step_by(KC).map(|k0| (k0, KC.min(k - k0))).collect();
-        blocked(rows, b, out, &stretches, |i, s| {
-            ap.add(i * k + stretches[s].0)
-        });
+        let (spans, at) = stretched(a, b.k, KC);
+        blocked(rows, b, out, &spans, at);
     }
 
     /// # Safety
@@ -356,14 +375,7 @@ mod avx2 {
     /// [`super::product_runs`]) and `out` holds `rows` rows.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn product_runs(a: &Runs<'_>, rows: usize, b: &Packed, out: Out<'_>) {
-        let runs = a.lens.len();
-        let src = a.src.as_ptr();
-        let stretches = run_stretches(a.lens, KC);
-        let spans: Vec<_> = stretches.iter().map(|&(k0, len, _, _)| (k0, len)).collect();
-        let at = |i: usize, s: usize| {
-            let (_, _, t, off) = stretches[s];
-            src.add(a.starts[i * runs + t] + off)
-        };
+        let (spans, at) = stretched_runs(a, KC);
         blocked(rows, b, out, &spans, at);
     }
 
@@ -466,7 +478,7 @@ mod avx2 {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{run_stretches, Out, Packed, Runs, PANEL};
+    use super::{stretched, stretched_runs, Out, Packed, Runs, PANEL};
 
     /// Rows of `a` per block (12 accumulators of 16 lanes).
     const ROWS: usize = 12;
@@ -477,12 +489,8 @@ mod avx512 {
     /// The CPU has AVX-512 F; `a` holds `rows` rows of `b.k` values and `out` `rows` rows.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn product(a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
-        let k = b.k;
-        let ap = a.as_ptr();
-        let stretches: Vec<_> = (0..k).step_by(KC).map(|k0| (k0, KC.min(k - k0))).collect();
-        blocked(rows, b, out, &stretches, |i, s| {
-            ap.add(i * k + stretches[s].0)
-        });
+        let (spans, at) = stretched(a, b.k, KC);
+        blocked(rows, b, out, &spans, at);
     }
 
     /// # Safety
@@ -490,14 +498,7 @@ mod avx512 {
     /// [`super::product_runs`]) and `out` holds `rows` rows.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn product_runs(a: &Runs<'_>, rows: usize, b: &Packed, out: Out<'_>) {
-        let runs = a.lens.len();
-        let src = a.src.as_ptr();
-        let stretches = run_stretches(a.lens, KC);
-        let spans: Vec<_> = stretches.iter().map(|&(k0, len, _, _)| (k0, len)).collect();
-        let at = |i: usize, s: usize| {
-            let (_, _, t, off) = stretches[s];
-            src.add(a.starts[i * runs + t] + off)
-        };
+        let (spans, at) = stretched_runs(a, KC);
         blocked(rows, b, out, &spans, at);
     }
 
