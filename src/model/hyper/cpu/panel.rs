@@ -99,11 +99,10 @@ pub fn product(path: Path, a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
     match (path, b.narrow) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2 and
-        // FMA; the lengths are checked above.
-        (Path::Avx2, false) => unsafe { avx2::product(a, rows, b, out) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above, `Path::Avx512` only where the CPU has AVX-512 F.
-        (Path::Avx512, false) => unsafe { avx512::product(a, rows, b, out) },
+        // FMA, `Path::Avx512` where it has AVX-512 F; the lengths are checked above.
+        (Path::Avx2 | Path::Avx512, false) => unsafe {
+            wide(path, rows, b, out, stretched(a, b.k, KC))
+        },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above (eight partial chains are the AVX2 kernel's on both paths).
         (Path::Avx2 | Path::Avx512, true) => unsafe { avx2::narrow(a, rows, b, out) },
@@ -142,11 +141,10 @@ pub fn product_runs(path: Path, a: &Runs<'_>, rows: usize, b: &Packed, out: Out<
     match (path, b.narrow) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2 and
-        // FMA; the runs and `out` are checked above.
-        (Path::Avx2, false) => unsafe { avx2::product_runs(a, rows, b, out) },
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above, `Path::Avx512` only where the CPU has AVX-512 F.
-        (Path::Avx512, false) => unsafe { avx512::product_runs(a, rows, b, out) },
+        // FMA, `Path::Avx512` where it has AVX-512 F; the runs and `out` are checked above.
+        (Path::Avx2 | Path::Avx512, false) => unsafe {
+            wide(path, rows, b, out, stretched_runs(a, KC))
+        },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         (Path::Avx2 | Path::Avx512, true) if a.lens.iter().all(|l| l.is_multiple_of(LANES)) => unsafe {
@@ -169,6 +167,30 @@ fn check_out(rows: usize, b: &Packed, out: &Out<'_>) {
     if rows > 0 {
         let need = (rows - 1) * out.stride + b.n;
         assert!(out.values.len() >= need, "out holds {rows} rows");
+    }
+}
+
+/// Values of `k` per stretch of the wide kernels: one panel's slice of `b` (16 KB) stays in the
+/// first-level cache across all the rows.
+#[cfg(target_arch = "x86_64")]
+const KC: usize = 256;
+
+/// The product of the rows `stretched` finds with a wide `b`, on `path` (AVX2 or AVX-512).
+///
+/// # Safety
+/// The CPU runs `path`; every row's values of every stretch lie inside the source, and `out`
+/// holds `rows` rows.
+#[cfg(target_arch = "x86_64")]
+unsafe fn wide(
+    path: Path,
+    rows: usize,
+    b: &Packed,
+    out: Out<'_>,
+    (spans, at): Stretched<impl Fn(usize, usize) -> *const f32>,
+) {
+    match path {
+        Path::Avx512 => avx512::blocked(rows, b, out, &spans, at),
+        _ => avx2::blocked(rows, b, out, &spans, at),
     }
 }
 
@@ -257,7 +279,7 @@ fn portable(a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{stretched, stretched_runs, tree, Out, Packed, Runs, LANES, PANEL, ROWS};
+    use super::{tree, Out, Packed, Runs, LANES, PANEL, ROWS};
 
     /// # Safety
     /// As [`product`], for a narrow `b`.
@@ -362,27 +384,14 @@ mod avx2 {
         }
     }
 
-    /// # Safety
-    /// The CPU has AVX2 and FMA; `a` holds `rows` rows of `b.k` values and `out` `rows` rows.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn product(a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
-        let (spans, at) = stretched(a, b.k, KC);
-        blocked(rows, b, out, &spans, at);
-    }
-
-    /// # Safety
-    /// The CPU has AVX2 and FMA; `a` is valid for `rows` rows of `b.k` values (checked by
-    /// [`super::product_runs`]) and `out` holds `rows` rows.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn product_runs(a: &Runs<'_>, rows: usize, b: &Packed, out: Out<'_>) {
-        let (spans, at) = stretched_runs(a, KC);
-        blocked(rows, b, out, &spans, at);
-    }
-
     /// The product over `stretches` of `k` (`(k0, length)`, in order), where `row_at(i, s)`
     /// points at row `i`'s values for stretch `s`.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; every row's values of every stretch are readable and `out`
+    /// holds `rows` rows.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn blocked(
+    pub unsafe fn blocked(
         rows: usize,
         b: &Packed,
         out: Out<'_>,
@@ -416,9 +425,6 @@ mod avx2 {
             }
         }
     }
-
-    /// Values of `k` per stretch.
-    const KC: usize = 256;
 
     /// `R` rows (row `r`'s values of the stretch from `ap[r]`) of panel `p` over `k0..k0 +
     /// len`: from the bias when `k0` is 0, else from the sums in `out`.
@@ -478,35 +484,19 @@ mod avx2 {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{stretched, stretched_runs, Out, Packed, Runs, PANEL};
+    use super::{Out, Packed, PANEL};
 
     /// Rows of `a` per block (12 accumulators of 16 lanes).
     const ROWS: usize = 12;
-    /// Values of `k` per stretch.
-    const KC: usize = 256;
-
-    /// # Safety
-    /// The CPU has AVX-512 F; `a` holds `rows` rows of `b.k` values and `out` `rows` rows.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn product(a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
-        let (spans, at) = stretched(a, b.k, KC);
-        blocked(rows, b, out, &spans, at);
-    }
-
-    /// # Safety
-    /// The CPU has AVX-512 F; `a` is valid for `rows` rows of `b.k` values (checked by
-    /// [`super::product_runs`]) and `out` holds `rows` rows.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn product_runs(a: &Runs<'_>, rows: usize, b: &Packed, out: Out<'_>) {
-        let (spans, at) = stretched_runs(a, KC);
-        blocked(rows, b, out, &spans, at);
-    }
 
     /// The product over `stretches` of `k`, as the AVX2 kernel's `blocked`, two panels at a
     /// time (two vectors of `b` a step against each broadcast value: fewer loads per
     /// multiply-add than one).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F; as the AVX2 kernel's otherwise.
     #[target_feature(enable = "avx512f")]
-    unsafe fn blocked(
+    pub unsafe fn blocked(
         rows: usize,
         b: &Packed,
         out: Out<'_>,

@@ -321,59 +321,73 @@ fn portable(src: &[i16], b: &Packed16, out: Out<'_>, layout: &Layout<'_>) {
     }
 }
 
+/// A block's rows over one stretch: pieces `group` of `layout`, from row `first_row`, in the
+/// source at `base`.
+#[cfg(target_arch = "x86_64")]
+struct Rows<'a> {
+    layout: &'a Layout<'a>,
+    group: std::ops::Range<usize>,
+    base: *const i16,
+    first_row: usize,
+}
+
+/// The wide kernels' walk over the product: stretch by stretch (2 KB of each panel, in the
+/// first-level cache across the rows; between stretches each output's running sum waits in
+/// `out`), panel by panel, in blocks of at most `max_rows` rows, each computed by
+/// `block(rows, panel, the rows' units, (from the bias, out from the first row, stride))`.
+#[cfg(target_arch = "x86_64")]
+fn walk(
+    src: &[i16],
+    b: &Packed16,
+    out: Out<'_>,
+    layout: &Layout<'_>,
+    max_rows: usize,
+    mut block: impl FnMut(&Rows<'_>, usize, &[f32], (bool, &mut [f32], usize)),
+) {
+    let (stride, rows) = (out.stride, layout.rows);
+    for (stretch, (group, units)) in layout.stretches().enumerate() {
+        for p in 0..b.n.div_ceil(PANEL) {
+            let mut i = 0;
+            while i < rows {
+                let r = (rows - i).min(max_rows);
+                let at = Rows {
+                    layout,
+                    group: group.clone(),
+                    base: src.as_ptr(),
+                    first_row: i,
+                };
+                let o = (stretch == 0, &mut out.values[i * stride..], stride);
+                block(&at, p, &units[i..i + r], o);
+                i += r;
+            }
+        }
+    }
+    if layout.pieces.is_empty() {
+        for i in 0..rows {
+            out.values[i * stride..][..b.n].copy_from_slice(&b.bias[..b.n]);
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{Layout, Out, Packed16, PANEL, ROWS};
+    use super::{Layout, Out, Packed16, Rows, PANEL, ROWS};
 
     /// # Safety
     /// The CPU has AVX2 and FMA; `layout`'s rows lie inside `src`, with one more readable value
     /// where a piece has an odd length; `out` holds its rows.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn blocked(src: &[i16], b: &Packed16, out: Out<'_>, layout: &Layout<'_>) {
-        let (stride, rows) = (out.stride, layout.rows);
-        // Stretch by stretch (2 KB of each panel, in the first-level cache across the rows);
-        // between stretches each output's running sum waits in `out`.
-        for (stretch, (group, units)) in layout.stretches().enumerate() {
-            for p in 0..b.n.div_ceil(PANEL) {
-                let mut i = 0;
-                while i < rows {
-                    let r = (rows - i).min(ROWS);
-                    let rows_at = Rows {
-                        layout,
-                        group: group.clone(),
-                        base: src.as_ptr(),
-                        first_row: i,
-                    };
-                    let u = &units[i..i + r];
-                    let o = (stretch == 0, &mut out.values[i * stride..], stride);
-                    match r {
-                        6 => block::<6>(&rows_at, b, p, u, o),
-                        5 => block::<5>(&rows_at, b, p, u, o),
-                        4 => block::<4>(&rows_at, b, p, u, o),
-                        3 => block::<3>(&rows_at, b, p, u, o),
-                        2 => block::<2>(&rows_at, b, p, u, o),
-                        _ => block::<1>(&rows_at, b, p, u, o),
-                    }
-                    i += r;
-                }
-            }
-        }
-        if layout.pieces.is_empty() {
-            for i in 0..rows {
-                out.values[i * stride..][..b.n].copy_from_slice(&b.bias[..b.n]);
-            }
-        }
-    }
-
-    /// A block's rows over one stretch: pieces `group` of `layout`, from row `first_row`, in
-    /// the source at `base`.
-    struct Rows<'a> {
-        layout: &'a Layout<'a>,
-        group: std::ops::Range<usize>,
-        base: *const i16,
-        first_row: usize,
+        super::walk(src, b, out, layout, ROWS, |at, p, u, o| match u.len() {
+            6 => block::<6>(at, b, p, u, o),
+            5 => block::<5>(at, b, p, u, o),
+            4 => block::<4>(at, b, p, u, o),
+            3 => block::<3>(at, b, p, u, o),
+            2 => block::<2>(at, b, p, u, o),
+            _ => block::<1>(at, b, p, u, o),
+        });
     }
 
     /// `acc` plus the products of `pairs` pairs of values from each of `ap` with a panel's
@@ -468,7 +482,7 @@ mod avx2 {
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{Layout, Out, Packed16, PANEL};
+    use super::{Layout, Out, Packed16, Rows, PANEL};
 
     /// Rows of `a` per block (12 accumulators of 16 lanes).
     const ROWS: usize = 12;
@@ -477,46 +491,28 @@ mod avx512 {
     /// The CPU has AVX-512 F, BW and VNNI; as [`super::avx2::blocked`] otherwise.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub unsafe fn blocked(src: &[i16], b: &Packed16, out: Out<'_>, layout: &Layout<'_>) {
-        let (stride, rows) = (out.stride, layout.rows);
-        for (stretch, (group, units)) in layout.stretches().enumerate() {
-            for p in 0..b.n.div_ceil(PANEL) {
-                let mut i = 0;
-                while i < rows {
-                    let r = (rows - i).min(ROWS);
-                    let at = (layout, group.clone(), src.as_ptr(), i);
-                    let u = &units[i..i + r];
-                    let o = (stretch == 0, &mut out.values[i * stride..], stride);
-                    match r {
-                        12 => block::<12>(at, b, p, u, o),
-                        11 => block::<11>(at, b, p, u, o),
-                        10 => block::<10>(at, b, p, u, o),
-                        9 => block::<9>(at, b, p, u, o),
-                        8 => block::<8>(at, b, p, u, o),
-                        7 => block::<7>(at, b, p, u, o),
-                        6 => block::<6>(at, b, p, u, o),
-                        5 => block::<5>(at, b, p, u, o),
-                        4 => block::<4>(at, b, p, u, o),
-                        3 => block::<3>(at, b, p, u, o),
-                        2 => block::<2>(at, b, p, u, o),
-                        _ => block::<1>(at, b, p, u, o),
-                    }
-                    i += r;
-                }
-            }
-        }
-        if layout.pieces.is_empty() {
-            for i in 0..rows {
-                out.values[i * stride..][..b.n].copy_from_slice(&b.bias[..b.n]);
-            }
-        }
+        super::walk(src, b, out, layout, ROWS, |at, p, u, o| match u.len() {
+            12 => block::<12>(at, b, p, u, o),
+            11 => block::<11>(at, b, p, u, o),
+            10 => block::<10>(at, b, p, u, o),
+            9 => block::<9>(at, b, p, u, o),
+            8 => block::<8>(at, b, p, u, o),
+            7 => block::<7>(at, b, p, u, o),
+            6 => block::<6>(at, b, p, u, o),
+            5 => block::<5>(at, b, p, u, o),
+            4 => block::<4>(at, b, p, u, o),
+            3 => block::<3>(at, b, p, u, o),
+            2 => block::<2>(at, b, p, u, o),
+            _ => block::<1>(at, b, p, u, o),
+        });
     }
 
-    /// `R` rows from `first_row` of panel `p` over one stretch's pieces `group` (found by
-    /// `layout` in the source at `base`) in their `units`, added to the bias (`from_bias`) or
-    /// to the running sums in `out`: the operations of the AVX2 kernel, 16 columns a vector.
+    /// `R` rows of panel `p` over one stretch (`rows`) in their `units`, added to the bias
+    /// (`from_bias`) or to the running sums in `out`: the operations of the AVX2 kernel, 16
+    /// columns a vector.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     unsafe fn block<const R: usize>(
-        (layout, group, base, first_row): (&Layout<'_>, std::ops::Range<usize>, *const i16, usize),
+        rows: &Rows<'_>,
         b: &Packed16,
         p: usize,
         units: &[f32],
@@ -524,10 +520,11 @@ mod avx512 {
     ) {
         let pairs = b.k.div_ceil(2);
         let mut acc = [_mm512_setzero_si512(); R];
-        for e in group {
-            let first = e * layout.rows + first_row;
+        for e in rows.group.clone() {
+            let (layout, first) = (rows.layout, e * rows.layout.rows + rows.first_row);
             let piece = &layout.pieces[e];
-            let ap: [*const i16; R] = std::array::from_fn(|r| base.add(layout.offsets[first + r]));
+            let ap: [*const i16; R] =
+                std::array::from_fn(|r| rows.base.add(layout.offsets[first + r]));
             let bp = (b.panels.as_ptr()).add((p * pairs + piece.k0 / 2) * PANEL * 2);
             for t in 0..piece.len.div_ceil(2) {
                 let bv = _mm512_loadu_si512(bp.add(t * 2 * PANEL).cast());
