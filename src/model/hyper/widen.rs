@@ -27,9 +27,6 @@ pub enum WidenError {
     /// The new sizes are outside what aec builds.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The model has a checkerboard context, which widening does not handle.
-    #[error("cannot widen a model with a context; widen it before adding the context")]
-    Context,
     /// A channel count would shrink: that would drop what the model learned.
     #[error("cannot narrow a model from N={}, M={} to N={}, M={}", from.0, from.1, to.0, to.1)]
     Narrower {
@@ -57,7 +54,8 @@ enum Role {
 impl HyperWeights {
     /// This model with `n` and `m` channels (at least its own), computing what it computed: the
     /// same reconstruction and the same rate up to the tiny cost of the new, all-zero latents.
-    /// New entries are drawn from `seed`.
+    /// New entries are drawn from `seed`. A checkerboard context widens with the rest: its new
+    /// inputs read zeros, and its parameter network adds zero to the new latents' means and scales.
     pub fn widen(self, n: usize, m: usize, seed: u64) -> Result<Self, WidenError> {
         let (old, new) = (
             self.config,
@@ -68,9 +66,6 @@ impl HyperWeights {
             },
         );
         new.validate()?;
-        if old.context {
-            return Err(WidenError::Context);
-        }
         if n < old.n || m < old.m {
             return Err(WidenError::Narrower {
                 from: (old.n, old.m),
@@ -80,41 +75,44 @@ impl HyperWeights {
         let fresh = Self::init(new, seed);
         let specs = new.param_specs();
         let mut tensors = Vec::with_capacity(specs.len());
-        let mut t = 0;
-        for ((name, old_layers), (_, new_layers)) in old.networks().iter().zip(new.networks()) {
-            let last = new_layers.len() - 1;
-            for (i, (&from, &to)) in old_layers.iter().zip(&new_layers).enumerate() {
-                if from == Layer::Relu {
-                    continue;
-                }
-                let role = match (*name, i) {
-                    ("g_a" | "h_a", i) if i == last => Role::LatentOut,
-                    ("g_s", 0) => Role::LatentIn,
-                    ("h_s", i) if matches!(to, Layer::Conv(..)) && i + 2 >= new_layers.len() => {
-                        Role::HyperOut
+        let prior = new.network_starts()[4];
+        let widen_networks = |networks: Vec<(Network, Network)>,
+                              mut t: usize,
+                              tensors: &mut Vec<Vec<f32>>| {
+            for ((name, old_layers), (_, new_layers)) in networks {
+                for (i, (from, to)) in zip_layers(&old_layers, &new_layers) {
+                    let (role, maps) = layer_maps(name, i, from, to, new_layers.len(), (old, new));
+                    for k in 0..2 {
+                        tensors.push(widen_tensor(
+                            &self.tensors[t + k],
+                            fresh.tensors[t + k].clone(),
+                            &specs[tensors.len()],
+                            &axis_maps(from, to, k == 1, &maps),
+                            role,
+                        ));
                     }
-                    _ => Role::Hidden,
-                };
-                for k in 0..2 {
-                    let maps = axis_maps(from, to, k == 1, (old, new));
-                    tensors.push(widen_tensor(
-                        &self.tensors[t + k],
-                        fresh.tensors[t + k].clone(),
-                        &specs[t + k],
-                        &maps,
-                        role,
-                    ));
+                    t += 2;
                 }
-                t += 2;
             }
-        }
+            t
+        };
+        let pairs = |a: Vec<Network>, b: Vec<Network>| a.into_iter().zip(b).collect();
+        let t = widen_networks(
+            pairs(old.networks().into(), new.networks().into()),
+            0,
+            &mut tensors,
+        );
         for k in 0..2 {
-            let mut prior = fresh.tensors[t + k].clone();
+            let mut prior_k = fresh.tensors[prior + k].clone();
             if k == 1 {
-                prior.fill(NEW_Z_LOG_SCALE);
+                prior_k.fill(NEW_Z_LOG_SCALE);
             }
-            prior[..old.n].copy_from_slice(&self.tensors[t + k]);
-            tensors.push(prior);
+            prior_k[..old.n].copy_from_slice(&self.tensors[t + k]);
+            tensors.push(prior_k);
+        }
+        if old.context {
+            let (old_c, new_c) = (old.context_networks(), new.context_networks());
+            widen_networks(pairs(old_c.into(), new_c.into()), t + 2, &mut tensors);
         }
         Ok(Self {
             config: new,
@@ -123,42 +121,93 @@ impl HyperWeights {
     }
 }
 
+/// A network's name and layers.
+type Network = (&'static str, Vec<Layer>);
+
+/// The layers with parameters of one network at two sizes, with their indices.
+fn zip_layers<'a>(
+    old: &'a [Layer],
+    new: &'a [Layer],
+) -> impl Iterator<Item = (usize, (Layer, Layer))> + 'a {
+    (old.iter().zip(new).enumerate())
+        .filter(|(_, (from, _))| **from != Layer::Relu)
+        .map(|(i, (&from, &to))| (i, (from, to)))
+}
+
+/// Where each old input and output channel of layer `i` of network `name` goes, and how its
+/// new entries start.
+fn layer_maps(
+    name: &str,
+    i: usize,
+    from: Layer,
+    to: Layer,
+    layers: usize,
+    (old, new): (HyperConfig, HyperConfig),
+) -> (Role, ChannelMaps) {
+    let (fi, fo) = channels(from);
+    let (_, to_o) = channels(to);
+    // Scales then means (h_s's output, the parameter network's output and half its input),
+    // then the context's features (the other half).
+    let params = || segments(&[old.m, old.m], &[new.m, new.m]);
+    let role = match (name, i) {
+        ("g_a" | "h_a", i) if i == layers - 1 => Role::LatentOut,
+        ("g_s", 0) => Role::LatentIn,
+        ("h_s", i) if matches!(to, Layer::Conv(..)) && i + 2 >= layers => Role::HyperOut,
+        ("e", i) if i == layers - 1 => Role::HyperOut,
+        _ => Role::Hidden,
+    };
+    let outputs = if role == Role::HyperOut && old.means && to_o == new.hyper_outputs() {
+        params()
+    } else {
+        (0..fo).collect()
+    };
+    let inputs = if name == "e" && i == 0 {
+        segments(&[old.m, old.m, 2 * old.m], &[new.m, new.m, 2 * new.m])
+    } else {
+        (0..fi).collect()
+    };
+    (role, ChannelMaps { inputs, outputs })
+}
+
+/// A layer's input and output channel counts.
+fn channels(layer: Layer) -> (usize, usize) {
+    match layer {
+        Layer::Conv(i, o, ..) | Layer::Deconv(i, o, ..) => (i, o),
+        Layer::Gdn(c, _) => (c, c),
+        Layer::Relu => (0, 0),
+    }
+}
+
+/// The new index of each old index of channels laid out in consecutive segments.
+fn segments(old: &[usize], new: &[usize]) -> Vec<usize> {
+    let mut map = Vec::new();
+    let mut start = 0;
+    for (&o, &n) in old.iter().zip(new) {
+        map.extend(start..start + o);
+        start += n;
+    }
+    map
+}
+
+/// Where each old input and output channel of a layer goes.
+struct ChannelMaps {
+    inputs: Vec<usize>,
+    outputs: Vec<usize>,
+}
+
 /// Where each old index of each axis of one of a layer's two tensors goes (`second`: the bias,
 /// or GDN's γ), and whether the axis is the layer's output (`true`) or its input; the kernel's
 /// spatial axes are left out.
-fn axis_maps(
-    from: Layer,
-    to: Layer,
-    second: bool,
-    (old, new): (HyperConfig, HyperConfig),
-) -> Vec<(Vec<usize>, bool)> {
-    let outputs = |o: usize, o2: usize| {
-        // h_s's last layer in a mean-scale model: scales (m of them), then means.
-        if old.means && o == old.hyper_outputs() && o2 == new.hyper_outputs() {
-            (0..o)
-                .map(|c| if c < old.m { c } else { c - old.m + new.m })
-                .collect()
-        } else {
-            (0..o).collect()
-        }
-    };
+fn axis_maps(from: Layer, to: Layer, second: bool, maps: &ChannelMaps) -> Vec<(Vec<usize>, bool)> {
+    let (ins, outs) = (maps.inputs.clone(), maps.outputs.clone());
     match (from, to) {
-        (Layer::Conv(_, o, ..), Layer::Conv(_, o2, ..))
-        | (Layer::Deconv(_, o, ..), Layer::Deconv(_, o2, ..))
-            if second =>
-        {
-            vec![(outputs(o, o2), true)]
+        (Layer::Conv(..), Layer::Conv(..)) | (Layer::Deconv(..), Layer::Deconv(..)) if second => {
+            vec![(outs, true)]
         }
-        (Layer::Conv(i, o, ..), Layer::Conv(_, o2, ..)) => {
-            vec![(outputs(o, o2), true), ((0..i).collect(), false)]
-        }
-        (Layer::Deconv(i, o, ..), Layer::Deconv(_, o2, ..)) => {
-            vec![((0..i).collect(), false), (outputs(o, o2), true)]
-        }
-        (Layer::Gdn(c, _), Layer::Gdn(..)) if second => {
-            vec![((0..c).collect(), true), ((0..c).collect(), true)]
-        }
-        (Layer::Gdn(c, _), Layer::Gdn(..)) => vec![((0..c).collect(), true)],
+        (Layer::Conv(..), Layer::Conv(..)) => vec![(outs, true), (ins, false)],
+        (Layer::Deconv(..), Layer::Deconv(..)) => vec![(ins, false), (outs, true)],
+        (Layer::Gdn(..), Layer::Gdn(..)) if second => vec![(outs.clone(), true), (outs, true)],
+        (Layer::Gdn(..), Layer::Gdn(..)) => vec![(outs, true)],
         _ => unreachable!("the same architecture at two sizes has the same layers"),
     }
 }
@@ -259,6 +308,36 @@ mod tests {
         assert!(new_b[6..10].iter().chain(&new_b[16..]).all(|&v| v == 0.0));
         // Widening to the same size changes nothing.
         assert_eq!(small.clone().widen(4, 6, 3).unwrap(), small);
+    }
+
+    #[test]
+    fn the_context_widens_with_the_rest() {
+        let mut small = HyperWeights::init(HyperConfig::new(4, 6).with_context(true), 1);
+        // The parameter network's last layer starts at zero; a trained one does not.
+        let e0 = small.config.network_starts()[5] + 2;
+        for (i, v) in small.tensors[e0 + 3].iter_mut().enumerate() {
+            *v = i as f32 + 1.0;
+        }
+        let wide = small.clone().widen(8, 10, 2).unwrap();
+        assert_eq!(wide.config, HyperConfig::new(8, 10).with_context(true));
+        let specs = wide.config.param_specs();
+        for (t, s) in wide.tensors.iter().zip(&specs) {
+            assert_eq!(t.len(), s.len(), "{}", s.name);
+        }
+        // e.0.weight [3m, 4m, 1, 1]: an old row reads scales, means and the context's features
+        // at their new offsets (0, m, 2m), zeros at the new inputs between them.
+        let (old_row, new_row) = (&small.tensors[e0][..24], &wide.tensors[e0][..40]);
+        assert_eq!(new_row[..6], old_row[..6]);
+        assert_eq!(new_row[10..16], old_row[6..12]);
+        assert_eq!(new_row[20..32], old_row[12..24]);
+        let zeros = [6..10, 16..20, 32..40].into_iter().flatten();
+        assert!(zeros.map(|i| new_row[i]).all(|v| v == 0.0));
+        // e.2's bias: scales then means at their new offsets, the new latents' at zero.
+        let (old_b, new_b) = (&small.tensors[e0 + 3], &wide.tensors[e0 + 3]);
+        assert_eq!((old_b.len(), new_b.len()), (12, 20));
+        assert_eq!(new_b[..6], old_b[..6]);
+        assert_eq!(new_b[10..16], old_b[6..12]);
+        assert!(new_b[6..10].iter().chain(&new_b[16..]).all(|&v| v == 0.0));
     }
 
     #[test]

@@ -433,11 +433,23 @@ mod tests {
     }
 
     /// A widened model reconstructs as before; its rates grow only by the training cost of its
-    /// new, all-zero latents (noise at the scale bound), and every new tensor entry learns.
+    /// new, all-zero latents (noise at the scale bound), and every new tensor entry learns; with
+    /// a checkerboard context as without.
     #[test]
     fn widening_keeps_the_loss() {
-        let config = HyperConfig::new(8, 12).with_means(true);
-        let weights = HyperWeights::init(config, 7);
+        let mean_scale = HyperWeights::init(HyperConfig::new(8, 12).with_means(true), 7);
+        let mut context = mean_scale.clone().with_context(8);
+        // A trained context adds something: its last layer away from its zero start.
+        let last = context.tensors.len() - 2;
+        for (i, v) in context.tensors[last].iter_mut().enumerate() {
+            *v = ((i * 37 % 11) as f32 - 5.0) * 0.01;
+        }
+        for weights in [mean_scale, context] {
+            widened_model_keeps_the_loss(&weights);
+        }
+    }
+
+    fn widened_model_keeps_the_loss(weights: &HyperWeights) {
         let (b, h, w) = (2, 64, 64);
         let images: Vec<f32> = (0..b * 3 * h * w)
             .map(|i| (i * 31 % 255) as f32 / 255.0)
@@ -447,7 +459,7 @@ mod tests {
             loss_and_gradients(m, &images, (b, h, w), &noise, 0.01)
         };
         let wide_weights = weights.clone().widen(16, 24, 3).unwrap();
-        let ((plain, _), (wide, grads)) = (run(&weights), run(&wide_weights));
+        let ((plain, _), (wide, grads)) = (run(weights), run(&wide_weights));
         assert!(
             (plain.mse - wide.mse).abs() <= 1e-5 * plain.mse,
             "{plain:?} vs {wide:?}"
