@@ -6,10 +6,15 @@
 # and a 32×32 image.
 #
 #   scripts/hyper-code-speed.sh    # env: PYTHON=tfenv/bin/python (python3 -m venv tfenv &&
-#                                  #   tfenv/bin/pip install tensorflow-cpu==2.21.0 numpy pillow)
+#                                  #   tfenv/bin/pip install tensorflow-cpu==2.21.0 numpy pillow);
+#                                  # ISA=avx2 holds both to AVX2 on an AVX-512 CPU
+#                                  #   (AEC_CPU_PATH=avx2, oneDNN's ONEDNN_MAX_CPU_ISA=AVX2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-tfenv/bin/python}"
+if [[ "${ISA:-}" == avx2 ]]; then
+  export AEC_CPU_PATH=avx2 ONEDNN_MAX_CPU_ISA=AVX2
+fi
 cargo bench --bench codec --no-run 2>/dev/null
 grep -m1 'model name' /proc/cpuinfo
 source scripts/pause-training.sh
