@@ -75,7 +75,6 @@ impl HyperWeights {
         let fresh = Self::init(new, seed);
         let specs = new.param_specs();
         let mut tensors = Vec::with_capacity(specs.len());
-        let prior = new.network_starts()[4];
         let widen_networks = |networks: Vec<(Network, Network)>,
                               mut t: usize,
                               tensors: &mut Vec<Vec<f32>>| {
@@ -86,7 +85,7 @@ impl HyperWeights {
                         tensors.push(widen_tensor(
                             &self.tensors[t + k],
                             fresh.tensors[t + k].clone(),
-                            &specs[tensors.len()],
+                            &specs[t + k],
                             &axis_maps(from, to, k == 1, &maps),
                             role,
                         ));
@@ -97,13 +96,14 @@ impl HyperWeights {
             t
         };
         let pairs = |a: Vec<Network>, b: Vec<Network>| a.into_iter().zip(b).collect();
+        // The prior of z sits after the four networks, the context's networks after it.
         let t = widen_networks(
             pairs(old.networks().into(), new.networks().into()),
             0,
             &mut tensors,
         );
         for k in 0..2 {
-            let mut prior_k = fresh.tensors[prior + k].clone();
+            let mut prior_k = fresh.tensors[t + k].clone();
             if k == 1 {
                 prior_k.fill(NEW_Z_LOG_SCALE);
             }
