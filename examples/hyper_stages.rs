@@ -78,7 +78,7 @@ fn main() -> anyhow::Result<()> {
         "cpu kernels: analysis {ca:.1} ms, synthesis {cs:.1} ms ({} values)",
         ya.len()
     );
-    let path = aec::cpu_path::Path::widest();
+    let path = aec::cpu_path::Path::detect();
     let plan_a = Plan::new(&nets[0].1, &pa);
     let map = |v: &[f32], h, w, c| Map {
         height: h,

@@ -3,7 +3,7 @@
 //! Each kernel that has a wide version also has a portable one that computes the same
 //! operations in the same order, so the choice changes speed, not results (tests hold every
 //! path this CPU has to the portable one). The widest path the CPU has is picked at run time;
-//! the environment variable `AEC_CPU_PATH` (`portable`, `avx2` or `avx512`) narrows the choice,
+//! the environment variable `AEC_CPU_PATH` (`portable`, `avx2`, `avx512` or `amx`) narrows the choice,
 //! so that whole programs can be compared across paths. A path runs every narrower path's
 //! kernels where it has none of its own (the AVX-512 path the AVX2 ones). The `gemm` crate's kernels, which encoding and
 //! training also use, pick their own instructions.
@@ -23,11 +23,15 @@ pub enum Path {
     /// 512-bit vectors with AVX-512 F, BW and VNNI (Intel since 2019's Cascade Lake and Ice
     /// Lake, AMD since 2022's Zen 4), plus AVX2 and FMA.
     Avx512,
+    /// The AVX-512 path (with VL) plus Intel's AMX tile instructions with 8-bit integer products (AMX
+    /// TILE and INT8, Intel since 2023's Sapphire Rapids), where the operating system lets the
+    /// process use them (Linux 5.16 and later, on request).
+    Amx,
 }
 
 /// An `AEC_CPU_PATH` value that names no path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{ENV}={value:?} names no CPU path (portable, avx2 or avx512)")]
+#[error("{ENV}={value:?} names no CPU path (portable, avx2, avx512 or amx)")]
 pub struct UnknownPath {
     /// The value found.
     pub value: String,
@@ -35,7 +39,7 @@ pub struct UnknownPath {
 
 impl Path {
     /// Every path, narrowest first.
-    pub const ALL: [Path; 3] = [Path::Portable, Path::Avx2, Path::Avx512];
+    pub const ALL: [Path; 4] = [Path::Portable, Path::Avx2, Path::Avx512, Path::Amx];
 
     /// The path's name, as `AEC_CPU_PATH` spells it.
     pub fn name(self) -> &'static str {
@@ -43,6 +47,7 @@ impl Path {
             Path::Portable => "portable",
             Path::Avx2 => "avx2",
             Path::Avx512 => "avx512",
+            Path::Amx => "amx",
         }
     }
 
@@ -69,8 +74,12 @@ impl Path {
                     && is_x86_feature_detected!("avx512bw")
                     && is_x86_feature_detected!("avx512vnni")
             }
+            #[cfg(target_arch = "x86_64")]
+            Path::Amx => {
+                Path::Avx512.supported() && is_x86_feature_detected!("avx512vl") && amx::enabled()
+            }
             #[cfg(not(target_arch = "x86_64"))]
-            Path::Avx2 | Path::Avx512 => false,
+            Path::Avx2 | Path::Avx512 | Path::Amx => false,
         }
     }
 
@@ -78,6 +87,12 @@ impl Path {
     /// has no kernel of its own.
     pub fn avx2(self) -> bool {
         self >= Path::Avx2
+    }
+
+    /// Whether the path runs the AVX-512 kernels: the AVX-512 path, and the wider one where it
+    /// has no kernel of its own.
+    pub fn avx512(self) -> bool {
+        self >= Path::Avx512
     }
 
     /// The widest path this CPU runs, ignoring the environment.
@@ -113,6 +128,51 @@ impl Path {
     }
 }
 
+/// Whether the CPU has AMX with 8-bit products and the process may use its tiles.
+#[cfg(target_arch = "x86_64")]
+mod amx {
+    use std::arch::x86_64::__cpuid_count;
+    use std::sync::OnceLock;
+
+    /// Asked once: the CPU's AMX TILE and INT8 bits (CPUID leaf 7, EDX bits 24 and 25), then
+    /// the kernel's permission for the tile data (Linux keeps it off until a process asks).
+    pub fn enabled() -> bool {
+        static ENABLED: OnceLock<bool> = OnceLock::new();
+        *ENABLED.get_or_init(|| {
+            let max_leaf = __cpuid_count(0, 0).eax;
+            if max_leaf < 7 {
+                return false;
+            }
+            let edx = __cpuid_count(7, 0).edx;
+            let tile_and_int8 = (edx >> 24) & 1 == 1 && (edx >> 25) & 1 == 1;
+            tile_and_int8 && permitted()
+        })
+    }
+
+    /// Asks Linux for the tile data state (`ARCH_REQ_XCOMP_PERM` for `XFEATURE_XTILEDATA`):
+    /// granted to the whole process, or refused where the kernel predates AMX.
+    #[cfg(target_os = "linux")]
+    fn permitted() -> bool {
+        const ARCH_REQ_XCOMP_PERM: libc::c_long = 0x1023;
+        const XFEATURE_XTILEDATA: libc::c_long = 18;
+        // SAFETY: a system call with two integer arguments; it changes no memory of ours.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_arch_prctl,
+                ARCH_REQ_XCOMP_PERM,
+                XFEATURE_XTILEDATA,
+            )
+        };
+        r == 0
+    }
+
+    /// Elsewhere the tiles are not used.
+    #[cfg(not(target_os = "linux"))]
+    fn permitted() -> bool {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +184,7 @@ mod tests {
         }
         assert_eq!(Path::from_name(" AVX2 "), Ok(Path::Avx2));
         assert_eq!(Path::from_name("AVX512"), Ok(Path::Avx512));
+        assert_eq!(Path::from_name("amx"), Ok(Path::Amx));
         let err = Path::from_name("avx1024").unwrap_err().to_string();
         assert!(err.contains("avx1024") && err.contains(ENV), "{err}");
     }

@@ -43,9 +43,9 @@ pub fn deconv_tile(path: Path, w: &[f32], bias: &[f32], h: &[f32], out: &mut [f3
         Path::Portable => deconv_tile_body(w, bias, h, out),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2 and FMA.
-        Path::Avx2 | Path::Avx512 => unsafe { deconv_tile_avx2(w, bias, h, out) },
+        Path::Avx2 | Path::Avx512 | Path::Amx => unsafe { deconv_tile_avx2(w, bias, h, out) },
         #[cfg(not(target_arch = "x86_64"))]
-        Path::Avx2 | Path::Avx512 => deconv_tile_body(w, bias, h, out),
+        Path::Avx2 | Path::Avx512 | Path::Amx => deconv_tile_body(w, bias, h, out),
     }
 }
 
@@ -296,9 +296,9 @@ pub fn tanh_on(path: Path, values: &mut [f32]) {
         Path::Portable => tanh_body(values),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2 and FMA.
-        Path::Avx2 | Path::Avx512 => unsafe { tanh_avx2(values) },
+        Path::Avx2 | Path::Avx512 | Path::Amx => unsafe { tanh_avx2(values) },
         #[cfg(not(target_arch = "x86_64"))]
-        Path::Avx2 | Path::Avx512 => tanh_body(values),
+        Path::Avx2 | Path::Avx512 | Path::Amx => tanh_body(values),
     }
 }
 

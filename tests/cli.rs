@@ -723,6 +723,7 @@ fn decoding_is_the_same_on_every_cpu_path_and_thread_count() {
             ("portable", "16"),
             ("avx2", "7"),
             ("avx512", "5"),
+            ("amx", "11"),
             ("", "3"),
         ] {
             let png = dir.path().join(format!("{name}-{path}-{threads}.png"));

@@ -395,7 +395,7 @@ fn same_bits_everywhere(model: &str, stem: &str, settings: &[&str]) {
     let (aec_file, ppm_file) = (format!("{stem}.aec"), format!("{stem}.ppm"));
     let want_file = std::fs::read(&aec_file).unwrap();
     let want_pixels = std::fs::read(&ppm_file).unwrap();
-    for path in ["portable", "avx2", "avx512"] {
+    for path in ["portable", "avx2", "avx512", "amx"] {
         for threads in ["1", "16"] {
             let (file, ppm) = (dir.path().join("a.aec"), dir.path().join("a.ppm"));
             let run = |args: &[&std::ffi::OsStr]| {

@@ -17,6 +17,9 @@
 use super::panel::{pack, Out, Runs, PANEL};
 use crate::cpu_path::Path;
 
+#[cfg(target_arch = "x86_64")]
+mod amx;
+
 /// Rows of `a` per block of the AVX2 kernel (12 accumulators of 8 lanes).
 const ROWS: usize = 6;
 
@@ -32,6 +35,9 @@ pub struct Packed16 {
     panels: Vec<i16>,
     scale: Vec<f32>,
     bias: Vec<f32>,
+    /// The same integers as tiles of the AMX kernel, packed on its first use.
+    #[cfg(target_arch = "x86_64")]
+    tiles: std::sync::OnceLock<Vec<u8>>,
 }
 
 impl Packed16 {
@@ -85,6 +91,8 @@ impl Packed16 {
             panels,
             scale,
             bias,
+            #[cfg(target_arch = "x86_64")]
+            tiles: std::sync::OnceLock::new(),
         }
     }
 
@@ -283,6 +291,10 @@ fn run(path: Path, src: &[i16], b: &Packed16, out: Out<'_>, layout: &Layout<'_>)
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above, `Path::Avx512` only where the CPU has AVX-512 F, BW and VNNI.
         Path::Avx512 => unsafe { avx512::blocked(src, b, out, layout) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Path::Amx` only where the CPU has AVX-512 F, BW, VL and VNNI, AMX TILE and
+        // INT8, and the process may use the tiles; the rows as above.
+        Path::Amx => unsafe { amx::blocked(src, b, out, layout) },
         _ => portable(src, b, out, layout),
     }
 }
@@ -606,6 +618,8 @@ mod tests {
             (13, 320, 16, (64, i16::MAX), true),
             (20, 1600, 37, (64, i16::MAX), true),
             (6, 9, 3, (4, 1000), true),
+            (17, 300, 20, (76, 255), false),
+            (18, 300, 40, (76, i16::MAX), true),
         ] {
             let mut a: Vec<i16> = (0..rows * k).map(|i| input(i, limit)).collect();
             a[0] = -limit;
