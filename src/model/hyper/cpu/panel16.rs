@@ -294,7 +294,11 @@ fn run(path: Path, src: &[i16], b: &Packed16, out: Out<'_>, layout: &Layout<'_>)
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::Amx` only where the CPU has AVX-512 F, BW, VL and VNNI, AMX TILE and
         // INT8, and the process may use the tiles; the rows as above.
-        Path::Amx => unsafe { amx::blocked(src, b, out, layout) },
+        Path::Amx if layout.rows >= amx::ROWS => unsafe { amx::blocked(src, b, out, layout) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for `Path::Avx512` (the AMX path has its instructions); fewer rows than
+        // a tile holds run faster there.
+        Path::Amx => unsafe { avx512::blocked(src, b, out, layout) },
         _ => portable(src, b, out, layout),
     }
 }
@@ -667,7 +671,7 @@ mod tests {
         for (lens, n, with_units) in cases {
             let kc = 64;
             let k: usize = lens.iter().sum();
-            let rows = 13;
+            let rows = 19;
             let starts: Vec<usize> = (0..rows * lens.len())
                 .map(|i| (i * 977) % (src.len() - 400) / kc * kc)
                 .collect();

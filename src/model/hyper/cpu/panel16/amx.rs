@@ -16,7 +16,7 @@ use super::{Layout, Out, Packed16, PANEL};
 /// Values of `k` in one tile row (64 bytes).
 const CHUNK: usize = 64;
 /// Rows of a tile, and rows of `a` per block.
-const ROWS: usize = 16;
+pub const ROWS: usize = 16;
 /// Bytes of a tile.
 const TILE: usize = ROWS * CHUNK;
 
