@@ -77,9 +77,12 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(2, 5),
     previous_context!(2, 6),
     previous_context!(3, 2),
+    previous_context!(3, 3),
     previous_context!(3, 4),
     previous_context!(3, 5),
     previous_context!(3, 6),
+    previous_context!(4, 4),
+    previous_context!(4, 5),
 ];
 
 /// The tiled entropy-coded models, smallest files first: the notebook's architecture
@@ -105,15 +108,15 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(3),
-        "91606686adc76573e0c1e1cef3ff1cdaa685b7c3911684c04f6e300e822f2ec0",
+        "94410c9a15cd40817092b66a3bfa673ba953b5b3e2a09dfbe07ce8a7b2ff7414",
     ),
     (
         Builtin::Quality(4),
-        "c8ca4eb7c4cd1e206099b719d708702a11f5ff8e61cacaf223da5e3f4d1c549e",
+        "83f0905767ee6a260f6eb2b0fcd600bc921cb54b17dd1455302d53e053afb761",
     ),
     (
         Builtin::Quality(5),
-        "63106297a28ad5945803c2485070c85de9c986653e106405ff76e2917b73119e",
+        "38e1a42dfb8c7968906cab21d1a59a7e88d7fa860f126d84bb3ddf7355694507",
     ),
     (
         Builtin::Quality(6),
@@ -277,6 +280,13 @@ static IDS: &[(Builtin, &str)] = &[
     (
         Builtin::Context {
             version: 3,
+            level: 3,
+        },
+        "91606686adc76573e0c1e1cef3ff1cdaa685b7c3911684c04f6e300e822f2ec0",
+    ),
+    (
+        Builtin::Context {
+            version: 3,
             level: 4,
         },
         "0c3656bf8cb7a609a68daa3af1c1a8fbcdd2c48673419d1648f0116efd3dd9bb",
@@ -294,6 +304,20 @@ static IDS: &[(Builtin, &str)] = &[
             level: 6,
         },
         "1c5ead9d997eb066c6f63904425edbf05fe12be5e93d66d9986c1251f4963e28",
+    ),
+    (
+        Builtin::Context {
+            version: 4,
+            level: 4,
+        },
+        "c8ca4eb7c4cd1e206099b719d708702a11f5ff8e61cacaf223da5e3f4d1c549e",
+    ),
+    (
+        Builtin::Context {
+            version: 4,
+            level: 5,
+        },
+        "63106297a28ad5945803c2485070c85de9c986653e106405ff76e2917b73119e",
     ),
 ];
 
