@@ -83,6 +83,7 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(3, 6),
     previous_context!(4, 4),
     previous_context!(4, 5),
+    previous_context!(4, 6),
 ];
 
 /// The tiled entropy-coded models, smallest files first: the notebook's architecture
@@ -120,7 +121,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(6),
-        "646c9a44d3dd9a811663c37e6c8d327896045627bccfd5a96597407284c06834",
+        "9c491fb36384c6aa1f70fd8b0e52c8a64b76bf196c7b596180bf2f25ad7a87b1",
     ),
     (
         Builtin::Reference,
@@ -318,6 +319,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 5,
         },
         "63106297a28ad5945803c2485070c85de9c986653e106405ff76e2917b73119e",
+    ),
+    (
+        Builtin::Context {
+            version: 4,
+            level: 6,
+        },
+        "646c9a44d3dd9a811663c37e6c8d327896045627bccfd5a96597407284c06834",
     ),
 ];
 
