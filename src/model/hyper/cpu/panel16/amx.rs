@@ -140,6 +140,9 @@ pub unsafe fn blocked(src: &[i16], b: &Packed16, out: Out<'_>, layout: &Layout<'
 
 /// Rows `i..i + r`'s values of the stretch whose pieces are `group` (from `k0`) as high bytes
 /// at `hi` and low bytes at `lo`, `row_bytes` apart, zeros after the stretch's values.
+///
+/// # Safety
+/// As [`blocked`]; `hi` and `lo` hold `r` rows of `row_bytes`, at least the stretch's length.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 unsafe fn split(
     src: &[i16],
@@ -180,6 +183,10 @@ unsafe fn split(
 /// stored 16 rows of 16 values each at `c`, `c + 256` and `c + 512` (low, middle, high). A
 /// stretch of one chunk finds the rows' bytes already in their tiles (loaded once for every
 /// panel).
+///
+/// # Safety
+/// The tiles are configured ([`Config`]); the rows' bytes hold `chunks` chunks of 16 rows,
+/// `weights` a panel's tiles for them, and `c` room for three tiles of sums.
 #[inline(always)]
 unsafe fn products(
     (hi, lo, row_bytes): (*const u8, *const u8, usize),
@@ -225,6 +232,9 @@ unsafe fn products(
 }
 
 /// The rows' high and low bytes of one chunk into their tiles.
+///
+/// # Safety
+/// The tiles are configured; `hi` and `lo` hold 16 rows of 64 bytes, `row_bytes` apart.
 #[inline(always)]
 unsafe fn load_rows(hi: *const u8, lo: *const u8, row_bytes: usize) {
     asm!(
@@ -240,6 +250,9 @@ unsafe fn load_rows(hi: *const u8, lo: *const u8, row_bytes: usize) {
 /// Each of the block's rows' stretch sums for panel `p` (from the three sums at `c`), in its
 /// unit, added to the bias (`from_bias`) or to the running sums in `out`: the AVX-512
 /// kernel's steps.
+///
+/// # Safety
+/// The CPU has AVX-512 F; `c` holds three tiles of sums; `out` holds the rows of `units`.
 #[target_feature(enable = "avx512f")]
 unsafe fn add(
     b: &Packed16,
