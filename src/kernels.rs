@@ -40,12 +40,10 @@ pub fn im2col(tile: &[u8], cols: &mut [f32]) {
 /// sums its terms in (i, ky, kx) order, as the formula above reads, plus zeros from the padding.
 pub fn deconv_tile(path: Path, w: &[f32], bias: &[f32], h: &[f32], out: &mut [f32]) {
     match path {
-        Path::Portable => deconv_tile_body(w, bias, h, out),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2 and FMA.
-        Path::Avx2 | Path::Avx512 | Path::Amx => unsafe { deconv_tile_avx2(w, bias, h, out) },
-        #[cfg(not(target_arch = "x86_64"))]
-        Path::Avx2 | Path::Avx512 | Path::Amx => deconv_tile_body(w, bias, h, out),
+        p if p.avx2() => unsafe { deconv_tile_avx2(w, bias, h, out) },
+        _ => deconv_tile_body(w, bias, h, out),
     }
 }
 
@@ -293,12 +291,10 @@ pub fn tanh_in_place(values: &mut [f32]) {
 /// [`tanh_in_place`] on `path` (the same operations, unfused, so the bits do not depend on it).
 pub fn tanh_on(path: Path, values: &mut [f32]) {
     match path {
-        Path::Portable => tanh_body(values),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2 and FMA.
-        Path::Avx2 | Path::Avx512 | Path::Amx => unsafe { tanh_avx2(values) },
-        #[cfg(not(target_arch = "x86_64"))]
-        Path::Avx2 | Path::Avx512 | Path::Amx => tanh_body(values),
+        p if p.avx2() => unsafe { tanh_avx2(values) },
+        _ => tanh_body(values),
     }
 }
 

@@ -40,12 +40,10 @@ pub fn chains(path: Path, z: &[f32], v: &[f32], out: &mut [f32], batch: usize) {
 /// [`chains`] for up to [`GROUP`] images.
 fn group(path: Path, z: &[f32], v: &[f32], out: &mut [f32], code: usize, width: usize) {
     match path {
-        Path::Portable => portable(z, v, out, code, width),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2 and FMA.
-        Path::Avx2 | Path::Avx512 | Path::Amx => unsafe { avx2::group(z, v, out, code, width) },
-        #[cfg(not(target_arch = "x86_64"))]
-        Path::Avx2 | Path::Avx512 | Path::Amx => portable(z, v, out, code, width),
+        p if p.avx2() => unsafe { avx2::group(z, v, out, code, width) },
+        _ => portable(z, v, out, code, width),
     }
 }
 

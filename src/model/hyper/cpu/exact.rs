@@ -83,8 +83,8 @@ pub fn product(path: Path, a: &[i32], rows: usize, b: &IntPacked, out: &mut [i64
         // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has
         // AVX2 and FMA, `Path::Avx512` where it has AVX-512 F; the lengths are checked above;
         // `exact_in_f64` holds for the `f64` kernels.
-        Path::Avx2 | Path::Avx512 | Path::Amx => unsafe {
-            match (b.exact_in_f64(a, rows), path.avx512()) {
+        p if p.avx2() => unsafe {
+            match (b.exact_in_f64(a, rows), p.avx512()) {
                 (true, true) => avx512::product_f64(a, rows, b, out),
                 (true, _) => avx2::product_f64(a, rows, b, out),
                 (false, _) => avx2::product(a, rows, b, out),

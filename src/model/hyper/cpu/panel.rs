@@ -100,12 +100,10 @@ pub fn product(path: Path, a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2 and
         // FMA, `Path::Avx512` where it has AVX-512 F; the lengths are checked above.
-        (Path::Avx2 | Path::Avx512 | Path::Amx, false) => unsafe {
-            wide(path, rows, b, out, stretched(a, b.k, KC))
-        },
+        (p, false) if p.avx2() => unsafe { wide(p, rows, b, out, stretched(a, b.k, KC)) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above (eight partial chains are the AVX2 kernel's on both paths).
-        (Path::Avx2 | Path::Avx512 | Path::Amx, true) => unsafe { avx2::narrow(a, rows, b, out) },
+        (p, true) if p.avx2() => unsafe { avx2::narrow(a, rows, b, out) },
         (_, false) => portable(a, rows, b, out),
         (_, true) => portable_narrow(a, rows, b, out),
     }
@@ -142,14 +140,12 @@ pub fn product_runs(path: Path, a: &Runs<'_>, rows: usize, b: &Packed, out: Out<
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2 and
         // FMA, `Path::Avx512` where it has AVX-512 F; the runs and `out` are checked above.
-        (Path::Avx2 | Path::Avx512 | Path::Amx, false) => unsafe {
-            wide(path, rows, b, out, stretched_runs(a, KC))
-        },
+        (p, false) if p.avx2() => unsafe { wide(p, rows, b, out, stretched_runs(a, KC)) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        (Path::Avx2 | Path::Avx512 | Path::Amx, true)
-            if a.lens.iter().all(|l| l.is_multiple_of(LANES)) =>
-        unsafe { avx2::narrow_runs(a, rows, b, out) },
+        (p, true) if p.avx2() && a.lens.iter().all(|l| l.is_multiple_of(LANES)) => unsafe {
+            avx2::narrow_runs(a, rows, b, out)
+        },
         _ => {
             let mut gathered = Vec::with_capacity(rows * b.k);
             for row in a.starts.chunks_exact(runs.max(1)).take(rows) {

@@ -289,16 +289,13 @@ fn run(path: Path, src: &[i16], b: &Packed16, out: Out<'_>, layout: &Layout<'_>)
         // value past an odd `k` is the extra value `product` requires) and `out` holds the rows.
         Path::Avx2 => unsafe { avx2::blocked(src, b, out, layout) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above, `Path::Avx512` only where the CPU has AVX-512 F, BW and VNNI.
-        Path::Avx512 => unsafe { avx512::blocked(src, b, out, layout) },
-        #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::Amx` only where the CPU has AVX-512 F, BW, VL and VNNI, AMX TILE and
         // INT8, and the process may use the tiles; the rows as above.
         Path::Amx if layout.rows >= amx::ROWS => unsafe { amx::blocked(src, b, out, layout) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as for `Path::Avx512` (the AMX path has its instructions); fewer rows than
-        // a tile holds run faster there.
-        Path::Amx => unsafe { avx512::blocked(src, b, out, layout) },
+        // SAFETY: as above, `Path::Avx512` (and wider) only where the CPU has AVX-512 F, BW and
+        // VNNI; fewer rows than a tile holds run faster here than on the tiles.
+        Path::Avx512 | Path::Amx => unsafe { avx512::blocked(src, b, out, layout) },
         _ => portable(src, b, out, layout),
     }
 }
