@@ -76,11 +76,13 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(2, 4),
     previous_context!(2, 5),
     previous_context!(2, 6),
+    previous_context!(3, 1),
     previous_context!(3, 2),
     previous_context!(3, 3),
     previous_context!(3, 4),
     previous_context!(3, 5),
     previous_context!(3, 6),
+    previous_context!(4, 2),
     previous_context!(4, 4),
     previous_context!(4, 5),
     previous_context!(4, 6),
@@ -101,11 +103,11 @@ static TILED_MODELS: &[&[u8]] = &[
 static IDS: &[(Builtin, &str)] = &[
     (
         Builtin::Quality(1),
-        "8f1c2cbd9560cc9f3e11b771a2f4f34e7ddc3359520d0256b1f83253f1dcdb81",
+        "c8a3e1984ff569531e370e95f22cc370139d7dfad44b9f1fd3f735d667d09034",
     ),
     (
         Builtin::Quality(2),
-        "90b0f52b27cba98c0e7d2284fbf62547f6145270f438477d52b40bbfd011a2ac",
+        "e83c2c27dbd8614bd852fd68584e3d29be84d2f6e8be5b502d3e044acca8bd79",
     ),
     (
         Builtin::Quality(3),
@@ -274,6 +276,13 @@ static IDS: &[(Builtin, &str)] = &[
     (
         Builtin::Context {
             version: 3,
+            level: 1,
+        },
+        "8f1c2cbd9560cc9f3e11b771a2f4f34e7ddc3359520d0256b1f83253f1dcdb81",
+    ),
+    (
+        Builtin::Context {
+            version: 3,
             level: 2,
         },
         "eea653b27131e2cf9ec4ee0777c7a216bdcd4db3cd63bf911b3c2fb668f282c6",
@@ -305,6 +314,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 6,
         },
         "1c5ead9d997eb066c6f63904425edbf05fe12be5e93d66d9986c1251f4963e28",
+    ),
+    (
+        Builtin::Context {
+            version: 4,
+            level: 2,
+        },
+        "90b0f52b27cba98c0e7d2284fbf62547f6145270f438477d52b40bbfd011a2ac",
     ),
     (
         Builtin::Context {
