@@ -1,21 +1,31 @@
 //! aec: a learned lossy image codec.
 //!
-//! A convolutional autoencoder (after a well-known TensorFlow notebook on CIFAR-10) turns each
-//! 32×32 tile of an image into a short code; the `.aec` container ([`mod@format`]) stores the codes
-//! and the identity of the model that made them.
+//! Images are coded by neural networks: by default a whole-image convolutional model with a
+//! hyperprior and a checkerboard context (six built-in quality levels), its latents range-coded
+//! in a `.aec` file ([`mod@format`]) that names the model that made it; decoding gives the same
+//! pixels on every machine. The autoencoder of a well-known TensorFlow notebook on CIFAR-10,
+//! which codes each 32×32 tile on its own, stays selectable as the reference.
 //!
-//! - [`model`]: the architecture, its weights, and the burn module;
-//! - [`optim`]: TensorFlow 1's RMSProp, fused;
-//! - [`data`]: CIFAR-10 binaries and image folders;
-//! - [`train`]: the reference training recipe, checkpoints and logs;
-//! - [`infer`]: coding tiles, through burn or the fused CPU path;
-//! - [`entropy`]: the learned prior of entropy-coded models and its integer tables;
-//! - [`codec`]: images to `.aec` files and back;
-//! - [`device`]: where computation runs;
-//! - [`cpu_path`]: which instruction set aec's CPU kernels use;
+//! ```
+//! let image = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(64, 48, |x, y| {
+//!     image::Rgb([(x * 4) as u8, (y * 5) as u8, 128])
+//! }));
+//! let bytes = aec::codec::compress(&image, 3.0)?; // quality 0 (smallest) to 8
+//! let decoded = aec::codec::decompress(&bytes)?;
+//! assert_eq!((decoded.width(), decoded.height()), (64, 48));
+//! # Ok::<(), aec::codec::CodecError>(())
+//! ```
+//!
+//! - [`codec`]: images to `.aec` files and back ([`codec::compress`], [`codec::decompress`];
+//!   [`codec::Builtin`] for the built-in models, [`codec::ImageCodec`] for any model);
+//! - [`model`]: the architectures (the whole-image family in [`model::hyper`]), weights, burn
+//!   modules and aec's own CPU kernels;
+//! - [`train`]: the training recipes, checkpoints and logs; [`optim`]: TensorFlow 1's RMSProp;
+//! - [`data`]: CIFAR-10 binaries, image folders and lists of files;
+//! - [`infer`]: coding tiles (the tiled models); [`entropy`]: their learned prior and tables;
+//! - [`device`]: where computation runs; [`cpu_path`]: which instruction set the kernels use;
 //! - [`store`]: model files (safetensors) and model identities;
-//! - [`metrics`]: PSNR and SSIM;
-//! - [`rd`]: rate-distortion measurements.
+//! - [`metrics`]: PSNR and SSIM; [`rd`] and [`bdrate`]: rate-distortion measurements.
 
 pub mod bdrate;
 pub mod codec;

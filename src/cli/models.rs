@@ -31,19 +31,10 @@ pub fn load_codec(
     Ok(chosen.codec(max_pixels)?)
 }
 
-/// A built-in model, its identity computed and its codec loaded when first needed.
+/// A built-in model, its codec loaded when first needed.
 struct Lazy {
     model: Builtin,
-    id: OnceLock<ModelId>,
     codec: OnceLock<Box<dyn ImageCodec>>,
-}
-
-impl Lazy {
-    fn id(&self) -> ModelId {
-        *self
-            .id
-            .get_or_init(|| self.model.id().expect("a listed model"))
-    }
 }
 
 /// The models a decompression may use, found lazily and each loaded once.
@@ -89,7 +80,6 @@ impl ModelResolver {
             .into_iter()
             .map(|model| Lazy {
                 model,
-                id: OnceLock::new(),
                 codec: OnceLock::new(),
             })
             .collect();
@@ -107,7 +97,8 @@ impl ModelResolver {
     /// version 2 file), or an error that says where it looked.
     pub fn codec_for(&self, id: &[u8]) -> anyhow::Result<CodecRef<'_>> {
         let matches = |m: &ModelId| !id.is_empty() && m.0.starts_with(id);
-        if let Some(b) = self.builtin.iter().find(|b| matches(&b.id())) {
+        let builtin = Builtin::of_model_id(id);
+        if let Some(b) = self.builtin.iter().find(|b| Some(b.model) == builtin) {
             let codec = match b.codec.get() {
                 Some(c) => c,
                 None => {

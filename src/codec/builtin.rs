@@ -416,6 +416,17 @@ impl Builtin {
         Self::all().into_iter().find(|b| b.name() == name)
     }
 
+    /// The built-in model whose id starts with `id` (a file's model id: 16 bytes in a version 1
+    /// file, 8 in a version 2 file), if any.
+    pub fn of_model_id(id: &[u8]) -> Option<Builtin> {
+        if id.is_empty() {
+            return None;
+        }
+        IDS.iter()
+            .map(|&(b, _)| b)
+            .find(|b| b.id().is_some_and(|m| m.0.starts_with(id)))
+    }
+
     /// The model file's bytes, `None` for a level that does not exist.
     pub fn bytes(self) -> Option<&'static [u8]> {
         let level =
@@ -492,6 +503,18 @@ mod tests {
             assert_eq!(b.id(), Some(ModelId::of(b.bytes().unwrap())), "{b:?}");
         }
         assert_eq!(Builtin::Quality(0).id(), None);
+    }
+
+    #[test]
+    fn a_files_model_id_finds_its_model() {
+        for b in Builtin::all() {
+            let id = b.id().unwrap();
+            // Version 2 files hold 8 bytes of the id, version 1 files 16.
+            assert_eq!(Builtin::of_model_id(&id.0[..8]), Some(b));
+            assert_eq!(Builtin::of_model_id(&id.0[..16]), Some(b));
+        }
+        assert_eq!(Builtin::of_model_id(&[]), None);
+        assert_eq!(Builtin::of_model_id(&[0x5a; 8]), None);
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod family;
 pub mod hyper;
 mod quality;
 mod raw;
+pub mod simple;
 pub mod target;
 pub mod tiles;
 
@@ -27,6 +28,7 @@ pub use builtin::{Builtin, BUILTIN_MODEL};
 pub use family::{codec_from_bytes, open_codec, ImageCodec};
 pub use hyper::HyperCodec;
 pub use quality::Quality;
+pub use simple::{compress, decompress};
 pub use tiles::{from_tiles, to_grey, to_tiles, to_u8};
 
 use crate::entropy::tables::CodeTables;
@@ -79,6 +81,11 @@ pub enum CodecError {
         /// Height in pixels.
         height: u32,
     },
+    /// The file's model (its id, hex) is not built into aec.
+    #[error(
+        "file was made by model {0}, which is not built into aec; decode it with that model's file"
+    )]
+    UnknownModel(String),
     /// The file was made by another model.
     #[error("file was made by model {file} but this codec's model is {codec}")]
     WrongModel {
