@@ -161,35 +161,43 @@ impl Geometry {
 
     /// burn's kernel `[small, large, k, k]` as the matrix `T[(ky, kx, large), small]`.
     pub fn kernel_matrix(&self, w: &[f32]) -> Vec<f32> {
+        let (s, l, taps) = self.kernel_dims();
         let mut t = vec![0.0; w.len()];
-        self.for_each_pair(|wi, ti| t[ti] = w[wi]);
+        // For each large channel, a transpose of `small × taps` whose source lines stay in
+        // the first-level cache while `T`'s rows are written in order.
+        for lc in 0..l {
+            for tap in 0..taps {
+                let row = &mut t[(tap * l + lc) * s..][..s];
+                for (so, v) in row.iter_mut().enumerate() {
+                    *v = w[(so * l + lc) * taps + tap];
+                }
+            }
+        }
         t
     }
 
     /// The inverse of [`Self::kernel_matrix`]: a gradient of `T` in burn's layout.
     pub fn burn_kernel(&self, t: &[f32]) -> Vec<f32> {
+        let (s, l, taps) = self.kernel_dims();
         let mut w = vec![0.0; t.len()];
-        self.for_each_pair(|wi, ti| w[wi] = t[ti]);
-        w
-    }
-
-    /// Calls `f(index in burn's kernel, index in T)` for every kernel value, reading burn's
-    /// layout in order.
-    fn for_each_pair(&self, mut f: impl FnMut(usize, usize)) {
-        let (s, l, taps) = (
-            self.small_channels,
-            self.large_channels,
-            self.kernel * self.kernel,
-        );
-        let mut wi = 0;
-        for so in 0..s {
-            for lc in 0..l {
-                for tap in 0..taps {
-                    f(wi, (tap * l + lc) * s + so);
-                    wi += 1;
+        for lc in 0..l {
+            for so in 0..s {
+                let taps_of = &mut w[(so * l + lc) * taps..][..taps];
+                for (tap, v) in taps_of.iter_mut().enumerate() {
+                    *v = t[(tap * l + lc) * s + so];
                 }
             }
         }
+        w
+    }
+
+    /// Small channels, large channels and taps of the kernel.
+    fn kernel_dims(&self) -> (usize, usize, usize) {
+        (
+            self.small_channels,
+            self.large_channels,
+            self.kernel * self.kernel,
+        )
     }
 }
 
@@ -382,7 +390,12 @@ mod tests {
         let g = Geometry::new(1, (4, 4), (3, 5), 3, 1);
         let w: Vec<f32> = (0..5 * 3 * 9).map(|i| i as f32).collect();
         let t = g.kernel_matrix(&w);
-        assert_ne!(t, w);
+        // burn's [small 5, large 3, 3, 3] against T[(ky, kx, large), small].
+        for (so, lc, tap) in
+            (0..5).flat_map(|so| (0..3).flat_map(move |lc| (0..9).map(move |t| (so, lc, t))))
+        {
+            assert_eq!(t[(tap * 3 + lc) * 5 + so], w[(so * 3 + lc) * 9 + tap]);
+        }
         assert_eq!(g.burn_kernel(&t), w);
     }
 }
