@@ -771,3 +771,107 @@ fn a_closed_pipe_ends_quietly() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// A flat picture of `colour` as PNG bytes, tagged with `icc` when given.
+fn png_tagged(colour: [u8; 3], icc: Option<Vec<u8>>) -> Vec<u8> {
+    use image::ImageEncoder;
+    let rgb = image::RgbImage::from_pixel(48, 32, image::Rgb(colour));
+    let mut bytes = Vec::new();
+    let mut encoder = image::codecs::png::PngEncoder::new(&mut bytes);
+    if let Some(icc) = icc {
+        encoder.set_icc_profile(icc).unwrap();
+    }
+    (encoder.write_image(&rgb, 48, 32, image::ExtendedColorType::Rgb8)).unwrap();
+    bytes
+}
+
+/// The mean colour of a decoded image.
+fn mean_colour(path: &Path) -> [f64; 3] {
+    let img = image::open(path).unwrap().to_rgb8();
+    let n = f64::from(img.width() * img.height());
+    let mut sum = [0f64; 3];
+    for p in img.pixels() {
+        for (s, &v) in sum.iter_mut().zip(&p.0) {
+            *s += f64::from(v);
+        }
+    }
+    sum.map(|s| s / n)
+}
+
+/// An image tagged with a wider profile (Display P3) is converted to sRGB before coding, so
+/// its colours survive; one tagged with sRGB codes as an untagged one; an unusable profile is
+/// reported and the image coded as sRGB.
+#[test]
+fn compress_converts_icc_tagged_images_to_srgb() {
+    let dir = tempfile::tempdir().unwrap();
+    let p3 = moxcms::ColorProfile::new_display_p3();
+    let colour = [40u8, 170, 70];
+    // What the colour is in sRGB, by the same colour management.
+    let want = {
+        let t = p3
+            .create_transform_8bit(
+                moxcms::Layout::Rgb,
+                &moxcms::ColorProfile::new_srgb(),
+                moxcms::Layout::Rgb,
+                moxcms::TransformOptions::default(),
+            )
+            .unwrap();
+        let mut out = [0u8; 3];
+        t.transform(&colour, &mut out).unwrap();
+        out
+    };
+    assert!(
+        want.iter().zip(colour).any(|(&a, b)| a.abs_diff(b) > 8),
+        "{want:?}"
+    );
+    let cases = [
+        ("p3", Some(p3.encode().unwrap()), want, "converted to sRGB"),
+        (
+            "srgb",
+            Some(moxcms::ColorProfile::new_srgb().encode().unwrap()),
+            colour,
+            "",
+        ),
+        ("none", None, colour, ""),
+        ("bad", Some(b"not an ICC profile".to_vec()), colour, ""),
+    ];
+    for (name, icc, expected, note) in cases {
+        let png = dir.path().join(format!("{name}.png"));
+        std::fs::write(&png, png_tagged(colour, icc)).unwrap();
+        let coded = dir.path().join(format!("{name}.aec"));
+        let out = aec()
+            .args(["compress", "-Q", "6"])
+            .arg(&png)
+            .arg("-o")
+            .arg(&coded)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr.contains("converted to sRGB"),
+            !note.is_empty(),
+            "{name}: {stderr}"
+        );
+        assert_eq!(
+            stderr.contains("cannot use the image's ICC profile"),
+            name == "bad",
+            "{name}: {stderr}"
+        );
+        let decoded = dir.path().join(format!("{name}.png.out.png"));
+        aec()
+            .arg("decompress")
+            .arg(&coded)
+            .arg("-o")
+            .arg(&decoded)
+            .assert()
+            .success();
+        let got = mean_colour(&decoded);
+        for c in 0..3 {
+            assert!(
+                (got[c] - f64::from(expected[c])).abs() < 2.5,
+                "{name}: {got:?} against {expected:?}"
+            );
+        }
+    }
+}

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use aec::codec::colour::{self, ColourError, Conversion};
 use aec::codec::hyper::{RefineReport, Step};
 use aec::codec::target::Target;
 use aec::codec::{CodecError, CompressOptions, ImageCodec, Quality, MAX_PIXELS, MAX_SIDE};
@@ -31,7 +32,8 @@ use super::runner::for_each_input;
   cat photo.png | aec compress - -o - > photo.aec
 
 Any image the image crate reads (PNG, JPEG, WebP, BMP, TIFF, ...), of any size up to
-65,535 pixels a side and --max-pixels in all. EXIF orientation is applied first. Grey images
+65,535 pixels a side and --max-pixels in all. EXIF orientation is applied first, and an ICC
+profile other than sRGB's converts the colours to sRGB (what aec codes). Grey images
 are coded as RGB and decode to grey; alpha is dropped. Without -o, each IN is written beside
 itself as IN.aec. Existing outputs are kept unless --force.")]
 pub struct CompressArgs {
@@ -117,7 +119,13 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
     Ok(for_each_input(pairs, a.quiet, |input, output| {
         check_overwrite(output, a.force)?;
         let bytes = read_input(input)?;
-        let image = read_image(&bytes, codec.as_ref())?;
+        let (image, colour) = read_image(&bytes, codec.as_ref())?;
+        if let Some(Err(e)) = &colour {
+            eprintln!(
+                "aec: warning: {}: {e}; colours taken as sRGB",
+                input.display()
+            );
+        }
         if image.color().has_alpha() && !alpha_warned.swap(true, Ordering::Relaxed) {
             eprintln!(
                 "aec: warning: {}: alpha channel dropped (aec codes RGB)",
@@ -130,6 +138,9 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
         };
         write_output(output, &made.bytes, a.force)?;
         let mut line = summary(input, output, &image, bytes.len(), &made);
+        if let Some(Ok(Conversion::Converted)) = colour {
+            line.push_str(", converted to sRGB from its ICC profile");
+        }
         if a.verify {
             let psnr = verify(made.codec, &image, &made.bytes)?;
             line.push_str(&format!(", PSNR {psnr:.2} dB"));
@@ -223,8 +234,12 @@ fn summary(
 }
 
 /// Decodes an image file's bytes, refusing sizes over the codec's limits before the pixels
-/// are decoded, and turns it upright as its EXIF orientation says.
-fn read_image(bytes: &[u8], codec: &dyn ImageCodec) -> anyhow::Result<DynamicImage> {
+/// are decoded, turns it upright as its EXIF orientation says, and converts it to sRGB when
+/// it carries another ICC profile (what happened to the profile, if it has one).
+fn read_image(
+    bytes: &[u8],
+    codec: &dyn ImageCodec,
+) -> anyhow::Result<(DynamicImage, Option<Result<Conversion, ColourError>>)> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .context("cannot read image")?;
@@ -238,9 +253,12 @@ fn read_image(bytes: &[u8], codec: &dyn ImageCodec) -> anyhow::Result<DynamicIma
     let (width, height) = decoder.dimensions();
     codec.check_size(width, height)?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    // An unreadable profile is reported by the conversion, as an empty one.
+    let icc = decoder.icc_profile().unwrap_or_else(|_| Some(Vec::new()));
     let mut image = DynamicImage::from_decoder(decoder).context("cannot decode image")?;
     image.apply_orientation(orientation);
-    Ok(image)
+    let colour = icc.map(|icc| colour::to_srgb(&mut image, &icc));
+    Ok((image, colour))
 }
 
 /// PSNR of a file's decoded image against the input, as `aec decompress` would write it

@@ -13,6 +13,7 @@
 
 mod builtin;
 pub mod coded;
+pub mod colour;
 mod family;
 pub mod hyper;
 mod quality;
