@@ -140,3 +140,46 @@ mod tests {
         assert_eq!(image, picture(false), "left as it was");
     }
 }
+
+#[cfg(test)]
+mod mutations {
+    use super::*;
+
+    /// Profiles an input file may carry are untrusted: thousands of corrupted profiles (bytes
+    /// flipped, cut short, sizes and counts overwritten) each give a result or an error, never
+    /// a panic.
+    #[test]
+    fn corrupted_profiles_are_refused_or_used_but_never_panic() {
+        let sources = [
+            ColorProfile::new_display_p3().encode().unwrap(),
+            ColorProfile::new_adobe_rgb().encode().unwrap(),
+            ColorProfile::new_srgb().encode().unwrap(),
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..3000 {
+            let mut icc = sources[round % sources.len()].clone();
+            for _ in 0..1 + next() % 8 {
+                let at = next() as usize % icc.len();
+                match next() % 4 {
+                    0 => icc[at] ^= 1 << (next() % 8),
+                    1 => icc[at] = 0xff,
+                    2 => icc.truncate(at.max(1)),
+                    _ => {
+                        let end = (at + 4).min(icc.len());
+                        icc[at..end].fill((next() % 256) as u8)
+                    }
+                }
+            }
+            let mut image =
+                DynamicImage::ImageRgb8(RgbImage::from_pixel(3, 2, image::Rgb([9, 99, 199])));
+            let result = std::panic::catch_unwind(move || to_srgb(&mut image, &icc).map(|_| ()));
+            assert!(result.is_ok(), "round {round}: a panic");
+        }
+    }
+}
