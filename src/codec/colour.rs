@@ -22,7 +22,7 @@ pub enum Conversion {
 /// An ICC profile that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot use the image's ICC profile: {0}")]
-pub struct ColourError(String);
+pub struct ColourError(#[from] moxcms::CmsError);
 
 /// Converts `image` from the colour space its ICC profile `icc` describes to sRGB, keeping its
 /// alpha.
@@ -30,8 +30,7 @@ pub fn to_srgb(image: &mut DynamicImage, icc: &[u8]) -> Result<Conversion, Colou
     if !image.color().has_color() {
         return Ok(Conversion::Grey);
     }
-    let error = |e: moxcms::CmsError| ColourError(e.to_string());
-    let profile = ColorProfile::new_from_slice(icc).map_err(error)?;
+    let profile = ColorProfile::new_from_slice(icc)?;
     let srgb = ColorProfile::new_srgb();
     let layout = match image.color().has_alpha() {
         true => Layout::Rgba,
@@ -40,9 +39,8 @@ pub fn to_srgb(image: &mut DynamicImage, icc: &[u8]) -> Result<Conversion, Colou
     if maps_to_itself(&profile, &srgb)? {
         return Ok(Conversion::AlreadySrgb);
     }
-    let transform = profile
-        .create_transform_8bit(layout, &srgb, layout, TransformOptions::default())
-        .map_err(error)?;
+    let transform =
+        profile.create_transform_8bit(layout, &srgb, layout, TransformOptions::default())?;
     let (width, height) = (image.width(), image.height());
     let (src, channels): (Vec<u8>, usize) = match layout {
         Layout::Rgba => (image.to_rgba8().into_raw(), 4),
@@ -53,8 +51,7 @@ pub fn to_srgb(image: &mut DynamicImage, icc: &[u8]) -> Result<Conversion, Colou
     let row = width as usize * channels;
     src.par_chunks(row.max(1))
         .zip(dst.par_chunks_mut(row.max(1)))
-        .try_for_each(|(s, d)| transform.transform(s, d))
-        .map_err(error)?;
+        .try_for_each(|(s, d)| transform.transform(s, d))?;
     *image = match layout {
         Layout::Rgba => DynamicImage::ImageRgba8(
             RgbaImage::from_raw(width, height, dst).expect("the source's size"),
@@ -79,13 +76,10 @@ fn maps_to_itself(profile: &ColorProfile, srgb: &ColorProfile) -> Result<bool, C
             }
         }
     }
-    let transform = profile
-        .create_transform_8bit(Layout::Rgb, srgb, Layout::Rgb, TransformOptions::default())
-        .map_err(|e| ColourError(e.to_string()))?;
+    let options = TransformOptions::default();
+    let transform = profile.create_transform_8bit(Layout::Rgb, srgb, Layout::Rgb, options)?;
     let mut out = vec![0u8; probe.len()];
-    transform
-        .transform(&probe, &mut out)
-        .map_err(|e| ColourError(e.to_string()))?;
+    transform.transform(&probe, &mut out)?;
     Ok(probe.iter().zip(&out).all(|(&a, &b)| a.abs_diff(b) <= 1))
 }
 
