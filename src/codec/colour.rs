@@ -47,7 +47,7 @@ pub fn to_srgb(image: &mut DynamicImage, icc: &[u8]) -> Result<Conversion, Colou
         _ => (image.to_rgb8().into_raw(), 3),
     };
     let mut dst = vec![0u8; src.len()];
-    // Rows in parallel: a 24-Mpx photo converts in a fraction of its coding time.
+    // Rows in parallel; meanwhile the source and two 8-bit copies of it are held.
     let row = width as usize * channels;
     src.par_chunks(row.max(1))
         .zip(dst.par_chunks_mut(row.max(1)))
