@@ -130,6 +130,19 @@ impl Geometry {
             let at = (i + pad).checked_sub(t)?;
             (at % s == 0 && at / s < n).then_some(at / s)
         };
+        // The taps of each large column, the same for every row (worked out once: the
+        // divisions had cost as much as the additions).
+        let columns: Vec<([(usize, usize); MAX_KERNEL], usize)> = (0..self.large.1)
+            .map(|x| {
+                let mut taps = [(0, 0); MAX_KERNEL];
+                let mut n = 0;
+                for t in (0..k).filter_map(|kx| Some((kx, source(x, kx, self.small.1)?))) {
+                    taps[n] = t;
+                    n += 1;
+                }
+                (taps, n)
+            })
+            .collect();
         large
             .par_chunks_mut(self.large.1 * l)
             .enumerate()
@@ -138,17 +151,10 @@ impl Geometry {
                 let rows: Vec<(usize, usize)> = (0..k)
                     .filter_map(|ky| Some((ky, source(y, ky, self.small.0)?)))
                     .collect();
-                for (x, dst) in row.chunks_exact_mut(l).enumerate() {
-                    let columns = (0..k).filter_map(|kx| Some((kx, source(x, kx, self.small.1)?)));
-                    let mut taps = [(0, 0); MAX_KERNEL];
-                    let mut n = 0;
-                    for t in columns {
-                        taps[n] = t;
-                        n += 1;
-                    }
+                for (dst, (taps, n)) in row.chunks_exact_mut(l).zip(&columns) {
                     for &(ky, sy) in &rows {
                         let base = (b * self.small.0 + sy) * self.small.1;
-                        for &(kx, sx) in &taps[..n] {
+                        for &(kx, sx) in &taps[..*n] {
                             let src = &cols[(base + sx) * p + (ky * k + kx) * l..][..l];
                             for (d, v) in dst.iter_mut().zip(src) {
                                 *d += v;
@@ -305,25 +311,19 @@ fn param_grads(
     if !needs.params {
         return (Vec::new(), Vec::new());
     }
-    let large = cols.shape().0 * cols.shape().1 >= LARGE_COLS;
-    (
-        weight_gradient(cols, other, large),
-        column_sums(dy, channels),
-    )
+    (weight_gradient(cols, other), column_sums(dy, channels))
 }
 
-/// `colsᵀ·other`, or the same as the transpose of `otherᵀ·cols` where `transposed`: `gemm`
-/// runs that at up to twice the rate when the patch matrix is too large for the caches (measured
-/// on the second analysis layer's shape), and each value is the same sum in the same order.
-fn weight_gradient(cols: MatRef<'_>, other: MatRef<'_>, transposed: bool) -> Vec<f32> {
+/// `colsᵀ·other`, computed as the transpose of `otherᵀ·cols`: each value is the same sum in the
+/// same order, and `gemm` runs it faster within a training step, where the patch matrix has
+/// long left the caches (one thread, G multiply-adds/s: 34 → 49 on a 1024 × 1600 patch
+/// matrix, 27 → 50 on 256 × 864, 43 → 64 on 256 × 1600; about even on the first layer's
+/// 16384 × 75). Cold in a benchmark the straight form had won on small ones.
+fn weight_gradient(cols: MatRef<'_>, other: MatRef<'_>) -> Vec<f32> {
     let (p, s) = (cols.shape().1, other.shape().1);
-    let mut dt = vec![0.0; p * s];
-    if !transposed {
-        product(&mut dt, false, cols.t(), other);
-        return dt;
-    }
     let mut dt_t = vec![0.0; s * p];
     product(&mut dt_t, false, other.t(), cols);
+    let mut dt = vec![0.0; p * s];
     for (i, row) in dt.chunks_exact_mut(s).enumerate() {
         for (j, v) in row.iter_mut().enumerate() {
             *v = dt_t[j * p + i];
@@ -331,9 +331,6 @@ fn weight_gradient(cols: MatRef<'_>, other: MatRef<'_>, transposed: bool) -> Vec
     }
     dt
 }
-
-/// Values of a patch matrix from which its weight gradient runs as the transposed product.
-const LARGE_COLS: usize = 4 << 20;
 
 /// Adds `small · Tᵀ`, scattered onto the large grid, to `large`: the transposed convolution
 /// without its bias, which is also the convolution's input gradient.
@@ -411,17 +408,18 @@ mod tests {
     }
 
     #[test]
-    fn both_weight_gradients_give_the_same_bits() {
+    fn weight_gradients_are_the_straight_products_bits() {
         for (rows, p, s) in [(300, 75, 16), (1000, 200, 64), (37, 9, 3)] {
             let value = |i: usize| ((i * 7919 % 1013) as f32 - 506.0) / 97.0;
             let cols: Vec<f32> = (0..rows * p).map(value).collect();
             let other: Vec<f32> = (0..rows * s).map(|i| value(i + 11)).collect();
             let (c, o) = (MatRef::new(&cols, rows, p), MatRef::new(&other, rows, s));
             let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
-            let straight = bits(weight_gradient(c, o, false));
+            let mut straight = vec![0.0; p * s];
+            product(&mut straight, false, c.t(), o);
             assert_eq!(
-                bits(weight_gradient(c, o, true)),
-                straight,
+                bits(weight_gradient(c, o)),
+                bits(straight),
                 "{rows}×{p}×{s}"
             );
         }

@@ -15,31 +15,35 @@ pub fn effective(beta_root: &[f32], gamma_root: &[f32]) -> (Vec<f32>, Vec<f32>) 
     (square(beta_root), square(gamma_root))
 }
 
-/// Rows per parallel chunk of the element-wise loops.
+/// Rows per band: each band's squares and norms are made, used and left in the caches (whole
+/// intermediate buffers had cost a write and a read of memory each).
 const CHUNK_ROWS: usize = 256;
 
-/// The forward pass: returns the output and `√norm` (kept for the backward pass).
+/// The forward pass: returns the output and `√norm` (kept for the backward pass). Band by band:
+/// `norm = β + x²·Γᵀ`, then the output.
 pub fn forward(x: &[f32], c: usize, beta: &[f32], gamma: &[f32], inverse: bool) -> [Buf; 2] {
-    let rows = x.len() / c;
-    let squares = Buf::map(x, |v| v * v);
-    let mut norm = super::conv::bias_rows(rows, beta);
-    product(
-        &mut norm,
-        true,
-        MatRef::new(&squares, rows, c),
-        MatRef::new(gamma, c, c).t(),
-    );
     let mut y = Buf::scratch(x.len());
+    let mut root = Buf::scratch(x.len());
     y.par_chunks_mut(CHUNK_ROWS * c)
+        .zip(root.par_chunks_mut(CHUNK_ROWS * c))
         .zip(x.par_chunks(CHUNK_ROWS * c))
-        .zip(norm.par_chunks_mut(CHUNK_ROWS * c))
-        .for_each(|((y, x), n)| {
+        .for_each(|((y, n), x)| {
+            let rows = x.len() / c;
+            let squares: Vec<f32> = x.iter().map(|v| v * v).collect();
+            n.chunks_exact_mut(c)
+                .for_each(|row| row.copy_from_slice(beta));
+            product(
+                n,
+                true,
+                MatRef::new(&squares, rows, c),
+                MatRef::new(gamma, c, c).t(),
+            );
             for ((y, &x), n) in y.iter_mut().zip(x).zip(n) {
                 *n = n.sqrt();
                 *y = if inverse { x * *n } else { x / *n };
             }
         });
-    [y, norm]
+    [y, root]
 }
 
 /// Gradients of one GDN layer.
@@ -65,16 +69,19 @@ pub fn backward(
     let rows = x.len() / c;
     let mut input = Buf::scratch(x.len());
     let mut dnorm = Buf::scratch(x.len());
+    let mut squares = Buf::scratch(x.len());
+    let band = CHUNK_ROWS * c;
     input
-        .par_chunks_mut(CHUNK_ROWS * c)
-        .zip(dnorm.par_chunks_mut(CHUNK_ROWS * c))
-        .zip(x.par_chunks(CHUNK_ROWS * c))
+        .par_chunks_mut(band)
+        .zip(dnorm.par_chunks_mut(band))
+        .zip(squares.par_chunks_mut(band))
         .zip(
-            root.par_chunks(CHUNK_ROWS * c)
-                .zip(dy.par_chunks(CHUNK_ROWS * c)),
+            x.par_chunks(band)
+                .zip(root.par_chunks(band).zip(dy.par_chunks(band))),
         )
-        .for_each(|(((dx, dn), x), (r, dy))| {
+        .for_each(|(((dx, dn), sq), (x, (r, dy)))| {
             for i in 0..x.len() {
+                sq[i] = x[i] * x[i];
                 if inverse {
                     dx[i] = dy[i] * r[i];
                     dn[i] = 0.5 * dy[i] * x[i] / r[i];
@@ -83,8 +90,18 @@ pub fn backward(
                     dn[i] = -0.5 * dy[i] * x[i] / (r[i] * r[i] * r[i]);
                 }
             }
+            // The norm's share of the input's gradient, 2x·(dnorm·Γ), while the band is hot.
+            let mut back = vec![0.0; dn.len()];
+            product(
+                &mut back,
+                false,
+                MatRef::new(dn, dn.len() / c, c),
+                MatRef::new(gamma, c, c),
+            );
+            for ((d, b), x) in dx.iter_mut().zip(&back).zip(x) {
+                *d += 2.0 * x * b;
+            }
         });
-    let squares = Buf::map(x, |v| v * v);
     let mut dgamma = vec![0.0; c * c];
     product(
         &mut dgamma,
@@ -93,24 +110,6 @@ pub fn backward(
         MatRef::new(&squares, rows, c),
     );
     let dbeta = super::conv::column_sums(&dnorm, c);
-    let mut back = Buf::scratch(x.len());
-    product(
-        &mut back,
-        false,
-        MatRef::new(&dnorm, rows, c),
-        MatRef::new(gamma, c, c),
-    );
-    input
-        .par_chunks_mut(CHUNK_ROWS * c)
-        .zip(
-            back.par_chunks(CHUNK_ROWS * c)
-                .zip(x.par_chunks(CHUNK_ROWS * c)),
-        )
-        .for_each(|(dx, (b, x))| {
-            for ((d, b), x) in dx.iter_mut().zip(b).zip(x) {
-                *d += 2.0 * x * b;
-            }
-        });
     let chain = |g: Vec<f32>, root: &[f32]| g.iter().zip(root).map(|(g, r)| 2.0 * r * g).collect();
     GdnGrads {
         input,

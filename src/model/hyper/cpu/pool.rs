@@ -12,28 +12,31 @@ const KEEP: usize = 192;
 /// Buffers shorter than this are left to the allocator.
 const SMALL: usize = 1 << 14;
 
-/// A buffer of `f32` that goes back to the pool when dropped.
+/// A buffer of `f32` that goes back to the pool when dropped. Its vector stays at the length
+/// that was ever written (zeros at first), so that a buffer reused at a larger size than its
+/// last use is not zeroed again (that memset had cost 4% of a training step); `len` is the
+/// part in use.
 #[derive(Debug, Default)]
-pub struct Buf(Vec<f32>);
+pub struct Buf {
+    values: Vec<f32>,
+    len: usize,
+}
 
 impl Buf {
     /// `len` zeros.
     pub fn zeros(len: usize) -> Self {
-        let mut v = take(len);
-        v.clear();
-        v.resize(len, 0.0);
-        Self(v)
+        let mut out = Self::scratch(len);
+        out.fill(0.0);
+        out
     }
 
     /// `len` values for the caller to overwrite: what an earlier user left there.
     pub fn scratch(len: usize) -> Self {
-        let mut v = take(len);
-        if v.len() >= len {
-            v.truncate(len);
-        } else {
-            v.resize(len, 0.0);
+        let mut values = take(len);
+        if values.len() < len {
+            values.resize(len, 0.0);
         }
-        Self(v)
+        Self { values, len }
     }
 
     /// `f` of each value of `src`.
@@ -70,25 +73,25 @@ fn take(len: usize) -> Vec<f32> {
 
 impl Drop for Buf {
     fn drop(&mut self) {
-        if self.0.capacity() >= SMALL {
+        if self.values.capacity() >= SMALL {
             let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
             if free.len() < KEEP {
-                free.push(std::mem::take(&mut self.0));
+                free.push(std::mem::take(&mut self.values));
             }
         }
     }
 }
 
 impl Deref for Buf {
-    type Target = Vec<f32>;
-    fn deref(&self) -> &Vec<f32> {
-        &self.0
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.values[..self.len]
     }
 }
 
 impl DerefMut for Buf {
-    fn deref_mut(&mut self) -> &mut Vec<f32> {
-        &mut self.0
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.values[..self.len]
     }
 }
 
@@ -106,6 +109,10 @@ mod tests {
         assert!(b.iter().all(|&v| v == 0.0));
         let c = Buf::scratch(SMALL);
         assert_eq!(c.len(), SMALL);
-        assert_eq!(Buf::map(&[1.0, -2.0], f32::abs).as_slice(), &[1.0, 2.0]);
+        drop(c);
+        // A smaller use, then a larger one of the same buffer: the length follows each use.
+        let d = Buf::scratch(SMALL * 2 - 3);
+        assert_eq!(d.len(), SMALL * 2 - 3);
+        assert_eq!(&*Buf::map(&[1.0, -2.0], f32::abs), &[1.0, 2.0]);
     }
 }
