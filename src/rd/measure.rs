@@ -4,7 +4,7 @@ use aec_format::{AecFile, Precision};
 use image::RgbImage;
 use rayon::prelude::*;
 
-use super::{measure, summarise, BoxError, ImageSet, RdError, RdPoint};
+use super::{measure, measure_baseline, summarise, BoxError, ImageSet, RdError, RdPoint};
 use crate::codec::{Codec, CompressOptions, ImageCodec};
 
 /// Measures one aec model at one precision and sparse threshold (an entropy-coded model has
@@ -129,71 +129,45 @@ pub fn measure_whole_image(
 /// decoder (zune-jpeg 0.5) misreads these optimised-table files (7 dB instead of 26 dB on a
 /// 32×32 test image, where Pillow and `jpeg-decoder` agree).
 pub fn measure_jpeg(set: &ImageSet, quality: u8) -> Result<RdPoint, RdError> {
-    let measured = set
-        .images
-        .par_iter()
-        .enumerate()
-        .map(|(i, img)| {
-            let fail = |source: BoxError| RdError::Codec {
-                codec: format!("JPEG q{quality}"),
-                index: i,
-                source,
-            };
-            let mut bytes = Vec::new();
-            let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, quality);
-            encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
-            encoder.set_optimized_huffman_tables(true);
-            let (w, h) = (u16::try_from(img.width()), u16::try_from(img.height()));
-            let (Ok(w), Ok(h)) = (w, h) else {
-                return Err(fail("larger than JPEG's 65,535-pixel limit".into()));
-            };
-            encoder
-                .encode(img.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
-                .map_err(|e| fail(e.into()))?;
-            let mut decoder = jpeg_decoder::Decoder::new(&bytes[..]);
-            let pixels = decoder.decode().map_err(|e| fail(e.into()))?;
-            let decoded = RgbImage::from_raw(img.width(), img.height(), pixels)
-                .ok_or_else(|| fail("decoded JPEG has the wrong size".into()))?;
-            Ok(measure(img, &decoded, bytes.len()))
-        })
-        .collect::<Result<Vec<_>, RdError>>()?;
-    Ok(summarise(
-        "JPEG",
-        format!("JPEG q{quality}"),
-        0,
-        set,
-        &measured,
-        false,
-    ))
+    let label = format!("JPEG q{quality}");
+    measure_baseline(set, "JPEG", label.clone(), |i, img| {
+        let fail = |source: BoxError| RdError::Codec {
+            codec: label.clone(),
+            index: i,
+            source,
+        };
+        let mut bytes = Vec::new();
+        let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, quality);
+        encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+        encoder.set_optimized_huffman_tables(true);
+        let (w, h) = (u16::try_from(img.width()), u16::try_from(img.height()));
+        let (Ok(w), Ok(h)) = (w, h) else {
+            return Err(fail("larger than JPEG's 65,535-pixel limit".into()));
+        };
+        encoder
+            .encode(img.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+            .map_err(|e| fail(e.into()))?;
+        let mut decoder = jpeg_decoder::Decoder::new(&bytes[..]);
+        let pixels = decoder.decode().map_err(|e| fail(e.into()))?;
+        let decoded = RgbImage::from_raw(img.width(), img.height(), pixels)
+            .ok_or_else(|| fail("decoded JPEG has the wrong size".into()))?;
+        Ok((bytes.len(), decoded))
+    })
 }
 
 /// Measures libwebp's lossy encoder (through the `webp` crate) at one quality (0–100).
 pub fn measure_webp(set: &ImageSet, quality: f32) -> Result<RdPoint, RdError> {
-    let measured = set
-        .images
-        .par_iter()
-        .enumerate()
-        .map(|(i, img)| {
-            let fail = |source: BoxError| RdError::Codec {
-                codec: format!("WebP q{quality}"),
+    let label = format!("WebP q{quality}");
+    measure_baseline(set, "WebP", label.clone(), |i, img| {
+        let encoded =
+            webp::Encoder::from_rgb(img.as_raw(), img.width(), img.height()).encode(quality);
+        let decoded = image::load_from_memory_with_format(&encoded, image::ImageFormat::WebP)
+            .map_err(|e| RdError::Codec {
+                codec: label.clone(),
                 index: i,
-                source,
-            };
-            let encoded =
-                webp::Encoder::from_rgb(img.as_raw(), img.width(), img.height()).encode(quality);
-            let bytes: &[u8] = &encoded;
-            let decoded = image::load_from_memory_with_format(bytes, image::ImageFormat::WebP)
-                .map_err(|e| fail(e.into()))?
-                .to_rgb8();
-            Ok(measure(img, &decoded, bytes.len()))
-        })
-        .collect::<Result<Vec<_>, RdError>>()?;
-    Ok(summarise(
-        "WebP",
-        format!("WebP q{quality}"),
-        0,
-        set,
-        &measured,
-        false,
-    ))
+                source: e.into(),
+            })?
+            .to_rgb8();
+        Ok((encoded.len(), decoded))
+    })
 }

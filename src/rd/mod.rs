@@ -217,6 +217,24 @@ fn summarise(
     }
 }
 
+/// A baseline's point: `code` turns image `i` into its file's size in bytes and the decoded
+/// image, every image in parallel.
+fn measure_baseline(
+    set: &ImageSet,
+    family: &str,
+    setting: String,
+    code: impl Fn(usize, &RgbImage) -> Result<(usize, RgbImage), RdError> + Sync,
+) -> Result<RdPoint, RdError> {
+    use rayon::prelude::*;
+    let measured = (set.images.par_iter().enumerate())
+        .map(|(i, img)| {
+            let (bytes, decoded) = code(i, img)?;
+            Ok(measure(img, &decoded, bytes))
+        })
+        .collect::<Result<Vec<_>, RdError>>()?;
+    Ok(summarise(family, setting, 0, set, &measured, false))
+}
+
 fn measure(original: &RgbImage, decoded: &RgbImage, bytes: usize) -> Measured {
     Measured {
         bytes,

@@ -4,9 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use image::RgbImage;
-use rayon::prelude::*;
 
-use super::{measure, summarise, ImageSet, Measured, RdError, RdPoint};
+use super::{measure_baseline, ImageSet, RdError, RdPoint};
 
 /// Where `program` is on `PATH` (an executable file of that name), if anywhere.
 pub fn find_tool(program: &str) -> Option<PathBuf> {
@@ -92,8 +91,8 @@ impl ToolCommand<'_> {
 }
 
 /// One image through an external encoder and decoder, in a temporary folder: the image as a
-/// PNG, the encoder's file, the decoder's PNG. The measured size is the encoder's whole
-/// output file, the quality that of the decoded PNG.
+/// PNG, the encoder's file, the decoder's PNG. Returns the size of the encoder's whole output
+/// file and the decoded image.
 fn measure_with_tools(
     codec: &str,
     index: usize,
@@ -101,7 +100,7 @@ fn measure_with_tools(
     extension: &str,
     encoder: &ToolCommand,
     decoder: &ToolCommand,
-) -> Result<Measured, RdError> {
+) -> Result<(usize, RgbImage), RdError> {
     let fail = |reason: String| RdError::Codec {
         codec: codec.to_string(),
         index,
@@ -133,7 +132,8 @@ fn measure_with_tools(
             img.height()
         )));
     }
-    Ok(measure(img, &decoded, bytes as usize))
+    let bytes = usize::try_from(bytes).map_err(|_| fail(format!("{bytes} bytes")))?;
+    Ok((bytes, decoded))
 }
 
 /// Measures AVIF (libavif's `avifenc`, AV1 through its default encoder, 4:2:0, speed 6) at
@@ -154,13 +154,9 @@ pub fn measure_avif(set: &ImageSet, quality: u8) -> Result<RdPoint, RdError> {
         program: "avifdec",
         args: &["-d", "8", "--", "{in}", "{out}"],
     };
-    let measured = set
-        .images
-        .par_iter()
-        .enumerate()
-        .map(|(i, img)| measure_with_tools(&label, i, img, "avif", &encoder, &decoder))
-        .collect::<Result<Vec<_>, RdError>>()?;
-    Ok(summarise("AVIF", label, 0, set, &measured, false))
+    measure_baseline(set, "AVIF", label.clone(), |i, img| {
+        measure_with_tools(&label, i, img, "avif", &encoder, &decoder)
+    })
 }
 
 /// Measures JPEG XL (libjxl's `cjxl`, effort 7) at one quality (`cjxl -q`: up to 100, which
@@ -188,11 +184,7 @@ pub fn measure_jxl(set: &ImageSet, quality: f32) -> Result<RdPoint, RdError> {
         program: "djxl",
         args: &["{in}", "{out}", "--num_threads=1", "--quiet"],
     };
-    let measured = set
-        .images
-        .par_iter()
-        .enumerate()
-        .map(|(i, img)| measure_with_tools(&label, i, img, "jxl", &encoder, &decoder))
-        .collect::<Result<Vec<_>, RdError>>()?;
-    Ok(summarise("JPEG XL", label, 0, set, &measured, false))
+    measure_baseline(set, "JPEG XL", label.clone(), |i, img| {
+        measure_with_tools(&label, i, img, "jxl", &encoder, &decoder)
+    })
 }
