@@ -875,3 +875,40 @@ fn compress_converts_icc_tagged_images_to_srgb() {
         }
     }
 }
+
+/// `--threads N` limits the worker threads and changes no byte: compressed files and decoded
+/// pixels are the same on 1 and 6 threads; 0 is refused.
+#[test]
+fn the_thread_limit_changes_no_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut outputs = Vec::new();
+    for threads in ["1", "6"] {
+        let file = dir.path().join(format!("t{threads}.aec"));
+        let png = dir.path().join(format!("t{threads}.png"));
+        aec()
+            .args([
+                "--threads",
+                threads,
+                "compress",
+                "samples/images/kodim23.png",
+                "-o",
+            ])
+            .arg(&file)
+            .assert()
+            .success();
+        aec()
+            .args(["decompress", "--threads", threads])
+            .arg(&file)
+            .arg("-o")
+            .arg(&png)
+            .assert()
+            .success();
+        outputs.push((std::fs::read(&file).unwrap(), std::fs::read(&png).unwrap()));
+    }
+    assert!(outputs[0] == outputs[1], "1 and 6 threads differ");
+    aec()
+        .args(["--threads", "0", "inspect", CAT])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--threads"));
+}

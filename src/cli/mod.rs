@@ -13,14 +13,21 @@ mod runner;
 mod train;
 mod train_hyper;
 
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
+
+use anyhow::Context;
 
 use clap::{Parser, Subcommand};
 
-/// aec: a learned lossy image codec (a convolutional autoencoder on 32×32 tiles).
+/// aec: a learned lossy image codec.
 #[derive(Debug, Parser)]
 #[command(name = "aec", version, about, long_about = None)]
 pub struct Cli {
+    /// Worker threads, at least 1 (default: one per CPU, or RAYON_NUM_THREADS). Compressed
+    /// bytes, decoded pixels and training results do not depend on it.
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<NonZeroUsize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,6 +66,12 @@ enum ModelCommand {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // A misspelt AEC_CPU_PATH would otherwise go unnoticed.
     aec::cpu_path::Path::from_env()?;
+    if let Some(n) = cli.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.get())
+            .build_global()
+            .context("cannot set up the worker threads")?;
+    }
     match cli.command {
         Command::Compress(args) => compress::compress(args),
         Command::Decompress(args) => decompress::decompress(args),

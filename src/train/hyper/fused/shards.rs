@@ -48,10 +48,11 @@ fn pools(shards: usize) -> Arc<Vec<ThreadPool>> {
     pools
 }
 
-/// `f` of every shard, run side by side, results in shard order.
+/// `f` of every shard, run side by side, results in shard order (one after another when the
+/// caller has fewer threads than shards: a thread limit holds).
 pub fn run<T: Send>(shards: &[Range<usize>], f: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
-    if shards.len() == 1 {
-        return vec![f(shards[0].clone())];
+    if shards.len() == 1 || rayon::current_num_threads() < shards.len() {
+        return shards.iter().map(|r| f(r.clone())).collect();
     }
     let pools = pools(shards.len());
     let f = &f;
@@ -84,5 +85,11 @@ mod tests {
         assert_eq!(split(1), vec![0..1]);
         let got = run(&split(8), |r| r.len());
         assert_eq!(got, vec![4, 4]);
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let threads = one.install(|| run(&split(8), |_| rayon::current_num_threads()));
+        assert_eq!(threads, vec![1, 1], "one thread runs the shards in turn");
     }
 }
