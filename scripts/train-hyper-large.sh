@@ -6,12 +6,25 @@
 # samples/model/hyper/large/base-0067.safetensors.ckpt when it is there.
 #
 #   scripts/train-hyper-large.sh [STEPS]   # default 400000; AEC=path/to/aec to use another binary
+#
+# With NAME and LAMBDA set, fine-tunes the base to another rate instead (from FROM, default the
+# base's model file, at 1e-4), into samples/model/hyper/large/NAME.safetensors, resuming
+# likewise:
+#
+#   NAME=ft-0483 LAMBDA=0.0483 scripts/train-hyper-large.sh 20000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AEC="${AEC:-${CARGO_TARGET_DIR:-target}/release/aec}"
 [[ -x "$AEC" ]] || cargo build --release
-mkdir -p samples/model/hyper/large
+dir=samples/model/hyper/large
+mkdir -p "$dir"
+name="${NAME:-base-0067}" lambda="${LAMBDA:-0.0067}"
+start=(--learning-rate 2e-4)
+if [[ "$name" != base-0067 ]]; then
+  [[ -n "${LAMBDA:-}" ]] || { echo "NAME=$name needs LAMBDA" >&2; exit 2; }
+  start=(--learning-rate 1e-4 --init "${FROM:-$dir/base-0067.safetensors}")
+fi
 exec "$AEC" train-hyper --data ../shared/data/photos-train \
   --tiles ../shared/data/cifar10-jpeg/train-order.txt --tile-fraction 0.25 \
-  --n 128 --m 192 --means --lambda 0.0067 --steps "${1:-400000}" --every 200 \
-  --learning-rate 2e-4 --out samples/model/hyper/large/base-0067.safetensors --resume
+  --n 128 --m 192 --means --lambda "$lambda" --steps "${1:-400000}" --every 200 \
+  "${start[@]}" --out "$dir/$name.safetensors" --resume
