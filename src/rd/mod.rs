@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use image::RgbImage;
+use rayon::prelude::*;
 
 use crate::data::{self, DataError};
 use crate::metrics::{mse_rgb8, psnr_from_mse, ssim_rgb8};
@@ -225,7 +226,6 @@ fn measure_baseline(
     setting: String,
     code: impl Fn(usize, &RgbImage) -> Result<(usize, RgbImage), RdError> + Sync,
 ) -> Result<RdPoint, RdError> {
-    use rayon::prelude::*;
     let measured = (set.images.par_iter().enumerate())
         .map(|(i, img)| {
             let (bytes, decoded) = code(i, img)?;

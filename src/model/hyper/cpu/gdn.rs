@@ -91,14 +91,14 @@ pub fn backward(
                 }
             }
             // The norm's share of the input's gradient, 2x·(dnorm·Γ), while the band is hot.
-            let mut back = vec![0.0; dn.len()];
+            let mut back = Buf::scratch(dn.len());
             product(
                 &mut back,
                 false,
                 MatRef::new(dn, dn.len() / c, c),
                 MatRef::new(gamma, c, c),
             );
-            for ((d, b), x) in dx.iter_mut().zip(&back).zip(x) {
+            for ((d, b), x) in dx.iter_mut().zip(back.iter()).zip(x) {
                 *d += 2.0 * x * b;
             }
         });
