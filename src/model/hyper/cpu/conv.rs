@@ -7,9 +7,14 @@
 //! `T[(ky, kx, large), small]`: a convolution is `patches(x) · T`, its transpose scatters
 //! `x · Tᵀ` back onto the large grid.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
+use super::infer::{Convolution, Transposed};
 use super::pool::Buf;
+use super::wgrad;
+use crate::cpu_path::Path;
 use crate::kernels::{gemm, MatRef};
 
 /// Widest kernel a layer may have.
@@ -114,6 +119,36 @@ impl Geometry {
         out
     }
 
+    /// Values `cols` of small pixel `i`'s patch (a row of [`Self::patches`]) into `dst`.
+    pub fn patch_columns(&self, large: &[f32], i: usize, cols: Range<usize>, dst: &mut [f32]) {
+        let l = self.large_channels;
+        let pixels = self.small.0 * self.small.1;
+        debug_assert!(cols.end <= self.patch_len() && dst.len() >= cols.len());
+        let (b, at) = (i / pixels, i % pixels);
+        let (sy, sx) = (at / self.small.1, at % self.small.1);
+        let image = &large[b * self.large.0 * self.large.1 * l..];
+        let (k, run) = (self.kernel, self.kernel * l);
+        let mut c = cols.start;
+        while c < cols.end {
+            let (ky, within) = (c / run, c % run);
+            // A kernel row whose k taps all lie inside reads k neighbouring pixels: one copy.
+            if let (Some(first), Some(_)) = (self.tap(sy, sx, ky, 0), self.tap(sy, sx, ky, k - 1)) {
+                let len = (run - within).min(cols.end - c);
+                dst[c - cols.start..][..len].copy_from_slice(&image[first * l + within..][..len]);
+                c += len;
+                continue;
+            }
+            let (kx, ch) = (within / l, within % l);
+            let len = (l - ch).min(cols.end - c);
+            let out = &mut dst[c - cols.start..][..len];
+            match self.tap(sy, sx, ky, kx) {
+                Some(at) => out.copy_from_slice(&image[at * l + ch..][..len]),
+                None => out.fill(0.0),
+            }
+            c += len;
+        }
+    }
+
     /// Adds onto each large-grid value the patch-matrix values read from it (the adjoint of
     /// [`Self::patches`]), one large-grid row per task, each value's terms in tap order;
     /// `large` holds what to add to.
@@ -197,6 +232,36 @@ impl Geometry {
         w
     }
 
+    /// `(large, small)` channels: a convolution's `(in, out)`, as [`Convolution::new`] takes
+    /// them (a transposed convolution's kernel read as the convolution of its gradient).
+    pub fn channels(&self) -> (usize, usize) {
+        (self.large_channels, self.small_channels)
+    }
+
+    /// Values of one image on the large grid and on the small one.
+    pub fn image_lens(&self) -> (usize, usize) {
+        (
+            self.large.0 * self.large.1 * self.large_channels,
+            self.small.0 * self.small.1 * self.small_channels,
+        )
+    }
+
+    /// A gradient of `Tᵀ` (`small × (ky, kx, large)`) in burn's layout.
+    pub fn burn_kernel_t(&self, t_t: &[f32]) -> Vec<f32> {
+        let (s, l, taps) = self.kernel_dims();
+        let p = self.patch_len();
+        let mut w = vec![0.0; t_t.len()];
+        for (so, row) in w.chunks_exact_mut(l * taps).enumerate() {
+            for (lc, taps_of) in row.chunks_exact_mut(taps).enumerate() {
+                for (tap, v) in taps_of.iter_mut().enumerate() {
+                    *v = t_t[so * p + tap * l + lc];
+                }
+            }
+        }
+        debug_assert_eq!(w.len(), s * l * taps);
+        w
+    }
+
     /// Small channels, large channels and taps of the kernel.
     fn kernel_dims(&self) -> (usize, usize, usize) {
         (
@@ -252,19 +317,28 @@ pub fn column_sums(m: &[f32], width: usize) -> Vec<f32> {
     acc.into_iter().map(|v| v as f32).collect()
 }
 
-/// A convolution's forward pass: the small-grid output, and the patch matrix for the
-/// backward pass.
-pub fn conv_forward(g: &Geometry, t: &[f32], bias: &[f32], x: &[f32]) -> (Buf, Buf) {
-    let patches = g.patches(x);
-    let rows = g.small_rows();
-    let mut y = bias_rows(rows, bias);
-    product(
-        &mut y,
-        true,
-        MatRef::new(&patches, rows, g.patch_len()),
-        MatRef::new(t, g.patch_len(), g.small_channels),
-    );
-    (y, patches)
+/// A convolution's forward pass with burn's kernel `w`: the small-grid output. Where the
+/// small grid is the large one's size over the stride, the coder's kernel computes it image
+/// by image, reading the patches in place; otherwise a patch matrix and `gemm`.
+pub fn conv_forward(g: &Geometry, w: &[f32], bias: &[f32], x: &[f32]) -> Buf {
+    let layer = Convolution::new(w, bias, g.channels(), g.kernel, g.stride);
+    if layer.output(g.large) != g.small {
+        let rows = g.small_rows();
+        let mut y = bias_rows(rows, bias);
+        let (patches, t) = (g.patches(x), g.kernel_matrix(w));
+        let (a, b) = (
+            MatRef::new(&patches, rows, g.patch_len()),
+            MatRef::new(&t, g.patch_len(), g.small_channels),
+        );
+        product(&mut y, true, a, b);
+        return y;
+    }
+    let mut y = Buf::scratch(g.small_rows() * g.small_channels);
+    let (large_len, small_len) = g.image_lens();
+    for (x, y) in x.chunks_exact(large_len).zip(y.chunks_exact_mut(small_len)) {
+        layer.run_into(Path::detect(), x, g.large, y);
+    }
+    y
 }
 
 /// Which gradients a backward pass computes.
@@ -276,111 +350,103 @@ pub struct Needs {
     pub params: bool,
 }
 
-/// A convolution's backward pass: the gradients of `T` and the bias (empty unless
-/// `needs.params`), and of the input when `needs.input`.
+/// A convolution's backward pass, for burn's kernel `w` and the forward pass's input `x`:
+/// the gradients of `w` and the bias (empty unless `needs.params`), and of the input when
+/// `needs.input`.
 pub fn conv_backward(
     g: &Geometry,
-    t: &[f32],
-    patches: &[f32],
+    w: &[f32],
+    x: &[f32],
     dy: &[f32],
     needs: Needs,
 ) -> (Vec<f32>, Vec<f32>, Option<Buf>) {
-    let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
-    let (dt, db) = param_grads(
-        needs,
-        MatRef::new(patches, rows, p),
-        MatRef::new(dy, rows, s),
-        (dy, s),
-    );
-    let dx = needs.input.then(|| {
-        let mut dx = Buf::zeros(g.large_rows() * g.large_channels);
-        spread(g, t, dy, &mut dx);
-        dx
-    });
-    (dt, db, dx)
+    let (dw, db) = param_grads(g, needs, (x, dy), (dy, g.small_channels));
+    let zero = vec![0.0; g.large_channels];
+    let dx = needs.input.then(|| transposed(g, w, &zero, dy));
+    (dw, db, dx)
 }
 
-/// `T`'s gradient `colsᵀ · other` and the bias's (the column sums of the output's gradient
-/// `dy`, `channels` wide), or two empty vectors unless `needs.params`.
+/// The gradients of burn's kernel (from the patches of the large-grid buffer `large` and the
+/// small-grid `small`) and of the bias (the column sums of `dy`, `channels` wide), or two
+/// empty vectors unless `needs.params`.
 fn param_grads(
+    g: &Geometry,
     needs: Needs,
-    cols: MatRef<'_>,
-    other: MatRef<'_>,
+    (large, small): (&[f32], &[f32]),
     (dy, channels): (&[f32], usize),
 ) -> (Vec<f32>, Vec<f32>) {
     if !needs.params {
         return (Vec::new(), Vec::new());
     }
-    (weight_gradient(cols, other), column_sums(dy, channels))
+    let dt_t = wgrad::weight_gradient_t(g, large, small, g.small_channels);
+    (g.burn_kernel_t(&dt_t), column_sums(dy, channels))
 }
 
-/// `colsᵀ·other`, computed as the transpose of `otherᵀ·cols`: each value is the same sum in the
-/// same order, and `gemm` runs it faster within a training step, where the patch matrix has
-/// long left the caches (one thread, G multiply-adds/s: 34 → 49 on a 1024 × 1600 patch
-/// matrix, 27 → 50 on 256 × 864, 43 → 64 on 256 × 1600; about even on the first layer's
-/// 16384 × 75). Cold in a benchmark the straight form had won on small ones.
-fn weight_gradient(cols: MatRef<'_>, other: MatRef<'_>) -> Vec<f32> {
-    let (p, s) = (cols.shape().1, other.shape().1);
-    let mut dt_t = vec![0.0; s * p];
-    product(&mut dt_t, false, other.t(), cols);
-    let mut dt = vec![0.0; p * s];
-    for (i, row) in dt.chunks_exact_mut(s).enumerate() {
-        for (j, v) in row.iter_mut().enumerate() {
-            *v = dt_t[j * p + i];
-        }
+/// `bias` plus `small · Tᵀ` scattered onto the large grid: the transposed convolution of burn's
+/// kernel `w` (`T` its matrix). Where the large grid is exactly twice the small one, the
+/// coder's four-phase kernel computes it image by image, reading the input in place (no
+/// product matrix to write and scatter); otherwise the product and the scatter.
+fn transposed(g: &Geometry, w: &[f32], bias: &[f32], small: &[f32]) -> Buf {
+    if g.stride != 2 || g.large != (2 * g.small.0, 2 * g.small.1) {
+        let mut y = bias_rows(g.large_rows(), bias);
+        let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
+        let t = g.kernel_matrix(w);
+        let mut cols = Buf::scratch(rows * p);
+        let (a, b) = (MatRef::new(small, rows, s), MatRef::new(&t, p, s).t());
+        product(&mut cols, false, a, b);
+        g.scatter(&cols, &mut y);
+        return y;
     }
-    dt
+    let layer = Transposed::new(w, bias, (g.small_channels, g.large_channels), g.kernel);
+    let mut out = Buf::scratch(g.large_rows() * g.large_channels);
+    let (large_len, small_len) = g.image_lens();
+    for (x, y) in small
+        .chunks_exact(small_len)
+        .zip(out.chunks_exact_mut(large_len))
+    {
+        layer.run_into(Path::detect(), x, g.small, y);
+    }
+    out
 }
 
-/// Adds `small · Tᵀ`, scattered onto the large grid, to `large`: the transposed convolution
-/// without its bias, which is also the convolution's input gradient.
-fn spread(g: &Geometry, t: &[f32], small: &[f32], large: &mut [f32]) {
-    let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
-    let mut cols = Buf::scratch(rows * p);
-    product(
-        &mut cols,
-        false,
-        MatRef::new(small, rows, s),
-        MatRef::new(t, p, s).t(),
-    );
-    g.scatter(&cols, large);
+/// A transposed convolution's forward pass: small grid `x` to the large grid, with burn's
+/// kernel `w`.
+pub fn deconv_forward(g: &Geometry, w: &[f32], bias: &[f32], x: &[f32]) -> Buf {
+    transposed(g, w, bias, x)
 }
 
-/// A transposed convolution's forward pass: small grid `x` to the large grid.
-pub fn deconv_forward(g: &Geometry, t: &[f32], bias: &[f32], x: &[f32]) -> Buf {
-    let mut y = bias_rows(g.large_rows(), bias);
-    spread(g, t, x, &mut y);
-    y
-}
-
-/// A transposed convolution's backward pass: the gradients of `T` and the bias (empty unless
-/// `needs.params`), and of the input when `needs.input`.
+/// A transposed convolution's backward pass, for burn's kernel `w` and the forward pass's
+/// input `x`: the gradients of `w` and the bias (empty unless `needs.params`), and of the
+/// input when `needs.input` (the convolution of `dy` with the same kernel).
 pub fn deconv_backward(
     g: &Geometry,
-    t: &[f32],
+    w: &[f32],
     x: &[f32],
     dy: &[f32],
     needs: Needs,
 ) -> (Vec<f32>, Vec<f32>, Option<Buf>) {
-    let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
-    let dcols = g.patches(dy);
-    let (dt, db) = param_grads(
-        needs,
-        MatRef::new(&dcols, rows, p),
-        MatRef::new(x, rows, s),
-        (dy, g.large_channels),
-    );
+    let (dw, db) = param_grads(g, needs, (dy, x), (dy, g.large_channels));
     let dx = needs.input.then(|| {
-        let mut dx = Buf::scratch(rows * s);
-        product(
-            &mut dx,
-            false,
-            MatRef::new(&dcols, rows, p),
-            MatRef::new(t, p, s),
-        );
+        let zero = vec![0.0; g.small_channels];
+        let layer = Convolution::new(w, &zero, g.channels(), g.kernel, g.stride);
+        let mut dx = Buf::scratch(g.small_rows() * g.small_channels);
+        if layer.output(g.large) != g.small {
+            let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
+            let (dcols, t) = (g.patches(dy), g.kernel_matrix(w));
+            let (a, b) = (MatRef::new(&dcols, rows, p), MatRef::new(&t, p, s));
+            product(&mut dx, false, a, b);
+            return dx;
+        }
+        let (large_len, small_len) = g.image_lens();
+        for (d, x) in dy
+            .chunks_exact(large_len)
+            .zip(dx.chunks_exact_mut(small_len))
+        {
+            layer.run_into(Path::detect(), d, g.large, x);
+        }
         dx
     });
-    (dt, db, dx)
+    (dw, db, dx)
 }
 
 #[cfg(test)]
@@ -407,20 +473,97 @@ mod tests {
         }
     }
 
+    /// `a · b` (`rows × k` by `k × n`) and `aᵀ · b`, plainly, in `f64`.
+    fn naive(a: &[f32], b: &[f32], (rows, k, n): (usize, usize, usize), at: bool) -> Vec<f32> {
+        let mut c = vec![0f64; if at { k * n } else { rows * n }];
+        for i in 0..rows {
+            for kk in 0..k {
+                for j in 0..n {
+                    let x = f64::from(a[i * k + kk]);
+                    if at {
+                        c[kk * n + j] += x * f64::from(b[i * n + j]);
+                    } else {
+                        c[i * n + j] += x * f64::from(b[kk * n + j]);
+                    }
+                }
+            }
+        }
+        c.into_iter().map(|v| v as f32).collect()
+    }
+
+    fn assert_close(got: &[f32], want: &[f32], what: &str) {
+        assert_eq!(got.len(), want.len(), "{what}");
+        let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+        for (k, (a, b)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (a - b).abs() <= 2e-5 * scale,
+                "{what}[{k}]: {a} against {b}"
+            );
+        }
+    }
+
+    /// The trainer's layers (read in place, four phases, weight gradients by chunks) against
+    /// the patch matrix and its plain products, forward and backward, on even sizes (the fast
+    /// paths) and odd ones (the patch matrix itself).
     #[test]
-    fn weight_gradients_are_the_straight_products_bits() {
-        for (rows, p, s) in [(300, 75, 16), (1000, 200, 64), (37, 9, 3)] {
-            let value = |i: usize| ((i * 7919 % 1013) as f32 - 506.0) / 97.0;
-            let cols: Vec<f32> = (0..rows * p).map(value).collect();
-            let other: Vec<f32> = (0..rows * s).map(|i| value(i + 11)).collect();
-            let (c, o) = (MatRef::new(&cols, rows, p), MatRef::new(&other, rows, s));
-            let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
-            let mut straight = vec![0.0; p * s];
-            product(&mut straight, false, c.t(), o);
-            assert_eq!(
-                bits(weight_gradient(c, o)),
-                bits(straight),
-                "{rows}×{p}×{s}"
+    fn layers_match_the_patch_matrix() {
+        let value = |i: usize, seed: usize| (((i + seed) * 7919 % 1013) as f32 - 506.0) / 506.0;
+        for (large, (l, s), k, stride) in [
+            ((12, 10), (3, 16), 5, 2),
+            ((8, 6), (20, 12), 5, 2),
+            ((9, 7), (5, 6), 5, 2),
+            ((6, 5), (12, 10), 3, 1),
+        ] {
+            let g = Geometry::new(2, large, (l, s), k, stride);
+            let (rows, p) = (g.small_rows(), g.patch_len());
+            let what = format!("{large:?} {l}→{s} k{k} s{stride}");
+            let w: Vec<f32> = (0..s * l * k * k).map(|i| value(i, 1)).collect();
+            let bias: Vec<f32> = (0..s.max(l)).map(|i| value(i, 2)).collect();
+            let x: Vec<f32> = (0..g.large_rows() * l).map(|i| value(i, 3)).collect();
+            let dy: Vec<f32> = (0..rows * s).map(|i| value(i, 4)).collect();
+            let t = g.kernel_matrix(&w);
+            let cols = g.patches(&x);
+            // Forward: patches · T + bias.
+            let mut want = naive(&cols, &t, (rows, p, s), false);
+            want.iter_mut()
+                .enumerate()
+                .for_each(|(i, v)| *v += bias[i % s]);
+            assert_close(&conv_forward(&g, &w, &bias[..s], &x), &want, &what);
+            // The convolution's gradients: Tᵀ's is dyᵀ·patches, the input's the scatter of
+            // dy · Tᵀ.
+            let needs = Needs {
+                input: true,
+                params: true,
+            };
+            let (dw, _, dx) = conv_backward(&g, &w, &x, &dy, needs);
+            let dt = naive(&cols, &dy, (rows, p, s), true);
+            assert_close(&dw, &g.burn_kernel(&dt), &what);
+            let mut t_t = vec![0.0; p * s];
+            for (r, row) in t.chunks_exact(s).enumerate() {
+                row.iter()
+                    .enumerate()
+                    .for_each(|(j, &v)| t_t[j * p + r] = v);
+            }
+            let mut spread = vec![0.0; x.len()];
+            g.scatter(&naive(&dy, &t_t, (rows, s, p), false), &mut spread);
+            assert_close(&dx.expect("asked for"), &spread, &what);
+            // The transposed convolution of dy: forward the scatter plus the bias; its input
+            // gradient is the convolution of its output's gradient `x`.
+            let mut want = spread.clone();
+            want.iter_mut()
+                .enumerate()
+                .for_each(|(i, v)| *v += bias[i % l]);
+            assert_close(&deconv_forward(&g, &w, &bias[..l], &dy), &want, &what);
+            let (dw, _, dx) = deconv_backward(&g, &w, &dy, &x, needs);
+            assert_close(
+                &dw,
+                &g.burn_kernel(&naive(&cols, &dy, (rows, p, s), true)),
+                &what,
+            );
+            assert_close(
+                &dx.expect("asked for"),
+                &naive(&cols, &t, (rows, p, s), false),
+                &what,
             );
         }
     }

@@ -220,6 +220,7 @@ impl Stage {
                     .run_starts(x.map.width, y, lo..hi, &mut scratch.starts);
                 let runs = Runs {
                     src: &x.map.values,
+                    gathered: &[],
                     lens: g.run_lens(),
                     starts: &scratch.starts,
                 };

@@ -4,9 +4,10 @@
 
 use rayon::prelude::*;
 
-use super::conv::product;
+use super::panel::{self, Out, Packed};
 use super::pool::Buf;
-use crate::kernels::MatRef;
+use super::wgrad;
+use crate::cpu_path::Path;
 use crate::model::hyper::net::GDN_PEDESTAL;
 
 /// β and Γ as the layer uses them, from their square roots.
@@ -24,24 +25,20 @@ const CHUNK_ROWS: usize = 256;
 pub fn forward(x: &[f32], c: usize, beta: &[f32], gamma: &[f32], inverse: bool) -> [Buf; 2] {
     let mut y = Buf::scratch(x.len());
     let mut root = Buf::scratch(x.len());
+    let path = Path::detect();
+    let norm = Packed::new(c, c, |k, j| gamma[j * c + k], beta);
     y.par_chunks_mut(CHUNK_ROWS * c)
         .zip(root.par_chunks_mut(CHUNK_ROWS * c))
         .zip(x.par_chunks(CHUNK_ROWS * c))
         .for_each(|((y, n), x)| {
-            let rows = x.len() / c;
-            let squares: Vec<f32> = x.iter().map(|v| v * v).collect();
-            n.chunks_exact_mut(c)
-                .for_each(|row| row.copy_from_slice(beta));
-            product(
-                n,
-                true,
-                MatRef::new(&squares, rows, c),
-                MatRef::new(gamma, c, c).t(),
-            );
-            for ((y, &x), n) in y.iter_mut().zip(x).zip(n) {
-                *n = n.sqrt();
-                *y = if inverse { x * *n } else { x / *n };
-            }
+            let mut squares = vec![0.0; x.len()];
+            lanes::squares(path, x, &mut squares);
+            let out = Out {
+                values: n,
+                stride: c,
+            };
+            panel::product(path, &squares, x.len() / c, &norm, out);
+            lanes::apply(path, x, n, y, inverse);
         });
     [y, root]
 }
@@ -66,21 +63,134 @@ pub fn backward(
     gamma: &[f32],
     inverse: bool,
 ) -> GdnGrads {
-    let rows = x.len() / c;
     let mut input = Buf::scratch(x.len());
-    let mut dnorm = Buf::scratch(x.len());
-    let mut squares = Buf::scratch(x.len());
+    let path = Path::detect();
+    let back = Packed::new(c, c, |k, j| gamma[k * c + j], &vec![0.0; c]);
     let band = CHUNK_ROWS * c;
-    input
+    // Each band's shares of Γ's and β's gradients (from its x² and the norm's gradient, used
+    // while in the caches), added up in band order below.
+    let parts: Vec<(Vec<f32>, Vec<f64>)> = input
         .par_chunks_mut(band)
-        .zip(dnorm.par_chunks_mut(band))
-        .zip(squares.par_chunks_mut(band))
         .zip(
             x.par_chunks(band)
                 .zip(root.par_chunks(band).zip(dy.par_chunks(band))),
         )
-        .for_each(|(((dx, dn), sq), (x, (r, dy)))| {
-            for i in 0..x.len() {
+        .map(|(dx, (x, (r, dy)))| {
+            let (mut dn, mut sq) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+            lanes::backward(path, (x, r, dy), (dx, &mut dn, &mut sq), inverse);
+            // The norm's share of the input's gradient, 2x·(dnorm·Γ).
+            let mut share = vec![0.0; dn.len()];
+            let out = Out {
+                values: &mut share,
+                stride: c,
+            };
+            let rows = dn.len() / c;
+            panel::product(path, &dn, rows, &back, out);
+            lanes::add_twice_product(path, dx, &share, x);
+            let mut dbeta = vec![0f64; c];
+            for row in dn.chunks_exact(c) {
+                dbeta
+                    .iter_mut()
+                    .zip(row)
+                    .for_each(|(a, &v)| *a += f64::from(v));
+            }
+            (wgrad::outer_sums((&dn, c), (&sq, c), rows), dbeta)
+        })
+        .collect();
+    let (mut dgamma, mut dbeta) = (vec![0.0; c * c], vec![0f64; c]);
+    for (g, b) in parts {
+        dgamma.iter_mut().zip(g).for_each(|(a, v)| *a += v);
+        dbeta.iter_mut().zip(b).for_each(|(a, v)| *a += v);
+    }
+    let dbeta: Vec<f32> = dbeta.into_iter().map(|v| v as f32).collect();
+    let chain = |g: Vec<f32>, root: &[f32]| g.iter().zip(root).map(|(g, r)| 2.0 * r * g).collect();
+    GdnGrads {
+        input,
+        beta_root: chain(dbeta, roots.0),
+        gamma_root: chain(dgamma, roots.1),
+    }
+}
+
+/// The element-wise loops of a band, compiled for the widest instruction set the CPU has: the
+/// same IEEE operations (no fused ones) in every build, so the same bits.
+mod lanes {
+    use crate::cpu_path::Path;
+
+    /// For each loop `f(args)`: `pub fn f(path, args)` running `body::f` compiled for AVX-512,
+    /// AVX2 or neither, as `path` says.
+    macro_rules! dispatched {
+        ($(fn $f:ident($($a:ident: $t:ty),*);)*) => {
+            $(pub fn $f(path: Path, $($a: $t),*) {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    if path.avx512() {
+                        // SAFETY: `Path::Avx512` (and wider) is chosen only where the CPU has
+                        // AVX-512 F.
+                        return unsafe { avx512::$f($($a),*) };
+                    }
+                    if path.avx2() {
+                        // SAFETY: `Path::Avx2` is chosen only where the CPU has AVX2.
+                        return unsafe { avx2::$f($($a),*) };
+                    }
+                }
+                let _ = path;
+                body::$f($($a),*)
+            })*
+
+            #[cfg(target_arch = "x86_64")]
+            mod avx512 {
+                $(#[target_feature(enable = "avx512f")]
+                pub unsafe fn $f($($a: $t),*) {
+                    super::body::$f($($a),*)
+                })*
+            }
+
+            #[cfg(target_arch = "x86_64")]
+            mod avx2 {
+                $(#[target_feature(enable = "avx2")]
+                pub unsafe fn $f($($a: $t),*) {
+                    super::body::$f($($a),*)
+                })*
+            }
+        };
+    }
+
+    dispatched! {
+        fn squares(x: &[f32], squares: &mut [f32]);
+        fn apply(x: &[f32], n: &mut [f32], y: &mut [f32], inverse: bool);
+        fn backward(xs: (&[f32], &[f32], &[f32]), grads: (&mut [f32], &mut [f32], &mut [f32]), inverse: bool);
+        fn add_twice_product(dx: &mut [f32], share: &[f32], x: &[f32]);
+    }
+
+    mod body {
+        #[inline(always)]
+        pub fn squares(x: &[f32], squares: &mut [f32]) {
+            for (s, v) in squares.iter_mut().zip(x) {
+                *s = v * v;
+            }
+        }
+
+        /// `n ← √n`, then `y ← x·n` (IGDN) or `x / n` (GDN).
+        #[inline(always)]
+        pub fn apply(x: &[f32], n: &mut [f32], y: &mut [f32], inverse: bool) {
+            for ((y, &x), n) in y.iter_mut().zip(x).zip(n) {
+                *n = n.sqrt();
+                *y = if inverse { x * *n } else { x / *n };
+            }
+        }
+
+        /// The gradients through `x / r` (or `x·r`) with `r = √norm`: the input's direct
+        /// share `dx`, the norm's `dn`, and `x²` for Γ's.
+        #[inline(always)]
+        pub fn backward(
+            (x, r, dy): (&[f32], &[f32], &[f32]),
+            (dx, dn, sq): (&mut [f32], &mut [f32], &mut [f32]),
+            inverse: bool,
+        ) {
+            let n = x.len();
+            let (r, dy) = (&r[..n], &dy[..n]);
+            let (dx, dn, sq) = (&mut dx[..n], &mut dn[..n], &mut sq[..n]);
+            for i in 0..n {
                 sq[i] = x[i] * x[i];
                 if inverse {
                     dx[i] = dy[i] * r[i];
@@ -90,30 +200,14 @@ pub fn backward(
                     dn[i] = -0.5 * dy[i] * x[i] / (r[i] * r[i] * r[i]);
                 }
             }
-            // The norm's share of the input's gradient, 2x·(dnorm·Γ), while the band is hot.
-            let mut back = Buf::scratch(dn.len());
-            product(
-                &mut back,
-                false,
-                MatRef::new(dn, dn.len() / c, c),
-                MatRef::new(gamma, c, c),
-            );
-            for ((d, b), x) in dx.iter_mut().zip(back.iter()).zip(x) {
+        }
+
+        /// `dx ← dx + 2·x·share`.
+        #[inline(always)]
+        pub fn add_twice_product(dx: &mut [f32], share: &[f32], x: &[f32]) {
+            for ((d, b), x) in dx.iter_mut().zip(share).zip(x) {
                 *d += 2.0 * x * b;
             }
-        });
-    let mut dgamma = vec![0.0; c * c];
-    product(
-        &mut dgamma,
-        false,
-        MatRef::new(&dnorm, rows, c).t(),
-        MatRef::new(&squares, rows, c),
-    );
-    let dbeta = super::conv::column_sums(&dnorm, c);
-    let chain = |g: Vec<f32>, root: &[f32]| g.iter().zip(root).map(|(g, r)| 2.0 * r * g).collect();
-    GdnGrads {
-        input,
-        beta_root: chain(dbeta, roots.0),
-        gamma_root: chain(dgamma, roots.1),
+        }
     }
 }

@@ -103,6 +103,8 @@ pub(super) enum Post {
 pub(super) struct Scratch<T = f32> {
     /// Gathered patches.
     pub(super) patches: Vec<T>,
+    /// Patches gathered at the far border before they join `patches`.
+    edges: Vec<T>,
     squares: Vec<f32>,
     norm: Vec<f32>,
     /// Where runs start.
@@ -133,6 +135,118 @@ pub struct Map<T = f32> {
     pub channels: usize,
     /// `height · width · channels` values.
     pub values: Vec<T>,
+}
+
+/// A borrowed `height × width` map (its channel count is the layer's).
+pub(super) struct View<'a> {
+    height: usize,
+    width: usize,
+    values: &'a [f32],
+}
+
+impl Map {
+    fn view(&self) -> View<'_> {
+        View {
+            height: self.height,
+            width: self.width,
+            values: &self.values,
+        }
+    }
+}
+
+/// A stride-2 transposed convolution on its own (the trainer's: the synthesis's layers, and
+/// every strided convolution's input gradient), computed as the coder computes it: four
+/// phases, patches read in place, one chain per output. Only the input's size changes the
+/// result, not the thread count or the instruction set.
+#[derive(Debug, Clone)]
+pub struct Transposed {
+    phases: Box<[Gather; 4]>,
+    out_channels: usize,
+}
+
+impl Transposed {
+    /// The layer of burn's kernel `w` (`[in, out, k, k]`; a convolution's own kernel
+    /// `[out, in, k, k]` read this way gives its input gradient) and `bias`.
+    pub fn new(w: &[f32], bias: &[f32], (i, o): (usize, usize), k: usize) -> Self {
+        let phases =
+            [(0, 0), (0, 1), (1, 0), (1, 1)].map(|ph| deconv_phase(w, bias, (i, o), k, ph));
+        Self {
+            phases: Box::new(phases),
+            out_channels: o,
+        }
+    }
+
+    /// Writes the layer's output for the `height × width` map `x` (NHWC, one image) to
+    /// `out`, `2·height × 2·width` pixels, one pair of output rows per task.
+    pub fn run_into(
+        &self,
+        path: Path,
+        x: &[f32],
+        (height, width): (usize, usize),
+        out: &mut [f32],
+    ) {
+        let c = self.out_channels;
+        assert_eq!(out.len(), 4 * height * width * c, "the output's size");
+        let view = View {
+            height,
+            width,
+            values: x,
+        };
+        out.par_chunks_mut(4 * width * c)
+            .enumerate()
+            .for_each(|(y, rows)| {
+                let mut scratch = Scratch::default();
+                let layer = (self.phases.as_ref(), c, &Post::None);
+                deconv_rows(path, layer, true, &view, y, rows, &mut scratch);
+            });
+    }
+}
+
+/// A convolution on its own (the trainer's: the analysis's layers, and every transposed
+/// convolution's input gradient), computed as the coder computes it: patches read in place,
+/// one chain per output.
+#[derive(Debug, Clone)]
+pub struct Convolution {
+    gather: Gather,
+    out_channels: usize,
+}
+
+impl Convolution {
+    /// The `k`×`k` layer of `stride` with burn's kernel `w` (`[out, in, k, k]`; a transposed
+    /// convolution's own kernel `[in, out, k, k]` read this way, with `stride` 2, gives its
+    /// input gradient) and `bias`.
+    pub fn new(w: &[f32], bias: &[f32], (i, o): (usize, usize), k: usize, stride: usize) -> Self {
+        Self {
+            gather: conv(w, bias, (i, o), k, stride),
+            out_channels: o,
+        }
+    }
+
+    /// The output's height and width for an input of `size`.
+    pub fn output(&self, (height, width): (usize, usize)) -> (usize, usize) {
+        let taps = self.gather.taps();
+        (taps.output(height), taps.output(width))
+    }
+
+    /// Writes the layer's output for the `height × width` map `x` (NHWC, one image) to
+    /// `out`, one output row per task.
+    pub fn run_into(&self, path: Path, x: &[f32], size: (usize, usize), out: &mut [f32]) {
+        let c = self.out_channels;
+        let (height, width) = self.output(size);
+        assert_eq!(out.len(), height * width * c, "the output's size");
+        let view = View {
+            height: size.0,
+            width: size.1,
+            values: x,
+        };
+        out.par_chunks_mut(width * c)
+            .enumerate()
+            .for_each(|(y, row)| {
+                let mut scratch = Scratch::default();
+                let layer = (&self.gather, c, &Post::None);
+                conv_row(path, layer, true, &view, y, row, &mut scratch);
+            });
+    }
 }
 
 impl Plan {
@@ -196,13 +310,17 @@ impl Plan {
 /// A convolution with padding `k / 2`: burn's kernel `[out, in, k, k]`.
 fn conv(w: &[f32], bias: &[f32], (i, o): (usize, usize), k: usize, stride: usize) -> Gather {
     let taps = Taps::conv(k, stride, i);
+    // Where each row's weight for output channel 0 is (the trainer packs these every step).
+    let firsts: Vec<usize> = (0..taps.patch_len())
+        .map(|r| {
+            let (ic, (ky, kx)) = taps.row(r);
+            (ic * k + ky) * k + kx
+        })
+        .collect();
     let kernel = Packed::new(
         taps.patch_len(),
         o,
-        |r, oc| {
-            let (ic, (ky, kx)) = taps.row(r);
-            w[((oc * i + ic) * k + ky) * k + kx]
-        },
+        |r, oc| w[firsts[r] + oc * i * k * k],
         bias,
     );
     Gather::new(taps, kernel)
@@ -217,15 +335,14 @@ fn deconv_phase(
     parity: (usize, usize),
 ) -> Gather {
     let taps = Taps::deconv_phase(k, parity, i);
-    let kernel = Packed::new(
-        taps.patch_len(),
-        o,
-        |r, oc| {
+    // Where each row's first weight is (the trainer packs these every step).
+    let firsts: Vec<usize> = (0..taps.patch_len())
+        .map(|r| {
             let (ic, (ky, kx)) = taps.row(r);
-            w[((ic * o + oc) * k + ky) * k + kx]
-        },
-        bias,
-    );
+            (ic * o * k + ky) * k + kx
+        })
+        .collect();
+    let kernel = Packed::new(taps.patch_len(), o, |r, oc| w[firsts[r] + oc * k * k], bias);
     Gather::new(taps, kernel)
 }
 
@@ -237,15 +354,20 @@ impl Stage {
             Op::Deconv(_) => (2 * x.height, 2 * x.width, 2),
         };
         let mut values = zeros(height * width * c);
+        let view = x.view();
         values
             .par_chunks_mut(rows_per_task * width * c)
             .enumerate()
             .for_each(|(y, rows)| {
                 let mut scratch = Scratch::default();
                 match &self.op {
-                    Op::Conv(g) => self.conv_row(path, (g, in_place), x, y, rows, &mut scratch),
+                    Op::Conv(g) => {
+                        let layer = (g, c, &self.post);
+                        conv_row(path, layer, in_place, &view, y, rows, &mut scratch)
+                    }
                     Op::Deconv(phases) => {
-                        self.deconv_rows(path, (phases, in_place), x, y, rows, &mut scratch)
+                        let layer = (phases.as_ref(), c, &self.post);
+                        deconv_rows(path, layer, in_place, &view, y, rows, &mut scratch)
                     }
                 }
             });
@@ -256,62 +378,63 @@ impl Stage {
             values,
         }
     }
+}
 
-    /// Output row `y` of a convolution.
-    fn conv_row(
-        &self,
-        path: Path,
-        (g, in_place): (&Gather, bool),
-        x: &Map,
-        y: usize,
-        row: &mut [f32],
-        scratch: &mut Scratch,
-    ) {
-        let c = self.out_channels;
-        let width = row.len() / c;
-        for x0 in (0..width).step_by(RUN) {
-            let end = x0 + RUN.min(width - x0);
+/// Output row `y` of a convolution of `c` output channels, each run of pixels followed by
+/// `post` while in cache.
+fn conv_row(
+    path: Path,
+    (g, c, post_op): (&Gather, usize, &Post),
+    in_place: bool,
+    x: &View<'_>,
+    y: usize,
+    row: &mut [f32],
+    scratch: &mut Scratch,
+) {
+    let width = row.len() / c;
+    for x0 in (0..width).step_by(RUN) {
+        let end = x0 + RUN.min(width - x0);
+        let dst = Out {
+            values: &mut row[x0 * c..],
+            stride: c,
+        };
+        gather_product(path, (g, in_place), x, (y, x0..end), dst, scratch);
+        post(path, post_op, c, &mut row[x0 * c..end * c], scratch);
+    }
+}
+
+/// Output rows `2y` and `2y + 1` of a transposed convolution of `c` output channels given as
+/// its four phases, each run of pixels followed by `post` while in cache.
+fn deconv_rows(
+    path: Path,
+    (phases, c, post_op): (&[Gather; 4], usize, &Post),
+    in_place: bool,
+    x: &View<'_>,
+    y: usize,
+    rows: &mut [f32],
+    scratch: &mut Scratch,
+) {
+    let row_len = rows.len() / 2;
+    for x0 in (0..x.width).step_by(RUN) {
+        let end = x0 + RUN.min(x.width - x0);
+        for (k, g) in phases.iter().enumerate() {
+            let (py, px) = (k / 2, k % 2);
             let dst = Out {
-                values: &mut row[x0 * c..],
-                stride: c,
+                values: &mut rows[py * row_len + (2 * x0 + px) * c..],
+                stride: 2 * c,
             };
             gather_product(path, (g, in_place), x, (y, x0..end), dst, scratch);
-            self.post(path, &mut row[x0 * c..end * c], scratch);
         }
-    }
-
-    /// Output rows `2y` and `2y + 1` of a transposed convolution.
-    fn deconv_rows(
-        &self,
-        path: Path,
-        (phases, in_place): (&[Gather; 4], bool),
-        x: &Map,
-        y: usize,
-        rows: &mut [f32],
-        scratch: &mut Scratch,
-    ) {
-        let c = self.out_channels;
-        let row_len = rows.len() / 2;
-        for x0 in (0..x.width).step_by(RUN) {
-            let end = x0 + RUN.min(x.width - x0);
-            for (k, g) in phases.iter().enumerate() {
-                let (py, px) = (k / 2, k % 2);
-                let dst = Out {
-                    values: &mut rows[py * row_len + (2 * x0 + px) * c..],
-                    stride: 2 * c,
-                };
-                gather_product(path, (g, in_place), x, (y, x0..end), dst, scratch);
-            }
-            for py in 0..2 {
-                let start = py * row_len + 2 * x0 * c;
-                self.post(path, &mut rows[start..start + 2 * (end - x0) * c], scratch);
-            }
+        for py in 0..2 {
+            let start = py * row_len + 2 * x0 * c;
+            post(
+                path,
+                post_op,
+                c,
+                &mut rows[start..start + 2 * (end - x0) * c],
+                scratch,
+            );
         }
-    }
-
-    /// The pixel-wise layer after the product, on `out` (whole pixels).
-    fn post(&self, path: Path, out: &mut [f32], scratch: &mut Scratch) {
-        post(path, &self.post, self.out_channels, out, scratch);
     }
 }
 
@@ -364,36 +487,53 @@ pub(super) fn zeros<T: Copy + Default + Send + Sync>(len: usize) -> Vec<T> {
 fn gather_product(
     path: Path,
     (g, in_place): (&Gather, bool),
-    x: &Map,
+    x: &View<'_>,
     (y, xs): (usize, Range<usize>),
     dst: Out<'_>,
     scratch: &mut Scratch,
 ) {
     let size = (x.height, x.width);
-    let x0 = xs.start;
-    for (lo, hi, direct) in g.spans(in_place, size, y, xs) {
-        if lo == hi {
-            continue;
-        }
-        let dst = Out {
-            values: &mut dst.values[(lo - x0) * dst.stride..],
-            stride: dst.stride,
-        };
-        if direct {
-            scratch.starts.clear();
-            g.taps.run_starts(x.width, y, lo..hi, &mut scratch.starts);
-            let runs = Runs {
-                src: &x.values,
-                lens: g.run_lens(),
-                starts: &scratch.starts,
-            };
-            panel::product_runs(path, &runs, hi - lo, &g.kernel, dst);
-        } else {
-            let patches = &mut scratch.patches;
-            g.taps.patches(&x.values, size, y, lo, hi - lo, patches);
-            panel::product(path, patches, hi - lo, &g.kernel, dst);
-        }
+    let [before, inside, after] = g.spans(in_place, size, y, xs.clone());
+    if inside.0 == inside.1 {
+        g.taps
+            .patches(x.values, size, y, xs.start, xs.len(), &mut scratch.patches);
+        return panel::product(path, &scratch.patches, xs.len(), &g.kernel, dst);
     }
+    // One product for the whole run, the border pixels' patches gathered beside the input:
+    // a product of the one or two border pixels alone would leave the kernel's rows idle.
+    let (k, lens) = (g.taps.patch_len(), g.run_lens());
+    let Scratch {
+        patches,
+        edges,
+        starts,
+        ..
+    } = scratch;
+    g.taps
+        .patches(x.values, size, y, before.0, before.1 - before.0, patches);
+    g.taps
+        .patches(x.values, size, y, after.0, after.1 - after.0, edges);
+    patches.extend_from_slice(edges);
+    starts.clear();
+    let gathered_starts = |starts: &mut Vec<usize>, rows: Range<usize>| {
+        for row in rows {
+            let mut at = x.values.len() + row * k;
+            for len in lens {
+                starts.push(at);
+                at += len;
+            }
+        }
+    };
+    let border = before.1 - before.0;
+    gathered_starts(starts, 0..border);
+    g.taps.run_starts(x.width, y, inside.0..inside.1, starts);
+    gathered_starts(starts, border..border + after.1 - after.0);
+    let runs = Runs {
+        src: x.values,
+        gathered: patches,
+        lens,
+        starts,
+    };
+    panel::product_runs(path, &runs, xs.len(), &g.kernel, dst);
 }
 
 /// `squares[i] = x[i]²`, on `path` (the same bits on every path: one rounding each).

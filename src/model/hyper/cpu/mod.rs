@@ -15,6 +15,7 @@ pub mod panel16;
 pub mod pool;
 pub mod rate;
 pub mod taps;
+pub mod wgrad;
 
 use pool::Buf;
 

@@ -25,12 +25,10 @@ pub struct Shape {
 enum Saved {
     Conv {
         g: Geometry,
-        t: Vec<f32>,
-        patches: Buf,
+        input: Buf,
     },
     Deconv {
         g: Geometry,
-        t: Vec<f32>,
         input: Buf,
     },
     Gdn {
@@ -65,23 +63,22 @@ pub fn forward(
         let saved = match *layer {
             Layer::Conv(i, o, k, s) => {
                 let g = Geometry::new(shape.batch, (shape.height, shape.width), (i, o), k, s);
-                let t = g.kernel_matrix(&params[p]);
-                let (y, patches) = conv::conv_forward(&g, &t, &params[p + 1], &x);
-                x = y;
+                let y = conv::conv_forward(&g, &params[p], &params[p + 1], &x);
                 (shape.height, shape.width, shape.channels) = (g.small.0, g.small.1, o);
                 p += 2;
-                Saved::Conv { g, t, patches }
+                Saved::Conv {
+                    g,
+                    input: std::mem::replace(&mut x, y),
+                }
             }
             Layer::Deconv(i, o, k, s) => {
                 let large = (shape.height * s, shape.width * s);
                 let g = Geometry::new(shape.batch, large, (o, i), k, s);
-                let t = g.kernel_matrix(&params[p]);
-                let y = conv::deconv_forward(&g, &t, &params[p + 1], &x);
+                let y = conv::deconv_forward(&g, &params[p], &params[p + 1], &x);
                 (shape.height, shape.width, shape.channels) = (large.0, large.1, o);
                 p += 2;
                 Saved::Deconv {
                     g,
-                    t,
                     input: std::mem::replace(&mut x, y),
                 }
             }
@@ -127,18 +124,18 @@ pub fn backward(
             params: need_params,
         };
         let dx = match saved {
-            Saved::Conv { g, t, patches } => {
-                let (dt, db, dx) = conv::conv_backward(&g, &t, &patches, &dy, needs);
+            Saved::Conv { g, input } => {
+                let (dw, db, dx) = conv::conv_backward(&g, &params[p], &input, &dy, needs);
                 if need_params {
-                    grads[p] = g.burn_kernel(&dt);
+                    grads[p] = dw;
                     grads[p + 1] = db;
                 }
                 dx
             }
-            Saved::Deconv { g, t, input } => {
-                let (dt, db, dx) = conv::deconv_backward(&g, &t, &input, &dy, needs);
+            Saved::Deconv { g, input } => {
+                let (dw, db, dx) = conv::deconv_backward(&g, &params[p], &input, &dy, needs);
                 if need_params {
-                    grads[p] = g.burn_kernel(&dt);
+                    grads[p] = dw;
                     grads[p + 1] = db;
                 }
                 dx

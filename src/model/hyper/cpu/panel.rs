@@ -109,15 +109,37 @@ pub fn product(path: Path, a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
     }
 }
 
-/// A matrix read in place: row `i` is, run after run, the `lens[t]` values of `src` from
-/// `starts[i · lens.len() + t]` (a convolution's patches, read from its input).
+/// A matrix read in place: row `i` is, run after run, the `lens[t]` values of `src` followed
+/// by `gathered` from `starts[i · lens.len() + t]` (a convolution's patches, read from its
+/// input, and those of its border pixels gathered beside it).
 pub struct Runs<'a, T = f32> {
     /// Where the values are.
     pub src: &'a [T],
+    /// Values gathered elsewhere: a start of `src.len() + o` reads them from `o`.
+    pub gathered: &'a [T],
     /// The length of each run; they add up to the product's `k`.
     pub lens: &'a [usize],
     /// Where each row's runs start, row by row.
     pub starts: &'a [usize],
+}
+
+impl<T> Runs<'_, T> {
+    /// The run of `len` values at `start` (in `src`, or in `gathered` past it), if it lies
+    /// wholly in one of them.
+    pub fn run(&self, start: usize, len: usize) -> Option<&[T]> {
+        match start.checked_sub(self.src.len()) {
+            None => self.src.get(start..start.checked_add(len)?),
+            Some(o) => self.gathered.get(o..o.checked_add(len)?),
+        }
+    }
+
+    /// Where `start` points (a run checked by [`Runs::run`]).
+    fn ptr(&self, start: usize) -> *const T {
+        match start.checked_sub(self.src.len()) {
+            None => self.src.as_ptr().wrapping_add(start),
+            Some(o) => self.gathered.as_ptr().wrapping_add(o),
+        }
+    }
 }
 
 /// [`product`] of the `rows` rows of `a` read in place: the same bits as the product of those
@@ -132,7 +154,7 @@ pub fn product_runs(path: Path, a: &Runs<'_>, rows: usize, b: &Packed, out: Out<
     assert_eq!(a.starts.len(), rows * runs, "runs for {rows} rows");
     for row in a.starts.chunks_exact(runs.max(1)) {
         for (&start, &len) in row.iter().zip(a.lens) {
-            assert!(start + len <= a.src.len(), "a run inside the source");
+            assert!(a.run(start, len).is_some(), "a run inside the source");
         }
     }
     check_out(rows, b, &out);
@@ -150,7 +172,7 @@ pub fn product_runs(path: Path, a: &Runs<'_>, rows: usize, b: &Packed, out: Out<
             let mut gathered = Vec::with_capacity(rows * b.k);
             for row in a.starts.chunks_exact(runs.max(1)).take(rows) {
                 for (&start, &len) in row.iter().zip(a.lens) {
-                    gathered.extend_from_slice(&a.src[start..start + len]);
+                    gathered.extend_from_slice(a.run(start, len).expect("checked above"));
                 }
             }
             product(path, &gathered, rows, b, out);
@@ -214,16 +236,22 @@ fn stretched_runs<'a>(
     let (mut spans, mut places) = (Vec::new(), Vec::new());
     let mut k0 = 0;
     for (t, &len) in a.lens.iter().enumerate() {
-        for off in (0..len).step_by(kc) {
-            spans.push((k0 + off, kc.min(len - off)));
+        // Even stretches: a short last one would cost a load and store of every sum for
+        // few multiply-adds.
+        let parts = len.div_ceil(kc).max(1);
+        let mut off = 0;
+        for q in 0..parts {
+            let end = len * (q + 1) / parts;
+            spans.push((k0 + off, end - off));
             places.push((t, off));
+            off = end;
         }
         k0 += len;
     }
-    let (runs, src) = (a.lens.len(), a.src.as_ptr());
+    let runs = a.lens.len();
     let at = move |i: usize, s: usize| {
         let (t, off) = places[s];
-        src.wrapping_add(a.starts[i * runs + t] + off)
+        a.ptr(a.starts[i * runs + t]).wrapping_add(off)
     };
     (spans, at)
 }
@@ -292,7 +320,7 @@ mod avx2 {
     /// As [`product_runs`], for a narrow `b`.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn narrow_runs(a: &Runs<'_>, rows: usize, b: &Packed, out: Out<'_>) {
-        let (runs, src) = (a.lens.len(), a.src.as_ptr());
+        let runs = a.lens.len();
         let mut k0 = 0;
         let spans: Vec<(usize, usize)> = (a.lens.iter())
             .map(|&len| {
@@ -300,7 +328,7 @@ mod avx2 {
                 (k0 - len, len)
             })
             .collect();
-        narrow_spans(rows, b, out, &spans, |i, t| src.add(a.starts[i * runs + t]));
+        narrow_spans(rows, b, out, &spans, |i, t| a.ptr(a.starts[i * runs + t]));
     }
 
     /// The narrow product over `spans` of `k` (`(k0, length)`, lengths multiples of
@@ -632,6 +660,7 @@ mod tests {
                 let mut got = vec![f32::NAN; rows * n];
                 let runs = Runs {
                     src: &src,
+                    gathered: &[],
                     lens: &lens,
                     starts: &starts,
                 };

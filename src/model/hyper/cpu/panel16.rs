@@ -158,6 +158,7 @@ pub fn product_runs(
         "the runs make rows of k values"
     );
     assert!(a.lens.iter().all(|l| l % 2 == 0), "runs of whole pairs");
+    assert!(a.gathered.is_empty(), "runs of the source alone");
     assert_eq!(a.starts.len(), rows * runs, "runs for {rows} rows");
     for row in a.starts.chunks_exact(runs.max(1)) {
         for (&start, &len) in row.iter().zip(a.lens) {
@@ -700,6 +701,7 @@ mod tests {
                 let mut got = vec![f32::NAN; rows * n];
                 let runs = Runs {
                     src: &src,
+                    gathered: &[],
                     lens: &lens,
                     starts: &starts,
                 };
