@@ -323,15 +323,7 @@ pub fn column_sums(m: &[f32], width: usize) -> Vec<f32> {
 pub fn conv_forward(g: &Geometry, w: &[f32], bias: &[f32], x: &[f32]) -> Buf {
     let layer = Convolution::new(w, bias, g.channels(), g.kernel, g.stride);
     if layer.output(g.large) != g.small {
-        let rows = g.small_rows();
-        let mut y = bias_rows(rows, bias);
-        let (patches, t) = (g.patches(x), g.kernel_matrix(w));
-        let (a, b) = (
-            MatRef::new(&patches, rows, g.patch_len()),
-            MatRef::new(&t, g.patch_len(), g.small_channels),
-        );
-        product(&mut y, true, a, b);
-        return y;
+        return conv_forward_by_patches(g, w, bias, x);
     }
     let mut y = Buf::scratch(g.small_rows() * g.small_channels);
     let (large_len, small_len) = g.image_lens();
@@ -339,6 +331,34 @@ pub fn conv_forward(g: &Geometry, w: &[f32], bias: &[f32], x: &[f32]) -> Buf {
         layer.run_into(Path::detect(), x, g.large, y);
     }
     y
+}
+
+/// [`conv_forward`] through the patch matrix and `gemm` (what odd sizes run, and what the
+/// trainer ran before: `examples/train_layers.rs` times the two).
+pub fn conv_forward_by_patches(g: &Geometry, w: &[f32], bias: &[f32], x: &[f32]) -> Buf {
+    let rows = g.small_rows();
+    let mut y = bias_rows(rows, bias);
+    let (patches, t) = (g.patches(x), g.kernel_matrix(w));
+    let (a, b) = (
+        MatRef::new(&patches, rows, g.patch_len()),
+        MatRef::new(&t, g.patch_len(), g.small_channels),
+    );
+    product(&mut y, true, a, b);
+    y
+}
+
+/// The weight gradient of [`conv_backward`] through the patch matrix of `large` and `gemm`,
+/// `(smallᵀ·patches)ᵀ` in burn's layout (what the trainer ran before `wgrad`).
+pub fn weight_gradient_by_patches(g: &Geometry, large: &[f32], small: &[f32]) -> Vec<f32> {
+    let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
+    let patches = g.patches(large);
+    let mut t_t = vec![0.0; s * p];
+    let (a, b) = (
+        MatRef::new(small, rows, s).t(),
+        MatRef::new(&patches, rows, p),
+    );
+    product(&mut t_t, false, a, b);
+    g.burn_kernel_t(&t_t)
 }
 
 /// Which gradients a backward pass computes.
@@ -524,11 +544,12 @@ mod tests {
             let t = g.kernel_matrix(&w);
             let cols = g.patches(&x);
             // Forward: patches · T + bias.
-            let mut want = naive(&cols, &t, (rows, p, s), false);
-            want.iter_mut()
+            let mut want_y = naive(&cols, &t, (rows, p, s), false);
+            want_y
+                .iter_mut()
                 .enumerate()
                 .for_each(|(i, v)| *v += bias[i % s]);
-            assert_close(&conv_forward(&g, &w, &bias[..s], &x), &want, &what);
+            assert_close(&conv_forward(&g, &w, &bias[..s], &x), &want_y, &what);
             // The convolution's gradients: Tᵀ's is dyᵀ·patches, the input's the scatter of
             // dy · Tᵀ.
             let needs = Needs {
@@ -538,6 +559,12 @@ mod tests {
             let (dw, _, dx) = conv_backward(&g, &w, &x, &dy, needs);
             let dt = naive(&cols, &dy, (rows, p, s), true);
             assert_close(&dw, &g.burn_kernel(&dt), &what);
+            assert_close(&weight_gradient_by_patches(&g, &x, &dy), &dw, &what);
+            assert_close(
+                &conv_forward_by_patches(&g, &w, &bias[..s], &x),
+                &want_y,
+                &what,
+            );
             let mut t_t = vec![0.0; p * s];
             for (r, row) in t.chunks_exact(s).enumerate() {
                 row.iter()

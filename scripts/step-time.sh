@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Seconds per training step of the default size (8 crops of 128², N = 64, M = 96) for each given
+# aec binary, alternated four times so that the machine's drift falls on all of them alike; a
+# background `aec train-hyper` job is paused meanwhile and always resumed. Each figure is the
+# mean of steps 51–100 of a fresh run.
+#
+#   scripts/step-time.sh path/to/aec-before path/to/aec-after   # env: DATA=../shared/data/photos-train
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA="${DATA:-../shared/data/photos-train}"
+(($#)) || { echo "usage: $0 AEC_BINARY..." >&2; exit 2; }
+source scripts/pause-training.sh  # also makes $tmp, removed at exit
+for rep in 1 2 3 4; do
+  for bin in "$@"; do
+    t=$("$bin" train-hyper --data "$DATA" --lambda 0.0067 --steps 100 --every 50 \
+      --batch-size 8 --crop 128 --n 64 --m 96 --out "$tmp/x.safetensors" 2>&1 |
+      sed -n 's/.* \([0-9.]*\) s\/step$/\1/p' | tail -1)
+    echo "$rep $bin $t"
+  done
+done
