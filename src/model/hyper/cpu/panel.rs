@@ -100,7 +100,7 @@ pub fn product(path: Path, a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2 and
         // FMA, `Path::Avx512` where it has AVX-512 F; the lengths are checked above.
-        (p, false) if p.avx2() => unsafe { wide(p, rows, b, out, stretched(a, b.k, KC)) },
+        (p, false) if p.avx2() => unsafe { wide(p, rows, b, out, stretched(a, b.k, kc(p, b))) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above (eight partial chains are the AVX2 kernel's on both paths).
         (p, true) if p.avx2() => unsafe { avx2::narrow(a, rows, b, out) },
@@ -162,7 +162,7 @@ pub fn product_runs(path: Path, a: &Runs<'_>, rows: usize, b: &Packed, out: Out<
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2 and
         // FMA, `Path::Avx512` where it has AVX-512 F; the runs and `out` are checked above.
-        (p, false) if p.avx2() => unsafe { wide(p, rows, b, out, stretched_runs(a, KC)) },
+        (p, false) if p.avx2() => unsafe { wide(p, rows, b, out, stretched_runs(a, kc(p, b))) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         (p, true) if p.avx2() && a.lens.iter().all(|l| l.is_multiple_of(LANES)) => unsafe {
@@ -192,6 +192,16 @@ fn check_out(rows: usize, b: &Packed, out: &Out<'_>) {
 /// first-level cache across all the rows.
 #[cfg(target_arch = "x86_64")]
 const KC: usize = 256;
+
+/// The stretch of `k` for `b` on `path`: half of [`KC`] where the AVX-512 kernel takes four
+/// panels at a time (so that their slices, 32 KB, still fit the first-level cache).
+fn kc(path: Path, b: &Packed) -> usize {
+    if path.avx512() && b.n.div_ceil(PANEL) >= 4 {
+        KC / 2
+    } else {
+        KC
+    }
+}
 
 /// The product of the rows `stretched` finds with a wide `b`, on `path` (AVX2 or AVX-512).
 ///
@@ -529,22 +539,51 @@ mod avx512 {
     ) {
         let (stride, panels) = (out.stride, b.n.div_ceil(PANEL));
         for (s, &span) in stretches.iter().enumerate() {
-            for p in (0..panels).step_by(2) {
+            let mut p = 0;
+            while p < panels {
+                // Four panels against six rows where they remain (six row pointers leave the
+                // loop its general registers; twelve spilled), else two against twelve.
+                let (group, most) = match panels - p {
+                    left if left >= 4 => (4, ROWS / 2),
+                    left => (left.min(2), ROWS),
+                };
                 let mut i = 0;
                 while i < rows {
-                    let r = (rows - i).min(ROWS);
+                    let r = (rows - i).min(most);
                     let mut ap = [std::ptr::null(); ROWS];
                     for (j, ap) in ap.iter_mut().take(r).enumerate() {
                         *ap = row_at(i + j, s);
                     }
                     let o = (&mut out.values[i * stride..], stride);
-                    match (r, panels - p) {
-                        (_, 1) => rows_of::<1>(r, &ap, b, p, span, o),
+                    match group {
+                        4 => rows_of4(r, &ap, b, p, span, o),
+                        1 => rows_of::<1>(r, &ap, b, p, span, o),
                         _ => rows_of::<2>(r, &ap, b, p, span, o),
                     }
                     i += r;
                 }
+                p += group;
             }
+        }
+    }
+
+    /// [`block`] of four panels with `R` (at most six) a constant.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn rows_of4(
+        r: usize,
+        ap: &[*const f32; ROWS],
+        b: &Packed,
+        p: usize,
+        span: (usize, usize),
+        o: (&mut [f32], usize),
+    ) {
+        match r {
+            6 => block::<6, 4>(ap, b, p, span, o),
+            5 => block::<5, 4>(ap, b, p, span, o),
+            4 => block::<4, 4>(ap, b, p, span, o),
+            3 => block::<3, 4>(ap, b, p, span, o),
+            2 => block::<2, 4>(ap, b, p, span, o),
+            _ => block::<1, 4>(ap, b, p, span, o),
         }
     }
 
@@ -684,6 +723,10 @@ mod tests {
             (9, 40, 3),
             (19, 48, 2),
             (21, 64, 7),
+            // Four panels at a time, over several stretches, with one or two panels after.
+            (13, 300, 64),
+            (7, 260, 75),
+            (25, 129, 100),
         ];
         for (rows, k, n) in shapes {
             let a: Vec<f32> = (0..rows * k).map(value).collect();
