@@ -144,25 +144,32 @@ fn blocks<const J: usize, const W: usize>(
     rows: usize,
     acc: &mut [f32],
 ) {
-    let mut j0 = 0;
-    while j0 < n {
-        let left = n - j0;
+    for (j0, rows_of_acc) in row_blocks(n, J) {
         for r0 in (0..w).step_by(W) {
             let at = (a, n, j0);
-            match left {
-                l if l >= J => block::<J, W>(at, (b, w, r0), rows, acc),
-                l if l >= 4 => block::<4, W>(at, (b, w, r0), rows, acc),
-                l if l >= 2 => block::<2, W>(at, (b, w, r0), rows, acc),
-                _ => block::<1, W>(at, (b, w, r0), rows, acc),
+            match rows_of_acc {
+                4 => block::<4, W>(at, (b, w, r0), rows, acc),
+                2 => block::<2, W>(at, (b, w, r0), rows, acc),
+                1 => block::<1, W>(at, (b, w, r0), rows, acc),
+                _ => block::<J, W>(at, (b, w, r0), rows, acc),
             }
         }
-        j0 += match left {
-            l if l >= J => J,
-            l if l >= 4 => 4,
-            l if l >= 2 => 2,
-            _ => 1,
-        };
     }
+}
+
+/// The blocks of rows `0..n` of the sums: `(first, count)`, `most` at a time while they last,
+/// then 8 (where `most` exceeds it), 4, 2 and 1.
+#[inline(always)]
+fn row_blocks(n: usize, most: usize) -> impl Iterator<Item = (usize, usize)> {
+    let mut j0 = 0;
+    std::iter::from_fn(move || {
+        let left = n - j0;
+        let count = [most, 8, 4, 2, 1]
+            .into_iter()
+            .find(|&c| c <= most && c <= left)?;
+        j0 += count;
+        Some((j0 - count, count))
+    })
 }
 
 #[inline(always)]
@@ -220,27 +227,18 @@ mod avx512 {
         rows: usize,
         acc: &mut [f32],
     ) {
-        let mut j0 = 0;
-        while j0 < n {
-            let step = match n - j0 {
-                l if l >= J => J,
-                l if l >= 8 => 8,
-                l if l >= 4 => 4,
-                l if l >= 2 => 2,
-                _ => 1,
-            };
+        for (j0, step) in super::row_blocks(n, J) {
             for r0 in (0..w).step_by(WIDTH) {
                 let dst = acc.as_mut_ptr().add(j0 * w + r0);
                 let (ap, bp) = (a.as_ptr().add(j0), b.as_ptr().add(r0));
                 match step {
-                    J => block::<J>(ap, n, bp, w, rows, dst),
                     8 => block::<8>(ap, n, bp, w, rows, dst),
                     4 => block::<4>(ap, n, bp, w, rows, dst),
                     2 => block::<2>(ap, n, bp, w, rows, dst),
-                    _ => block::<1>(ap, n, bp, w, rows, dst),
+                    1 => block::<1>(ap, n, bp, w, rows, dst),
+                    _ => block::<J>(ap, n, bp, w, rows, dst),
                 }
             }
-            j0 += step;
         }
     }
 
