@@ -232,6 +232,12 @@ impl Geometry {
         w
     }
 
+    /// Whether the large grid is exactly the small one times the stride (even sizes), where
+    /// the coder's kernels run the layer.
+    pub fn exact(&self) -> bool {
+        self.large == (self.small.0 * self.stride, self.small.1 * self.stride)
+    }
+
     /// `(large, small)` channels: a convolution's `(in, out)`, as [`Convolution::new`] takes
     /// them (a transposed convolution's kernel read as the convolution of its gradient).
     pub fn channels(&self) -> (usize, usize) {
@@ -318,13 +324,14 @@ pub fn column_sums(m: &[f32], width: usize) -> Vec<f32> {
 }
 
 /// A convolution's forward pass with burn's kernel `w`: the small-grid output. Where the
-/// small grid is the large one's size over the stride, the coder's kernel computes it image
+/// large grid is exactly the small one times the stride, the coder's kernel computes it image
 /// by image, reading the patches in place; otherwise a patch matrix and `gemm`.
 pub fn conv_forward(g: &Geometry, w: &[f32], bias: &[f32], x: &[f32]) -> Buf {
-    let layer = Convolution::new(w, bias, g.channels(), g.kernel, g.stride);
-    if layer.output(g.large) != g.small {
+    if !g.exact() {
         return conv_forward_by_patches(g, w, bias, x);
     }
+    let layer = Convolution::new(w, bias, g.channels(), g.kernel, g.stride);
+    debug_assert_eq!(layer.output(g.large), g.small);
     let mut y = Buf::scratch(g.small_rows() * g.small_channels);
     let (large_len, small_len) = g.image_lens();
     for (x, y) in x.chunks_exact(large_len).zip(y.chunks_exact_mut(small_len)) {
@@ -407,7 +414,7 @@ fn param_grads(
 /// coder's four-phase kernel computes it image by image, reading the input in place (no
 /// product matrix to write and scatter); otherwise the product and the scatter.
 fn transposed(g: &Geometry, w: &[f32], bias: &[f32], small: &[f32]) -> Buf {
-    if g.stride != 2 || g.large != (2 * g.small.0, 2 * g.small.1) {
+    if g.stride != 2 || !g.exact() {
         let mut y = bias_rows(g.large_rows(), bias);
         let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
         let t = g.kernel_matrix(w);
@@ -446,26 +453,8 @@ pub fn deconv_backward(
     needs: Needs,
 ) -> (Vec<f32>, Vec<f32>, Option<Buf>) {
     let (dw, db) = param_grads(g, needs, (dy, x), (dy, g.large_channels));
-    let dx = needs.input.then(|| {
-        let zero = vec![0.0; g.small_channels];
-        let layer = Convolution::new(w, &zero, g.channels(), g.kernel, g.stride);
-        let mut dx = Buf::scratch(g.small_rows() * g.small_channels);
-        if layer.output(g.large) != g.small {
-            let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
-            let (dcols, t) = (g.patches(dy), g.kernel_matrix(w));
-            let (a, b) = (MatRef::new(&dcols, rows, p), MatRef::new(&t, p, s));
-            product(&mut dx, false, a, b);
-            return dx;
-        }
-        let (large_len, small_len) = g.image_lens();
-        for (d, x) in dy
-            .chunks_exact(large_len)
-            .zip(dx.chunks_exact_mut(small_len))
-        {
-            layer.run_into(Path::detect(), d, g.large, x);
-        }
-        dx
-    });
+    let zero = vec![0.0; g.small_channels];
+    let dx = needs.input.then(|| conv_forward(g, w, &zero, dy));
     (dw, db, dx)
 }
 
