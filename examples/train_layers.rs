@@ -36,8 +36,17 @@ fn main() {
     println!("large grid, channels: G multiply-adds/s (ms)");
     pool.install(|| {
         // The analysis's four layers of the default size on 128×128 crops (the synthesis
-        // mirrors them); the last has the latents' 96 channels.
-        for (large, l, s) in [(128, 3, 64), (64, 64, 64), (32, 64, 64), (16, 64, 96)] {
+        // mirrors them; the last has the latents' 96 channels), then two of the large size's
+        // (N = 128).
+        let shapes = [
+            (128, 3, 64),
+            (64, 64, 64),
+            (32, 64, 64),
+            (16, 64, 96),
+            (64, 128, 128),
+            (32, 128, 128),
+        ];
+        for (large, l, s) in shapes {
             let g = Geometry::new(4, (large, large), (l, s), 5, 2);
             let w = values(s * l * 25, 1);
             let x = values(g.large_rows() * l, 2);
