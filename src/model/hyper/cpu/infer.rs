@@ -25,11 +25,11 @@ pub(super) const RUN: usize = 48;
 /// The shortest run of values read in place rather than gathered.
 const MIN_RUN: usize = 64;
 
-/// A layer's convolutions: one for a convolution, four (by output parity) for a transposed one.
+/// A layer's product: a convolution, or a transposed one (four convolutions by output parity).
 #[derive(Debug, Clone)]
 enum Op {
-    Conv(Gather),
-    Deconv(Box<[Gather; 4]>),
+    Conv(Convolution),
+    Deconv(Transposed),
 }
 
 /// A convolution as a product: the patches of its taps times its kernel matrix.
@@ -115,7 +115,6 @@ pub(super) struct Scratch<T = f32> {
 struct Stage {
     op: Op,
     post: Post,
-    out_channels: usize,
 }
 
 /// One transform, ready to run.
@@ -144,12 +143,12 @@ pub(super) struct View<'a> {
     values: &'a [f32],
 }
 
-impl Map {
-    fn view(&self) -> View<'_> {
-        View {
-            height: self.height,
-            width: self.width,
-            values: &self.values,
+impl<'a> View<'a> {
+    fn of(values: &'a [f32], (height, width): (usize, usize)) -> Self {
+        Self {
+            height,
+            width,
+            values,
         }
     }
 }
@@ -178,26 +177,21 @@ impl Transposed {
 
     /// Writes the layer's output for the `height × width` map `x` (NHWC, one image) to
     /// `out`, `2·height × 2·width` pixels, one pair of output rows per task.
-    pub fn run_into(
-        &self,
-        path: Path,
-        x: &[f32],
-        (height, width): (usize, usize),
-        out: &mut [f32],
-    ) {
+    pub fn run_into(&self, path: Path, x: &[f32], size: (usize, usize), out: &mut [f32]) {
+        self.run_rows(path, (&View::of(x, size), true), &Post::None, out);
+    }
+
+    /// [`Transposed::run_into`], each run of pixels followed by `post`, reading patches in
+    /// place when asked.
+    fn run_rows(&self, path: Path, (x, in_place): (&View<'_>, bool), post: &Post, out: &mut [f32]) {
         let c = self.out_channels;
-        assert_eq!(out.len(), 4 * height * width * c, "the output's size");
-        let view = View {
-            height,
-            width,
-            values: x,
-        };
-        out.par_chunks_mut(4 * width * c)
+        assert_eq!(out.len(), 4 * x.height * x.width * c, "the output's size");
+        out.par_chunks_mut(4 * x.width * c)
             .enumerate()
             .for_each(|(y, rows)| {
                 let mut scratch = Scratch::default();
-                let layer = (self.phases.as_ref(), c, &Post::None);
-                deconv_rows(path, layer, true, &view, y, rows, &mut scratch);
+                let layer = (self.phases.as_ref(), c, post);
+                deconv_rows(path, layer, in_place, x, y, rows, &mut scratch);
             });
     }
 }
@@ -231,20 +225,21 @@ impl Convolution {
     /// Writes the layer's output for the `height × width` map `x` (NHWC, one image) to
     /// `out`, one output row per task.
     pub fn run_into(&self, path: Path, x: &[f32], size: (usize, usize), out: &mut [f32]) {
+        self.run_rows(path, (&View::of(x, size), true), &Post::None, out);
+    }
+
+    /// [`Convolution::run_into`], each run of pixels followed by `post`, reading patches in
+    /// place when asked.
+    fn run_rows(&self, path: Path, (x, in_place): (&View<'_>, bool), post: &Post, out: &mut [f32]) {
         let c = self.out_channels;
-        let (height, width) = self.output(size);
+        let (height, width) = self.output((x.height, x.width));
         assert_eq!(out.len(), height * width * c, "the output's size");
-        let view = View {
-            height: size.0,
-            width: size.1,
-            values: x,
-        };
         out.par_chunks_mut(width * c)
             .enumerate()
             .for_each(|(y, row)| {
                 let mut scratch = Scratch::default();
-                let layer = (&self.gather, c, &Post::None);
-                conv_row(path, layer, true, &view, y, row, &mut scratch);
+                let layer = (&self.gather, c, post);
+                conv_row(path, layer, in_place, x, y, row, &mut scratch);
             });
     }
 }
@@ -258,22 +253,19 @@ impl Plan {
         for layer in layers {
             match *layer {
                 Layer::Conv(i, o, k, s) => {
-                    let op = Op::Conv(conv(&params[p], &params[p + 1], (i, o), k, s));
+                    let op = Convolution::new(&params[p], &params[p + 1], (i, o), k, s);
                     stages.push(Stage {
-                        op,
+                        op: Op::Conv(op),
                         post: Post::None,
-                        out_channels: o,
                     });
                     p += 2;
                 }
                 Layer::Deconv(i, o, k, s) => {
                     assert_eq!(s, 2, "transposed convolutions of stride 2");
-                    let phases = [(0, 0), (0, 1), (1, 0), (1, 1)]
-                        .map(|ph| deconv_phase(&params[p], &params[p + 1], (i, o), k, ph));
+                    let op = Transposed::new(&params[p], &params[p + 1], (i, o), k);
                     stages.push(Stage {
-                        op: Op::Deconv(Box::new(phases)),
+                        op: Op::Deconv(op),
                         post: Post::None,
-                        out_channels: o,
                     });
                     p += 2;
                 }
@@ -348,29 +340,16 @@ fn deconv_phase(
 
 impl Stage {
     fn run(&self, path: Path, x: &Map, in_place: bool) -> Map {
-        let c = self.out_channels;
-        let (height, width, rows_per_task) = match &self.op {
-            Op::Conv(g) => (g.taps.output(x.height), g.taps.output(x.width), 1),
-            Op::Deconv(_) => (2 * x.height, 2 * x.width, 2),
+        let (c, (height, width)) = match &self.op {
+            Op::Conv(l) => (l.out_channels, l.output((x.height, x.width))),
+            Op::Deconv(l) => (l.out_channels, (2 * x.height, 2 * x.width)),
         };
         let mut values = zeros(height * width * c);
-        let view = x.view();
-        values
-            .par_chunks_mut(rows_per_task * width * c)
-            .enumerate()
-            .for_each(|(y, rows)| {
-                let mut scratch = Scratch::default();
-                match &self.op {
-                    Op::Conv(g) => {
-                        let layer = (g, c, &self.post);
-                        conv_row(path, layer, in_place, &view, y, rows, &mut scratch)
-                    }
-                    Op::Deconv(phases) => {
-                        let layer = (phases.as_ref(), c, &self.post);
-                        deconv_rows(path, layer, in_place, &view, y, rows, &mut scratch)
-                    }
-                }
-            });
+        let at = (&View::of(&x.values, (x.height, x.width)), in_place);
+        match &self.op {
+            Op::Conv(l) => l.run_rows(path, at, &self.post, &mut values),
+            Op::Deconv(l) => l.run_rows(path, at, &self.post, &mut values),
+        }
         Map {
             height,
             width,
