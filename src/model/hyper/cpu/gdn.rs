@@ -75,27 +75,7 @@ pub fn backward(
             x.par_chunks(band)
                 .zip(root.par_chunks(band).zip(dy.par_chunks(band))),
         )
-        .map(|(dx, (x, (r, dy)))| {
-            let (mut dn, mut sq) = (vec![0.0; x.len()], vec![0.0; x.len()]);
-            lanes::backward(path, (x, r, dy), (dx, &mut dn, &mut sq), inverse);
-            // The norm's share of the input's gradient, 2x·(dnorm·Γ).
-            let mut share = vec![0.0; dn.len()];
-            let out = Out {
-                values: &mut share,
-                stride: c,
-            };
-            let rows = dn.len() / c;
-            panel::product(path, &dn, rows, &back, out);
-            lanes::add_twice_product(path, dx, &share, x);
-            let mut dbeta = vec![0f64; c];
-            for row in dn.chunks_exact(c) {
-                dbeta
-                    .iter_mut()
-                    .zip(row)
-                    .for_each(|(a, &v)| *a += f64::from(v));
-            }
-            (wgrad::outer_sums((&dn, c), (&sq, c), rows), dbeta)
-        })
+        .map(|(dx, (x, (r, dy)))| backward_band(path, (x, r, dy), dx, (&back, c), inverse))
         .collect();
     let (mut dgamma, mut dbeta) = (vec![0.0; c * c], vec![0f64; c]);
     for (g, b) in parts {
@@ -109,6 +89,37 @@ pub fn backward(
         beta_root: chain(dbeta, roots.0),
         gamma_root: chain(dgamma, roots.1),
     }
+}
+
+/// One band of [`backward`]: writes the input's gradient `dx` and returns the band's shares
+/// of Γ's gradient (`dnormᵀ·x²`) and β's (the column sums of `dnorm`, in `f64`); `back`
+/// packs Γ for `dnorm·Γ`.
+fn backward_band(
+    path: Path,
+    (x, r, dy): (&[f32], &[f32], &[f32]),
+    dx: &mut [f32],
+    (back, c): (&Packed, usize),
+    inverse: bool,
+) -> (Vec<f32>, Vec<f64>) {
+    let (mut dn, mut sq) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+    lanes::backward(path, (x, r, dy), (dx, &mut dn, &mut sq), inverse);
+    // The norm's share of the input's gradient, 2x·(dnorm·Γ).
+    let mut share = vec![0.0; dn.len()];
+    let out = Out {
+        values: &mut share,
+        stride: c,
+    };
+    let rows = dn.len() / c;
+    panel::product(path, &dn, rows, back, out);
+    lanes::add_twice_product(path, dx, &share, x);
+    let mut dbeta = vec![0f64; c];
+    for row in dn.chunks_exact(c) {
+        dbeta
+            .iter_mut()
+            .zip(row)
+            .for_each(|(a, &v)| *a += f64::from(v));
+    }
+    (wgrad::outer_sums((&dn, c), (&sq, c), rows), dbeta)
 }
 
 /// The element-wise loops of a band, compiled for the widest instruction set the CPU has: the
