@@ -8,7 +8,11 @@ for fewer points, integrated over the common PSNR range). Standard library only.
       --axis bpp --at 0.25 --at 0.5 --at 1.0 --rows 'aec Q1,aec Q2,aec Q3,aec Q4,aec Q5,aec Q6'
   scripts/rd-at.py docs/rd/hyper-kodak/rd.csv --anchor JPEG --rows 'aec Q1,aec Q2,aec Q3'
 
-Curves: `aec` (the rows `aec QN`, levels and fractions, plainly coded) and `WebP`.
+Curves: `aec` (the rows `aec QN`, levels and fractions, plainly coded, or the rows that
+--curve names) and `WebP`:
+
+  scripts/rd-at.py docs/rd/hyper-kodak/rd.csv docs/rd/large-kodak/rd.csv --at 1.0 \
+      --curve 'w step 1.33,w step 1.15,w'
 
 With --between (on `scripts/step-sweep.sh`'s rd.csv, rows `qK` and `qK step S`): for each
 pair of neighbouring levels, the lower level at finer steps against the higher one at coarser
@@ -129,6 +133,7 @@ def main():
                     help="comma-separated row names whose BD-rate against the anchor to give")
     ap.add_argument("--between", action="store_true",
                     help="the table of neighbouring levels at finer and coarser steps")
+    ap.add_argument("--curve", help="comma-separated row names to read at --at instead of the aec levels")
     ap.add_argument("--anchor", default="WebP",
                     help="the anchor: a baseline's rows (WebP, JPEG, AVIF, JPEG XL) or comma-separated row names")
     a = ap.parse_args()
@@ -136,7 +141,8 @@ def main():
     if a.between:
         between(rows, a.axis)
         return
-    aec = curve(rows, [n for n in rows if re.fullmatch(r"aec Q[0-9.]+", n)], a.axis)
+    names = a.curve.split(",") if a.curve else [n for n in rows if re.fullmatch(r"aec Q[0-9.]+", n)]
+    aec = curve(rows, names, a.axis)
     webp = curve(rows, [n for n in rows if n.startswith("WebP q")], a.axis)
     for rate in a.at:
         qa, qw = at(aec, rate), at(webp, rate)
