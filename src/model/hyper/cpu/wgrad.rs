@@ -55,27 +55,8 @@ fn weight_gradient_t_on(
 /// one chain in row order.
 pub fn outer_sums((a, n): (&[f32], usize), (b, w): (&[f32], usize), rows: usize) -> Vec<f32> {
     let padded = w.next_multiple_of(WIDTH);
-    let mut acc = vec![0.0; n * padded];
-    // A chunk of rows at a time, read while in the caches (a pass over all the rows for each
-    // block of sums would read memory every time).
-    let mut chunk = vec![0.0; CHUNK * padded];
-    for i0 in (0..rows).step_by(CHUNK) {
-        let count = CHUNK.min(rows - i0);
-        let rows_of_b = &b[i0 * w..(i0 + count) * w];
-        let b_chunk = if padded == w {
-            rows_of_b
-        } else {
-            for (dst, src) in chunk
-                .chunks_exact_mut(padded)
-                .zip(rows_of_b.chunks_exact(w))
-            {
-                dst[..w].copy_from_slice(src);
-            }
-            &chunk[..]
-        };
-        let a = &a[i0 * n..(i0 + count) * n];
-        accumulate(Path::detect(), (a, n), (b_chunk, padded), count, &mut acc);
-    }
+    let fill = |i: usize, row: &mut [f32]| row.copy_from_slice(&b[i * w..][..w]);
+    let acc = chunked(Path::detect(), (a, n), (rows, w), fill);
     if padded == w {
         return acc;
     }
@@ -90,20 +71,32 @@ fn task(
     path: Path,
     g: &Geometry,
     large: &[f32],
-    (grad, n): (&[f32], usize),
+    grad: (&[f32], usize),
     (c0, c1): (usize, usize),
 ) -> Vec<f32> {
-    let width = (c1 - c0).next_multiple_of(WIDTH);
+    let fill = |i: usize, row: &mut [f32]| g.patch_columns(large, i, c0..c1, row);
+    chunked(path, grad, (g.small_rows(), c1 - c0), fill)
+}
+
+/// `Σᵢ a(i) ⊗ bᵢ` over `rows` rows, where `fill(i, row)` writes the `w` values of `bᵢ`: a chunk
+/// of rows at a time made into a buffer that stays in the caches (rows padded with zeros to
+/// [`WIDTH`]), and added there and then. Returns `n` rows of the padded width.
+fn chunked(
+    path: Path,
+    (a, n): (&[f32], usize),
+    (rows, w): (usize, usize),
+    fill: impl Fn(usize, &mut [f32]),
+) -> Vec<f32> {
+    let width = w.next_multiple_of(WIDTH);
     let mut acc = vec![0.0; n * width];
-    let mut patches = vec![0.0; CHUNK * width];
-    let rows = g.small_rows();
+    let mut chunk = vec![0.0; CHUNK * width];
     for i0 in (0..rows).step_by(CHUNK) {
         let count = CHUNK.min(rows - i0);
-        for (k, row) in patches.chunks_exact_mut(width).take(count).enumerate() {
-            g.patch_columns(large, i0 + k, c0..c1, &mut row[..c1 - c0]);
+        for (k, row) in chunk.chunks_exact_mut(width).take(count).enumerate() {
+            fill(i0 + k, &mut row[..w]);
         }
-        let a = &grad[i0 * n..(i0 + count) * n];
-        accumulate(path, (a, n), (&patches, width), count, &mut acc);
+        let a = &a[i0 * n..(i0 + count) * n];
+        accumulate(path, (a, n), (&chunk, width), count, &mut acc);
     }
     acc
 }
