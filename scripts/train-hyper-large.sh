@@ -12,6 +12,9 @@
 # likewise:
 #
 #   NAME=ft-0483 LAMBDA=0.0483 scripts/train-hyper-large.sh 20000
+#
+# CONTEXT=1 adds the checkerboard context (starting at zero, so from FROM's results); CROP=256
+# BATCH=2 trains on larger crops (the same pixels a step); LR sets the learning rate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AEC="${AEC:-${CARGO_TARGET_DIR:-target}/release/aec}"
@@ -19,11 +22,14 @@ AEC="${AEC:-${CARGO_TARGET_DIR:-target}/release/aec}"
 dir=samples/model/hyper/large
 mkdir -p "$dir"
 name="${NAME:-base-0067}" lambda="${LAMBDA:-0.0067}"
-start=(--learning-rate 2e-4)
+start=(--learning-rate "${LR:-2e-4}")
 if [[ "$name" != base-0067 ]]; then
   [[ -n "${LAMBDA:-}" ]] || { echo "NAME=$name needs LAMBDA" >&2; exit 2; }
-  start=(--learning-rate 1e-4 --init "${FROM:-$dir/base-0067.safetensors}")
+  start=(--learning-rate "${LR:-1e-4}" --init "${FROM:-$dir/base-0067.safetensors}")
 fi
+[[ -z "${CONTEXT:-}" ]] || start+=(--context)
+[[ -z "${CROP:-}" ]] || start+=(--crop "$CROP")
+[[ -z "${BATCH:-}" ]] || start+=(--batch-size "$BATCH")
 exec "$AEC" train-hyper --data ../shared/data/photos-train \
   --tiles ../shared/data/cifar10-jpeg/train-order.txt --tile-fraction 0.25 \
   --n 128 --m 192 --means --lambda "$lambda" --steps "${1:-400000}" --every 200 \
