@@ -1,7 +1,8 @@
 //! The trainer's layers at the whole-image family's shapes (a shard's batch of four, one
 //! thread): a convolution forward, a transposed convolution forward, a transposed
 //! convolution's input gradient (a convolution of its output's gradient) and a convolution's
-//! weight gradient, in G multiply-adds/s, beside the same convolution and weight gradient
+//! weight gradient, in G multiply-adds/s (kernels packed beforehand; the packing's own time
+//! last), beside the same convolution and weight gradient
 //! through a patch matrix and `gemm` (what the trainer ran before), each the best of seven.
 //!
 //! ```sh
@@ -62,23 +63,25 @@ fn main() {
                 input: false,
                 params: true,
             };
+            let forward = conv::Weights::conv(&w, &zs, (l, s), 5, 2);
+            let backward = conv::Weights::deconv(&w, &zl, (s, l), 5, 2);
             let timings = [
-                ("conv", best(|| drop(conv::conv_forward(&g, &w, &zs, &x)))),
+                ("conv", best(|| drop(conv::conv_forward(&g, &forward, &x)))),
                 (
                     "conv by patches",
                     best(|| drop(conv::conv_forward_by_patches(&g, &w, &zs, &x))),
                 ),
                 (
                     "deconv",
-                    best(|| drop(conv::deconv_forward(&g, &w, &zl, &dy))),
+                    best(|| drop(conv::deconv_forward(&g, &backward, &dy))),
                 ),
                 (
                     "deconv input gradient",
-                    best(|| drop(conv::deconv_backward(&g, &w, &dy, &x, input))),
+                    best(|| drop(conv::deconv_backward(&g, &backward, &dy, &x, input))),
                 ),
                 (
                     "weight gradient",
-                    best(|| drop(conv::conv_backward(&g, &w, &x, &dy, params))),
+                    best(|| drop(conv::conv_backward(&g, &forward, &x, &dy, params))),
                 ),
                 (
                     "weight gradient by patches",
@@ -89,7 +92,15 @@ fn main() {
                 .iter()
                 .map(|(name, t)| format!("{name} {}", rate(*t)))
                 .collect();
-            println!("{large}², {l} → {s}: {}", line.join(", "));
+            // Packing both directions' kernels, once a step for every shard.
+            let pack = best(|| {
+                drop(conv::Weights::conv(&w, &zs, (l, s), 5, 2));
+            });
+            println!(
+                "{large}², {l} → {s}: {}, packing {:.2} ms",
+                line.join(", "),
+                pack * 1e3
+            );
         }
     });
 }

@@ -5,15 +5,18 @@
 # mean of steps 51–100 of a fresh run.
 #
 #   scripts/step-time.sh path/to/aec-before path/to/aec-after   # env: DATA=../shared/data/photos-train
+#   N=128 M=192 REPS=2 scripts/step-time.sh …                   # the large size (with means)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="${DATA:-../shared/data/photos-train}"
 (($#)) || { echo "usage: $0 AEC_BINARY..." >&2; exit 2; }
 source scripts/pause-training.sh  # also makes $tmp, removed at exit
-for rep in 1 2 3 4; do
+size=(--n "${N:-64}" --m "${M:-96}")
+[[ -z "${N:-}" ]] || size+=(--means)
+for rep in $(seq "${REPS:-4}"); do
   for bin in "$@"; do
     t=$("$bin" train-hyper --data "$DATA" --lambda 0.0067 --steps 100 --every 50 \
-      --batch-size 8 --crop 128 --n 64 --m 96 --out "$tmp/x.safetensors" 2>&1 |
+      --batch-size 8 --crop 128 "${size[@]}" --out "$tmp/x.safetensors" 2>&1 |
       sed -n 's/.* \([0-9.]*\) s\/step$/\1/p' | tail -1)
     echo "$rep $bin $t"
   done

@@ -37,12 +37,7 @@ impl Adam {
         grads: &[Vec<f32>],
         max_norm: Option<f32>,
     ) -> f32 {
-        let norm = grads
-            .iter()
-            .flatten()
-            .map(|&g| f64::from(g) * f64::from(g))
-            .sum::<f64>()
-            .sqrt() as f32;
+        let norm = sum_of_squares(grads).sqrt() as f32;
         let scale = match max_norm {
             Some(max) if norm > max => max / (norm + 1e-6),
             _ => 1.0,
@@ -74,6 +69,21 @@ impl Adam {
     }
 }
 
+/// Values a task sums in order.
+const BLOCK: usize = 1 << 16;
+
+/// `Σ g²` over all tensors in `f64`: blocks of [`BLOCK`] values summed side by side, each in
+/// order, then the blocks' sums in order, so the same bits on any thread count (a single chain
+/// of millions of additions had kept one core busy while the other waited).
+fn sum_of_squares(grads: &[Vec<f32>]) -> f64 {
+    let blocks: Vec<&[f32]> = grads.iter().flat_map(|g| g.chunks(BLOCK)).collect();
+    let sums: Vec<f64> = blocks
+        .par_iter()
+        .map(|b| b.iter().map(|&g| f64::from(g) * f64::from(g)).sum())
+        .collect();
+    sums.into_iter().sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +99,34 @@ mod tests {
         assert!((w[0][0] - 0.99).abs() < 1e-6, "{}", w[0][0]);
         assert!((w[0][1] - 1.01).abs() < 1e-6, "{}", w[0][1]);
         assert_eq!(w[0][2], 1.0);
+    }
+
+    /// The gradient's norm is the same on one thread and on many.
+    #[test]
+    fn the_norm_is_the_same_on_any_thread_count() {
+        let grads: Vec<Vec<f32>> = (0..5)
+            .map(|t| {
+                (0..BLOCK * t + 777)
+                    .map(|i| ((i * 7919 + t) % 1013) as f32 / 1013.0 - 0.5)
+                    .collect()
+            })
+            .collect();
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("a pool");
+            pool.install(|| sum_of_squares(&grads))
+        };
+        let one = on(1);
+        for threads in [2, 3, 8, 16] {
+            assert_eq!(on(threads).to_bits(), one.to_bits(), "{threads} threads");
+        }
+        let plain: f64 = grads.iter().flatten().map(|&g| f64::from(g).powi(2)).sum();
+        assert!(
+            (one - plain).abs() <= 1e-12 * plain,
+            "{one} against {plain}"
+        );
     }
 
     /// Two steps against PyTorch's formulas evaluated by hand in f64.

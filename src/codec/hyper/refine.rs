@@ -18,11 +18,11 @@ use rayon::prelude::*;
 use super::step::{mean_value, Step};
 use super::{Conditions, Geometry};
 use crate::entropy::hyper_tables::ladder_scale;
-use crate::model::hyper::cpu::network::{self, Shape, Tape};
+use crate::model::hyper::cpu::network::{self, Network, Shape, Tape};
 use crate::model::hyper::cpu::pool::Buf;
 use crate::model::hyper::cpu::rate::gaussian_bits;
 use crate::model::hyper::net::Transform;
-use crate::model::hyper::{HyperWeights, Layer, Y_STRIDE};
+use crate::model::hyper::{HyperWeights, Y_STRIDE};
 
 /// The largest image refinement takes (4.2 Mpx): it holds the whole synthesis's activations
 /// and their gradients, measured at a peak of 4.8 GB for an image of this size and about
@@ -47,9 +47,8 @@ pub struct RefineReport {
 
 /// The pieces of one refinement.
 struct Problem<'a> {
-    /// The synthesis's layers and parameter tensors.
-    layers: Vec<Layer>,
-    params: &'a [Vec<f32>],
+    /// The synthesis, its kernels packed once for every round.
+    synthesis: Network<'a>,
     /// The padded image, NHWC, in [0, 1].
     x: Vec<f32>,
     /// 1 on the image's own pixels, 0 on the padding (per pixel).
@@ -89,7 +88,7 @@ impl Problem<'_> {
         // and both are the exact sum rounded once.
         let mut y_hat = Buf::copy_of(&q);
         (y_hat.iter_mut().zip(&self.means)).for_each(|(v, mu)| *v = *v * self.step + mu);
-        let (x_hat, _, tape) = network::forward(&self.layers, self.params, y_hat, self.shape);
+        let (x_hat, _, tape) = self.synthesis.forward(y_hat, self.shape);
         let sse: f64 = (x_hat.par_chunks(3 * 1024))
             .zip(self.x.par_chunks(3 * 1024))
             .zip(self.mask.par_chunks(1024))
@@ -126,7 +125,8 @@ impl Problem<'_> {
                 }
             });
         // No parameter gradients: only the latents' is needed.
-        let mut grad = network::backward(point.tape, self.params, d_xhat, true, &mut [])
+        let mut grad = (self.synthesis)
+            .backward(point.tape, d_xhat, true, &mut [])
             .expect("the input's gradient");
         // From ŷ to the symbols: a symbol's step moves ŷ by Δ.
         grad.par_iter_mut().for_each(|g| *g *= self.step);
@@ -205,8 +205,10 @@ pub(super) fn refine(
     let (x, mask) = padded_image(rgb, yh * Y_STRIDE, yw * Y_STRIDE);
     let t = Transform::Synthesis as usize;
     let problem = Problem {
-        layers: weights.config.networks()[t].1.clone(),
-        params: &weights.tensors[weights.config.network_starts()[t]..],
+        synthesis: Network::new(
+            &weights.config.networks()[t].1,
+            &weights.tensors[weights.config.network_starts()[t]..],
+        ),
         x,
         mask,
         scales,

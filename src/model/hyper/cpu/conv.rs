@@ -323,14 +323,61 @@ pub fn column_sums(m: &[f32], width: usize) -> Vec<f32> {
     acc.into_iter().map(|v| v as f32).collect()
 }
 
-/// A convolution's forward pass with burn's kernel `w`: the small-grid output. Where the
-/// large grid is exactly the small one times the stride, the coder's kernel computes it image
-/// by image, reading the patches in place; otherwise a patch matrix and `gemm`.
-pub fn conv_forward(g: &Geometry, w: &[f32], bias: &[f32], x: &[f32]) -> Buf {
+/// A convolution layer's parameters as the trainer runs them: burn's kernel and bias, and the
+/// kernel packed for the coder's in-place kernels in both directions (the forward pass and the
+/// input gradient), once for every pass that runs them.
+pub struct Weights<'a> {
+    /// burn's kernel.
+    pub w: &'a [f32],
+    /// The bias (of the forward pass's output).
+    pub bias: &'a [f32],
+    conv: Convolution,
+    transposed: Option<Transposed>,
+}
+
+impl<'a> Weights<'a> {
+    /// A `k`×`k` convolution of `stride` from `i` to `o` channels: packed for its forward pass,
+    /// and for its input gradient (a transposed convolution) where the stride is 2.
+    pub fn conv(w: &'a [f32], bias: &'a [f32], (i, o): (usize, usize), k: usize, s: usize) -> Self {
+        let transposed = (s == 2).then(|| Transposed::new(w, &vec![0.0; i], (o, i), k));
+        Self {
+            w,
+            bias,
+            conv: Convolution::new(w, bias, (i, o), k, s),
+            transposed,
+        }
+    }
+
+    /// A `k`×`k` transposed convolution of `stride` from `i` to `o` channels: packed for its
+    /// input gradient (a convolution), and for its forward pass where the stride is 2.
+    pub fn deconv(
+        w: &'a [f32],
+        bias: &'a [f32],
+        (i, o): (usize, usize),
+        k: usize,
+        s: usize,
+    ) -> Self {
+        Self {
+            w,
+            bias,
+            conv: Convolution::new(w, &vec![0.0; i], (o, i), k, s),
+            transposed: (s == 2).then(|| Transposed::new(w, bias, (i, o), k)),
+        }
+    }
+}
+
+/// A convolution's forward pass: the small-grid output. Where the large grid is exactly the
+/// small one times the stride, the coder's kernel computes it image by image, reading the
+/// patches in place; otherwise a patch matrix and `gemm`.
+pub fn conv_forward(g: &Geometry, p: &Weights<'_>, x: &[f32]) -> Buf {
+    convolve(g, &p.conv, (p.w, p.bias), x)
+}
+
+/// `layer` (of burn's kernel `w` and `bias`, for the patch matrix's path) on the large-grid `x`.
+fn convolve(g: &Geometry, layer: &Convolution, (w, bias): (&[f32], &[f32]), x: &[f32]) -> Buf {
     if !g.exact() {
         return conv_forward_by_patches(g, w, bias, x);
     }
-    let layer = Convolution::new(w, bias, g.channels(), g.kernel, g.stride);
     debug_assert_eq!(layer.output(g.large), g.small);
     let mut y = Buf::scratch(g.small_rows() * g.small_channels);
     let (large_len, small_len) = g.image_lens();
@@ -377,19 +424,20 @@ pub struct Needs {
     pub params: bool,
 }
 
-/// A convolution's backward pass, for burn's kernel `w` and the forward pass's input `x`:
-/// the gradients of `w` and the bias (empty unless `needs.params`), and of the input when
-/// `needs.input`.
+/// A convolution's backward pass, for the forward pass's input `x`: the gradients of the
+/// kernel and the bias (empty unless `needs.params`), and of the input when `needs.input`.
 pub fn conv_backward(
     g: &Geometry,
-    w: &[f32],
+    p: &Weights<'_>,
     x: &[f32],
     dy: &[f32],
     needs: Needs,
 ) -> (Vec<f32>, Vec<f32>, Option<Buf>) {
     let (dw, db) = param_grads(g, needs, (x, dy), (dy, g.small_channels));
     let zero = vec![0.0; g.large_channels];
-    let dx = needs.input.then(|| transposed(g, w, &zero, dy));
+    let dx = needs
+        .input
+        .then(|| transposed(g, p.transposed.as_ref(), (p.w, &zero), dy));
     (dw, db, dx)
 }
 
@@ -411,20 +459,28 @@ fn param_grads(
 
 /// `bias` plus `small · Tᵀ` scattered onto the large grid: the transposed convolution of burn's
 /// kernel `w` (`T` its matrix). Where the large grid is exactly twice the small one, the
-/// coder's four-phase kernel computes it image by image, reading the input in place (no
-/// product matrix to write and scatter); otherwise the product and the scatter.
-fn transposed(g: &Geometry, w: &[f32], bias: &[f32], small: &[f32]) -> Buf {
-    if g.stride != 2 || !g.exact() {
-        let mut y = bias_rows(g.large_rows(), bias);
-        let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
-        let t = g.kernel_matrix(w);
-        let mut cols = Buf::scratch(rows * p);
-        let (a, b) = (MatRef::new(small, rows, s), MatRef::new(&t, p, s).t());
-        product(&mut cols, false, a, b);
-        g.scatter(&cols, &mut y);
-        return y;
-    }
-    let layer = Transposed::new(w, bias, (g.small_channels, g.large_channels), g.kernel);
+/// coder's four-phase kernel `layer` (`w` and `bias` packed) computes it image by image,
+/// reading the input in place (no product matrix to write and scatter); otherwise the product
+/// and the scatter.
+fn transposed(
+    g: &Geometry,
+    layer: Option<&Transposed>,
+    (w, bias): (&[f32], &[f32]),
+    small: &[f32],
+) -> Buf {
+    let layer = match layer {
+        Some(layer) if g.stride == 2 && g.exact() => layer,
+        _ => {
+            let mut y = bias_rows(g.large_rows(), bias);
+            let (rows, p, s) = (g.small_rows(), g.patch_len(), g.small_channels);
+            let t = g.kernel_matrix(w);
+            let mut cols = Buf::scratch(rows * p);
+            let (a, b) = (MatRef::new(small, rows, s), MatRef::new(&t, p, s).t());
+            product(&mut cols, false, a, b);
+            g.scatter(&cols, &mut y);
+            return y;
+        }
+    };
     let mut out = Buf::scratch(g.large_rows() * g.large_channels);
     let (large_len, small_len) = g.image_lens();
     for (x, y) in small
@@ -436,25 +492,24 @@ fn transposed(g: &Geometry, w: &[f32], bias: &[f32], small: &[f32]) -> Buf {
     out
 }
 
-/// A transposed convolution's forward pass: small grid `x` to the large grid, with burn's
-/// kernel `w`.
-pub fn deconv_forward(g: &Geometry, w: &[f32], bias: &[f32], x: &[f32]) -> Buf {
-    transposed(g, w, bias, x)
+/// A transposed convolution's forward pass: small grid `x` to the large grid.
+pub fn deconv_forward(g: &Geometry, p: &Weights<'_>, x: &[f32]) -> Buf {
+    transposed(g, p.transposed.as_ref(), (p.w, p.bias), x)
 }
 
-/// A transposed convolution's backward pass, for burn's kernel `w` and the forward pass's
-/// input `x`: the gradients of `w` and the bias (empty unless `needs.params`), and of the
-/// input when `needs.input` (the convolution of `dy` with the same kernel).
+/// A transposed convolution's backward pass, for the forward pass's input `x`: the gradients
+/// of the kernel and the bias (empty unless `needs.params`), and of the input when
+/// `needs.input` (the convolution of `dy` with the same kernel).
 pub fn deconv_backward(
     g: &Geometry,
-    w: &[f32],
+    p: &Weights<'_>,
     x: &[f32],
     dy: &[f32],
     needs: Needs,
 ) -> (Vec<f32>, Vec<f32>, Option<Buf>) {
     let (dw, db) = param_grads(g, needs, (dy, x), (dy, g.large_channels));
     let zero = vec![0.0; g.small_channels];
-    let dx = needs.input.then(|| conv_forward(g, w, &zero, dy));
+    let dx = needs.input.then(|| convolve(g, &p.conv, (p.w, &zero), dy));
     (dw, db, dx)
 }
 
@@ -538,14 +593,18 @@ mod tests {
                 .iter_mut()
                 .enumerate()
                 .for_each(|(i, v)| *v += bias[i % s]);
-            assert_close(&conv_forward(&g, &w, &bias[..s], &x), &want_y, &what);
+            let (forward, backward) = (
+                Weights::conv(&w, &bias[..s], (l, s), k, stride),
+                Weights::deconv(&w, &bias[..l], (s, l), k, stride),
+            );
+            assert_close(&conv_forward(&g, &forward, &x), &want_y, &what);
             // The convolution's gradients: Tᵀ's is dyᵀ·patches, the input's the scatter of
             // dy · Tᵀ.
             let needs = Needs {
                 input: true,
                 params: true,
             };
-            let (dw, _, dx) = conv_backward(&g, &w, &x, &dy, needs);
+            let (dw, _, dx) = conv_backward(&g, &forward, &x, &dy, needs);
             let dt = naive(&cols, &dy, (rows, p, s), true);
             assert_close(&dw, &g.burn_kernel(&dt), &what);
             assert_close(&weight_gradient_by_patches(&g, &x, &dy), &dw, &what);
@@ -569,8 +628,8 @@ mod tests {
             want.iter_mut()
                 .enumerate()
                 .for_each(|(i, v)| *v += bias[i % l]);
-            assert_close(&deconv_forward(&g, &w, &bias[..l], &dy), &want, &what);
-            let (dw, _, dx) = deconv_backward(&g, &w, &dy, &x, needs);
+            assert_close(&deconv_forward(&g, &backward, &dy), &want, &what);
+            let (dw, _, dx) = deconv_backward(&g, &backward, &dy, &x, needs);
             assert_close(
                 &dw,
                 &g.burn_kernel(&naive(&cols, &dy, (rows, p, s), true)),

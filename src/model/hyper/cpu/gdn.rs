@@ -16,17 +16,40 @@ pub fn effective(beta_root: &[f32], gamma_root: &[f32]) -> (Vec<f32>, Vec<f32>) 
     (square(beta_root), square(gamma_root))
 }
 
+/// A GDN layer's parameters as the trainer runs them: from β' and Γ', Γ packed for the norm
+/// (`β + x²·Γᵀ`) and for its gradient (`dnorm·Γ`), once for every pass that runs them.
+pub struct Params<'a> {
+    /// β' and Γ' (the square roots), for the chain rule.
+    roots: (&'a [f32], &'a [f32]),
+    channels: usize,
+    norm: Packed,
+    back: Packed,
+}
+
+impl<'a> Params<'a> {
+    /// The layer of `c` channels with β' `beta_root` and Γ' `gamma_root`.
+    pub fn new(beta_root: &'a [f32], gamma_root: &'a [f32], c: usize) -> Self {
+        let (beta, gamma) = effective(beta_root, gamma_root);
+        Self {
+            roots: (beta_root, gamma_root),
+            channels: c,
+            norm: Packed::new(c, c, |k, j| gamma[j * c + k], &beta),
+            back: Packed::new(c, c, |k, j| gamma[k * c + j], &vec![0.0; c]),
+        }
+    }
+}
+
 /// Rows per band: each band's squares and norms are made, used and left in the caches (whole
 /// intermediate buffers had cost a write and a read of memory each).
 const CHUNK_ROWS: usize = 256;
 
 /// The forward pass: returns the output and `√norm` (kept for the backward pass). Band by band:
 /// `norm = β + x²·Γᵀ`, then the output.
-pub fn forward(x: &[f32], c: usize, beta: &[f32], gamma: &[f32], inverse: bool) -> [Buf; 2] {
+pub fn forward(x: &[f32], p: &Params<'_>, inverse: bool) -> [Buf; 2] {
     let mut y = Buf::scratch(x.len());
     let mut root = Buf::scratch(x.len());
     let path = Path::detect();
-    let norm = Packed::new(c, c, |k, j| gamma[j * c + k], beta);
+    let (c, norm) = (p.channels, &p.norm);
     y.par_chunks_mut(CHUNK_ROWS * c)
         .zip(root.par_chunks_mut(CHUNK_ROWS * c))
         .zip(x.par_chunks(CHUNK_ROWS * c))
@@ -37,7 +60,7 @@ pub fn forward(x: &[f32], c: usize, beta: &[f32], gamma: &[f32], inverse: bool) 
                 values: n,
                 stride: c,
             };
-            panel::product(path, &squares, x.len() / c, &norm, out);
+            panel::product(path, &squares, x.len() / c, norm, out);
             lanes::apply(path, x, n, y, inverse);
         });
     [y, root]
@@ -54,18 +77,10 @@ pub struct GdnGrads {
 }
 
 /// The backward pass, from the input `x`, the kept `√norm` and the output's gradient.
-pub fn backward(
-    x: &[f32],
-    root: &[f32],
-    dy: &[f32],
-    c: usize,
-    roots: (&[f32], &[f32]),
-    gamma: &[f32],
-    inverse: bool,
-) -> GdnGrads {
+pub fn backward(x: &[f32], root: &[f32], dy: &[f32], p: &Params<'_>, inverse: bool) -> GdnGrads {
     let mut input = Buf::scratch(x.len());
     let path = Path::detect();
-    let back = Packed::new(c, c, |k, j| gamma[k * c + j], &vec![0.0; c]);
+    let (c, back, roots) = (p.channels, &p.back, p.roots);
     let band = CHUNK_ROWS * c;
     // Each band's shares of Γ's and β's gradients (from its x² and the norm's gradient, used
     // while in the caches), added up in band order below.
@@ -75,7 +90,7 @@ pub fn backward(
             x.par_chunks(band)
                 .zip(root.par_chunks(band).zip(dy.par_chunks(band))),
         )
-        .map(|(dx, (x, (r, dy)))| backward_band(path, (x, r, dy), dx, (&back, c), inverse))
+        .map(|(dx, (x, (r, dy)))| backward_band(path, (x, r, dy), dx, (back, c), inverse))
         .collect();
     let (mut dgamma, mut dbeta) = (vec![0.0; c * c], vec![0f64; c]);
     for (g, b) in parts {

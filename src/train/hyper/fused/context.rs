@@ -6,7 +6,7 @@
 //! a context of zeros, so that both kinds of latents have parameters a decoder can form in two
 //! passes.
 
-use crate::model::hyper::cpu::network::{self, Shape, Tape};
+use crate::model::hyper::cpu::network::{Network, Shape, Tape};
 use crate::model::hyper::cpu::pool::Buf;
 use crate::model::hyper::{is_anchor, HyperWeights};
 
@@ -18,19 +18,38 @@ pub struct ContextTape {
     anchor: Vec<bool>,
 }
 
-/// The parameter tensors of the context convolution and of the parameter network.
-fn params(weights: &HyperWeights) -> (&[Vec<f32>], &[Vec<f32>]) {
-    let start = weights.config.network_starts()[5];
-    (&weights.tensors[start..], &weights.tensors[start + 2..])
+/// The context convolution and the parameter network, their kernels packed.
+pub struct Networks<'a> {
+    context: Network<'a>,
+    parameters: Network<'a>,
+}
+
+impl<'a> Networks<'a> {
+    /// The networks of a model with a context.
+    pub fn new(weights: &'a HyperWeights) -> Self {
+        let start = weights.config.network_starts()[5];
+        let [(_, context_layers), (_, net_layers)] = weights.config.context_networks();
+        let (context, parameters) = rayon::join(
+            || Network::new(&context_layers, &weights.tensors[start..]),
+            || Network::new(&net_layers, &weights.tensors[start + 2..]),
+        );
+        Self {
+            context,
+            parameters,
+        }
+    }
 }
 
 /// `h_s`'s raw output `raw` (NHWC, `2M` per latent: scales, then means) refined by the context
 /// of `y`: returns the parameters every latent is coded with, and the tape. `y` and `raw` have
 /// the shape `y_shape` (with `M` and `2M` channels).
-pub fn forward(weights: &HyperWeights, raw: &Buf, y: &Buf, y_shape: Shape) -> (Buf, ContextTape) {
-    let m = weights.config.m;
-    let [(_, context_layers), (_, net_layers)] = weights.config.context_networks();
-    let (context_params, net_params) = params(weights);
+pub fn forward(
+    nets: &Networks<'_>,
+    m: usize,
+    raw: &Buf,
+    y: &Buf,
+    y_shape: Shape,
+) -> (Buf, ContextTape) {
     let latents = y_shape.batch * y_shape.height * y_shape.width;
     let anchor: Vec<bool> = (0..latents)
         .map(|p| {
@@ -44,8 +63,7 @@ pub fn forward(weights: &HyperWeights, raw: &Buf, y: &Buf, y_shape: Shape) -> (B
     };
     // First pass: the anchors' parameters, from h_s alone.
     let zeros = Buf::zeros(2 * m * latents);
-    let (first, _, anchors) =
-        network::forward(&net_layers, net_params, side_by_side(raw, &zeros, m), wide);
+    let (first, _, anchors) = (nets.parameters).forward(side_by_side(raw, &zeros, m), wide);
     // The anchors' decoded values, zeros elsewhere: what a decoder has after the first pass.
     let mut decoded = Buf::zeros(m * latents);
     for p in (0..latents).filter(|&p| anchor[p]) {
@@ -55,14 +73,8 @@ pub fn forward(weights: &HyperWeights, raw: &Buf, y: &Buf, y_shape: Shape) -> (B
             decoded[p * m + c] = (v - mean).round() + mean;
         }
     }
-    let (context, _, context_tape) =
-        network::forward(&context_layers, context_params, decoded, y_shape);
-    let (second, _, others) = network::forward(
-        &net_layers,
-        net_params,
-        side_by_side(raw, &context, m),
-        wide,
-    );
+    let (context, _, context_tape) = nets.context.forward(decoded, y_shape);
+    let (second, _, others) = (nets.parameters).forward(side_by_side(raw, &context, m), wide);
     let mut refined = Buf::copy_of(raw);
     for (p, out) in refined.chunks_exact_mut(2 * m).enumerate() {
         let add = if anchor[p] { &first } else { &second };
@@ -84,13 +96,11 @@ pub fn forward(weights: &HyperWeights, raw: &Buf, y: &Buf, y_shape: Shape) -> (B
 /// anchors' straight-through gradient into `d_y`.
 pub fn backward(
     tape: ContextTape,
-    weights: &HyperWeights,
+    (nets, m): (&Networks<'_>, usize),
     d_params: &mut Buf,
     d_y: &mut [f32],
     grads: &mut [Vec<f32>],
 ) {
-    let m = weights.config.m;
-    let (context_params, net_params) = params(weights);
     let masked = |anchors: bool| {
         let mut d = Buf::copy_of(d_params);
         for (p, v) in d.chunks_exact_mut(2 * m).enumerate() {
@@ -104,7 +114,9 @@ pub fn backward(
     // The parameter network's two passes: the anchors' writes its gradients into `grads`, the
     // others' adds to them; both send `h_s`'s share back into `d_params`.
     let mut pass = |net_tape: Tape, d: Buf, g: &mut [Vec<f32>]| -> Buf {
-        let d_in = network::backward(net_tape, net_params, d, true, g).expect("input");
+        let d_in = (nets.parameters)
+            .backward(net_tape, d, true, g)
+            .expect("input");
         for (p, d) in d_in.chunks_exact(4 * m).enumerate() {
             (d_params[p * 2 * m..(p + 1) * 2 * m].iter_mut())
                 .zip(&d[..2 * m])
@@ -123,8 +135,9 @@ pub fn backward(
     for (o, d) in (d_context.chunks_exact_mut(2 * m)).zip(d_in.chunks_exact(4 * m)) {
         o.copy_from_slice(&d[2 * m..]);
     }
-    let d_decoded =
-        network::backward(tape.context, context_params, d_context, true, grads).expect("input");
+    let d_decoded = (nets.context)
+        .backward(tape.context, d_context, true, grads)
+        .expect("input");
     // ŷ = round(y − μ) + μ passes its gradient straight through to y (none to μ).
     for (p, _) in tape.anchor.iter().enumerate().filter(|(_, &a)| a) {
         for c in 0..m {
@@ -172,7 +185,8 @@ mod tests {
         let latents = 30;
         let raw = Buf::copy_of(&noise(3, 0, 12 * latents));
         let y: Vec<f32> = noise(4, 0, 6 * latents).iter().map(|v| 8.0 * v).collect();
-        let run = |y: &[f32]| forward(&weights, &raw, &Buf::copy_of(y), shape).0.to_vec();
+        let nets = Networks::new(&weights);
+        let run = |y: &[f32]| forward(&nets, 6, &raw, &Buf::copy_of(y), shape).0.to_vec();
         let base = run(&y);
         let changed = |a: &[f32], b: &[f32]| -> Vec<usize> {
             (0..latents)

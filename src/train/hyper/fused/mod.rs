@@ -10,7 +10,7 @@ mod shards;
 
 use rayon::prelude::*;
 
-use crate::model::hyper::cpu::network::{self, Shape, Tape};
+use crate::model::hyper::cpu::network::{Network, Shape, Tape};
 use crate::model::hyper::cpu::pool::Buf;
 use crate::model::hyper::cpu::rate;
 use crate::model::hyper::cpu::to_nhwc;
@@ -47,6 +47,8 @@ pub fn loss_and_gradients(
     let count = 3.0 * pixels;
     let coef = (lambda * 255.0 * 255.0 * 2.0 / count) as f32;
     let (per_y, per_z) = (noise.y.len() / batch, noise.z.len() / batch);
+    // The kernels packed once for all shards.
+    let nets = Networks::new(weights);
     let results = shards::run(&shards::split(batch), |r| {
         let n = r.len();
         let shard_noise = Noise {
@@ -60,7 +62,7 @@ pub fn loss_and_gradients(
             channels: 3,
         };
         let x = to_nhwc(&images[r.start * 3 * plane..r.end * 3 * plane], n, 3, plane);
-        let pass = Forward::run(weights, x, shape, &shard_noise);
+        let pass = Forward::run(weights, &nets, x, shape, &shard_noise);
         let sse: f64 = (pass.x_hat.iter().zip(pass.x.iter()))
             .map(|(a, b)| f64::from(a - b).powi(2))
             .sum();
@@ -68,7 +70,7 @@ pub fn loss_and_gradients(
         (
             sse,
             bits,
-            pass.backward(weights, coef, (1.0 / pixels) as f32),
+            pass.backward(weights, &nets, coef, (1.0 / pixels) as f32),
         )
     });
     let (mut sse, mut bits_y, mut bits_z) = (0.0, 0.0, 0.0);
@@ -77,11 +79,10 @@ pub fn loss_and_gradients(
         (sse, bits_y, bits_z) = (sse + s, bits_y + y, bits_z + z);
         match &mut grads {
             None => grads = Some(g),
-            Some(total) => {
-                for (t, g) in total.iter_mut().zip(&g) {
-                    t.iter_mut().zip(g).for_each(|(t, g)| *t += g);
-                }
-            }
+            // Element by element, so the same bits on any thread count.
+            Some(total) => (total.par_iter_mut().zip(&g))
+                .flat_map(|(t, g)| t.par_chunks_mut(1 << 14).zip(g.par_chunks(1 << 14)))
+                .for_each(|(t, g)| t.iter_mut().zip(g).for_each(|(t, g)| *t += g)),
         }
     }
     let mse = sse / count;
@@ -115,12 +116,59 @@ fn params(weights: &HyperWeights, t: Transform) -> &[Vec<f32>] {
     &weights.tensors[weights.config.network_starts()[t as usize]..]
 }
 
-impl Forward {
-    fn run(weights: &HyperWeights, x: Buf, shape: Shape, noise: &Noise) -> Self {
+/// The model's networks with their kernels packed, once a step for every shard.
+struct Networks<'a> {
+    /// The four transforms, in [`Transform`] order.
+    transforms: Vec<Network<'a>>,
+    /// The checkerboard context's networks, for a model with one.
+    context: Option<context::Networks<'a>>,
+}
+
+impl<'a> Networks<'a> {
+    fn new(weights: &'a HyperWeights) -> Self {
         let networks = weights.config.networks();
-        let pass = |t: Transform, input, shape| {
-            network::forward(&networks[t as usize].1, params(weights, t), input, shape)
-        };
+        let order = [
+            Transform::Analysis,
+            Transform::Synthesis,
+            Transform::HyperAnalysis,
+            Transform::HyperSynthesis,
+        ];
+        let (transforms, context) = rayon::join(
+            || {
+                (order.par_iter())
+                    .map(|&t| {
+                        debug_assert_eq!(order[t as usize], t);
+                        Network::new(&networks[t as usize].1, params(weights, t))
+                    })
+                    .collect()
+            },
+            || {
+                weights
+                    .config
+                    .context
+                    .then(|| context::Networks::new(weights))
+            },
+        );
+        Self {
+            transforms,
+            context,
+        }
+    }
+
+    fn get(&self, t: Transform) -> &Network<'a> {
+        &self.transforms[t as usize]
+    }
+}
+
+impl Forward {
+    fn run(
+        weights: &HyperWeights,
+        nets: &Networks<'_>,
+        x: Buf,
+        shape: Shape,
+        noise: &Noise,
+    ) -> Self {
+        let pass = |t: Transform, input, shape| nets.get(t).forward(input, shape);
         let (y, y_shape, tape_ga) = pass(Transform::Analysis, Buf::copy_of(&x), shape);
         let abs_y = Buf::map(&y, f32::abs);
         let (mut z, z_shape, tape_ha) = pass(Transform::HyperAnalysis, abs_y, y_shape);
@@ -129,7 +177,11 @@ impl Forward {
         let bits_z = rate::logistic(&z, &weights.tensors[prior], &weights.tensors[prior + 1]);
         let (raw, _, tape_hs) = pass(Transform::HyperSynthesis, z, z_shape);
         let (raw, context) = if weights.config.context {
-            let (refined, tape) = context::forward(weights, &raw, &y, y_shape);
+            let networks = nets
+                .context
+                .as_ref()
+                .expect("packed with the model's context");
+            let (refined, tape) = context::forward(networks, weights.config.m, &raw, &y, y_shape);
             (refined, Some(tape))
         } else {
             (raw, None)
@@ -159,13 +211,19 @@ impl Forward {
     }
 
     /// Gradients of `coef·Σ(x̂ − x)²/2 + per_pixel·(bits_y + bits_z)`.
-    fn backward(self, weights: &HyperWeights, coef: f32, per_pixel: f32) -> Vec<Vec<f32>> {
+    fn backward(
+        self,
+        weights: &HyperWeights,
+        nets: &Networks<'_>,
+        coef: f32,
+        per_pixel: f32,
+    ) -> Vec<Vec<f32>> {
         let starts = weights.config.network_starts();
         let mut grads: Vec<Vec<f32>> = weights.tensors.iter().map(|t| vec![0.0; t.len()]).collect();
         let [tape_ga, tape_gs, tape_ha, tape_hs] = self.tapes;
         let back = |grads: &mut Vec<Vec<f32>>, t: Transform, tape, dy, need| {
             let range = starts[t as usize]..starts[t as usize + 1];
-            network::backward(tape, params(weights, t), dy, need, &mut grads[range])
+            nets.get(t).backward(tape, dy, need, &mut grads[range])
         };
         let mut d_xhat = Buf::scratch(self.x.len());
         (d_xhat
@@ -198,7 +256,12 @@ impl Forward {
         };
         if let Some(tape) = self.context {
             let context_grads = &mut grads[starts[5]..];
-            context::backward(tape, weights, &mut d_raw, &mut d_y, context_grads);
+            let networks = nets
+                .context
+                .as_ref()
+                .expect("packed with the model's context");
+            let m = weights.config.m;
+            context::backward(tape, (networks, m), &mut d_raw, &mut d_y, context_grads);
         }
         let mut d_z = back(&mut grads, Transform::HyperSynthesis, tape_hs, d_raw, true)
             .expect("input gradient");
@@ -373,7 +436,14 @@ mod tests {
             width: w,
             channels: 3,
         };
-        let pass = Forward::run(&weights, to_nhwc(&images, b, 3, h * w), shape, &noise);
+        let nets = Networks::new(&weights);
+        let pass = Forward::run(
+            &weights,
+            &nets,
+            to_nhwc(&images, b, 3, h * w),
+            shape,
+            &noise,
+        );
         let below = pass.raw_scales.iter().filter(|&&s| s < SCALE_BOUND).count();
         assert_eq!(pass.raw_scales.len(), pass.y.len(), "one scale per latent");
         let (parts, grads) = loss_and_gradients(&weights, &images, (b, h, w), &noise, lambda);
