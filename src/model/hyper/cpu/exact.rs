@@ -8,6 +8,7 @@
 //! product `vpmuldq` issues one): the same integers, about 1.5 times as fast. Whether a product
 //! qualifies depends on its operands alone, so the result is the same either way.
 
+use super::aligned::Aligned;
 use crate::cpu_path::Path;
 
 /// Columns of `b` per packed panel (four vectors of four `i64`).
@@ -31,8 +32,8 @@ const F64_EXACT: u128 = 1 << 53;
 pub struct IntPacked {
     k: usize,
     n: usize,
-    panels: Vec<i64>,
-    wide: Vec<f64>,
+    panels: Aligned<i64>,
+    wide: Aligned<f64>,
     bias: Vec<i64>,
     /// The largest `Σₖ |b[k, j]|` over the columns: with the largest `|a|`, a bound on every
     /// partial sum.

@@ -3,6 +3,7 @@
 //! between calls. The trainer ([`crate::train::hyper::fused`]) runs them with a tape for its
 //! backward pass; a test there holds them to burn.
 
+pub mod aligned;
 pub mod coding;
 pub mod conv;
 pub mod exact;

@@ -10,6 +10,7 @@
 //! same bits (IEEE fused multiply-add is exactly rounded everywhere), so the transforms built on
 //! it give the same numbers on every machine, for whole images and for regions of them.
 
+use super::aligned::Aligned;
 use crate::cpu_path::Path;
 
 /// Columns of `b` per packed panel.
@@ -27,7 +28,7 @@ pub struct Packed {
     k: usize,
     n: usize,
     narrow: bool,
-    panels: Vec<f32>,
+    panels: Aligned<f32>,
     bias: Vec<f32>,
 }
 
@@ -41,7 +42,7 @@ impl Packed {
                 k: rows,
                 n: cols,
                 narrow: true,
-                panels: columns.map(|(k, j)| b(k, j)).collect(),
+                panels: Aligned::from_slice(&columns.map(|(k, j)| b(k, j)).collect::<Vec<_>>()),
                 bias: bias.to_vec(),
             };
         }
@@ -57,16 +58,17 @@ impl Packed {
 }
 
 /// `b(k, j)` for `k < rows`, `j < cols` as panels of `width` columns (`rows × width` each,
-/// row-major, the last padded with zeros), and `bias` padded to whole panels likewise.
+/// row-major, the last padded with zeros; on a 64-byte boundary), and `bias` padded to whole
+/// panels likewise.
 pub(crate) fn pack<T: Copy + Default>(
     rows: usize,
     cols: usize,
     width: usize,
     b: impl Fn(usize, usize) -> T,
     bias: &[T],
-) -> (Vec<T>, Vec<T>) {
+) -> (Aligned<T>, Vec<T>) {
     let count = cols.div_ceil(width);
-    let mut panels = vec![T::default(); count * rows * width];
+    let mut panels = Aligned::filled(count * rows * width, T::default());
     for (p, panel) in panels.chunks_exact_mut(rows * width).enumerate() {
         for (k, row) in panel.chunks_exact_mut(width).enumerate() {
             for (c, v) in row.iter_mut().enumerate() {

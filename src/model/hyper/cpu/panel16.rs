@@ -14,6 +14,7 @@
 //! take half the memory; on the AVX2 machine measured (`docs/hyperprior.md`) `vpmaddwd` with its
 //! 32-bit additions runs 1.4× the multiply-adds of FMA, this kernel 1.1–1.15× the float one's.
 
+use super::aligned::Aligned;
 use super::panel::{pack, Out, Runs, PANEL};
 use crate::cpu_path::Path;
 
@@ -32,12 +33,12 @@ pub struct Packed16 {
     n: usize,
     /// Values of `k` per stretch (an even number).
     stretch: usize,
-    panels: Vec<i16>,
+    panels: Aligned<i16>,
     scale: Vec<f32>,
     bias: Vec<f32>,
     /// The same integers as tiles of the AMX kernel, packed on its first use.
     #[cfg(target_arch = "x86_64")]
-    tiles: std::sync::OnceLock<Vec<u8>>,
+    tiles: std::sync::OnceLock<Aligned<u8>>,
 }
 
 impl Packed16 {

@@ -8,6 +8,7 @@
 
 use rayon::prelude::*;
 
+use super::aligned::Aligned;
 use super::conv::Geometry;
 use crate::cpu_path::Path;
 
@@ -37,7 +38,7 @@ fn weight_gradient_t_on(
         .step_by(TASK_COLUMNS)
         .map(|c0| (c0, (c0 + TASK_COLUMNS).min(p)))
         .collect();
-    let parts: Vec<Vec<f32>> = tasks
+    let parts: Vec<Aligned<f32>> = tasks
         .par_iter()
         .map(|&cols| task(path, g, large, (grad, g_channels), cols))
         .collect();
@@ -58,7 +59,7 @@ pub fn outer_sums((a, n): (&[f32], usize), (b, w): (&[f32], usize), rows: usize)
     let fill = |i: usize, row: &mut [f32]| row.copy_from_slice(&b[i * w..][..w]);
     let acc = chunked(Path::detect(), (a, n), (rows, w), fill);
     if padded == w {
-        return acc;
+        return acc.to_vec();
     }
     acc.chunks_exact(padded)
         .flat_map(|row| &row[..w])
@@ -73,7 +74,7 @@ fn task(
     large: &[f32],
     grad: (&[f32], usize),
     (c0, c1): (usize, usize),
-) -> Vec<f32> {
+) -> Aligned<f32> {
     let fill = |i: usize, row: &mut [f32]| g.patch_columns(large, i, c0..c1, row);
     chunked(path, grad, (g.small_rows(), c1 - c0), fill)
 }
@@ -86,10 +87,10 @@ fn chunked(
     (a, n): (&[f32], usize),
     (rows, w): (usize, usize),
     fill: impl Fn(usize, &mut [f32]),
-) -> Vec<f32> {
+) -> Aligned<f32> {
     let width = w.next_multiple_of(WIDTH);
-    let mut acc = vec![0.0; n * width];
-    let mut chunk = vec![0.0; CHUNK * width];
+    let mut acc = Aligned::filled(n * width, 0.0);
+    let mut chunk = Aligned::filled(CHUNK * width, 0.0);
     for i0 in (0..rows).step_by(CHUNK) {
         let count = CHUNK.min(rows - i0);
         for (k, row) in chunk.chunks_exact_mut(width).take(count).enumerate() {

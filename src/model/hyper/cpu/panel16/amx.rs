@@ -12,6 +12,7 @@ use std::arch::asm;
 use std::arch::x86_64::*;
 
 use super::{Layout, Out, Packed16, PANEL};
+use crate::model::hyper::cpu::aligned::Aligned;
 
 /// Values of `k` in one tile row (64 bytes).
 const CHUNK: usize = 64;
@@ -56,13 +57,13 @@ fn chunks(b: &Packed16, s: usize) -> usize {
 /// `b`'s integers as tiles: for each panel, stretch and chunk, the high bytes' tile then the
 /// low bytes', each 16 rows of four values of `k` for each of the panel's 16 columns (the
 /// layout the tile products read), zeros past the stretch or the columns.
-fn pack(b: &Packed16) -> Vec<u8> {
+fn pack(b: &Packed16) -> Aligned<u8> {
     let (cps, stretches, panels) = (
         chunks_per_stretch(b),
         b.k.div_ceil(b.stretch),
         b.n.div_ceil(PANEL),
     );
-    let mut tiles = vec![0u8; panels * stretches * cps * 2 * TILE];
+    let mut tiles = Aligned::filled(panels * stretches * cps * 2 * TILE, 0u8);
     for p in 0..panels {
         for s in 0..stretches {
             for ch in 0..chunks(b, s) {
