@@ -54,7 +54,8 @@ pub fn forward(x: &[f32], p: &Params<'_>, inverse: bool) -> [Buf; 2] {
         .zip(root.par_chunks_mut(CHUNK_ROWS * c))
         .zip(x.par_chunks(CHUNK_ROWS * c))
         .for_each(|((y, n), x)| {
-            let mut squares = vec![0.0; x.len()];
+            // Written in full before they are read, as `dn`, `sq` and `share` below.
+            let mut squares = Buf::scratch(x.len());
             lanes::squares(path, x, &mut squares);
             let out = Out {
                 values: n,
@@ -116,10 +117,10 @@ fn backward_band(
     (back, c): (&Packed, usize),
     inverse: bool,
 ) -> (Vec<f32>, Vec<f64>) {
-    let (mut dn, mut sq) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+    let (mut dn, mut sq) = (Buf::scratch(x.len()), Buf::scratch(x.len()));
     lanes::backward(path, (x, r, dy), (dx, &mut dn, &mut sq), inverse);
     // The norm's share of the input's gradient, 2x·(dnorm·Γ).
-    let mut share = vec![0.0; dn.len()];
+    let mut share = Buf::scratch(dn.len());
     let out = Out {
         values: &mut share,
         stride: c,

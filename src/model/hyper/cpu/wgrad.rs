@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use super::aligned::Aligned;
 use super::conv::Geometry;
+use super::pool::Buf;
 use crate::cpu_path::Path;
 
 /// Gradient columns (patch values) per task: a 5×5 kernel row of 64 channels.
@@ -90,7 +91,11 @@ fn chunked(
 ) -> Aligned<f32> {
     let width = w.next_multiple_of(WIDTH);
     let mut acc = Aligned::filled(n * width, 0.0);
-    let mut chunk = Aligned::filled(CHUNK * width, 0.0);
+    // Each row's values past `w` must be zeros; the rest is written before it is read.
+    let mut chunk = Buf::scratch(CHUNK * width);
+    if width != w {
+        chunk.fill(0.0);
+    }
     for i0 in (0..rows).step_by(CHUNK) {
         let count = CHUNK.min(rows - i0);
         for (k, row) in chunk.chunks_exact_mut(width).take(count).enumerate() {
