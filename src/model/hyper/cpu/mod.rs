@@ -1,6 +1,6 @@
-//! The family's transforms on aec's own CPU kernels: convolutions as patch matrices and `gemm`
-//! products on NHWC buffers (`rows × channels`, one row per pixel), GDN in place, buffers reused
-//! between calls. The trainer ([`crate::train::hyper::fused`]) runs them with a tape for its
+//! The family's transforms on aec's own CPU kernels, on NHWC buffers (`rows × channels`, one
+//! row per pixel): convolutions reading their patches in place (a patch matrix and `gemm` for
+//! odd sizes), GDN in place, operands on cache-line boundaries, buffers reused between calls. The trainer ([`crate::train::hyper::fused`]) runs them with a tape for its
 //! backward pass; a test there holds them to burn.
 
 pub mod aligned;

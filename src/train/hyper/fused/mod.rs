@@ -1,9 +1,10 @@
-//! The hyperprior family's loss and gradients on the CPU without burn: convolutions as patch
-//! matrices and `gemm` products on NHWC buffers, GDN and the rate terms in place.
+//! The hyperprior family's loss and gradients on the CPU without burn: the layers of
+//! [`crate::model::hyper::cpu::network`] on NHWC buffers (convolutions reading their patches in
+//! place, weight gradients gathered a chunk at a time), GDN and the rate terms in place, the
+//! batch in shards side by side.
 //!
 //! It computes what [`crate::model::hyper::rate::loss`] and burn's autodiff compute (a test
-//! holds the two together), several times faster: no graph, no NCHW reshuffles per layer, and
-//! every product on `gemm`'s kernels on all cores.
+//! holds the two together), several times faster: no graph, no NCHW reshuffles per layer.
 
 mod context;
 mod shards;
