@@ -10,7 +10,7 @@
 //! let image = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(64, 48, |x, y| {
 //!     image::Rgb([(x * 4) as u8, (y * 5) as u8, 128])
 //! }));
-//! let bytes = aec::codec::compress(&image, 3.0)?; // quality 0 (smallest) to 8
+//! let bytes = aec::codec::compress(&image, 3.0)?; // quality 0 (smallest) to 9
 //! let decoded = aec::codec::decompress(&bytes)?;
 //! assert_eq!((decoded.width(), decoded.height()), (64, 48));
 //! # Ok::<(), aec::codec::CodecError>(())

@@ -592,7 +592,7 @@ fn inspect_json(file: &std::path::Path) -> serde_json::Value {
 fn quality_levels_and_version_2_files() {
     let dir = tempfile::tempdir().unwrap();
     let mut sizes = Vec::new();
-    for q in ["1", "2", "3", "4", "5"] {
+    for q in ["1", "2", "3", "4", "5", "7"] {
         let out = dir.path().join(format!("q{q}.aec"));
         aec()
             .args([
@@ -664,12 +664,13 @@ fn quality_levels_and_version_2_files() {
     aec().args(["model", "list"]).assert().success().stdout(
         predicate::str::is_match(r"--quality 3 +whole image")
             .unwrap()
+            .and(predicate::str::is_match(r"--quality 7 +whole image N = 128").unwrap())
             .and(predicate::str::contains("(default)"))
             .and(predicate::str::contains("tiled-q4"))
             .and(predicate::str::contains("scale-only-q5"))
             .and(predicate::str::contains("context-v1-q5"))
             .and(predicate::str::contains(
-                "--quality also takes fractions from 0 to 8",
+                "--quality also takes fractions from 0 to 9",
             )),
     );
     // Previous levels by name; their files decode with the built-in models alone.
@@ -689,7 +690,7 @@ fn quality_levels_and_version_2_files() {
             .success();
     }
     aec()
-        .args(["compress", CAT, "-Q", "9"])
+        .args(["compress", CAT, "-Q", "9.5"])
         .assert()
         .failure()
         .stderr(predicate::str::contains("quality"));

@@ -112,7 +112,7 @@ fn hyper_info(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<ExitCode> 
 /// `aec model list`: the built-in models.
 pub fn list() -> anyhow::Result<ExitCode> {
     println!(
-        "{:<14} {:<56} {:>7}  id (first 8 bytes)",
+        "{:<14} {:<66} {:>7}  id (first 8 bytes)",
         "name", "kind", "rate λ"
     );
     for b in Builtin::all() {
@@ -124,7 +124,8 @@ pub fn list() -> anyhow::Result<ExitCode> {
             | Builtin::MeanScale(_)
             | Builtin::Context { .. } => {
                 let (m, _) = HyperModel::from_bytes(bytes)?;
-                let kind = format!("whole image, {}", m.weights.config.kind());
+                let c = &m.weights.config;
+                let kind = format!("whole image N = {}, {}", c.n, c.kind());
                 let name = match b {
                     Builtin::Quality(q) => format!("--quality {q}"),
                     _ => b.name(),
@@ -150,7 +151,7 @@ pub fn list() -> anyhow::Result<ExitCode> {
             ""
         };
         println!(
-            "{:<14} {:<56} {:>7}  {}{default}",
+            "{:<14} {:<66} {:>7}  {}{default}",
             name,
             kind,
             lambda.unwrap_or_else(|| "-".into()),

@@ -11,7 +11,8 @@ use crate::store::ModelId;
 pub static BUILTIN_MODEL: &[u8] = include_bytes!("../../samples/model/aec-128.safetensors");
 
 /// The whole-image hyperprior models, smallest files first (quality 1, 2, …), one per λ of
-/// `scripts/train-hyper-sweep.sh`, stored as f16.
+/// `scripts/train-hyper-sweep.sh` (N = 64, M = 96), then the published size (N = 128, M = 192,
+/// `scripts/train-hyper-large.sh`) at the top, stored as f16.
 static QUALITY_MODELS: &[&[u8]] = &[
     include_bytes!("../../samples/model/hyper/q1.safetensors"),
     include_bytes!("../../samples/model/hyper/q2.safetensors"),
@@ -19,6 +20,7 @@ static QUALITY_MODELS: &[&[u8]] = &[
     include_bytes!("../../samples/model/hyper/q4.safetensors"),
     include_bytes!("../../samples/model/hyper/q5.safetensors"),
     include_bytes!("../../samples/model/hyper/q6.safetensors"),
+    include_bytes!("../../samples/model/hyper/q7.safetensors"),
 ];
 
 /// The previous quality levels (scale-only hyperprior models), smallest files first, kept so
@@ -124,6 +126,10 @@ static IDS: &[(Builtin, &str)] = &[
     (
         Builtin::Quality(6),
         "9c491fb36384c6aa1f70fd8b0e52c8a64b76bf196c7b596180bf2f25ad7a87b1",
+    ),
+    (
+        Builtin::Quality(7),
+        "2dd49de76ebb3474268d9b12865546a527e1577d2db69f6b0a91472e6b87b10f",
     ),
     (
         Builtin::Reference,

@@ -11,7 +11,7 @@ use super::{Builtin, CodecError, CompressOptions, Quality, MAX_PIXELS};
 use crate::store::hex;
 
 /// Compresses `image` at `quality`, the scale of `aec compress --quality`: 0 (smallest files)
-/// to 8, fractions between the levels, 3 the command line's default. Alpha is dropped, a grey
+/// to 9, fractions between the levels, 3 the command line's default. Alpha is dropped, a grey
 /// image stays grey when decoded; images of up to [`MAX_PIXELS`] pixels.
 pub fn compress(image: &DynamicImage, quality: f64) -> Result<Vec<u8>, CodecError> {
     let quality = Quality::from_value(quality)?;
@@ -108,7 +108,7 @@ mod tests {
     #[test]
     fn bad_input_is_refused_with_what_is_wrong() {
         assert!(matches!(
-            compress(&DynamicImage::ImageRgb8(picture()), 8.5),
+            compress(&DynamicImage::ImageRgb8(picture()), 9.5),
             Err(CodecError::Setting(_))
         ));
         let mut bytes = compress(&DynamicImage::ImageRgb8(picture()), 2.0).unwrap();
