@@ -160,7 +160,8 @@ pub fn list() -> anyhow::Result<ExitCode> {
     }
     println!(
         "\n--quality also takes fractions from {} to {}: between levels k and k + 1, level k \
-         at a finer quantization step.",
+         at a finer quantization step (level k + 1 at a coarser one where its network is \
+         larger).",
         Quality::MIN,
         Quality::max()
     );

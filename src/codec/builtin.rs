@@ -400,6 +400,14 @@ impl Builtin {
         Builtin::Quality(DEFAULT_QUALITY.min(Self::qualities()))
     }
 
+    /// Whether quality level `k`'s network is larger than level `k − 1`'s, so that its coarser
+    /// steps code better than the finer steps of the level below (on Kodak, Q7 at a step of 1.6
+    /// gives 33.19 dB at 0.756 bpp where Q6 gives 32.3 at 0.77): the scale between the two
+    /// then takes level `k`'s coarser steps.
+    pub fn larger_than_below(k: u8) -> bool {
+        k == 7
+    }
+
     /// Number of quality levels.
     pub fn qualities() -> u8 {
         QUALITY_MODELS.len() as u8

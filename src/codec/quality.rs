@@ -2,7 +2,9 @@
 //! trained; a number between levels `k` and `k + 1` is level `k` with a finer quantization
 //! step, `2^(−f/2)` at `k + f`, which brings its files to about level `k + 1`'s size at
 //! `f = 1` (measured on training photos: each level at a step of 0.69–0.71 matches the next
-//! one's bytes within 0.07 dB of its quality, `docs/hyperprior.md#quality-between-the-levels`).
+//! one's bytes within 0.07 dB of its quality, `docs/hyperprior.md#quality-between-the-levels`),
+//! except below a level with a larger network than the one before it
+//! ([`Builtin::larger_than_below`]): there level `k + 1` at the coarser step `2^((1 − f)/2)`.
 //! Below 1 the first level takes coarser steps, above the last level the last one finer
 //! steps, down to `0` and up to two past the last level (a step of ½).
 
@@ -40,8 +42,12 @@ impl Quality {
                 Self::max()
             )));
         }
-        // The level whose finer steps reach q: floor(q), within 1..=top.
-        let level = (q.floor() as u8).clamp(1, top);
+        // The level whose finer steps reach q: floor(q), within 1..=top; or the next one's
+        // coarser steps where its network is the larger.
+        let mut level = (q.floor() as u8).clamp(1, top);
+        if q > f64::from(level) && level < top && Builtin::larger_than_below(level + 1) {
+            level += 1;
+        }
         let offset = q - f64::from(level);
         Ok(Quality {
             level,
@@ -103,7 +109,7 @@ mod tests {
     #[test]
     fn files_tell_their_quality() {
         let id = |k: u8| crate::store::ModelId::of(Builtin::Quality(k).bytes().unwrap()).0;
-        for v in [0.0, 0.5, 1.0, 2.75, 3.0, 4.5, Quality::max()] {
+        for v in [0.0, 0.5, 1.0, 2.75, 3.0, 4.5, 6.5, Quality::max()] {
             let q = Quality::from_value(v).unwrap();
             let back = Quality::of_file(&id(q.level)[..8], q.step).expect("a quality");
             assert_eq!((back.level, back.step), (q.level, q.step));
@@ -128,6 +134,10 @@ mod tests {
         let q = Quality::from_value(2.5).unwrap();
         assert_eq!((q.level, q.step.field()), (2, 215)); // 256 · 2^(−1/4) = 215.3
         assert_eq!(q.to_string(), "quality 2.5 (level 2, step 0.84)");
+        // Below the larger network of level 7, its coarser steps.
+        let q = Quality::from_value(6.5).unwrap();
+        assert_eq!((q.level, q.step.field()), (7, 304)); // 256 · 2^(1/4) = 304.4
+        assert_eq!(Quality::from_value(6.0).unwrap().level, 6);
         // The step falls as the quality rises, from √2 at 0 to ½ two past the top.
         let steps: Vec<(u8, u16)> = (0..=10 * (top as u32 + 2))
             .map(|t| Quality::from_value(f64::from(t) / 10.0).unwrap())
