@@ -4,6 +4,7 @@
 
 use super::family::{codec_from_bytes, ImageCodec};
 use super::CodecError;
+use crate::model::hyper::file::HyperModel;
 use crate::store::ModelId;
 
 /// Bytes of the notebook's model built into aec: the reference configuration (code length
@@ -400,12 +401,16 @@ impl Builtin {
         Builtin::Quality(DEFAULT_QUALITY.min(Self::qualities()))
     }
 
-    /// Whether quality level `k`'s network is larger than level `k − 1`'s, so that its coarser
-    /// steps code better than the finer steps of the level below (on Kodak, Q7 at a step of 1.6
-    /// gives 33.19 dB at 0.756 bpp where Q6 gives 32.3 at 0.77): the scale between the two
-    /// then takes level `k`'s coarser steps.
+    /// Whether quality level `k`'s network is wider than level `k − 1`'s (read from the files'
+    /// metadata), so that its coarser steps code better than the finer steps of the level below
+    /// (on Kodak, Q7 at a step of 1.6 gives 33.19 dB at 0.756 bpp where Q6 gives 32.3 at 0.77):
+    /// the scale between the two then takes level `k`'s coarser steps.
     pub fn larger_than_below(k: u8) -> bool {
-        k == 7
+        let n = |k: u8| {
+            let bytes = Builtin::Quality(k).bytes()?;
+            HyperModel::config_of(bytes).ok().map(|(c, _)| c.n)
+        };
+        k > 1 && matches!((n(k), n(k - 1)), (Some(a), Some(b)) if a > b)
     }
 
     /// Number of quality levels.
@@ -508,6 +513,14 @@ impl Builtin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_published_size_is_larger_than_the_level_below() {
+        let larger: Vec<u8> = (0..=Builtin::qualities() + 1)
+            .filter(|&k| Builtin::larger_than_below(k))
+            .collect();
+        assert_eq!(larger, [7]);
+    }
 
     #[test]
     fn ids_are_the_files_digests() {

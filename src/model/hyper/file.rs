@@ -171,9 +171,8 @@ impl HyperModel {
             .unwrap_or(false)
     }
 
-    /// Parses a file, checking every tensor's type and shape and the tables.
-    pub fn from_bytes(bytes: &[u8]) -> Result<(Self, ModelId), ModelError> {
-        let st = safetensors::SafeTensors::deserialize(bytes)?;
+    /// The configuration and λ a file declares (its metadata alone: no tensor is read).
+    pub fn config_of(bytes: &[u8]) -> Result<(HyperConfig, f64), ModelError> {
         let (_, md) = safetensors::SafeTensors::read_metadata(bytes)?;
         let json = md
             .metadata()
@@ -187,6 +186,13 @@ impl HyperModel {
             .with_means(meta.means)
             .with_context(meta.context);
         config.validate()?;
+        Ok((config, meta.lambda))
+    }
+
+    /// Parses a file, checking every tensor's type and shape and the tables.
+    pub fn from_bytes(bytes: &[u8]) -> Result<(Self, ModelId), ModelError> {
+        let st = safetensors::SafeTensors::deserialize(bytes)?;
+        let (config, lambda) = Self::config_of(bytes)?;
         let read = |name: &str, dtype, len| read_words(&st, name, dtype, len);
         let specs = config.param_specs();
         let precision = match st.tensor(&specs[0].name).map(|v| v.dtype()) {
@@ -211,7 +217,7 @@ impl HyperModel {
         tables.validate(config.n)?;
         let model = Self {
             weights: HyperWeights { config, tensors },
-            lambda: meta.lambda,
+            lambda,
             tables,
             precision,
         };
