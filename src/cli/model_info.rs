@@ -123,14 +123,14 @@ pub fn list() -> anyhow::Result<ExitCode> {
             | Builtin::ScaleOnly(_)
             | Builtin::MeanScale(_)
             | Builtin::Context { .. } => {
-                let (m, _) = HyperModel::from_bytes(bytes)?;
-                let c = &m.weights.config;
+                // The metadata alone: no tensor is read.
+                let (c, lambda) = HyperModel::config_of(bytes)?;
                 let kind = format!("whole image N = {}, {}", c.n, c.kind());
                 let name = match b {
                     Builtin::Quality(q) => format!("--quality {q}"),
                     _ => b.name(),
                 };
-                (name, kind, Some(m.lambda.to_string()))
+                (name, kind, Some(lambda.to_string()))
             }
             Builtin::Reference | Builtin::Tiled(_) => {
                 let m = store::model_from_bytes(bytes)?;

@@ -35,14 +35,23 @@ impl<T: Copy + Default> Aligned<T> {
 
     /// An empty vector with room for `len` values past the boundary.
     fn with_room(len: usize) -> Self {
-        let room = ALIGN.div_ceil(std::mem::size_of::<T>().max(1));
-        let values: Vec<T> = Vec::with_capacity(len + room);
-        // A zero-sized or already aligned start needs no shift; `align_offset` may decline.
-        let start = match values.as_ptr().align_offset(ALIGN) {
-            shift if shift <= room => shift,
-            _ => 0,
-        };
+        let values: Vec<T> = Vec::with_capacity(len + room::<T>());
+        let start = start_in(&values);
         Self { values, start, len }
+    }
+}
+
+/// Values of `T` a vector needs beyond its use to start that use on the boundary.
+pub fn room<T>() -> usize {
+    ALIGN.div_ceil(std::mem::size_of::<T>().max(1))
+}
+
+/// Where in `values` (allocated with [`room`] to spare) the first value on the boundary is.
+pub fn start_in<T>(values: &[T]) -> usize {
+    // An already aligned start needs no shift; `align_offset` may decline (then 0).
+    match values.as_ptr().align_offset(ALIGN) {
+        shift if shift <= room::<T>() => shift,
+        _ => 0,
     }
 }
 

@@ -5,6 +5,8 @@
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
 
+use super::aligned;
+
 /// Free buffers, at most [`KEEP`] of them.
 static FREE: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
 /// How many free buffers the pool keeps (a step's shards use fewer than this together).
@@ -25,9 +27,6 @@ pub struct Buf {
     len: usize,
 }
 
-/// Values a buffer holds beyond its use, to start on the boundary.
-const ROOM: usize = 16;
-
 impl Buf {
     /// `len` zeros.
     pub fn zeros(len: usize) -> Self {
@@ -38,11 +37,8 @@ impl Buf {
 
     /// `len` values for the caller to overwrite: what an earlier user left there.
     pub fn scratch(len: usize) -> Self {
-        let mut values = take(len + ROOM);
-        let start = match values.as_ptr().align_offset(64) {
-            shift if shift <= ROOM => shift,
-            _ => 0,
-        };
+        let mut values = take(len + aligned::room::<f32>());
+        let start = aligned::start_in(&values);
         if values.len() < start + len {
             values.resize(start + len, 0.0);
         }
