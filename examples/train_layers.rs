@@ -3,7 +3,9 @@
 //! convolution's input gradient (a convolution of its output's gradient) and a convolution's
 //! weight gradient, in G multiply-adds/s (kernels packed beforehand; the packing's own time
 //! last), beside the same convolution and weight gradient
-//! through a patch matrix and `gemm` (what the trainer ran before), each the best of seven.
+//! through a patch matrix and `gemm` (what the trainer ran before), each the best of seven;
+//! then the four products again in bfloat16 on AMX tiles (`train-hyper --bf16`) where the
+//! CPU has them.
 //!
 //! ```sh
 //! cargo run --release --example train_layers
@@ -11,6 +13,7 @@
 
 use std::time::Instant;
 
+use aec::model::hyper::cpu::bf16::{self, Products};
 use aec::model::hyper::cpu::conv::{self, Geometry, Needs};
 
 fn best(mut f: impl FnMut()) -> f64 {
@@ -63,9 +66,11 @@ fn main() {
                 input: false,
                 params: true,
             };
-            let forward = conv::Weights::conv(&w, &zs, (l, s), 5, 2);
-            let backward = conv::Weights::deconv(&w, &zl, (s, l), 5, 2);
-            let timings = [
+            let forward = conv::Weights::conv((&w, &zs), (l, s), (5, 2), Products::F32);
+            let backward = conv::Weights::deconv((&w, &zl), (s, l), (5, 2), Products::F32);
+            let forward16 = conv::Weights::conv((&w, &zs), (l, s), (5, 2), Products::Bf16);
+            let backward16 = conv::Weights::deconv((&w, &zl), (s, l), (5, 2), Products::Bf16);
+            let mut timings = vec![
                 ("conv", best(|| drop(conv::conv_forward(&g, &forward, &x)))),
                 (
                     "conv by patches",
@@ -88,13 +93,38 @@ fn main() {
                     best(|| drop(conv::weight_gradient_by_patches(&g, &x, &dy))),
                 ),
             ];
+            if bf16::available() {
+                timings.extend([
+                    (
+                        "conv bf16",
+                        best(|| drop(conv::conv_forward(&g, &forward16, &x))),
+                    ),
+                    (
+                        "deconv bf16",
+                        best(|| drop(conv::deconv_forward(&g, &backward16, &dy))),
+                    ),
+                    (
+                        "deconv input gradient bf16",
+                        best(|| drop(conv::deconv_backward(&g, &backward16, &dy, &x, input))),
+                    ),
+                    (
+                        "weight gradient bf16",
+                        best(|| drop(conv::conv_backward(&g, &forward16, &x, &dy, params))),
+                    ),
+                ]);
+            }
             let line: Vec<String> = timings
                 .iter()
                 .map(|(name, t)| format!("{name} {}", rate(*t)))
                 .collect();
             // Packing both directions' kernels, once a step for every shard.
             let pack = best(|| {
-                drop(conv::Weights::conv(&w, &zs, (l, s), 5, 2));
+                drop(conv::Weights::conv(
+                    (&w, &zs),
+                    (l, s),
+                    (5, 2),
+                    Products::F32,
+                ));
             });
             println!(
                 "{large}², {l} → {s}: {}, packing {:.2} ms",

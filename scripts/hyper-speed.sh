@@ -8,6 +8,8 @@
 #                              #      PYTHON=tfenv/bin/python (python3 -m venv tfenv &&
 #                              #        tfenv/bin/pip install tensorflow-cpu==2.21.0 numpy pillow)
 #                              #      AEC=${CARGO_TARGET_DIR:-target}/release/aec
+#                              #      BF16=1: both run the convolutions in bfloat16 (aec --bf16,
+#                              #        tf-hyper.py --bf16; AMX tiles where the CPU has them)
 #
 # TensorFlow times STEPS steps after WARMUP untimed ones. aec runs `train-hyper --steps 2*STEPS
 # --every STEPS` and its second report line (the mean time of the interval's steps) is read. A
@@ -41,13 +43,13 @@ timed() {
 run_tf() {
   "$PYTHON" scripts/tf-hyper.py --data "$DATA" --steps "$STEPS" --warmup "$WARMUP" \
     --batch "$BATCH" --crop "$CROP" --n "$N" --m "$M" --lambda "$LAMBDA" --threads "$THREADS" \
-    --padding "$PADDING" \
+    --padding "$PADDING" ${BF16:+--bf16} \
     2>&1 | grep -v -e '^WARNING: All log' -e 'oneDNN custom operations' | tee "$tmp/tf.log"
 }
 run_aec() {
   "$AEC" train-hyper --data "$DATA" --lambda "$LAMBDA" --steps $((2 * STEPS)) --every "$STEPS" \
     --batch-size "$BATCH" --crop "$CROP" --n "$N" --m "$M" --out "$tmp/x.safetensors" \
-    2>&1 | tee "$tmp/aec.log"
+    ${BF16:+--bf16} 2>&1 | tee "$tmp/aec.log"
 }
 
 echo "== TensorFlow: $STEPS steps after $WARMUP warm-up steps"
@@ -64,8 +66,9 @@ echo "(wall times are comparable only when the others left the CPUs that the run
 echo "CPU: $(nproc) threads, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
   "$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^avx(2|512)' | tr '\n' ' ')"
 awk -v tf="$tf_s" -v aec="$aec_s" -v n="$STEPS" -v b="$BATCH" -v c="$CROP" -v nn="$N" -v m="$M" \
-  -v pad="$PADDING" 'BEGIN {
-  printf "batch %dx%d², N=%d M=%d, %d warm steps each; TF padding %s\n", b, c, nn, m, n, pad
+  -v pad="$PADDING" -v bf="${BF16:+; convolutions in bfloat16}" 'BEGIN {
+  printf "batch %dx%d², N=%d M=%d, %d warm steps each; TF padding %s%s\n", b, c, nn, m, n, pad, bf
+
   printf "%-12s %9s %9s\n", "", "s/step", "images/s"
   printf "%-12s %9.4f %9.2f\n", "TensorFlow", tf, b / tf
   printf "%-12s %9.4f %9.2f\n", "aec", aec, b / aec

@@ -20,6 +20,10 @@ convolution 1 before and 2 after (and its transposed convolution is that one's g
 "torch" pads 2 on every side as CompressAI (PyTorch's padding=2, and output_padding=1 for the
 transposed ones) through explicit paddings, which TensorFlow runs more slowly on CPU.
 
+--bf16 runs the convolutions (and transposed ones) on bfloat16 operands, their results cast back
+to float32 (oneDNN then uses AMX tiles where the CPU has them), as `aec train-hyper --bf16`; GDN,
+the rates and the optimizer stay in float32.
+
 Prints the loss every --log steps and, after --warmup untimed steps, the warm steps/s and images/s
 (the `s/step` line is what scripts/hyper-speed.sh reads).
 """
@@ -55,9 +59,10 @@ def networks(n, m):
 class Net(tf.Module):
     """Weights initialised as CompressAI's PyTorch modules are (and as aec's are)."""
 
-    def __init__(self, n, m, seed, torch_padding=False):
+    def __init__(self, n, m, seed, torch_padding=False, bf16=False):
         super().__init__()
         self.torch_padding = torch_padding
+        self.bf16 = bf16
         rng = np.random.default_rng(seed)
         self.nets = networks(n, m)
         self.params = []  # per layer: its variables (none for ReLU)
@@ -85,6 +90,14 @@ class Net(tf.Module):
             return np.ones([c], np.float32), gamma
         return ()
 
+    def operands(self, x, w):
+        if self.bf16:
+            return tf.cast(x, tf.bfloat16), tf.cast(w, tf.bfloat16)
+        return x, w
+
+    def cast_back(self, x):
+        return tf.cast(x, tf.float32) if self.bf16 else x
+
     def run(self, k, x):
         """Transform k (0 g_a, 1 g_s, 2 h_a, 3 h_s) on an NHWC batch."""
         for layer, p in zip(self.nets[k], self.params[k]):
@@ -92,13 +105,13 @@ class Net(tf.Module):
             if kind == "conv":
                 pad = layer[3] // 2
                 pad = [[0, 0], [pad, pad], [pad, pad], [0, 0]] if self.torch_padding else "SAME"
-                x = tf.nn.conv2d(x, p[0], layer[4], pad)
+                x = self.cast_back(tf.nn.conv2d(*self.operands(x, p[0]), layer[4], pad))
                 x = tf.nn.bias_add(x, p[1])
             elif kind == "deconv":  # the gradient of the stride-2 conv: output exactly 2× input
                 b, h, w, _ = tf.unstack(tf.shape(x))
                 shape = tf.stack([b, 2 * h, 2 * w, layer[2]])
                 pad = [[0, 0], [2, 2], [2, 2], [0, 0]] if self.torch_padding else "SAME"
-                x = tf.nn.conv2d_transpose(x, p[0], shape, 2, pad)
+                x = self.cast_back(tf.nn.conv2d_transpose(*self.operands(x, p[0]), shape, 2, pad))
                 x = tf.nn.bias_add(x, p[1])
             elif kind == "gdn":  # x / sqrt(β + γ·x²): a 1x1 conv of x² (kernel[j, i] = γ_ij)
                 beta = tf.square(p[0]) + PEDESTAL
@@ -191,6 +204,7 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="intra/inter-op threads (0: TF's)")
     ap.add_argument("--log", type=int, default=5, help="print the loss every this many steps")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--bf16", action="store_true", help="convolutions on bfloat16 operands")
     a = ap.parse_args()
     if a.crop % 64:
         sys.exit("--crop must be a multiple of 64")
@@ -200,7 +214,7 @@ def main():
     tf.random.set_seed(a.seed)
 
     photos = Photos(a.data, a.crop, a.seed)
-    net = Net(a.n, a.m, a.seed, a.padding == "torch")
+    net = Net(a.n, a.m, a.seed, a.padding == "torch", a.bf16)
     variables = list(net.trainable_variables)
     adam = Adam(variables, a.lr)
     weights = sum(int(np.prod(v.shape)) for v in variables)

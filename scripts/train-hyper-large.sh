@@ -14,7 +14,8 @@
 #   NAME=ft-0483 LAMBDA=0.0483 scripts/train-hyper-large.sh 20000
 #
 # CONTEXT=1 adds the checkerboard context (starting at zero, so from FROM's results); CROP=256
-# BATCH=2 trains on larger crops (the same pixels a step); LR sets the learning rate.
+# BATCH=2 trains on larger crops (the same pixels a step); LR sets the learning rate; BF16=1 runs
+# the convolutions' products in bfloat16 on AMX tiles where the CPU has them (`--bf16`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AEC="${AEC:-${CARGO_TARGET_DIR:-target}/release/aec}"
@@ -30,6 +31,7 @@ fi
 [[ -z "${CONTEXT:-}" ]] || start+=(--context)
 [[ -z "${CROP:-}" ]] || start+=(--crop "$CROP")
 [[ -z "${BATCH:-}" ]] || start+=(--batch-size "$BATCH")
+[[ -z "${BF16:-}" ]] || start+=(--bf16)
 exec "$AEC" train-hyper --data ../shared/data/photos-train \
   --tiles ../shared/data/cifar10-jpeg/train-order.txt --tile-fraction 0.25 \
   --n 128 --m 192 --means --lambda "$lambda" --steps "${1:-400000}" --every 200 \

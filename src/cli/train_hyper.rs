@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use aec::device::DeviceKind;
 use aec::model::hyper::HyperConfig;
+use aec::train::hyper::fused::Products;
 use aec::train::hyper::{
     self, HyperObserver, HyperRecipe, HyperReport, HyperRun, Photos, Schedule,
 };
@@ -88,6 +89,11 @@ pub struct TrainHyperArgs {
     /// Where to train: cpu (aec's own kernels), or burn's flex, ndarray or cuda.
     #[arg(long, default_value = "cpu", env = "AEC_DEVICE")]
     device: DeviceKind,
+    /// On cpu, run the convolutions' products in bfloat16 on AMX tiles where the CPU has them
+    /// (AMX-BF16, Intel since 2023's Sapphire Rapids; elsewhere in f32 as without it). Sums
+    /// stay in f32; a run gives the same bits on any thread count on one CPU, not across CPUs.
+    #[arg(long)]
+    bf16: bool,
 }
 
 struct Console;
@@ -163,7 +169,10 @@ pub fn run(a: TrainHyperArgs) -> anyhow::Result<ExitCode> {
         eprintln!("aec: warning: skipped {}: {}", s.path.display(), s.reason);
     }
     let engine = match a.device {
-        DeviceKind::Cpu => hyper::Engine::Fused,
+        DeviceKind::Cpu => hyper::Engine::Fused(match a.bf16 {
+            true => Products::Bf16,
+            false => Products::F32,
+        }),
         kind => hyper::Engine::Burn(kind.device()?),
     };
     let run = HyperRun {
@@ -185,7 +194,7 @@ pub fn run(a: TrainHyperArgs) -> anyhow::Result<ExitCode> {
     };
     eprintln!(
         "training N={} M={} ({:.0} multiply-adds per pixel forward), λ {}, {} photos ({:.1} Mpx), \
-         batch {}×{}², on {}",
+         batch {}×{}², on {}{}",
         config.n,
         config.m,
         config.macs_per_pixel(),
@@ -194,7 +203,12 @@ pub fn run(a: TrainHyperArgs) -> anyhow::Result<ExitCode> {
         photos.pixels() as f64 / 1e6,
         a.batch_size,
         a.crop,
-        a.device
+        a.device,
+        match (a.bf16, aec::model::hyper::cpu::bf16::available()) {
+            (true, true) => ", products in bfloat16 on AMX tiles",
+            (true, false) => ", products in f32 (no AMX-BF16 here)",
+            (false, _) => "",
+        }
     );
     let state = hyper::train_hyper(&run, &photos, &engine, &mut Console)?;
     eprintln!("{} steps done: {}", state.step, a.out.display());

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use super::step::{mean_value, Step};
 use super::{Conditions, Geometry};
 use crate::entropy::hyper_tables::ladder_scale;
+use crate::model::hyper::cpu::bf16::Products;
 use crate::model::hyper::cpu::network::{self, Network, Shape, Tape};
 use crate::model::hyper::cpu::pool::Buf;
 use crate::model::hyper::cpu::rate::gaussian_bits;
@@ -208,6 +209,7 @@ pub(super) fn refine(
         synthesis: Network::new(
             &weights.config.networks()[t].1,
             &weights.tensors[weights.config.network_starts()[t]..],
+            Products::F32,
         ),
         x,
         mask,

@@ -95,8 +95,8 @@ pub struct HyperReport {
 /// What computes the loss and its gradients.
 #[derive(Debug, Clone)]
 pub enum Engine {
-    /// aec's own CPU kernels ([`fused`]).
-    Fused,
+    /// aec's own CPU kernels ([`fused`]), the convolutions' products run as asked.
+    Fused(fused::Products),
     /// burn's autodiff on this device.
     Burn(Device),
 }
@@ -137,7 +137,7 @@ pub fn train_hyper(
     }
     let engine = match engine {
         Engine::Burn(device) => Engine::Burn(device.clone().autodiff()),
-        Engine::Fused => Engine::Fused,
+        Engine::Fused(products) => Engine::Fused(*products),
     };
     let mut sums = Sums::default();
     while state.step < run.schedule.steps {
@@ -183,8 +183,9 @@ fn step(
     let pixels = photos.batch(recipe.seed, state.step, b);
     let noise = Noise::draw(recipe.seed, state.step, (b, c, c), recipe.config);
     let (parts, gradients) = match engine {
-        Engine::Fused => {
-            fused::loss_and_gradients(&state.weights, &pixels, (b, c, c), &noise, recipe.lambda)
+        Engine::Fused(products) => {
+            let settings = (recipe.lambda, *products);
+            fused::loss_and_gradients(&state.weights, &pixels, (b, c, c), &noise, settings)
         }
         Engine::Burn(device) => burn_step(&state.weights, pixels, (b, c), noise, recipe, device),
     };

@@ -11,6 +11,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
+use super::bf16::Products;
 use super::infer::{Convolution, Transposed};
 use super::pool::Buf;
 use super::wgrad;
@@ -333,35 +334,57 @@ pub struct Weights<'a> {
     pub bias: &'a [f32],
     conv: Convolution,
     transposed: Option<Transposed>,
+    /// How the layer's products run (the weight gradient's too).
+    products: Products,
 }
 
 impl<'a> Weights<'a> {
     /// A `k`×`k` convolution of `stride` from `i` to `o` channels: packed for its forward pass,
     /// and for its input gradient (a transposed convolution) where the stride is 2.
-    pub fn conv(w: &'a [f32], bias: &'a [f32], (i, o): (usize, usize), k: usize, s: usize) -> Self {
+    pub fn conv(
+        (w, bias): (&'a [f32], &'a [f32]),
+        (i, o): (usize, usize),
+        (k, s): (usize, usize),
+        products: Products,
+    ) -> Self {
         let transposed = (s == 2).then(|| Transposed::new(w, &vec![0.0; i], (o, i), k));
         Self {
             w,
             bias,
             conv: Convolution::new(w, bias, (i, o), k, s),
             transposed,
+            products,
         }
+        .with(products)
     }
 
     /// A `k`×`k` transposed convolution of `stride` from `i` to `o` channels: packed for its
     /// input gradient (a convolution), and for its forward pass where the stride is 2.
     pub fn deconv(
-        w: &'a [f32],
-        bias: &'a [f32],
+        (w, bias): (&'a [f32], &'a [f32]),
         (i, o): (usize, usize),
-        k: usize,
-        s: usize,
+        (k, s): (usize, usize),
+        products: Products,
     ) -> Self {
         Self {
             w,
             bias,
             conv: Convolution::new(w, &vec![0.0; i], (o, i), k, s),
             transposed: (s == 2).then(|| Transposed::new(w, bias, (i, o), k)),
+            products,
+        }
+        .with(products)
+    }
+
+    /// The same layer with its products run as `products` asks.
+    fn with(self, products: Products) -> Self {
+        match products {
+            Products::F32 => self,
+            Products::Bf16 => Self {
+                conv: self.conv.with_bf16(),
+                transposed: self.transposed.map(Transposed::with_bf16),
+                ..self
+            },
         }
     }
 }
@@ -433,7 +456,7 @@ pub fn conv_backward(
     dy: &[f32],
     needs: Needs,
 ) -> (Vec<f32>, Vec<f32>, Option<Buf>) {
-    let (dw, db) = param_grads(g, needs, (x, dy), (dy, g.small_channels));
+    let (dw, db) = param_grads(g, (needs, p.products), (x, dy), (dy, g.small_channels));
     let zero = vec![0.0; g.large_channels];
     let dx = needs
         .input
@@ -443,17 +466,17 @@ pub fn conv_backward(
 
 /// The gradients of burn's kernel (from the patches of the large-grid buffer `large` and the
 /// small-grid `small`) and of the bias (the column sums of `dy`, `channels` wide), or two
-/// empty vectors unless `needs.params`.
+/// empty vectors unless `needs.params`; the kernel's products run as `products` asks.
 fn param_grads(
     g: &Geometry,
-    needs: Needs,
+    (needs, products): (Needs, Products),
     (large, small): (&[f32], &[f32]),
     (dy, channels): (&[f32], usize),
 ) -> (Vec<f32>, Vec<f32>) {
     if !needs.params {
         return (Vec::new(), Vec::new());
     }
-    let dt_t = wgrad::weight_gradient_t(g, large, small, g.small_channels);
+    let dt_t = wgrad::weight_gradient_t(g, large, (small, g.small_channels), products);
     (g.burn_kernel_t(&dt_t), column_sums(dy, channels))
 }
 
@@ -507,7 +530,7 @@ pub fn deconv_backward(
     dy: &[f32],
     needs: Needs,
 ) -> (Vec<f32>, Vec<f32>, Option<Buf>) {
-    let (dw, db) = param_grads(g, needs, (dy, x), (dy, g.large_channels));
+    let (dw, db) = param_grads(g, (needs, p.products), (dy, x), (dy, g.large_channels));
     let zero = vec![0.0; g.small_channels];
     let dx = needs.input.then(|| convolve(g, &p.conv, (p.w, &zero), dy));
     (dw, db, dx)
@@ -594,8 +617,8 @@ mod tests {
                 .enumerate()
                 .for_each(|(i, v)| *v += bias[i % s]);
             let (forward, backward) = (
-                Weights::conv(&w, &bias[..s], (l, s), k, stride),
-                Weights::deconv(&w, &bias[..l], (s, l), k, stride),
+                Weights::conv((&w, &bias[..s]), (l, s), (k, stride), Products::F32),
+                Weights::deconv((&w, &bias[..l]), (s, l), (k, stride), Products::F32),
             );
             assert_close(&conv_forward(&g, &forward, &x), &want_y, &what);
             // The convolution's gradients: Tᵀ's is dyᵀ·patches, the input's the scatter of

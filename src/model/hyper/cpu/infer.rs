@@ -42,6 +42,16 @@ pub(super) struct Gather<K = Packed> {
     runs: Option<Vec<usize>>,
 }
 
+impl Gather<Packed> {
+    /// The same convolution, its products in bfloat16 where the CPU has tiles for them.
+    fn with_bf16(self) -> Self {
+        Self {
+            kernel: self.kernel.with_bf16(),
+            ..self
+        }
+    }
+}
+
 impl<K> Gather<K> {
     /// The convolution of `taps` with `kernel`.
     pub(super) fn new(taps: Taps, kernel: K) -> Self {
@@ -175,6 +185,16 @@ impl Transposed {
         }
     }
 
+    /// The same layer, its products in bfloat16 on AMX tiles where the CPU has them (the
+    /// trainer's choice: [`super::bf16`]).
+    pub fn with_bf16(self) -> Self {
+        let [a, b, c, d] = *self.phases;
+        Self {
+            phases: Box::new([a.with_bf16(), b.with_bf16(), c.with_bf16(), d.with_bf16()]),
+            ..self
+        }
+    }
+
     /// Writes the layer's output for the `height × width` map `x` (NHWC, one image) to
     /// `out`, `2·height × 2·width` pixels, one pair of output rows per task.
     pub fn run_into(&self, path: Path, x: &[f32], size: (usize, usize), out: &mut [f32]) {
@@ -213,6 +233,15 @@ impl Convolution {
         Self {
             gather: conv(w, bias, (i, o), k, stride),
             out_channels: o,
+        }
+    }
+
+    /// The same layer, its products in bfloat16 on AMX tiles where the CPU has them (the
+    /// trainer's choice: [`super::bf16`]).
+    pub fn with_bf16(self) -> Self {
+        Self {
+            gather: self.gather.with_bf16(),
+            ..self
         }
     }
 

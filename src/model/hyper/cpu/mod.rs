@@ -4,6 +4,7 @@
 //! backward pass; a test there holds them to burn.
 
 pub mod aligned;
+pub mod bf16;
 pub mod coding;
 pub mod conv;
 pub mod exact;

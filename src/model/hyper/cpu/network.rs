@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use super::bf16::Products;
 use super::conv::{self, Geometry};
 use super::gdn;
 use super::pool::Buf;
@@ -62,8 +63,9 @@ pub struct Network<'a> {
 }
 
 impl<'a> Network<'a> {
-    /// Packs the layers' kernels, layers side by side.
-    pub fn new(layers: &[Layer], params: &'a [Vec<f32>]) -> Self {
+    /// Packs the layers' kernels, layers side by side, for convolution products run as
+    /// `products` asks.
+    pub fn new(layers: &[Layer], params: &'a [Vec<f32>], products: Products) -> Self {
         let mut firsts = Vec::with_capacity(layers.len());
         let mut p = 0;
         for layer in layers {
@@ -76,18 +78,16 @@ impl<'a> Network<'a> {
         let prepared = (layers.par_iter().zip(&firsts))
             .map(|(layer, &p)| match *layer {
                 Layer::Conv(i, o, k, s) => Prepared::Conv(conv::Weights::conv(
-                    &params[p],
-                    &params[p + 1],
+                    (&params[p], &params[p + 1]),
                     (i, o),
-                    k,
-                    s,
+                    (k, s),
+                    products,
                 )),
                 Layer::Deconv(i, o, k, s) => Prepared::Conv(conv::Weights::deconv(
-                    &params[p],
-                    &params[p + 1],
+                    (&params[p], &params[p + 1]),
                     (i, o),
-                    k,
-                    s,
+                    (k, s),
+                    products,
                 )),
                 Layer::Gdn(c, _) => Prepared::Gdn(gdn::Params::new(&params[p], &params[p + 1], c)),
                 Layer::Relu => Prepared::Relu,
@@ -206,5 +206,5 @@ impl<'a> Network<'a> {
 /// Runs `layers` on `x` with the transform's parameter tensors `params` once (packing the
 /// kernels for this one pass): [`Network::forward`].
 pub fn forward(layers: &[Layer], params: &[Vec<f32>], x: Buf, shape: Shape) -> (Buf, Shape, Tape) {
-    Network::new(layers, params).forward(x, shape)
+    Network::new(layers, params, Products::F32).forward(x, shape)
 }

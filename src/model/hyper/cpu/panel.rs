@@ -10,7 +10,10 @@
 //! same bits (IEEE fused multiply-add is exactly rounded everywhere), so the transforms built on
 //! it give the same numbers on every machine, for whole images and for regions of them.
 
+use std::sync::Arc;
+
 use super::aligned::Aligned;
+use super::bf16;
 use crate::cpu_path::Path;
 
 /// Columns of `b` per packed panel.
@@ -30,6 +33,8 @@ pub struct Packed {
     narrow: bool,
     panels: Aligned<f32>,
     bias: Vec<f32>,
+    /// The same in bfloat16 tiles, for the trainer's products ([`Packed::with_bf16`]).
+    tiles: Option<Arc<bf16::Tiles>>,
 }
 
 impl Packed {
@@ -44,6 +49,7 @@ impl Packed {
                 narrow: true,
                 panels: Aligned::from_slice(&columns.map(|(k, j)| b(k, j)).collect::<Vec<_>>()),
                 bias: bias.to_vec(),
+                tiles: None,
             };
         }
         let (panels, bias) = pack(rows, cols, PANEL, b, bias);
@@ -53,7 +59,19 @@ impl Packed {
             narrow: false,
             panels,
             bias,
+            tiles: None,
         }
+    }
+
+    /// The same kernel, its products run in bfloat16 on AMX tiles where the CPU has them
+    /// ([`bf16`]; the trainer's, never the coder's), in `f32` elsewhere. Narrow kernels stay
+    /// in `f32`.
+    pub fn with_bf16(mut self) -> Self {
+        if !self.narrow && bf16::available() {
+            let tiles = bf16::Tiles::from_panels(&self.panels, (self.k, self.n), &self.bias);
+            self.tiles = Some(Arc::new(tiles));
+        }
+        self
     }
 }
 
@@ -98,6 +116,16 @@ pub struct Out<'a> {
 pub fn product(path: Path, a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
     assert!(a.len() >= rows * b.k, "a holds {rows} rows");
     check_out(rows, b, &out);
+    if b.tiles.is_some() && path >= Path::Amx {
+        let starts: Vec<usize> = (0..rows).map(|i| i * b.k).collect();
+        let runs = Runs {
+            src: a,
+            gathered: &[],
+            lens: &[b.k],
+            starts: &starts,
+        };
+        return product_runs(path, &runs, rows, b, out);
+    }
     match (path, b.narrow) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2 and
@@ -160,6 +188,12 @@ pub fn product_runs(path: Path, a: &Runs<'_>, rows: usize, b: &Packed, out: Out<
         }
     }
     check_out(rows, b, &out);
+    #[cfg(target_arch = "x86_64")]
+    if let (Some(tiles), true) = (&b.tiles, path >= Path::Amx) {
+        // SAFETY: tiles are made only where `bf16::available()`; the runs and `out` are
+        // checked above.
+        return unsafe { bf16::product(a, rows, (b.k, b.n), tiles, out) };
+    }
     match (path, b.narrow) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2 and

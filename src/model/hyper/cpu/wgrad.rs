@@ -9,6 +9,7 @@
 use rayon::prelude::*;
 
 use super::aligned::Aligned;
+use super::bf16::{self, Products};
 use super::conv::Geometry;
 use super::pool::Buf;
 use crate::cpu_path::Path;
@@ -22,9 +23,19 @@ const CHUNK: usize = 64;
 
 /// `Gᵀ = Σᵢ g(i) ⊗ patch(i)` as a `g_channels × patch_len` matrix, where `patch(i)` is small
 /// pixel `i`'s patch of the large-grid buffer `large` and `g(i)` its row of `g`
-/// (`small_rows × g_channels`).
-pub fn weight_gradient_t(g: &Geometry, large: &[f32], grad: &[f32], g_channels: usize) -> Vec<f32> {
-    weight_gradient_t_on(Path::detect(), g, large, (grad, g_channels))
+/// (`small_rows × g_channels`); its products run as `products` asks ([`bf16`]: in bfloat16 on
+/// AMX tiles where the CPU has them, each value summed in a fixed order there too).
+pub fn weight_gradient_t(
+    g: &Geometry,
+    large: &[f32],
+    grad: (&[f32], usize),
+    products: Products,
+) -> Vec<f32> {
+    let path = Path::detect();
+    match products == Products::Bf16 && path >= Path::Amx && bf16::available() {
+        true => weight_gradient_t_bf16(g, large, grad),
+        false => weight_gradient_t_on(path, g, large, grad),
+    }
 }
 
 /// [`weight_gradient_t`] on `path`.
@@ -44,6 +55,33 @@ fn weight_gradient_t_on(
         .map(|&cols| task(path, g, large, (grad, g_channels), cols))
         .collect();
     let mut out = vec![0.0; g_channels * p];
+    for (&(c0, c1), part) in tasks.iter().zip(&parts) {
+        let padded = (c1 - c0).next_multiple_of(WIDTH);
+        for (row, src) in out.chunks_exact_mut(p).zip(part.chunks_exact(padded)) {
+            row[c0..c1].copy_from_slice(&src[..c1 - c0]);
+        }
+    }
+    out
+}
+
+/// [`weight_gradient_t`] on AMX tiles: `g`'s transpose in bfloat16 once ([`bf16::Columns`]),
+/// then each task's patch columns as tiles, [`bf16::CHUNK`] pixels' worth at a time.
+fn weight_gradient_t_bf16(g: &Geometry, large: &[f32], (grad, n): (&[f32], usize)) -> Vec<f32> {
+    let (p, rows) = (g.patch_len(), g.small_rows());
+    let a = bf16::Columns::new(grad, rows, n);
+    let tasks: Vec<(usize, usize)> = (0..p)
+        .step_by(TASK_COLUMNS)
+        .map(|c0| (c0, (c0 + TASK_COLUMNS).min(p)))
+        .collect();
+    let parts: Vec<Aligned<f32>> = tasks
+        .par_iter()
+        .map(|&(c0, c1)| {
+            let fill = |i: usize, row: &mut [f32]| g.patch_columns(large, i, c0..c1, row);
+            // SAFETY: `bf16::available()` was checked by the caller.
+            unsafe { bf16::outer_sums(&a, c1 - c0, fill) }
+        })
+        .collect();
+    let mut out = vec![0.0; n * p];
     for (&(c0, c1), part) in tasks.iter().zip(&parts) {
         let padded = (c1 - c0).next_multiple_of(WIDTH);
         for (row, src) in out.chunks_exact_mut(p).zip(part.chunks_exact(padded)) {
@@ -326,7 +364,53 @@ mod tests {
                     assert_eq!(bits(&got), bits(&want), "{g:?} {path:?} {threads} threads");
                 }
             }
-            assert_eq!(bits(&weight_gradient_t(&g, &large, &grad, n)), bits(&want));
+            let all = weight_gradient_t(&g, &large, (&grad, n), Products::F32);
+            assert_eq!(bits(&all), bits(&want));
+        }
+    }
+
+    /// On AMX tiles: within `f32` rounding of the `f64` sums of the operands rounded to
+    /// bfloat16, and the same bits on 1 to 16 threads.
+    #[test]
+    fn tiles_sum_the_rounded_products_on_any_thread_count() {
+        if !bf16::available() {
+            eprintln!("no AMX BF16 here: the tile kernel is not run");
+            return;
+        }
+        let cases = [
+            Geometry::new(2, (12, 10), (3, 7), 5, 2),
+            Geometry::new(3, (8, 6), (64, 13), 5, 2),
+            Geometry::new(1, (5, 7), (20, 25), 3, 1),
+            Geometry::new(2, (64, 48), (33, 40), 5, 2),
+        ];
+        let r = |v: f32| f64::from(bf16::widen(bf16::round(v)));
+        for g in cases {
+            let large = values(g.large_rows() * g.large_channels, 3);
+            let (n, p) = (g.small_channels, g.patch_len());
+            let grad = values(g.small_rows() * n, 11);
+            let cols = g.patches(&large);
+            let got = weight_gradient_t(&g, &large, (&grad, n), Products::Bf16);
+            for j in 0..n {
+                for c in 0..p {
+                    let (mut want, mut mass) = (0f64, 0f64);
+                    for i in 0..g.small_rows() {
+                        let t = r(grad[i * n + j]) * r(cols[i * p + c]);
+                        (want, mass) = (want + t, mass + t.abs());
+                    }
+                    let v = f64::from(got[j * p + c]);
+                    assert!(
+                        (v - want).abs() <= 1e-5 * mass,
+                        "{g:?} ({j}, {c}): {v} against {want}"
+                    );
+                }
+            }
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            for threads in [1, 3, 16] {
+                let again = on_threads(threads, || {
+                    weight_gradient_t(&g, &large, (&grad, n), Products::Bf16)
+                });
+                assert_eq!(bits(&again), bits(&got), "{g:?} {threads} threads");
+            }
         }
     }
 }

@@ -6,6 +6,7 @@
 //! a context of zeros, so that both kinds of latents have parameters a decoder can form in two
 //! passes.
 
+use crate::model::hyper::cpu::bf16::Products;
 use crate::model::hyper::cpu::network::{Network, Shape, Tape};
 use crate::model::hyper::cpu::pool::Buf;
 use crate::model::hyper::{is_anchor, HyperWeights};
@@ -26,12 +27,12 @@ pub struct Networks<'a> {
 
 impl<'a> Networks<'a> {
     /// The networks of a model with a context.
-    pub fn new(weights: &'a HyperWeights) -> Self {
+    pub fn new(weights: &'a HyperWeights, products: Products) -> Self {
         let start = weights.config.network_starts()[5];
         let [(_, context_layers), (_, net_layers)] = weights.config.context_networks();
         let (context, parameters) = rayon::join(
-            || Network::new(&context_layers, &weights.tensors[start..]),
-            || Network::new(&net_layers, &weights.tensors[start + 2..]),
+            || Network::new(&context_layers, &weights.tensors[start..], products),
+            || Network::new(&net_layers, &weights.tensors[start + 2..], products),
         );
         Self {
             context,
@@ -185,7 +186,7 @@ mod tests {
         let latents = 30;
         let raw = Buf::copy_of(&noise(3, 0, 12 * latents));
         let y: Vec<f32> = noise(4, 0, 6 * latents).iter().map(|v| 8.0 * v).collect();
-        let nets = Networks::new(&weights);
+        let nets = Networks::new(&weights, Products::F32);
         let run = |y: &[f32]| forward(&nets, 6, &raw, &Buf::copy_of(y), shape).0.to_vec();
         let base = run(&y);
         let changed = |a: &[f32], b: &[f32]| -> Vec<usize> {
