@@ -4,6 +4,7 @@
 
 use rayon::prelude::*;
 
+use super::bf16::Products;
 use super::panel::{self, Out, Packed};
 use super::pool::Buf;
 use super::wgrad;
@@ -27,14 +28,21 @@ pub struct Params<'a> {
 }
 
 impl<'a> Params<'a> {
-    /// The layer of `c` channels with β' `beta_root` and Γ' `gamma_root`.
-    pub fn new(beta_root: &'a [f32], gamma_root: &'a [f32], c: usize) -> Self {
+    /// The layer of `c` channels with β' `beta_root` and Γ' `gamma_root`, its two products
+    /// (`x²·Γᵀ`, `dnorm·Γ`) run as `products` asks.
+    pub fn new(beta_root: &'a [f32], gamma_root: &'a [f32], c: usize, products: Products) -> Self {
         let (beta, gamma) = effective(beta_root, gamma_root);
+        let norm = Packed::new(c, c, |k, j| gamma[j * c + k], &beta);
+        let back = Packed::new(c, c, |k, j| gamma[k * c + j], &vec![0.0; c]);
+        let (norm, back) = match products {
+            Products::F32 => (norm, back),
+            Products::Bf16 => (norm.with_bf16(), back.with_bf16()),
+        };
         Self {
             roots: (beta_root, gamma_root),
             channels: c,
-            norm: Packed::new(c, c, |k, j| gamma[j * c + k], &beta),
-            back: Packed::new(c, c, |k, j| gamma[k * c + j], &vec![0.0; c]),
+            norm,
+            back,
         }
     }
 }

@@ -89,7 +89,9 @@ impl<'a> Network<'a> {
                     (k, s),
                     products,
                 )),
-                Layer::Gdn(c, _) => Prepared::Gdn(gdn::Params::new(&params[p], &params[p + 1], c)),
+                Layer::Gdn(c, _) => {
+                    Prepared::Gdn(gdn::Params::new(&params[p], &params[p + 1], c, products))
+                }
                 Layer::Relu => Prepared::Relu,
             })
             .collect();
