@@ -184,6 +184,31 @@ fn train_hyper_writes_resumes_and_feeds_compress() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("multiple of 64"));
+    // Products in bfloat16: run, and said, on tiles where the CPU has them, in f32 elsewhere;
+    // refused on burn's devices.
+    let bf16 = dir.path().join("bf16.safetensors");
+    tiny_training(&data, &bf16, "2")
+        .arg("--bf16")
+        .assert()
+        .success()
+        .stderr(predicate::str::is_match("bfloat16 on AMX tiles|no AMX-BF16 here").unwrap());
+    assert!(bf16.exists());
+    aec()
+        .args([
+            "train-hyper",
+            "--lambda",
+            "0.01",
+            "--bf16",
+            "--device",
+            "flex",
+            "--data",
+        ])
+        .arg(&data)
+        .arg("--out")
+        .arg(dir.path().join("flex.safetensors"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("needs --device cpu"));
 }
 
 /// `--means` turns a scale-only model into a mean-scale one, and `--context` that into one with

@@ -122,6 +122,11 @@ fn default_config(a: &TrainHyperArgs) -> HyperConfig {
 }
 
 pub fn run(a: TrainHyperArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        !a.bf16 || matches!(a.device, DeviceKind::Cpu),
+        "--bf16 runs aec's own CPU kernels: it needs --device cpu, not {}",
+        a.device
+    );
     let init = match &a.init {
         Some(p) => {
             let mut weights = hyper::load_weights(p)
