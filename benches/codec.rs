@@ -1,7 +1,8 @@
 //! Benchmarks of the reference model (code length 128): training steps and tile coding (the
 //! container has its own, `cargo bench -p aec-format --bench container`), and of a
-//! default-size hyperprior model on whole images. Run with `cargo bench --bench codec`;
-//! filter with e.g. `cargo bench --bench codec -- encode` or `-- hyper`.
+//! default-size hyperprior model on whole images, and the hyperprior trainer's step at both
+//! sizes with f32 and bfloat16 products. Run with `cargo bench --bench codec`; filter with
+//! e.g. `cargo bench --bench codec -- encode`, `-- hyper` or `-- hyper_train_step`.
 
 use std::hint::black_box;
 
@@ -195,5 +196,42 @@ fn hyper_group(c: &mut Criterion, group: &str, codec: &aec::codec::HyperCodec) {
     g.finish();
 }
 
-criterion_group!(benches, coding, training, images, hyper);
+/// One step's loss and gradients of the whole-image family's trainer (aec's own kernels, a
+/// batch of 8 crops of 128², fresh weights with means) at the default size and at N = 128,
+/// M = 192, with the convolutions' products in f32 and in bfloat16 (on AMX tiles where the
+/// CPU has them, else the same as f32).
+fn hyper_training(c: &mut Criterion) {
+    use aec::model::hyper::rate::Noise;
+    use aec::model::hyper::{HyperConfig, HyperWeights};
+    use aec::train::hyper::fused::{loss_and_gradients, Products};
+    aec::keep_freed_memory();
+    let mut g = c.benchmark_group("hyper_train_step");
+    g.sample_size(10);
+    let (b, side) = (8, 128);
+    let images: Vec<f32> = (0..b * 3 * side * side)
+        .map(|i| ((i * 7 + (i / 97) * 13) % 256) as f32 / 255.0)
+        .collect();
+    for (size, n, m) in [("default", 64, 96), ("large", 128, 192)] {
+        let config = HyperConfig::new(n, m).with_means(true);
+        let weights = HyperWeights::init(config, 0);
+        let noise = Noise::draw(0, 0, (b, side, side), config);
+        for (name, products) in [("f32", Products::F32), ("bf16", Products::Bf16)] {
+            g.bench_function(BenchmarkId::new(name, size), |bench| {
+                bench.iter(|| {
+                    let settings = (0.0067, products);
+                    loss_and_gradients(
+                        &weights,
+                        black_box(&images),
+                        (b, side, side),
+                        &noise,
+                        settings,
+                    )
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, coding, training, images, hyper, hyper_training);
 criterion_main!(benches);
