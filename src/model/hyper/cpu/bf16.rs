@@ -236,25 +236,12 @@ mod amx {
     use std::arch::asm;
     use std::arch::x86_64::*;
 
+    use super::super::tile_use::TileUse;
     use super::{Columns, Out, Runs, Tiles, CHUNK, PANEL, PIXELS, ROWS, TILE};
 
-    /// Palette 1; tiles 0–3 the sums of two row blocks by two panels (16 rows of 16 `f32`),
-    /// 4 and 5 the two row blocks' values, 6 and 7 the two panels' weights (16 rows of 64
-    /// bytes each).
-    #[repr(C, align(64))]
-    struct Config([u8; 64]);
-
-    impl Config {
-        fn new() -> Self {
-            let mut c = [0u8; 64];
-            c[0] = 1;
-            for t in 0..8 {
-                c[16 + 2 * t] = 64;
-                c[48 + t] = ROWS as u8;
-            }
-            Self(c)
-        }
-    }
+    /// Tiles 0–3 hold the sums of two row blocks by two panels (16 rows of 16 `f32`), 4 and 5
+    /// the two row blocks' values, 6 and 7 the two panels' weights.
+    const TILES: usize = 8;
 
     /// See [`super::product`].
     ///
@@ -297,9 +284,8 @@ mod amx {
     ) {
         let (blocks, row_len) = (rows.div_ceil(ROWS), b.chunks * CHUNK);
         debug_assert!(rounded.len() >= blocks * ROWS * row_len && k <= row_len);
-        let config = Config::new();
         // SAFETY: the tiles are available (the caller's promise).
-        unsafe { asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack, readonly)) };
+        let _tiles = unsafe { TileUse::configure(TILES) };
         let mut sums = [[0f32; ROWS * PANEL]; 4];
         for pair in 0..b.pairs {
             let mut block = 0;
@@ -315,8 +301,6 @@ mod amx {
                 block += if two { 2 } else { 1 };
             }
         }
-        // SAFETY: as above.
-        unsafe { asm!("tilerelease", options(nostack, nomem)) };
     }
 
     /// The sums of one or two row blocks (at `first`, `row_len` values apart) by the two
@@ -496,9 +480,8 @@ mod amx {
         let (panels, blocks) = (width / PANEL, a.values.len() / a.stride / ROWS);
         // Two pixels' values; past `w` (and past the last pixel) zeros.
         let mut pair = [vec![0f32; width], vec![0f32; width]];
-        let config = Config::new();
         // SAFETY: the tiles are available (the caller's promise).
-        unsafe { asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack, readonly)) };
+        let _tiles = unsafe { TileUse::configure(TILES) };
         for i0 in (0..a.rows).step_by(PIXELS) {
             let chunks = (a.rows - i0).min(PIXELS).div_ceil(CHUNK);
             for q in 0..chunks * ROWS {
@@ -526,8 +509,6 @@ mod amx {
                 }
             }
         }
-        // SAFETY: as above.
-        unsafe { asm!("tilerelease", options(nostack, nomem)) };
     }
 
     /// Adds to the four tiles of sums at `c` (16 rows of 16, `width` apart: two row blocks by

@@ -17,6 +17,8 @@ pub mod panel16;
 pub mod pool;
 pub mod rate;
 pub mod taps;
+#[cfg(target_arch = "x86_64")]
+pub mod tile_use;
 pub mod wgrad;
 
 use pool::Buf;

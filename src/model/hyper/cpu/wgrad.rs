@@ -28,59 +28,45 @@ const CHUNK: usize = 64;
 pub fn weight_gradient_t(
     g: &Geometry,
     large: &[f32],
-    grad: (&[f32], usize),
+    (grad, n): (&[f32], usize),
     products: Products,
 ) -> Vec<f32> {
     let path = Path::detect();
-    match products == Products::Bf16 && path >= Path::Amx && bf16::available() {
-        true => weight_gradient_t_bf16(g, large, grad),
-        false => weight_gradient_t_on(path, g, large, grad),
+    if !(products == Products::Bf16 && path >= Path::Amx && bf16::available()) {
+        return weight_gradient_t_on(path, g, large, (grad, n));
     }
+    // On AMX tiles: `g`'s transpose in bfloat16 once, then each task's patch columns as
+    // tiles, `bf16::PIXELS` pixels at a time.
+    let a = bf16::Columns::new(grad, g.small_rows(), n);
+    by_columns((n, g.patch_len()), |(c0, c1)| {
+        let fill = |i: usize, row: &mut [f32]| g.patch_columns(large, i, c0..c1, row);
+        // SAFETY: `bf16::available()` is checked above.
+        unsafe { bf16::outer_sums(&a, c1 - c0, fill) }
+    })
 }
 
-/// [`weight_gradient_t`] on `path`.
+/// [`weight_gradient_t`] in `f32` on `path`.
 fn weight_gradient_t_on(
     path: Path,
     g: &Geometry,
     large: &[f32],
     (grad, g_channels): (&[f32], usize),
 ) -> Vec<f32> {
-    let p = g.patch_len();
-    let tasks: Vec<(usize, usize)> = (0..p)
-        .step_by(TASK_COLUMNS)
-        .map(|c0| (c0, (c0 + TASK_COLUMNS).min(p)))
-        .collect();
-    let parts: Vec<Aligned<f32>> = tasks
-        .par_iter()
-        .map(|&cols| task(path, g, large, (grad, g_channels), cols))
-        .collect();
-    let mut out = vec![0.0; g_channels * p];
-    for (&(c0, c1), part) in tasks.iter().zip(&parts) {
-        let padded = (c1 - c0).next_multiple_of(WIDTH);
-        for (row, src) in out.chunks_exact_mut(p).zip(part.chunks_exact(padded)) {
-            row[c0..c1].copy_from_slice(&src[..c1 - c0]);
-        }
-    }
-    out
+    let part = |cols| task(path, g, large, (grad, g_channels), cols);
+    by_columns((g_channels, g.patch_len()), part)
 }
 
-/// [`weight_gradient_t`] on AMX tiles: `g`'s transpose in bfloat16 once ([`bf16::Columns`]),
-/// then each task's patch columns as tiles, [`bf16::CHUNK`] pixels' worth at a time.
-fn weight_gradient_t_bf16(g: &Geometry, large: &[f32], (grad, n): (&[f32], usize)) -> Vec<f32> {
-    let (p, rows) = (g.patch_len(), g.small_rows());
-    let a = bf16::Columns::new(grad, rows, n);
+/// The `n × p` matrix whose columns `c0..c1` `part((c0, c1))` computes (`n` rows of their
+/// count padded to [`WIDTH`]), [`TASK_COLUMNS`] columns a task, tasks side by side.
+fn by_columns(
+    (n, p): (usize, usize),
+    part: impl Fn((usize, usize)) -> Aligned<f32> + Sync,
+) -> Vec<f32> {
     let tasks: Vec<(usize, usize)> = (0..p)
         .step_by(TASK_COLUMNS)
         .map(|c0| (c0, (c0 + TASK_COLUMNS).min(p)))
         .collect();
-    let parts: Vec<Aligned<f32>> = tasks
-        .par_iter()
-        .map(|&(c0, c1)| {
-            let fill = |i: usize, row: &mut [f32]| g.patch_columns(large, i, c0..c1, row);
-            // SAFETY: `bf16::available()` was checked by the caller.
-            unsafe { bf16::outer_sums(&a, c1 - c0, fill) }
-        })
-        .collect();
+    let parts: Vec<Aligned<f32>> = tasks.par_iter().map(|&cols| part(cols)).collect();
     let mut out = vec![0.0; n * p];
     for (&(c0, c1), part) in tasks.iter().zip(&parts) {
         let padded = (c1 - c0).next_multiple_of(WIDTH);

@@ -13,6 +13,7 @@ use std::arch::x86_64::*;
 
 use super::{Layout, Out, Packed16, PANEL};
 use crate::model::hyper::cpu::aligned::Aligned;
+use crate::model::hyper::cpu::tile_use::TileUse;
 
 /// Values of `k` in one tile row (64 bytes).
 const CHUNK: usize = 64;
@@ -20,24 +21,6 @@ const CHUNK: usize = 64;
 pub const ROWS: usize = 16;
 /// Bytes of a tile.
 const TILE: usize = ROWS * CHUNK;
-
-/// The tile configuration: palette 1; tiles 0–6 of 16 rows of 64 bytes. Tiles 0, 1 and 2 hold
-/// the sums of the low, middle and high products, 3 and 4 the rows' high and low bytes, 5
-/// and 6 the weights' high and low bytes.
-#[repr(C, align(64))]
-struct Config([u8; 64]);
-
-impl Config {
-    fn new() -> Self {
-        let mut c = [0u8; 64];
-        c[0] = 1;
-        for t in 0..7 {
-            c[16 + 2 * t] = CHUNK as u8;
-            c[48 + t] = ROWS as u8;
-        }
-        Self(c)
-    }
-}
 
 /// A buffer aligned to the cache line.
 #[derive(Clone, Copy)]
@@ -107,8 +90,9 @@ pub unsafe fn blocked(src: &[i16], b: &Packed16, out: Out<'_>, layout: &Layout<'
     // The block's high bytes, then its low bytes; the three sums.
     let mut bytes = vec![Line([0; 64]); 2 * ROWS * cps];
     let mut sums = [Line([0; 64]); 3 * ROWS];
-    let config = Config::new();
-    asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack, readonly));
+    // Tiles 0, 1 and 2 hold the sums of the low, middle and high products, 3 and 4 the rows'
+    // high and low bytes, 5 and 6 the weights' high and low bytes.
+    let _tiles = TileUse::configure(7);
     for (s, (group, units)) in layout.stretches().enumerate() {
         let chunks = chunks(b, s);
         let mut i = 0;
@@ -136,7 +120,6 @@ pub unsafe fn blocked(src: &[i16], b: &Packed16, out: Out<'_>, layout: &Layout<'
             i += r;
         }
     }
-    asm!("tilerelease", options(nostack, nomem));
 }
 
 /// Rows `i..i + r`'s values of the stretch whose pieces are `group` (from `k0`) as high bytes
