@@ -73,6 +73,7 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(1, 4),
     previous_context!(1, 5),
     previous_context!(1, 6),
+    previous_context!(1, 7),
     previous_context!(2, 1),
     previous_context!(2, 2),
     previous_context!(2, 3),
@@ -130,7 +131,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(7),
-        "2dd49de76ebb3474268d9b12865546a527e1577d2db69f6b0a91472e6b87b10f",
+        "ec6eaf320651dc9f062b334a98ecf76a659d50846438b0f2c95016883a344b9d",
     ),
     (
         Builtin::Reference,
@@ -349,6 +350,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 6,
         },
         "646c9a44d3dd9a811663c37e6c8d327896045627bccfd5a96597407284c06834",
+    ),
+    (
+        Builtin::Context {
+            version: 1,
+            level: 7,
+        },
+        "2dd49de76ebb3474268d9b12865546a527e1577d2db69f6b0a91472e6b87b10f",
     ),
 ];
 
