@@ -38,7 +38,8 @@ thread_local! {
 }
 
 /// Runs `f` with this thread's scratch buffer of at least `len` values (their contents
-/// unspecified).
+/// unspecified). `f` must not wait on other tasks: one stolen onto this thread meanwhile would
+/// find the buffer in use (the kernels' closures only compute and copy).
 fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [u16]) -> R) -> R {
     SCRATCH.with(|cell| {
         let mut buf = cell.borrow_mut();
