@@ -330,7 +330,11 @@ fn rd_writes_table_csv_and_plot() {
         // The previous levels make curves of their own.
         ("mean-scale hyperprior", "mean-scale Q", &[1, 2, 3, 4, 5, 6]),
         ("scale-only hyperprior", "scale-only Q", &[1, 2, 3, 4, 5]),
-        ("context-v1 hyperprior", "context-v1 Q", &[1, 2, 3, 4, 5, 6, 7]),
+        (
+            "context-v1 hyperprior",
+            "context-v1 Q",
+            &[1, 2, 3, 4, 5, 6, 7],
+        ),
         ("context-v2 hyperprior", "context-v2 Q", &[1, 2, 3, 4, 5, 6]),
         ("context-v3 hyperprior", "context-v3 Q", &[1, 2, 3, 4, 5, 6]),
         ("context-v4 hyperprior", "context-v4 Q", &[2, 4, 5, 6]),
