@@ -6,6 +6,7 @@
 #
 #   scripts/step-time.sh path/to/aec-before path/to/aec-after   # env: DATA=../shared/data/photos-train
 #   N=128 M=192 REPS=2 scripts/step-time.sh …                   # the large size (with means)
+#   scripts/step-time.sh path/to/aec path/to/aec+--bf16         # BINARY+FLAG adds a flag
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="${DATA:-../shared/data/photos-train}"
@@ -14,10 +15,12 @@ source scripts/pause-training.sh  # also makes $tmp, removed at exit
 size=(--n "${N:-64}" --m "${M:-96}")
 [[ -z "${N:-}" ]] || size+=(--means)
 for rep in $(seq "${REPS:-4}"); do
-  for bin in "$@"; do
+  for spec in "$@"; do
+    bin="${spec%%+*}" flags=()
+    [[ "$spec" == *+* ]] && flags=("${spec#*+}")
     t=$("$bin" train-hyper --data "$DATA" --lambda 0.0067 --steps 100 --every 50 \
-      --batch-size 8 --crop 128 "${size[@]}" --out "$tmp/x.safetensors" 2>&1 |
+      --batch-size 8 --crop 128 "${size[@]}" --out "$tmp/x.safetensors" ${flags[@]+"${flags[@]}"} 2>&1 |
       sed -n 's/.* \([0-9.]*\) s\/step$/\1/p' | tail -1)
-    echo "$rep $bin $t"
+    echo "$rep $spec $t"
   done
 done
