@@ -178,6 +178,8 @@ pub struct Columns {
     rows: usize,
     /// Values a row (pixels, padded).
     stride: usize,
+    /// Blocks of 16 rows (channels, padded).
+    blocks: usize,
 }
 
 impl Columns {
@@ -204,6 +206,7 @@ impl Columns {
             values,
             rows,
             stride,
+            blocks: padded / ROWS,
         }
     }
 }
@@ -456,7 +459,7 @@ mod amx {
         fill: impl Fn(usize, &mut [f32]),
     ) -> Aligned<f32> {
         let width = w.next_multiple_of(2 * PANEL);
-        let (panels, blocks) = (width / PANEL, a.values.len() / a.stride / ROWS);
+        let (panels, blocks) = (width / PANEL, a.blocks);
         let mut acc = Aligned::filled(blocks * ROWS * width, 0f32);
         // Every tile row a chunk reads is written first.
         super::with_scratch(panels * (PIXELS / CHUNK) * TILE, |tiles| {
@@ -478,7 +481,7 @@ mod amx {
         tiles: &mut [u16],
         acc: &mut [f32],
     ) {
-        let (panels, blocks) = (width / PANEL, a.values.len() / a.stride / ROWS);
+        let (panels, blocks) = (width / PANEL, a.blocks);
         // Two pixels' values; past `w` (and past the last pixel) zeros.
         let mut pair = [vec![0f32; width], vec![0f32; width]];
         // SAFETY: the tiles are available (the caller's promise).

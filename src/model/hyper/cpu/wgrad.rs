@@ -32,7 +32,8 @@ pub fn weight_gradient_t(
     products: Products,
 ) -> Vec<f32> {
     let path = Path::detect();
-    if !(products == Products::Bf16 && path >= Path::Amx && bf16::available()) {
+    let tiles = products == Products::Bf16 && path >= Path::Amx && bf16::available();
+    if !tiles || g.small_rows() == 0 {
         return weight_gradient_t_on(path, g, large, (grad, n));
     }
     // On AMX tiles: `g`'s transpose in bfloat16 once, then each task's patch columns as
