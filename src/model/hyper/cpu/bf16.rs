@@ -99,7 +99,8 @@ pub struct Tiles {
 }
 
 impl Tiles {
-    /// Tiles of the `k × n` matrix `b(k, j)` with `bias`.
+    /// Tiles of the `k × n` matrix `b(k, j)` with `bias` (the tests' way in).
+    #[cfg(test)]
     pub fn new(k: usize, n: usize, b: impl Fn(usize, usize) -> f32, bias: &[f32]) -> Self {
         let panels: Vec<f32> = (0..n.div_ceil(PANEL))
             .flat_map(|p| (0..k).flat_map(move |r| (0..PANEL).map(move |c| (p, r, c))))
@@ -143,6 +144,7 @@ impl Tiles {
 /// `out[i, j] = bias[j] + Σₖ a[i, k]·b[k, j]` for the `rows` rows of `a`, with `a` and `b`
 /// rounded to bfloat16 and the sums in `f32`: the reference of the tile kernel, in `f64`
 /// (whose sums of the rounded operands the tiles approach to within `f32` rounding).
+#[cfg(test)]
 pub fn reference(a: &Runs<'_>, rows: usize, (k, n): (usize, usize), b: &Tiles, out: Out<'_>) {
     let runs = a.lens.len();
     for i in 0..rows {
