@@ -191,6 +191,53 @@ fn rates_512(_threads: usize) -> Option<(f64, f64)> {
     None
 }
 
+/// Multiply-adds per second of `vdpbf16ps` (two bfloat16 products added to each `f32` lane: 32
+/// an instruction), where the CPU has AVX-512 BF16: the rate the trainer's `--bf16` products
+/// run at without AMX.
+#[cfg(target_arch = "x86_64")]
+fn bf16_rate(threads: usize) -> Option<f64> {
+    if !is_x86_feature_detected!("avx512bf16") || !is_x86_feature_detected!("avx512f") {
+        return None;
+    }
+    // SAFETY: the CPU has AVX-512 F and BF16 (checked above).
+    Some(rate(threads, 12 * 32, |n, t| {
+        std::hint::black_box(unsafe { dpbf16_chains(n, t as f32) });
+    }))
+}
+
+/// Twelve independent chains of `vdpbf16ps`, as [`fma_chains`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F and BF16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn dpbf16_chains(iterations: u64, seed: f32) -> f32 {
+    use std::arch::x86_64::*;
+    // Pairs of bfloat16 0.5 and 1e-6-ish: the sums stay finite.
+    let (a, b) = (
+        _mm512_set1_epi32(0x3f00_3f00),
+        _mm512_set1_epi32(0x3586_3586),
+    );
+    // SAFETY: plain 64-byte lanes either way.
+    let bh = |v: __m512i| unsafe { std::mem::transmute::<__m512i, __m512bh>(v) };
+    let (a, b) = (bh(a), bh(b));
+    let mut acc = [_mm512_set1_ps(seed); 12];
+    for _ in 0..iterations {
+        for v in acc.iter_mut() {
+            *v = _mm512_dpbf16_ps(*v, a, b);
+        }
+    }
+    let total = acc
+        .iter()
+        .fold(_mm512_setzero_ps(), |t, &v| _mm512_add_ps(t, v));
+    _mm512_reduce_add_ps(total)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn bf16_rate(_threads: usize) -> Option<f64> {
+    None
+}
+
 /// The second analysis layer's product shape: 48 output pixels, 1600 patch values, 64 channels.
 const SHAPE: (usize, usize, usize) = (48, 1600, 64);
 
@@ -213,12 +260,14 @@ fn kernel_rate(threads: usize, product: impl Fn(&mut [f32]) + Sync) -> f64 {
     (threads * calls * rows * k * n) as f64 / seconds
 }
 
-/// [`kernel_rate`] of the coding transforms' float product kernel on `path`.
-fn product_rate(threads: usize, path: aec::cpu_path::Path) -> f64 {
+/// [`kernel_rate`] of the coding transforms' float product kernel on `path` (with `bf16`, the
+/// trainer's `--bf16` kernel there instead).
+fn product_rate(threads: usize, path: aec::cpu_path::Path, bf16: bool) -> f64 {
     use aec::model::hyper::cpu::panel::{self, Out, Packed};
     let (rows, k, n) = SHAPE;
     let a: Vec<f32> = (0..rows * k).map(|i| (i % 13) as f32 * 0.01).collect();
     let b = Packed::new(k, n, |kk, j| ((kk + j) % 7) as f32 * 0.01, &[0.5; 64]);
+    let b = if bf16 { b.with_bf16() } else { b };
     kernel_rate(threads, |values| {
         let out = Out { values, stride: n };
         panel::product(path, &a, rows, &b, out);
@@ -315,14 +364,28 @@ fn main() {
             dp / 1e9
         );
     }
+    if let (Some(one), Some(all)) = (bf16_rate(1), bf16_rate(threads)) {
+        println!(
+            "AVX-512 BF16 (vdpbf16ps): {:.1} G multiply-adds/s on one thread, {:.1} G/s on {threads}",
+            one / 1e9,
+            all / 1e9
+        );
+    }
     for path in aec::cpu_path::Path::available() {
         println!(
             "aec's product kernels on the {} path (a 48 × 1600 by 1600 × 64 product in cache, the \
              second analysis layer's shape), one thread: float {:.1} G/s, 16-bit {:.1} G/s",
             path.name(),
-            product_rate(1, path) / 1e9,
+            product_rate(1, path, false) / 1e9,
             product16_rate(1, path) / 1e9
         );
+        if aec::model::hyper::cpu::bf16::kernel(path).is_some() {
+            println!(
+                "  the trainer's bfloat16 kernel there ({:?}): {:.1} G/s",
+                aec::model::hyper::cpu::bf16::kernel(path).expect("checked"),
+                product_rate(1, path, true) / 1e9
+            );
+        }
     }
     let mut w = vec![1f32; VALUES];
     let mut m = vec![1f32; VALUES];

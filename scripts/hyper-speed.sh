@@ -9,7 +9,7 @@
 #                              #        tfenv/bin/pip install tensorflow-cpu==2.21.0 numpy pillow)
 #                              #      AEC=${CARGO_TARGET_DIR:-target}/release/aec
 #                              #      BF16=1: both run the convolutions in bfloat16 (aec --bf16,
-#                              #        tf-hyper.py --bf16; AMX tiles where the CPU has them)
+#                              #        tf-hyper.py --bf16; AMX tiles or AVX-512 BF16)
 #
 # TensorFlow times STEPS steps after WARMUP untimed ones. aec runs `train-hyper --steps 2*STEPS
 # --every STEPS` and its second report line (the mean time of the interval's steps) is read. A

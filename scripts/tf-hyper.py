@@ -21,7 +21,7 @@ convolution 1 before and 2 after (and its transposed convolution is that one's g
 transposed ones) through explicit paddings, which TensorFlow runs more slowly on CPU.
 
 --bf16 runs the convolutions (and transposed ones) on bfloat16 operands, their results cast back
-to float32 (oneDNN then uses AMX tiles where the CPU has them), as `aec train-hyper --bf16`; GDN,
+to float32 (oneDNN then uses AMX tiles or AVX-512 BF16 where the CPU has them), as `aec train-hyper --bf16`; GDN,
 the rates and the optimizer stay in float32.
 
 Prints the loss every --log steps and, after --warmup untimed steps, the warm steps/s and images/s

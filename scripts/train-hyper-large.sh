@@ -15,7 +15,7 @@
 #
 # CONTEXT=1 adds the checkerboard context (starting at zero, so from FROM's results); CROP=256
 # BATCH=2 trains on larger crops (the same pixels a step); LR sets the learning rate; BF16=1 runs
-# the convolutions' products in bfloat16 on AMX tiles where the CPU has them (`--bf16`).
+# the convolutions' products in bfloat16 where the CPU has AMX tiles or AVX-512 BF16 (`--bf16`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AEC="${AEC:-${CARGO_TARGET_DIR:-target}/release/aec}"

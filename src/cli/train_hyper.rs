@@ -89,9 +89,10 @@ pub struct TrainHyperArgs {
     /// Where to train: cpu (aec's own kernels), or burn's flex, ndarray or cuda.
     #[arg(long, default_value = "cpu", env = "AEC_DEVICE")]
     device: DeviceKind,
-    /// On cpu, run the convolutions' products in bfloat16 on AMX tiles where the CPU has them
-    /// (AMX-BF16, Intel since 2023's Sapphire Rapids; elsewhere in f32 as without it). Sums
-    /// stay in f32; a run gives the same bits on any thread count on one CPU, not across CPUs.
+    /// On cpu, run the convolutions' products in bfloat16 where the CPU has instructions for
+    /// them: AMX tiles (AMX-BF16, Intel since Sapphire Rapids), else AVX-512 BF16 (AMD since
+    /// Zen 4, Intel since Cooper Lake); elsewhere in f32 as without it. Sums stay in f32; a run
+    /// gives the same bits on any thread count on one CPU, not across CPUs.
     #[arg(long)]
     bf16: bool,
 }
@@ -209,13 +210,20 @@ pub fn run(a: TrainHyperArgs) -> anyhow::Result<ExitCode> {
         a.batch_size,
         a.crop,
         a.device,
-        match (a.bf16, aec::model::hyper::cpu::bf16::available()) {
-            (true, true) => ", products in bfloat16 on AMX tiles",
-            (true, false) => ", products in f32 (no AMX-BF16 here)",
-            (false, _) => "",
-        }
+        bf16_note(a.bf16)
     );
     let state = hyper::train_hyper(&run, &photos, &engine, &mut Console)?;
     eprintln!("{} steps done: {}", state.step, a.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the log says of `--bf16`: which instructions run the products.
+fn bf16_note(bf16: bool) -> &'static str {
+    use aec::model::hyper::cpu::bf16::{kernel, Kernel};
+    match (bf16, kernel(aec::cpu_path::Path::detect())) {
+        (true, Some(Kernel::Amx)) => ", products in bfloat16 on AMX tiles",
+        (true, Some(Kernel::Dot)) => ", products in bfloat16 by AVX-512 BF16",
+        (true, None) => ", products in f32 (no AMX-BF16 or AVX-512 BF16 here)",
+        (false, _) => "",
+    }
 }

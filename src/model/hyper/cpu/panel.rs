@@ -63,7 +63,7 @@ impl Packed {
         }
     }
 
-    /// The same kernel, its products run in bfloat16 on AMX tiles where the CPU has them
+    /// The same kernel, its products run in bfloat16 where the CPU has a kernel for them
     /// ([`bf16`]; the trainer's, never the coder's), in `f32` elsewhere. Narrow kernels stay
     /// in `f32`.
     pub fn with_bf16(mut self) -> Self {
@@ -116,7 +116,7 @@ pub struct Out<'a> {
 pub fn product(path: Path, a: &[f32], rows: usize, b: &Packed, out: Out<'_>) {
     assert!(a.len() >= rows * b.k, "a holds {rows} rows");
     check_out(rows, b, &out);
-    if b.tiles.is_some() && path >= Path::Amx {
+    if b.tiles.is_some() && bf16::kernel(path).is_some() {
         let starts: Vec<usize> = (0..rows).map(|i| i * b.k).collect();
         let runs = Runs {
             src: a,
@@ -189,10 +189,9 @@ pub fn product_runs(path: Path, a: &Runs<'_>, rows: usize, b: &Packed, out: Out<
     }
     check_out(rows, b, &out);
     #[cfg(target_arch = "x86_64")]
-    if let (Some(tiles), true) = (&b.tiles, path >= Path::Amx) {
-        // SAFETY: tiles are made only where `bf16::available()`; the runs and `out` are
-        // checked above.
-        return unsafe { bf16::product(a, rows, (b.k, b.n), tiles, out) };
+    if let (Some(tiles), Some(kernel)) = (&b.tiles, bf16::kernel(path)) {
+        // SAFETY: the kernel is `bf16::kernel`'s; the runs and `out` are checked above.
+        return unsafe { bf16::product(kernel, a, rows, (b.k, b.n), tiles, out) };
     }
     match (path, b.narrow) {
         #[cfg(target_arch = "x86_64")]

@@ -23,26 +23,36 @@ const CHUNK: usize = 64;
 
 /// `Gᵀ = Σᵢ g(i) ⊗ patch(i)` as a `g_channels × patch_len` matrix, where `patch(i)` is small
 /// pixel `i`'s patch of the large-grid buffer `large` and `g(i)` its row of `g`
-/// (`small_rows × g_channels`); its products run as `products` asks ([`bf16`]: in bfloat16 on
-/// AMX tiles where the CPU has them, each value summed in a fixed order there too).
+/// (`small_rows × g_channels`); its products run as `products` asks ([`bf16`]: in bfloat16
+/// where the CPU has a kernel for them, each value summed in a fixed order there too).
 pub fn weight_gradient_t(
     g: &Geometry,
     large: &[f32],
     (grad, n): (&[f32], usize),
     products: Products,
 ) -> Vec<f32> {
-    let path = Path::detect();
-    let tiles = products == Products::Bf16 && path >= Path::Amx && bf16::available();
-    if !tiles || g.small_rows() == 0 {
+    weight_gradient_t_with(Path::detect(), g, large, (grad, n), products)
+}
+
+/// [`weight_gradient_t`] on `path`.
+fn weight_gradient_t_with(
+    path: Path,
+    g: &Geometry,
+    large: &[f32],
+    (grad, n): (&[f32], usize),
+    products: Products,
+) -> Vec<f32> {
+    let kernel = bf16::kernel(path).filter(|_| products == Products::Bf16);
+    let Some(kernel) = kernel.filter(|_| g.small_rows() > 0) else {
         return weight_gradient_t_on(path, g, large, (grad, n));
-    }
-    // On AMX tiles: `g`'s transpose in bfloat16 once, then each task's patch columns as
-    // tiles, `bf16::PIXELS` pixels at a time.
+    };
+    // In bfloat16: `g`'s transpose once, then each task's patch columns as tiles,
+    // `bf16::PIXELS` pixels at a time.
     let a = bf16::Columns::new(grad, g.small_rows(), n);
     by_columns((n, g.patch_len()), |(c0, c1)| {
         let fill = |i: usize, row: &mut [f32]| g.patch_columns(large, i, c0..c1, row);
-        // SAFETY: `bf16::available()` is checked above.
-        unsafe { bf16::outer_sums(&a, c1 - c0, fill) }
+        // SAFETY: the kernel is `bf16::kernel`'s.
+        unsafe { bf16::outer_sums(kernel, &a, c1 - c0, fill) }
     })
 }
 
@@ -356,14 +366,18 @@ mod tests {
         }
     }
 
-    /// On AMX tiles: within `f32` rounding of the `f64` sums of the operands rounded to
-    /// bfloat16, and the same bits on 1 to 16 threads.
+    /// In bfloat16, on each kernel this CPU has: within `f32` rounding of the `f64` sums of
+    /// the operands rounded to bfloat16, and the same bits on 1 to 16 threads.
     #[test]
-    fn tiles_sum_the_rounded_products_on_any_thread_count() {
-        if !bf16::available() {
-            eprintln!("no AMX BF16 here: the tile kernel is not run");
-            return;
+    fn bf16_kernels_sum_the_rounded_products_on_any_thread_count() {
+        for path in [Path::Amx, Path::Avx512] {
+            if path.supported() && bf16::kernel(path).is_some() {
+                bf16_sums(path);
+            }
         }
+    }
+
+    fn bf16_sums(path: Path) {
         let cases = [
             Geometry::new(2, (12, 10), (3, 7), 5, 2),
             Geometry::new(3, (8, 6), (64, 13), 5, 2),
@@ -376,7 +390,7 @@ mod tests {
             let (n, p) = (g.small_channels, g.patch_len());
             let grad = values(g.small_rows() * n, 11);
             let cols = g.patches(&large);
-            let got = weight_gradient_t(&g, &large, (&grad, n), Products::Bf16);
+            let got = weight_gradient_t_with(path, &g, &large, (&grad, n), Products::Bf16);
             for j in 0..n {
                 for c in 0..p {
                     let (mut want, mut mass) = (0f64, 0f64);
@@ -387,16 +401,16 @@ mod tests {
                     let v = f64::from(got[j * p + c]);
                     assert!(
                         (v - want).abs() <= 1e-5 * mass,
-                        "{g:?} ({j}, {c}): {v} against {want}"
+                        "{path:?} {g:?} ({j}, {c}): {v} against {want}"
                     );
                 }
             }
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             for threads in [1, 3, 16] {
                 let again = on_threads(threads, || {
-                    weight_gradient_t(&g, &large, (&grad, n), Products::Bf16)
+                    weight_gradient_t_with(path, &g, &large, (&grad, n), Products::Bf16)
                 });
-                assert_eq!(bits(&again), bits(&got), "{g:?} {threads} threads");
+                assert_eq!(bits(&again), bits(&got), "{path:?} {g:?} {threads} threads");
             }
         }
     }
