@@ -19,10 +19,12 @@ unsafe fn tiles_for(kernel: Kernel) -> Option<TileUse> {
     (kernel == Kernel::Amx).then(|| unsafe { TileUse::configure(TILES) })
 }
 
-/// See [`super::product`].
+/// `out[i, j] = bias[j] + Σₖ a[i, k]·b[k, j]` for the `rows` rows of `a`, in bfloat16 on
+/// `kernel`.
 ///
 /// # Safety
-/// As [`super::product`].
+/// `kernel` is one that [`super::kernel`] gave; the runs of `a` lie inside its source and add
+/// up to `k`; `out` holds `rows` rows of `n` values.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub unsafe fn product(
     kernel: Kernel,
@@ -51,7 +53,7 @@ pub unsafe fn product(
 /// blocks by two panels a time.
 ///
 /// # Safety
-/// As [`super::product`].
+/// As [`product`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 unsafe fn blocks_of_sums(
     kernel: Kernel,
@@ -136,10 +138,13 @@ fn round_row(a: &Runs<'_>, i: usize, dst: &mut [u16]) {
     }
 }
 
-/// See [`super::outer_sums`].
+/// `Σᵢ gᵢ ⊗ bᵢ` over the pixels `i` of `a` (its gradient `g`), where `fill(i, row)` writes the
+/// `w` values of `bᵢ`: `n` rows (and zeros up to a multiple of 32) of `w` rounded up to 32
+/// values, in `f32`, each value summed in pixel order (chunks of [`PIXELS`], and within them
+/// as `kernel` adds).
 ///
 /// # Safety
-/// As [`super::outer_sums`].
+/// `kernel` is one that [`super::kernel`] gave.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub unsafe fn outer_sums(
     kernel: Kernel,
@@ -161,7 +166,7 @@ pub unsafe fn outer_sums(
 /// [`outer_sums`]'s chunks of pixels, their columns made into `tiles`, added to `acc`.
 ///
 /// # Safety
-/// As [`super::outer_sums`]; `tiles` holds a chunk's tiles, `acc` the sums.
+/// As [`outer_sums`]; `tiles` holds a chunk's tiles, `acc` the sums.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 unsafe fn outer_chunks(
     kernel: Kernel,

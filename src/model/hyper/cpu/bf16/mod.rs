@@ -24,6 +24,9 @@ mod dot;
 #[cfg(target_arch = "x86_64")]
 mod driver;
 
+#[cfg(target_arch = "x86_64")]
+pub use driver::{outer_sums, product};
+
 /// How the trainer's convolution products run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Products {
@@ -260,43 +263,6 @@ impl Columns {
             blocks: padded / ROWS,
         }
     }
-}
-
-/// `Σᵢ gᵢ ⊗ bᵢ` over the pixels `i` of `a` (its gradient `g`), where `fill(i, row)` writes the
-/// `w` values of `bᵢ`: `n` rows (and zeros up to a multiple of 32) of `w` rounded up to 32
-/// values, in `f32`, each value summed in pixel order (chunks of [`PIXELS`], and within them
-/// as `kernel` adds).
-///
-/// # Safety
-/// `kernel` is one that [`kernel`] gave.
-#[cfg(target_arch = "x86_64")]
-pub unsafe fn outer_sums(
-    kernel: Kernel,
-    a: &Columns,
-    w: usize,
-    fill: impl Fn(usize, &mut [f32]),
-) -> Aligned<f32> {
-    // SAFETY: as the caller promises.
-    unsafe { driver::outer_sums(kernel, a, w, fill) }
-}
-
-/// `out[i, j] = bias[j] + Σₖ a[i, k]·b[k, j]` for the `rows` rows of `a`, in bfloat16 on
-/// `kernel`.
-///
-/// # Safety
-/// `kernel` is one that [`kernel`] gave; the runs of `a` lie inside its source and add up to
-/// `k`; `out` holds `rows` rows of `n` values.
-#[cfg(target_arch = "x86_64")]
-pub unsafe fn product(
-    kernel: Kernel,
-    a: &Runs<'_>,
-    rows: usize,
-    (k, n): (usize, usize),
-    b: &Tiles,
-    out: Out<'_>,
-) {
-    // SAFETY: as the caller promises.
-    unsafe { driver::product(kernel, a, rows, (k, n), b, out) }
 }
 
 #[cfg(test)]
