@@ -80,6 +80,7 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(2, 4),
     previous_context!(2, 5),
     previous_context!(2, 6),
+    previous_context!(2, 7),
     previous_context!(3, 1),
     previous_context!(3, 2),
     previous_context!(3, 3),
@@ -131,7 +132,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(7),
-        "ec6eaf320651dc9f062b334a98ecf76a659d50846438b0f2c95016883a344b9d",
+        "37fde84af4f3b79fdb72b2b71b4d8bb93c9363141663d4a2c5a117ab146ff762",
     ),
     (
         Builtin::Reference,
@@ -280,6 +281,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 6,
         },
         "a8543a7d95536e622d7da8c4a527a803617c2354357fa3beb45508a6cd04f5dc",
+    ),
+    (
+        Builtin::Context {
+            version: 2,
+            level: 7,
+        },
+        "ec6eaf320651dc9f062b334a98ecf76a659d50846438b0f2c95016883a344b9d",
     ),
     (
         Builtin::Context {
