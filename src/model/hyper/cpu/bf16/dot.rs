@@ -17,7 +17,7 @@ fn pairs(v: __m512i) -> __m512bh {
     unsafe { std::mem::transmute(v) }
 }
 
-/// `acc[i][side] += Σ` over `pairs` pairs of `k` of row `i`'s pair (at `rows + i·stride +
+/// `acc[i][side] += Σ` over `pairs_of_k` pairs of `k` of row `i`'s pair (at `rows + i·stride +
 /// 2q`) times panel `side`'s row `q` (at `weights[side] + q·CHUNK`).
 ///
 /// # Safety
