@@ -126,9 +126,7 @@ fn round_row(a: &Runs<'_>, i: usize, dst: &mut [u16]) {
             let mask: __mmask16 = if m == 16 { !0 } else { (1 << m) - 1 };
             // SAFETY: the mask keeps the loads and stores inside `src` and `dst`.
             unsafe {
-                let v = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, src.as_ptr().add(off)));
-                let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(v), _mm512_set1_epi32(1));
-                let r = _mm512_add_epi32(_mm512_add_epi32(v, _mm512_set1_epi32(0x7fff)), lsb);
+                let r = rounded(_mm512_maskz_loadu_ps(mask, src.as_ptr().add(off)));
                 let h = _mm512_cvtepi32_epi16(_mm512_srli_epi32::<16>(r));
                 _mm256_mask_storeu_epi16(dst.as_mut_ptr().add(at + off).cast(), mask, h);
             }
@@ -221,16 +219,22 @@ unsafe fn outer_chunks(
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 fn interleave(x0: &[f32], x1: &[f32], dst: &mut [u16]) {
     assert!(x0.len() >= PANEL && x1.len() >= PANEL && dst.len() >= CHUNK);
-    let rounded = |v: __m512i| {
-        let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(v), _mm512_set1_epi32(1));
-        _mm512_add_epi32(_mm512_add_epi32(v, _mm512_set1_epi32(0x7fff)), lsb)
-    };
     // SAFETY: the lengths are checked above.
     unsafe {
-        let r0 = rounded(_mm512_castps_si512(_mm512_loadu_ps(x0.as_ptr())));
-        let r1 = rounded(_mm512_castps_si512(_mm512_loadu_ps(x1.as_ptr())));
+        let r0 = rounded(_mm512_loadu_ps(x0.as_ptr()));
+        let r1 = rounded(_mm512_loadu_ps(x1.as_ptr()));
         let high = _mm512_and_si512(r1, _mm512_set1_epi32(!0xffff));
         let v = _mm512_or_si512(high, _mm512_srli_epi32::<16>(r0));
         _mm512_storeu_si512(dst.as_mut_ptr().cast(), v);
     }
+}
+
+/// 16 values' bits with bfloat16's rounding to nearest (ties to even) added: the upper half of
+/// each lane is [`super::round`] of the value.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline]
+fn rounded(v: __m512) -> __m512i {
+    let v = _mm512_castps_si512(v);
+    let lsb = _mm512_and_si512(_mm512_srli_epi32::<16>(v), _mm512_set1_epi32(1));
+    _mm512_add_epi32(_mm512_add_epi32(v, _mm512_set1_epi32(0x7fff)), lsb)
 }
