@@ -315,18 +315,20 @@ fn rd_writes_table_csv_and_plot() {
     // Labelled models form their own curves; unlabelled ones join the `aec` curves.
     assert!(csv.contains("\nshipped f16 sparse,shipped f16 sparse≤0.1,128,"));
     assert!(csv.contains("\naec f16,built-in f16,128,"));
-    // --builtin adds the notebook's model (two rows), the four tiled levels, the seven
-    // quality levels and the six families of previous ones (six, five, seven, seven, six and four; one row
-    // each, with the ideal entropy coder's bytes in the last column). (AVIF and JPEG XL rows come too where their tools are
-    // installed: not counted here.)
+    // --builtin adds the notebook's model (two rows), the four tiled levels, the seven whole
+    // qualities (5 and 6 level 7 at coarser steps), the two levels they displace, and the six
+    // families of previous ones (six, five, seven, seven, six and four; one row each, with the
+    // ideal entropy coder's bytes in the last column). (AVIF and JPEG XL rows come too where
+    // their tools are installed: not counted here.)
     let rows = csv
         .lines()
         .filter(|l| !l.starts_with("AVIF,") && !l.starts_with("JPEG XL,"))
         .count();
-    assert_eq!(rows, 1 + 6 + 4 + 7 + 6 + 5 + 7 + 7 + 6 + 4);
+    assert_eq!(rows, 1 + 6 + 4 + 7 + 2 + 6 + 5 + 7 + 7 + 6 + 4);
     let families = [
         ("entropy", "tiled Q", &[1, 2, 3, 4][..]),
         ("hyperprior", "Q", &[1, 2, 3, 4, 5, 6, 7]),
+        ("narrow hyperprior", "narrow Q", &[5, 6]),
         // The previous levels make curves of their own.
         ("mean-scale hyperprior", "mean-scale Q", &[1, 2, 3, 4, 5, 6]),
         ("scale-only hyperprior", "scale-only Q", &[1, 2, 3, 4, 5]),
@@ -402,6 +404,8 @@ fn rd_measures_qualities_and_steps() {
     bytes("aec hyperprior", "aec Q7");
     // A quality between levels has its own step.
     assert!(!csv.contains("Q1.5 step"), "{csv}");
+    // Only the qualities asked for: no whole level without --builtin.
+    assert!(!csv.contains("aec Q5"), "{csv}");
 
     // --anchor: each model's BD-rate over its steps against the anchor's; the anchor is named.
     let anchored = dir.path().join("anchored");
@@ -679,6 +683,10 @@ fn quality_levels_and_version_2_files() {
             .and(predicate::str::contains("context-v1-q5"))
             .and(predicate::str::contains(
                 "--quality also takes fractions from 0 to 9",
+            ))
+            .and(predicate::str::is_match(r"\nq5 +whole image N = 64").unwrap())
+            .and(predicate::str::contains(
+                "From 4.5 to 7: level 7's larger network at coarser steps; q5 and q6 by name only.",
             )),
     );
     // Previous levels by name; their files decode with the built-in models alone.

@@ -50,8 +50,9 @@ pub struct CompressArgs {
     #[arg(long, env = "AEC_MODEL", conflicts_with = "quality")]
     model: Option<PathBuf>,
     /// Quality, 0 to two past the last built-in level (`aec model list` shows them): a whole
-    /// number is that level, a fraction lies between levels (finer steps of the lower one, or
-    /// coarser steps of the upper one where its network is larger: between 6 and 7).
+    /// number is that level, a fraction lies between levels (finer steps of the lower one);
+    /// from 4.5 up, the larger network of level 7 at coarser steps (levels 5 and 6 by
+    /// name: `--model q5`).
     #[arg(long, short = 'Q', value_name = "Q")]
     quality: Option<f64>,
     /// Whole-image models: the largest file, in bytes; each image gets about the highest

@@ -127,7 +127,7 @@ pub fn list() -> anyhow::Result<ExitCode> {
                 let (c, lambda) = HyperModel::config_of(bytes)?;
                 let kind = format!("whole image N = {}, {}", c.n, c.kind());
                 let name = match b {
-                    Builtin::Quality(q) => format!("--quality {q}"),
+                    Builtin::Quality(q) if Quality::has_level(q) => format!("--quality {q}"),
                     _ => b.name(),
                 };
                 (name, kind, Some(lambda.to_string()))
@@ -160,11 +160,24 @@ pub fn list() -> anyhow::Result<ExitCode> {
     }
     println!(
         "\n--quality also takes fractions from {} to {}: between levels k and k + 1, level k \
-         at a finer quantization step (level k + 1 at a coarser one where its network is \
-         larger).",
+         at a finer quantization step.",
         Quality::MIN,
         Quality::max()
     );
+    for k in (1..=Builtin::qualities()).filter(|&k| Builtin::larger_than_below(k)) {
+        let Some(from) = Quality::start_of(k) else {
+            continue;
+        };
+        let displaced: Vec<String> = (1..k)
+            .filter(|&j| !Quality::has_level(j))
+            .map(|j| Builtin::Quality(j).name())
+            .collect();
+        let by_name = match displaced.is_empty() {
+            true => String::new(),
+            false => format!("; {} by name only", displaced.join(" and ")),
+        };
+        println!("From {from} to {k}: level {k}'s larger network at coarser steps{by_name}.");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

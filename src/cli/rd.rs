@@ -43,7 +43,9 @@ pub struct RdArgs {
     /// the points join the `aec` curves (one per precision, across code lengths).
     #[arg(long, value_name = "[LABEL=]FILE")]
     model: Vec<String>,
-    /// Also measure the built-in models when --model is given.
+    /// Also measure the built-in models when --model is given: the whole qualities on the
+    /// `aec` curve, the levels the scale does not code with on `aec narrow`, the previous
+    /// levels on curves of their own.
     #[arg(long)]
     builtin: bool,
     /// Built-in qualities to measure besides the whole levels (repeatable; fractions as
@@ -123,6 +125,10 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
         for b in Builtin::all() {
             // The previous levels make a curve of their own.
             let (name, group) = match b {
+                // A level the scale does not code with is a curve of its own.
+                Builtin::Quality(q) if !Quality::has_level(q) => {
+                    (format!("aec narrow Q{q}"), "aec narrow".into())
+                }
                 Builtin::Quality(q) => (format!("aec Q{q}"), "aec".into()),
                 Builtin::Reference => ("built-in".into(), "aec".into()),
                 Builtin::Tiled(q) => (format!("aec tiled Q{q}"), "aec".into()),
@@ -136,7 +142,18 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
             models.push((name, group, b.codec(MAX_PIXELS)?, Step::UNIT));
         }
     }
-    for &value in &a.quality {
+    let top = f64::from(Builtin::qualities());
+    let whole = |v: f64| v.fract() == 0.0 && (1.0..=top).contains(&v);
+    // The whole numbers a larger network's steps code, with the built-in levels.
+    let mut qualities: Vec<f64> = match builtin {
+        true => (1..=Builtin::qualities())
+            .filter(|&k| !Quality::has_level(k))
+            .map(f64::from)
+            .collect(),
+        false => Vec::new(),
+    };
+    qualities.extend(a.quality.iter().filter(|&&v| !(builtin && whole(v))));
+    for value in qualities {
         let q = Quality::from_value(value)?;
         if builtin && q.step == Step::UNIT {
             continue; // measured with the built-in levels
