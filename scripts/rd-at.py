@@ -14,6 +14,13 @@ Curves: `aec` (the rows `aec QN`, levels and fractions, plainly coded, or the ro
   scripts/rd-at.py docs/rd/hyper-kodak/rd.csv docs/rd/large-kodak/rd.csv --at 1.0 \
       --curve 'w step 1.33,w step 1.15,w'
 
+With --versus (rows, comma-separated) the --curve is read against that curve instead of
+WebP's, e.g. level 7's coarse steps against the narrow levels' finer ones
+(`scripts/larger-reach.sh`):
+
+  scripts/rd-at.py docs/rd/larger-reach/photos-*/rd.csv --at 0.55 --at 0.6 \
+      --curve 'q7 step 2.6,q7 step 2.4' --versus 'q4,q4 step 0.84,q4 step 0.71,q5'
+
 With --between (on `scripts/step-sweep.sh`'s rd.csv, rows `qK` and `qK step S`): for each
 pair of neighbouring levels, the lower level at finer steps against the higher one at coarser
 steps, in dB at the same rate, at ¼, ½ and ¾ of the way between the two levels' rates (in log
@@ -134,6 +141,7 @@ def main():
     ap.add_argument("--between", action="store_true",
                     help="the table of neighbouring levels at finer and coarser steps")
     ap.add_argument("--curve", help="comma-separated row names to read at --at instead of the aec levels")
+    ap.add_argument("--versus", help="comma-separated row names to read --curve against instead of WebP")
     ap.add_argument("--anchor", default="WebP",
                     help="the anchor: a baseline's rows (WebP, JPEG, AVIF, JPEG XL) or comma-separated row names")
     a = ap.parse_args()
@@ -143,12 +151,13 @@ def main():
         return
     names = a.curve.split(",") if a.curve else [n for n in rows if re.fullmatch(r"aec Q[0-9.]+", n)]
     aec = curve(rows, names, a.axis)
-    webp = curve(rows, [n for n in rows if n.startswith("WebP q")], a.axis)
+    other = a.versus.split(",") if a.versus else [n for n in rows if n.startswith("WebP q")]
+    webp, label = curve(rows, other, a.axis), "versus" if a.versus else "WebP"
     for rate in a.at:
         qa, qw = at(aec, rate), at(webp, rate)
         fmt = lambda q: "outside" if q is None else f"{q:.2f} dB"
         diff = "" if qa is None or qw is None else f" ({qa - qw:+.2f} dB)"
-        print(f"at {rate} {a.axis}: aec {fmt(qa)}, WebP {fmt(qw)}{diff}")
+        print(f"at {rate} {a.axis}: aec {fmt(qa)}, {label} {fmt(qw)}{diff}")
     if "," in a.anchor:
         anchor = curve(rows, a.anchor.split(","), a.axis)
     else:

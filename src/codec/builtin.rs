@@ -87,6 +87,7 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(3, 4),
     previous_context!(3, 5),
     previous_context!(3, 6),
+    previous_context!(3, 7),
     previous_context!(4, 2),
     previous_context!(4, 4),
     previous_context!(4, 5),
@@ -132,7 +133,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(7),
-        "37fde84af4f3b79fdb72b2b71b4d8bb93c9363141663d4a2c5a117ab146ff762",
+        "ae4d45595ed5e9b61fb8365021db08820ad08568046e6a1a4a68f7d62e1ac3ee",
     ),
     (
         Builtin::Reference,
@@ -330,6 +331,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 6,
         },
         "1c5ead9d997eb066c6f63904425edbf05fe12be5e93d66d9986c1251f4963e28",
+    ),
+    (
+        Builtin::Context {
+            version: 3,
+            level: 7,
+        },
+        "37fde84af4f3b79fdb72b2b71b4d8bb93c9363141663d4a2c5a117ab146ff762",
     ),
     (
         Builtin::Context {
