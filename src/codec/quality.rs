@@ -1,5 +1,5 @@
 //! The continuous quality scale of `--quality`: a whole number is that built-in level as
-//! trained; a number between levels `k` and `k + 1` is level `k` with a finer quantization
+//! trained (unless a larger network displaces it, below); a number between levels `k` and `k + 1` is level `k` with a finer quantization
 //! step, `2^(−f/2)` at `k + f`, which brings its files to about level `k + 1`'s size at
 //! `f = 1` (measured on training photos: each level at a step of 0.69–0.71 matches the next
 //! one's bytes within 0.07 dB of its quality, `docs/hyperprior.md#quality-between-the-levels`).
@@ -15,10 +15,12 @@ use super::hyper::Step;
 use super::CodecError;
 
 /// How far below its own number a larger network's coarser steps reach on the scale. Measured
-/// on the centre crops of all 49 training photos and 1,000 CIFAR-10 training images
-/// (`docs/hyperprior.md#below-a-larger-network`): Q7 at a step of 2.5 (2.64 below 7) is level
-/// with Q4 at a finer step and ahead of every narrower level from there up, by 0.1 dB at 2.38
-/// (this reach) and 0.3–0.6 dB at 2 (quality 5).
+/// with `scripts/larger-reach.sh` (centre crops of the 49 training photos, 1,000 CIFAR-10
+/// training images; `docs/hyperprior.md#below-a-larger-network`): Q7 at a step of about 2.6
+/// (quality 4.25) is level with Q4 at a finer step, and from there up ahead of every narrow
+/// level: +0.2 dB at 2.38 (quality 4.5), +0.6–0.7 dB at 2 (quality 5). It starts at 4.5, not
+/// 4.25, because there Q4's and Q7's files are about the same size (within 1.3% on both
+/// sets), where at 4.25 Q7's would be 2–3% smaller than Q4's just below.
 pub const LARGER_REACH: f64 = 2.5;
 
 /// A point of the quality scale: a built-in level and the quantization step to code with.
