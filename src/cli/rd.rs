@@ -119,48 +119,13 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
     for &s in &a.step {
         Step::from_value(s)?;
     }
-    let mut models: Vec<Measured> = Vec::new();
     let builtin = a.model.is_empty() || a.builtin;
-    if builtin {
-        for b in Builtin::all() {
-            // The previous levels make a curve of their own.
-            let (name, group) = match b {
-                // A level the scale does not code with is a curve of its own.
-                Builtin::Quality(q) if !Quality::has_level(q) => {
-                    (format!("aec narrow Q{q}"), "aec narrow".into())
-                }
-                Builtin::Quality(q) => (format!("aec Q{q}"), "aec".into()),
-                Builtin::Reference => ("built-in".into(), "aec".into()),
-                Builtin::Tiled(q) => (format!("aec tiled Q{q}"), "aec".into()),
-                Builtin::ScaleOnly(q) => (format!("aec scale-only Q{q}"), "aec scale-only".into()),
-                Builtin::MeanScale(q) => (format!("aec mean-scale Q{q}"), "aec mean-scale".into()),
-                Builtin::Context { version, level } => (
-                    format!("aec context-v{version} Q{level}"),
-                    format!("aec context-v{version}"),
-                ),
-            };
-            models.push((name, group, b.codec(MAX_PIXELS)?, Step::UNIT));
-        }
-    }
-    let top = f64::from(Builtin::qualities());
-    let whole = |v: f64| v.fract() == 0.0 && (1.0..=top).contains(&v);
-    // The whole numbers a larger network's steps code, with the built-in levels.
-    let mut qualities: Vec<f64> = match builtin {
-        true => (1..=Builtin::qualities())
-            .filter(|&k| !Quality::has_level(k))
-            .map(f64::from)
-            .collect(),
-        false => Vec::new(),
+    let mut models = if builtin {
+        builtin_models()?
+    } else {
+        Vec::new()
     };
-    qualities.extend(a.quality.iter().filter(|&&v| !(builtin && whole(v))));
-    for value in qualities {
-        let q = Quality::from_value(value)?;
-        if builtin && q.step == Step::UNIT {
-            continue; // measured with the built-in levels
-        }
-        let name = format!("aec Q{value}");
-        models.push((name, "aec".into(), q.model().codec(MAX_PIXELS)?, q.step));
-    }
+    models.extend(quality_models(a, builtin)?);
     for spec in &a.model {
         let (label, path) = match spec.split_once('=') {
             Some((label, path)) if !label.is_empty() => (Some(label), PathBuf::from(path)),
@@ -177,6 +142,55 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
             ),
         };
         models.push((name, group, codec, Step::UNIT));
+    }
+    Ok(models)
+}
+
+/// Every built-in model at its own step: the levels on the `aec` curve, the previous levels
+/// and the levels the scale does not code with on curves of their own.
+fn builtin_models() -> anyhow::Result<Vec<Measured>> {
+    let mut models = Vec::new();
+    for b in Builtin::all() {
+        let (name, group) = match b {
+            Builtin::Quality(q) if !Quality::has_level(q) => {
+                (format!("aec narrow Q{q}"), "aec narrow".into())
+            }
+            Builtin::Quality(q) => (format!("aec Q{q}"), "aec".into()),
+            Builtin::Reference => ("built-in".into(), "aec".into()),
+            Builtin::Tiled(q) => (format!("aec tiled Q{q}"), "aec".into()),
+            Builtin::ScaleOnly(q) => (format!("aec scale-only Q{q}"), "aec scale-only".into()),
+            Builtin::MeanScale(q) => (format!("aec mean-scale Q{q}"), "aec mean-scale".into()),
+            Builtin::Context { version, level } => (
+                format!("aec context-v{version} Q{level}"),
+                format!("aec context-v{version}"),
+            ),
+        };
+        models.push((name, group, b.codec(MAX_PIXELS)?, Step::UNIT));
+    }
+    Ok(models)
+}
+
+/// The qualities of `--quality` on the `aec` curve, and with the built-in models the whole
+/// numbers that a larger network's steps code; none twice.
+fn quality_models(a: &RdArgs, builtin: bool) -> anyhow::Result<Vec<Measured>> {
+    let top = f64::from(Builtin::qualities());
+    let whole = |v: f64| v.fract() == 0.0 && (1.0..=top).contains(&v);
+    let mut qualities: Vec<f64> = match builtin {
+        true => (1..=Builtin::qualities())
+            .filter(|&k| !Quality::has_level(k))
+            .map(f64::from)
+            .collect(),
+        false => Vec::new(),
+    };
+    qualities.extend(a.quality.iter().filter(|&&v| !(builtin && whole(v))));
+    let mut models = Vec::new();
+    for value in qualities {
+        let q = Quality::from_value(value)?;
+        if builtin && q.step == Step::UNIT {
+            continue; // measured with the built-in levels
+        }
+        let name = format!("aec Q{value}");
+        models.push((name, "aec".into(), q.model().codec(MAX_PIXELS)?, q.step));
     }
     Ok(models)
 }
