@@ -158,6 +158,13 @@ pub fn list() -> anyhow::Result<ExitCode> {
             store::hex(&id.0[..8])
         );
     }
+    print_scale();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How `--quality` maps to the levels listed above: fractions, and the span of a larger
+/// network below its own level.
+fn print_scale() {
     println!(
         "\n--quality also takes fractions from {} to {}: between levels k and k + 1, level k \
          at a finer quantization step.",
@@ -178,7 +185,6 @@ pub fn list() -> anyhow::Result<ExitCode> {
         };
         println!("From {from} to {k}: level {k}'s larger network at coarser steps{by_name}.");
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 pub fn convert(args: ConvertArgs) -> anyhow::Result<ExitCode> {
