@@ -1,14 +1,14 @@
 //! The continuous quality scale of `--quality`: a whole number is that built-in level as
-//! trained (unless a larger network displaces it, below); a number between levels `k` and `k + 1` is level `k` with a finer quantization
-//! step, `2^(−f/2)` at `k + f`, which brings its files to about level `k + 1`'s size at
-//! `f = 1` (measured on training photos: each level at a step of 0.69–0.71 matches the next
-//! one's bytes within 0.07 dB of its quality, `docs/hyperprior.md#quality-between-the-levels`).
-//! A level with a larger network than the one below it ([`Builtin::larger_than_below`]) takes
-//! over [`LARGER_REACH`] below its own number, at the coarser steps `2^((k − q)/2)`, from the
-//! narrower levels there, which then are off the scale (with Q7: from 4.5 up, so levels 5 and
-//! 6 are selectable by name only). Below 1 the first level takes coarser steps, above the
-//! last level the last one finer steps, down to `0` and up to two past the last level (a step
-//! of ½).
+//! trained (unless a larger network displaces it, below); a number between levels `k` and
+//! `k + 1` is level `k` with a finer quantization step, `2^(−f/2)` at `k + f`, which brings
+//! its files to about level `k + 1`'s size at `f = 1` (measured on training photos: each level
+//! at a step of 0.69–0.71 matches the next one's bytes within 0.07 dB of its quality,
+//! `docs/hyperprior.md#quality-between-the-levels`). A level with a larger network than the
+//! one below it ([`Builtin::larger_than_below`]) takes over [`LARGER_REACH`] below its own
+//! number, at the coarser steps `2^((k − q)/2)`, from the narrower levels there, which then are
+//! off the scale (with Q7: from 4.5 up, so levels 5 and 6 are selectable by name only). Below 1
+//! the first level takes coarser steps, above the last level the last one finer steps, down to
+//! `0` and up to two past the last level (a step of ½).
 
 use super::builtin::Builtin;
 use super::hyper::Step;
