@@ -152,9 +152,9 @@ def main():
     names = a.curve.split(",") if a.curve else [n for n in rows if re.fullmatch(r"aec Q[0-9.]+", n)]
     aec = curve(rows, names, a.axis)
     other = a.versus.split(",") if a.versus else [n for n in rows if n.startswith("WebP q")]
-    webp, label = curve(rows, other, a.axis), "versus" if a.versus else "WebP"
+    ref, label = curve(rows, other, a.axis), "versus" if a.versus else "WebP"
     for rate in a.at:
-        qa, qw = at(aec, rate), at(webp, rate)
+        qa, qw = at(aec, rate), at(ref, rate)
         fmt = lambda q: "outside" if q is None else f"{q:.2f} dB"
         diff = "" if qa is None or qw is None else f" ({qa - qw:+.2f} dB)"
         print(f"at {rate} {a.axis}: aec {fmt(qa)}, {label} {fmt(qw)}{diff}")

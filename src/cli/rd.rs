@@ -171,7 +171,8 @@ fn builtin_models() -> anyhow::Result<Vec<Measured>> {
 }
 
 /// The qualities of `--quality` on the `aec` curve, and with the built-in models the whole
-/// numbers that a larger network's steps code; none twice.
+/// numbers that a larger network's steps code; none twice (with the built-in models every
+/// whole number is measured already).
 fn quality_models(a: &RdArgs, builtin: bool) -> anyhow::Result<Vec<Measured>> {
     let top = f64::from(Builtin::qualities());
     let whole = |v: f64| v.fract() == 0.0 && (1.0..=top).contains(&v);
@@ -186,9 +187,6 @@ fn quality_models(a: &RdArgs, builtin: bool) -> anyhow::Result<Vec<Measured>> {
     let mut models = Vec::new();
     for value in qualities {
         let q = Quality::from_value(value)?;
-        if builtin && q.step == Step::UNIT {
-            continue; // measured with the built-in levels
-        }
         let name = format!("aec Q{value}");
         models.push((name, "aec".into(), q.model().codec(MAX_PIXELS)?, q.step));
     }
