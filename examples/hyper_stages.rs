@@ -94,7 +94,18 @@ fn main() -> anyhow::Result<()> {
         values: v.to_vec(),
     };
     let plan_s = Plan::new(&nets[1].1, &ps);
-    let (is, _) = best(5, || plan_s.run(path, map(&yn, h / 16, w / 16, cfg.m)));
+    let (is, direct) = best(5, || plan_s.run(path, map(&yn, h / 16, w / 16, cfg.m)));
+    let plan_w = Plan::synthesis(&nets[1].1, &ps);
+    let (iw, wino) = best(5, || plan_w.run(path, map(&yn, h / 16, w / 16, cfg.m)));
+    let (far, flips) =
+        (direct.values.iter().zip(&wino.values)).fold((0f32, 0), |(m, n), (a, b)| {
+            let (ra, rb) = ((a * 255.0).round(), (b * 255.0).round());
+            (m.max((a - b).abs()), n + usize::from(ra != rb))
+        });
+    println!(
+        "decoder's synthesis (Winograd): {iw:.1} ms; within {far:e} of the direct one, {flips} of {} levels differ",
+        wino.values.len()
+    );
     let worst = out
         .values
         .iter()

@@ -1,13 +1,16 @@
 //! The analysis and synthesis transforms over a large image, one region at a time.
 //!
 //! The latent `y` is cut into a grid of rectangles; each is computed (or decoded) from its own
-//! part of the image (or of `ŷ`) grown by a halo of [`HALO`] latent rows and columns on every
-//! side, and only its own values are kept. Every `y` value depends on the image within 30
-//! pixels of its 16×16 block, and every image pixel on the `ŷ` values within 1.9 of its own
-//! position, both inside the 2-unit (32-pixel) halo; so each kept value is computed from the
-//! same inputs as over the whole image, and to the same bits
-//! ([`crate::model::hyper::cpu::infer`] computes each value the same way wherever it lies).
-//! Memory then depends on the region size, not on the image's.
+//! part of the image (or of `ŷ`) grown by a halo of latent rows and columns on every side, and
+//! only its own values are kept. Every `y` value depends on the image within 30 pixels of its
+//! 16×16 block, inside the analysis's 2-unit (32-pixel) halo ([`ANALYSIS_HALO`]). The
+//! synthesis's inner layers run Winograd's algorithm on tiles of 4×4 positions
+//! ([`crate::model::hyper::cpu::winograd`]), whose bits depend on the whole tile's inputs: with
+//! the tiles on the same grid as over the whole image (regions start on even latent rows and
+//! columns), each pixel's bits depend on the `ŷ` values within 3.2 positions, inside the
+//! 4-unit halo ([`SYNTHESIS_HALO`]). So each kept value is computed from the same inputs as
+//! over the whole image, and to the same bits (the kernels compute each value the same way
+//! wherever it lies). Memory then depends on the region size, not on the image's.
 
 use image::RgbImage;
 
@@ -21,8 +24,11 @@ use crate::model::hyper::Y_STRIDE;
 /// Largest region the transforms see at once, halo included, in image pixels: its first
 /// analysis layer's output, 64 values for every 4 pixels, is then 32 MB for a 64-channel model.
 pub const REGION_PIXELS: usize = 1 << 19;
-/// Latent rows and columns computed around a region and dropped.
-pub const HALO: usize = 2;
+/// Latent rows and columns computed around a region of `y` and dropped.
+pub const ANALYSIS_HALO: usize = 2;
+/// Latent rows and columns of `ŷ` decoded around a region and dropped (even, so that a grown
+/// region starts on the Winograd tiles' grid).
+pub const SYNTHESIS_HALO: usize = 4;
 
 /// A rectangle of latent positions: rows `r.0..r.1`, columns `c.0..c.1`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,9 +40,9 @@ pub struct Region {
 }
 
 impl Region {
-    /// The region grown by the halo, within `rows × cols`.
-    fn grown(self, rows: usize, cols: usize) -> Region {
-        let grow = |(a, b): (usize, usize), n: usize| (a.saturating_sub(HALO), (b + HALO).min(n));
+    /// The region grown by `halo`, within `rows × cols`.
+    fn grown(self, rows: usize, cols: usize, halo: usize) -> Region {
+        let grow = |(a, b): (usize, usize), n: usize| (a.saturating_sub(halo), (b + halo).min(n));
         Region {
             r: grow(self.r, rows),
             c: grow(self.c, cols),
@@ -53,9 +59,9 @@ impl Region {
 }
 
 /// The regions covering a `rows × cols` latent, each with at most about `pixels` image pixels
-/// with its halo: the whole latent when it fits, else a grid of equal squares (the last ones
-/// of each row and column smaller).
-pub fn regions(rows: usize, cols: usize, pixels: usize) -> Vec<Region> {
+/// with its `halo`: the whole latent when it fits, else a grid of equal squares of an even
+/// side, at least 2 (the last ones of each row and column smaller).
+pub fn regions(rows: usize, cols: usize, pixels: usize, halo: usize) -> Vec<Region> {
     let unit = Y_STRIDE * Y_STRIDE;
     if rows.saturating_mul(cols).saturating_mul(unit) <= pixels {
         return vec![Region {
@@ -64,7 +70,7 @@ pub fn regions(rows: usize, cols: usize, pixels: usize) -> Vec<Region> {
         }];
     }
     let side = ((pixels / unit) as f64).sqrt() as usize;
-    let step = side.saturating_sub(2 * HALO).max(1);
+    let step = (side.saturating_sub(2 * halo) & !1).max(2);
     let mut out = Vec::new();
     for r0 in (0..rows).step_by(step) {
         for c0 in (0..cols).step_by(step) {
@@ -87,8 +93,8 @@ pub fn analysis(
 ) -> Vec<f32> {
     let (yh, yw) = g.y;
     let mut y = vec![0f32; m * yh * yw];
-    for region in regions(yh, yw, pixels) {
-        let big = region.grown(yh, yw);
+    for region in regions(yh, yw, pixels, ANALYSIS_HALO) {
+        let big = region.grown(yh, yw, ANALYSIS_HALO);
         let part = plan.run(path, image_part(rgb, big));
         debug_assert_eq!(
             (part.height, part.width, part.channels),
@@ -139,10 +145,37 @@ pub fn synthesis(
     g: Geometry,
     (width, height): (u32, u32),
 ) -> RgbImage {
-    let (yh, yw) = g.y;
     let mut out = RgbImage::new(width, height);
-    for region in regions(yh, yw, pixels) {
-        let big = region.grown(yh, yw);
+    let raw: &mut [u8] = &mut out;
+    let (width, height) = (width as usize, height as usize);
+    each_synthesis(plan, path, (m, pixels), y, g, |r, xs, values| {
+        if r < height && xs.start < width {
+            let xs = xs.start..xs.end.min(width);
+            let row = 3 * (r * width + xs.start);
+            to_bytes(
+                path,
+                &values[..3 * xs.len()],
+                &mut raw[row..row + 3 * xs.len()],
+            );
+        }
+    });
+    out
+}
+
+/// Runs the synthesis of `ŷ` (channel-major) region by region and hands each kept row of
+/// each region to `sink`: image row `r`, columns `xs` of the padded image, three values a
+/// pixel.
+fn each_synthesis(
+    plan: &Plan,
+    path: Path,
+    (m, pixels): (usize, usize),
+    y: &[f32],
+    g: Geometry,
+    mut sink: impl FnMut(usize, std::ops::Range<usize>, &[f32]),
+) {
+    let (yh, yw) = g.y;
+    for region in regions(yh, yw, pixels, SYNTHESIS_HALO) {
+        let big = region.grown(yh, yw, SYNTHESIS_HALO);
         let (bh, bw) = (big.height(), big.width());
         let mut values = vec![0f32; m * bh * bw];
         for c in 0..m {
@@ -159,19 +192,37 @@ pub fn synthesis(
             values,
         };
         let x = plan.run(path, part);
-        let cols = x.width;
-        let ys = region.r.0 * Y_STRIDE..(region.r.1 * Y_STRIDE).min(height as usize);
-        let xs = region.c.0 * Y_STRIDE..(region.c.1 * Y_STRIDE).min(width as usize);
-        for r in ys {
-            let local_r = r - big.r.0 * Y_STRIDE;
-            for col in xs.clone() {
-                let local_c = col - big.c.0 * Y_STRIDE;
-                let at = |c: usize| to_u8(x.values[(local_r * cols + local_c) * 3 + c]);
-                out.put_pixel(col as u32, r as u32, image::Rgb([at(0), at(1), at(2)]));
-            }
+        let xs = region.c.0 * Y_STRIDE..region.c.1 * Y_STRIDE;
+        for r in region.r.0 * Y_STRIDE..region.r.1 * Y_STRIDE {
+            let local = (r - big.r.0 * Y_STRIDE) * x.width + xs.start - big.c.0 * Y_STRIDE;
+            sink(r, xs.clone(), &x.values[3 * local..3 * (local + xs.len())]);
         }
     }
-    out
+}
+
+/// `dst[i] = to_u8(src[i])`, the loop compiled for AVX2 where the path allows (the same
+/// roundings: `round` is exact on every instruction set).
+fn to_bytes(path: Path, src: &[f32], dst: &mut [u8]) {
+    #[cfg(target_arch = "x86_64")]
+    if path.avx2() {
+        // SAFETY: `Path::Avx2` (and wider) is chosen only where the CPU has AVX2.
+        return unsafe { to_bytes_avx2(src, dst) };
+    }
+    let _ = path;
+    to_bytes_loop(src, dst);
+}
+
+#[inline(always)]
+fn to_bytes_loop(src: &[f32], dst: &mut [u8]) {
+    dst.iter_mut().zip(src).for_each(|(d, &v)| *d = to_u8(v));
+}
+
+/// # Safety
+/// The CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn to_bytes_avx2(src: &[f32], dst: &mut [u8]) {
+    to_bytes_loop(src, dst);
 }
 
 #[cfg(test)]
@@ -182,11 +233,11 @@ mod tests {
     fn image_parts_repeat_the_edges() {
         // Odd sizes, so that regions reach past the right and bottom edges.
         let rgb = RgbImage::from_fn(37, 21, |x, y| image::Rgb([x as u8, y as u8, (x * y) as u8]));
-        for region in regions(2, 3, 16 * 16)
+        for region in regions(2, 3, 16 * 16, ANALYSIS_HALO)
             .into_iter()
-            .chain(regions(2, 3, usize::MAX))
+            .chain(regions(2, 3, usize::MAX, ANALYSIS_HALO))
         {
-            let big = region.grown(2, 3);
+            let big = region.grown(2, 3, ANALYSIS_HALO);
             let part = image_part(&rgb, big);
             let (y0, x0) = (big.r.0 * Y_STRIDE, big.c.0 * Y_STRIDE);
             for y in 0..part.height {
@@ -200,6 +251,41 @@ mod tests {
         }
     }
 
+    /// The decoder's synthesis gives the same bits region by region as over the whole latent
+    /// (pixels are bytes, whose roundings would rarely show a difference: this compares the
+    /// floats before them).
+    #[test]
+    fn synthesis_regions_give_the_whole_latents_bits() {
+        use crate::model::hyper::{HyperConfig, HyperWeights};
+        let w = HyperWeights::init(HyperConfig::new(16, 24), 7);
+        let k = crate::model::hyper::net::Transform::Synthesis as usize;
+        let starts = w.config.network_starts();
+        let plan = Plan::synthesis(
+            &w.config.networks()[k].1,
+            &w.tensors[starts[k]..starts[k + 1]],
+        );
+        let (yh, yw, m) = (13, 22, 24);
+        let y: Vec<f32> = (0..m * yh * yw)
+            .map(|i| ((i * 7919 % 61) as f32 - 30.0) / 4.0)
+            .collect();
+        let g = Geometry {
+            y: (yh, yw),
+            z: (yh.div_ceil(4), yw.div_ceil(4)),
+        };
+        let (rows, cols) = (yh * Y_STRIDE, yw * Y_STRIDE);
+        let run = |pixels: usize| {
+            let mut out = vec![0f32; 3 * rows * cols];
+            each_synthesis(&plan, Path::widest(), (m, pixels), &y, g, |r, xs, v| {
+                out[3 * (r * cols + xs.start)..][..v.len()].copy_from_slice(v);
+            });
+            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        };
+        let whole = run(usize::MAX);
+        for pixels in [1, 40 * 256, 100 * 256] {
+            assert!(run(pixels) == whole, "regions of {pixels} pixels");
+        }
+    }
+
     #[test]
     fn regions_cover_the_latent_once() {
         for (rows, cols, pixels) in [
@@ -209,7 +295,11 @@ mod tests {
             (64, 33, 1 << 19),
         ] {
             let mut seen = vec![0u8; rows * cols];
-            for g in regions(rows, cols, pixels) {
+            for g in regions(rows, cols, pixels, SYNTHESIS_HALO) {
+                assert!(
+                    g.r.0 % 2 == 0 && g.c.0 % 2 == 0,
+                    "{g:?} starts on even rows"
+                );
                 for r in g.r.0..g.r.1 {
                     for c in g.c.0..g.c.1 {
                         seen[r * cols + c] += 1;
@@ -218,11 +308,13 @@ mod tests {
             }
             assert!(seen.iter().all(|&n| n == 1), "{rows}×{cols} at {pixels}");
         }
-        assert_eq!(regions(5, 5, usize::MAX).len(), 1);
+        assert_eq!(regions(5, 5, usize::MAX, SYNTHESIS_HALO).len(), 1);
         // Regions with their halos stay within the budget (when it allows more than a halo).
-        for g in regions(100, 100, 1 << 19) {
-            let big = g.grown(100, 100);
-            assert!(big.height() * big.width() * 256 <= 1 << 19, "{big:?}");
+        for halo in [ANALYSIS_HALO, SYNTHESIS_HALO] {
+            for g in regions(100, 100, 1 << 19, halo) {
+                let big = g.grown(100, 100, halo);
+                assert!(big.height() * big.width() * 256 <= 1 << 19, "{big:?}");
+            }
         }
     }
 }

@@ -60,7 +60,7 @@ impl CodingPlans {
         };
         Self {
             analysis,
-            synthesis: plan(1),
+            synthesis: Plan::synthesis(&networks[1].1, params(1)),
             hyper_analysis: plan(2),
         }
     }

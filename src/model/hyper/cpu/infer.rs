@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use super::gdn;
 use super::panel::{self, Out, Packed, Runs};
 use super::taps::Taps;
+use super::winograd::WinogradDeconv;
 use crate::cpu_path::Path;
 use crate::model::hyper::Layer;
 
@@ -30,6 +31,7 @@ const MIN_RUN: usize = 64;
 enum Op {
     Conv(Convolution),
     Deconv(Transposed),
+    Winograd(WinogradDeconv),
 }
 
 /// A convolution as a product: the patches of its taps times its kernel matrix.
@@ -277,6 +279,18 @@ impl Plan {
     /// The transform of `layers` with its parameter tensors in burn's layouts (weight and bias,
     /// or β' and Γ', per layer that has them).
     pub fn new(layers: &[Layer], params: &[Vec<f32>]) -> Self {
+        Self::build(layers, params, false)
+    }
+
+    /// The synthesis of `layers` as the decoder runs it: [`Plan::new`], with the transposed
+    /// convolutions between the first and the last by Winograd's algorithm
+    /// ([`super::winograd`]).
+    pub fn synthesis(layers: &[Layer], params: &[Vec<f32>]) -> Self {
+        Self::build(layers, params, true)
+    }
+
+    fn build(layers: &[Layer], params: &[Vec<f32>], winograd: bool) -> Self {
+        let mut seen = 0;
         let mut stages: Vec<Stage> = Vec::new();
         let mut p = 0;
         for layer in layers {
@@ -291,9 +305,15 @@ impl Plan {
                 }
                 Layer::Deconv(i, o, k, s) => {
                     assert_eq!(s, 2, "transposed convolutions of stride 2");
-                    let op = Transposed::new(&params[p], &params[p + 1], (i, o), k);
+                    seen += 1;
+                    let (w, b) = (&params[p], &params[p + 1]);
+                    let op = if winograd && k == 5 && seen > 1 {
+                        Op::Winograd(WinogradDeconv::new(w, b, (i, o)))
+                    } else {
+                        Op::Deconv(Transposed::new(w, b, (i, o), k))
+                    };
                     stages.push(Stage {
-                        op: Op::Deconv(op),
+                        op,
                         post: Post::None,
                     });
                     p += 2;
@@ -311,6 +331,13 @@ impl Plan {
             }
         }
         Self { stages }
+    }
+
+    /// Stage `k` on its own.
+    pub fn stage(&self, k: usize) -> Plan {
+        Plan {
+            stages: vec![self.stages[k].clone()],
+        }
     }
 
     /// Runs the transform on `x` on `path`.
@@ -372,12 +399,17 @@ impl Stage {
         let (c, (height, width)) = match &self.op {
             Op::Conv(l) => (l.out_channels, l.output((x.height, x.width))),
             Op::Deconv(l) => (l.out_channels, (2 * x.height, 2 * x.width)),
+            Op::Winograd(l) => (l.out_channels(), (2 * x.height, 2 * x.width)),
         };
         let mut values = zeros(height * width * c);
         let at = (&View::of(&x.values, (x.height, x.width)), in_place);
         match &self.op {
             Op::Conv(l) => l.run_rows(path, at, &self.post, &mut values),
             Op::Deconv(l) => l.run_rows(path, at, &self.post, &mut values),
+            Op::Winograd(l) => {
+                let size = (x.height, x.width);
+                l.run_rows(path, &x.values, size, &self.post, &mut values)
+            }
         }
         Map {
             height,
@@ -649,6 +681,15 @@ mod tests {
         )
     }
 
+    fn decoder_synthesis(w: &HyperWeights) -> Plan {
+        let k = Transform::Synthesis as usize;
+        let starts = w.config.network_starts();
+        Plan::synthesis(
+            &w.config.networks()[k].1,
+            &w.tensors[starts[k]..starts[k + 1]],
+        )
+    }
+
     /// Each transform computes what burn's does (to rounding), on odd sizes too.
     #[test]
     fn transforms_match_burn() {
@@ -656,15 +697,22 @@ mod tests {
         let device = Device::flex();
         let net = HyperNet::from_weights(&w, &device, false);
         let (n, m) = (w.config.n, w.config.m);
+        // The synthesis twice: as the trainer's kernels run it and as the decoder does.
         let cases = [
-            (Transform::Analysis, 3, (20, 37)),
-            (Transform::Synthesis, m, (3, 5)),
-            (Transform::HyperAnalysis, m, (5, 7)),
-            (Transform::HyperSynthesis, n, (2, 3)),
+            (Transform::Analysis, 3, (20, 37), false),
+            (Transform::Synthesis, m, (3, 5), false),
+            (Transform::Synthesis, m, (3, 5), true),
+            (Transform::Synthesis, m, (6, 9), true),
+            (Transform::HyperAnalysis, m, (5, 7), false),
+            (Transform::HyperSynthesis, n, (2, 3), false),
         ];
-        for (t, c, (h, wd)) in cases {
+        for (t, c, (h, wd), decoder) in cases {
             let x = input(h, wd, c);
-            let got = plan(&w, t as usize).run(
+            let transform = match decoder {
+                true => decoder_synthesis(&w),
+                false => plan(&w, t as usize),
+            };
+            let got = transform.run(
                 Path::widest(),
                 Map {
                     height: h,
@@ -683,7 +731,7 @@ mod tests {
             let worst = (got.iter().zip(&want))
                 .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
                 .fold(0f32, f32::max);
-            assert!(worst < 1e-4, "{t:?}: {worst}");
+            assert!(worst < 1e-4, "{t:?} (decoder's: {decoder}): {worst}");
         }
     }
 
@@ -720,23 +768,27 @@ mod tests {
     #[test]
     fn paths_and_threads_agree() {
         let w = weights();
-        let synthesis = plan(&w, Transform::Synthesis as usize);
         let x = Map {
             height: 4,
             width: 6,
             channels: w.config.m,
             values: input(4, 6, w.config.m),
         };
-        let reference = synthesis.run(Path::Portable, x.clone());
-        for path in Path::available() {
-            for threads in [1, 3, 16] {
-                let got = on_threads(threads, || synthesis.run(path, x.clone()));
-                let bits = |m: &Map| m.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                assert_eq!(
-                    bits(&got),
-                    bits(&reference),
-                    "{path:?} on {threads} threads"
-                );
+        for synthesis in [
+            plan(&w, Transform::Synthesis as usize),
+            decoder_synthesis(&w),
+        ] {
+            let reference = synthesis.run(Path::Portable, x.clone());
+            for path in Path::available() {
+                for threads in [1, 3, 16] {
+                    let got = on_threads(threads, || synthesis.run(path, x.clone()));
+                    let bits = |m: &Map| m.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(
+                        bits(&got),
+                        bits(&reference),
+                        "{path:?} on {threads} threads"
+                    );
+                }
             }
         }
     }

@@ -20,6 +20,7 @@ pub mod taps;
 #[cfg(target_arch = "x86_64")]
 pub mod tile_use;
 pub mod wgrad;
+pub mod winograd;
 
 use pool::Buf;
 
