@@ -198,7 +198,7 @@ impl HyperCodec {
         Ok(Self {
             z_offsets,
             config: model.weights.config,
-            plans: CodingPlans::new(&model.weights),
+            plans: CodingPlans::default(),
             path: Path::detect(),
             weights: model.weights,
             footprints: std::sync::OnceLock::new(),
@@ -518,7 +518,8 @@ impl HyperCodec {
     /// `y` of the padded image, channel-major, region by region.
     fn analysis(&self, rgb: &RgbImage, g: Geometry) -> Vec<f32> {
         let sizes = (self.config.m, self.region_pixels);
-        regions::analysis(&self.plans.analysis, self.path, sizes, rgb, g)
+        let plan = self.plans.analysis(&self.weights);
+        regions::analysis(plan, self.path, sizes, rgb, g)
     }
 
     /// `z` (channel-major) of `y` (channel-major): the whole latent at once, a 16th of the
@@ -533,7 +534,7 @@ impl HyperCodec {
             channels: m,
             values,
         };
-        let z = self.plans.hyper_analysis.run(self.path, map);
+        let z = self.plans.hyper_analysis(&self.weights).run(self.path, map);
         debug_assert_eq!((z.height, z.width), g.z);
         to_planes(&z.values, z.channels)
     }
@@ -542,7 +543,7 @@ impl HyperCodec {
     fn synthesis(&self, y: &[f32], g: Geometry, width: u32, height: u32) -> RgbImage {
         let sizes = (self.config.m, self.region_pixels);
         regions::synthesis(
-            &self.plans.synthesis,
+            self.plans.synthesis(&self.weights),
             self.path,
             sizes,
             y,

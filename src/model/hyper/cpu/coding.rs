@@ -2,10 +2,12 @@
 //! ([`super::fixed_analysis`]), the synthesis and hyper-analysis in floats
 //! ([`super::infer`]); the hyper-synthesis runs in integers ([`crate::model::hyper::integer`]).
 
+use std::sync::OnceLock;
+
 use super::fixed_analysis::FixedAnalysis;
 use super::infer::{Map, Plan};
 use crate::cpu_path::Path;
-use crate::model::hyper::HyperWeights;
+use crate::model::hyper::{HyperWeights, Layer};
 
 /// The analysis transform as the encoder runs it.
 #[derive(Debug, Clone)]
@@ -36,32 +38,49 @@ fn convert<T>(map: Map<u8>, f: impl Fn(u8) -> T) -> Map<T> {
     }
 }
 
-/// The transforms of a model, ready to code with.
-#[derive(Debug, Clone)]
+/// The transforms of a model, each built the first time it is asked for (a decoder needs no
+/// analysis, an encoder no synthesis unless it verifies).
+#[derive(Debug, Default)]
 pub struct CodingPlans {
-    /// Image to `y`.
-    pub analysis: Analysis,
-    /// `ŷ` to image.
-    pub synthesis: Plan,
-    /// `|y|` to `z`.
-    pub hyper_analysis: Plan,
+    analysis: OnceLock<Analysis>,
+    synthesis: OnceLock<Plan>,
+    hyper_analysis: OnceLock<Plan>,
 }
 
 impl CodingPlans {
-    /// The plans of a model's weights.
-    pub fn new(weights: &HyperWeights) -> Self {
-        let starts = weights.config.network_starts();
-        let networks = weights.config.networks();
-        let params = |k: usize| &weights.tensors[starts[k]..starts[k + 1]];
-        let plan = |k: usize| Plan::new(&networks[k].1, params(k));
-        let analysis = match FixedAnalysis::new(&networks[0].1, params(0)) {
-            Some(fixed) => Analysis::Fixed(fixed),
-            None => Analysis::Float(plan(0)),
-        };
-        Self {
-            analysis,
-            synthesis: Plan::synthesis(&networks[1].1, params(1)),
-            hyper_analysis: plan(2),
-        }
+    /// Image to `y`, for `weights` (the same weights at every call).
+    pub fn analysis(&self, weights: &HyperWeights) -> &Analysis {
+        self.analysis.get_or_init(|| {
+            let (layers, params) = network(weights, 0);
+            match FixedAnalysis::new(&layers, params) {
+                Some(fixed) => Analysis::Fixed(fixed),
+                None => Analysis::Float(Plan::new(&layers, params)),
+            }
+        })
     }
+
+    /// `ŷ` to image, as the decoder runs it ([`Plan::synthesis`]).
+    pub fn synthesis(&self, weights: &HyperWeights) -> &Plan {
+        self.synthesis.get_or_init(|| {
+            let (layers, params) = network(weights, 1);
+            Plan::synthesis(&layers, params)
+        })
+    }
+
+    /// `|y|` to `z`.
+    pub fn hyper_analysis(&self, weights: &HyperWeights) -> &Plan {
+        self.hyper_analysis.get_or_init(|| {
+            let (layers, params) = network(weights, 2);
+            Plan::new(&layers, params)
+        })
+    }
+}
+
+/// The layers and parameter tensors of network `k` of a model.
+fn network(weights: &HyperWeights, k: usize) -> (Vec<Layer>, &[Vec<f32>]) {
+    let starts = weights.config.network_starts();
+    let layers = (weights.config.networks().into_iter().nth(k))
+        .expect("four networks")
+        .1;
+    (layers, &weights.tensors[starts[k]..starts[k + 1]])
 }

@@ -104,20 +104,31 @@ impl WinogradDeconv {
                 }
             }
         }
+        // G K Gᵀ one axis at a time: first along l, then along j.
+        let n = i * cols;
+        let mut half = vec![0f64; 3 * SIDE * n];
+        for j in 0..3 {
+            for b in 0..SIDE {
+                let dst = &mut half[(j * SIDE + b) * n..][..n];
+                for l in 0..3 {
+                    let (g, src) = (G[b][l], &k[(j * 3 + l) * n..][..n]);
+                    dst.iter_mut().zip(src).for_each(|(d, s)| *d += g * s);
+                }
+            }
+        }
+        let mut u = vec![0f64; POINTS * n];
+        for a in 0..SIDE {
+            for b in 0..SIDE {
+                let dst = &mut u[(a * SIDE + b) * n..][..n];
+                for j in 0..3 {
+                    let (g, src) = (G[a][j], &half[(j * SIDE + b) * n..][..n]);
+                    dst.iter_mut().zip(src).for_each(|(d, s)| *d += g * s);
+                }
+            }
+        }
+        let zeros = vec![0.0; cols];
         let points = (0..POINTS)
-            .map(|p| {
-                let (a, b) = (p / SIDE, p % SIDE);
-                let u = |r: usize, c: usize| {
-                    let mut sum = 0f64;
-                    for j in 0..3 {
-                        for l in 0..3 {
-                            sum += G[a][j] * G[b][l] * k[((j * 3 + l) * i + r) * cols + c];
-                        }
-                    }
-                    sum as f32
-                };
-                Packed::new(i, cols, u, &vec![0.0; cols])
-            })
+            .map(|p| Packed::new(i, cols, |r, c| u[p * n + r * cols + c] as f32, &zeros))
             .collect();
         Self {
             points,
