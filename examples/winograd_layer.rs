@@ -17,7 +17,7 @@ fn main() {
         Layer::Deconv(c, c, 5, 2),
         Layer::Deconv(c, 3, 5, 2),
     ];
-    // Only the middle layer runs: the first and last are there to make it an inner one.
+    // Only the second layer runs (the decoder keeps its first on the four phases).
     let params = vec![
         weights.clone(),
         bias.clone(),

@@ -283,8 +283,9 @@ impl Plan {
     }
 
     /// The synthesis of `layers` as the decoder runs it: [`Plan::new`], with the transposed
-    /// convolutions between the first and the last by Winograd's algorithm
-    /// ([`super::winograd`]).
+    /// convolutions after the first by Winograd's algorithm ([`super::winograd`]). The first
+    /// keeps its four phases: its tiles would span 64 pixels, and the decoder's regions would
+    /// need twice the halo.
     pub fn synthesis(layers: &[Layer], params: &[Vec<f32>]) -> Self {
         Self::build(layers, params, true)
     }

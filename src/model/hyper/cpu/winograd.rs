@@ -1,5 +1,5 @@
-//! The synthesis's inner transposed convolutions by Winograd's minimal filtering, F(4×4, 3×3)
-//! (Lavin and Gray 2016): 2.8× fewer multiply-adds than the four phases of
+//! The synthesis's transposed convolutions after the first by Winograd's minimal filtering,
+//! F(4×4, 3×3) (Lavin and Gray 2016): 2.8× fewer multiply-adds than the four phases of
 //! [`super::infer::Transposed`].
 //!
 //! A 5×5 transposed convolution of stride 2 reads, for the 2×2 output pixels of input position
