@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coding speed of the whole-image family against TensorFlow running the same transforms on
 # this CPU, one after the other, with any background training paused: aec's criterion bench
-# (`cargo bench --bench codec -- hyper`: RGB to file bytes and back, range coding and the integer
+# (`cargo bench --bench codec -- '^hyper(-default)?/'`: RGB to file bytes and back, range coding and the integer
 # hyper-synthesis included) and scripts/tf-hyper-code.py (transforms only) for a 768×512 photo
 # and a 32×32 image.
 #
@@ -18,7 +18,7 @@ fi
 cargo bench --bench codec --no-run 2>/dev/null
 grep -m1 'model name' /proc/cpuinfo
 source scripts/pause-training.sh
-cargo bench --bench codec -- hyper 2>&1 | grep -E '^hyper|time:'
+cargo bench --bench codec -- '^hyper(-default)?/' 2>&1 | grep -E '^hyper|time:'
 for size in "768 512" "32 32"; do
   set -- $size
   "$PYTHON" scripts/tf-hyper-code.py --width "$1" --height "$2" --repeat 20 2>&1 \
