@@ -186,24 +186,34 @@ impl WinogradDeconv {
     fn group(
         &self,
         path: Path,
-        (x, height, width): (&[f32], usize, usize),
+        input: (&[f32], usize, usize),
         (y0, x0): (usize, usize),
         tiles: usize,
         rows: &mut [f32],
         work: &mut Work,
     ) {
-        let (ci, o) = (self.in_channels, self.out_channels);
-        let cols = 4 * o;
+        self.transform_inputs(path, input, (y0, x0), tiles, work);
+        self.products(path, tiles, work);
+        self.write_outputs(path, (x0, input.2), rows, work);
+    }
+
+    /// `work.v`: each tile's transformed inputs, tile-major, point by point.
+    fn transform_inputs(
+        &self,
+        path: Path,
+        (x, height, width): (&[f32], usize, usize),
+        (y0, x0): (usize, usize),
+        tiles: usize,
+        work: &mut Work,
+    ) {
+        let ci = self.in_channels;
         work.v.resize(tiles * POINTS * ci, 0.0);
-        work.m.resize(tiles * POINTS * cols, 0.0);
         work.zeros.resize(ci, 0.0);
         for (t, v) in work.v.chunks_exact_mut(POINTS * ci).enumerate() {
             let pixel = |r: usize, q: usize| -> &[f32] {
                 // Input (y0 + r − 1, x0 + 4t + q − 1), zeros outside the map.
-                let (y, xx) = (
-                    (y0 + r).wrapping_sub(1),
-                    (x0 + TILE * t + q).wrapping_sub(1),
-                );
+                let y = (y0 + r).wrapping_sub(1);
+                let xx = (x0 + TILE * t + q).wrapping_sub(1);
                 if y < height && xx < width {
                     &x[(y * width + xx) * ci..][..ci]
                 } else {
@@ -213,8 +223,13 @@ impl WinogradDeconv {
             let d: [&[f32]; POINTS] = std::array::from_fn(|p| pixel(p / SIDE, p % SIDE));
             lanes::input(path, &d, &mut work.t, v);
         }
-        // Point p of tile t is row t of point p's product, in place.
-        work.starts.clear();
+    }
+
+    /// `work.m`: each point's product, tile-major like `work.v` (point `p` of tile `t` is row
+    /// `t` of point `p`'s product, read and written in place).
+    fn products(&self, path: Path, tiles: usize, work: &mut Work) {
+        let (ci, cols) = (self.in_channels, 4 * self.out_channels);
+        work.m.resize(tiles * POINTS * cols, 0.0);
         for (p, kernel) in self.points.iter().enumerate() {
             work.starts.clear();
             work.starts
@@ -231,6 +246,19 @@ impl WinogradDeconv {
             };
             panel::product_runs(path, &runs, tiles, kernel, dst);
         }
+    }
+
+    /// Each tile's outputs from `work.m` into `rows`, the first tile at input column `x0` of
+    /// a map `width` positions wide.
+    fn write_outputs(
+        &self,
+        path: Path,
+        (x0, width): (usize, usize),
+        rows: &mut [f32],
+        work: &mut Work,
+    ) {
+        let o = self.out_channels;
+        let cols = 4 * o;
         // The input rows of this row of tiles (fewer than four in the last).
         let h = rows.len() / (4 * width * o);
         let row_len = 2 * width * o;
@@ -241,20 +269,18 @@ impl WinogradDeconv {
             let mp: [&[f32]; POINTS] = std::array::from_fn(|p| &m[p * cols..][..cols]);
             lanes::output(path, &mp, &self.bias, &mut work.s);
             let y = &work.s[SIDE * TILE * cols..];
-            for i in 0..h {
-                for ph in 0..4 {
-                    let (py, px) = (ph / 2, ph % 2);
-                    let row = &mut rows[(2 * i + py) * row_len..][..row_len];
-                    // Output pixels 2·(x1 + j) + px for j < w: the px half of pixel pair x1 + j.
-                    let pairs = row[2 * x1 * o..].chunks_exact_mut(2 * o).take(w);
-                    for (j, pair) in pairs.enumerate() {
-                        let at = (i * TILE + j) * cols + ph * o;
-                        // An element loop: a call to copy three values costs more than they.
-                        let dst = &mut pair[px * o..(px + 1) * o];
-                        dst.iter_mut()
-                            .zip(&y[at..at + o])
-                            .for_each(|(d, v)| *d = *v);
-                    }
+            for (i, ph) in (0..h).flat_map(|i| (0..4).map(move |ph| (i, ph))) {
+                let (py, px) = (ph / 2, ph % 2);
+                let row = &mut rows[(2 * i + py) * row_len..][..row_len];
+                // Output pixels 2·(x1 + j) + px for j < w: the px half of pixel pair x1 + j.
+                let pairs = row[2 * x1 * o..].chunks_exact_mut(2 * o).take(w);
+                for (j, pair) in pairs.enumerate() {
+                    let at = (i * TILE + j) * cols + ph * o;
+                    // An element loop: a call to copy three values costs more than they.
+                    let dst = &mut pair[px * o..(px + 1) * o];
+                    dst.iter_mut()
+                        .zip(&y[at..at + o])
+                        .for_each(|(d, v)| *d = *v);
                 }
             }
         }
