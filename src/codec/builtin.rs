@@ -92,6 +92,7 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(4, 4),
     previous_context!(4, 5),
     previous_context!(4, 6),
+    previous_context!(4, 7),
 ];
 
 /// The tiled entropy-coded models, smallest files first: the notebook's architecture
@@ -133,7 +134,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(7),
-        "ae4d45595ed5e9b61fb8365021db08820ad08568046e6a1a4a68f7d62e1ac3ee",
+        "0e873140abb5a87ee8f3f1386b1d5921a60a65c72d9af5298b2effcb9190f474",
     ),
     (
         Builtin::Reference,
@@ -366,6 +367,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 6,
         },
         "646c9a44d3dd9a811663c37e6c8d327896045627bccfd5a96597407284c06834",
+    ),
+    (
+        Builtin::Context {
+            version: 4,
+            level: 7,
+        },
+        "ae4d45595ed5e9b61fb8365021db08820ad08568046e6a1a4a68f7d62e1ac3ee",
     ),
     (
         Builtin::Context {
