@@ -37,7 +37,7 @@ use crate::model::hyper::cpu::infer::Map;
 use crate::model::hyper::cpu::{to_pixels, to_planes};
 use crate::model::hyper::file::HyperModel;
 use crate::model::hyper::integer::{FixedMap, IntegerNetwork, PixelMap, ACT_BITS};
-use crate::model::hyper::{HyperConfig, HyperWeights, TOTAL_STRIDE, Y_STRIDE};
+use crate::model::hyper::{HyperConfig, TOTAL_STRIDE, Y_STRIDE};
 use crate::store::{self, ModelError, ModelId};
 
 /// `round(v)` as an `i32` (saturating; NaN gives 0).
@@ -105,11 +105,10 @@ impl LatentReport {
 /// A hyperprior model ready to code images.
 pub struct HyperCodec {
     config: HyperConfig,
-    /// The weights, for the encoder's refinement (which runs aec's own kernels).
-    weights: HyperWeights,
     /// [`refine::footprints`], computed on the first refinement.
     footprints: std::sync::OnceLock<Vec<f32>>,
-    /// The float transforms.
+    /// The weights (the encoder's refinement runs aec's own kernels on them) and the float
+    /// transforms.
     plans: CodingPlans,
     /// The instruction set they run on (every path gives the same results).
     path: Path,
@@ -198,9 +197,8 @@ impl HyperCodec {
         Ok(Self {
             z_offsets,
             config: model.weights.config,
-            plans: CodingPlans::default(),
+            plans: CodingPlans::new(model.weights),
             path: Path::detect(),
-            weights: model.weights,
             footprints: std::sync::OnceLock::new(),
             integer,
             context,
@@ -371,9 +369,9 @@ impl HyperCodec {
                 w.put(q, n + level)
             }
         })?;
-        let footprints = (self.footprints).get_or_init(|| refine::footprints(&self.weights));
+        let footprints = (self.footprints).get_or_init(|| refine::footprints(self.plans.weights()));
         let model = refine::Model {
-            weights: &self.weights,
+            weights: self.plans.weights(),
             lambda: self.lambda,
             footprint: footprints,
             step,
@@ -518,7 +516,7 @@ impl HyperCodec {
     /// `y` of the padded image, channel-major, region by region.
     fn analysis(&self, rgb: &RgbImage, g: Geometry) -> Vec<f32> {
         let sizes = (self.config.m, self.region_pixels);
-        let plan = self.plans.analysis(&self.weights);
+        let plan = self.plans.analysis();
         regions::analysis(plan, self.path, sizes, rgb, g)
     }
 
@@ -534,7 +532,7 @@ impl HyperCodec {
             channels: m,
             values,
         };
-        let z = self.plans.hyper_analysis(&self.weights).run(self.path, map);
+        let z = self.plans.hyper_analysis().run(self.path, map);
         debug_assert_eq!((z.height, z.width), g.z);
         to_planes(&z.values, z.channels)
     }
@@ -543,7 +541,7 @@ impl HyperCodec {
     fn synthesis(&self, y: &[f32], g: Geometry, width: u32, height: u32) -> RgbImage {
         let sizes = (self.config.m, self.region_pixels);
         regions::synthesis(
-            self.plans.synthesis(&self.weights),
+            self.plans.synthesis(),
             self.path,
             sizes,
             y,

@@ -38,20 +38,36 @@ fn convert<T>(map: Map<u8>, f: impl Fn(u8) -> T) -> Map<T> {
     }
 }
 
-/// The transforms of a model, each built the first time it is asked for (a decoder needs no
-/// analysis, an encoder no synthesis unless it verifies).
-#[derive(Debug, Default)]
+/// A model's weights and the transforms a codec runs with them, each built the first time it
+/// is asked for (a decoder needs no analysis, an encoder no synthesis unless it verifies).
+#[derive(Debug)]
 pub struct CodingPlans {
+    weights: HyperWeights,
     analysis: OnceLock<Analysis>,
     synthesis: OnceLock<Plan>,
     hyper_analysis: OnceLock<Plan>,
 }
 
 impl CodingPlans {
-    /// Image to `y`, for `weights` (the same weights at every call).
-    pub fn analysis(&self, weights: &HyperWeights) -> &Analysis {
+    /// The plans of `weights`, none built yet.
+    pub fn new(weights: HyperWeights) -> Self {
+        Self {
+            weights,
+            analysis: OnceLock::new(),
+            synthesis: OnceLock::new(),
+            hyper_analysis: OnceLock::new(),
+        }
+    }
+
+    /// The model's weights.
+    pub fn weights(&self) -> &HyperWeights {
+        &self.weights
+    }
+
+    /// Image to `y`.
+    pub fn analysis(&self) -> &Analysis {
         self.analysis.get_or_init(|| {
-            let (layers, params) = network(weights, 0);
+            let (layers, params) = network(&self.weights, 0);
             match FixedAnalysis::new(&layers, params) {
                 Some(fixed) => Analysis::Fixed(fixed),
                 None => Analysis::Float(Plan::new(&layers, params)),
@@ -60,17 +76,17 @@ impl CodingPlans {
     }
 
     /// `ŷ` to image, as the decoder runs it ([`Plan::synthesis`]).
-    pub fn synthesis(&self, weights: &HyperWeights) -> &Plan {
+    pub fn synthesis(&self) -> &Plan {
         self.synthesis.get_or_init(|| {
-            let (layers, params) = network(weights, 1);
+            let (layers, params) = network(&self.weights, 1);
             Plan::synthesis(&layers, params)
         })
     }
 
     /// `|y|` to `z`.
-    pub fn hyper_analysis(&self, weights: &HyperWeights) -> &Plan {
+    pub fn hyper_analysis(&self) -> &Plan {
         self.hyper_analysis.get_or_init(|| {
-            let (layers, params) = network(weights, 2);
+            let (layers, params) = network(&self.weights, 2);
             Plan::new(&layers, params)
         })
     }
