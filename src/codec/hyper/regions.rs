@@ -256,14 +256,10 @@ mod tests {
     /// floats before them).
     #[test]
     fn synthesis_regions_give_the_whole_latents_bits() {
+        use crate::model::hyper::cpu::coding::CodingPlans;
         use crate::model::hyper::{HyperConfig, HyperWeights};
-        let w = HyperWeights::init(HyperConfig::new(16, 24), 7);
-        let k = crate::model::hyper::net::Transform::Synthesis as usize;
-        let starts = w.config.network_starts();
-        let plan = Plan::synthesis(
-            &w.config.networks()[k].1,
-            &w.tensors[starts[k]..starts[k + 1]],
-        );
+        let plans = CodingPlans::new(HyperWeights::init(HyperConfig::new(16, 24), 7));
+        let plan = plans.synthesis();
         let (yh, yw, m) = (13, 22, 24);
         let y: Vec<f32> = (0..m * yh * yw)
             .map(|i| ((i * 7919 % 61) as f32 - 30.0) / 4.0)
@@ -275,7 +271,7 @@ mod tests {
         let (rows, cols) = (yh * Y_STRIDE, yw * Y_STRIDE);
         let run = |pixels: usize| {
             let mut out = vec![0f32; 3 * rows * cols];
-            each_synthesis(&plan, Path::widest(), (m, pixels), &y, g, |r, xs, v| {
+            each_synthesis(plan, Path::widest(), (m, pixels), &y, g, |r, xs, v| {
                 out[3 * (r * cols + xs.start)..][..v.len()].copy_from_slice(v);
             });
             out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()

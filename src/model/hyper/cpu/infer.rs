@@ -682,13 +682,11 @@ mod tests {
         )
     }
 
+    /// The synthesis as the decoder builds it.
     fn decoder_synthesis(w: &HyperWeights) -> Plan {
-        let k = Transform::Synthesis as usize;
-        let starts = w.config.network_starts();
-        Plan::synthesis(
-            &w.config.networks()[k].1,
-            &w.tensors[starts[k]..starts[k + 1]],
-        )
+        crate::model::hyper::cpu::coding::CodingPlans::new(w.clone())
+            .synthesis()
+            .clone()
     }
 
     /// Each transform computes what burn's does (to rounding), on odd sizes too.

@@ -84,49 +84,9 @@ impl WinogradDeconv {
     pub fn new(w: &[f32], bias: &[f32], (i, o): (usize, usize)) -> Self {
         assert_eq!(w.len(), i * o * 25, "a 5×5 kernel");
         let cols = 4 * o;
-        // The 3×3 kernel K[j][l] (input offset (j − 1, l − 1)), in × 4·out each, in f64.
-        let mut k = vec![0f64; 9 * i * cols];
-        for (ph, (py, px)) in [(0, 0), (0, 1), (1, 0), (1, 1)].into_iter().enumerate() {
-            for j in 0..3 {
-                for l in 0..3 {
-                    // Input row y + j − 1 meets output row 2y + py through kernel row
-                    // py + 4 − 2j (burn's padding 2).
-                    let (ky, kx) = (py + 4 - 2 * j, px + 4 - 2 * l);
-                    if ky >= 5 || kx >= 5 {
-                        continue;
-                    }
-                    for ci in 0..i {
-                        for co in 0..o {
-                            let v = w[((ci * o + co) * 5 + ky) * 5 + kx];
-                            k[((j * 3 + l) * i + ci) * cols + ph * o + co] = f64::from(v);
-                        }
-                    }
-                }
-            }
-        }
-        // G K Gᵀ one axis at a time: first along l, then along j.
-        let n = i * cols;
-        let mut half = vec![0f64; 3 * SIDE * n];
-        for j in 0..3 {
-            for b in 0..SIDE {
-                let dst = &mut half[(j * SIDE + b) * n..][..n];
-                for l in 0..3 {
-                    let (g, src) = (G[b][l], &k[(j * 3 + l) * n..][..n]);
-                    dst.iter_mut().zip(src).for_each(|(d, s)| *d += g * s);
-                }
-            }
-        }
-        let mut u = vec![0f64; POINTS * n];
-        for a in 0..SIDE {
-            for b in 0..SIDE {
-                let dst = &mut u[(a * SIDE + b) * n..][..n];
-                for j in 0..3 {
-                    let (g, src) = (G[a][j], &half[(j * SIDE + b) * n..][..n]);
-                    dst.iter_mut().zip(src).for_each(|(d, s)| *d += g * s);
-                }
-            }
-        }
+        let u = transformed(&three_by_three(w, (i, o)), i * cols);
         let zeros = vec![0.0; cols];
+        let n = i * cols;
         let points = (0..POINTS)
             .map(|p| Packed::new(i, cols, |r, c| u[p * n + r * cols + c] as f32, &zeros))
             .collect();
@@ -285,6 +245,52 @@ impl WinogradDeconv {
             }
         }
     }
+}
+
+/// Burn's `[in, out, 5, 5]` kernel as the 3×3 kernel `K[j][l]` of input offset
+/// `(j − 1, l − 1)`, `in × 4·out` values each (the parities side by side), in `f64`.
+fn three_by_three(w: &[f32], (i, o): (usize, usize)) -> Vec<f64> {
+    let cols = 4 * o;
+    let mut k = vec![0f64; 9 * i * cols];
+    for (ph, (py, px)) in [(0, 0), (0, 1), (1, 0), (1, 1)].into_iter().enumerate() {
+        for (j, l) in (0..3).flat_map(|j| (0..3).map(move |l| (j, l))) {
+            // Input row y + j − 1 meets output row 2y + py through kernel row py + 4 − 2j
+            // (burn's padding 2).
+            let (ky, kx) = (py + 4 - 2 * j, px + 4 - 2 * l);
+            if ky >= 5 || kx >= 5 {
+                continue;
+            }
+            for (ci, co) in (0..i).flat_map(|ci| (0..o).map(move |co| (ci, co))) {
+                let v = w[((ci * o + co) * 5 + ky) * 5 + kx];
+                k[((j * 3 + l) * i + ci) * cols + ph * o + co] = f64::from(v);
+            }
+        }
+    }
+    k
+}
+
+/// `G K Gᵀ` of the 3×3 kernel `k` (`n` values a tap), one axis at a time: the 36 points' `n`
+/// values, point-major.
+fn transformed(k: &[f64], n: usize) -> Vec<f64> {
+    // Along l: half[j][b] = Σ_l G[b][l]·K[j][l].
+    let mut half = vec![0f64; 3 * SIDE * n];
+    for (r, dst) in half.chunks_exact_mut(n).enumerate() {
+        let (j, b) = (r / SIDE, r % SIDE);
+        for l in 0..3 {
+            let (g, src) = (G[b][l], &k[(j * 3 + l) * n..][..n]);
+            dst.iter_mut().zip(src).for_each(|(d, s)| *d += g * s);
+        }
+    }
+    // Along j: u[a][b] = Σ_j G[a][j]·half[j][b].
+    let mut u = vec![0f64; POINTS * n];
+    for (r, dst) in u.chunks_exact_mut(n).enumerate() {
+        let (a, b) = (r / SIDE, r % SIDE);
+        for j in 0..3 {
+            let (g, src) = (G[a][j], &half[(j * SIDE + b) * n..][..n]);
+            dst.iter_mut().zip(src).for_each(|(d, s)| *d += g * s);
+        }
+    }
+    u
 }
 
 /// The transforms, channel by channel: every lane does the same operations on every path.
