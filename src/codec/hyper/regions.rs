@@ -2,9 +2,11 @@
 //!
 //! The latent `y` is cut into a grid of rectangles; each is computed (or decoded) from its own
 //! part of the image (or of `ŷ`) grown by a halo of latent rows and columns on every side, and
-//! only its own values are kept. Every `y` value depends on the image within 30 pixels of its
-//! 16×16 block, inside the analysis's 2-unit (32-pixel) halo ([`ANALYSIS_HALO`]). The
-//! synthesis's inner layers run Winograd's algorithm on tiles of 4×4 positions
+//! only its own values are kept. The encoder's analysis runs its inner layers on Winograd
+//! tiles of 2×2 outputs ([`crate::model::hyper::cpu::winograd16`]) on the whole image's grid
+//! (regions start on even latent rows and columns): the values a region's edge changes (its
+//! missing neighbours) reach one tile into each layer, two latent rows and columns in all,
+//! inside the analysis's 2-unit halo ([`ANALYSIS_HALO`]). The synthesis's inner layers run Winograd's algorithm on tiles of 4×4 positions
 //! ([`crate::model::hyper::cpu::winograd`]), whose bits depend on the whole tile's inputs: with
 //! the tiles on the same grid as over the whole image (regions start on even latent rows and
 //! columns), each pixel's bits depend on the `ŷ` values within 3.2 positions, inside the
@@ -275,6 +277,34 @@ mod tests {
                 out[3 * (r * cols + xs.start)..][..v.len()].copy_from_slice(v);
             });
             out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        };
+        let whole = run(usize::MAX);
+        for pixels in [1, 40 * 256, 100 * 256] {
+            assert!(run(pixels) == whole, "regions of {pixels} pixels");
+        }
+    }
+
+    /// The encoder's analysis gives the same bits region by region as over the whole image
+    /// (its Winograd tiles read a tile's whole 7×7 inputs, so this needs the 4-unit halo).
+    #[test]
+    fn analysis_regions_give_the_whole_images_bits() {
+        use crate::model::hyper::cpu::coding::CodingPlans;
+        use crate::model::hyper::{HyperConfig, HyperWeights};
+        let plans = CodingPlans::new(HyperWeights::init(HyperConfig::new(16, 24), 7));
+        let plan = plans.analysis();
+        let (yh, yw, m) = (13, 18, 24);
+        let (w, h) = (yw * Y_STRIDE - 5, yh * Y_STRIDE - 9);
+        let rgb = RgbImage::from_fn(w as u32, h as u32, |x, y| {
+            let v = |k: u32| ((x * 7 + y * 13 + k * 5 + x * y / 3) % 256) as u8;
+            image::Rgb([v(0), v(1), v(2)])
+        });
+        let g = Geometry {
+            y: (yh, yw),
+            z: (yh.div_ceil(4), yw.div_ceil(4)),
+        };
+        let run = |pixels: usize| {
+            let y = analysis(plan, Path::widest(), (m, pixels), &rgb, g);
+            y.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
         };
         let whole = run(usize::MAX);
         for pixels in [1, 40 * 256, 100 * 256] {

@@ -20,6 +20,7 @@ use super::infer::{post, zeros, Gather, Map, Post, Scratch, RUN};
 use super::panel::{Out, Packed, Runs};
 use super::panel16::{self, Packed16};
 use super::taps::Taps;
+use super::winograd16::Winograd16;
 use crate::cpu_path::Path;
 use crate::model::hyper::Layer;
 
@@ -34,8 +35,8 @@ const FIRST_STRETCH: usize = 256;
 /// A map in block floating point: pixel `p`'s values are `values[p·c..]` times `units[p]`
 /// (no units: all one).
 #[derive(Debug, Clone)]
-struct Grid {
-    map: Map<i16>,
+struct Grid<T = i16> {
+    map: Map<T>,
     units: Vec<f32>,
 }
 
@@ -49,27 +50,50 @@ struct Stage {
     out_channels: usize,
 }
 
+/// One layer of the analysis and what follows it.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Patches times the kernel, over the previous layer's grid (the first layer's pixels).
+    Direct(Stage),
+    /// A 5×5 convolution of stride 2 by Winograd's algorithm, over the previous layer's floats.
+    Winograd(Winograd16, Post),
+}
+
+impl Step {
+    fn post(&self) -> &Post {
+        match self {
+            Step::Direct(stage) => &stage.post,
+            Step::Winograd(_, post) => post,
+        }
+    }
+}
+
 /// The analysis transform in fixed point.
 #[derive(Debug, Clone)]
 pub struct FixedAnalysis {
-    stages: Vec<Stage>,
+    steps: Vec<Step>,
 }
 
 impl FixedAnalysis {
     /// The transform of `layers` (convolutions, each but the last followed by GDN, all but the
     /// first reading an even number of channels) with their parameter tensors in burn's
-    /// layouts; `None` for other layers.
+    /// layouts, its 5×5 convolutions of stride 2 after the first by Winograd's algorithm;
+    /// `None` for other layers.
     pub fn new(layers: &[Layer], params: &[Vec<f32>]) -> Option<Self> {
-        let mut stages: Vec<Stage> = Vec::new();
+        Self::build(layers, params, true)
+    }
+
+    /// [`FixedAnalysis::new`] with every convolution direct (`winograd` false).
+    fn build(layers: &[Layer], params: &[Vec<f32>], winograd: bool) -> Option<Self> {
+        let mut steps: Vec<Step> = Vec::new();
         let mut p = 0;
         let mut rest = layers;
         while let [Layer::Conv(i, o, k, s), tail @ ..] = rest {
-            let first = stages.is_empty();
+            let first = steps.is_empty();
             if (first && *i != 3) || (!first && i % 2 == 1) {
                 return None;
             }
             let (w, bias) = (params.get(p)?, params.get(p + 1)?);
-            let gather = conv(first, (*i, *o, *k, *s), w, bias);
             let (post, tail) = match tail {
                 [Layer::Gdn(c, false), tail @ ..] if c == o => {
                     let (beta, gamma) = gdn::effective(params.get(p + 2)?, params.get(p + 3)?);
@@ -84,18 +108,22 @@ impl FixedAnalysis {
                 }
                 _ => return None,
             };
-            stages.push(Stage {
-                gather,
-                unit_taps: Taps::conv(*k, *s, 1),
-                post,
-                out_channels: *o,
+            steps.push(if winograd && !first && (*k, *s) == (5, 2) {
+                Step::Winograd(Winograd16::new(w, bias, (*i, *o)), post)
+            } else {
+                Step::Direct(Stage {
+                    gather: conv(first, (*i, *o, *k, *s), w, bias),
+                    unit_taps: Taps::conv(*k, *s, 1),
+                    post,
+                    out_channels: *o,
+                })
             });
             rest = tail;
         }
-        let done = rest.is_empty() && p == params.len() && !stages.is_empty();
-        let last_plain = stages.last().is_some_and(|s| matches!(s.post, Post::None));
-        let inner_gdn = (stages.iter().rev().skip(1)).all(|s| matches!(s.post, Post::Gdn { .. }));
-        (done && last_plain && inner_gdn).then_some(Self { stages })
+        let done = rest.is_empty() && p == params.len() && !steps.is_empty();
+        let last_plain = steps.last().is_some_and(|s| matches!(s.post(), Post::None));
+        let inner_gdn = (steps.iter().rev().skip(1)).all(|s| matches!(s.post(), Post::Gdn { .. }));
+        (done && last_plain && inner_gdn).then_some(Self { steps })
     }
 
     /// `y` of an image of pixel values `0..=255` (three channels), on `path`.
@@ -110,14 +138,32 @@ impl FixedAnalysis {
             map: pixels,
             units: Vec::new(),
         };
-        let (last, inner) = self.stages.split_last().expect("at least one convolution");
-        for stage in inner {
-            x = stage.run_to_grid(path, &x, in_place);
+        let (last, inner) = self.steps.split_last().expect("at least one convolution");
+        for step in inner {
+            x = step.run(path, &x, in_place, |v, dst, units| {
+                to_grid(path, v, dst.len() / units.len().max(1), dst, units)
+            });
         }
-        last.run(path, &x, in_place, |v, dst: &mut [f32], _| {
-            dst.copy_from_slice(v)
-        })
-        .0
+        let copy = |v: &[f32], dst: &mut [f32], _: &mut [f32]| dst.copy_from_slice(v);
+        last.run(path, &x, in_place, copy).map
+    }
+}
+
+impl Step {
+    /// The step's outputs over `x`, each run of pixels handed to `emit` as floats with the
+    /// run's values and units to write.
+    fn run<T: Copy + Default + Send + Sync>(
+        &self,
+        path: Path,
+        x: &Grid<i16>,
+        in_place: bool,
+        emit: impl Fn(&[f32], &mut [T], &mut [f32]) + Sync,
+    ) -> Grid<T> {
+        let (map, units) = match self {
+            Step::Direct(stage) => stage.run(path, x, in_place, emit),
+            Step::Winograd(layer, post) => layer.run(path, (&x.map, &x.units), post, emit),
+        };
+        Grid { map, units }
     }
 }
 
@@ -145,15 +191,6 @@ fn conv(
 }
 
 impl Stage {
-    /// The stage's outputs over `x` in block floating point.
-    fn run_to_grid(&self, path: Path, x: &Grid, in_place: bool) -> Grid {
-        let c = self.out_channels;
-        let (map, units) = self.run(path, x, in_place, |v, dst, units| {
-            to_grid(path, v, c, dst, units)
-        });
-        Grid { map, units }
-    }
-
     /// The stage's outputs over `x`, each run of pixels handed to `emit` as floats with the
     /// run's values and units to write.
     fn run<T: Copy + Default + Send + Sync>(
@@ -271,7 +308,7 @@ fn to_grid(path: Path, values: &[f32], c: usize, dst: &mut [i16], units: &mut [f
 /// that put that value in `[16384, 32768)`, rounding to at most 32767 (a pixel of zeros, or
 /// of values beyond the normal floats, gets zeros).
 #[inline(always)]
-fn scaling(largest: f32) -> (f32, f32) {
+pub(super) fn scaling(largest: f32) -> (f32, f32) {
     let exponent = ((largest.to_bits() >> 23) & 0xff) as i32;
     if exponent == 0 || exponent == 0xff {
         return (0.0, 0.0);

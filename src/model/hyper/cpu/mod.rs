@@ -21,6 +21,7 @@ pub mod taps;
 pub mod tile_use;
 pub mod wgrad;
 pub mod winograd;
+pub mod winograd16;
 
 use pool::Buf;
 
