@@ -14,7 +14,9 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::gdn;
+use super::grid::to_grid;
 use super::panel::{self, Out, Packed, Runs};
+use super::panel16::{self, Packed16};
 use super::taps::Taps;
 use super::winograd::WinogradDeconv;
 use crate::cpu_path::Path;
@@ -108,6 +110,11 @@ pub(super) enum Post {
         norm: Packed,
         inverse: bool,
     },
+    /// `x / √(β + Γ·x²)` with the products in 16 bits (the encoder's): the squares on each
+    /// pixel's grid ([`super::grid`]), `Γᵀ` and `β` in `norm`.
+    Gdn16 {
+        norm: Packed16,
+    },
 }
 
 /// A task's buffers: patches (or squares, for GDN), GDN's norms, and the starts of runs.
@@ -119,6 +126,9 @@ pub(super) struct Scratch<T = f32> {
     edges: Vec<T>,
     squares: Vec<f32>,
     norm: Vec<f32>,
+    /// Squares on their grids, and each pixel's unit.
+    grid: Vec<i16>,
+    units: Vec<f32>,
     /// Where runs start.
     pub(super) starts: Vec<usize>,
 }
@@ -487,7 +497,14 @@ pub(super) fn post<T>(
     out: &mut [f32],
     scratch: &mut Scratch<T>,
 ) {
-    let Scratch { squares, norm, .. } = scratch;
+    let Scratch {
+        squares,
+        norm,
+        grid,
+        units,
+        ..
+    } = scratch;
+    let pixels = out.len() / c.max(1);
     match post {
         Post::None => {}
         Post::Relu => out.iter_mut().for_each(|v| *v = v.max(0.0)),
@@ -495,7 +512,6 @@ pub(super) fn post<T>(
             norm: packed,
             inverse,
         } => {
-            let pixels = out.len() / c;
             // Every value is written below.
             squares.resize(out.len(), 0.0);
             gdn_squares(path, out, squares);
@@ -507,6 +523,21 @@ pub(super) fn post<T>(
             };
             panel::product(path, squares, pixels, packed, dst);
             gdn_apply(path, out, norm, *inverse);
+        }
+        Post::Gdn16 { norm: packed } => {
+            squares.resize(out.len(), 0.0);
+            gdn_squares(path, out, squares);
+            // One value more, which a product of pairs may read after the last row.
+            grid.resize(out.len() + 1, 0);
+            units.resize(pixels, 0.0);
+            to_grid(path, squares, c, &mut grid[..out.len()], units);
+            norm.resize(out.len(), 0.0);
+            let dst = Out {
+                values: norm,
+                stride: c,
+            };
+            panel16::product(path, grid, units, pixels, packed, dst);
+            gdn_apply(path, out, norm, false);
         }
     }
 }

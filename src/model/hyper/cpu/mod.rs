@@ -10,6 +10,7 @@ pub mod conv;
 pub mod exact;
 pub mod fixed_analysis;
 pub mod gdn;
+pub mod grid;
 pub mod infer;
 pub mod network;
 pub mod panel;

@@ -5,13 +5,13 @@
 //! inputs `d₀…d₆` from `2n − 2`. The even inputs meet taps 0, 2 and 4, a three-tap
 //! correlation, computed as F(2, 3) (Lavin and Gray 2016) from four transformed values; the
 //! odd ones meet taps 1 and 3, computed as F(2, 2) from three. So seven products give the two
-//! outputs ([`transform`], [`KERNEL`], [`output`]); along both axes, 7 × 7 = 49. Every transform
+//! outputs (`transform`, `KERNEL`, `output`); along both axes, 7 × 7 = 49. Every transform
 //! has coefficients 0, ±1 (and ½ in the kernel's, applied to the reals before they are
 //! quantized), so the transformed inputs stay within four times the inputs and a product's
 //! quantization error grows little.
 //!
 //! A tile's transformed inputs are computed in floats and put on one 16-bit grid, the unit that
-//! puts their largest magnitude between 16384 and 32767 (as [`super::fixed_analysis`] does for
+//! puts their largest magnitude between 16384 and 32767 (as [`super::grid`] does for
 //! a pixel); each of the 49 points is then a product in [`super::panel16`] (`in × out`
 //! integers per point, quantized per column), and the outputs' transform runs in floats. Every
 //! value depends on its tile's inputs alone and is computed the same way on every path and
@@ -19,7 +19,7 @@
 
 use rayon::prelude::*;
 
-use super::fixed_analysis::scaling;
+use super::grid::scaling;
 use super::infer::{post, zeros, Map, Post, Scratch};
 use super::panel::Out;
 use super::panel16::{self, Packed16};
@@ -223,15 +223,16 @@ impl Winograd16 {
         }
         w.m.resize(POINTS * group * o, 0.0);
         for (p, kernel) in self.points.iter().enumerate() {
+            // Tile-major: a tile's 49 products side by side for its outputs' transform.
             let out = Out {
-                values: &mut w.m[p * group * o..][..group * o],
-                stride: o,
+                values: &mut w.m[p * o..],
+                stride: POINTS * o,
             };
             panel16::product(path, &w.v[p * group * ci..], &w.units, group, kernel, out);
         }
         w.y.resize(group * TILE * TILE * o, 0.0);
         for t in 0..group {
-            let m: [&[f32]; POINTS] = std::array::from_fn(|p| &w.m[(p * group + t) * o..][..o]);
+            let m: [&[f32]; POINTS] = std::array::from_fn(|p| &w.m[(t * POINTS + p) * o..][..o]);
             let y = &mut w.y[t * TILE * TILE * o..][..TILE * TILE * o];
             lanes::output(path, &m, &self.bias, y);
         }
@@ -499,7 +500,7 @@ struct Work {
     v: Vec<i16>,
     /// Each tile's unit.
     units: Vec<f32>,
-    /// The products, point-major, then tile by tile.
+    /// The products, tile by tile, then point-major.
     m: Vec<f32>,
     /// Each tile's 2×2 outputs.
     y: Vec<f32>,

@@ -1,0 +1,128 @@
+//! Block floating point for the encoder's 16-bit products: a pixel's values (or a Winograd
+//! tile's) share one power-of-two unit, the one that puts the largest of them between 16384
+//! and 32767, so each keeps 15 bits of its group's range; the same bits on every path.
+
+use crate::cpu_path::Path;
+
+/// Pixels of `c` values (`values`) in block floating point: into `dst` and each pixel's unit
+/// into `units`, on `path` (the same bits on every path: a power of two times each value,
+/// exact, then rounding to even).
+pub fn to_grid(path: Path, values: &[f32], c: usize, dst: &mut [i16], units: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if path.avx2() && c.is_multiple_of(8) {
+        // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2;
+        // `values` and `dst` are the same whole pixels of `c` values, a multiple of 8.
+        return unsafe { avx2::to_grid(values, c, dst, units) };
+    }
+    let _ = path;
+    for ((px, out), unit) in values
+        .chunks_exact(c)
+        .zip(dst.chunks_exact_mut(c))
+        .zip(units)
+    {
+        let largest = px.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let (factor, u) = scaling(largest);
+        *unit = u;
+        for (o, &v) in out.iter_mut().zip(px) {
+            *o = (v * factor).round_ties_even() as i16;
+        }
+    }
+}
+
+/// The factor onto a pixel's grid and its unit, for its largest magnitude: powers of two
+/// that put that value in `[16384, 32768)`, rounding to at most 32767 (a pixel of zeros, or
+/// of values beyond the normal floats, gets zeros).
+#[inline(always)]
+pub fn scaling(largest: f32) -> (f32, f32) {
+    let exponent = ((largest.to_bits() >> 23) & 0xff) as i32;
+    if exponent == 0 || exponent == 0xff {
+        return (0.0, 0.0);
+    }
+    // largest < 2^(exponent − 126): times 2^(141 − exponent) it is below 2^15.
+    let power = |e: i32| f32::from_bits(((e + 127) as u32) << 23);
+    let e = 141 - exponent;
+    if !(-126..=127).contains(&e) {
+        return (0.0, 0.0);
+    }
+    (power(e), power(-e))
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::scaling;
+
+    /// # Safety
+    /// The CPU has AVX2; `values` and `dst` hold the same whole pixels of `c` values, a
+    /// multiple of 8, and `units` one per pixel.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn to_grid(values: &[f32], c: usize, dst: &mut [i16], units: &mut [f32]) {
+        let sign = _mm256_set1_ps(-0.0);
+        for ((px, out), unit) in values
+            .chunks_exact(c)
+            .zip(dst.chunks_exact_mut(c))
+            .zip(units)
+        {
+            let mut top = _mm256_setzero_ps();
+            for q in (0..c).step_by(8) {
+                let v = _mm256_andnot_ps(sign, _mm256_loadu_ps(px.as_ptr().add(q)));
+                top = _mm256_max_ps(top, v);
+            }
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), top);
+            let (factor, u) = scaling(lanes.iter().fold(0f32, |m, &v| m.max(v)));
+            *unit = u;
+            let f = _mm256_set1_ps(factor);
+            for q in (0..c).step_by(8) {
+                let v = _mm256_mul_ps(_mm256_loadu_ps(px.as_ptr().add(q)), f);
+                let i = _mm256_cvtps_epi32(v);
+                let packed =
+                    _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+                _mm_storeu_si128(out.as_mut_ptr().add(q).cast(), packed);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every path puts a pixel on the same grid: its largest value in [16384, 32768) units,
+    /// zeros for a pixel of zeros or of values too small for a power-of-two unit.
+    #[test]
+    fn grids_are_the_same_on_every_path() {
+        let c = 16;
+        let pixels: [f32; 8] = [0.0, 1.0, -3.75, 1e-30, 1e-36, 6e4, -0.001, 2.5e-8];
+        let values: Vec<f32> = (0..pixels.len() * c)
+            .map(|i| pixels[i / c] * (1.0 - (i % c) as f32 / 7.0))
+            .collect();
+        let run = |path: Path| {
+            let mut dst = vec![0i16; values.len()];
+            let mut units = vec![f32::NAN; pixels.len()];
+            to_grid(path, &values, c, &mut dst, &mut units);
+            (dst, units)
+        };
+        let (dst, units) = run(Path::Portable);
+        for (p, (px, &u)) in dst.chunks_exact(c).zip(&units).enumerate() {
+            let top = px.iter().map(|v| v.unsigned_abs()).max().unwrap();
+            if u == 0.0 {
+                assert_eq!(top, 0, "pixel {p}");
+                continue;
+            }
+            assert!((16384..=32767).contains(&top), "pixel {p}: {top}");
+            for (k, &v) in px.iter().enumerate() {
+                let real = values[p * c + k];
+                assert!((f32::from(v) * u - real).abs() <= 0.5 * u, "pixel {p}");
+            }
+        }
+        assert_eq!(units[0], 0.0);
+        for path in Path::available() {
+            let got = run(path);
+            assert_eq!(got.0, dst, "{path:?}");
+            let bits = |u: &[f32]| u.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got.1), bits(&units), "{path:?}");
+        }
+    }
+}
