@@ -9,6 +9,12 @@ use crate::cpu_path::Path;
 /// exact, then rounding to even).
 pub fn to_grid(path: Path, values: &[f32], c: usize, dst: &mut [i16], units: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
+    if path.avx512() && c.is_multiple_of(16) {
+        // SAFETY: `Path::Avx512` (and wider) is chosen only where the CPU has AVX-512 F;
+        // `values` and `dst` are the same whole pixels of `c` values, a multiple of 16.
+        return unsafe { avx512::to_grid(values, c, dst, units) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if path.avx2() && c.is_multiple_of(8) {
         // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2;
         // `values` and `dst` are the same whole pixels of `c` values, a multiple of 8.
@@ -45,6 +51,40 @@ pub fn scaling(largest: f32) -> (f32, f32) {
         return (0.0, 0.0);
     }
     (power(e), power(-e))
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::scaling;
+
+    /// # Safety
+    /// The CPU has AVX-512 F; `values` and `dst` hold the same whole pixels of `c` values, a
+    /// multiple of 16, and `units` one per pixel.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn to_grid(values: &[f32], c: usize, dst: &mut [i16], units: &mut [f32]) {
+        for ((px, out), unit) in values
+            .chunks_exact(c)
+            .zip(dst.chunks_exact_mut(c))
+            .zip(units)
+        {
+            let mut top = _mm512_setzero_ps();
+            for q in (0..c).step_by(16) {
+                let v = _mm512_abs_ps(_mm512_loadu_ps(px.as_ptr().add(q)));
+                top = _mm512_max_ps(top, v);
+            }
+            // The largest magnitude, exactly (a maximum does not round).
+            let (factor, u) = scaling(_mm512_reduce_max_ps(top));
+            *unit = u;
+            let f = _mm512_set1_ps(factor);
+            for q in (0..c).step_by(16) {
+                let v = _mm512_mul_ps(_mm512_loadu_ps(px.as_ptr().add(q)), f);
+                let i = _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(v));
+                _mm256_storeu_si256(out.as_mut_ptr().add(q).cast(), i);
+            }
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use super::grid::scaling;
 use super::infer::{post, zeros, Map, Post, Scratch};
-use super::panel::Out;
+use super::panel::{Out, Runs};
 use super::panel16::{self, Packed16};
 use super::taps::Taps;
 use crate::cpu_path::Path;
@@ -195,7 +195,7 @@ impl Winograd16 {
     ) {
         let (ci, o) = (self.in_channels, self.out_channels);
         w.v.resize(POINTS * group * ci, 0);
-        w.units.resize(group, 0.0);
+        w.units.resize(POINTS * group, 0.0);
         w.zeros.resize(ci, 0);
         w.f.resize(POINTS * ci, 0.0);
         for t in 0..group {
@@ -215,11 +215,13 @@ impl Winograd16 {
             };
             let d: [(&[i16], f32); POINTS] = std::array::from_fn(|p| pixel(p / SIDE, p % SIDE));
             let (factor, unit) = scaling(lanes::input(path, &d, &mut w.f));
-            w.units[t] = unit;
-            for (p, point) in w.f.chunks_exact(ci).enumerate() {
-                let dst = &mut w.v[(p * group + t) * ci..][..ci];
-                lanes::quantize(path, point, factor, dst);
-            }
+            w.units[t * POINTS..][..POINTS].fill(unit);
+            lanes::quantize(
+                path,
+                &w.f,
+                factor,
+                &mut w.v[t * POINTS * ci..][..POINTS * ci],
+            );
         }
         w.m.resize(POINTS * group * o, 0.0);
         for (p, kernel) in self.points.iter().enumerate() {
@@ -228,7 +230,15 @@ impl Winograd16 {
                 values: &mut w.m[p * o..],
                 stride: POINTS * o,
             };
-            panel16::product(path, &w.v[p * group * ci..], &w.units, group, kernel, out);
+            w.starts.clear();
+            w.starts.extend((0..group).map(|t| (t * POINTS + p) * ci));
+            let runs = Runs {
+                src: &w.v,
+                gathered: &[],
+                lens: &[ci],
+                starts: &w.starts,
+            };
+            panel16::product_runs(path, &runs, &w.units, group, kernel, out);
         }
         w.y.resize(group * TILE * TILE * o, 0.0);
         for t in 0..group {
@@ -496,10 +506,12 @@ mod lanes {
 struct Work {
     /// A tile's transformed inputs in floats, point-major.
     f: Vec<f32>,
-    /// The group's transformed inputs on their grids, point-major, then tile by tile.
+    /// The group's transformed inputs on their grids, tile by tile, then point-major.
     v: Vec<i16>,
-    /// Each tile's unit.
+    /// Each tile's unit, for each of its points.
     units: Vec<f32>,
+    /// Where a product's rows start in `v`.
+    starts: Vec<usize>,
     /// The products, tile by tile, then point-major.
     m: Vec<f32>,
     /// Each tile's 2×2 outputs.
