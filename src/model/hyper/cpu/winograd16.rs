@@ -188,44 +188,66 @@ impl Winograd16 {
     fn group(
         &self,
         path: Path,
-        (x, units): (&Map<i16>, &[f32]),
+        x: (&Map<i16>, &[f32]),
         (ty, tx): (usize, usize),
         group: usize,
         w: &mut Work,
     ) {
-        let (ci, o) = (self.in_channels, self.out_channels);
-        w.v.resize(POINTS * group * ci, 0);
-        w.units.resize(POINTS * group, 0.0);
+        let ci = self.in_channels;
+        w.v.resize(group * POINTS * ci, 0);
+        w.units.resize(group * POINTS, 0.0);
         w.zeros.resize(ci, 0);
         w.f.resize(POINTS * ci, 0.0);
         for t in 0..group {
-            // Input (4ty − 2 + r, 4(tx + t) − 2 + q), zeros outside the map.
-            let pixel = |r: usize, q: usize| -> (&[i16], f32) {
-                let y = (2 * TILE * ty + r).wrapping_sub(2);
-                let xx = (2 * TILE * (tx + t) + q).wrapping_sub(2);
-                if y < x.height && xx < x.width {
-                    let p = y * x.width + xx;
-                    (
-                        &x.values[p * ci..][..ci],
-                        units.get(p).copied().unwrap_or(1.0),
-                    )
-                } else {
-                    (&w.zeros, 0.0)
-                }
-            };
-            let d: [(&[i16], f32); POINTS] = std::array::from_fn(|p| pixel(p / SIDE, p % SIDE));
-            let (factor, unit) = scaling(lanes::input(path, &d, &mut w.f));
-            w.units[t * POINTS..][..POINTS].fill(unit);
-            lanes::quantize(
-                path,
-                &w.f,
-                factor,
-                &mut w.v[t * POINTS * ci..][..POINTS * ci],
-            );
+            self.transform_inputs(path, x, (ty, tx + t), t, w);
         }
+        self.products(path, group, w);
+        let o = self.out_channels;
+        w.y.resize(group * TILE * TILE * o, 0.0);
+        for t in 0..group {
+            let m: [&[f32]; POINTS] = std::array::from_fn(|p| &w.m[(t * POINTS + p) * o..][..o]);
+            let y = &mut w.y[t * TILE * TILE * o..][..TILE * TILE * o];
+            lanes::output(path, &m, &self.bias, y);
+        }
+    }
+
+    /// Tile `(ty, tx)`'s transformed inputs on their grid, as the group's `t`-th: into
+    /// `work.v` (tile by tile, then point-major; sized by the caller) with its unit for each
+    /// point.
+    fn transform_inputs(
+        &self,
+        path: Path,
+        (x, units): (&Map<i16>, &[f32]),
+        (ty, tx): (usize, usize),
+        t: usize,
+        w: &mut Work,
+    ) {
+        let ci = self.in_channels;
+        // Input (4ty − 2 + r, 4tx − 2 + q), zeros outside the map.
+        let pixel = |r: usize, q: usize| -> (&[i16], f32) {
+            let y = (2 * TILE * ty + r).wrapping_sub(2);
+            let xx = (2 * TILE * tx + q).wrapping_sub(2);
+            if y < x.height && xx < x.width {
+                let p = y * x.width + xx;
+                let unit = units.get(p).copied().unwrap_or(1.0);
+                (&x.values[p * ci..][..ci], unit)
+            } else {
+                (&w.zeros, 0.0)
+            }
+        };
+        let d: [(&[i16], f32); POINTS] = std::array::from_fn(|p| pixel(p / SIDE, p % SIDE));
+        let (factor, unit) = scaling(lanes::input(path, &d, &mut w.f));
+        w.units[t * POINTS..][..POINTS].fill(unit);
+        let dst = &mut w.v[t * POINTS * ci..][..POINTS * ci];
+        lanes::quantize(path, &w.f, factor, dst);
+    }
+
+    /// The 49 points' products of the group's `group` tiles: `work.m`, tile by tile (a tile's
+    /// 49 products side by side for its outputs' transform).
+    fn products(&self, path: Path, group: usize, w: &mut Work) {
+        let (ci, o) = (self.in_channels, self.out_channels);
         w.m.resize(POINTS * group * o, 0.0);
         for (p, kernel) in self.points.iter().enumerate() {
-            // Tile-major: a tile's 49 products side by side for its outputs' transform.
             let out = Out {
                 values: &mut w.m[p * o..],
                 stride: POINTS * o,
@@ -233,18 +255,13 @@ impl Winograd16 {
             w.starts.clear();
             w.starts.extend((0..group).map(|t| (t * POINTS + p) * ci));
             let runs = Runs {
-                src: &w.v,
+                src: &w.v[..group * POINTS * ci],
                 gathered: &[],
                 lens: &[ci],
                 starts: &w.starts,
             };
-            panel16::product_runs(path, &runs, &w.units, group, kernel, out);
-        }
-        w.y.resize(group * TILE * TILE * o, 0.0);
-        for t in 0..group {
-            let m: [&[f32]; POINTS] = std::array::from_fn(|p| &w.m[(t * POINTS + p) * o..][..o]);
-            let y = &mut w.y[t * TILE * TILE * o..][..TILE * TILE * o];
-            lanes::output(path, &m, &self.bias, y);
+            let units = &w.units[..group * POINTS];
+            panel16::product_runs(path, &runs, units, group, kernel, out);
         }
     }
 }
