@@ -4,6 +4,8 @@
 
 use std::sync::OnceLock;
 
+use rayon::prelude::*;
+
 use super::fixed_analysis::FixedAnalysis;
 use super::infer::{Map, Plan};
 use crate::cpu_path::Path;
@@ -28,13 +30,18 @@ impl Analysis {
     }
 }
 
-/// `map` with `f` applied to every value.
-fn convert<T>(map: Map<u8>, f: impl Fn(u8) -> T) -> Map<T> {
+/// `map` with `f` applied to every value (on every thread: a photo has millions).
+fn convert<T: Send>(map: Map<u8>, f: impl Fn(u8) -> T + Sync + Send) -> Map<T> {
     Map {
         height: map.height,
         width: map.width,
         channels: map.channels,
-        values: map.values.into_iter().map(f).collect(),
+        values: map
+            .values
+            .par_iter()
+            .with_min_len(1 << 14)
+            .map(|&v| f(v))
+            .collect(),
     }
 }
 

@@ -8,29 +8,47 @@ use crate::cpu_path::Path;
 /// into `units`, on `path` (the same bits on every path: a power of two times each value,
 /// exact, then rounding to even).
 pub fn to_grid(path: Path, values: &[f32], c: usize, dst: &mut [i16], units: &mut [f32]) {
+    on_grid::<false>(path, values, c, dst, units)
+}
+
+/// [`to_grid`] of the values' squares (each square rounded to `f32` first, as `x·x`), without
+/// writing them out: GDN's inputs to its 16-bit products.
+pub fn squares_to_grid(path: Path, values: &[f32], c: usize, dst: &mut [i16], units: &mut [f32]) {
+    on_grid::<true>(path, values, c, dst, units)
+}
+
+/// [`to_grid`] of the values, or of their squares when `SQUARE`.
+fn on_grid<const SQUARE: bool>(
+    path: Path,
+    values: &[f32],
+    c: usize,
+    dst: &mut [i16],
+    units: &mut [f32],
+) {
     #[cfg(target_arch = "x86_64")]
     if path.avx512() && c.is_multiple_of(16) {
         // SAFETY: `Path::Avx512` (and wider) is chosen only where the CPU has AVX-512 F;
         // `values` and `dst` are the same whole pixels of `c` values, a multiple of 16.
-        return unsafe { avx512::to_grid(values, c, dst, units) };
+        return unsafe { avx512::to_grid::<SQUARE>(values, c, dst, units) };
     }
     #[cfg(target_arch = "x86_64")]
     if path.avx2() && c.is_multiple_of(8) {
         // SAFETY: `Path::Avx2` (and wider) is chosen (or offered to tests) only where the CPU has AVX2;
         // `values` and `dst` are the same whole pixels of `c` values, a multiple of 8.
-        return unsafe { avx2::to_grid(values, c, dst, units) };
+        return unsafe { avx2::to_grid::<SQUARE>(values, c, dst, units) };
     }
     let _ = path;
+    let value = |v: f32| if SQUARE { v * v } else { v };
     for ((px, out), unit) in values
         .chunks_exact(c)
         .zip(dst.chunks_exact_mut(c))
         .zip(units)
     {
-        let largest = px.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let largest = px.iter().fold(0f32, |m, &v| m.max(value(v).abs()));
         let (factor, u) = scaling(largest);
         *unit = u;
         for (o, &v) in out.iter_mut().zip(px) {
-            *o = (v * factor).round_ties_even() as i16;
+            *o = (value(v) * factor).round_ties_even() as i16;
         }
     }
 }
@@ -63,7 +81,20 @@ mod avx512 {
     /// The CPU has AVX-512 F; `values` and `dst` hold the same whole pixels of `c` values, a
     /// multiple of 16, and `units` one per pixel.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn to_grid(values: &[f32], c: usize, dst: &mut [i16], units: &mut [f32]) {
+    pub unsafe fn to_grid<const SQUARE: bool>(
+        values: &[f32],
+        c: usize,
+        dst: &mut [i16],
+        units: &mut [f32],
+    ) {
+        let value = |p: *const f32| {
+            let v = _mm512_loadu_ps(p);
+            if SQUARE {
+                _mm512_mul_ps(v, v)
+            } else {
+                v
+            }
+        };
         for ((px, out), unit) in values
             .chunks_exact(c)
             .zip(dst.chunks_exact_mut(c))
@@ -71,7 +102,7 @@ mod avx512 {
         {
             let mut top = _mm512_setzero_ps();
             for q in (0..c).step_by(16) {
-                let v = _mm512_abs_ps(_mm512_loadu_ps(px.as_ptr().add(q)));
+                let v = _mm512_abs_ps(value(px.as_ptr().add(q)));
                 top = _mm512_max_ps(top, v);
             }
             // The largest magnitude, exactly (a maximum does not round).
@@ -79,7 +110,7 @@ mod avx512 {
             *unit = u;
             let f = _mm512_set1_ps(factor);
             for q in (0..c).step_by(16) {
-                let v = _mm512_mul_ps(_mm512_loadu_ps(px.as_ptr().add(q)), f);
+                let v = _mm512_mul_ps(value(px.as_ptr().add(q)), f);
                 let i = _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(v));
                 _mm256_storeu_si256(out.as_mut_ptr().add(q).cast(), i);
             }
@@ -97,8 +128,21 @@ mod avx2 {
     /// The CPU has AVX2; `values` and `dst` hold the same whole pixels of `c` values, a
     /// multiple of 8, and `units` one per pixel.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn to_grid(values: &[f32], c: usize, dst: &mut [i16], units: &mut [f32]) {
+    pub unsafe fn to_grid<const SQUARE: bool>(
+        values: &[f32],
+        c: usize,
+        dst: &mut [i16],
+        units: &mut [f32],
+    ) {
         let sign = _mm256_set1_ps(-0.0);
+        let value = |p: *const f32| {
+            let v = _mm256_loadu_ps(p);
+            if SQUARE {
+                _mm256_mul_ps(v, v)
+            } else {
+                v
+            }
+        };
         for ((px, out), unit) in values
             .chunks_exact(c)
             .zip(dst.chunks_exact_mut(c))
@@ -106,7 +150,7 @@ mod avx2 {
         {
             let mut top = _mm256_setzero_ps();
             for q in (0..c).step_by(8) {
-                let v = _mm256_andnot_ps(sign, _mm256_loadu_ps(px.as_ptr().add(q)));
+                let v = _mm256_andnot_ps(sign, value(px.as_ptr().add(q)));
                 top = _mm256_max_ps(top, v);
             }
             let mut lanes = [0f32; 8];
@@ -115,7 +159,7 @@ mod avx2 {
             *unit = u;
             let f = _mm256_set1_ps(factor);
             for q in (0..c).step_by(8) {
-                let v = _mm256_mul_ps(_mm256_loadu_ps(px.as_ptr().add(q)), f);
+                let v = _mm256_mul_ps(value(px.as_ptr().add(q)), f);
                 let i = _mm256_cvtps_epi32(v);
                 let packed =
                     _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
@@ -158,6 +202,16 @@ mod tests {
             }
         }
         assert_eq!(units[0], 0.0);
+        // The squares' grid without writing them out: what the squares themselves give.
+        let squares: Vec<f32> = values.iter().map(|v| v * v).collect();
+        for path in Path::available() {
+            let mut want = (vec![0i16; values.len()], vec![0f32; pixels.len()]);
+            to_grid(path, &squares, c, &mut want.0, &mut want.1);
+            let mut got = (vec![0i16; values.len()], vec![0f32; pixels.len()]);
+            squares_to_grid(path, &values, c, &mut got.0, &mut got.1);
+            assert_eq!(got.0, want.0, "{path:?}");
+            assert_eq!(got.1, want.1, "{path:?}");
+        }
         for path in Path::available() {
             let got = run(path);
             assert_eq!(got.0, dst, "{path:?}");

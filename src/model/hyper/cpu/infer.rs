@@ -14,7 +14,7 @@ use std::ops::Range;
 use rayon::prelude::*;
 
 use super::gdn;
-use super::grid::to_grid;
+use super::grid::squares_to_grid;
 use super::panel::{self, Out, Packed, Runs};
 use super::panel16::{self, Packed16};
 use super::taps::Taps;
@@ -525,12 +525,10 @@ pub(super) fn post<T>(
             gdn_apply(path, out, norm, *inverse);
         }
         Post::Gdn16 { norm: packed } => {
-            squares.resize(out.len(), 0.0);
-            gdn_squares(path, out, squares);
             // One value more, which a product of pairs may read after the last row.
             grid.resize(out.len() + 1, 0);
             units.resize(pixels, 0.0);
-            to_grid(path, squares, c, &mut grid[..out.len()], units);
+            squares_to_grid(path, out, c, &mut grid[..out.len()], units);
             norm.resize(out.len(), 0.0);
             let dst = Out {
                 values: norm,
