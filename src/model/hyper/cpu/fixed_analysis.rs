@@ -61,11 +61,20 @@ struct Stage {
 enum Step {
     /// Patches times the kernel, over the previous layer's grid (the first layer's pixels).
     Direct(Stage),
-    /// A 5×5 convolution of stride 2 by Winograd's algorithm, over the previous layer's floats.
+    /// A 5×5 convolution of stride 2 by Winograd's algorithm, over the previous layer's grid.
     Winograd(Winograd16, Post),
 }
 
 impl Step {
+    /// The step's output channels.
+    fn out_channels(&self) -> usize {
+        match self {
+            Step::Direct(stage) => stage.out_channels,
+            Step::Winograd(layer, _) => layer.out_channels(),
+        }
+    }
+
+    /// What follows the convolution.
     fn post(&self) -> &Post {
         match self {
             Step::Direct(stage) => &stage.post,
@@ -147,8 +156,9 @@ impl FixedAnalysis {
         };
         let (last, inner) = self.steps.split_last().expect("at least one convolution");
         for step in inner {
+            let c = step.out_channels();
             x = step.run(path, &x, in_place, |v, dst, units| {
-                to_grid(path, v, dst.len() / units.len().max(1), dst, units)
+                to_grid(path, v, c, dst, units)
             });
         }
         let copy = |v: &[f32], dst: &mut [f32], _: &mut [f32]| dst.copy_from_slice(v);
@@ -302,12 +312,16 @@ mod tests {
         }
     }
 
-    fn model(n: usize, m: usize, seed: u64) -> (FixedAnalysis, Plan) {
+    /// The analysis of fresh weights: by Winograd's algorithm, with every convolution
+    /// direct, and in floats.
+    fn model(n: usize, m: usize, seed: u64) -> ([FixedAnalysis; 2], Plan) {
         let w = HyperWeights::init(HyperConfig::new(n, m).with_means(true), seed);
         let starts = w.config.network_starts();
         let layers = &w.config.networks()[0].1;
         let params = &w.tensors[starts[0]..starts[1]];
-        let fixed = FixedAnalysis::new(layers, params).expect("the family's analysis");
+        let fixed = [true, false].map(|winograd| {
+            FixedAnalysis::build(layers, params, winograd).expect("the family's analysis")
+        });
         (fixed, Plan::new(layers, params))
     }
 
@@ -320,12 +334,14 @@ mod tests {
         }
     }
 
-    /// The fixed-point transform gives the float one's `y` to within its grids' precision,
-    /// for sizes whose outputs are all border, all inside, or both.
+    /// The fixed-point transform, by Winograd's algorithm or direct, gives the float one's `y`
+    /// to within its grids' precision, for sizes whose outputs are all border, all inside, or
+    /// both.
     #[test]
     fn follows_the_float_transform() {
-        let (fixed, float) = model(32, 12, 3);
-        for (h, w) in [(1, 1), (7, 5), (37, 70), (64, 48)] {
+        let (both, float) = model(32, 12, 3);
+        let sizes = [(1, 1), (7, 5), (37, 70), (64, 48)];
+        for (fixed, (h, w)) in both.iter().flat_map(|f| sizes.map(|size| (f, size))) {
             let x = pixels(h, w);
             let want = float.run(Path::Portable, reals(&x));
             let got = fixed.run(Path::widest(), x);
@@ -340,11 +356,12 @@ mod tests {
     }
 
     /// The same bits on every path, on 1 to 16 threads, with patches read in place or
-    /// gathered.
+    /// gathered (every layer's, in the direct transform), by Winograd's algorithm or direct.
     #[test]
     fn paths_threads_and_reading_agree() {
-        let (fixed, _) = model(32, 12, 5);
-        for (h, w) in [(7, 5), (48, 40), (37, 70)] {
+        let (both, _) = model(32, 12, 5);
+        let sizes = [(7, 5), (48, 40), (37, 70)];
+        for (fixed, (h, w)) in both.iter().flat_map(|f| sizes.map(|size| (f, size))) {
             let x = pixels(h, w);
             let reference = fixed.run_reading(Path::Portable, x.clone(), false);
             let bits = |m: &Map| m.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();

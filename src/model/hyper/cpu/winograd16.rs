@@ -137,6 +137,11 @@ impl Winograd16 {
         }
     }
 
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.out_channels
+    }
+
     /// The layer's output over the block-floating-point map `x` (pixel `p`'s values times
     /// `units[p]`; no units: all one), each run of outputs followed by `post_op` and handed to
     /// `emit` with the run's values and units to write; one row of tiles (two output rows) per
