@@ -149,52 +149,11 @@ fn backward_band(
 /// The element-wise loops of a band, compiled for the widest instruction set the CPU has: the
 /// same IEEE operations (no fused ones) in every build, so the same bits.
 mod lanes {
-    use crate::cpu_path::Path;
-
-    /// For each loop `f(args)`: `pub fn f(path, args)` running `body::f` compiled for AVX-512,
-    /// AVX2 or neither, as `path` says.
-    macro_rules! dispatched {
-        ($(fn $f:ident($($a:ident: $t:ty),*);)*) => {
-            $(pub fn $f(path: Path, $($a: $t),*) {
-                #[cfg(target_arch = "x86_64")]
-                {
-                    if path.avx512() {
-                        // SAFETY: `Path::Avx512` (and wider) is chosen only where the CPU has
-                        // AVX-512 F.
-                        return unsafe { avx512::$f($($a),*) };
-                    }
-                    if path.avx2() {
-                        // SAFETY: `Path::Avx2` is chosen only where the CPU has AVX2.
-                        return unsafe { avx2::$f($($a),*) };
-                    }
-                }
-                let _ = path;
-                body::$f($($a),*)
-            })*
-
-            #[cfg(target_arch = "x86_64")]
-            mod avx512 {
-                $(#[target_feature(enable = "avx512f")]
-                pub unsafe fn $f($($a: $t),*) {
-                    super::body::$f($($a),*)
-                })*
-            }
-
-            #[cfg(target_arch = "x86_64")]
-            mod avx2 {
-                $(#[target_feature(enable = "avx2")]
-                pub unsafe fn $f($($a: $t),*) {
-                    super::body::$f($($a),*)
-                })*
-            }
-        };
-    }
-
     dispatched! {
-        fn squares(x: &[f32], squares: &mut [f32]);
-        fn apply(x: &[f32], n: &mut [f32], y: &mut [f32], inverse: bool);
-        fn backward(xs: (&[f32], &[f32], &[f32]), grads: (&mut [f32], &mut [f32], &mut [f32]), inverse: bool);
-        fn add_twice_product(dx: &mut [f32], share: &[f32], x: &[f32]);
+        fn squares(x: &[f32], squares: &mut [f32]) = body::squares;
+        fn apply(x: &[f32], n: &mut [f32], y: &mut [f32], inverse: bool) = body::apply;
+        fn backward(xs: (&[f32], &[f32], &[f32]), grads: (&mut [f32], &mut [f32], &mut [f32]), inverse: bool) = body::backward;
+        fn add_twice_product(dx: &mut [f32], share: &[f32], x: &[f32]) = body::add_twice_product;
     }
 
     mod body {

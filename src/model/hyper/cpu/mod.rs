@@ -3,6 +3,55 @@
 //! odd sizes), GDN in place, operands on cache-line boundaries, buffers reused between calls. The trainer ([`crate::train::hyper::fused`]) runs them with a tape for its
 //! backward pass; a test there holds them to burn.
 
+/// For each loop `f(args) -> R = body`: `pub fn f(path, args) -> R` running `body` (an
+/// `#[inline(always)]` function of the invoking module) compiled for AVX-512, AVX2 or neither,
+/// as `path` says: the same IEEE operations in every lane (Rust fuses none), so the same bits
+/// on every path.
+macro_rules! dispatched {
+    ($(fn $f:ident($($a:ident: $t:ty),*) $(-> $r:ty)? = $($b:ident)::+;)*) => {
+        $(pub fn $f(path: $crate::cpu_path::Path, $($a: $t),*) $(-> $r)? {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if path.avx512() {
+                    // SAFETY: `Path::Avx512` (and wider) is chosen only where the CPU has
+                    // AVX-512 F.
+                    return unsafe { avx512::$f($($a),*) };
+                }
+                if path.avx2() {
+                    // SAFETY: `Path::Avx2` is chosen only where the CPU has AVX2.
+                    return unsafe { avx2::$f($($a),*) };
+                }
+            }
+            let _ = path;
+            $($b)::+($($a),*)
+        })*
+
+        #[cfg(target_arch = "x86_64")]
+        mod avx512 {
+            #[allow(unused_imports)]
+            use super::*;
+            $(/// # Safety
+            /// The CPU has AVX-512 F.
+            #[target_feature(enable = "avx512f")]
+            pub unsafe fn $f($($a: $t),*) $(-> $r)? {
+                super::$($b)::+($($a),*)
+            })*
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        mod avx2 {
+            #[allow(unused_imports)]
+            use super::*;
+            $(/// # Safety
+            /// The CPU has AVX2.
+            #[target_feature(enable = "avx2")]
+            pub unsafe fn $f($($a: $t),*) $(-> $r)? {
+                super::$($b)::+($($a),*)
+            })*
+        }
+    };
+}
+
 pub mod aligned;
 pub mod bf16;
 pub mod coding;

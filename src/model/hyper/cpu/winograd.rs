@@ -296,7 +296,6 @@ fn transformed(k: &[f64], n: usize) -> Vec<f64> {
 /// The transforms, channel by channel: every lane does the same operations on every path.
 mod lanes {
     use super::{at, bt, POINTS, SIDE, TILE};
-    use crate::cpu_path::Path;
 
     /// `outs[k][c] = f(ins[0][c], …, ins[5][c])[k]` for every channel `c < n`.
     #[inline(always)]
@@ -359,66 +358,9 @@ mod lanes {
         }
     }
 
-    /// [`input_lanes`] on `path`.
-    pub(super) fn input(path: Path, d: &[&[f32]; POINTS], t: &mut Vec<f32>, v: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if path.avx512() {
-            // SAFETY: `Path::Avx512` (and wider) is chosen only where the CPU has AVX-512 F.
-            return unsafe { wide::input512(d, t, v) };
-        } else if path.avx2() {
-            // SAFETY: `Path::Avx2` is chosen only where the CPU has AVX2.
-            return unsafe { wide::input256(d, t, v) };
-        }
-        let _ = path;
-        input_lanes(d, t, v)
-    }
-
-    /// [`output_lanes`] on `path`.
-    pub(super) fn output(path: Path, m: &[&[f32]; POINTS], bias: &[f32], s: &mut Vec<f32>) {
-        #[cfg(target_arch = "x86_64")]
-        if path.avx512() {
-            // SAFETY: as in `input`.
-            return unsafe { wide::output512(m, bias, s) };
-        } else if path.avx2() {
-            // SAFETY: as in `input`.
-            return unsafe { wide::output256(m, bias, s) };
-        }
-        let _ = path;
-        output_lanes(m, bias, s)
-    }
-
-    /// The loops above compiled for wider vectors (the same operations in each lane).
-    #[cfg(target_arch = "x86_64")]
-    mod wide {
-        use super::{input_lanes, output_lanes, POINTS};
-
-        /// # Safety
-        /// The CPU has AVX-512 F.
-        #[target_feature(enable = "avx512f")]
-        pub unsafe fn input512(d: &[&[f32]; POINTS], t: &mut Vec<f32>, v: &mut [f32]) {
-            input_lanes(d, t, v)
-        }
-
-        /// # Safety
-        /// The CPU has AVX2.
-        #[target_feature(enable = "avx2")]
-        pub unsafe fn input256(d: &[&[f32]; POINTS], t: &mut Vec<f32>, v: &mut [f32]) {
-            input_lanes(d, t, v)
-        }
-
-        /// # Safety
-        /// The CPU has AVX-512 F.
-        #[target_feature(enable = "avx512f")]
-        pub unsafe fn output512(m: &[&[f32]; POINTS], bias: &[f32], s: &mut Vec<f32>) {
-            output_lanes(m, bias, s)
-        }
-
-        /// # Safety
-        /// The CPU has AVX2.
-        #[target_feature(enable = "avx2")]
-        pub unsafe fn output256(m: &[&[f32]; POINTS], bias: &[f32], s: &mut Vec<f32>) {
-            output_lanes(m, bias, s)
-        }
+    dispatched! {
+        fn input(d: &[&[f32]; POINTS], t: &mut Vec<f32>, v: &mut [f32]) = input_lanes;
+        fn output(m: &[&[f32]; POINTS], bias: &[f32], s: &mut Vec<f32>) = output_lanes;
     }
 }
 

@@ -408,84 +408,32 @@ mod lanes {
             .for_each(|(d, &v)| *d = (v * factor).round_ties_even() as i16);
     }
 
-    /// [`input_lanes`] on `path`.
-    pub(super) fn input(path: Path, d: &[(&[i16], f32); POINTS], f: &mut [f32]) -> f32 {
-        #[cfg(target_arch = "x86_64")]
-        if path.avx512() {
-            // SAFETY: `Path::Avx512` (and wider) is chosen only where the CPU has AVX-512 F.
-            return unsafe { wide::input512(d, f) };
-        } else if path.avx2() {
-            // SAFETY: `Path::Avx2` is chosen only where the CPU has AVX2.
-            return unsafe { wide::input256(d, f) };
-        }
-        let _ = path;
-        input_lanes(d, f)
-    }
-
-    /// [`output_lanes`] on `path`.
-    pub(super) fn output(path: Path, m: &[&[f32]; POINTS], bias: &[f32], y: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if path.avx512() {
-            // SAFETY: as in `input`.
-            return unsafe { wide::output512(m, bias, y) };
-        } else if path.avx2() {
-            // SAFETY: as in `input`.
-            return unsafe { wide::output256(m, bias, y) };
-        }
-        let _ = path;
-        output_lanes(m, bias, y)
+    dispatched! {
+        fn input(d: &[(&[i16], f32); POINTS], f: &mut [f32]) -> f32 = input_lanes;
+        fn output(m: &[&[f32]; POINTS], bias: &[f32], y: &mut [f32]) = output_lanes;
     }
 
     /// [`quantize_lanes`] on `path`.
     pub(super) fn quantize(path: Path, src: &[f32], factor: f32, dst: &mut [i16]) {
         #[cfg(target_arch = "x86_64")]
         if path.avx512() {
-            // SAFETY: as in `input`.
+            // SAFETY: `Path::Avx512` (and wider) is chosen only where the CPU has AVX-512 F.
             return unsafe { wide::quantize512(src, factor, dst) };
         } else if path.avx2() {
-            // SAFETY: as in `input`.
+            // SAFETY: `Path::Avx2` is chosen only where the CPU has AVX2.
             return unsafe { wide::quantize256(src, factor, dst) };
         }
         let _ = path;
         quantize_lanes(src, factor, dst)
     }
 
-    /// The loops above compiled for wider vectors (the same operations in each lane), and
-    /// the quantization by the conversion instructions (rounding to nearest, ties to even, as
+    /// The quantization by the conversion instructions (rounding to nearest, ties to even, as
     /// `round_ties_even`; saturating to 16 bits, as `as i16`).
     #[cfg(target_arch = "x86_64")]
     mod wide {
         use std::arch::x86_64::*;
 
-        use super::{input_lanes, output_lanes, quantize_lanes, POINTS};
-
-        /// # Safety
-        /// The CPU has AVX-512 F.
-        #[target_feature(enable = "avx512f")]
-        pub unsafe fn input512(d: &[(&[i16], f32); POINTS], f: &mut [f32]) -> f32 {
-            input_lanes(d, f)
-        }
-
-        /// # Safety
-        /// The CPU has AVX2.
-        #[target_feature(enable = "avx2")]
-        pub unsafe fn input256(d: &[(&[i16], f32); POINTS], f: &mut [f32]) -> f32 {
-            input_lanes(d, f)
-        }
-
-        /// # Safety
-        /// The CPU has AVX-512 F.
-        #[target_feature(enable = "avx512f")]
-        pub unsafe fn output512(m: &[&[f32]; POINTS], b: &[f32], y: &mut [f32]) {
-            output_lanes(m, b, y)
-        }
-
-        /// # Safety
-        /// The CPU has AVX2.
-        #[target_feature(enable = "avx2")]
-        pub unsafe fn output256(m: &[&[f32]; POINTS], b: &[f32], y: &mut [f32]) {
-            output_lanes(m, b, y)
-        }
+        use super::quantize_lanes;
 
         /// # Safety
         /// The CPU has AVX-512 F.
