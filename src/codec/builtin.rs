@@ -13,7 +13,7 @@ pub static BUILTIN_MODEL: &[u8] = include_bytes!("../../samples/model/aec-128.sa
 
 /// The whole-image hyperprior models, smallest files first (quality 1, 2, …), one per λ of
 /// `scripts/train-hyper-sweep.sh` (N = 64, M = 96), then the published size (N = 128, M = 192,
-/// `scripts/train-hyper-large.sh`) at the top, stored as f16.
+/// `scripts/train-hyper-large.sh`) for the top two, stored as f16.
 static QUALITY_MODELS: &[&[u8]] = &[
     include_bytes!("../../samples/model/hyper/q1.safetensors"),
     include_bytes!("../../samples/model/hyper/q2.safetensors"),
@@ -22,6 +22,7 @@ static QUALITY_MODELS: &[&[u8]] = &[
     include_bytes!("../../samples/model/hyper/q5.safetensors"),
     include_bytes!("../../samples/model/hyper/q6.safetensors"),
     include_bytes!("../../samples/model/hyper/q7.safetensors"),
+    include_bytes!("../../samples/model/hyper/q8.safetensors"),
 ];
 
 /// The previous quality levels (scale-only hyperprior models), smallest files first, kept so
@@ -135,6 +136,10 @@ static IDS: &[(Builtin, &str)] = &[
     (
         Builtin::Quality(7),
         "0e873140abb5a87ee8f3f1386b1d5921a60a65c72d9af5298b2effcb9190f474",
+    ),
+    (
+        Builtin::Quality(8),
+        "f9dc9afc3f71fce43437820bac5de45594e8b30856fc534638d1096f1caa7bd7",
     ),
     (
         Builtin::Reference,

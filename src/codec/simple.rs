@@ -108,7 +108,7 @@ mod tests {
     #[test]
     fn bad_input_is_refused_with_what_is_wrong() {
         assert!(matches!(
-            compress(&DynamicImage::ImageRgb8(picture()), 9.5),
+            compress(&DynamicImage::ImageRgb8(picture()), Quality::max() + 0.5),
             Err(CodecError::Setting(_))
         ));
         let mut bytes = compress(&DynamicImage::ImageRgb8(picture()), 2.0).unwrap();
