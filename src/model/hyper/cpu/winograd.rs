@@ -386,13 +386,7 @@ struct Work {
 mod tests {
     use super::*;
     use crate::model::hyper::cpu::infer::Transposed;
-    use crate::testing::on_threads;
-
-    fn values(n: usize, seed: usize, scale: f32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i + seed) * 7919 % 1009) as f32 / 1009.0 - 0.5) * scale)
-            .collect()
-    }
+    use crate::testing::{on_threads, values};
 
     fn layer(i: usize, o: usize) -> (Vec<f32>, Vec<f32>) {
         (values(i * o * 25, 1, 0.4), values(o, 2, 0.2))

@@ -495,13 +495,7 @@ struct Work {
 mod tests {
     use super::*;
     use crate::model::hyper::cpu::infer::Convolution;
-    use crate::testing::on_threads;
-
-    fn values(n: usize, seed: usize, scale: f32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i + seed) * 7919 % 1009) as f32 / 1009.0 - 0.5) * scale)
-            .collect()
-    }
+    use crate::testing::{on_threads, values};
 
     /// A map of `c` channels on grids of varied units (a unit per pixel, as the analysis's
     /// layers hand on), and the same map in floats.
