@@ -75,6 +75,7 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(1, 5),
     previous_context!(1, 6),
     previous_context!(1, 7),
+    previous_context!(1, 8),
     previous_context!(2, 1),
     previous_context!(2, 2),
     previous_context!(2, 3),
@@ -139,7 +140,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(8),
-        "f9dc9afc3f71fce43437820bac5de45594e8b30856fc534638d1096f1caa7bd7",
+        "e56f7e51e601e6df887bc456894a077b24b90bbd7ce11cfc4843fb281c42604e",
     ),
     (
         Builtin::Reference,
@@ -386,6 +387,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 7,
         },
         "2dd49de76ebb3474268d9b12865546a527e1577d2db69f6b0a91472e6b87b10f",
+    ),
+    (
+        Builtin::Context {
+            version: 1,
+            level: 8,
+        },
+        "f9dc9afc3f71fce43437820bac5de45594e8b30856fc534638d1096f1caa7bd7",
     ),
 ];
 
