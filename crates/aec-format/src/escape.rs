@@ -9,7 +9,7 @@
 //! decoder rejects an escape that passes it, so every accepted stream is the one an encoder
 //! writes for its values.
 
-use crate::{FormatError, SymbolDecoder, SymbolEncoder, SymbolTable, SymbolTables};
+use crate::{FormatError, Interval, SymbolDecoder, SymbolEncoder, SymbolTable, SymbolTables};
 
 /// Longest Exp-Golomb prefix: distances below 2^33.
 pub const MAX_PREFIX: u32 = 32;
@@ -109,6 +109,18 @@ pub fn encode_value(
         enc.encode(((distance >> b) & 1) as i32, bit, tables)?;
     }
     Ok(value)
+}
+
+/// The interval of `value` in table `table` when [`encode_value`] codes it as one symbol
+/// (inside the alphabet, short of the escape), found without the coder; `None` when it needs
+/// the escape (or the table is missing or holds only its escape): code it with
+/// [`encode_value`] then.
+pub fn plain_interval(tables: &SymbolTables, table: usize, value: i32) -> Option<Interval> {
+    let t = tables.tables().get(table)?;
+    if value < t.min_symbol || value >= t.max_symbol() {
+        return None;
+    }
+    tables.interval(table, value)
 }
 
 /// Decodes a value written by [`encode_value`], rejecting an escape that passes the budget,

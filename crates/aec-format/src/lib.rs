@@ -104,14 +104,14 @@ pub use coded::{
 };
 pub use codes::{Codes, Layout, ParseNameError, Precision};
 pub use error::FormatError;
-pub use escape::{bit_table, decode_value, encode_value, EscapeBudget};
+pub use escape::{bit_table, decode_value, encode_value, plain_interval, EscapeBudget};
 pub use file::AecFile;
 pub use header::FileHeader;
 pub use limits::Limits;
 pub use stats::CodeStats;
 pub use symbols::{
-    decode_symbols, encode_symbols, SymbolDecoder, SymbolEncoder, SymbolTable, SymbolTables,
-    MAX_ALPHABET, PROBABILITY_BITS, PROBABILITY_TOTAL,
+    decode_symbols, encode_symbols, Interval, SymbolDecoder, SymbolEncoder, SymbolTable,
+    SymbolTables, MAX_ALPHABET, PROBABILITY_BITS, PROBABILITY_TOTAL,
 };
 #[doc(hidden)]
 pub use symbols::{encode_symbols_sealed, SealCase};

@@ -7,10 +7,14 @@
 //! and trailing zero bytes are not written: the encoding of a symbol sequence is the shortest
 //! byte string that decodes to it, and the decoder accepts nothing else (see `SPEC.md` §14).
 
+use std::borrow::Borrow;
 use std::convert::Infallible;
+use std::num::NonZeroU32;
 
 use constriction::backends::{ReadWords, WriteWords};
-use constriction::stream::model::DefaultContiguousCategoricalEntropyModel;
+use constriction::stream::model::{
+    DefaultContiguousCategoricalEntropyModel, EncoderModel, EntropyModel,
+};
 use constriction::stream::queue::{EncoderSituation, RangeDecoder, RangeEncoder};
 use constriction::stream::{Code, Decode, Encode};
 use constriction::{Queue, UnwrapInfallible};
@@ -126,6 +130,17 @@ impl SymbolTables {
         self.tables.len()
     }
 
+    /// The interval of `symbol` in dimension `table`'s distribution, or `None` when there is
+    /// no such dimension or the symbol is outside its alphabet. Found without a coder, so on
+    /// any thread; [`SymbolEncoder::encode_interval`] then codes it.
+    pub fn interval(&self, table: usize, symbol: i32) -> Option<Interval> {
+        let (t, model) = (self.tables.get(table)?, self.models.get(table)?);
+        // Out of the alphabet wraps to an index past it, which the model refuses.
+        let i = symbol.wrapping_sub(t.min_symbol) as u32 as usize;
+        let (left, probability) = model.left_cumulative_and_probability(i)?;
+        Some(Interval { left, probability })
+    }
+
     /// The tables, one per dimension.
     pub fn tables(&self) -> &[SymbolTable] {
         &self.tables
@@ -148,6 +163,27 @@ impl SymbolTables {
     /// The tables, one per dimension, by value.
     pub fn into_tables(self) -> Vec<SymbolTable> {
         self.tables
+    }
+}
+
+/// A symbol's interval in its dimension's distribution ([`SymbolTables::interval`]): all
+/// the range coder needs to code it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interval {
+    /// The probabilities of the symbols before it.
+    left: u32,
+    probability: NonZeroU32,
+}
+
+impl EntropyModel<{ PROBABILITY_BITS as usize }> for Interval {
+    type Symbol = ();
+    type Probability = u32;
+}
+
+impl EncoderModel<{ PROBABILITY_BITS as usize }> for Interval {
+    #[inline(always)]
+    fn left_cumulative_and_probability(&self, _: impl Borrow<()>) -> Option<(u32, NonZeroU32)> {
+        Some((self.left, self.probability))
     }
 }
 
@@ -317,6 +353,20 @@ impl SymbolEncoder {
         }
         self.enc
             .encode_symbol(i, model.as_view())
+            .map_err(|e| FormatError::Invalid {
+                field: "symbols",
+                reason: format!("the range coder refused symbol {index}: {e:?}"),
+            })?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Appends the symbol of `interval` (from [`SymbolTables::interval`]): the same bytes as
+    /// [`Self::encode`] of that symbol.
+    pub fn encode_interval(&mut self, interval: Interval) -> Result<(), FormatError> {
+        let index = self.count;
+        self.enc
+            .encode_symbol((), interval)
             .map_err(|e| FormatError::Invalid {
                 field: "symbols",
                 reason: format!("the range coder refused symbol {index}: {e:?}"),

@@ -1,8 +1,8 @@
 //! Escaped values (SPEC.md §13.3): round trips, the budget, and the decoder's checks.
 
 use aec_format::{
-    bit_table, decode_value, encode_value, EscapeBudget, SymbolDecoder, SymbolEncoder, SymbolTable,
-    SymbolTables,
+    bit_table, decode_value, encode_value, plain_interval, EscapeBudget, SymbolDecoder,
+    SymbolEncoder, SymbolTable, SymbolTables,
 };
 
 fn tables() -> SymbolTables {
@@ -41,6 +41,43 @@ fn values_of_any_size_round_trip() {
         assert_eq!(decode_value(&mut dec, 0, 1, &t, &mut budget).unwrap(), v);
     }
     dec.finish().unwrap();
+}
+
+#[test]
+fn intervals_code_as_the_values_themselves() {
+    let t = tables();
+    // Every direct value of table 0, the escape symbol's value 3, values past the alphabet on
+    // both sides, bits of table 1, and tables that do not exist.
+    let values: Vec<(i32, usize)> = (-4..6)
+        .map(|v| (v, 0))
+        .chain([(0, 1), (1, 1), (2, 1), (0, 2), (0, usize::MAX)])
+        .collect();
+    let (mut by_value, mut by_interval) = (
+        SymbolEncoder::with_capacity(0),
+        SymbolEncoder::with_capacity(0),
+    );
+    let (mut a, mut b) = (EscapeBudget::for_values(100), EscapeBudget::for_values(100));
+    for &(v, table) in values.iter().cycle().take(200) {
+        let direct = encode_value(&mut by_value, v, table, 1, &t, &mut a);
+        match plain_interval(&t, table, v) {
+            Some(interval) => {
+                assert_eq!(direct.unwrap(), v);
+                by_interval.encode_interval(interval).unwrap();
+            }
+            None => {
+                let escaped = encode_value(&mut by_interval, v, table, 1, &t, &mut b);
+                assert_eq!(escaped.is_ok(), direct.is_ok(), "{v} in table {table}");
+                // The escapes are exactly the values past the last direct one.
+                let direct_range = table < 2
+                    && (t.tables()[table].min_symbol..)
+                        .take(t.tables()[table].probabilities.len() - 1)
+                        .any(|s| s == v);
+                assert!(!direct_range, "{v} in table {table}");
+            }
+        }
+    }
+    assert_eq!(by_value.len(), by_interval.len());
+    assert_eq!(by_value.finish(), by_interval.finish());
 }
 
 #[test]

@@ -13,8 +13,8 @@
 //! table's escape symbol (`aec-format`'s `escape.rs`). Decoding reverses this and crops.
 
 use aec_format::{
-    bit_table, decode_value, encode_value, CodedFile, EscapeBudget, Limits, ModelKind,
-    SymbolDecoder, SymbolEncoder, SymbolTable, SymbolTables,
+    bit_table, decode_value, encode_value, plain_interval, CodedFile, EscapeBudget, Limits,
+    ModelKind, SymbolDecoder, SymbolEncoder, SymbolTable, SymbolTables,
 };
 use image::RgbImage;
 use rayon::prelude::*;
@@ -42,10 +42,15 @@ use crate::store::{self, ModelError, ModelId};
 
 /// `round(v)` as an `i32` (saturating; NaN gives 0).
 fn round_i32(v: f32) -> i32 {
-    if v.is_nan() {
-        0
+    // Without `roundf` (the x86-64 baseline has no instruction for it, and the encoder rounds
+    // every latent in its serial coding loop): below 2^23 the truncation and the remainder are
+    // exact; from there on `v` is whole already, and `as` saturates (NaN to 0).
+    if v.abs() < 8_388_608.0 {
+        let t = v as i32;
+        let rest = v - t as f32;
+        t + i32::from(rest >= 0.5) - i32::from(rest <= -0.5)
     } else {
-        v.round().clamp(i32::MIN as f32, i32::MAX as f32) as i32
+        v as i32
     }
 }
 
@@ -680,6 +685,11 @@ impl<'a> Writer<'a> {
     /// Codes `value` with table `table` (escaped beyond its alphabet); returns the value
     /// coded (the nearest in the alphabet when the escape budget is spent).
     fn put(&mut self, value: i32, table: usize) -> Result<i32, aec_format::FormatError> {
+        // Most values lie inside their table: one lookup, then straight to the coder.
+        if let Some(interval) = plain_interval(self.tables, table, value) {
+            self.enc.encode_interval(interval)?;
+            return Ok(value);
+        }
         encode_value(
             &mut self.enc,
             value,
@@ -743,6 +753,32 @@ mod tests {
 
     /// A mean-scale model codes `round(y − μ)` and decodes `symbol + μ` (the same numbers on 1
     /// and 16 threads), with means that move the rounding.
+    #[test]
+    fn rounding_is_f32_round_saturated() {
+        let reference = |v: f32| {
+            if v.is_nan() {
+                0
+            } else {
+                v.round().clamp(i32::MIN as f32, i32::MAX as f32) as i32
+            }
+        };
+        // Every 997th bit pattern (all exponents, both signs, NaNs and infinities), then the
+        // halves and their neighbours where rounding turns.
+        let spread = (0..=u32::MAX / 997).map(|i| f32::from_bits(i * 997));
+        let halves = (-20_000..20_000).flat_map(|i| {
+            let h = i as f32 + 0.5;
+            [h, h.next_up(), h.next_down(), i as f32]
+        });
+        let edges = [8_388_607.5, 8_388_608.0, 2_147_483_648.0, -2_147_483_904.0];
+        for v in spread
+            .chain(halves)
+            .chain(edges)
+            .chain(edges.map(|e: f32| -e))
+        {
+            assert_eq!(round_i32(v), reference(v), "{v:e} ({:#x})", v.to_bits());
+        }
+    }
+
     #[test]
     fn mean_scale_models_code_around_their_means() {
         let c = mean_codec();

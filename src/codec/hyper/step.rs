@@ -60,7 +60,13 @@ impl Step {
 
     /// The symbol of a latent `v` whose mean is `mu` (fixed point).
     pub(super) fn quantize(self, v: f32, mu: i32) -> i32 {
-        super::round_i32((v - mean_value(mu)) / self.value())
+        let centred = v - mean_value(mu);
+        // A division by 1 changes no value: the unit step skips it.
+        super::round_i32(if self == Self::UNIT {
+            centred
+        } else {
+            centred / self.value()
+        })
     }
 
     /// `Δ·s + μ` in the integer networks' fixed point, exact (|s| ≤ 2^31 and a step below 2^16 keep it under 2^51).
