@@ -74,29 +74,55 @@ pub mod winograd;
 pub mod winograd16;
 
 use pool::Buf;
+use rayon::prelude::*;
 
-/// Channel-major values (`c` planes) to pixel-major (`c` values a pixel).
-pub fn to_pixels<T: Copy + Default>(v: &[T], c: usize) -> Vec<T> {
-    let plane = v.len() / c.max(1);
+/// Pixels a task of [`to_pixels`] writes, and channels a task of [`to_planes`]: a cache line
+/// of `f32`s, so that each task reads and writes whole lines.
+const BLOCK: usize = 16;
+
+/// Channel-major values (`c` planes) to pixel-major (`c` values a pixel), on every thread
+/// (a copy: the same values on any).
+pub fn to_pixels<T: Copy + Default + Send + Sync>(v: &[T], c: usize) -> Vec<T> {
+    let c = c.max(1);
+    let plane = v.len() / c;
     let mut out = vec![T::default(); v.len()];
-    for (ch, src) in v.chunks_exact(plane.max(1)).enumerate() {
-        for (p, &x) in src.iter().enumerate() {
-            out[p * c + ch] = x;
-        }
+    if plane == 0 {
+        return out;
     }
+    (out.par_chunks_mut(BLOCK * c).enumerate())
+        .with_min_len(64)
+        .for_each(|(b, pixels)| {
+            let first = b * BLOCK;
+            for (ch, src) in v.chunks_exact(plane).enumerate() {
+                let src = &src[first..first + pixels.len() / c];
+                for (px, &x) in pixels.chunks_exact_mut(c).zip(src) {
+                    px[ch] = x;
+                }
+            }
+        });
     out
 }
 
-/// Pixel-major values (`c` a pixel) to channel-major (`c` planes): the inverse of
-/// [`to_pixels`].
-pub fn to_planes<T: Copy + Default>(v: &[T], c: usize) -> Vec<T> {
-    let plane = v.len() / c.max(1);
+/// Pixel-major values (`c` a pixel) to channel-major (`c` planes), on every thread: the
+/// inverse of [`to_pixels`].
+pub fn to_planes<T: Copy + Default + Send + Sync>(v: &[T], c: usize) -> Vec<T> {
+    let c = c.max(1);
+    let plane = v.len() / c;
     let mut out = vec![T::default(); v.len()];
-    for (p, pixel) in v.chunks_exact(c.max(1)).enumerate() {
-        for (ch, &x) in pixel.iter().enumerate() {
-            out[ch * plane + p] = x;
-        }
+    if plane == 0 {
+        return out;
     }
+    (out.par_chunks_mut(BLOCK * plane).enumerate()).for_each(|(b, planes)| {
+        let first = b * BLOCK;
+        for (p, pixel) in v.chunks_exact(c).enumerate() {
+            for (k, &x) in pixel[first..first + planes.len() / plane]
+                .iter()
+                .enumerate()
+            {
+                planes[k * plane + p] = x;
+            }
+        }
+    });
     out
 }
 
@@ -125,5 +151,22 @@ mod tests {
         assert_eq!(pixels, [1, 10, 2, 20, 3, 30]);
         assert_eq!(to_planes(&pixels, 2), planes);
         assert!(to_pixels::<i32>(&[], 4).is_empty());
+        assert!(to_planes::<i32>(&[], 4).is_empty());
+    }
+
+    #[test]
+    fn transposes_on_many_threads_are_the_plain_ones() {
+        for (c, plane) in [(1, 5), (3, 1000), (16, 17), (17, 16), (96, 1537), (384, 40)] {
+            let planes: Vec<u32> = (0..(c * plane) as u32).collect();
+            let want: Vec<u32> = (0..c * plane)
+                .map(|i| planes[(i % c) * plane + i / c])
+                .collect();
+            for threads in [1, 3, 16] {
+                let pixels = crate::testing::on_threads(threads, || to_pixels(&planes, c));
+                assert_eq!(pixels, want, "{c} channels of {plane}, {threads} threads");
+                let back = crate::testing::on_threads(threads, || to_planes(&pixels, c));
+                assert_eq!(back, planes, "{c} channels of {plane}, {threads} threads");
+            }
+        }
     }
 }
