@@ -22,6 +22,7 @@ use crate::codec::tiles::to_u8;
 use crate::cpu_path::Path;
 use crate::model::hyper::cpu::coding::Analysis;
 use crate::model::hyper::cpu::infer::{Map, Plan};
+use crate::model::hyper::cpu::PARALLEL;
 use crate::model::hyper::Y_STRIDE;
 
 /// Largest region the transforms see at once, halo included, in image pixels: its first
@@ -104,8 +105,8 @@ pub fn analysis(
             (big.height(), big.width(), m)
         );
         // Sixteen planes a task: a cache line of each position's values.
-        (y.par_chunks_mut(16 * yh * yw).enumerate()).for_each(|(group, planes)| {
-            let channels = 16 * group..16 * group + planes.len() / (yh * yw);
+        let group = |(g, planes): (usize, &mut [f32])| {
+            let channels = 16 * g..16 * g + planes.len() / (yh * yw);
             for j in region.r.0..region.r.1 {
                 for i in region.c.0..region.c.1 {
                     let src = ((j - big.r.0) * part.width + i - big.c.0) * m;
@@ -115,7 +116,12 @@ pub fn analysis(
                     }
                 }
             }
-        });
+        };
+        if y.len() < PARALLEL {
+            y.chunks_mut(16 * yh * yw).enumerate().for_each(group);
+        } else {
+            (y.par_chunks_mut(16 * yh * yw).enumerate()).for_each(group);
+        }
     }
     y
 }

@@ -79,9 +79,12 @@ use rayon::prelude::*;
 /// Pixels a task of [`to_pixels`] writes, and channels a task of [`to_planes`]: a cache line
 /// of `f32`s, so that each task reads and writes whole lines.
 const BLOCK: usize = 16;
+/// Values from which a transpose is worth waking the other threads for (a small image's
+/// latents are copied faster than a thread wakes).
+pub(crate) const PARALLEL: usize = 1 << 15;
 
 /// Channel-major values (`c` planes) to pixel-major (`c` values a pixel), on every thread
-/// (a copy: the same values on any).
+/// for a large map (a copy: the same values on any).
 pub fn to_pixels<T: Copy + Default + Send + Sync>(v: &[T], c: usize) -> Vec<T> {
     let c = c.max(1);
     let plane = v.len() / c;
@@ -89,22 +92,25 @@ pub fn to_pixels<T: Copy + Default + Send + Sync>(v: &[T], c: usize) -> Vec<T> {
     if plane == 0 {
         return out;
     }
-    (out.par_chunks_mut(BLOCK * c).enumerate())
-        .with_min_len(64)
-        .for_each(|(b, pixels)| {
-            let first = b * BLOCK;
-            for (ch, src) in v.chunks_exact(plane).enumerate() {
-                let src = &src[first..first + pixels.len() / c];
-                for (px, &x) in pixels.chunks_exact_mut(c).zip(src) {
-                    px[ch] = x;
-                }
+    let block = |(b, pixels): (usize, &mut [T])| {
+        let first = b * BLOCK;
+        for (ch, src) in v.chunks_exact(plane).enumerate() {
+            let src = &src[first..first + pixels.len() / c];
+            for (px, &x) in pixels.chunks_exact_mut(c).zip(src) {
+                px[ch] = x;
             }
-        });
+        }
+    };
+    if v.len() < PARALLEL {
+        out.chunks_mut(BLOCK * c).enumerate().for_each(block);
+    } else {
+        (out.par_chunks_mut(BLOCK * c).enumerate()).for_each(block);
+    }
     out
 }
 
-/// Pixel-major values (`c` a pixel) to channel-major (`c` planes), on every thread: the
-/// inverse of [`to_pixels`].
+/// Pixel-major values (`c` a pixel) to channel-major (`c` planes), on every thread for a
+/// large map: the inverse of [`to_pixels`].
 pub fn to_planes<T: Copy + Default + Send + Sync>(v: &[T], c: usize) -> Vec<T> {
     let c = c.max(1);
     let plane = v.len() / c;
@@ -112,17 +118,20 @@ pub fn to_planes<T: Copy + Default + Send + Sync>(v: &[T], c: usize) -> Vec<T> {
     if plane == 0 {
         return out;
     }
-    (out.par_chunks_mut(BLOCK * plane).enumerate()).for_each(|(b, planes)| {
+    let block = |(b, planes): (usize, &mut [T])| {
         let first = b * BLOCK;
+        let channels = first..first + planes.len() / plane;
         for (p, pixel) in v.chunks_exact(c).enumerate() {
-            for (k, &x) in pixel[first..first + planes.len() / plane]
-                .iter()
-                .enumerate()
-            {
+            for (k, &x) in pixel[channels.clone()].iter().enumerate() {
                 planes[k * plane + p] = x;
             }
         }
-    });
+    };
+    if v.len() < PARALLEL {
+        out.chunks_mut(BLOCK * plane).enumerate().for_each(block);
+    } else {
+        (out.par_chunks_mut(BLOCK * plane).enumerate()).for_each(block);
+    }
     out
 }
 
@@ -156,7 +165,15 @@ mod tests {
 
     #[test]
     fn transposes_on_many_threads_are_the_plain_ones() {
-        for (c, plane) in [(1, 5), (3, 1000), (16, 17), (17, 16), (96, 1537), (384, 40)] {
+        for (c, plane) in [
+            (1, 5),
+            (3, 1000),
+            (16, 17),
+            (17, 16),
+            (17, 2000),
+            (96, 1537),
+            (384, 40),
+        ] {
             let planes: Vec<u32> = (0..(c * plane) as u32).collect();
             let want: Vec<u32> = (0..c * plane)
                 .map(|i| planes[(i % c) * plane + i / c])
