@@ -417,7 +417,7 @@ impl HyperCodec {
         let m = self.config.m;
         let (h, w) = g.y;
         let plane = h * w;
-        let raw = to_pixels(&self.hyper_output(z_symbols, g), 2 * m);
+        let raw = self.hyper_output_pixels(z_symbols, g);
         let mut cond = Conditions {
             levels: vec![0; m * plane],
             means: vec![0; m * plane],
@@ -474,6 +474,12 @@ impl HyperCodec {
     /// `h_s`'s output for the `z` symbols, in integers, each plane cropped to `y`'s rows and
     /// columns: `M` planes of scales, then (a mean-scale model) `M` of means.
     fn hyper_output(&self, z_symbols: &[i32], g: Geometry) -> Vec<i32> {
+        let pixels = self.hyper_output_pixels(z_symbols, g);
+        to_planes(&pixels, self.config.hyper_outputs())
+    }
+
+    /// [`Self::hyper_output`] pixel-major: each position's `M` scales, then its `M` means.
+    fn hyper_output_pixels(&self, z_symbols: &[i32], g: Geometry) -> Vec<i32> {
         let plane = g.z.0 * g.z.1;
         let values = z_symbols
             .iter()
@@ -490,7 +496,7 @@ impl HyperCodec {
             values,
         };
         // Only the part over y: the last convolution computes nothing else.
-        let scales = self.integer.run_cropped(self.path, z, g.y);
+        let scales = self.integer.run_cropped_pixels(self.path, z, g.y);
         debug_assert_eq!((scales.height, scales.width), g.y);
         scales.values
     }

@@ -214,9 +214,18 @@ impl IntegerNetwork {
     /// [`Self::run_on`] with the output cut to its top-left `rows × cols` (at most its own
     /// size); a last convolution computes only those positions (each is exactly what the
     /// whole output has there).
-    pub fn run_cropped(&self, path: Path, x: FixedMap, (rows, cols): (usize, usize)) -> FixedMap {
+    pub fn run_cropped(&self, path: Path, x: FixedMap, size: (usize, usize)) -> FixedMap {
+        self.run_cropped_pixels(path, x, size).into_map()
+    }
+
+    /// [`Self::run_cropped`], its output pixel-major (as the network computes it).
+    pub fn run_cropped_pixels(
+        &self,
+        path: Path,
+        x: FixedMap,
+        (rows, cols): (usize, usize),
+    ) -> PixelMap {
         self.run_pixels(path, PixelMap::of(&x), Some((rows, cols)))
-            .into_map()
     }
 
     /// [`Self::run_on`] on a pixel-major map (`height × width × channels`), giving one.
