@@ -422,9 +422,10 @@ impl HyperCodec {
             levels: vec![0; m * plane],
             means: vec![0; m * plane],
         };
+        let ladder = step.ladder(&self.tables.thresholds);
         let fill = |cond: &mut Conditions, p: usize, params: &[i32]| {
             for c in 0..m {
-                cond.levels[c * plane + p] = self.level(params[c], step);
+                cond.levels[c * plane + p] = ladder.level(params[c]) as u8;
                 cond.means[c * plane + p] = params[m + c];
             }
         };
@@ -501,20 +502,16 @@ impl HyperCodec {
         scales.values
     }
 
-    /// The scale level of a scale in the integer network's fixed point, coded with `step`.
-    fn level(&self, scale: i32, step: Step) -> u8 {
-        // One of the ladder's 64 levels.
-        step.level(&self.tables.thresholds, scale) as u8
-    }
-
     /// The levels (for `step`) and means of `planes` ([`Self::hyper_output`]'s layout).
     fn conditions_of(&self, planes: &[i32], step: Step) -> Conditions {
         let count = self.config.m * planes.len() / self.config.hyper_outputs();
         let (scales, means) = planes.split_at(count);
+        let ladder = step.ladder(&self.tables.thresholds);
         Conditions {
-            // Independent integer comparisons: any split over threads gives the same levels.
+            // Independent integer comparisons: any split over threads gives the same levels
+            // (one of the ladder's 64).
             levels: (scales.par_iter().with_min_len(1 << 12))
-                .map(|&s| self.level(s, step))
+                .map(|&s| ladder.level(s) as u8)
                 .collect(),
             means: if self.config.means {
                 means.to_vec()

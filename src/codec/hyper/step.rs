@@ -85,11 +85,32 @@ impl Step {
         (self.fixed_sum(s, mu)).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
     }
 
+    /// [`Ladder::level`] of `scale` on the ladder of `thresholds`.
+    #[cfg(test)]
+    fn level(self, thresholds: &[i32], scale: i32) -> usize {
+        self.ladder(thresholds).level(scale)
+    }
+
+    /// `thresholds` scaled by this step once, for many [`Ladder::level`]s.
+    pub(super) fn ladder(self, thresholds: &[i32]) -> Ladder {
+        Ladder(
+            (thresholds.iter())
+                .map(|&t| i64::from(t) * i64::from(self.0))
+                .collect(),
+        )
+    }
+}
+
+/// The scale thresholds times a step's 256ths (exact: 32 bits times 16).
+pub(super) struct Ladder(Vec<i64>);
+
+impl Ladder {
     /// The scale level of a latent whose predicted scale is `scale` (fixed point) when coded
-    /// with this step: the number of `thresholds` `t` with `t·Δ < scale`, compared exactly.
-    pub(super) fn level(self, thresholds: &[i32], scale: i32) -> usize {
+    /// with the ladder's step `Δ`: the number of thresholds `t` with `t·Δ < scale`, compared
+    /// exactly.
+    pub(super) fn level(&self, scale: i32) -> usize {
         let scaled = i64::from(scale) << STEP_BITS;
-        thresholds.partition_point(|&t| i64::from(t) * i64::from(self.0) < scaled)
+        self.0.partition_point(|&t| t < scaled)
     }
 }
 
