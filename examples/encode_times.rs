@@ -12,7 +12,12 @@ use aec::model::hyper::{HyperConfig, HyperWeights};
 fn summary(mut ms: Vec<f64>) -> String {
     ms.sort_by(f64::total_cmp);
     let at = |f: f64| ms[((ms.len() - 1) as f64 * f) as usize];
-    format!("min {:.2} q1 {:.2} median {:.2} ms", at(0.0), at(0.25), at(0.5))
+    format!(
+        "min {:.2} q1 {:.2} median {:.2} ms",
+        at(0.0),
+        at(0.25),
+        at(0.5)
+    )
 }
 
 fn main() -> anyhow::Result<()> {
