@@ -338,27 +338,15 @@ impl SymbolEncoder {
         tables: &SymbolTables,
     ) -> Result<(), FormatError> {
         let index = self.count;
-        let (t, model) = tables.entry(table, index)?;
-        // `s − min_symbol` modulo 2^32: below the alphabet size exactly when `s` is in the
-        // alphabet, as `min_symbol + n − 1` fits in an i32.
-        let i = symbol.wrapping_sub(t.min_symbol) as u32 as usize;
-        if i >= t.probabilities.len() {
-            return Err(FormatError::SymbolOutOfRange {
-                index,
-                dimension: table,
-                symbol,
-                min: t.min_symbol,
-                max: t.max_symbol(),
-            });
-        }
-        self.enc
-            .encode_symbol(i, model.as_view())
-            .map_err(|e| FormatError::Invalid {
-                field: "symbols",
-                reason: format!("the range coder refused symbol {index}: {e:?}"),
-            })?;
-        self.count += 1;
-        Ok(())
+        let (t, _) = tables.entry(table, index)?;
+        let interval = (tables.interval(table, symbol)).ok_or(FormatError::SymbolOutOfRange {
+            index,
+            dimension: table,
+            symbol,
+            min: t.min_symbol,
+            max: t.max_symbol(),
+        })?;
+        self.encode_interval(interval)
     }
 
     /// Appends the symbol of `interval` (from [`SymbolTables::interval`]): the same bytes as
