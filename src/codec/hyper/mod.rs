@@ -754,8 +754,8 @@ mod tests {
         HyperCodec::from_bytes(&bytes).unwrap()
     }
 
-    /// A mean-scale model codes `round(y − μ)` and decodes `symbol + μ` (the same numbers on 1
-    /// and 16 threads), with means that move the rounding.
+    /// The encoder's rounding is `f32::round`'s (halves away from zero), saturated to `i32`,
+    /// NaN to 0.
     #[test]
     fn rounding_is_f32_round_saturated() {
         let reference = |v: f32| {
@@ -782,6 +782,8 @@ mod tests {
         }
     }
 
+    /// A mean-scale model codes `round(y − μ)` and decodes `symbol + μ` (the same numbers on 1
+    /// and 16 threads), with means that move the rounding.
     #[test]
     fn mean_scale_models_code_around_their_means() {
         let c = mean_codec();
