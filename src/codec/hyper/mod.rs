@@ -34,7 +34,7 @@ use crate::cpu_path::Path;
 use crate::entropy::hyper_tables::{HyperTables, Table};
 use crate::model::hyper::cpu::coding::CodingPlans;
 use crate::model::hyper::cpu::infer::Map;
-use crate::model::hyper::cpu::{to_pixels, to_planes};
+use crate::model::hyper::cpu::to_planes;
 use crate::model::hyper::file::HyperModel;
 use crate::model::hyper::integer::{FixedMap, IntegerNetwork, PixelMap, ACT_BITS};
 use crate::model::hyper::{HyperConfig, TOTAL_STRIDE, Y_STRIDE};
@@ -285,8 +285,9 @@ impl HyperCodec {
         let (width, height) = rgb.dimensions();
         check_size(width, height, self.max_pixels)?;
         let g = Geometry::of(width, height);
-        let y = self.analysis(rgb, g);
-        let z = self.hyper_analysis(&y, g);
+        let pixels = self.analysis_pixels(rgb, g);
+        let y = to_planes(&pixels, self.config.m);
+        let z = self.hyper_analysis(pixels, g);
         Ok(Analysed {
             y,
             z,
@@ -522,22 +523,26 @@ impl HyperCodec {
     }
 
     /// `y` of the padded image, channel-major, region by region.
+    #[cfg(test)]
     fn analysis(&self, rgb: &RgbImage, g: Geometry) -> Vec<f32> {
+        to_planes(&self.analysis_pixels(rgb, g), self.config.m)
+    }
+
+    /// [`Self::analysis`] pixel-major, as the transforms give it.
+    fn analysis_pixels(&self, rgb: &RgbImage, g: Geometry) -> Vec<f32> {
         let sizes = (self.config.m, self.region_pixels);
         let plan = self.plans.analysis();
         regions::analysis(plan, self.path, sizes, rgb, g)
     }
 
-    /// `z` (channel-major) of `y` (channel-major): the whole latent at once, a 16th of the
+    /// `z` (channel-major) of `y` (pixel-major): the whole latent at once, a 16th of the
     /// image's side.
-    fn hyper_analysis(&self, y: &[f32], g: Geometry) -> Vec<f32> {
-        let m = self.config.m;
-        let mut values = to_pixels(y, m);
+    fn hyper_analysis(&self, mut values: Vec<f32>, g: Geometry) -> Vec<f32> {
         values.iter_mut().for_each(|v| *v = v.abs());
         let map = Map {
             height: g.y.0,
             width: g.y.1,
-            channels: m,
+            channels: self.config.m,
             values,
         };
         let z = self.plans.hyper_analysis().run(self.path, map);

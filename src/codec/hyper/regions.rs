@@ -15,14 +15,12 @@
 //! wherever it lies). Memory then depends on the region size, not on the image's.
 
 use image::RgbImage;
-use rayon::prelude::*;
 
 use super::Geometry;
 use crate::codec::tiles::to_u8;
 use crate::cpu_path::Path;
 use crate::model::hyper::cpu::coding::Analysis;
 use crate::model::hyper::cpu::infer::{Map, Plan};
-use crate::model::hyper::cpu::PARALLEL;
 use crate::model::hyper::Y_STRIDE;
 
 /// Largest region the transforms see at once, halo included, in image pixels: its first
@@ -87,7 +85,7 @@ pub fn regions(rows: usize, cols: usize, pixels: usize, halo: usize) -> Vec<Regi
     out
 }
 
-/// `y` of the padded image, channel-major.
+/// `y` of the padded image, pixel-major (`m` values a position), region by region.
 pub fn analysis(
     plan: &Analysis,
     path: Path,
@@ -96,7 +94,7 @@ pub fn analysis(
     g: Geometry,
 ) -> Vec<f32> {
     let (yh, yw) = g.y;
-    let mut y = vec![0f32; m * yh * yw];
+    let mut y = Vec::new();
     for region in regions(yh, yw, pixels, ANALYSIS_HALO) {
         let big = region.grown(yh, yw, ANALYSIS_HALO);
         let part = plan.run(path, image_part(rgb, big));
@@ -104,23 +102,15 @@ pub fn analysis(
             (part.height, part.width, part.channels),
             (big.height(), big.width(), m)
         );
-        // Sixteen planes a task: a cache line of each position's values.
-        let group = |(g, planes): (usize, &mut [f32])| {
-            let channels = 16 * g..16 * g + planes.len() / (yh * yw);
-            for j in region.r.0..region.r.1 {
-                for i in region.c.0..region.c.1 {
-                    let src = ((j - big.r.0) * part.width + i - big.c.0) * m;
-                    let values = &part.values[src + channels.start..src + channels.end];
-                    for (k, &v) in values.iter().enumerate() {
-                        planes[(k * yh + j) * yw + i] = v;
-                    }
-                }
-            }
-        };
-        if y.len() < PARALLEL {
-            y.chunks_mut(16 * yh * yw).enumerate().for_each(group);
-        } else {
-            (y.par_chunks_mut(16 * yh * yw).enumerate()).for_each(group);
+        if big.height() == yh && big.width() == yw {
+            // The whole latent in one region: it is `y` as it stands.
+            return part.values;
+        }
+        y.resize(m * yh * yw, 0.0);
+        let cols = (region.c.0 - big.c.0) * m..(region.c.1 - big.c.0) * m;
+        for j in region.r.0..region.r.1 {
+            let src = &part.values[(j - big.r.0) * part.width * m..][cols.clone()];
+            y[(j * yw + region.c.0) * m..][..src.len()].copy_from_slice(src);
         }
     }
     y

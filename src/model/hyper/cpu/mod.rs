@@ -81,7 +81,7 @@ use rayon::prelude::*;
 const BLOCK: usize = 16;
 /// Values from which a transpose is worth waking the other threads for (a small image's
 /// latents are copied faster than a thread wakes).
-pub(crate) const PARALLEL: usize = 1 << 15;
+const PARALLEL: usize = 1 << 15;
 
 /// Channel-major values (`c` planes) to pixel-major (`c` values a pixel), on every thread
 /// for a large map (a copy: the same values on any).
