@@ -116,11 +116,9 @@ pub fn encode_value(
 /// the escape (or the table is missing or holds only its escape): code it with
 /// [`encode_value`] then.
 pub fn plain_interval(tables: &SymbolTables, table: usize, value: i32) -> Option<Interval> {
-    let t = tables.tables().get(table)?;
-    if value < t.min_symbol || value >= t.max_symbol() {
-        return None;
-    }
-    tables.interval(table, value)
+    // The table's last symbol is the escape: values outside the alphabet have no interval.
+    let escape = tables.tables().get(table)?.max_symbol();
+    (value != escape).then(|| tables.interval(table, value))?
 }
 
 /// Decodes a value written by [`encode_value`], rejecting an escape that passes the budget,

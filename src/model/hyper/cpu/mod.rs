@@ -101,11 +101,7 @@ pub fn to_pixels<T: Copy + Default + Send + Sync>(v: &[T], c: usize) -> Vec<T> {
             }
         }
     };
-    if v.len() < PARALLEL {
-        out.chunks_mut(BLOCK * c).enumerate().for_each(block);
-    } else {
-        (out.par_chunks_mut(BLOCK * c).enumerate()).for_each(block);
-    }
+    each_chunk(&mut out, BLOCK * c, block);
     out
 }
 
@@ -127,12 +123,18 @@ pub fn to_planes<T: Copy + Default + Send + Sync>(v: &[T], c: usize) -> Vec<T> {
             }
         }
     };
-    if v.len() < PARALLEL {
-        out.chunks_mut(BLOCK * plane).enumerate().for_each(block);
-    } else {
-        (out.par_chunks_mut(BLOCK * plane).enumerate()).for_each(block);
-    }
+    each_chunk(&mut out, BLOCK * plane, block);
     out
+}
+
+/// `f` on each `(index, chunk)` of `out`'s chunks of `size`: on every thread from
+/// [`PARALLEL`] values, else on this one.
+fn each_chunk<T: Send>(out: &mut [T], size: usize, f: impl Fn((usize, &mut [T])) + Sync + Send) {
+    if out.len() < PARALLEL {
+        out.chunks_mut(size).enumerate().for_each(f);
+    } else {
+        (out.par_chunks_mut(size).enumerate()).for_each(f);
+    }
 }
 
 /// `[batch, c, plane]` to `[batch, plane, c]`.
