@@ -20,6 +20,8 @@ use crate::cpu_path::Path;
 
 #[cfg(target_arch = "x86_64")]
 mod amx;
+#[cfg(target_arch = "x86_64")]
+mod rows;
 
 /// Rows of `a` per block of the AVX2 kernel (12 accumulators of 8 lanes).
 const ROWS: usize = 6;
@@ -95,6 +97,11 @@ impl Packed16 {
             #[cfg(target_arch = "x86_64")]
             tiles: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Whether all of `k` is one stretch (rows then need one unit each).
+    pub fn one_stretch(&self) -> bool {
+        self.k <= self.stretch
     }
 
     /// The quantized value at `(k, j)`.
@@ -210,6 +217,51 @@ pub fn product_runs(
         (_, None) => units[at(i, piece) / kc],
     };
     run(path, a.src, b, out, &Layout::new(rows, &pieces, at, unit));
+}
+
+/// [`product`] of `rows` rows of one stretch each (`b.k` values, at most `b`'s stretch),
+/// row `i` at `a[i·stride..]` in unit `units[i]` (no units: all one): the same bits as those
+/// rows gathered. For an odd `k`, the last row has one value more (any: it meets the zero
+/// row).
+pub fn product_rows(
+    path: Path,
+    (a, stride): (&[i16], usize),
+    units: &[f32],
+    rows: usize,
+    b: &Packed16,
+    out: Out<'_>,
+) {
+    let k = b.k;
+    assert!(b.one_stretch(), "rows of one stretch");
+    assert!(
+        rows == 0 || a.len() >= (rows - 1) * stride + k + k % 2,
+        "a holds {rows} rows"
+    );
+    assert!(
+        units.is_empty() || units.len() >= rows,
+        "a unit for every row"
+    );
+    check_out(rows, b, &out);
+    #[cfg(target_arch = "x86_64")]
+    if path == Path::Avx512 {
+        // SAFETY: `Path::Avx512` only where the CPU has AVX-512 F, BW and VNNI; the rows, units
+        // and outputs are checked above.
+        return unsafe {
+            let dst = (out.values.as_mut_ptr(), out.stride);
+            rows::product((a.as_ptr(), stride), units, rows, b, dst)
+        };
+    }
+    let pieces = [Piece {
+        k0: 0,
+        len: k,
+        last: true,
+        stretch: 0,
+        run: 0,
+        offset: 0,
+    }];
+    let unit = |i: usize, _: &Piece| units.get(i).copied().unwrap_or(1.0);
+    let layout = Layout::new(rows, &pieces, |i, _| i * stride, unit);
+    run(path, a, b, out, &layout);
 }
 
 /// Part of stretch `stretch`: `len` values of `k` from `k0`, found at `offset` in run `run`;
@@ -650,6 +702,57 @@ mod tests {
                     let row = &got[i * stride..][..n];
                     assert_eq!(bits(row), bits(&want), "{path:?} {rows}×{k}×{n} row {i}");
                     assert!(got[i * stride + n..][..2].iter().all(|v| v.is_nan()));
+                }
+            }
+        }
+    }
+
+    /// Rows of one stretch at a stride give the bits of the same rows gathered, on every path:
+    /// whole blocks and remainders of rows and panels, odd `k`, inputs at the limit.
+    #[test]
+    fn strided_rows_give_the_gathered_bits() {
+        let limit = i16::MAX;
+        for (rows, k, n, gap) in [
+            (16, 64, 64, 49 * 64 - 64),
+            (7, 64, 96, 3),
+            (5, 10, 37, 0),
+            (1, 2, 1, 5),
+            (9, 9, 70, 1),
+        ] {
+            let stride = k + gap;
+            let mut src: Vec<i16> = (0..rows * stride + 1).map(|i| input(i, limit)).collect();
+            src[0] = -limit;
+            let units: Vec<f32> = (0..rows).map(|i| unit(i + 2)).collect();
+            let bias: Vec<f32> = (0..n).map(|j| value(j + 1)).collect();
+            let b = Packed16::new((k, n), |kk, j| value(kk * n + j), &bias, (k + k % 2, limit));
+            let mut gathered: Vec<i16> = (0..rows)
+                .flat_map(|i| src[i * stride..][..k].to_vec())
+                .collect();
+            gathered.push(0);
+            let mut want = vec![0f32; rows * n];
+            product(
+                Path::Portable,
+                &gathered,
+                &units,
+                rows,
+                &b,
+                out(&mut want, n),
+            );
+            for path in Path::available() {
+                let mut got = vec![f32::NAN; rows * (n + 3)];
+                let dst = out(&mut got, n + 3);
+                product_rows(path, (&src, stride), &units, rows, &b, dst);
+                for i in 0..rows {
+                    let row = &got[i * (n + 3)..][..n + 3];
+                    assert_eq!(
+                        bits(&row[..n]),
+                        bits(&want[i * n..][..n]),
+                        "{path:?} {k}×{n} row {i}"
+                    );
+                    assert!(
+                        row[n..].iter().all(|v| v.is_nan()),
+                        "{path:?}: past the row"
+                    );
                 }
             }
         }

@@ -204,7 +204,7 @@ impl Taps {
                 let row = (sy * w) as usize * c;
                 if sx >= 0 && sx + len as isize <= w {
                     let at = row + sx as usize * c;
-                    slot.copy_from_slice(&x[at..at + len * c]);
+                    copy_run(slot, &x[at..at + len * c]);
                     continue;
                 }
                 for (t, tap) in slot.chunks_exact_mut(c).enumerate() {
@@ -218,6 +218,21 @@ impl Taps {
                 }
             }
         }
+    }
+}
+
+/// `dst ← src`, by moves of a fixed size for the runs of a three-channel input (the first
+/// layer's: a library call per run of 15 values took longer than the copy).
+#[inline(always)]
+fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
+    // A copy of a constant length compiles to a few moves.
+    fn fixed<T: Copy, const N: usize>(dst: &mut [T], src: &[T]) {
+        dst[..N].copy_from_slice(&src[..N]);
+    }
+    match dst.len() {
+        9 => fixed::<T, 9>(dst, src),
+        15 => fixed::<T, 15>(dst, src),
+        _ => dst.copy_from_slice(src),
     }
 }
 

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use super::grid::scaling;
 use super::infer::{post, zeros, Map, Post, Scratch};
-use super::panel::{Out, Runs};
+use super::panel::Out;
 use super::panel16::{self, Packed16};
 use super::taps::Taps;
 use crate::cpu_path::Path;
@@ -200,7 +200,7 @@ impl Winograd16 {
     ) {
         let ci = self.in_channels;
         w.v.resize(group * POINTS * ci, 0);
-        w.units.resize(group * POINTS, 0.0);
+        w.units.resize(group, 0.0);
         w.zeros.resize(ci, 0);
         w.f.resize(POINTS * ci, 0.0);
         for t in 0..group {
@@ -242,7 +242,7 @@ impl Winograd16 {
         };
         let d: [(&[i16], f32); POINTS] = std::array::from_fn(|p| pixel(p / SIDE, p % SIDE));
         let (factor, unit) = scaling(lanes::input(path, &d, &mut w.f));
-        w.units[t * POINTS..][..POINTS].fill(unit);
+        w.units[t] = unit;
         let dst = &mut w.v[t * POINTS * ci..][..POINTS * ci];
         lanes::quantize(path, &w.f, factor, dst);
     }
@@ -257,16 +257,8 @@ impl Winograd16 {
                 values: &mut w.m[p * o..],
                 stride: POINTS * o,
             };
-            w.starts.clear();
-            w.starts.extend((0..group).map(|t| (t * POINTS + p) * ci));
-            let runs = Runs {
-                src: &w.v[..group * POINTS * ci],
-                gathered: &[],
-                lens: &[ci],
-                starts: &w.starts,
-            };
-            let units = &w.units[..group * POINTS];
-            panel16::product_runs(path, &runs, units, group, kernel, out);
+            let rows = (&w.v[p * ci..group * POINTS * ci], POINTS * ci);
+            panel16::product_rows(path, rows, &w.units[..group], group, kernel, out);
         }
     }
 }
@@ -313,14 +305,16 @@ mod lanes {
     fn input_lanes(d: &[(&[i16], f32); POINTS], f: &mut [f32]) -> f32 {
         let n = d[0].0.len();
         let mut top = [0f32; L];
+        // The column transforms' scratch, zeroed once a tile rather than once a block.
+        let mut t = [[[0f32; L]; SIDE]; SIDE];
         let mut c = 0;
         while c + L <= n {
-            input_block(d, c, f, &mut top);
+            input_block(d, c, f, &mut top, &mut t);
             c += L;
         }
         let mut last = [0f32; 1];
         for c in c..n {
-            input_block(d, c, f, &mut last);
+            input_block(d, c, f, &mut last, &mut [[[0f32; 1]; SIDE]; SIDE]);
         }
         top.into_iter().chain(last).fold(0f32, f32::max)
     }
@@ -332,10 +326,10 @@ mod lanes {
         c: usize,
         f: &mut [f32],
         top: &mut [f32; W],
+        t: &mut [[[f32; W]; SIDE]; SIDE],
     ) {
         let n = d[0].0.len();
         // Down each column q: t[q][a].
-        let mut t = [[[0f32; W]; SIDE]; SIDE];
         for (q, tq) in t.iter_mut().enumerate() {
             let mut col = [[0f32; W]; SIDE];
             for (r, v) in col.iter_mut().enumerate() {
@@ -478,10 +472,8 @@ struct Work {
     f: Vec<f32>,
     /// The group's transformed inputs on their grids, tile by tile, then point-major.
     v: Vec<i16>,
-    /// Each tile's unit, for each of its points.
+    /// Each tile's unit (of all its points).
     units: Vec<f32>,
-    /// Where a product's rows start in `v`.
-    starts: Vec<usize>,
     /// The products, tile by tile, then point-major.
     m: Vec<f32>,
     /// Each tile's 2×2 outputs.
