@@ -644,6 +644,13 @@ mod tests {
         Out { values, stride }
     }
 
+    /// The product of gathered rows on the portable path, `n` values a row.
+    fn portable_product(a: &[i16], units: &[f32], rows: usize, b: &Packed16) -> Vec<f32> {
+        let mut values = vec![0f32; rows * b.n];
+        product(Path::Portable, a, units, rows, b, out(&mut values, b.n));
+        values
+    }
+
     /// The value every path must give: integer stretch sums, one fused step each.
     fn reference(a: &[i16], units: &[f32], b: &Packed16, i: usize, j: usize) -> f32 {
         let (k, kc) = (b.k, b.stretch);
@@ -729,15 +736,7 @@ mod tests {
                 .flat_map(|i| src[i * stride..][..k].to_vec())
                 .collect();
             gathered.push(0);
-            let mut want = vec![0f32; rows * n];
-            product(
-                Path::Portable,
-                &gathered,
-                &units,
-                rows,
-                &b,
-                out(&mut want, n),
-            );
+            let want = portable_product(&gathered, &units, rows, &b);
             for path in Path::available() {
                 let mut got = vec![f32::NAN; rows * (n + 3)];
                 let dst = out(&mut got, n + 3);
@@ -792,15 +791,7 @@ mod tests {
                 true => (units, per_source),
                 false => (Vec::new(), Vec::new()),
             };
-            let mut want = vec![0f32; rows * n];
-            product(
-                Path::Portable,
-                &gathered,
-                &units,
-                rows,
-                &b,
-                out(&mut want, n),
-            );
+            let want = portable_product(&gathered, &units, rows, &b);
             for path in Path::available() {
                 let mut got = vec![f32::NAN; rows * n];
                 let runs = Runs {

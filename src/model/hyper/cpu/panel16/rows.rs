@@ -1,6 +1,7 @@
-//! The 512-bit kernel for many short products of one stretch (the Winograd points': 16 rows,
-//! `k` and `n` of 64): blocks of up to 4 rows by 4 panels, so that one pass over a row's pairs
-//! feeds 16 accumulators and no offsets are looked up. The same operations per output as
+//! The 512-bit kernel for products of one stretch, rows a fixed stride apart (the Winograd
+//! points': many products of 16 rows, `k` and `n` of 64; GDN's; the first layer's patches):
+//! blocks of up to 4 rows by 4 panels, so that one pass over a row's pairs feeds 16
+//! accumulators and no offsets are looked up. The same operations per output as
 //! [`super::avx512`]'s block (exact 32-bit sums, then one fused step from the bias), so the
 //! same bits.
 
