@@ -183,13 +183,8 @@ impl HyperCodec {
 
     /// A codec for a parsed model.
     pub fn new(model: HyperModel, id: ModelId) -> Result<Self, CodecError> {
-        // The integer networks' packing takes most of a model's loading: both at once.
-        let (integer, context) = rayon::join(
-            || IntegerNetwork::hyper_synthesis(&model.weights),
-            || context::Context::new(&model.weights),
-        );
-        let integer = integer.map_err(ModelError::from)?;
-        let context = context.map_err(ModelError::from)?;
+        let integer = IntegerNetwork::hyper_synthesis(&model.weights).map_err(ModelError::from)?;
+        let context = context::Context::new(&model.weights).map_err(ModelError::from)?;
         let symbols = SymbolTables::new(
             model
                 .tables

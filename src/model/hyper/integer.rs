@@ -161,26 +161,21 @@ impl IntegerNetwork {
 
     /// The network of `layers`, its products packed.
     fn of_layers(layers: Vec<IntLayer>) -> Self {
-        // Layers packed in parallel: packing is most of a model's loading.
-        let checkerboard = || match &layers[..] {
+        let checkerboard = match &layers[..] {
             [IntLayer::Conv { i, o, k, w, b }] => Some([false, true].map(|odd| {
                 IntGather::conv_taps(Taps::checkerboard(*k, *i, odd), (*i, *o, *k), w, b)
             })),
             _ => None,
         };
-        let gathers = || {
-            (layers.par_iter())
-                .map(|layer| match layer {
-                    IntLayer::Conv { i, o, k, w, b } => vec![IntGather::conv((*i, *o, *k), w, b)],
-                    IntLayer::Deconv { i, o, k, w, b } => ([(0, 0), (0, 1), (1, 0), (1, 1)])
-                        .into_par_iter()
-                        .map(|parity| IntGather::deconv((*i, *o, *k), w, b, parity))
-                        .collect(),
-                    IntLayer::Relu => Vec::new(),
-                })
-                .collect()
-        };
-        let (checkerboard, gathers) = rayon::join(checkerboard, gathers);
+        let gathers = (layers.iter())
+            .map(|layer| match layer {
+                IntLayer::Conv { i, o, k, w, b } => vec![IntGather::conv((*i, *o, *k), w, b)],
+                IntLayer::Deconv { i, o, k, w, b } => [(0, 0), (0, 1), (1, 0), (1, 1)]
+                    .map(|parity| IntGather::deconv((*i, *o, *k), w, b, parity))
+                    .to_vec(),
+                IntLayer::Relu => Vec::new(),
+            })
+            .collect();
         Self {
             layers,
             gathers,

@@ -109,23 +109,20 @@ impl Winograd16 {
         let n = i * o;
         // u[(a, b)][ci][co] = Σ KERNEL[a][ky]·KERNEL[b][kx]·w[co][ci][ky][kx], in f64.
         let mut u = vec![0f64; POINTS * n];
-        // Points in parallel: the transforms and packing are most of a large model's setup.
-        u.par_chunks_exact_mut(n)
-            .enumerate()
-            .for_each(|(p, point)| {
-                let (ra, rb) = (KERNEL[p / SIDE], KERNEL[p % SIDE]);
-                for (ky, kx) in (0..5).flat_map(|ky| (0..5).map(move |kx| (ky, kx))) {
-                    let g = ra[ky] * rb[kx];
-                    if g == 0.0 {
-                        continue;
-                    }
-                    for (ci, co) in (0..i).flat_map(|ci| (0..o).map(move |co| (ci, co))) {
-                        point[ci * o + co] += g * f64::from(w[((co * i + ci) * 5 + ky) * 5 + kx]);
-                    }
+        for (p, point) in u.chunks_exact_mut(n).enumerate() {
+            let (ra, rb) = (KERNEL[p / SIDE], KERNEL[p % SIDE]);
+            for (ky, kx) in (0..5).flat_map(|ky| (0..5).map(move |kx| (ky, kx))) {
+                let g = ra[ky] * rb[kx];
+                if g == 0.0 {
+                    continue;
                 }
-            });
+                for (ci, co) in (0..i).flat_map(|ci| (0..o).map(move |co| (ci, co))) {
+                    point[ci * o + co] += g * f64::from(w[((co * i + ci) * 5 + ky) * 5 + kx]);
+                }
+            }
+        }
         let zeros = vec![0.0; o];
-        let points = (u.par_chunks_exact(n))
+        let points = (u.chunks_exact(n))
             .map(|point| {
                 let b = |ci: usize, co: usize| point[ci * o + co] as f32;
                 Packed16::new((i, o), b, &zeros, (i, LIMIT))
