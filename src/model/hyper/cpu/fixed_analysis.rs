@@ -290,14 +290,7 @@ impl Stage {
                     self.unit_taps
                         .patches(&x.units, size, y, lo, hi - lo, patch_units);
                 }
-                let kernel = g.kernel();
-                match kernel.one_stretch() {
-                    true => {
-                        let rows = (&patches[..], g.taps().patch_len());
-                        panel16::product_rows(path, rows, patch_units, hi - lo, kernel, dst)
-                    }
-                    false => panel16::product(path, patches, patch_units, hi - lo, kernel, dst),
-                }
+                panel16::product(path, patches, patch_units, hi - lo, g.kernel(), dst);
             }
         }
     }

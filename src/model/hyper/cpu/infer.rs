@@ -534,7 +534,7 @@ pub(super) fn post<T>(
                 values: norm,
                 stride: c,
             };
-            panel16::product_rows(path, (grid, c), units, pixels, packed, dst);
+            panel16::product(path, grid, units, pixels, packed, dst);
             gdn_apply(path, out, norm, false);
         }
     }

@@ -100,7 +100,7 @@ impl Packed16 {
     }
 
     /// Whether all of `k` is one stretch (rows then need one unit each).
-    pub fn one_stretch(&self) -> bool {
+    fn one_stretch(&self) -> bool {
         self.k <= self.stretch
     }
 
@@ -127,6 +127,10 @@ pub fn product(path: Path, a: &[i16], units: &[f32], rows: usize, b: &Packed16, 
         "a unit for every stretch"
     );
     check_out(rows, b, &out);
+    if b.one_stretch() {
+        // Each row's one unit is its stretch's.
+        return product_rows(path, (a, k), units, rows, b, out);
+    }
     let pieces: Vec<Piece> = (0..k)
         .step_by(kc)
         .enumerate()

@@ -230,7 +230,6 @@ fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
         dst[..N].copy_from_slice(&src[..N]);
     }
     match dst.len() {
-        9 => fixed::<T, 9>(dst, src),
         15 => fixed::<T, 15>(dst, src),
         _ => dst.copy_from_slice(src),
     }
