@@ -40,6 +40,8 @@ pub(crate) mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+// Threads of their own for building a model's kernels.
+pub(crate) mod parallel;
 pub mod rd;
 pub mod store;
 #[cfg(test)]

@@ -183,8 +183,12 @@ impl HyperCodec {
 
     /// A codec for a parsed model.
     pub fn new(model: HyperModel, id: ModelId) -> Result<Self, CodecError> {
-        let integer = IntegerNetwork::hyper_synthesis(&model.weights).map_err(ModelError::from)?;
-        let context = context::Context::new(&model.weights).map_err(ModelError::from)?;
+        let (integer, context) = crate::parallel::join(
+            || IntegerNetwork::hyper_synthesis(&model.weights),
+            || context::Context::new(&model.weights),
+        );
+        let integer = integer.map_err(ModelError::from)?;
+        let context = context.map_err(ModelError::from)?;
         let symbols = SymbolTables::new(
             model
                 .tables

@@ -84,15 +84,24 @@ pub struct IntegerRangeError {
 }
 
 fn fixed_i32(v: f32, bits: u32, name: &str) -> Result<i32, IntegerRangeError> {
-    let x = (f64::from(v) * f64::from(1u32 << bits)).round();
-    if x.is_finite() && x.abs() < f64::from(1u32 << 30) {
-        Ok(x as i32)
-    } else {
-        Err(IntegerRangeError {
-            name: name.to_string(),
-            value: v,
-        })
+    let x = f64::from(v) * f64::from(1u32 << bits);
+    if x.is_finite() && x.abs() < f64::from(1u32 << 31) {
+        // `x.round()` (halves away from zero) without its library call, once per weight:
+        // the truncation and the fraction are exact at this size.
+        let t = x as i64;
+        let r = t + if (x - t as f64).abs() >= 0.5 {
+            x.signum() as i64
+        } else {
+            0
+        };
+        if r.abs() < 1 << 30 {
+            return Ok(r as i32);
+        }
     }
+    Err(IntegerRangeError {
+        name: name.to_string(),
+        value: v,
+    })
 }
 
 impl IntegerNetwork {
@@ -110,10 +119,11 @@ impl IntegerNetwork {
         }
         let [(_, conv), (_, params)] = weights.config.context_networks();
         let first = weights.config.network_starts()[5];
-        Ok(Some([
-            Self::new(&conv, weights, first)?,
-            Self::new(&params, weights, first + 2)?,
-        ]))
+        let (conv, params) = crate::parallel::join(
+            || Self::new(&conv, weights, first),
+            || Self::new(&params, weights, first + 2),
+        );
+        Ok(Some([conv?, params?]))
     }
 
     /// The integer form of `layers`, whose parameters start at `weights`' tensor `first`.
@@ -161,21 +171,38 @@ impl IntegerNetwork {
 
     /// The network of `layers`, its products packed.
     fn of_layers(layers: Vec<IntLayer>) -> Self {
-        let checkerboard = match &layers[..] {
-            [IntLayer::Conv { i, o, k, w, b }] => Some([false, true].map(|odd| {
+        // Every product, packed on its own: a layer's (four for a transposed convolution, by
+        // output parity), and for a single convolution the checkerboard's halves.
+        let mut jobs: Vec<(usize, Part)> = Vec::new();
+        for (l, layer) in layers.iter().enumerate() {
+            match layer {
+                IntLayer::Conv { .. } => jobs.push((l, Part::Whole)),
+                IntLayer::Deconv { .. } => jobs.extend((0..4).map(|p| (l, Part::Parity(p)))),
+                IntLayer::Relu => {}
+            }
+        }
+        if let [IntLayer::Conv { .. }] = &layers[..] {
+            jobs.extend([(0, Part::Half(false)), (0, Part::Half(true))]);
+        }
+        let packed = crate::parallel::map(jobs.clone(), |(l, part)| match (&layers[l], part) {
+            (IntLayer::Conv { i, o, k, w, b }, Part::Half(odd)) => {
                 IntGather::conv_taps(Taps::checkerboard(*k, *i, odd), (*i, *o, *k), w, b)
-            })),
-            _ => None,
-        };
-        let gathers = (layers.iter())
-            .map(|layer| match layer {
-                IntLayer::Conv { i, o, k, w, b } => vec![IntGather::conv((*i, *o, *k), w, b)],
-                IntLayer::Deconv { i, o, k, w, b } => [(0, 0), (0, 1), (1, 0), (1, 1)]
-                    .map(|parity| IntGather::deconv((*i, *o, *k), w, b, parity))
-                    .to_vec(),
-                IntLayer::Relu => Vec::new(),
-            })
-            .collect();
+            }
+            (IntLayer::Conv { i, o, k, w, b }, _) => IntGather::conv((*i, *o, *k), w, b),
+            (IntLayer::Deconv { i, o, k, w, b }, Part::Parity(p)) => {
+                IntGather::deconv((*i, *o, *k), w, b, (p / 2, p % 2))
+            }
+            _ => unreachable!("jobs follow the layers"),
+        });
+        let mut gathers: Vec<Vec<IntGather>> = layers.iter().map(|_| Vec::new()).collect();
+        let mut halves = Vec::new();
+        for ((l, part), g) in jobs.into_iter().zip(packed) {
+            match part {
+                Part::Half(_) => halves.push(g),
+                _ => gathers[l].push(g),
+            }
+        }
+        let checkerboard = halves.try_into().ok();
         Self {
             layers,
             gathers,
@@ -306,6 +333,17 @@ fn narrow(acc: i64) -> i32 {
     v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
 }
 
+/// Which of a layer's products to pack.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    /// A convolution's.
+    Whole,
+    /// A transposed convolution's output parity `2·py + px`.
+    Parity(usize),
+    /// A convolution's checkerboard half (odd or even positions).
+    Half(bool),
+}
+
 /// A layer's products: one for a convolution, four (by output parity) for a transposed one.
 #[derive(Debug, Clone, PartialEq)]
 struct IntGather {
@@ -324,15 +362,9 @@ impl IntGather {
 
     /// That convolution over `taps` only, a subset of its taps.
     fn conv_taps(taps: Taps, (i, o, k): (usize, usize, usize), w: &[i32], b: &[i64]) -> Self {
-        let kernel = IntPacked::new(
-            taps.patch_len(),
-            o,
-            |r, oc| {
-                let (ic, (ky, kx)) = taps.row(r);
-                w[((oc * i + ic) * k + ky) * k + kx]
-            },
-            b,
-        );
+        let kernel = Self::kernel(&taps, o, b, |oc, ic, (ky, kx)| {
+            w[((oc * i + ic) * k + ky) * k + kx]
+        });
         Self { taps, kernel }
     }
 
@@ -344,16 +376,26 @@ impl IntGather {
         (py, px): (usize, usize),
     ) -> Self {
         let taps = Taps::deconv_phase(k, (py, px), i);
-        let kernel = IntPacked::new(
-            taps.patch_len(),
-            o,
-            |r, oc| {
-                let (ic, (ky, kx)) = taps.row(r);
-                w[((ic * o + oc) * k + ky) * k + kx]
-            },
-            b,
-        );
+        let kernel = Self::kernel(&taps, o, b, |oc, ic, (ky, kx)| {
+            w[((ic * o + oc) * k + ky) * k + kx]
+        });
         Self { taps, kernel }
+    }
+
+    /// The product's matrix: a row per tap (`taps.row`), `o` columns of `weight(oc, ic, tap)`.
+    fn kernel(
+        taps: &Taps,
+        o: usize,
+        b: &[i64],
+        weight: impl Fn(usize, usize, (usize, usize)) -> i32,
+    ) -> IntPacked {
+        let rows = taps.patch_len();
+        let mut values = Vec::with_capacity(rows * o);
+        for r in 0..rows {
+            let (ic, tap) = taps.row(r);
+            values.extend((0..o).map(|oc| weight(oc, ic, tap)));
+        }
+        IntPacked::from_rows(rows, o, values, b)
     }
 
     /// Output pixels `(y, x0..)` (as many as `out` holds at `stride` values apart, `n` each):
@@ -492,6 +534,31 @@ mod tests {
     use crate::model::hyper::HyperConfig;
     use crate::testing::on_threads;
     use burn::tensor::{Device, Tensor, TensorData};
+
+    /// Weights become fixed point as `f64::round` rounds them (halves away from zero), and
+    /// values past 2³⁰ units, infinities and NaNs are refused, naming the tensor.
+    #[test]
+    fn fixed_point_rounds_halves_away_from_zero() {
+        let mut values = vec![0.0, -0.0, 0.5, -0.5, 1.5, -2.5, 0.49999997, -0.49999997];
+        values.extend((0..2000).map(|i| ((i as f32) * 0.37).sin() * 3.0 + (i as f32) / 4096.0));
+        for bits in [0, 3, 16] {
+            for &v in &values {
+                let want = (f64::from(v) * f64::from(1u32 << bits)).round();
+                assert_eq!(
+                    fixed_i32(v, bits, "w").unwrap(),
+                    want as i32,
+                    "{v} at {bits} bits"
+                );
+            }
+        }
+        let edge = (1u32 << 30) as f32;
+        assert_eq!(fixed_i32(edge - 64.0, 0, "w").unwrap(), (1 << 30) - 64);
+        for v in [edge, -edge, f32::INFINITY, f32::NAN, 3e9] {
+            let err = fixed_i32(v, 0, "h_s.w").unwrap_err();
+            assert_eq!(err.name, "h_s.w", "{v}");
+        }
+        assert!(fixed_i32(1.0, 30, "w").is_err());
+    }
 
     /// The integer network follows burn's float `h_s` to within the fixed point's rounding,
     /// and gives the same integers on 1 and on 16 threads; a mean-scale model's too (twice

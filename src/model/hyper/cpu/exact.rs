@@ -8,6 +8,8 @@
 //! product `vpmuldq` issues one): the same integers, about 1.5 times as fast. Whether a product
 //! qualifies depends on its operands alone, so the result is the same either way.
 
+use std::sync::OnceLock;
+
 use super::aligned::Aligned;
 use crate::cpu_path::Path;
 
@@ -25,15 +27,18 @@ const STRETCH: usize = 256;
 /// Every integer of smaller magnitude is exact in `f64`.
 const F64_EXACT: u128 = 1 << 53;
 
-/// A `k × n` matrix of `i32` packed as panels of 16 columns, each value widened to
-/// `i64` (the AVX2 kernel multiplies the low halves), and again as panels of 8 columns of
-/// `f64`; a bias of `n` values; all padded with zeros.
+/// A `k × n` matrix of `i32` with a bias of `n` values, packed on first use as panels of 16
+/// columns, each value widened to `i64` (the AVX2 kernel multiplies the low halves), or as
+/// panels of 8 columns of `f64`, whichever a product asks for (a machine uses one of them
+/// nearly always); all padded with zeros.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IntPacked {
     k: usize,
     n: usize,
-    panels: Aligned<i64>,
-    wide: Aligned<f64>,
+    /// The matrix, row-major.
+    values: Vec<i32>,
+    panels: OnceLock<Aligned<i64>>,
+    wide: OnceLock<Aligned<f64>>,
     bias: Vec<i64>,
     /// The largest `Σₖ |b[k, j]|` over the columns: with the largest `|a|`, a bound on every
     /// partial sum.
@@ -43,22 +48,61 @@ pub struct IntPacked {
 impl IntPacked {
     /// Packs `b(k, j)` for `k < rows`, `j < cols`, with `bias`.
     pub fn new(rows: usize, cols: usize, b: impl Fn(usize, usize) -> i32, bias: &[i64]) -> Self {
+        let values = (0..rows).flat_map(|k| (0..cols).map(move |j| (k, j)));
+        Self::from_rows(rows, cols, values.map(|(k, j)| b(k, j)).collect(), bias)
+    }
+
+    /// The `rows × cols` matrix `values` (row-major) with `bias`.
+    pub fn from_rows(rows: usize, cols: usize, values: Vec<i32>, bias: &[i64]) -> Self {
         assert_eq!(bias.len(), cols, "one bias per column");
-        let widened = |k, j| i64::from(b(k, j));
-        let (panels, bias) = super::panel::pack(rows, cols, PANEL, widened, bias);
-        let (wide, _) = super::panel::pack(rows, cols, WIDE_PANEL, |k, j| f64::from(b(k, j)), &[]);
-        let column_sum = (0..cols)
-            .map(|j| (0..rows).map(|k| u64::from(b(k, j).unsigned_abs())).sum())
-            .max()
-            .unwrap_or(0);
+        assert_eq!(values.len(), rows * cols, "a {rows} × {cols} matrix");
+        let mut sums = vec![0u64; cols];
+        for row in values.chunks_exact(cols.max(1)) {
+            for (s, v) in sums.iter_mut().zip(row) {
+                *s += u64::from(v.unsigned_abs());
+            }
+        }
+        let mut padded = bias.to_vec();
+        padded.resize(cols.next_multiple_of(PANEL), 0);
         Self {
             k: rows,
             n: cols,
-            panels,
-            wide,
-            bias,
-            column_sum,
+            values,
+            panels: OnceLock::new(),
+            wide: OnceLock::new(),
+            bias: padded,
+            column_sum: sums.into_iter().max().unwrap_or(0),
         }
+    }
+
+    /// The matrix as panels of `width` columns of `T`.
+    fn packed<T: Copy + Default>(&self, width: usize, to: impl Fn(i32) -> T) -> Aligned<T> {
+        let (k, n) = (self.k, self.n);
+        let mut panels = Aligned::filled(n.div_ceil(width) * k * width, T::default());
+        for (p, panel) in panels.chunks_exact_mut(k * width).enumerate() {
+            let cols = p * width..n.min((p + 1) * width);
+            for (row, dst) in self
+                .values
+                .chunks_exact(n)
+                .zip(panel.chunks_exact_mut(width))
+            {
+                for (d, &v) in dst.iter_mut().zip(&row[cols.clone()]) {
+                    *d = to(v);
+                }
+            }
+        }
+        panels
+    }
+
+    /// Panels of 16 columns of `i64`.
+    fn panels(&self) -> &Aligned<i64> {
+        self.panels.get_or_init(|| self.packed(PANEL, i64::from))
+    }
+
+    /// Panels of 8 columns of `f64`.
+    #[cfg(target_arch = "x86_64")]
+    fn wide(&self) -> &Aligned<f64> {
+        self.wide.get_or_init(|| self.packed(WIDE_PANEL, f64::from))
     }
 
     /// Whether every partial sum of the product of `a`'s first `rows` rows with this matrix
@@ -96,10 +140,10 @@ pub fn product(path: Path, a: &[i32], rows: usize, b: &IntPacked, out: &mut [i64
 }
 
 fn portable(a: &[i32], rows: usize, b: &IntPacked, out: &mut [i64]) {
-    let k = b.k;
+    let (k, panels) = (b.k, b.panels());
     for (row, dst) in a.chunks_exact(k).zip(out.chunks_exact_mut(b.n)).take(rows) {
         for (j, d) in dst.iter_mut().enumerate() {
-            let panel = &b.panels[(j / PANEL) * k * PANEL..][..k * PANEL];
+            let panel = &panels[(j / PANEL) * k * PANEL..][..k * PANEL];
             let mut acc = b.bias[j];
             for (kk, &v) in row.iter().enumerate() {
                 acc = acc.wrapping_add(i64::from(v) * panel[kk * PANEL + j % PANEL]);
@@ -192,9 +236,9 @@ mod avx2 {
         let k = b.k;
         let width = b.n.next_multiple_of(WIDE_PANEL);
         debug_assert!(x.len() >= (R - 1) * k + len && sums.len() >= R * width);
-        let xp = x.as_ptr();
+        let (xp, wide) = (x.as_ptr(), b.wide());
         for p in 0..width / WIDE_PANEL {
-            let bp = b.wide.as_ptr().add((p * k + k0) * WIDE_PANEL);
+            let bp = wide.as_ptr().add((p * k + k0) * WIDE_PANEL);
             let mut acc = [[_mm256_setzero_pd(); 2]; R];
             for kk in 0..len {
                 let w0 = _mm256_loadu_pd(bp.add(kk * WIDE_PANEL));
@@ -217,7 +261,7 @@ mod avx2 {
     /// `R` rows of the product, panel by panel.
     #[target_feature(enable = "avx2")]
     unsafe fn block<const R: usize>(a: &[i32], b: &IntPacked, out: &mut [i64]) {
-        let k = b.k;
+        let (k, panels) = (b.k, b.panels());
         for p in 0..b.n.div_ceil(PANEL) {
             let bias = b.bias.as_ptr().add(p * PANEL) as *const __m256i;
             let mut acc = [[_mm256_setzero_si256(); 4]; R];
@@ -226,7 +270,7 @@ mod avx2 {
                     *acc = _mm256_loadu_si256(bias.add(v));
                 }
             }
-            let bp = b.panels.as_ptr().add(p * k * PANEL) as *const __m256i;
+            let bp = panels.as_ptr().add(p * k * PANEL) as *const __m256i;
             for kk in 0..k {
                 // The low 32 bits of each 64-bit lane hold the value (`mul_epi32` reads them).
                 let mut x = [_mm256_setzero_si256(); R];
@@ -319,7 +363,7 @@ mod avx512 {
         let width = b.n.next_multiple_of(WIDE_PANEL);
         let xp = x.as_ptr();
         let bp: [*const f64; P] =
-            std::array::from_fn(|q| b.wide.as_ptr().add(((p + q) * k + k0) * WIDE_PANEL));
+            std::array::from_fn(|q| b.wide().as_ptr().add(((p + q) * k + k0) * WIDE_PANEL));
         let mut acc = [[_mm512_setzero_pd(); P]; R];
         for kk in 0..len {
             let w: [__m512d; P] =

@@ -87,9 +87,9 @@ impl WinogradDeconv {
         let u = transformed(&three_by_three(w, (i, o)), i * cols);
         let zeros = vec![0.0; cols];
         let n = i * cols;
-        let points = (0..POINTS)
-            .map(|p| Packed::new(i, cols, |r, c| u[p * n + r * cols + c] as f32, &zeros))
-            .collect();
+        let points = crate::parallel::map((0..POINTS).collect(), |p| {
+            Packed::new(i, cols, |r, c| u[p * n + r * cols + c] as f32, &zeros)
+        });
         Self {
             points,
             bias: bias.repeat(4),

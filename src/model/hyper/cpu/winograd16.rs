@@ -106,11 +106,11 @@ impl Winograd16 {
     pub fn new(w: &[f32], bias: &[f32], (i, o): (usize, usize)) -> Self {
         assert_eq!(w.len(), o * i * 25, "a 5×5 kernel");
         assert!(i % 2 == 0, "an even number of input channels");
-        let n = i * o;
-        // u[(a, b)][ci][co] = Σ KERNEL[a][ky]·KERNEL[b][kx]·w[co][ci][ky][kx], in f64.
-        let mut u = vec![0f64; POINTS * n];
-        for (p, point) in u.chunks_exact_mut(n).enumerate() {
+        let zeros = vec![0.0; o];
+        // Point (a, b): u[ci][co] = Σ KERNEL[a][ky]·KERNEL[b][kx]·w[co][ci][ky][kx], in f64.
+        let points = crate::parallel::map((0..POINTS).collect(), |p| {
             let (ra, rb) = (KERNEL[p / SIDE], KERNEL[p % SIDE]);
+            let mut point = vec![0f64; i * o];
             for (ky, kx) in (0..5).flat_map(|ky| (0..5).map(move |kx| (ky, kx))) {
                 let g = ra[ky] * rb[kx];
                 if g == 0.0 {
@@ -120,14 +120,9 @@ impl Winograd16 {
                     point[ci * o + co] += g * f64::from(w[((co * i + ci) * 5 + ky) * 5 + kx]);
                 }
             }
-        }
-        let zeros = vec![0.0; o];
-        let points = (u.chunks_exact(n))
-            .map(|point| {
-                let b = |ci: usize, co: usize| point[ci * o + co] as f32;
-                Packed16::new((i, o), b, &zeros, (i, LIMIT))
-            })
-            .collect();
+            let b = |ci: usize, co: usize| point[ci * o + co] as f32;
+            Packed16::new((i, o), b, &zeros, (i, LIMIT))
+        });
         Self {
             points,
             bias: bias.to_vec(),
