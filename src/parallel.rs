@@ -41,16 +41,16 @@ impl Claim {
     }
 }
 
-/// `f` with this thread's claims bounded by `pool`.
-fn within<R>(pool: usize, f: impl FnOnce() -> R) -> R {
-    POOL.set(Some(pool));
-    f()
-}
-
 impl Drop for Claim {
     fn drop(&mut self) {
         RUNNING.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// `f` with this thread's claims bounded by `pool`.
+fn within<R>(pool: usize, f: impl FnOnce() -> R) -> R {
+    POOL.set(Some(pool));
+    f()
 }
 
 /// `(a(), b())`, `b` on a thread of its own where one is free.
