@@ -1,7 +1,7 @@
 //! aec: a learned lossy image codec.
 //!
 //! Images are coded by neural networks: by default a whole-image convolutional model with a
-//! hyperprior and a checkerboard context (six built-in quality levels), its latents range-coded
+//! hyperprior and a checkerboard context (nine built-in quality levels), its latents range-coded
 //! in a `.aec` file ([`mod@format`]) that names the model that made it; decoding gives the same
 //! pixels on every machine. The autoencoder of a well-known TensorFlow notebook on CIFAR-10,
 //! which codes each 32×32 tile on its own, stays selectable as the reference.
@@ -10,7 +10,7 @@
 //! let image = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(64, 48, |x, y| {
 //!     image::Rgb([(x * 4) as u8, (y * 5) as u8, 128])
 //! }));
-//! let bytes = aec::codec::compress(&image, 3.0)?; // quality 0 (smallest) to 9
+//! let bytes = aec::codec::compress(&image, 3.0)?; // quality 0 (smallest) to 11
 //! let decoded = aec::codec::decompress(&bytes)?;
 //! assert_eq!((decoded.width(), decoded.height()), (64, 48));
 //! # Ok::<(), aec::codec::CodecError>(())

@@ -315,19 +315,19 @@ fn rd_writes_table_csv_and_plot() {
     // Labelled models form their own curves; unlabelled ones join the `aec` curves.
     assert!(csv.contains("\nshipped f16 sparse,shipped f16 sparse≤0.1,128,"));
     assert!(csv.contains("\naec f16,built-in f16,128,"));
-    // --builtin adds the notebook's model (two rows), the four tiled levels, the eight whole
+    // --builtin adds the notebook's model (two rows), the four tiled levels, the nine whole
     // qualities (5 and 6 level 7 at coarser steps), the two levels they displace, and the six
-    // families of previous ones (six, five, seven, seven, seven and four; one row each, with the
+    // families of previous ones (six, five, eight, seven, seven and five; one row each, with the
     // ideal entropy coder's bytes in the last column). (AVIF and JPEG XL rows come too where
     // their tools are installed: not counted here.)
     let rows = csv
         .lines()
         .filter(|l| !l.starts_with("AVIF,") && !l.starts_with("JPEG XL,"))
         .count();
-    assert_eq!(rows, 1 + 6 + 4 + 8 + 2 + 6 + 5 + 8 + 7 + 7 + 5);
+    assert_eq!(rows, 1 + 6 + 4 + 9 + 2 + 6 + 5 + 8 + 7 + 7 + 5);
     let families = [
         ("entropy", "tiled Q", &[1, 2, 3, 4][..]),
-        ("hyperprior", "Q", &[1, 2, 3, 4, 5, 6, 7, 8]),
+        ("hyperprior", "Q", &[1, 2, 3, 4, 5, 6, 7, 8, 9]),
         ("narrow hyperprior", "narrow Q", &[5, 6]),
         // The previous levels make curves of their own.
         ("mean-scale hyperprior", "mean-scale Q", &[1, 2, 3, 4, 5, 6]),
@@ -682,12 +682,13 @@ fn quality_levels_and_version_2_files() {
             .unwrap()
             .and(predicate::str::is_match(r"--quality 7 +whole image N = 128").unwrap())
             .and(predicate::str::is_match(r"--quality 8 +whole image N = 128").unwrap())
+            .and(predicate::str::is_match(r"--quality 9 +whole image N = 128").unwrap())
             .and(predicate::str::contains("(default)"))
             .and(predicate::str::contains("tiled-q4"))
             .and(predicate::str::contains("scale-only-q5"))
             .and(predicate::str::contains("context-v1-q5"))
             .and(predicate::str::contains(
-                "--quality also takes fractions from 0 to 10",
+                "--quality also takes fractions from 0 to 11",
             ))
             .and(predicate::str::is_match(r"\nq5 +whole image N = 64").unwrap())
             .and(predicate::str::contains(
@@ -711,7 +712,7 @@ fn quality_levels_and_version_2_files() {
             .success();
     }
     aec()
-        .args(["compress", CAT, "-Q", "10.5"])
+        .args(["compress", CAT, "-Q", "11.5"])
         .assert()
         .failure()
         .stderr(predicate::str::contains("quality"));

@@ -13,7 +13,7 @@ pub static BUILTIN_MODEL: &[u8] = include_bytes!("../../samples/model/aec-128.sa
 
 /// The whole-image hyperprior models, smallest files first (quality 1, 2, …), one per λ of
 /// `scripts/train-hyper-sweep.sh` (N = 64, M = 96), then the published size (N = 128, M = 192,
-/// `scripts/train-hyper-large.sh`) for the top two, stored as f16.
+/// `scripts/train-hyper-large.sh`) for the top three, stored as f16.
 static QUALITY_MODELS: &[&[u8]] = &[
     include_bytes!("../../samples/model/hyper/q1.safetensors"),
     include_bytes!("../../samples/model/hyper/q2.safetensors"),
@@ -23,6 +23,7 @@ static QUALITY_MODELS: &[&[u8]] = &[
     include_bytes!("../../samples/model/hyper/q6.safetensors"),
     include_bytes!("../../samples/model/hyper/q7.safetensors"),
     include_bytes!("../../samples/model/hyper/q8.safetensors"),
+    include_bytes!("../../samples/model/hyper/q9.safetensors"),
 ];
 
 /// The previous quality levels (scale-only hyperprior models), smallest files first, kept so
@@ -141,6 +142,10 @@ static IDS: &[(Builtin, &str)] = &[
     (
         Builtin::Quality(8),
         "e56f7e51e601e6df887bc456894a077b24b90bbd7ce11cfc4843fb281c42604e",
+    ),
+    (
+        Builtin::Quality(9),
+        "50a8085653ed3d08feb7be951bf388cd43711fd58e68956e4927ef1fa23e8df4",
     ),
     (
         Builtin::Reference,

@@ -160,7 +160,7 @@ mod tests {
         let id = |k: u8| crate::store::ModelId::of(Builtin::Quality(k).bytes().unwrap()).0;
         let top = Quality::max();
         for v in [
-            0.0, 0.5, 1.0, 2.75, 3.0, 4.49, 4.5, 5.0, 6.5, 7.5, 8.0, 9.25, top,
+            0.0, 0.5, 1.0, 2.75, 3.0, 4.49, 4.5, 5.0, 6.5, 7.5, 8.0, 8.5, 9.0, 10.25, top,
         ] {
             let q = Quality::from_value(v).unwrap();
             let back = Quality::of_file(&id(q.level)[..8], q.step).expect("a quality");
@@ -182,7 +182,7 @@ mod tests {
     #[test]
     fn whole_numbers_are_the_levels_and_fractions_finer_steps() {
         let top = Builtin::qualities();
-        for k in [1, 2, 3, 4, 7, top] {
+        for k in [1, 2, 3, 4, 7, 8, top] {
             let q = Quality::from_value(f64::from(k)).unwrap();
             assert_eq!((q.level, q.step), (k, Step::UNIT));
             assert_eq!(q.to_string(), format!("quality {k}"));
@@ -202,6 +202,8 @@ mod tests {
         assert_eq!(at(6.5), (7, 304)); // 256 · 2^(1/4) = 304.4
         assert_eq!(at(7.5), (7, 215)); // between two levels of one size, finer steps again
         assert_eq!(at(8.0), (8, 256));
+        assert_eq!(at(8.5), (8, 215));
+        assert_eq!(at(9.0), (9, 256));
         assert_eq!(
             Quality::from_value(5.0).unwrap().to_string(),
             "quality 5 (level 7, step 2)"
@@ -228,7 +230,7 @@ mod tests {
             .filter(|&(_, from, to)| from < to)
             .collect();
         let levels: Vec<u8> = spans.iter().map(|s| s.0).collect();
-        assert_eq!(levels, [1, 2, 3, 4, 7, 8]);
+        assert_eq!(levels, [1, 2, 3, 4, 7, 8, 9]);
         assert_eq!(spans[0].1, Quality::MIN);
         assert_eq!(spans.last().unwrap().2, Quality::max());
         for w in spans.windows(2) {

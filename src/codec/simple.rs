@@ -11,7 +11,7 @@ use super::{Builtin, CodecError, CompressOptions, Quality, MAX_PIXELS};
 use crate::store::hex;
 
 /// Compresses `image` at `quality`, the scale of `aec compress --quality`: 0 (smallest files)
-/// to 9, fractions between the levels, 3 the command line's default. Alpha is dropped, a grey
+/// to [`Quality::max`], fractions between the levels, 3 the command line's default. Alpha is dropped, a grey
 /// image stays grey when decoded; images of up to [`MAX_PIXELS`] pixels.
 pub fn compress(image: &DynamicImage, quality: f64) -> Result<Vec<u8>, CodecError> {
     let quality = Quality::from_value(quality)?;
