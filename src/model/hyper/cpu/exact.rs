@@ -47,6 +47,7 @@ pub struct IntPacked {
 
 impl IntPacked {
     /// Packs `b(k, j)` for `k < rows`, `j < cols`, with `bias`.
+    #[cfg(test)]
     pub fn new(rows: usize, cols: usize, b: impl Fn(usize, usize) -> i32, bias: &[i64]) -> Self {
         let values = (0..rows).flat_map(|k| (0..cols).map(move |j| (k, j)));
         Self::from_rows(rows, cols, values.map(|(k, j)| b(k, j)).collect(), bias)
