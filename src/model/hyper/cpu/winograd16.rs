@@ -107,17 +107,25 @@ impl Winograd16 {
         assert_eq!(w.len(), o * i * 25, "a 5×5 kernel");
         assert!(i % 2 == 0, "an even number of input channels");
         let zeros = vec![0.0; o];
+        // The kernel tap by tap, `[ky][kx][ci][co]`, so that each point reads it in order.
+        let mut by_tap = vec![0f32; 25 * i * o];
+        for (c, taps) in w.chunks_exact(25).enumerate() {
+            let (co, ci) = (c / i, c % i);
+            for (t, &v) in taps.iter().enumerate() {
+                by_tap[(t * i + ci) * o + co] = v;
+            }
+        }
         // Point (a, b): u[ci][co] = Σ KERNEL[a][ky]·KERNEL[b][kx]·w[co][ci][ky][kx], in f64.
         let points = crate::parallel::map((0..POINTS).collect(), |p| {
             let (ra, rb) = (KERNEL[p / SIDE], KERNEL[p % SIDE]);
             let mut point = vec![0f64; i * o];
-            for (ky, kx) in (0..5).flat_map(|ky| (0..5).map(move |kx| (ky, kx))) {
-                let g = ra[ky] * rb[kx];
+            for (t, tap) in by_tap.chunks_exact(i * o).enumerate() {
+                let g = ra[t / 5] * rb[t % 5];
                 if g == 0.0 {
                     continue;
                 }
-                for (ci, co) in (0..i).flat_map(|ci| (0..o).map(move |co| (ci, co))) {
-                    point[ci * o + co] += g * f64::from(w[((co * i + ci) * 5 + ky) * 5 + kx]);
+                for (u, &v) in point.iter_mut().zip(tap) {
+                    *u += g * f64::from(v);
                 }
             }
             let b = |ci: usize, co: usize| point[ci * o + co] as f32;
