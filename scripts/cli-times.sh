@@ -3,7 +3,7 @@
 # for several builds, alternated: ROUNDS rounds, each build in turn, the best of RUNS runs of
 # each command per round, at each quality; background trainings are paused meanwhile.
 #
-#   scripts/cli-times.sh AEC... 
+#   scripts/cli-times.sh AEC...
 #   # env: IMAGE=samples/images/kodim23.png QUALITIES="3 8" ROUNDS=2 RUNS=5
 set -euo pipefail
 builds=()

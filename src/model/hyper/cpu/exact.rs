@@ -78,21 +78,8 @@ impl IntPacked {
 
     /// The matrix as panels of `width` columns of `T`.
     fn packed<T: Copy + Default>(&self, width: usize, to: impl Fn(i32) -> T) -> Aligned<T> {
-        let (k, n) = (self.k, self.n);
-        let mut panels = Aligned::filled(n.div_ceil(width) * k * width, T::default());
-        for (p, panel) in panels.chunks_exact_mut(k * width).enumerate() {
-            let cols = p * width..n.min((p + 1) * width);
-            for (row, dst) in self
-                .values
-                .chunks_exact(n)
-                .zip(panel.chunks_exact_mut(width))
-            {
-                for (d, &v) in dst.iter_mut().zip(&row[cols.clone()]) {
-                    *d = to(v);
-                }
-            }
-        }
-        panels
+        let value = |k: usize, j: usize| to(self.values[k * self.n + j]);
+        super::panel::pack(self.k, self.n, width, value, &[]).0
     }
 
     /// Panels of 16 columns of `i64`.
