@@ -134,37 +134,39 @@ impl IntegerNetwork {
         first: usize,
     ) -> Result<Self, IntegerRangeError> {
         let specs = weights.config.param_specs();
-        let mut t = first;
+        // Each layer's first parameter tensor (weights, then biases), if it has parameters.
+        let mut next = first;
+        let starts: Vec<Option<usize>> = layers
+            .iter()
+            .map(|layer| {
+                (!matches!(layer, Layer::Relu)).then(|| {
+                    next += 2;
+                    next - 2
+                })
+            })
+            .collect();
+        let convert = |t: usize| -> Result<(Vec<i32>, Vec<i64>), IntegerRangeError> {
+            let w = weights.tensors[t]
+                .iter()
+                .map(|&v| fixed_i32(v, WEIGHT_BITS, &specs[t].name))
+                .collect::<Result<_, _>>()?;
+            let b = weights.tensors[t + 1]
+                .iter()
+                .map(|&v| {
+                    fixed_i32(v, ACT_BITS, &specs[t + 1].name).map(|b| i64::from(b) << WEIGHT_BITS)
+                })
+                .collect::<Result<_, _>>()?;
+            Ok((w, b))
+        };
+        let converted = crate::parallel::map(starts, |t| t.map(convert).transpose());
         let mut int_layers = Vec::new();
-        for layer in layers {
-            let convert = |t: usize| -> Result<(Vec<i32>, Vec<i64>), IntegerRangeError> {
-                let w = weights.tensors[t]
-                    .iter()
-                    .map(|&v| fixed_i32(v, WEIGHT_BITS, &specs[t].name))
-                    .collect::<Result<_, _>>()?;
-                let b = weights.tensors[t + 1]
-                    .iter()
-                    .map(|&v| {
-                        fixed_i32(v, ACT_BITS, &specs[t + 1].name)
-                            .map(|b| i64::from(b) << WEIGHT_BITS)
-                    })
-                    .collect::<Result<_, _>>()?;
-                Ok((w, b))
-            };
-            match *layer {
-                Layer::Conv(i, o, k, 1) => {
-                    let (w, b) = convert(t)?;
-                    int_layers.push(IntLayer::Conv { i, o, k, w, b });
-                    t += 2;
-                }
-                Layer::Deconv(i, o, k, 2) => {
-                    let (w, b) = convert(t)?;
-                    int_layers.push(IntLayer::Deconv { i, o, k, w, b });
-                    t += 2;
-                }
-                Layer::Relu => int_layers.push(IntLayer::Relu),
-                other => unreachable!("no integer form of {other:?}"),
-            }
+        for (layer, params) in layers.iter().zip(converted) {
+            int_layers.push(match (*layer, params?) {
+                (Layer::Conv(i, o, k, 1), Some((w, b))) => IntLayer::Conv { i, o, k, w, b },
+                (Layer::Deconv(i, o, k, 2), Some((w, b))) => IntLayer::Deconv { i, o, k, w, b },
+                (Layer::Relu, None) => IntLayer::Relu,
+                (other, _) => unreachable!("no integer form of {other:?}"),
+            });
         }
         Ok(Self::of_layers(int_layers))
     }
@@ -558,6 +560,34 @@ mod tests {
             assert_eq!(err.name, "h_s.w", "{v}");
         }
         assert!(fixed_i32(1.0, 30, "w").is_err());
+    }
+
+    /// A parameter out of the fixed point's range, in any layer of either network, fails the
+    /// conversion with that tensor's name (the layers are converted in parallel).
+    #[test]
+    fn out_of_range_parameters_are_named() {
+        let config = HyperConfig::new(8, 12).with_means(true).with_context(true);
+        let weights = HyperWeights::init(config, 3);
+        let specs = config.param_specs();
+        let named = |prefixes: &[&str]| -> Vec<usize> {
+            (0..specs.len())
+                .filter(|&t| prefixes.iter().any(|p| specs[t].name.starts_with(p)))
+                .collect()
+        };
+        for (prefixes, context) in [(&["h_s."][..], false), (&["c.", "e."][..], true)] {
+            let tensors = named(prefixes);
+            assert!(tensors.len() >= 4, "{prefixes:?}: {tensors:?}");
+            for &t in &tensors {
+                let mut w = weights.clone();
+                w.tensors[t][0] = 1e9;
+                let err = if context {
+                    IntegerNetwork::context(&w).unwrap_err()
+                } else {
+                    IntegerNetwork::hyper_synthesis(&w).unwrap_err()
+                };
+                assert_eq!(err.name, specs[t].name);
+            }
+        }
     }
 
     /// The integer network follows burn's float `h_s` to within the fixed point's rounding,
