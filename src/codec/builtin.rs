@@ -2,7 +2,7 @@
 //! default family), the notebook's model, the tiled entropy-coded models, and the previous
 //! quality levels (so that their files decode).
 
-use super::family::{codec_from_bytes, ImageCodec};
+use super::family::{codec_from_known_bytes, ImageCodec};
 use super::CodecError;
 use crate::model::hyper::file::HyperModel;
 use crate::store::ModelId;
@@ -556,7 +556,8 @@ impl Builtin {
                 ),
             })
         })?;
-        codec_from_bytes(bytes, max_pixels)
+        let id = self.id().expect("every built-in model has an id");
+        codec_from_known_bytes(bytes, id, max_pixels)
     }
 }
 

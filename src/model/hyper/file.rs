@@ -195,7 +195,8 @@ impl HyperModel {
         Ok((model?, id))
     }
 
-    fn parse(bytes: &[u8]) -> Result<Self, ModelError> {
+    /// The model of a file's bytes, without its id (for bytes whose id is known).
+    pub fn parse(bytes: &[u8]) -> Result<Self, ModelError> {
         let st = safetensors::SafeTensors::deserialize(bytes)?;
         let (config, lambda) = Self::config_of(bytes)?;
         let read = |name: &str, dtype, len| read_words(&st, name, dtype, len);
