@@ -24,10 +24,12 @@ pub const ACT_BITS: u32 = 12;
 /// Fraction bits of the weights.
 pub const WEIGHT_BITS: u32 = 16;
 
-/// One layer with integer parameters.
+/// One layer with integer parameters. The weights of either kind of convolution are stored tap
+/// by tap, `w[((ic·k + ky)·k + kx)·o + oc]`: each input channel's and tap's `o` weights side by
+/// side, a row of its products' matrices.
 #[derive(Debug, Clone, PartialEq)]
 enum IntLayer {
-    /// Convolution, stride 1, padding kernel/2; weights `[out, in, k, k]`.
+    /// Convolution, stride 1, padding kernel/2 (its tensor `[out, in, k, k]`).
     Conv {
         i: usize,
         o: usize,
@@ -36,7 +38,7 @@ enum IntLayer {
         b: Vec<i64>,
     },
     /// Transposed convolution, stride 2, padding kernel/2, output padding 1 (doubles the
-    /// size); weights `[in, out, k, k]`.
+    /// size; its tensor `[in, out, k, k]`).
     Deconv {
         i: usize,
         o: usize,
@@ -66,9 +68,9 @@ pub struct IntegerNetwork {
     layers: Vec<IntLayer>,
     /// Each layer's products: one for a convolution, four for a transposed one, none for a ReLU.
     gathers: Vec<Vec<IntGather>>,
-    /// For a network of one convolution: its products with only the taps of even, and of odd,
-    /// row plus column offset ([`Self::checkerboard_rows`]).
-    checkerboard: Option<[IntGather; 2]>,
+    /// For the context's convolution: its product with only the taps at an odd row plus column
+    /// offset, all that a non-anchor position reads ([`Self::context_rows`]).
+    others: Option<IntGather>,
 }
 
 /// Why a model's `h_s` has no integer form.
@@ -83,32 +85,62 @@ pub struct IntegerRangeError {
     pub value: f32,
 }
 
-fn fixed_i32(v: f32, bits: u32, name: &str) -> Result<i32, IntegerRangeError> {
-    let x = f64::from(v) * f64::from(1u32 << bits);
-    if x.is_finite() && x.abs() < f64::from(1u32 << 31) {
-        // `x.round()` (halves away from zero) without its library call, once per weight:
-        // the truncation and the fraction are exact at this size.
-        let t = x as i64;
-        let r = t + if (x - t as f64).abs() >= 0.5 {
-            x.signum() as i64
-        } else {
-            0
-        };
-        if r.abs() < 1 << 30 {
-            return Ok(r as i32);
+/// `values` in fixed point with `bits` fractional bits, rounded as `f64::round` rounds (halves
+/// away from zero); an error names the tensor and its first value of magnitude 2³⁰ units or
+/// more, infinite or NaN.
+fn fixed_values(values: &[f32], bits: u32, name: &str) -> Result<Vec<i32>, IntegerRangeError> {
+    let scale = f64::from(1u32 << bits);
+    // |round(x)| < 2³⁰ exactly when |x| < 2³⁰ − ½ (NaN compares false).
+    let fits = |v: f32| (f64::from(v) * scale).abs() < f64::from(1u32 << 30) - 0.5;
+    if !values.iter().fold(true, |all, &v| all & fits(v)) {
+        let value = *values
+            .iter()
+            .find(|&&v| !fits(v))
+            .expect("a value that does not fit");
+        return Err(IntegerRangeError {
+            name: name.to_string(),
+            value,
+        });
+    }
+    // x + ½ toward x's sign, truncated: exact for an f32 scaled by a power of two below 2³⁰
+    // (the sum needs at most 32 significant bits, or x < 2⁻³¹ and the sum truncates to 0),
+    // so the same as `round`, without its library call, in a loop the compiler vectorizes.
+    Ok(values
+        .iter()
+        .map(|&v| {
+            let x = f64::from(v) * scale;
+            (x + 0.5f64.copysign(x)) as i32
+        })
+        .collect())
+}
+
+/// Each `rows × cols` matrix of `m` (one after another), transposed: in tiles, so that reads
+/// and writes both go a cache line at a time.
+fn transposed(m: &[i32], rows: usize, cols: usize) -> Vec<i32> {
+    const TILE: usize = 16;
+    let mut t = vec![0; m.len()];
+    for (src, dst) in m
+        .chunks_exact(rows * cols)
+        .zip(t.chunks_exact_mut(rows * cols))
+    {
+        for r0 in (0..rows).step_by(TILE) {
+            for c0 in (0..cols).step_by(TILE) {
+                for r in r0..(r0 + TILE).min(rows) {
+                    for c in c0..(c0 + TILE).min(cols) {
+                        dst[c * rows + r] = src[r * cols + c];
+                    }
+                }
+            }
         }
     }
-    Err(IntegerRangeError {
-        name: name.to_string(),
-        value: v,
-    })
+    t
 }
 
 impl IntegerNetwork {
     /// The integer form of `weights`' `h_s`.
     pub fn hyper_synthesis(weights: &HyperWeights) -> Result<Self, IntegerRangeError> {
         let first = weights.config.network_starts()[3];
-        Self::new(&weights.config.networks()[3].1, weights, first)
+        Self::int_layers(&weights.config.networks()[3].1, weights, first).map(Self::of_layers)
     }
 
     /// The integer forms of the checkerboard context's convolution and parameter network, for
@@ -120,19 +152,19 @@ impl IntegerNetwork {
         let [(_, conv), (_, params)] = weights.config.context_networks();
         let first = weights.config.network_starts()[5];
         let (conv, params) = crate::parallel::join(
-            || Self::new(&conv, weights, first),
-            || Self::new(&params, weights, first + 2),
+            || Self::int_layers(&conv, weights, first).map(Self::context_conv),
+            || Self::int_layers(&params, weights, first + 2).map(Self::of_layers),
         );
         Ok(Some([conv?, params?]))
     }
 
     /// The integer form of `layers`, whose parameters start at `weights`' tensor `first`.
     /// Supports stride-1 convolutions, stride-2 transposed convolutions and ReLUs.
-    fn new(
+    fn int_layers(
         layers: &[Layer],
         weights: &HyperWeights,
         first: usize,
-    ) -> Result<Self, IntegerRangeError> {
+    ) -> Result<Vec<IntLayer>, IntegerRangeError> {
         let specs = weights.config.param_specs();
         // Each layer's first parameter tensor (weights, then biases), if it has parameters.
         let mut next = first;
@@ -145,36 +177,37 @@ impl IntegerNetwork {
                 })
             })
             .collect();
-        let convert = |t: usize| -> Result<(Vec<i32>, Vec<i64>), IntegerRangeError> {
-            let w = weights.tensors[t]
-                .iter()
-                .map(|&v| fixed_i32(v, WEIGHT_BITS, &specs[t].name))
-                .collect::<Result<_, _>>()?;
-            let b = weights.tensors[t + 1]
-                .iter()
-                .map(|&v| {
-                    fixed_i32(v, ACT_BITS, &specs[t + 1].name).map(|b| i64::from(b) << WEIGHT_BITS)
-                })
-                .collect::<Result<_, _>>()?;
-            Ok((w, b))
+        // Fixed point, and tap by tap: a convolution's tensor is one `o × i·k²` matrix, a
+        // transposed one's `i` matrices of `o × k²`.
+        let convert = |(t, layer): (usize, Layer)| -> Result<IntLayer, IntegerRangeError> {
+            let w = fixed_values(&weights.tensors[t], WEIGHT_BITS, &specs[t].name)?;
+            let b = fixed_values(&weights.tensors[t + 1], ACT_BITS, &specs[t + 1].name)?;
+            let b = b.into_iter().map(|b| i64::from(b) << WEIGHT_BITS).collect();
+            Ok(match layer {
+                Layer::Conv(i, o, k, 1) => {
+                    let w = transposed(&w, o, i * k * k);
+                    IntLayer::Conv { i, o, k, w, b }
+                }
+                Layer::Deconv(i, o, k, 2) => {
+                    let w = transposed(&w, o, k * k);
+                    IntLayer::Deconv { i, o, k, w, b }
+                }
+                other => unreachable!("no integer form of {other:?}"),
+            })
         };
-        let converted = crate::parallel::map(starts, |t| t.map(convert).transpose());
-        let mut int_layers = Vec::new();
-        for (layer, params) in layers.iter().zip(converted) {
-            int_layers.push(match (*layer, params?) {
-                (Layer::Conv(i, o, k, 1), Some((w, b))) => IntLayer::Conv { i, o, k, w, b },
-                (Layer::Deconv(i, o, k, 2), Some((w, b))) => IntLayer::Deconv { i, o, k, w, b },
-                (Layer::Relu, None) => IntLayer::Relu,
-                (other, _) => unreachable!("no integer form of {other:?}"),
-            });
-        }
-        Ok(Self::of_layers(int_layers))
+        let jobs = starts.into_iter().zip(layers.iter().copied());
+        crate::parallel::map(jobs.collect(), |(t, layer)| match t {
+            Some(t) => convert((t, layer)),
+            None => Ok(IntLayer::Relu),
+        })
+        .into_iter()
+        .collect()
     }
 
     /// The network of `layers`, its products packed.
     fn of_layers(layers: Vec<IntLayer>) -> Self {
         // Every product, packed on its own: a layer's (four for a transposed convolution, by
-        // output parity), and for a single convolution the checkerboard's halves.
+        // output parity).
         let mut jobs: Vec<(usize, Part)> = Vec::new();
         for (l, layer) in layers.iter().enumerate() {
             match layer {
@@ -183,32 +216,40 @@ impl IntegerNetwork {
                 IntLayer::Relu => {}
             }
         }
-        if let [IntLayer::Conv { .. }] = &layers[..] {
-            jobs.extend([(0, Part::Half(false)), (0, Part::Half(true))]);
-        }
-        let packed = crate::parallel::map(jobs.clone(), |(l, part)| match (&layers[l], part) {
-            (IntLayer::Conv { i, o, k, w, b }, Part::Half(odd)) => {
-                IntGather::conv_taps(Taps::checkerboard(*k, *i, odd), (*i, *o, *k), w, b)
-            }
-            (IntLayer::Conv { i, o, k, w, b }, _) => IntGather::conv((*i, *o, *k), w, b),
-            (IntLayer::Deconv { i, o, k, w, b }, Part::Parity(p)) => {
-                IntGather::deconv((*i, *o, *k), w, b, (p / 2, p % 2))
-            }
-            _ => unreachable!("jobs follow the layers"),
+        let packed = crate::parallel::map(jobs.clone(), |(l, part)| {
+            IntGather::of_layer(&layers[l], part)
         });
         let mut gathers: Vec<Vec<IntGather>> = layers.iter().map(|_| Vec::new()).collect();
-        let mut halves = Vec::new();
-        for ((l, part), g) in jobs.into_iter().zip(packed) {
-            match part {
-                Part::Half(_) => halves.push(g),
-                _ => gathers[l].push(g),
-            }
+        for ((l, _), g) in jobs.into_iter().zip(packed) {
+            gathers[l].push(g);
         }
-        let checkerboard = halves.try_into().ok();
         Self {
             layers,
             gathers,
-            checkerboard,
+            others: None,
+        }
+    }
+
+    /// The context's convolution, `layers` one convolution: only the product that coding runs
+    /// ([`Self::context_rows`]).
+    fn context_conv(layers: Vec<IntLayer>) -> Self {
+        let [conv @ IntLayer::Conv { .. }] = &layers[..] else {
+            panic!("the context's network is one convolution");
+        };
+        let others = Some(IntGather::of_layer(conv, Part::Others));
+        Self {
+            gathers: vec![Vec::new()],
+            layers,
+            others,
+        }
+    }
+
+    /// The context's convolution with its whole product too, so that it runs on whole maps.
+    #[cfg(test)]
+    pub(crate) fn with_whole_product(&self) -> Self {
+        Self {
+            others: self.others.clone(),
+            ..Self::of_layers(self.layers.clone())
         }
     }
 
@@ -219,9 +260,7 @@ impl IntegerNetwork {
         let mut layers = self.layers.clone();
         match layers.first_mut() {
             Some(IntLayer::Conv { i, o, k: 1, w, .. }) if keep <= *i => {
-                *w = (0..*o)
-                    .flat_map(|oc| w[oc * *i..oc * *i + keep].to_vec())
-                    .collect();
+                w.truncate(keep * *o);
                 *i = keep;
             }
             _ => panic!("first_inputs needs a first layer of 1×1 convolution"),
@@ -273,29 +312,21 @@ impl IntegerNetwork {
         self.run_pixels(path, x, None).values
     }
 
-    /// A one-convolution network (stride 1) on `x`, which holds zeros off the checkerboard's
-    /// anchors, for the rows `rows` only and in them only at the positions where
-    /// `is_anchor(row, column) == anchors`: the band's outputs, pixel-major, 0 at the other
-    /// positions. Only the taps that reach anchors are computed (the others would add
-    /// products with zero), so about half the multiply-adds of the whole convolution.
-    pub fn checkerboard_rows(
-        &self,
-        path: Path,
-        x: &PixelMap,
-        anchors: bool,
-        rows: std::ops::Range<usize>,
-    ) -> Vec<i32> {
-        let Some(both) = &self.checkerboard else {
-            panic!("checkerboard_rows runs networks of one convolution");
+    /// The context's convolution (stride 1) on `x`, which holds zeros off the checkerboard's
+    /// anchors, for the rows `rows` only and in them only at the other positions: the band's
+    /// outputs, pixel-major, 0 at the anchors. Only the taps that reach anchors (at an odd
+    /// row plus column offset) are computed, the others would add products with zero: about
+    /// half the multiply-adds of the whole convolution.
+    pub fn context_rows(&self, path: Path, x: &PixelMap, rows: std::ops::Range<usize>) -> Vec<i32> {
+        let Some(g) = &self.others else {
+            panic!("context_rows runs the context's convolution");
         };
-        // From an anchor, the anchors lie an even number of steps away; from the others, odd.
-        let g = &both[usize::from(!anchors)];
         let (o, width) = (g.kernel.n(), x.width);
         let mut out = vec![0i32; rows.len() * width * o];
         out.par_chunks_mut(width * o)
             .zip(rows)
             .for_each(|(row, y)| {
-                let first = usize::from(super::is_anchor(y, 0) != anchors);
+                let first = usize::from(super::is_anchor(y, 0));
                 if first < width {
                     let end = row.len() - (width - 1 - first) % 2 * o;
                     g.run_stepped(path, x, (y, first, 2), &mut row[first * o..end], 2 * o);
@@ -342,8 +373,8 @@ enum Part {
     Whole,
     /// A transposed convolution's output parity `2·py + px`.
     Parity(usize),
-    /// A convolution's checkerboard half (odd or even positions).
-    Half(bool),
+    /// A convolution's taps at an odd row plus column offset.
+    Others,
 }
 
 /// A layer's products: one for a convolution, four (by output parity) for a transposed one.
@@ -357,47 +388,29 @@ struct IntGather {
 const RUN: usize = 32;
 
 impl IntGather {
-    /// A convolution (stride 1, padding k/2; weights `[out, in, k, k]`).
-    fn conv((i, o, k): (usize, usize, usize), w: &[i32], b: &[i64]) -> Self {
-        Self::conv_taps(Taps::conv(k, 1, i), (i, o, k), w, b)
-    }
-
-    /// That convolution over `taps` only, a subset of its taps.
-    fn conv_taps(taps: Taps, (i, o, k): (usize, usize, usize), w: &[i32], b: &[i64]) -> Self {
-        let kernel = Self::kernel(&taps, o, b, |oc, ic, (ky, kx)| {
-            w[((oc * i + ic) * k + ky) * k + kx]
-        });
-        Self { taps, kernel }
-    }
-
-    /// Parity `(py, px)` of a stride-2 transposed convolution (weights `[in, out, k, k]`).
-    fn deconv(
-        (i, o, k): (usize, usize, usize),
-        w: &[i32],
-        b: &[i64],
-        (py, px): (usize, usize),
-    ) -> Self {
-        let taps = Taps::deconv_phase(k, (py, px), i);
-        let kernel = Self::kernel(&taps, o, b, |oc, ic, (ky, kx)| {
-            w[((ic * o + oc) * k + ky) * k + kx]
-        });
-        Self { taps, kernel }
-    }
-
-    /// The product's matrix: a row per tap (`taps.row`), `o` columns of `weight(oc, ic, tap)`.
-    fn kernel(
-        taps: &Taps,
-        o: usize,
-        b: &[i64],
-        weight: impl Fn(usize, usize, (usize, usize)) -> i32,
-    ) -> IntPacked {
+    /// `part` of a convolution's or transposed convolution's products.
+    fn of_layer(layer: &IntLayer, part: Part) -> Self {
+        let (taps, (o, k, w, b)) = match (layer, part) {
+            (IntLayer::Conv { i, o, k, w, b }, Part::Whole) => {
+                (Taps::conv(*k, 1, *i), (o, k, w, b))
+            }
+            (IntLayer::Conv { i, o, k, w, b }, Part::Others) => {
+                (Taps::checkerboard(*k, *i, true), (o, k, w, b))
+            }
+            (IntLayer::Deconv { i, o, k, w, b }, Part::Parity(p)) => {
+                (Taps::deconv_phase(*k, (p / 2, p % 2), *i), (o, k, w, b))
+            }
+            (layer, part) => unreachable!("no product {part:?} of {layer:?}"),
+        };
+        // The matrix: a row per tap (`taps.row`), the tap's `o` weights.
         let rows = taps.patch_len();
         let mut values = Vec::with_capacity(rows * o);
         for r in 0..rows {
-            let (ic, tap) = taps.row(r);
-            values.extend((0..o).map(|oc| weight(oc, ic, tap)));
+            let (ic, (ky, kx)) = taps.row(r);
+            values.extend_from_slice(&w[((ic * k + ky) * k + kx) * o..][..*o]);
         }
-        IntPacked::from_rows(rows, o, values, b)
+        let kernel = IntPacked::from_rows(rows, *o, values, b);
+        Self { taps, kernel }
     }
 
     /// Output pixels `(y, x0..)` (as many as `out` holds at `stride` values apart, `n` each):
@@ -538,28 +551,47 @@ mod tests {
     use burn::tensor::{Device, Tensor, TensorData};
 
     /// Weights become fixed point as `f64::round` rounds them (halves away from zero), and
-    /// values past 2³⁰ units, infinities and NaNs are refused, naming the tensor.
+    /// values past 2³⁰ units, infinities and NaNs are refused, naming the tensor and the first
+    /// such value.
     #[test]
     fn fixed_point_rounds_halves_away_from_zero() {
-        let mut values = vec![0.0, -0.0, 0.5, -0.5, 1.5, -2.5, 0.49999997, -0.49999997];
+        let mut values = vec![
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.5,
+            -2.5,
+            0.49999997,
+            -0.49999997,
+            1e-30,
+        ];
         values.extend((0..2000).map(|i| ((i as f32) * 0.37).sin() * 3.0 + (i as f32) / 4096.0));
+        values.extend((0..200).map(|i| (i as f32 - 100.0) * 0.25));
+        // A spread over every exponent: each 4,099th bit pattern below 2¹⁴, both signs.
+        values.extend(
+            (0..0x4680_0000u32)
+                .step_by(4099)
+                .flat_map(|b| [f32::from_bits(b), -f32::from_bits(b)]),
+        );
         for bits in [0, 3, 16] {
-            for &v in &values {
+            let fixed = fixed_values(&values, bits, "w").unwrap();
+            for (&v, &f) in values.iter().zip(&fixed) {
                 let want = (f64::from(v) * f64::from(1u32 << bits)).round();
-                assert_eq!(
-                    fixed_i32(v, bits, "w").unwrap(),
-                    want as i32,
-                    "{v} at {bits} bits"
-                );
+                assert_eq!(f, want as i32, "{v} at {bits} bits");
             }
         }
         let edge = (1u32 << 30) as f32;
-        assert_eq!(fixed_i32(edge - 64.0, 0, "w").unwrap(), (1 << 30) - 64);
+        assert_eq!(
+            fixed_values(&[edge - 64.0], 0, "w").unwrap(),
+            [(1 << 30) - 64]
+        );
         for v in [edge, -edge, f32::INFINITY, f32::NAN, 3e9] {
-            let err = fixed_i32(v, 0, "h_s.w").unwrap_err();
+            let err = fixed_values(&[0.25, v, 1.0, edge], 0, "h_s.w").unwrap_err();
             assert_eq!(err.name, "h_s.w", "{v}");
+            assert!(err.value.to_bits() == v.to_bits(), "{v}: {}", err.value);
         }
-        assert!(fixed_i32(1.0, 30, "w").is_err());
+        assert!(fixed_values(&[1.0], 30, "w").is_err());
     }
 
     /// A parameter out of the fixed point's range, in any layer of either network, fails the
@@ -754,7 +786,7 @@ mod tests {
                     *o,
                     *k,
                     1,
-                    |oc, ic, ky, kx| wt[((oc * i + ic) * k + ky) * k + kx],
+                    |oc, ic, ky, kx| wt[((ic * k + ky) * k + kx) * o + oc],
                     b,
                 ),
                 IntLayer::Deconv { i, o, k, w: wt, b } => reference(
@@ -763,7 +795,7 @@ mod tests {
                     *o,
                     *k,
                     2,
-                    |oc, ic, ky, kx| wt[((ic * o + oc) * k + ky) * k + kx],
+                    |oc, ic, ky, kx| wt[((ic * k + ky) * k + kx) * o + oc],
                     b,
                 ),
             };
