@@ -84,12 +84,24 @@ impl WinogradDeconv {
     pub fn new(w: &[f32], bias: &[f32], (i, o): (usize, usize)) -> Self {
         assert_eq!(w.len(), i * o * 25, "a 5×5 kernel");
         let cols = 4 * o;
-        let u = transformed(&three_by_three(w, (i, o)), i * cols);
+        let k = three_by_three(w, (i, o));
         let zeros = vec![0.0; cols];
-        let n = i * cols;
-        let points = crate::parallel::map((0..POINTS).collect(), |p| {
-            Packed::new(i, cols, |r, c| u[p * n + r * cols + c] as f32, &zeros)
+        // Column b's six points at a time, each packed as soon as it is transformed: the
+        // 36 points in f64 would take 1.5 times the packed kernel's memory again.
+        let columns = crate::parallel::map((0..SIDE).collect(), |b| {
+            let half = half_transformed(&k, i * cols, b);
+            (0..SIDE)
+                .map(|a| {
+                    let u = transformed(&half, a);
+                    Packed::new(i, cols, |r, c| u[r * cols + c] as f32, &zeros)
+                })
+                .collect::<Vec<_>>()
         });
+        let mut columns: Vec<_> = columns.into_iter().map(Vec::into_iter).collect();
+        // Point a·SIDE + b.
+        let points = (0..POINTS)
+            .map(|p| columns[p % SIDE].next().expect("six points a column"))
+            .collect();
         Self {
             points,
             bias: bias.repeat(4),
@@ -269,26 +281,27 @@ fn three_by_three(w: &[f32], (i, o): (usize, usize)) -> Vec<f64> {
     k
 }
 
-/// `G K Gᵀ` of the 3×3 kernel `k` (`n` values a tap), one axis at a time: the 36 points' `n`
-/// values, point-major.
-fn transformed(k: &[f64], n: usize) -> Vec<f64> {
-    // Along l: half[j][b] = Σ_l G[b][l]·K[j][l].
-    let mut half = vec![0f64; 3 * SIDE * n];
-    for (r, dst) in half.chunks_exact_mut(n).enumerate() {
-        let (j, b) = (r / SIDE, r % SIDE);
+/// `G K Gᵀ` of the 3×3 kernel `k` (`n` values a tap) is taken one axis at a time; this is the
+/// first, along l, for column `b`: `half[j] = Σ_l G[b][l]·K[j][l]`, three rows of `n`.
+fn half_transformed(k: &[f64], n: usize, b: usize) -> Vec<f64> {
+    let mut half = vec![0f64; 3 * n];
+    for (j, dst) in half.chunks_exact_mut(n).enumerate() {
         for l in 0..3 {
             let (g, src) = (G[b][l], &k[(j * 3 + l) * n..][..n]);
             dst.iter_mut().zip(src).for_each(|(d, s)| *d += g * s);
         }
     }
-    // Along j: u[a][b] = Σ_j G[a][j]·half[j][b].
-    let mut u = vec![0f64; POINTS * n];
-    for (r, dst) in u.chunks_exact_mut(n).enumerate() {
-        let (a, b) = (r / SIDE, r % SIDE);
-        for j in 0..3 {
-            let (g, src) = (G[a][j], &half[(j * SIDE + b) * n..][..n]);
-            dst.iter_mut().zip(src).for_each(|(d, s)| *d += g * s);
-        }
+    half
+}
+
+/// The second axis, along j, of [`half_transformed`]'s column: point `(a, b)`'s `n` values,
+/// `u = Σ_j G[a][j]·half[j]`.
+fn transformed(half: &[f64], a: usize) -> Vec<f64> {
+    let n = half.len() / 3;
+    let mut u = vec![0f64; n];
+    for (j, src) in half.chunks_exact(n).enumerate() {
+        let g = G[a][j];
+        u.iter_mut().zip(src).for_each(|(d, s)| *d += g * s);
     }
     u
 }
