@@ -1,8 +1,9 @@
 //! Benchmarks of the reference model (code length 128): training steps and tile coding (the
 //! container has its own, `cargo bench -p aec-format --bench container`), and of a
 //! default-size hyperprior model on whole images, and the hyperprior trainer's step at both
-//! sizes with f32 and bfloat16 products. Run with `cargo bench --bench codec`; filter with
-//! e.g. `cargo bench --bench codec -- encode`, `-- hyper` or `-- hyper_train_step`.
+//! sizes with f32 and bfloat16 products, and a built-in level's loading with a small image's
+//! coding. Run with `cargo bench --bench codec`; filter with e.g. `cargo bench --bench codec --
+//! encode`, `-- hyper`, `-- hyper_load` or `-- hyper_train_step`.
 
 use std::hint::black_box;
 
@@ -196,6 +197,42 @@ fn hyper_group(c: &mut Criterion, group: &str, codec: &aec::codec::HyperCodec) {
     g.finish();
 }
 
+/// What a command pays per file on a small image: a built-in level loaded from its bytes (its
+/// tensors, integer networks and packed kernels) and a 32×32 image compressed or decoded with
+/// it, at the default level and at the published size's (quality 8).
+fn hyper_load(c: &mut Criterion) {
+    use aec::codec::{Builtin, CompressOptions, MAX_PIXELS};
+    aec::keep_freed_memory();
+    let image = image::open("samples/images/cifar-test-0000-cat.png").unwrap();
+    let mut g = c.benchmark_group("hyper_load");
+    g.sample_size(10)
+        .warm_up_time(std::time::Duration::from_secs(1))
+        .measurement_time(std::time::Duration::from_secs(3));
+    let options = CompressOptions::default();
+    for level in [3, 8] {
+        let model = Builtin::Quality(level);
+        let bytes = model.codec(MAX_PIXELS).unwrap().compress(&image, &options);
+        let bytes = bytes.unwrap();
+        g.bench_function(BenchmarkId::new("compress", format!("q{level}")), |b| {
+            b.iter(|| {
+                model
+                    .codec(MAX_PIXELS)
+                    .unwrap()
+                    .compress(black_box(&image), &options)
+            })
+        });
+        g.bench_function(BenchmarkId::new("decompress", format!("q{level}")), |b| {
+            b.iter(|| {
+                model
+                    .codec(MAX_PIXELS)
+                    .unwrap()
+                    .decode_bytes(black_box(&bytes))
+            })
+        });
+    }
+    g.finish();
+}
+
 /// One step's loss and gradients of the whole-image family's trainer (aec's own kernels, a
 /// batch of 8 crops of 128², fresh weights with means) at the default size and at N = 128,
 /// M = 192, with the convolutions' products in f32 and in bfloat16 (on AMX tiles where the
@@ -233,5 +270,13 @@ fn hyper_training(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, coding, training, images, hyper, hyper_training);
+criterion_group!(
+    benches,
+    coding,
+    training,
+    images,
+    hyper,
+    hyper_load,
+    hyper_training
+);
 criterion_main!(benches);

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    cli::huge_pages::use_huge_pages();
     aec::keep_freed_memory();
     cli::interrupt::default_sigpipe();
     let args = cli::Cli::parse();

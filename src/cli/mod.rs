@@ -2,6 +2,7 @@
 
 mod compress;
 mod decompress;
+pub mod huge_pages;
 mod inspect;
 pub mod interrupt;
 mod io;
