@@ -455,3 +455,41 @@ fn fuzz_inputs_of_the_decoder_replay() {
         let _ = decode(&path);
     }
 }
+
+/// `compress` and `decompress` start themselves again with glibc's huge-page tunable added to
+/// `GLIBC_TUNABLES` (where the kernel and glibc support it); with the variable unset, holding
+/// another tunable, or already naming it (no restart), stdin and stdout pass through and the
+/// bytes are the same.
+#[test]
+fn huge_pages_leave_streams_and_bytes_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("p.png");
+    picture(40, 24, 3).save(&png).unwrap();
+    let png = fs::read(&png).unwrap();
+    let mut outputs = Vec::new();
+    for tunables in [
+        None,
+        Some("glibc.malloc.check=0"),
+        Some("glibc.malloc.hugetlb=0"),
+    ] {
+        let with = |cmd: &mut Command| {
+            match tunables {
+                Some(v) => cmd.env("GLIBC_TUNABLES", v),
+                None => cmd.env_remove("GLIBC_TUNABLES"),
+            };
+        };
+        let mut compress = aec();
+        with(&mut compress);
+        let file = compress
+            .args(["compress", "-", "-o", "-"])
+            .write_stdin(png.clone());
+        let file = file.assert().success().get_output().stdout.clone();
+        let mut decompress = aec();
+        with(&mut decompress);
+        let cmd = decompress.args(["decompress", "-", "-o", "-", "--format", "png"]);
+        let decoded = cmd.write_stdin(file.clone()).assert().success();
+        outputs.push((file, decoded.get_output().stdout.clone()));
+    }
+    assert!(!outputs[0].0.is_empty() && !outputs[0].1.is_empty());
+    assert!(outputs.iter().all(|o| *o == outputs[0]), "the same bytes");
+}

@@ -2,9 +2,10 @@
 //! written once: faulting them in 4 KiB at a time took a fifth to a quarter of a small image's
 //! decoding. glibc (2.35 on) backs its heaps with transparent huge pages when its tunable
 //! `glibc.malloc.hugetlb=1` is set, but reads its tunables only when a process starts; so,
-//! where the kernel gives huge pages on request (`madvise` mode), `aec` starts itself once
-//! more with the tunable set. Nothing else changes: the same process id, arguments and
-//! streams; where any step fails, it goes on as it is.
+//! where the kernel gives huge pages on request (`madvise` mode), `aec compress` and `aec
+//! decompress` start themselves once more with the tunable set. Nothing else changes: the same
+//! process id, arguments and streams; where any step fails, it goes on as it is. (A training
+//! step, whose memory is reused from step to step, measured 5–9% slower with huge pages.)
 
 /// The tunable, as `GLIBC_TUNABLES` lists it.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

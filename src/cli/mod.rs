@@ -63,6 +63,15 @@ enum ModelCommand {
     List,
 }
 
+impl Cli {
+    /// Whether the command loads a model and codes with it once, so that most of its time is
+    /// loading: `compress` and `decompress` ([`huge_pages`] helps them; a training step,
+    /// which reuses its memory, measured 5–9% slower with it).
+    pub fn loads_a_model_per_run(&self) -> bool {
+        matches!(self.command, Command::Compress(_) | Command::Decompress(_))
+    }
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     // A misspelt AEC_CPU_PATH would otherwise go unnoticed.
