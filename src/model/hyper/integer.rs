@@ -102,9 +102,9 @@ fn fixed_values(values: &[f32], bits: u32, name: &str) -> Result<Vec<i32>, Integ
             value,
         });
     }
-    // x + ½ toward x's sign, truncated: exact for an f32 scaled by a power of two below 2³⁰
-    // (the sum needs at most 32 significant bits, or x < 2⁻³¹ and the sum truncates to 0),
-    // so the same as `round`, without its library call, in a loop the compiler vectorizes.
+    // x + ½ toward x's sign, truncated, is round(x) without its library call (a loop the
+    // compiler vectorizes): for an f32 times a power of two below 2³⁰ the sum is exact where
+    // |x| ≥ 2⁻³⁰ (24 bits of x and the ½ span at most 53), and within an ulp of ½ below that.
     Ok(values
         .iter()
         .map(|&v| {
@@ -179,7 +179,7 @@ impl IntegerNetwork {
             .collect();
         // Fixed point, and tap by tap: a convolution's tensor is one `o × i·k²` matrix, a
         // transposed one's `i` matrices of `o × k²`.
-        let convert = |(t, layer): (usize, Layer)| -> Result<IntLayer, IntegerRangeError> {
+        let convert = |t: usize, layer: Layer| -> Result<IntLayer, IntegerRangeError> {
             let w = fixed_values(&weights.tensors[t], WEIGHT_BITS, &specs[t].name)?;
             let b = fixed_values(&weights.tensors[t + 1], ACT_BITS, &specs[t + 1].name)?;
             let b = b.into_iter().map(|b| i64::from(b) << WEIGHT_BITS).collect();
@@ -195,10 +195,9 @@ impl IntegerNetwork {
                 other => unreachable!("no integer form of {other:?}"),
             })
         };
-        let jobs = starts.into_iter().zip(layers.iter().copied());
-        crate::parallel::map(jobs.collect(), |(t, layer)| match t {
-            Some(t) => convert((t, layer)),
-            None => Ok(IntLayer::Relu),
+        let jobs = starts.into_iter().zip(layers.iter().copied()).collect();
+        crate::parallel::map(jobs, |(t, layer)| {
+            t.map_or(Ok(IntLayer::Relu), |t| convert(t, layer))
         })
         .into_iter()
         .collect()

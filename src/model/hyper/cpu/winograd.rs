@@ -86,8 +86,9 @@ impl WinogradDeconv {
         let cols = 4 * o;
         let k = three_by_three(w, (i, o));
         let zeros = vec![0.0; cols];
-        // Column b's six points at a time, each packed as soon as it is transformed: the
-        // 36 points in f64 would take 1.5 times the packed kernel's memory again.
+        // Column b's six points at a time, each packed as soon as it is transformed: all 36
+        // in f64 first, with their first axis's transform, took three times the packed
+        // kernel's memory again.
         let columns = crate::parallel::map((0..SIDE).collect(), |b| {
             let half = half_transformed(&k, i * cols, b);
             (0..SIDE)
