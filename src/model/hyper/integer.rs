@@ -115,7 +115,8 @@ fn fixed_values(values: &[f32], bits: u32, name: &str) -> Result<Vec<i32>, Integ
 }
 
 /// Each `rows × cols` matrix of `m` (one after another), transposed: in tiles, so that reads
-/// and writes both go a cache line at a time.
+/// and writes both go a cache line at a time. Serial, unlike [`super::cpu::to_pixels`]: it runs while a
+/// codec is built, where the rayon pool must not be entered ([`crate::parallel`]).
 fn transposed(m: &[i32], rows: usize, cols: usize) -> Vec<i32> {
     const TILE: usize = 16;
     let mut t = vec![0; m.len()];
