@@ -86,9 +86,15 @@ pub struct IntegerRangeError {
 }
 
 /// `values` in fixed point with `bits` fractional bits, rounded as `f64::round` rounds (halves
-/// away from zero); an error names the tensor and its first value of magnitude 2³⁰ units or
-/// more, infinite or NaN.
-fn fixed_values(values: &[f32], bits: u32, name: &str) -> Result<Vec<i32>, IntegerRangeError> {
+/// away from zero), each `rows × cols` matrix of them (one after another) transposed (`rows`
+/// 1: in their order); an error names the tensor and its first value of magnitude 2³⁰ units
+/// or more, infinite or NaN.
+fn fixed_values(
+    values: &[f32],
+    bits: u32,
+    name: &str,
+    (rows, cols): (usize, usize),
+) -> Result<Vec<i32>, IntegerRangeError> {
     let scale = f64::from(1u32 << bits);
     // |round(x)| < 2³⁰ exactly when |x| < 2³⁰ − ½ (NaN compares false).
     let fits = |v: f32| (f64::from(v) * scale).abs() < f64::from(1u32 << 30) - 0.5;
@@ -105,36 +111,31 @@ fn fixed_values(values: &[f32], bits: u32, name: &str) -> Result<Vec<i32>, Integ
     // x + ½ toward x's sign, truncated, is round(x) without its library call (a loop the
     // compiler vectorizes): for an f32 times a power of two below 2³⁰ the sum is exact where
     // |x| ≥ 2⁻³⁰ (24 bits of x and the ½ span at most 53), and within an ulp of ½ below that.
-    Ok(values
-        .iter()
-        .map(|&v| {
-            let x = f64::from(v) * scale;
-            (x + 0.5f64.copysign(x)) as i32
-        })
-        .collect())
-}
-
-/// Each `rows × cols` matrix of `m` (one after another), transposed: in tiles, so that reads
-/// and writes both go a cache line at a time. Serial, unlike [`super::cpu::to_pixels`]: it runs while a
-/// codec is built, where the rayon pool must not be entered ([`crate::parallel`]).
-fn transposed(m: &[i32], rows: usize, cols: usize) -> Vec<i32> {
+    let fixed = |v: f32| {
+        let x = f64::from(v) * scale;
+        (x + 0.5f64.copysign(x)) as i32
+    };
+    if rows == 1 {
+        return Ok(values.iter().map(|&v| fixed(v)).collect());
+    }
+    // In tiles, so that reads and writes both go a cache line at a time. Serial, unlike
+    // [`super::cpu::to_pixels`]: it runs while a codec is built, where the rayon pool must not
+    // be entered ([`crate::parallel`]).
     const TILE: usize = 16;
-    let mut t = vec![0; m.len()];
-    for (src, dst) in m
-        .chunks_exact(rows * cols)
-        .zip(t.chunks_exact_mut(rows * cols))
-    {
+    let mut t = vec![0; values.len()];
+    let size = rows * cols;
+    for (src, dst) in values.chunks_exact(size).zip(t.chunks_exact_mut(size)) {
         for r0 in (0..rows).step_by(TILE) {
             for c0 in (0..cols).step_by(TILE) {
                 for r in r0..(r0 + TILE).min(rows) {
                     for c in c0..(c0 + TILE).min(cols) {
-                        dst[c * rows + r] = src[r * cols + c];
+                        dst[c * rows + r] = fixed(src[r * cols + c]);
                     }
                 }
             }
         }
     }
-    t
+    Ok(t)
 }
 
 impl IntegerNetwork {
@@ -181,19 +182,19 @@ impl IntegerNetwork {
         // Fixed point, and tap by tap: a convolution's tensor is one `o × i·k²` matrix, a
         // transposed one's `i` matrices of `o × k²`.
         let convert = |t: usize, layer: Layer| -> Result<IntLayer, IntegerRangeError> {
-            let w = fixed_values(&weights.tensors[t], WEIGHT_BITS, &specs[t].name)?;
-            let b = fixed_values(&weights.tensors[t + 1], ACT_BITS, &specs[t + 1].name)?;
+            let matrix = match layer {
+                Layer::Conv(i, o, k, 1) => (o, i * k * k),
+                Layer::Deconv(_, o, k, 2) => (o, k * k),
+                other => unreachable!("no integer form of {other:?}"),
+            };
+            let w = fixed_values(&weights.tensors[t], WEIGHT_BITS, &specs[t].name, matrix)?;
+            let b = &weights.tensors[t + 1];
+            let b = fixed_values(b, ACT_BITS, &specs[t + 1].name, (1, b.len()))?;
             let b = b.into_iter().map(|b| i64::from(b) << WEIGHT_BITS).collect();
             Ok(match layer {
-                Layer::Conv(i, o, k, 1) => {
-                    let w = transposed(&w, o, i * k * k);
-                    IntLayer::Conv { i, o, k, w, b }
-                }
-                Layer::Deconv(i, o, k, 2) => {
-                    let w = transposed(&w, o, k * k);
-                    IntLayer::Deconv { i, o, k, w, b }
-                }
-                other => unreachable!("no integer form of {other:?}"),
+                Layer::Conv(i, o, k, _) => IntLayer::Conv { i, o, k, w, b },
+                Layer::Deconv(i, o, k, _) => IntLayer::Deconv { i, o, k, w, b },
+                _ => unreachable!("matched above"),
             })
         };
         let jobs = starts.into_iter().zip(layers.iter().copied()).collect();
@@ -574,24 +575,36 @@ mod tests {
                 .step_by(4099)
                 .flat_map(|b| [f32::from_bits(b), -f32::from_bits(b)]),
         );
+        let fixed = |v: &[f32], bits| fixed_values(v, bits, "w", (1, v.len()));
         for bits in [0, 3, 16] {
-            let fixed = fixed_values(&values, bits, "w").unwrap();
-            for (&v, &f) in values.iter().zip(&fixed) {
+            for (&v, &f) in values.iter().zip(&fixed(&values, bits).unwrap()) {
                 let want = (f64::from(v) * f64::from(1u32 << bits)).round();
                 assert_eq!(f, want as i32, "{v} at {bits} bits");
             }
         }
+        // Matrices one after another, each transposed: value (m, r, c) at (m, c, r).
+        for (count, rows, cols) in [(1, 384, 1200), (3, 7, 25), (2, 17, 33), (1, 1, 5)] {
+            let v = &values[..count * rows * cols];
+            let t = fixed_values(v, 16, "w", (rows, cols)).unwrap();
+            let plain = fixed(v, 16).unwrap();
+            for (m, (t, plain)) in t
+                .chunks(rows * cols)
+                .zip(plain.chunks(rows * cols))
+                .enumerate()
+            {
+                for (r, c) in (0..rows).flat_map(|r| (0..cols).map(move |c| (r, c))) {
+                    assert_eq!(t[c * rows + r], plain[r * cols + c], "{m}: {r}, {c}");
+                }
+            }
+        }
         let edge = (1u32 << 30) as f32;
-        assert_eq!(
-            fixed_values(&[edge - 64.0], 0, "w").unwrap(),
-            [(1 << 30) - 64]
-        );
+        assert_eq!(fixed(&[edge - 64.0], 0).unwrap(), [(1 << 30) - 64]);
         for v in [edge, -edge, f32::INFINITY, f32::NAN, 3e9] {
-            let err = fixed_values(&[0.25, v, 1.0, edge], 0, "h_s.w").unwrap_err();
+            let err = fixed_values(&[0.25, v, 1.0, edge], 0, "h_s.w", (2, 2)).unwrap_err();
             assert_eq!(err.name, "h_s.w", "{v}");
             assert!(err.value.to_bits() == v.to_bits(), "{v}: {}", err.value);
         }
-        assert!(fixed_values(&[1.0], 30, "w").is_err());
+        assert!(fixed(&[1.0], 30).is_err());
     }
 
     /// A parameter out of the fixed point's range, in any layer of either network, fails the
