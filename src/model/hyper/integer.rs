@@ -168,36 +168,44 @@ impl IntegerNetwork {
         first: usize,
     ) -> Result<Vec<IntLayer>, IntegerRangeError> {
         let specs = weights.config.param_specs();
-        // Each layer's first parameter tensor (weights, then biases), if it has parameters.
-        let mut next = first;
-        let starts: Vec<Option<usize>> = layers
-            .iter()
-            .map(|layer| {
-                (!matches!(layer, Layer::Relu)).then(|| {
-                    next += 2;
-                    next - 2
-                })
-            })
-            .collect();
         // Fixed point, and tap by tap: a convolution's tensor is one `o × i·k²` matrix, a
-        // transposed one's `i` matrices of `o × k²`.
+        // transposed one's `i` matrices of `o × k²`; the weights are checked before the biases.
         let convert = |t: usize, layer: Layer| -> Result<IntLayer, IntegerRangeError> {
-            let matrix = match layer {
-                Layer::Conv(i, o, k, 1) => (o, i * k * k),
-                Layer::Deconv(_, o, k, 2) => (o, k * k),
-                other => unreachable!("no integer form of {other:?}"),
+            let w = |matrix| fixed_values(&weights.tensors[t], WEIGHT_BITS, &specs[t].name, matrix);
+            let b = || -> Result<Vec<i64>, IntegerRangeError> {
+                let b = &weights.tensors[t + 1];
+                let b = fixed_values(b, ACT_BITS, &specs[t + 1].name, (1, b.len()))?;
+                Ok(b.into_iter().map(|b| i64::from(b) << WEIGHT_BITS).collect())
             };
-            let w = fixed_values(&weights.tensors[t], WEIGHT_BITS, &specs[t].name, matrix)?;
-            let b = &weights.tensors[t + 1];
-            let b = fixed_values(b, ACT_BITS, &specs[t + 1].name, (1, b.len()))?;
-            let b = b.into_iter().map(|b| i64::from(b) << WEIGHT_BITS).collect();
             Ok(match layer {
-                Layer::Conv(i, o, k, _) => IntLayer::Conv { i, o, k, w, b },
-                Layer::Deconv(i, o, k, _) => IntLayer::Deconv { i, o, k, w, b },
-                _ => unreachable!("matched above"),
+                Layer::Conv(i, o, k, 1) => IntLayer::Conv {
+                    i,
+                    o,
+                    k,
+                    w: w((o, i * k * k))?,
+                    b: b()?,
+                },
+                Layer::Deconv(i, o, k, 2) => IntLayer::Deconv {
+                    i,
+                    o,
+                    k,
+                    w: w((o, k * k))?,
+                    b: b()?,
+                },
+                other => unreachable!("no integer form of {other:?}"),
             })
         };
-        let jobs = starts.into_iter().zip(layers.iter().copied()).collect();
+        // Each layer with its first parameter tensor (weights, then biases), if it has any.
+        let mut next = first;
+        let jobs = (layers.iter())
+            .map(|&layer| {
+                let t = (layer != Layer::Relu).then(|| {
+                    next += 2;
+                    next - 2
+                });
+                (t, layer)
+            })
+            .collect();
         crate::parallel::map(jobs, |(t, layer)| {
             t.map_or(Ok(IntLayer::Relu), |t| convert(t, layer))
         })
