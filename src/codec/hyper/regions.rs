@@ -232,15 +232,15 @@ fn to_bytes_loop(src: &[f32], dst: &mut [u8]) {
 unsafe fn to_bytes_avx2(src: &[f32], dst: &mut [u8]) {
     use std::arch::x86_64::*;
     let n = src.len().min(dst.len());
-    let (scale, half, one) = (
+    let (top, half, one) = (
         _mm256_set1_ps(255.0),
         _mm256_set1_ps(0.5),
         _mm256_set1_ps(1.0),
     );
-    let (zero, top) = (_mm256_setzero_ps(), _mm256_set1_ps(255.0));
+    let zero = _mm256_setzero_ps();
     let mut i = 0;
     while i + 8 <= n {
-        let x = _mm256_mul_ps(_mm256_loadu_ps(src.as_ptr().add(i)), scale);
+        let x = _mm256_mul_ps(_mm256_loadu_ps(src.as_ptr().add(i)), top);
         let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(x);
         let up = _mm256_and_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(_mm256_sub_ps(x, t), half), one);
         let r = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(t, up), zero), top);
