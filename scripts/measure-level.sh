@@ -21,20 +21,7 @@ AEC="${AEC:-${CARGO_TARGET_DIR:-target}/release/aec}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 mkdir "$tmp/crops"
-"$PYTHON" - "$PHOTOS" "$tmp/crops" "$set" <<'PY'
-import os, sys
-from PIL import Image
-src, dst, which = sys.argv[1:]
-names = sorted(f[:-4] for f in os.listdir(src) if f.endswith(".png"))
-if which == "four":
-    names = ["007", "019", "033", "045"]
-elif which != "all":
-    sys.exit(f"the set is four or all, not {which}")
-for name in names:
-    im = Image.open(f"{src}/{name}.png").convert("RGB")
-    x, y = (im.width - 768) // 2, (im.height - 512) // 2
-    im.crop((x, y, x + 768, y + 512)).save(f"{dst}/{name}.png")
-PY
+"$PYTHON" scripts/centre-crops.py "$PHOTOS" "$tmp/crops" "$set"
 "$AEC" model convert --precision f16 "$candidate" "$tmp/candidate.safetensors" >/dev/null
 models=(--model "c=$reference" --model "e=$tmp/candidate.safetensors")
 for m in ${OTHERS:-}; do models+=(--model "$m"); done

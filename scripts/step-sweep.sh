@@ -11,15 +11,7 @@ OUT=${1:-docs/rd/step-sweep}
 PHOTOS=../shared/data/photos-train
 CROPS=$(mktemp -d)
 trap 'rm -rf "$CROPS"' EXIT
-python3 - "$PHOTOS" "$CROPS" <<'PY'
-import sys
-from PIL import Image
-src, dst = sys.argv[1:]
-for name in ["007", "019", "033", "045"]:
-    im = Image.open(f"{src}/{name}.png").convert("RGB")
-    x, y = (im.width - 768) // 2, (im.height - 512) // 2
-    im.crop((x, y, x + 768, y + 512)).save(f"{dst}/{name}.png")
-PY
+python3 scripts/centre-crops.py "$PHOTOS" "$CROPS"
 AEC="${AEC:-${CARGO_TARGET_DIR:-target}/release/aec}"
 cargo build --release --quiet
 # Unlabelled: rows q1 … q6 on the curve `aec`, `qK step S` on the curves `aec step S`.
