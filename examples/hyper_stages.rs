@@ -106,6 +106,18 @@ fn main() -> anyhow::Result<()> {
         "decoder's synthesis (Winograd): {iw:.1} ms; within {far:e} of the direct one, {flips} of {} levels differ",
         wino.values.len()
     );
+    // Each of its stages on the one before's output (a convolution with the GDN after it).
+    let mut x = map(&yn, h / 16, w / 16, cfg.m);
+    let mut times = Vec::new();
+    for k in 0..plan_w.stages() {
+        let stage = plan_w.stage(k);
+        let (t, next) = best(5, || {
+            stage.run(path, map(&x.values, x.height, x.width, x.channels))
+        });
+        times.push(format!("{t:.1}"));
+        x = next;
+    }
+    println!("  its stages: {} ms", times.join(", "));
     let worst = out
         .values
         .iter()

@@ -21,6 +21,7 @@ use crate::codec::tiles::to_u8;
 use crate::cpu_path::Path;
 use crate::model::hyper::cpu::coding::Analysis;
 use crate::model::hyper::cpu::infer::{Map, Plan};
+use crate::model::hyper::cpu::pool;
 use crate::model::hyper::Y_STRIDE;
 
 /// Largest region the transforms see at once, halo included, in image pixels: its first
@@ -181,7 +182,7 @@ fn each_synthesis(
     for region in regions(yh, yw, pixels, SYNTHESIS_HALO) {
         let big = region.grown(yh, yw, SYNTHESIS_HALO);
         let (bh, bw) = (big.height(), big.width());
-        let mut values = vec![0f32; m * bh * bw];
+        let mut values = pool::vec(m * bh * bw);
         for c in 0..m {
             for j in big.r.0..big.r.1 {
                 for i in big.c.0..big.c.1 {
@@ -201,6 +202,7 @@ fn each_synthesis(
             let local = (r - big.r.0 * Y_STRIDE) * x.width + xs.start - big.c.0 * Y_STRIDE;
             sink(r, xs.clone(), &x.values[3 * local..3 * (local + xs.len())]);
         }
+        pool::give(x.values);
     }
 }
 

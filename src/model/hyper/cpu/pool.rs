@@ -63,6 +63,30 @@ impl Buf {
     }
 }
 
+/// `len` values for the caller to overwrite, as a vector: what an earlier user left there (NaN
+/// in this crate's tests, so that a value a kernel leaves unwritten shows in its results).
+/// Hand it back with [`give`].
+pub fn vec(len: usize) -> Vec<f32> {
+    let mut values = take(len);
+    values.truncate(len);
+    values.resize(len, 0.0);
+    if cfg!(test) {
+        values.fill(f32::NAN);
+    }
+    values
+}
+
+/// Keeps `values` for a later [`vec`] or [`Buf`] (the allocator gets it back when the pool is
+/// full or it is small).
+pub fn give(values: Vec<f32>) {
+    if values.capacity() >= SMALL {
+        let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
+        if free.len() < KEEP {
+            free.push(values);
+        }
+    }
+}
+
 fn take(len: usize) -> Vec<f32> {
     if len >= SMALL {
         let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
@@ -79,12 +103,7 @@ fn take(len: usize) -> Vec<f32> {
 
 impl Drop for Buf {
     fn drop(&mut self) {
-        if self.values.capacity() >= SMALL {
-            let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
-            if free.len() < KEEP {
-                free.push(std::mem::take(&mut self.values));
-            }
-        }
+        give(std::mem::take(&mut self.values));
     }
 }
 

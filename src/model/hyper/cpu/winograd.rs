@@ -72,7 +72,8 @@ pub struct WinogradDeconv {
     /// `G K Gᵀ` at each of the 36 points: `in × 4·out`, the parities `(py, px)` in the order
     /// (0, 0), (0, 1), (1, 0), (1, 1); no bias.
     points: Vec<Packed>,
-    /// The bias of each parity's outputs.
+    /// The bias of each parity's outputs, repeated for as many tiles as one output transform
+    /// takes.
     bias: Vec<f32>,
     in_channels: usize,
     out_channels: usize,
@@ -105,7 +106,7 @@ impl WinogradDeconv {
             .collect();
         Self {
             points,
-            bias: bias.repeat(4),
+            bias: bias.repeat(4 * (256 / (4 * o)).max(1)),
             in_channels: i,
             out_channels: o,
         }
@@ -139,12 +140,13 @@ impl WinogradDeconv {
         }
         out.par_chunks_mut(2 * TILE * 2 * width * c)
             .enumerate()
-            .for_each(|(ty, rows)| {
-                let mut work = Work::default();
+            // One set of buffers for the tasks a thread takes in turn: filling fresh ones
+            // with zeros cost as much as a tenth of a layer.
+            .for_each_init(Work::default, |work, (ty, rows)| {
                 for tx in (0..width.div_ceil(TILE)).step_by(GROUP) {
                     let tiles = GROUP.min(width.div_ceil(TILE) - tx);
                     let at = (ty * TILE, tx * TILE);
-                    self.group(path, (x, height, width), at, tiles, rows, &mut work);
+                    self.group(path, (x, height, width), at, tiles, rows, work);
                     let cols = (2 * at.1)..(2 * (at.1 + tiles * TILE)).min(2 * width);
                     for row in rows.chunks_exact_mut(2 * width * c) {
                         let run = &mut row[cols.start * c..cols.end * c];
@@ -198,8 +200,8 @@ impl WinogradDeconv {
         }
     }
 
-    /// `work.m`: each point's product, tile-major like `work.v` (point `p` of tile `t` is row
-    /// `t` of point `p`'s product, read and written in place).
+    /// `work.m`: each point's product, point-major (point `p` of tile `t` is row `t` of point
+    /// `p`'s product).
     fn products(&self, path: Path, tiles: usize, work: &mut Work) {
         let (ci, cols) = (self.in_channels, 4 * self.out_channels);
         work.m.resize(tiles * POINTS * cols, 0.0);
@@ -214,8 +216,8 @@ impl WinogradDeconv {
                 starts: &work.starts,
             };
             let dst = Out {
-                values: &mut work.m[p * cols..],
-                stride: POINTS * cols,
+                values: &mut work.m[p * tiles * cols..],
+                stride: cols,
             };
             panel::product_runs(path, &runs, tiles, kernel, dst);
         }
@@ -232,28 +234,51 @@ impl WinogradDeconv {
     ) {
         let o = self.out_channels;
         let cols = 4 * o;
+        let tiles = work.m.len() / (POINTS * cols);
         // The input rows of this row of tiles (fewer than four in the last).
         let h = rows.len() / (4 * width * o);
-        let row_len = 2 * width * o;
-        for (t, m) in work.m.chunks_exact(POINTS * cols).enumerate() {
-            let x1 = x0 + TILE * t;
-            let w = (width - x1).min(TILE);
-            // All four parities' columns at once (the same transform for each column).
-            let mp: [&[f32]; POINTS] = std::array::from_fn(|p| &m[p * cols..][..cols]);
-            lanes::output(path, &mp, &self.bias, &mut work.s);
-            let y = &work.s[SIDE * TILE * cols..];
-            for (i, ph) in (0..h).flat_map(|i| (0..4).map(move |ph| (i, ph))) {
-                let (py, px) = (ph / 2, ph % 2);
-                let row = &mut rows[(2 * i + py) * row_len..][..row_len];
-                // Output pixels 2·(x1 + j) + px for j < w: the px half of pixel pair x1 + j.
-                let pairs = row[2 * x1 * o..].chunks_exact_mut(2 * o).take(w);
-                for (j, pair) in pairs.enumerate() {
-                    let at = (i * TILE + j) * cols + ph * o;
+        // Tiles transformed at once: every column of each (the same transform for each) in
+        // lanes of at least 256 values, whatever the outputs.
+        let chunk = (256 / cols).max(1);
+        for t0 in (0..tiles).step_by(chunk) {
+            let n = chunk.min(tiles - t0) * cols;
+            let mp: [&[f32]; POINTS] =
+                std::array::from_fn(|p| &work.m[(p * tiles + t0) * cols..][..n]);
+            lanes::output(path, &mp, &self.bias[..n], &mut work.s);
+            let y = &work.s[SIDE * TILE * n..][..TILE * TILE * n];
+            for t in t0..t0 + n / cols {
+                let x1 = x0 + TILE * t;
+                let w = (width - x1).min(TILE);
+                self.write_tile(y, (t - t0) * cols, (x1, w, h), (rows, 2 * width * o));
+            }
+        }
+    }
+
+    /// One tile's outputs, from column `first` of each transformed output position in `y`
+    /// (16 rows of `n` values), into `rows` (output rows of `row_len` values): the tile from
+    /// input column `x1`, `w` positions wide and `h` high.
+    fn write_tile(
+        &self,
+        y: &[f32],
+        first: usize,
+        (x1, w, h): (usize, usize, usize),
+        (rows, row_len): (&mut [f32], usize),
+    ) {
+        let o = self.out_channels;
+        let n = y.len() / (TILE * TILE);
+        for (i, ph) in (0..h).flat_map(|i| (0..4).map(move |ph| (i, ph))) {
+            let (py, px) = (ph / 2, ph % 2);
+            let row = &mut rows[(2 * i + py) * row_len..][..row_len];
+            // Output pixels 2·(x1 + j) + px for j < w: the px half of pixel pair x1 + j.
+            let pairs = row[2 * x1 * o..].chunks_exact_mut(2 * o).take(w);
+            for (j, pair) in pairs.enumerate() {
+                let at = (i * TILE + j) * n + first + ph * o;
+                let (dst, src) = (&mut pair[px * o..(px + 1) * o], &y[at..at + o]);
+                if o < 16 {
                     // An element loop: a call to copy three values costs more than they.
-                    let dst = &mut pair[px * o..(px + 1) * o];
-                    dst.iter_mut()
-                        .zip(&y[at..at + o])
-                        .for_each(|(d, v)| *d = *v);
+                    dst.iter_mut().zip(src).for_each(|(d, v)| *d = *v);
+                } else {
+                    dst.copy_from_slice(src);
                 }
             }
         }
@@ -311,6 +336,11 @@ fn transformed(half: &[f64], a: usize) -> Vec<f64> {
 mod lanes {
     use super::{at, bt, POINTS, SIDE, TILE};
 
+    /// Channels a step of [`each`] takes: fixed-size arrays, which the compiler keeps in
+    /// vector registers without checking whether outputs overlap inputs (it did so per call
+    /// for slices, and most of the work ran in its scalar fallback).
+    const STEP: usize = 16;
+
     /// `outs[k][c] = f(ins[0][c], …, ins[5][c])[k]` for every channel `c < n`.
     #[inline(always)]
     fn each<const N: usize>(
@@ -321,8 +351,23 @@ mod lanes {
     ) {
         let ins = ins.map(|s| &s[..n]);
         let mut chunks = outs[..N * n].chunks_exact_mut(n);
-        let outs: [&mut [f32]; N] = std::array::from_fn(|_| chunks.next().expect("N chunks"));
-        for c in 0..n {
+        let mut outs: [&mut [f32]; N] = std::array::from_fn(|_| chunks.next().expect("N chunks"));
+        let whole = n - n % STEP;
+        for c in (0..whole).step_by(STEP) {
+            let x: [[f32; STEP]; SIDE] =
+                std::array::from_fn(|r| ins[r][c..c + STEP].try_into().expect("a step"));
+            let mut y = [[0f32; STEP]; N];
+            for l in 0..STEP {
+                let v = f(std::array::from_fn(|r| x[r][l]));
+                for k in 0..N {
+                    y[k][l] = v[k];
+                }
+            }
+            for (out, y) in outs.iter_mut().zip(&y) {
+                out[c..c + STEP].copy_from_slice(y);
+            }
+        }
+        for c in whole..n {
             let v = f(std::array::from_fn(|r| ins[r][c]));
             for k in 0..N {
                 outs[k][c] = v[k];
