@@ -149,6 +149,9 @@ fn main() -> anyhow::Result<()> {
     });
     let (tc, file) = best(25, || codec.compress_rgb(&img, 3).expect("its file"));
     let (td, _) = best(25, || codec.decode_rgb(&file).expect("its own file"));
-    println!("codec: analyse {tr:.1} ms, compress {tc:.1} ms, decode {td:.1} ms");
+    let (tl, _) = best(25, || codec.latent_report(&file).expect("its own file"));
+    println!(
+        "codec: analyse {tr:.1} ms, compress {tc:.1} ms, decode {td:.1} ms (its latents {tl:.1} ms)"
+    );
     Ok(())
 }

@@ -266,15 +266,15 @@ impl WinogradDeconv {
     ) {
         let o = self.out_channels;
         let n = y.len() / (TILE * TILE);
-        for (i, ph) in (0..h).flat_map(|i| (0..4).map(move |ph| (i, ph))) {
-            let (py, px) = (ph / 2, ph % 2);
+        for (i, py) in (0..h).flat_map(|i| (0..2).map(move |py| (i, py))) {
             let row = &mut rows[(2 * i + py) * row_len..][..row_len];
-            // Output pixels 2·(x1 + j) + px for j < w: the px half of pixel pair x1 + j.
+            // Output pixels 2·(x1 + j) and the next for j < w: parities (py, 0) and (py, 1),
+            // side by side in both.
             let pairs = row[2 * x1 * o..].chunks_exact_mut(2 * o).take(w);
-            for (j, pair) in pairs.enumerate() {
-                let at = (i * TILE + j) * n + first + ph * o;
-                let (dst, src) = (&mut pair[px * o..(px + 1) * o], &y[at..at + o]);
-                if o < 16 {
+            for (j, dst) in pairs.enumerate() {
+                let at = (i * TILE + j) * n + first + 2 * py * o;
+                let src = &y[at..at + 2 * o];
+                if o < 8 {
                     // An element loop: a call to copy three values costs more than they.
                     dst.iter_mut().zip(src).for_each(|(d, v)| *d = *v);
                 } else {
