@@ -142,5 +142,14 @@ mod tests {
         for len in [1, SMALL - 1, SMALL, 3 * SMALL + 1] {
             assert_eq!(Buf::scratch(len).as_ptr() as usize % 64, 0, "{len} values");
         }
+        // Vectors of the asked length, whatever was given back before; NaN in tests, so that
+        // a value a kernel leaves unwritten shows.
+        give(vec![1.0; 3 * SMALL]);
+        for len in [5, SMALL, 2 * SMALL + 1, 4 * SMALL] {
+            let v = vec(len);
+            assert_eq!(v.len(), len);
+            assert!(v.iter().all(|v| v.is_nan()), "{len} values");
+            give(v);
+        }
     }
 }
