@@ -76,7 +76,7 @@ pub fn vec(len: usize) -> Vec<f32> {
     values
 }
 
-/// Keeps `values` for a later [`vec`] or [`Buf`] (the allocator gets it back when the pool is
+/// Keeps `values` for a later [`vec`](fn@vec) or [`Buf`] (the allocator gets it back when the pool is
 /// full or it is small).
 pub fn give(values: Vec<f32>) {
     if values.capacity() >= SMALL {
