@@ -177,7 +177,7 @@ impl WinogradDeconv {
     ) {
         self.transform_inputs(path, input, (y0, x0), tiles, work);
         self.products(path, tiles, work);
-        self.write_outputs(path, (x0, input.2), rows, work);
+        self.write_outputs(path, (x0, input.2), tiles, rows, work);
     }
 
     /// `work.v`: each tile's transformed inputs, tile-major, point by point.
@@ -231,18 +231,18 @@ impl WinogradDeconv {
         }
     }
 
-    /// Each tile's outputs from `work.m` into `rows`, the first tile at input column `x0` of
-    /// a map `width` positions wide.
+    /// The outputs of the `tiles` tiles in `work.m` into `rows`, the first tile at input
+    /// column `x0` of a map `width` positions wide.
     fn write_outputs(
         &self,
         path: Path,
         (x0, width): (usize, usize),
+        tiles: usize,
         rows: &mut [f32],
         work: &mut Work,
     ) {
         let o = self.out_channels;
         let cols = 4 * o;
-        let tiles = work.m.len() / (POINTS * cols);
         // The input rows of this row of tiles (fewer than four in the last).
         let h = rows.len() / (4 * width * o);
         // Tiles transformed at once: every column of each (the same transform for each).
