@@ -247,10 +247,10 @@ pub fn product_rows(
     );
     check_out(rows, b, &out);
     #[cfg(target_arch = "x86_64")]
-    if matches!(path, Path::Avx512 | Path::Amx) {
-        // SAFETY: `Path::Avx512` (and `Path::Amx`) only where the CPU has AVX-512 F, BW and
-        // VNNI; the rows, units and outputs are checked above. On the tiles these products
-        // (16 rows at a time) ran slower: each waits on its three sums' tiles.
+    if path.avx512() {
+        // SAFETY: `Path::Avx512` (and wider) only where the CPU has AVX-512 F, BW and VNNI;
+        // the rows, units and outputs are checked above. On the tiles these products (16 rows
+        // at a time) ran slower: each waits on its three sums' tiles.
         return unsafe {
             let dst = (out.values.as_mut_ptr(), out.stride);
             rows::product((a.as_ptr(), stride), units, rows, b, dst)
