@@ -7,8 +7,8 @@ use std::sync::Mutex;
 
 use super::aligned;
 
-/// Free buffers, at most [`KEEP`] of them.
-static FREE: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+/// The free buffers of the process.
+static FREE: Mutex<Free> = Mutex::new(Free(Vec::new()));
 /// How many free buffers the pool keeps (a step's shards use fewer than this together).
 const KEEP: usize = 192;
 /// Buffers shorter than this are left to the allocator.
@@ -80,25 +80,56 @@ pub fn vec(len: usize) -> Vec<f32> {
 /// full or it is small).
 pub fn give(values: Vec<f32>) {
     if values.capacity() >= SMALL {
-        let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
-        if free.len() < KEEP {
-            free.push(values);
-        }
+        FREE.lock().unwrap_or_else(|e| e.into_inner()).keep(values);
     }
+}
+
+pub fn debug_len() -> String {
+    let f = FREE.lock().unwrap();
+    let mut c: Vec<usize> = f.0.iter().map(|v| v.capacity()).collect();
+    c.sort();
+    c.dedup();
+    format!("{} {:?}", f.0.len(), c)
 }
 
 fn take(len: usize) -> Vec<f32> {
     if len >= SMALL {
-        let mut free = FREE.lock().unwrap_or_else(|e| e.into_inner());
-        let best = (free.iter().enumerate())
-            .filter(|(_, v)| v.capacity() >= len)
-            .min_by_key(|(_, v)| v.capacity())
-            .map(|(i, _)| i);
-        if let Some(i) = best {
-            return free.swap_remove(i);
+        let found = FREE.lock().unwrap_or_else(|e| e.into_inner()).take(len);
+        if let Some(values) = found {
+            return values;
         }
     }
     Vec::with_capacity(len)
+}
+
+/// Free buffers, at most [`KEEP`] of them.
+#[derive(Debug, Default)]
+struct Free(Vec<Vec<f32>>);
+
+impl Free {
+    /// Keeps `values`; when full, in place of the smallest buffer kept if `values` is larger.
+    /// Callers may give back buffers that did not come from the pool (a transform's input):
+    /// were the first [`KEEP`] kept for good, a process that encodes many images would fill
+    /// the pool with those and then allocate and zero its large maps afresh at every use.
+    fn keep(&mut self, values: Vec<f32>) {
+        if self.0.len() < KEEP {
+            self.0.push(values);
+        } else if let Some((i, _)) = (self.0.iter().enumerate())
+            .filter(|(_, v)| v.capacity() < values.capacity())
+            .min_by_key(|(_, v)| v.capacity())
+        {
+            self.0[i] = values;
+        }
+    }
+
+    /// The smallest buffer kept that holds `len` values.
+    fn take(&mut self, len: usize) -> Option<Vec<f32>> {
+        let best = (self.0.iter().enumerate())
+            .filter(|(_, v)| v.capacity() >= len)
+            .min_by_key(|(_, v)| v.capacity())
+            .map(|(i, _)| i)?;
+        Some(self.0.swap_remove(best))
+    }
 }
 
 impl Drop for Buf {
@@ -151,5 +182,22 @@ mod tests {
             assert!(v.iter().all(|v| v.is_nan()), "{len} values");
             give(v);
         }
+    }
+
+    #[test]
+    fn a_full_pool_keeps_its_largest_buffers() {
+        let mut free = Free::default();
+        for _ in 0..KEEP {
+            free.keep(Vec::with_capacity(SMALL));
+        }
+        let large = Vec::<f32>::with_capacity(8 * SMALL);
+        let at = large.as_ptr();
+        free.keep(large);
+        free.keep(Vec::with_capacity(SMALL));
+        assert_eq!(free.0.len(), KEEP);
+        let back = free.take(4 * SMALL).expect("the large buffer, kept");
+        assert_eq!(back.as_ptr(), at);
+        assert!(free.take(SMALL + 1).is_none());
+        assert_eq!(free.take(SMALL).map(|v| v.capacity()), Some(SMALL));
     }
 }
