@@ -84,14 +84,6 @@ pub fn give(values: Vec<f32>) {
     }
 }
 
-pub fn debug_len() -> String {
-    let f = FREE.lock().unwrap();
-    let mut c: Vec<usize> = f.0.iter().map(|v| v.capacity()).collect();
-    c.sort();
-    c.dedup();
-    format!("{} {:?}", f.0.len(), c)
-}
-
 fn take(len: usize) -> Vec<f32> {
     if len >= SMALL {
         let found = FREE.lock().unwrap_or_else(|e| e.into_inner()).take(len);
@@ -108,9 +100,10 @@ struct Free(Vec<Vec<f32>>);
 
 impl Free {
     /// Keeps `values`; when full, in place of the smallest buffer kept if `values` is larger.
-    /// Callers may give back buffers that did not come from the pool (a transform's input):
-    /// were the first [`KEEP`] kept for good, a process that encodes many images would fill
-    /// the pool with those and then allocate and zero its large maps afresh at every use.
+    /// Callers may give back buffers that did not come from the pool (a transform's input,
+    /// one per encode): were the first [`KEEP`] kept for good, a pool full of those would turn
+    /// away every larger buffer given back later, and a process that had encoded many images
+    /// before its first decode would allocate and zero that decode's maps at every decode.
     fn keep(&mut self, values: Vec<f32>) {
         if self.0.len() < KEEP {
             self.0.push(values);
