@@ -324,7 +324,7 @@ fn rd_writes_table_csv_and_plot() {
         .lines()
         .filter(|l| !l.starts_with("AVIF,") && !l.starts_with("JPEG XL,"))
         .count();
-    assert_eq!(rows, 1 + 6 + 4 + 9 + 2 + 6 + 5 + 8 + 7 + 7 + 5);
+    assert_eq!(rows, 1 + 6 + 4 + 9 + 2 + 6 + 5 + 9 + 7 + 7 + 5);
     let families = [
         ("entropy", "tiled Q", &[1, 2, 3, 4][..]),
         ("hyperprior", "Q", &[1, 2, 3, 4, 5, 6, 7, 8, 9]),
@@ -335,7 +335,7 @@ fn rd_writes_table_csv_and_plot() {
         (
             "context-v1 hyperprior",
             "context-v1 Q",
-            &[1, 2, 3, 4, 5, 6, 7, 8],
+            &[1, 2, 3, 4, 5, 6, 7, 8, 9],
         ),
         (
             "context-v2 hyperprior",

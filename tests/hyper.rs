@@ -408,10 +408,10 @@ const FIXTURES: &[(&str, &str, &[&str])] = &[
         &["--step", "0.75"],
     ),
     // The published size (N = 128, M = 192): the analysis's Winograd points in 16-bit
-    // products, the integer networks' larger sums. (When level 9 is trained further, its
-    // previous file is kept as `context-v1/q9.safetensors`: point this there.)
+    // products, the integer networks' larger sums. Made with the first level 9, kept as
+    // `context-v1-q9`.
     (
-        "samples/model/hyper/q9.safetensors",
+        "samples/model/hyper/context-v1/q9.safetensors",
         "tests/fixtures/kodim23-crop-q9",
         &[],
     ),

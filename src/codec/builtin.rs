@@ -77,6 +77,7 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(1, 6),
     previous_context!(1, 7),
     previous_context!(1, 8),
+    previous_context!(1, 9),
     previous_context!(2, 1),
     previous_context!(2, 2),
     previous_context!(2, 3),
@@ -145,7 +146,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(9),
-        "50a8085653ed3d08feb7be951bf388cd43711fd58e68956e4927ef1fa23e8df4",
+        "f4f7770fbd6b46ffcfe3cb6efada64333c869a53ee498cfa97f357b728ed68f7",
     ),
     (
         Builtin::Reference,
@@ -399,6 +400,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 8,
         },
         "f9dc9afc3f71fce43437820bac5de45594e8b30856fc534638d1096f1caa7bd7",
+    ),
+    (
+        Builtin::Context {
+            version: 1,
+            level: 9,
+        },
+        "50a8085653ed3d08feb7be951bf388cd43711fd58e68956e4927ef1fa23e8df4",
     ),
 ];
 
