@@ -7,6 +7,7 @@
 use aec_format::UNIT_STEP;
 
 use super::CodecError;
+use crate::entropy::hyper_tables::SCALE_LEVELS;
 use crate::model::hyper::integer::ACT_BITS;
 
 /// Fraction bits of a step (256ths).
@@ -91,26 +92,40 @@ impl Step {
         self.ladder(thresholds).level(scale)
     }
 
-    /// `thresholds` scaled by this step once, for many [`Ladder::level`]s.
+    /// `thresholds` (increasing, fewer than [`SCALE_LEVELS`]) scaled by this step once, for
+    /// many [`Ladder::level`]s.
     pub(super) fn ladder(self, thresholds: &[i32]) -> Ladder {
-        Ladder(
-            (thresholds.iter())
-                .map(|&t| i64::from(t) * i64::from(self.0))
-                .collect(),
-        )
+        assert!(
+            thresholds.len() < SCALE_LEVELS,
+            "a ladder of {SCALE_LEVELS} levels"
+        );
+        let mut rungs = [i64::MAX; SCALE_LEVELS];
+        for (r, &t) in rungs.iter_mut().zip(thresholds) {
+            *r = i64::from(t) * i64::from(self.0);
+        }
+        Ladder(rungs)
     }
 }
 
-/// The scale thresholds times a step's 256ths (exact: 32 bits times 16).
-pub(super) struct Ladder(Vec<i64>);
+/// The scale thresholds times a step's 256ths (exact: 32 bits times 16), then `i64::MAX`s
+/// (above every scale) to a power of two.
+pub(super) struct Ladder([i64; SCALE_LEVELS]);
 
 impl Ladder {
     /// The scale level of a latent whose predicted scale is `scale` (fixed point) when coded
     /// with the ladder's step `Δ`: the number of thresholds `t` with `t·Δ < scale`, compared
-    /// exactly.
+    /// exactly. A binary search of fixed steps, without branches: a latent's scale is no
+    /// guide to the next one's, and the mispredicted branches of a search that took them cost
+    /// as much as the hyper-synthesis's last layer.
     pub(super) fn level(&self, scale: i32) -> usize {
         let scaled = i64::from(scale) << STEP_BITS;
-        self.0.partition_point(|&t| t < scaled)
+        let mut below = 0;
+        let mut half = SCALE_LEVELS / 2;
+        while half > 0 {
+            below += usize::from(self.0[below + half - 1] < scaled) * half;
+            half /= 2;
+        }
+        below
     }
 }
 

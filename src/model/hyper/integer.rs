@@ -14,6 +14,7 @@
 use rayon::prelude::*;
 
 use super::cpu::exact::{self, IntPacked};
+use super::cpu::exact_winograd::{self, ExactWinograd};
 use super::cpu::taps::Taps;
 use super::cpu::{to_pixels, to_planes};
 use super::{HyperWeights, Layer};
@@ -71,6 +72,9 @@ pub struct IntegerNetwork {
     /// For the context's convolution: its product with only the taps at an odd row plus column
     /// offset, all that a non-anchor position reads ([`Self::context_rows`]).
     others: Option<IntGather>,
+    /// Each layer by Winograd's algorithm, where it is a 3×3 convolution or a transposed 5×5
+    /// one whose sums allow it: the same integers in under half the products.
+    winograd: Vec<Option<ExactWinograd>>,
 }
 
 /// Why a model's `h_s` has no integer form.
@@ -232,10 +236,26 @@ impl IntegerNetwork {
         for ((l, _), g) in jobs.into_iter().zip(packed) {
             gathers[l].push(g);
         }
+        let winograd = crate::parallel::map(layers.iter().collect(), |layer| match layer {
+            IntLayer::Conv { i, o, k: 3, w, b } => ExactWinograd::conv(w, b, (*i, *o)),
+            IntLayer::Deconv { i, o, k: 5, w, b } => ExactWinograd::deconv(w, b, (*i, *o)),
+            _ => None,
+        });
         Self {
             layers,
             gathers,
             others: None,
+            winograd,
+        }
+    }
+
+    /// The same network with every layer computed directly (tests hold the two to each
+    /// other).
+    #[cfg(test)]
+    pub(crate) fn direct(&self) -> Self {
+        Self {
+            winograd: vec![None; self.layers.len()],
+            ..self.clone()
         }
     }
 
@@ -248,6 +268,7 @@ impl IntegerNetwork {
         let others = Some(IntGather::of_layer(conv, Part::Others));
         Self {
             gathers: vec![Vec::new()],
+            winograd: vec![None],
             layers,
             others,
         }
@@ -346,33 +367,52 @@ impl IntegerNetwork {
 
     fn run_pixels(&self, path: Path, mut x: PixelMap, crop: Option<(usize, usize)>) -> PixelMap {
         let last = self.layers.len().saturating_sub(1);
-        for (i, (layer, gathers)) in self.layers.iter().zip(&self.gathers).enumerate() {
+        for i in 0..self.layers.len() {
             let size = match crop {
                 Some((rows, cols)) if i == last => (rows.min(x.height), cols.min(x.width)),
                 _ => (x.height, x.width),
             };
-            x = match layer {
-                IntLayer::Conv { .. } => conv(path, &x, &gathers[0], size),
-                IntLayer::Deconv { .. } => {
-                    deconv(path, &x, gathers[..].try_into().expect("four parities"))
-                }
-                IntLayer::Relu => {
-                    x.values.iter_mut().for_each(|v| *v = (*v).max(0));
-                    x
-                }
-            };
+            x = self.layer(i, path, x, size);
         }
         match crop {
             Some((rows, cols)) => x.cropped(rows, cols),
             None => x,
         }
     }
+
+    /// Layer `i` over `x`; a convolution's output cut to its top-left `size`.
+    fn layer(&self, i: usize, path: Path, mut x: PixelMap, size: (usize, usize)) -> PixelMap {
+        let (layer, gathers) = (&self.layers[i], &self.gathers[i]);
+        if let Some(w) = &self.winograd[i] {
+            let values = w.run(path, (&x.values, x.height, x.width), size, WEIGHT_BITS);
+            let (height, width, channels) = match layer {
+                IntLayer::Deconv { o, .. } => (2 * x.height, 2 * x.width, *o),
+                IntLayer::Conv { o, .. } => (size.0, size.1, *o),
+                IntLayer::Relu => unreachable!("a ReLU has no product"),
+            };
+            return PixelMap {
+                height,
+                width,
+                channels,
+                values,
+            };
+        }
+        match layer {
+            IntLayer::Conv { .. } => conv(path, &x, &gathers[0], size),
+            IntLayer::Deconv { .. } => {
+                deconv(path, &x, gathers[..].try_into().expect("four parities"))
+            }
+            IntLayer::Relu => {
+                x.values.iter_mut().for_each(|v| *v = (*v).max(0));
+                x
+            }
+        }
+    }
 }
 
 /// Rounds an accumulator (ACT_BITS + WEIGHT_BITS fraction bits) down to ACT_BITS, saturating.
 fn narrow(acc: i64) -> i32 {
-    let v = acc.wrapping_add(1 << (WEIGHT_BITS - 1)) >> WEIGHT_BITS;
-    v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+    exact_winograd::narrow(acc, WEIGHT_BITS)
 }
 
 /// Which of a layer's products to pack.
@@ -764,6 +804,30 @@ mod tests {
             let got = short.run_pixel_major(path, (rows, cols, keep), raw.clone());
             assert_eq!(got, whole, "{path:?}");
             assert!(got.iter().any(|&v| v != 0));
+        }
+    }
+
+    /// Every layer of `h_s` runs by Winograd's algorithm, and gives the direct products'
+    /// integers on every path and 1 or 16 threads, the last layer's output cut or whole.
+    #[test]
+    fn winograd_gives_the_direct_integers() {
+        let config = HyperConfig::new(16, 24).with_means(true);
+        let int = IntegerNetwork::hyper_synthesis(&HyperWeights::init(config, 6)).unwrap();
+        assert_eq!(
+            int.winograd.iter().flatten().count(),
+            3,
+            "two transposed, one 3×3"
+        );
+        let direct = int.direct();
+        let z = test_map(16, 5, 7, 1 << 16);
+        for size in [(20, 28), (17, 9)] {
+            let want = direct.run_cropped(Path::Portable, z.clone(), size);
+            for path in Path::available() {
+                for threads in [1, 16] {
+                    let got = on_threads(threads, || int.run_cropped(path, z.clone(), size));
+                    assert_eq!(got, want, "{size:?} {path:?} {threads}");
+                }
+            }
         }
     }
 

@@ -104,6 +104,17 @@ impl IntPacked {
     pub fn n(&self) -> usize {
         self.n
     }
+
+    /// The distance between rows of sums in [`sums_in_f64`]: the columns padded to whole
+    /// panels.
+    pub fn f64_width(&self) -> usize {
+        self.n.next_multiple_of(WIDE_PANEL)
+    }
+
+    /// The largest `Σₖ |b[k, j]|` over the columns.
+    pub fn column_sum(&self) -> u64 {
+        self.column_sum
+    }
 }
 
 /// Writes the product of the `rows × b.k` row-major `a` and `b`, plus the bias, to `out`
@@ -127,6 +138,24 @@ pub fn product(path: Path, a: &[i32], rows: usize, b: &IntPacked, out: &mut [i64
     }
 }
 
+/// [`product`] of a matrix of `i64` (wrapping products), on no particular path: for operands
+/// past 32 bits, which the other kernels do not take.
+pub fn product_wide(a: &[i64], rows: usize, b: &IntPacked, out: &mut [i64]) {
+    assert!(a.len() >= rows * b.k, "a holds {rows} rows");
+    assert!(out.len() >= rows * b.n, "out holds {rows} rows");
+    for (row, dst) in a
+        .chunks_exact(b.k)
+        .zip(out.chunks_exact_mut(b.n))
+        .take(rows)
+    {
+        for (j, d) in dst.iter_mut().enumerate() {
+            let column = (b.values[j..].iter().step_by(b.n)).map(|&w| i64::from(w));
+            let sum = row.iter().zip(column).map(|(&v, w)| v.wrapping_mul(w));
+            *d = sum.fold(b.bias[j], i64::wrapping_add);
+        }
+    }
+}
+
 fn portable(a: &[i32], rows: usize, b: &IntPacked, out: &mut [i64]) {
     let (k, panels) = (b.k, b.panels());
     for (row, dst) in a.chunks_exact(k).zip(out.chunks_exact_mut(b.n)).take(rows) {
@@ -142,22 +171,42 @@ fn portable(a: &[i32], rows: usize, b: &IntPacked, out: &mut [i64]) {
 }
 
 /// The product of `a`'s `rows` rows and `b` in `f64` (exact where `b.exact_in_f64(a, rows)`):
-/// `k` in stretches, `block(x, r, (k0, len), sums)` adding `r ≤ max_rows` rows of `x` (from
-/// its start, `b.k` apart) over `k0..k0 + len` to `r` rows of `sums`; then each sum plus the
-/// bias, back in `i64`.
+/// `add(x, rows, sums)` writing the products of `x` (`a` in `f64`) to `sums` (rows
+/// [`IntPacked::f64_width`] apart); then each sum plus the bias, back in `i64`.
 #[cfg(target_arch = "x86_64")]
 fn in_f64(
     a: &[i32],
     rows: usize,
     b: &IntPacked,
     out: &mut [i64],
+    add: impl FnOnce(&[f64], usize, &mut [f64]),
+) {
+    let (k, n) = (b.k, b.n);
+    let width = b.f64_width();
+    let x: Vec<f64> = a[..rows * k].iter().map(|&v| f64::from(v)).collect();
+    let mut sums = vec![0f64; rows * width];
+    add(&x, rows, &mut sums);
+    for (dst, sums) in out.chunks_exact_mut(n).zip(sums.chunks_exact(width)) {
+        for ((d, &s), &bias) in dst.iter_mut().zip(sums).zip(&b.bias) {
+            *d = bias.wrapping_add(s as i64);
+        }
+    }
+}
+
+/// Writes the products of `x`'s `rows` rows (`b.k` apart) and `b` to `sums` (rows
+/// [`IntPacked::f64_width`] apart): `k` in stretches, `block(x, r, (k0, len), sums)` adding
+/// `r ≤ max_rows` rows of `x` (from its start) over `k0..k0 + len` to `r` rows of `sums`
+/// (writing them for the first stretch, `k0 = 0`).
+#[cfg(target_arch = "x86_64")]
+fn add_in_f64(
+    x: &[f64],
+    rows: usize,
+    b: &IntPacked,
+    sums: &mut [f64],
     max_rows: usize,
     mut block: impl FnMut(&[f64], usize, (usize, usize), &mut [f64]),
 ) {
-    let (k, n) = (b.k, b.n);
-    let width = n.next_multiple_of(WIDE_PANEL);
-    let x: Vec<f64> = a[..rows * k].iter().map(|&v| f64::from(v)).collect();
-    let mut sums = vec![0f64; rows * width];
+    let (k, width) = (b.k, b.f64_width());
     for k0 in (0..k).step_by(STRETCH) {
         let len = STRETCH.min(k - k0);
         let mut i = 0;
@@ -167,11 +216,30 @@ fn in_f64(
             i += r;
         }
     }
-    for (dst, sums) in out.chunks_exact_mut(n).zip(sums.chunks_exact(width)) {
-        for ((d, &s), &bias) in dst.iter_mut().zip(sums).zip(&b.bias) {
-            *d = bias.wrapping_add(s as i64);
+}
+
+/// The product of `rows` rows of `x` (`b.k` apart, integers held in `f64`) and `b`, without
+/// its bias, into `sums` (rows [`IntPacked::f64_width`] apart), on `path`'s `f64` kernel;
+/// `false` (and `sums` untouched) on a path that has none. Each sum is the exact integer
+/// where every `|x|` times [`IntPacked::column_sum`] is below 2⁵³ (the caller's bound).
+pub fn sums_in_f64(path: Path, x: &[f64], rows: usize, b: &IntPacked, sums: &mut [f64]) -> bool {
+    assert!(x.len() >= rows * b.k, "x holds {rows} rows");
+    let width = b.f64_width();
+    assert!(sums.len() >= rows * width, "sums hold {rows} rows");
+    #[cfg(target_arch = "x86_64")]
+    if path.avx2() {
+        // SAFETY: `Path::Avx2` (and wider) only where the CPU has AVX2 and FMA, `Path::Avx512`
+        // where it has AVX-512 F; the lengths are checked above.
+        unsafe {
+            match path.avx512() {
+                true => avx512::sums(x, rows, b, sums),
+                false => avx2::sums(x, rows, b, sums),
+            }
         }
+        return true;
     }
+    let _ = path;
+    false
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -202,7 +270,16 @@ mod avx2 {
     /// As [`product`], the CPU has FMA too, and `b.exact_in_f64(a, rows)`.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn product_f64(a: &[i32], rows: usize, b: &IntPacked, out: &mut [i64]) {
-        super::in_f64(a, rows, b, out, WIDE_ROWS, |x, r, span, s| match r {
+        super::in_f64(a, rows, b, out, |x, rows, s| sums(x, rows, b, s));
+    }
+
+    /// Adds the products of `rows` rows of `x` and `b` to `sums` ([`super::add_in_f64`]).
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; `x` holds the rows and `sums` their sums.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn sums(x: &[f64], rows: usize, b: &IntPacked, sums: &mut [f64]) {
+        super::add_in_f64(x, rows, b, sums, WIDE_ROWS, |x, r, span, s| match r {
             6 => wide_block::<6>(x, b, span, s),
             5 => wide_block::<5>(x, b, span, s),
             4 => wide_block::<4>(x, b, span, s),
@@ -213,7 +290,7 @@ mod avx2 {
     }
 
     /// Adds the products of `R` rows of `x` (`b.k` apart) over `k0..k0 + len` to `R` rows of
-    /// `sums` (every panel's columns), panel by panel.
+    /// `sums` (every panel's columns; writes them when `k0` is 0), panel by panel.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn wide_block<const R: usize>(
         x: &[f64],
@@ -240,7 +317,12 @@ mod avx2 {
             for (r, acc) in acc.iter().enumerate() {
                 for (h, &acc) in acc.iter().enumerate() {
                     let o = sums.as_mut_ptr().add(r * width + p * WIDE_PANEL + 4 * h);
-                    _mm256_storeu_pd(o, _mm256_add_pd(_mm256_loadu_pd(o), acc));
+                    // The first stretch writes the sums, the others add to them.
+                    let sum = match k0 {
+                        0 => acc,
+                        _ => _mm256_add_pd(_mm256_loadu_pd(o), acc),
+                    };
+                    _mm256_storeu_pd(o, sum);
                 }
             }
         }
@@ -301,7 +383,16 @@ mod avx512 {
     /// The CPU has AVX-512 F; as [`super::avx2::product_f64`] otherwise.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn product_f64(a: &[i32], rows: usize, b: &IntPacked, out: &mut [i64]) {
-        super::in_f64(a, rows, b, out, ROWS, |x, r, span, s| match r {
+        super::in_f64(a, rows, b, out, |x, rows, s| sums(x, rows, b, s));
+    }
+
+    /// Adds the products of `rows` rows of `x` and `b` to `sums` ([`super::add_in_f64`]).
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F; `x` holds the rows and `sums` their sums.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn sums(x: &[f64], rows: usize, b: &IntPacked, sums: &mut [f64]) {
+        super::add_in_f64(x, rows, b, sums, ROWS, |x, r, span, s| match r {
             12 => block::<12>(x, b, span, s),
             11 => block::<11>(x, b, span, s),
             10 => block::<10>(x, b, span, s),
@@ -318,7 +409,7 @@ mod avx512 {
     }
 
     /// Adds the products of `R` rows of `x` (`b.k` apart) over `k0..k0 + len` to `R` rows of
-    /// `sums`, two panels at a time (then the last one alone). Out of line: inlined into the
+    /// `sums` (writes them when `k0` is 0), two panels at a time (then the last one alone). Out of line: inlined into the
     /// dispatcher, the hyper-synthesis ran 1.3× slower (`examples/encode_times`).
     #[inline(never)]
     #[target_feature(enable = "avx512f")]
@@ -366,7 +457,12 @@ mod avx512 {
         for (r, acc) in acc.iter().enumerate() {
             for (q, &acc) in acc.iter().enumerate() {
                 let o = sums.as_mut_ptr().add(r * width + (p + q) * WIDE_PANEL);
-                _mm512_storeu_pd(o, _mm512_add_pd(_mm512_loadu_pd(o), acc));
+                // The first stretch writes the sums, the others add to them.
+                let sum = match k0 {
+                    0 => acc,
+                    _ => _mm512_add_pd(_mm512_loadu_pd(o), acc),
+                };
+                _mm512_storeu_pd(o, sum);
             }
         }
     }

@@ -19,6 +19,7 @@
 
 use rayon::prelude::*;
 
+use super::grown;
 use super::infer::{post, Post, Scratch};
 use super::panel::{self, Out, Packed, Runs};
 use crate::cpu_path::Path;
@@ -190,7 +191,7 @@ impl WinogradDeconv {
         work: &mut Work,
     ) {
         let ci = self.in_channels;
-        grow(&mut work.v, tiles * POINTS * ci);
+        grown(&mut work.v, tiles * POINTS * ci, 0.0);
         work.zeros.resize(ci, 0.0);
         for (t, v) in work.v.chunks_exact_mut(POINTS * ci).take(tiles).enumerate() {
             let pixel = |r: usize, q: usize| -> &[f32] {
@@ -212,7 +213,7 @@ impl WinogradDeconv {
     /// `p`'s product).
     fn products(&self, path: Path, tiles: usize, work: &mut Work) {
         let (ci, cols) = (self.in_channels, 4 * self.out_channels);
-        grow(&mut work.m, tiles * POINTS * cols);
+        grown(&mut work.m, tiles * POINTS * cols, 0.0);
         for (p, kernel) in self.points.iter().enumerate() {
             work.starts.clear();
             work.starts
@@ -289,14 +290,6 @@ impl WinogradDeconv {
                 }
             }
         }
-    }
-}
-
-/// Makes `v` at least `len` long. Never shorter: a row's last group has fewer tiles, and
-/// growing back after it filled the difference with zeros on every row (1% of a decode).
-fn grow(v: &mut Vec<f32>, len: usize) {
-    if v.len() < len {
-        v.resize(len, 0.0);
     }
 }
 

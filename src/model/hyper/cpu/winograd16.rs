@@ -20,6 +20,7 @@
 use rayon::prelude::*;
 
 use super::grid::scaling;
+use super::grown;
 use super::infer::{post, zeros, Map, Post, Scratch};
 use super::panel::Out;
 use super::panel16::{self, Packed16};
@@ -202,8 +203,8 @@ impl Winograd16 {
         w: &mut Work,
     ) {
         let ci = self.in_channels;
-        w.v.resize(group * POINTS * ci, 0);
-        w.units.resize(group, 0.0);
+        grown(&mut w.v, group * POINTS * ci, 0);
+        grown(&mut w.units, group, 0.0);
         w.zeros.resize(ci, 0);
         w.f.resize(POINTS * ci, 0.0);
         for t in 0..group {
@@ -211,7 +212,7 @@ impl Winograd16 {
         }
         self.products(path, group, w);
         let o = self.out_channels;
-        w.y.resize(group * TILE * TILE * o, 0.0);
+        grown(&mut w.y, group * TILE * TILE * o, 0.0);
         for t in 0..group {
             let m: [&[f32]; POINTS] = std::array::from_fn(|p| &w.m[(t * POINTS + p) * o..][..o]);
             let y = &mut w.y[t * TILE * TILE * o..][..TILE * TILE * o];
@@ -254,7 +255,7 @@ impl Winograd16 {
     /// 49 products side by side for its outputs' transform).
     fn products(&self, path: Path, group: usize, w: &mut Work) {
         let (ci, o) = (self.in_channels, self.out_channels);
-        w.m.resize(POINTS * group * o, 0.0);
+        grown(&mut w.m, POINTS * group * o, 0.0);
         for (p, kernel) in self.points.iter().enumerate() {
             let out = Out {
                 values: &mut w.m[p * o..],
