@@ -107,6 +107,9 @@ impl Step {
     }
 }
 
+// The search halves the ladder down to one rung.
+const _: () = assert!(SCALE_LEVELS.is_power_of_two());
+
 /// The scale thresholds times a step's 256ths (exact: 32 bits times 16), then `i64::MAX`s
 /// (above every scale) to a power of two.
 pub(super) struct Ladder([i64; SCALE_LEVELS]);
