@@ -383,7 +383,8 @@ impl IntegerNetwork {
     /// Layer `i` over `x`; a convolution's output cut to its top-left `size`.
     fn layer(&self, i: usize, path: Path, mut x: PixelMap, size: (usize, usize)) -> PixelMap {
         let (layer, gathers) = (&self.layers[i], &self.gathers[i]);
-        if let Some(w) = &self.winograd[i] {
+        let large = x.height * x.width >= WINOGRAD_PIXELS;
+        if let Some(w) = self.winograd[i].as_ref().filter(|_| large) {
             let values = w.run(path, (&x.values, x.height, x.width), size, WEIGHT_BITS);
             let (height, width, channels) = match layer {
                 IntLayer::Deconv { o, .. } => (2 * x.height, 2 * x.width, *o),
@@ -414,6 +415,11 @@ impl IntegerNetwork {
 fn narrow(acc: i64) -> i32 {
     exact_winograd::narrow(acc, WEIGHT_BITS)
 }
+
+/// The smallest input (in pixels) a layer runs by Winograd's algorithm: on fewer, its
+/// transforms cost about what they save (a photo's first layer, 8 × 12 pixels at 768 × 512),
+/// and a small image's layers, of a few pixels, ran a fifth slower that way.
+const WINOGRAD_PIXELS: usize = 256;
 
 /// Which of a layer's products to pack.
 #[derive(Debug, Clone, Copy)]
@@ -807,25 +813,29 @@ mod tests {
         }
     }
 
-    /// Every layer of `h_s` runs by Winograd's algorithm, and gives the direct products'
-    /// integers on every path and 1 or 16 threads, the last layer's output cut or whole.
+    /// Every layer of `h_s` has a form by Winograd's algorithm, which gives the direct
+    /// products' integers on every path and 1 or 16 threads, the last layer's output cut or
+    /// whole, over inputs large enough to take it at every layer and at none.
     #[test]
     fn winograd_gives_the_direct_integers() {
         let config = HyperConfig::new(16, 24).with_means(true);
         let int = IntegerNetwork::hyper_synthesis(&HyperWeights::init(config, 6)).unwrap();
-        assert_eq!(
-            int.winograd.iter().flatten().count(),
-            3,
-            "two transposed, one 3×3"
-        );
+        let forms = int.winograd.iter().flatten().count();
+        assert_eq!(forms, 3, "two transposed, one 3×3");
         let direct = int.direct();
-        let z = test_map(16, 5, 7, 1 << 16);
-        for size in [(20, 28), (17, 9)] {
-            let want = direct.run_cropped(Path::Portable, z.clone(), size);
-            for path in Path::available() {
-                for threads in [1, 16] {
-                    let got = on_threads(threads, || int.run_cropped(path, z.clone(), size));
-                    assert_eq!(got, want, "{size:?} {path:?} {threads}");
+        for ((h, w), sizes) in [
+            ((17, 16), [(68, 64), (41, 27)]),
+            ((3, 5), [(12, 20), (7, 9)]),
+        ] {
+            assert_eq!(h * w >= WINOGRAD_PIXELS, h > 3, "{h}×{w}");
+            let z = test_map(16, h, w, 1 << 16);
+            for size in sizes {
+                let want = direct.run_cropped(Path::Portable, z.clone(), size);
+                for path in Path::available() {
+                    for threads in [1, 16] {
+                        let got = on_threads(threads, || int.run_cropped(path, z.clone(), size));
+                        assert_eq!(got, want, "{size:?} {path:?} {threads}");
+                    }
                 }
             }
         }
