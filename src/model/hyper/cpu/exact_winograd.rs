@@ -208,8 +208,8 @@ impl ExactWinograd {
     }
 
     /// The layer over `x` (`height × width` pixels of `in` values, pixel-major), each sum
-    /// (bias included, with `bits` fraction bits more than the output's) rounded down to the
-    /// output's fixed point and saturated to `i32` ([`narrow`]): pixel-major, the top-left
+    /// (bias included, with `bits` fraction bits more than the output's) rounded to the
+    /// output's fixed point (halves up) and saturated to `i32` ([`narrow`]): pixel-major, the top-left
     /// `rows × cols` of a convolution's output (at most the input's size), or a transposed
     /// convolution's whole `2·height × 2·width` output (`rows`, `cols` the input's size then).
     pub fn run(
@@ -491,7 +491,7 @@ struct Job<'a> {
     bits: u32,
 }
 
-/// `acc` rounded down by `bits` fraction bits (half up), saturated to `i32`.
+/// `acc` without its last `bits` fraction bits, rounded (halves up) and saturated to `i32`.
 #[inline(always)]
 pub fn narrow(acc: i64, bits: u32) -> i32 {
     let v = acc.wrapping_add(1 << (bits - 1)) >> bits;
