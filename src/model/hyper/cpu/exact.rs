@@ -409,8 +409,9 @@ mod avx512 {
     }
 
     /// Adds the products of `R` rows of `x` (`b.k` apart) over `k0..k0 + len` to `R` rows of
-    /// `sums` (writes them when `k0` is 0), two panels at a time (then the last one alone). Out of line: inlined into the
-    /// dispatcher, the hyper-synthesis ran 1.3× slower (`examples/encode_times`).
+    /// `sums` (writes them when `k0` is 0), two panels at a time (then the last one alone).
+    /// Out of line: inlined into the dispatcher, the hyper-synthesis ran 1.3× slower
+    /// (`examples/encode_times`).
     #[inline(never)]
     #[target_feature(enable = "avx512f")]
     unsafe fn block<const R: usize>(

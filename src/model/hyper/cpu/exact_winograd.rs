@@ -209,9 +209,10 @@ impl ExactWinograd {
 
     /// The layer over `x` (`height × width` pixels of `in` values, pixel-major), each sum
     /// (bias included, with `bits` fraction bits more than the output's) rounded to the
-    /// output's fixed point (halves up) and saturated to `i32` ([`narrow`]): pixel-major, the top-left
-    /// `rows × cols` of a convolution's output (at most the input's size), or a transposed
-    /// convolution's whole `2·height × 2·width` output (`rows`, `cols` the input's size then).
+    /// output's fixed point (halves up) and saturated to `i32` ([`narrow`]): pixel-major,
+    /// the top-left `rows × cols` of a convolution's output (at most the input's size), or a
+    /// transposed convolution's whole `2·height × 2·width` output (`rows`, `cols` the input's
+    /// size then).
     pub fn run(
         &self,
         path: Path,
@@ -235,9 +236,14 @@ impl ExactWinograd {
         }
         // In `f64` where the bound allows (four times an input's magnitude is a transformed
         // input's, nine products' sums an output's): the same integers, without conversions.
-        // On this thread: a hundred thousand values at most take microseconds, less than
-        // waking the others (a small image's layers are a few values).
-        let largest = x.iter().map(|v| v.unsigned_abs()).max().unwrap_or(0);
+        // On this thread below a photo's hundred thousand values: it takes microseconds,
+        // less than waking the others.
+        let magnitude = |v: &i32| v.unsigned_abs();
+        let largest = match x.len() < 1 << 18 {
+            true => x.iter().map(magnitude).max(),
+            false => x.par_iter().map(magnitude).max(),
+        };
+        let largest = largest.unwrap_or(0);
         let bound = 36 * u128::from(largest) * u128::from(self.column_sum);
         let in_f64 = path.avx2() && bound < F64_EXACT;
         // A task's tiles: whole rows of them, up to a product's rows, at least two tasks a
