@@ -118,8 +118,7 @@ impl Ladder {
     /// The scale level of a latent whose predicted scale is `scale` (fixed point) when coded
     /// with the ladder's step `Δ`: the number of thresholds `t` with `t·Δ < scale`, compared
     /// exactly. A binary search of fixed steps, without branches: a latent's scale is no
-    /// guide to the next one's, and the mispredicted branches of a search that took them cost
-    /// as much as the hyper-synthesis's last layer.
+    /// guide to the next one's, and a search that branched mispredicted on nearly every one.
     pub(super) fn level(&self, scale: i32) -> usize {
         let scaled = i64::from(scale) << STEP_BITS;
         let mut below = 0;

@@ -256,7 +256,7 @@ impl ExactWinograd {
         let job = Job {
             x: (x, height, width),
             tiles,
-            row_len: (cols, row_len),
+            layout: (cols, row_len),
             in_f64,
             bits,
         };
@@ -338,7 +338,7 @@ impl ExactWinograd {
         for first in (0..count).step_by(GROUP) {
             let group = GROUP.min(count - first);
             let at = ((ty0, first, job.tiles), group);
-            let dst = (&mut dst[..], job.row_len);
+            let dst = (&mut dst[..], job.layout);
             if job.in_f64 {
                 let b = &mut work.wide;
                 self.inputs(job.x, at, (b, &mut work.zeros), f64::from);
@@ -490,7 +490,7 @@ struct Job<'a> {
     /// Tiles a row.
     tiles: usize,
     /// Columns of the small map, and values a row of the output.
-    row_len: (usize, usize),
+    layout: (usize, usize),
     /// Whether the products run in `f64`.
     in_f64: bool,
     /// The sums' fraction bits past the output's.
