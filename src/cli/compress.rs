@@ -122,6 +122,10 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
         check_overwrite(output, a.force)?;
         let bytes = read_input(input)?;
         let (image, colour) = read_image(&bytes, codec.as_ref())?;
+        // Only its length is needed from here on: a large image's file is as large as its
+        // pixels.
+        let input_len = bytes.len();
+        drop(bytes);
         if let Some(Err(e)) = &colour {
             eprintln!(
                 "aec: warning: {}: {e}; colours taken as sRGB",
@@ -139,7 +143,7 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
             None => encode(codec.as_ref(), &image, &options, shown.clone())?,
         };
         write_output(output, &made.bytes, a.force)?;
-        let mut line = summary(input, output, &image, bytes.len(), &made);
+        let mut line = summary(input, output, &image, input_len, &made);
         if let Some(Ok(Conversion::Converted)) = colour {
             line.push_str(", converted to sRGB from its ICC profile");
         }

@@ -54,7 +54,12 @@ impl<'a> Search<'a> {
             Scale::Levels(_) => (Quality::MIN, Quality::max()),
             Scale::Steps(_) => (-2.0, 2.0),
         };
-        let (rgb, channels) = (image.to_rgb8(), image.color().channel_count());
+        let channels = image.color().channel_count();
+        // The image as it stands when it is RGB already (a copy costs three bytes a pixel).
+        let rgb = match image {
+            DynamicImage::ImageRgb8(rgb) => std::borrow::Cow::Borrowed(rgb),
+            _ => std::borrow::Cow::Owned(image.to_rgb8()),
+        };
         // The last level's transforms of the image: only the coding differs between steps.
         let mut analysed: Option<(u8, Analysed)> = None;
         let plain = options.refine_steps == 0 && options.sparse_threshold.is_none();

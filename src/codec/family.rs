@@ -43,7 +43,11 @@ pub trait ImageCodec: Send + Sync {
         options: &CompressOptions,
     ) -> Result<Vec<u8>, CodecError> {
         let channels = image.color().channel_count();
-        self.compress_rgb(&image.to_rgb8(), channels, options)
+        match image {
+            // Coded as it stands: a copy of a large image costs three bytes a pixel.
+            DynamicImage::ImageRgb8(rgb) => self.compress_rgb(rgb, channels, options),
+            _ => self.compress_rgb(&image.to_rgb8(), channels, options),
+        }
     }
 
     /// Parses and decodes a file's bytes, checking its header first (so a file this codec

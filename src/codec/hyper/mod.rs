@@ -34,6 +34,7 @@ use crate::cpu_path::Path;
 use crate::entropy::hyper_tables::{HyperTables, Table};
 use crate::model::hyper::cpu::coding::CodingPlans;
 use crate::model::hyper::cpu::infer::Map;
+use crate::model::hyper::cpu::pool;
 use crate::model::hyper::cpu::to_planes;
 use crate::model::hyper::file::HyperModel;
 use crate::model::hyper::integer::{FixedMap, IntegerNetwork, PixelMap, ACT_BITS};
@@ -292,6 +293,11 @@ impl HyperCodec {
         let pixels = self.analysis_pixels(rgb, g);
         let y = to_planes(&pixels, self.config.m);
         let z = self.hyper_analysis(pixels, g);
+        if regions::several(g, self.region_pixels) {
+            // A large image: the regions' maps and the pixel-major `y` (given to the pool by
+            // the hyper-analysis) are not kept beside the coding's arrays.
+            pool::release();
+        }
         Ok(Analysed {
             y,
             z,
@@ -371,12 +377,13 @@ impl HyperCodec {
     ) -> Result<RefineReport, CodecError> {
         let n = self.config.n;
         let movable = self.movable(g);
-        let (q, cond) = self.code_y(z_symbols, g, step, |k, level, mu| {
-            let q = step.quantize(y[k], mu);
+        let mut q = vec![0; y.len()];
+        let cond = self.code_y(z_symbols, g, step, |k, level, mu| {
+            q[k] = step.quantize(y[k], mu);
             if movable[k] {
-                Ok(q)
+                Ok(q[k])
             } else {
-                w.put(q, n + level)
+                w.put(q[k], n + level)
             }
         })?;
         let footprints = (self.footprints).get_or_init(|| refine::footprints(self.plans.weights()));
@@ -401,23 +408,24 @@ impl HyperCodec {
 
     /// Gives every `y` value, in the model's coding order, its scale level and mean; `symbol`
     /// returns the value's symbol (the encoder quantizes and codes it, the decoder decodes
-    /// it). Without a context the order is channel-major; with one, the anchors' values come
-    /// first (channel-major), then the others', whose parameters read the anchors' `ŷ`.
-    /// Returns the symbols and the conditions, channel-major. The levels are those for
-    /// quantization step `step`.
+    /// it), and keeps it if its caller needs it (the encoder does not: a latent's 32 bits
+    /// more at the peak of a large image's encode). Without a context the order is
+    /// channel-major; with one, the anchors' values come first (channel-major), then the
+    /// others', whose parameters read the anchors' `ŷ`. Returns the conditions,
+    /// channel-major. The levels are those for quantization step `step`.
     fn code_y<E>(
         &self,
         z_symbols: &[i32],
         g: Geometry,
         step: Step,
         mut symbol: impl FnMut(usize, usize, i32) -> Result<i32, E>,
-    ) -> Result<(Vec<i32>, Conditions), E> {
+    ) -> Result<Conditions, E> {
         let Some(ctx) = &self.context else {
             let cond = self.conditions(z_symbols, g, step);
-            let symbols = (cond.levels.iter().zip(&cond.means).enumerate())
-                .map(|(k, (&level, &mu))| symbol(k, level.into(), mu))
-                .collect::<Result<_, E>>()?;
-            return Ok((symbols, cond));
+            for (k, (&level, &mu)) in cond.levels.iter().zip(&cond.means).enumerate() {
+                symbol(k, level.into(), mu)?;
+            }
+            return Ok(cond);
         };
         let m = self.config.m;
         let (h, w) = g.y;
@@ -435,7 +443,6 @@ impl HyperCodec {
             }
         };
         ctx.anchor_params(self.path, &raw, g.y, |p, v| fill(&mut cond, p, v));
-        let mut symbols = vec![0; m * plane];
         // The anchors' ŷ, pixel-major, zeros elsewhere: what the context reads.
         let mut anchors = PixelMap {
             height: h,
@@ -445,15 +452,14 @@ impl HyperCodec {
         };
         for k in context::pass(m, g.y, true) {
             let q = symbol(k, cond.levels[k].into(), cond.means[k])?;
-            symbols[k] = q;
             anchors.values[(k % plane) * m + k / plane] = step.fixed_value(q, cond.means[k]);
         }
         ctx.other_params(self.path, &raw, &anchors, |p, v| fill(&mut cond, p, v));
         drop((raw, anchors));
         for k in context::pass(m, g.y, false) {
-            symbols[k] = symbol(k, cond.levels[k].into(), cond.means[k])?;
+            symbol(k, cond.levels[k].into(), cond.means[k])?;
         }
-        Ok((symbols, cond))
+        Ok(cond)
     }
 
     /// The `y` values (channel-major indices) in the model's coding order.
@@ -574,8 +580,15 @@ impl HyperCodec {
         self.check_header(&header)?;
         let file = CodedFile::from_bytes(bytes)?;
         let g = Geometry::of(file.width, file.height);
-        let latents = self.decode_latents(&file.payload, g, file_step(&file)?)?;
-        Ok(self.synthesis(&latents.y, g, file.width, file.height))
+        // Only `ŷ` through the synthesis: the symbols and levels, five bytes a latent, go
+        // first.
+        let Latents { y, .. } = self.decode_latents(&file.payload, g, file_step(&file)?)?;
+        if regions::several(g, self.region_pixels) {
+            // A large image: the decoding's freed arrays go back to the kernel before the
+            // synthesis's maps are allocated.
+            pool::release();
+        }
+        Ok(self.synthesis(&y, g, file.width, file.height))
     }
 
     /// The statistics of a whole-image file made by this model: the latents' values, how many were
@@ -618,10 +631,14 @@ impl HyperCodec {
         let z_symbols = (0..z_count)
             .map(|k| decode_value(&mut dec, k / z_plane, bit, &self.symbols, &mut budget))
             .collect::<Result<Vec<i32>, _>>()?;
-        let (symbols, Conditions { levels, means }) =
-            self.code_y(&z_symbols, g, step, |_, level, _| {
-                decode_value(&mut dec, n + level, bit, &self.symbols, &mut budget)
-            })?;
+        let mut symbols = vec![0; y_count];
+        let Conditions { levels, means } = self.code_y(&z_symbols, g, step, |k, level, _| {
+            let q = decode_value(&mut dec, n + level, bit, &self.symbols, &mut budget);
+            if let Ok(q) = q {
+                symbols[k] = q;
+            }
+            q
+        })?;
         dec.finish()?;
         let y = (symbols.iter().zip(&means))
             .map(|(&q, &mu)| step.dequantize(q, mu))
@@ -835,7 +852,7 @@ mod tests {
                 assert_eq!(file.step, step.field());
                 assert_eq!(bytes[5], if value == 1.0 { 2 } else { 3 });
                 let l = c.decode_latents(&file.payload, g, step).unwrap();
-                let (_, cond) = c
+                let cond = c
                     .code_y::<()>(&l.z, g, step, |k, _, _| Ok(l.symbols[k]))
                     .unwrap();
                 assert_eq!(cond.levels, l.levels);
@@ -899,7 +916,7 @@ mod tests {
         let bytes = c.compress_rgb(&img, 3).unwrap();
         let file = CodedFile::from_bytes(&bytes).unwrap();
         let l = c.decode_latents(&file.payload, g, Step::UNIT).unwrap();
-        let (_, cond) = c
+        let cond = c
             .code_y::<()>(&l.z, g, Step::UNIT, |k, _, _| Ok(l.symbols[k]))
             .unwrap();
         assert_eq!(cond.levels, l.levels);

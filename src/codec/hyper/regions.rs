@@ -96,7 +96,12 @@ pub fn analysis(
 ) -> Vec<f32> {
     let (yh, yw) = g.y;
     let mut y = Vec::new();
-    for region in regions(yh, yw, pixels, ANALYSIS_HALO) {
+    let all = largest_first(
+        regions(yh, yw, pixels, ANALYSIS_HALO),
+        (yh, yw),
+        ANALYSIS_HALO,
+    );
+    for region in all {
         let big = region.grown(yh, yw, ANALYSIS_HALO);
         let part = plan.run(path, image_part(rgb, big));
         debug_assert_eq!(
@@ -115,6 +120,31 @@ pub fn analysis(
         }
     }
     y
+}
+
+/// `regions` in the order of their size with `halo`, largest first (ties as given): each
+/// region's maps come from the buffer pool, which then holds one buffer of the largest size
+/// for each map instead of one of every size met (a region inside the image has the halo on
+/// all four sides, one at a corner on two). Every region's values are its own, whatever the
+/// order.
+fn largest_first(
+    mut regions: Vec<Region>,
+    (rows, cols): (usize, usize),
+    halo: usize,
+) -> Vec<Region> {
+    regions.sort_by_key(|r| {
+        let big = r.grown(rows, cols, halo);
+        std::cmp::Reverse(big.height() * big.width())
+    });
+    regions
+}
+
+/// Whether an image of geometry `g` takes more than one region of at most `pixels` pixels
+/// (either transform's).
+pub fn several(g: Geometry, pixels: usize) -> bool {
+    let (rows, cols) = g.y;
+    let halo = ANALYSIS_HALO.max(SYNTHESIS_HALO);
+    regions(rows, cols, pixels, halo).len() > 1
 }
 
 /// The pixels of a latent region of the padded image (edges repeated).
@@ -179,7 +209,13 @@ fn each_synthesis(
     mut sink: impl FnMut(usize, std::ops::Range<usize>, &[f32]),
 ) {
     let (yh, yw) = g.y;
-    for region in regions(yh, yw, pixels, SYNTHESIS_HALO) {
+    let all = largest_first(
+        regions(yh, yw, pixels, SYNTHESIS_HALO),
+        (yh, yw),
+        SYNTHESIS_HALO,
+    );
+    let several = all.len() > 1;
+    for region in all {
         let big = region.grown(yh, yw, SYNTHESIS_HALO);
         let (bh, bw) = (big.height(), big.width());
         let mut values = pool::vec(m * bh * bw);
@@ -203,6 +239,10 @@ fn each_synthesis(
             sink(r, xs.clone(), &x.values[3 * local..3 * (local + xs.len())]);
         }
         pool::give(x.values);
+    }
+    if several {
+        // A large image: its maps are not kept for the next (see `pool::release`).
+        pool::release();
     }
 }
 

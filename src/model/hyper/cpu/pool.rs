@@ -84,6 +84,21 @@ pub fn give(values: Vec<f32>) {
     }
 }
 
+/// Hands every kept buffer back to the allocator, and the allocator's free memory back to
+/// the kernel (glibc; [`crate::keep_freed_memory`] keeps it otherwise): for the end of a
+/// large image's transforms, whose regions' maps (hundreds of megabytes at N = 128) would
+/// otherwise stay in the process beside the coding's arrays, one value or more a latent
+/// each. A later call allocates its maps afresh.
+pub fn release() {
+    let kept = std::mem::take(&mut FREE.lock().unwrap_or_else(|e| e.into_inner()).0);
+    drop(kept);
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of the allocator to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 fn take(len: usize) -> Vec<f32> {
     if len >= SMALL {
         let found = FREE.lock().unwrap_or_else(|e| e.into_inner()).take(len);
