@@ -1,8 +1,8 @@
 //! Times the whole-image decoder on one image, each decode on its own (no criterion
 //! warm-up or batching): the best and the median of RUNS decodes of the image's file at
-//! quality 3. The model is criterion's (the default size, fresh weights) unless `default` asks
-//! for the default built-in level (N = 128, context). Alternate two builds' binaries to compare
-//! them.
+//! quality 3. The model is criterion's (the default size, fresh weights) unless `default`
+//! asks for the default built-in level (N = 64 with its checkerboard context). Alternate two
+//! builds' binaries to compare them.
 //!
 //! `cargo run --release --example decode_times -- IMAGE RUNS [default]`
 use std::time::Instant;
