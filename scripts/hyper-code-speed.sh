@@ -2,7 +2,7 @@
 # Coding speed of the whole-image family against TensorFlow running the same transforms on
 # this CPU, one after the other, with any background training paused: aec's criterion bench
 # (`cargo bench --bench codec -- '^hyper(-default)?/'`: RGB to file bytes and back, range coding and the integer
-# hyper-synthesis included) and scripts/tf-hyper-code.py (transforms only) for a 768×512 photo
+# hyper-synthesis included) and scripts/tf-hyper-code.py (transforms only; the photo before and after the bench) for a 768×512 photo
 # and a 32×32 image.
 #
 #   scripts/hyper-code-speed.sh    # env: PYTHON=tfenv/bin/python (python3 -m venv tfenv &&
@@ -18,9 +18,13 @@ fi
 cargo bench --bench codec --no-run 2>/dev/null
 grep -m1 'model name' /proc/cpuinfo
 source scripts/pause-training.sh
-cargo bench --bench codec -- '^hyper(-default)?/' 2>&1 | grep -E '^hyper|time:'
-for size in "768 512" "32 32"; do
-  set -- $size
+# TensorFlow's photo before and after aec's bench: this VM's speed drifts by several percent
+# within minutes, so each ratio is quoted against both.
+tf() {
   "$PYTHON" scripts/tf-hyper-code.py --width "$1" --height "$2" --repeat 20 2>&1 \
     | grep -E 'TensorFlow|transforms'
-done
+}
+tf 768 512
+cargo bench --bench codec -- '^hyper(-default)?/' 2>&1 | grep -E '^hyper|time:'
+tf 768 512
+tf 32 32
