@@ -66,7 +66,7 @@ impl Region {
 /// side, at least 2 (the last ones of each row and column smaller).
 pub fn regions(rows: usize, cols: usize, pixels: usize, halo: usize) -> Vec<Region> {
     let unit = Y_STRIDE * Y_STRIDE;
-    if rows.saturating_mul(cols).saturating_mul(unit) <= pixels {
+    if fits((rows, cols), pixels) {
         return vec![Region {
             r: (0, rows),
             c: (0, cols),
@@ -139,12 +139,17 @@ fn largest_first(
     regions
 }
 
+/// Whether a `rows × cols` latent is one region of at most `pixels` image pixels.
+fn fits((rows, cols): (usize, usize), pixels: usize) -> bool {
+    rows.saturating_mul(cols)
+        .saturating_mul(Y_STRIDE * Y_STRIDE)
+        <= pixels
+}
+
 /// Whether an image of geometry `g` takes more than one region of at most `pixels` pixels
-/// (either transform's).
+/// (in either transform: the halo matters only once there are several).
 pub fn several(g: Geometry, pixels: usize) -> bool {
-    let (rows, cols) = g.y;
-    let halo = ANALYSIS_HALO.max(SYNTHESIS_HALO);
-    regions(rows, cols, pixels, halo).len() > 1
+    !fits(g.y, pixels)
 }
 
 /// The pixels of a latent region of the padded image (edges repeated).
