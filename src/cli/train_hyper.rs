@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use aec::device::DeviceKind;
-use aec::model::hyper::HyperConfig;
+use aec::model::hyper::{HyperConfig, HyperWeights};
 use aec::train::hyper::fused::Products;
 use aec::train::hyper::{
     self, HyperObserver, HyperRecipe, HyperReport, HyperRun, Photos, Schedule,
@@ -128,52 +128,11 @@ pub fn run(a: TrainHyperArgs) -> anyhow::Result<ExitCode> {
         "--bf16 runs aec's own CPU kernels: it needs --device cpu, not {}",
         a.device
     );
-    let init = match &a.init {
-        Some(p) => {
-            let mut weights = hyper::load_weights(p)
-                .with_context(|| format!("initial weights {}", p.display()))?
-                .0;
-            if a.fresh_hyper {
-                weights.redraw_hyper(a.seed);
-            }
-            if a.means {
-                weights = weights.with_means();
-            }
-            let (n, m) = (
-                a.n.unwrap_or(weights.config.n),
-                a.m.unwrap_or(weights.config.m),
-            );
-            if (n, m) != (weights.config.n, weights.config.m) {
-                weights = weights.widen(n, m, a.seed).context("widening --init")?;
-            }
-            if a.context {
-                weights = weights.with_context(a.seed);
-            }
-            Some(weights)
-        }
-        None => None,
-    };
+    let init = initial_weights(&a)?;
     let config = init
         .as_ref()
         .map_or_else(|| default_config(&a), |w| w.config);
-    let mut photos = Photos::load(&a.data, a.crop).context("loading training photos")?;
-    if let Some(path) = &a.tiles {
-        anyhow::ensure!(
-            a.crop.is_multiple_of(32),
-            "mosaics need a crop side that is a multiple of 32"
-        );
-        let set = aec::data::Dataset::load(path).context("loading --tiles")?;
-        eprintln!(
-            "mosaics of {} small images from {} in {:.0}% of the batches",
-            set.len(),
-            path.display(),
-            a.tile_fraction * 100.0
-        );
-        photos = photos.with_tiles(set.pixels, a.tile_fraction);
-    }
-    for s in photos.skipped.iter().take(10) {
-        eprintln!("aec: warning: skipped {}: {}", s.path.display(), s.reason);
-    }
+    let photos = training_photos(&a)?;
     let engine = match a.device {
         DeviceKind::Cpu => hyper::Engine::Fused(match a.bf16 {
             true => Products::Bf16,
@@ -215,6 +174,55 @@ pub fn run(a: TrainHyperArgs) -> anyhow::Result<ExitCode> {
     let state = hyper::train_hyper(&run, &photos, &engine, &mut Console)?;
     eprintln!("{} steps done: {}", state.step, a.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--init`'s weights made into what the flags ask for: the hyper-networks redrawn, means,
+/// more channels, a context; `None` without `--init`.
+fn initial_weights(a: &TrainHyperArgs) -> anyhow::Result<Option<HyperWeights>> {
+    let Some(p) = &a.init else { return Ok(None) };
+    let mut weights = hyper::load_weights(p)
+        .with_context(|| format!("initial weights {}", p.display()))?
+        .0;
+    if a.fresh_hyper {
+        weights.redraw_hyper(a.seed);
+    }
+    if a.means {
+        weights = weights.with_means();
+    }
+    let (n, m) = (
+        a.n.unwrap_or(weights.config.n),
+        a.m.unwrap_or(weights.config.m),
+    );
+    if (n, m) != (weights.config.n, weights.config.m) {
+        weights = weights.widen(n, m, a.seed).context("widening --init")?;
+    }
+    if a.context {
+        weights = weights.with_context(a.seed);
+    }
+    Ok(Some(weights))
+}
+
+/// The photos to crop, with `--tiles`' mosaics mixed in; warns of the files skipped.
+fn training_photos(a: &TrainHyperArgs) -> anyhow::Result<Photos> {
+    let mut photos = Photos::load(&a.data, a.crop).context("loading training photos")?;
+    if let Some(path) = &a.tiles {
+        anyhow::ensure!(
+            a.crop.is_multiple_of(32),
+            "mosaics need a crop side that is a multiple of 32"
+        );
+        let set = aec::data::Dataset::load(path).context("loading --tiles")?;
+        eprintln!(
+            "mosaics of {} small images from {} in {:.0}% of the batches",
+            set.len(),
+            path.display(),
+            a.tile_fraction * 100.0
+        );
+        photos = photos.with_tiles(set.pixels, a.tile_fraction);
+    }
+    for s in photos.skipped.iter().take(10) {
+        eprintln!("aec: warning: skipped {}: {}", s.path.display(), s.reason);
+    }
+    Ok(photos)
 }
 
 /// What the log says of `--bf16`: which instructions run the products.
