@@ -16,6 +16,11 @@
 # CONTEXT=1 adds the checkerboard context (starting at zero, so from FROM's results); CROP=256
 # BATCH=2 trains on larger crops (the same pixels a step); LR sets the learning rate; BF16=1 runs
 # the convolutions' products in bfloat16 where the CPU has AMX tiles or AVX-512 BF16 (`--bf16`).
+# N and M set other channel counts (CompressAI's higher qualities use N = 192, M = 320);
+# FROM=scratch trains NAME from fresh weights instead of fine-tuning:
+#
+#   NAME=w320-0932 LAMBDA=0.0932 FROM=scratch N=192 M=320 CONTEXT=1 CROP=256 BATCH=2 BF16=1 \
+#     scripts/train-hyper-large.sh 200000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AEC="${AEC:-${CARGO_TARGET_DIR:-target}/release/aec}"
@@ -26,7 +31,8 @@ name="${NAME:-base-0067}" lambda="${LAMBDA:-0.0067}"
 start=(--learning-rate "${LR:-2e-4}")
 if [[ "$name" != base-0067 ]]; then
   [[ -n "${LAMBDA:-}" ]] || { echo "NAME=$name needs LAMBDA" >&2; exit 2; }
-  start=(--learning-rate "${LR:-1e-4}" --init "${FROM:-$dir/base-0067.safetensors}")
+  start=(--learning-rate "${LR:-1e-4}")
+  [[ "${FROM:-}" == scratch ]] || start+=(--init "${FROM:-$dir/base-0067.safetensors}")
 fi
 [[ -z "${CONTEXT:-}" ]] || start+=(--context)
 [[ -z "${CROP:-}" ]] || start+=(--crop "$CROP")
@@ -34,5 +40,5 @@ fi
 [[ -z "${BF16:-}" ]] || start+=(--bf16)
 exec "$AEC" train-hyper --data ../shared/data/photos-train \
   --tiles ../shared/data/cifar10-jpeg/train-order.txt --tile-fraction 0.25 \
-  --n 128 --m 192 --means --lambda "$lambda" --steps "${1:-400000}" --every 200 \
+  --n "${N:-128}" --m "${M:-192}" --means --lambda "$lambda" --steps "${1:-400000}" --every 200 \
   "${start[@]}" --out "$dir/$name.safetensors" --resume
