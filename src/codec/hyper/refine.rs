@@ -180,6 +180,28 @@ pub(super) fn refine(
     cond: &Conditions,
     trials: usize,
 ) -> (Vec<i32>, RefineReport) {
+    let m = model.weights.config.m;
+    let plane = g.y.0 * g.y.1;
+    let (problem, q) = problem_of(model, rgb, g, (symbols, movable), cond);
+    let (q, report) = search(&problem, q, trials);
+    let mut out = vec![0i32; symbols.len()];
+    for c in 0..m {
+        for p in 0..plane {
+            // Integers all along (±1 steps from integers), far inside i32.
+            out[c * plane + p] = q[p * m + c] as i32;
+        }
+    }
+    (out, report)
+}
+
+/// The search's problem for this image, and its starting latents (channel-major to NHWC).
+fn problem_of<'a>(
+    model: &Model<'a>,
+    rgb: &RgbImage,
+    g: Geometry,
+    (symbols, movable): (&[i32], &[bool]),
+    cond: &Conditions,
+) -> (Problem<'a>, Vec<f32>) {
     let Model {
         weights,
         lambda,
@@ -189,7 +211,6 @@ pub(super) fn refine(
     let m = weights.config.m;
     let (yh, yw) = g.y;
     let plane = yh * yw;
-    // Channel-major to NHWC, and back at the end.
     let values = symbols.len();
     let (mut q, mut scales, mut means) =
         (vec![0f32; values], vec![0f32; values], vec![0f32; values]);
@@ -227,6 +248,12 @@ pub(super) fn refine(
         footprint,
         movable: may_move,
     };
+    (problem, q)
+}
+
+/// Rounds of trial steps from `q`: the most promising moves applied together and kept only
+/// if the loss fell, their number growing by half after a success and halving after a failure.
+fn search(problem: &Problem<'_>, q: Vec<f32>, trials: usize) -> (Vec<f32>, RefineReport) {
     let start = problem.evaluate(q);
     let initial_loss = start.loss;
     let (mut q, mut loss, mut moves) = problem.steps(start);
@@ -248,20 +275,13 @@ pub(super) fn refine(
             count /= 2;
         }
     }
-    let mut out = vec![0i32; values];
-    for c in 0..m {
-        for p in 0..plane {
-            // Integers all along (±1 steps from integers), far inside i32.
-            out[c * plane + p] = q[p * m + c] as i32;
-        }
-    }
     let report = RefineReport {
         initial_loss,
         loss,
         trials: tried,
         kept,
     };
-    (out, report)
+    (q, report)
 }
 
 /// Per channel of `y`, the squared norm of the synthesis's response (pixels in [0, 1]) to a
