@@ -85,6 +85,7 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(2, 5),
     previous_context!(2, 6),
     previous_context!(2, 7),
+    previous_context!(2, 9),
     previous_context!(3, 1),
     previous_context!(3, 2),
     previous_context!(3, 3),
@@ -146,7 +147,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(9),
-        "f4f7770fbd6b46ffcfe3cb6efada64333c869a53ee498cfa97f357b728ed68f7",
+        "3f9b365ae15f19358a9398f2e631d36c51e5df3b6a78bfe08ab401392be07b83",
     ),
     (
         Builtin::Reference,
@@ -302,6 +303,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 7,
         },
         "ec6eaf320651dc9f062b334a98ecf76a659d50846438b0f2c95016883a344b9d",
+    ),
+    (
+        Builtin::Context {
+            version: 2,
+            level: 9,
+        },
+        "f4f7770fbd6b46ffcfe3cb6efada64333c869a53ee498cfa97f357b728ed68f7",
     ),
     (
         Builtin::Context {
