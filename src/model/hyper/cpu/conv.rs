@@ -334,13 +334,18 @@ pub struct Weights<'a> {
     pub bias: &'a [f32],
     conv: Convolution,
     transposed: Option<Transposed>,
+    /// A stride-1 convolution's input gradient: the convolution of the kernel turned half a
+    /// turn, its channels swapped (read in place, where the patch matrix would be written and
+    /// scattered in `f32`).
+    flipped: Option<Box<Convolution>>,
     /// How the layer's products run (the weight gradient's too).
     products: Products,
 }
 
 impl<'a> Weights<'a> {
     /// A `k`×`k` convolution of `stride` from `i` to `o` channels: packed for its forward pass,
-    /// and for its input gradient (a transposed convolution) where the stride is 2.
+    /// and for its input gradient (a transposed convolution) where the stride is 2, or as the
+    /// convolution of the kernel turned half a turn where it is 1.
     pub fn conv(
         (w, bias): (&'a [f32], &'a [f32]),
         (i, o): (usize, usize),
@@ -348,11 +353,16 @@ impl<'a> Weights<'a> {
         products: Products,
     ) -> Self {
         let transposed = (s == 2).then(|| Transposed::new(w, &vec![0.0; i], (o, i), k));
+        let flipped = (s == 1 && k % 2 == 1).then(|| {
+            let turned = half_turn(w, (i, o), k);
+            Box::new(Convolution::new(&turned, &vec![0.0; i], (o, i), k, 1))
+        });
         Self {
             w,
             bias,
             conv: Convolution::new(w, bias, (i, o), k, s),
             transposed,
+            flipped,
             products,
         }
         .with(products)
@@ -371,6 +381,7 @@ impl<'a> Weights<'a> {
             bias,
             conv: Convolution::new(w, &vec![0.0; i], (o, i), k, s),
             transposed: (s == 2).then(|| Transposed::new(w, bias, (i, o), k)),
+            flipped: None,
             products,
         }
         .with(products)
@@ -383,6 +394,7 @@ impl<'a> Weights<'a> {
             Products::Bf16 => Self {
                 conv: self.conv.with_bf16(),
                 transposed: self.transposed.map(Transposed::with_bf16),
+                flipped: self.flipped.map(|c| Box::new(c.with_bf16())),
                 ..self
             },
         }
@@ -401,6 +413,11 @@ fn convolve(g: &Geometry, layer: &Convolution, (w, bias): (&[f32], &[f32]), x: &
     if !g.exact() {
         return conv_forward_by_patches(g, w, bias, x);
     }
+    run_exact(g, layer, x)
+}
+
+/// `layer` image by image on the large-grid `x`, where the grids fit it exactly.
+fn run_exact(g: &Geometry, layer: &Convolution, x: &[f32]) -> Buf {
     debug_assert_eq!(layer.output(g.large), g.small);
     let mut y = Buf::scratch(g.small_rows() * g.small_channels);
     let (large_len, small_len) = g.image_lens();
@@ -457,11 +474,39 @@ pub fn conv_backward(
     needs: Needs,
 ) -> (Vec<f32>, Vec<f32>, Option<Buf>) {
     let (dw, db) = param_grads(g, (needs, p.products), (x, dy), (dy, g.small_channels));
-    let zero = vec![0.0; g.large_channels];
-    let dx = needs
-        .input
-        .then(|| transposed(g, p.transposed.as_ref(), (p.w, &zero), dy));
+    let dx = needs.input.then(|| match &p.flipped {
+        // With stride 1 the grids are the same: dy's side becomes the large one.
+        Some(flipped) if g.stride == 1 => {
+            let swapped = Geometry {
+                large_channels: g.small_channels,
+                small_channels: g.large_channels,
+                ..*g
+            };
+            run_exact(&swapped, flipped, dy)
+        }
+        _ => {
+            let zero = vec![0.0; g.large_channels];
+            transposed(g, p.transposed.as_ref(), (p.w, &zero), dy)
+        }
+    });
     (dw, db, dx)
+}
+
+/// burn's kernel `w` (`[o, i, k, k]`) turned half a turn with its channels swapped
+/// (`[i, o, k, k]`): with stride 1 and odd `k`, the convolution of that kernel is the
+/// transpose of the convolution of `w`.
+fn half_turn(w: &[f32], (i, o): (usize, usize), k: usize) -> Vec<f32> {
+    let taps = k * k;
+    let mut out = vec![0.0; w.len()];
+    for (ci, of_in) in out.chunks_exact_mut(o * taps).enumerate() {
+        for (co, dst) in of_in.chunks_exact_mut(taps).enumerate() {
+            let src = &w[(co * i + ci) * taps..][..taps];
+            for (d, &v) in dst.iter_mut().zip(src.iter().rev()) {
+                *d = v;
+            }
+        }
+    }
+    out
 }
 
 /// The gradients of burn's kernel (from the patches of the large-grid buffer `large` and the
@@ -600,6 +645,8 @@ mod tests {
             ((8, 6), (20, 12), 5, 2),
             ((9, 7), (5, 6), 5, 2),
             ((6, 5), (12, 10), 3, 1),
+            ((7, 6), (16, 24), 5, 1),
+            ((4, 5), (6, 4), 1, 1),
         ] {
             let g = Geometry::new(2, large, (l, s), k, stride);
             let (rows, p) = (g.small_rows(), g.patch_len());
