@@ -15,6 +15,7 @@ fn aec() -> Command {
 }
 
 const CAT: &str = "samples/images/cifar-test-0000-cat.png";
+const SHIP: &str = "samples/images/cifar-test-0001-ship.png";
 
 fn files_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
@@ -97,6 +98,113 @@ fn many_inputs_with_out_dir_and_stdio() {
         .unwrap();
     assert!(png.status.success());
     assert_eq!(&png.stdout[..8], b"\x89PNG\r\n\x1a\n");
+}
+
+/// Every path under `dir` that is a file, relative to it, in order.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(dir).unwrap().display().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn folders_stand_for_their_files_and_out_dir_mirrors_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(photos.join("trip/day 1")).unwrap();
+    std::fs::copy(CAT, photos.join("cat.png")).unwrap();
+    std::fs::copy(CAT, photos.join("trip/day 1/cat.png")).unwrap();
+    std::fs::copy(SHIP, photos.join("trip/ship.PNG")).unwrap();
+    std::fs::write(photos.join("trip/notes.txt"), "not an image").unwrap();
+    let (compressed, decoded) = (dir.path().join("compressed"), dir.path().join("decoded"));
+    aec()
+        .arg("compress")
+        .arg(&photos)
+        .arg("--out-dir")
+        .arg(&compressed)
+        .assert()
+        .success();
+    assert_eq!(
+        tree(&compressed),
+        ["cat.aec", "trip/day 1/cat.aec", "trip/ship.aec"]
+    );
+    let alone = dir.path().join("alone.aec");
+    aec()
+        .args(["compress", CAT, "-o"])
+        .arg(&alone)
+        .assert()
+        .success();
+    let nested = std::fs::read(compressed.join("trip/day 1/cat.aec")).unwrap();
+    assert_eq!(nested, std::fs::read(&alone).unwrap());
+    aec()
+        .arg("decompress")
+        .arg(&compressed)
+        .arg("--out-dir")
+        .arg(&decoded)
+        .assert()
+        .success();
+    assert_eq!(
+        tree(&decoded),
+        ["cat.png", "trip/day 1/cat.png", "trip/ship.png"]
+    );
+    // Without --out-dir each output lands beside its input.
+    aec()
+        .arg("compress")
+        .arg(photos.join("trip"))
+        .assert()
+        .success();
+    assert!(photos.join("trip/day 1/cat.aec").is_file());
+    assert!(photos.join("trip/ship.aec").is_file());
+    assert!(!photos.join("cat.aec").exists());
+    // A folder with nothing to code is an error that names it.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    aec()
+        .arg("decompress")
+        .arg(&empty)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("empty").and(predicate::str::contains("no .aec files")));
+}
+
+#[test]
+fn inputs_that_would_share_an_output_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    for d in [&a, &b] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::copy(CAT, d.join("x.png")).unwrap();
+    }
+    std::fs::copy(CAT, a.join("x.bmp")).unwrap();
+    let out = dir.path().join("out");
+    let pairs = [
+        (a.join("x.png"), b.join("x.png")),
+        (a.join("x.png"), a.join("x.bmp")),
+    ];
+    for (first, second) in pairs {
+        aec()
+            .arg("compress")
+            .arg(&first)
+            .arg(&second)
+            .args(["--force", "--out-dir"])
+            .arg(&out)
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("would both be written to"));
+        assert!(!out.join("x.aec").exists());
+    }
+    // Beside their inputs they do not collide.
+    aec()
+        .arg("compress")
+        .arg(a.join("x.png"))
+        .arg(b.join("x.png"))
+        .assert()
+        .success();
 }
 
 #[test]

@@ -16,7 +16,9 @@ use clap::Args;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageReader};
 
-use super::io::{check_overwrite, output_paths, read_input, stdin_at_most_once, write_output};
+use super::io::{
+    check_overwrite, expand_inputs, output_paths, read_input, stdin_at_most_once, write_output,
+};
 use super::models::load_codec;
 use super::rate_control::Search;
 use super::runner::for_each_input;
@@ -29,21 +31,25 @@ use super::runner::for_each_input;
   aec compress *.png --out-dir small/ --target-size 20000
   aec compress photo.png --target-psnr 32
   aec compress *.png --out-dir compressed/ --sparse 0.01
+  aec compress photos/ --out-dir compressed/      # every image under photos/, folders mirrored
   cat photo.png | aec compress - -o - > photo.aec
 
 Any image the image crate reads (PNG, JPEG, WebP, BMP, TIFF, ...), of any size up to
 65,535 pixels a side and --max-pixels in all. EXIF orientation is applied first, and an ICC
 profile other than sRGB's converts the colours to sRGB (what aec codes). Grey images
 are coded as RGB and decode to grey; alpha is dropped. Without -o, each IN is written beside
-itself as IN.aec. Existing outputs are kept unless --force.")]
+itself as IN.aec. A folder stands for the images under it (by extension, in all its subfolders;
+--out-dir gets the same subfolders). Two inputs that would write the same file (a.png and a.jpg)
+are refused before any work. Existing outputs are kept unless --force.")]
 pub struct CompressArgs {
-    /// Images to compress ('-' reads standard input).
+    /// Images to compress, or folders of them ('-' reads standard input).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Output file ('-' writes standard output); only with one input.
     #[arg(short, long, conflicts_with = "out_dir")]
     output: Option<PathBuf>,
-    /// Folder for the outputs (named after the inputs, with .aec).
+    /// Folder for the outputs (named after the inputs, with .aec; a folder input's subfolders
+    /// repeated in it).
     #[arg(long)]
     out_dir: Option<PathBuf>,
     /// Model file to use instead of a built-in model ('reference': the notebook's model).
@@ -100,7 +106,8 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
     stdin_at_most_once(&a.inputs)?;
     let quality = a.quality.map(Quality::from_value).transpose()?;
     let codec = load_codec(&a.model, quality.map(|q| q.level), a.max_pixels)?;
-    let outputs = output_paths(&a.inputs, &a.output, &a.out_dir, "aec")?;
+    let inputs = expand_inputs(&a.inputs, readable_image, "images aec reads")?;
+    let outputs = output_paths(&inputs, &a.output, &a.out_dir, "aec")?;
     let (step, shown) = step_of(quality, a.step)?;
     let options = CompressOptions {
         precision: a.precision,
@@ -117,7 +124,7 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
         .map(|t| Search::new(t, &a.model, codec.as_ref(), a.max_pixels))
         .transpose()?;
     let alpha_warned = AtomicBool::new(false);
-    let pairs = a.inputs.iter().cloned().zip(outputs).collect();
+    let pairs = inputs.into_iter().map(|i| i.path).zip(outputs).collect();
     Ok(for_each_input(pairs, a.quiet, |input, output| {
         check_overwrite(output, a.force)?;
         let bytes = read_input(input)?;
@@ -159,6 +166,12 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(line)
     }))
+}
+
+/// Whether a file in a folder argument is an image to compress: its extension names a format
+/// aec reads (`.aec` files and others are passed over).
+fn readable_image(path: &Path) -> bool {
+    image::ImageFormat::from_path(path).is_ok_and(|f| f.reading_enabled())
 }
 
 /// The quantization step of `--quality` and `--step`, and what the output line says of it

@@ -9,7 +9,8 @@ use anyhow::Context;
 use clap::Args;
 
 use super::io::{
-    check_overwrite, output_format, output_paths, read_input, stdin_at_most_once, write_output,
+    check_overwrite, expand_inputs, has_extension, output_format, output_paths, read_input,
+    stdin_at_most_once, write_output,
 };
 use super::models::ModelResolver;
 use super::runner::for_each_input;
@@ -18,21 +19,24 @@ use super::runner::for_each_input;
 #[command(after_help = "Examples:
   aec decompress photo.aec -o photo.png
   aec decompress *.aec --out-dir decoded/
+  aec decompress compressed/ --out-dir decoded/   # every .aec file under it, folders mirrored
   aec decompress photo.aec --model-dir models/    # the file's model id picks the model
   aec decompress photo.aec -o - --format bmp > photo.bmp
 
 The model is the one whose SHA-256 starts with the file's model id: the built-in model,
 --model FILE, or a *.safetensors file in --model-dir / AEC_MODEL_DIR. Without -o, each IN.aec
-is written beside itself as IN.png. The output format follows the extension (an unknown one is
+is written beside itself as IN.png; a folder stands for the .aec files under it (in all its
+subfolders, which --out-dir repeats). The output format follows the extension (an unknown one is
 refused) or --format. Grey sources decode to grey images.")]
 pub struct DecompressArgs {
-    /// .aec files to decompress ('-' reads standard input).
+    /// .aec files to decompress, or folders of them ('-' reads standard input).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Output image ('-' writes standard output, PNG unless --format); only with one input.
     #[arg(short, long, conflicts_with = "out_dir")]
     output: Option<PathBuf>,
-    /// Folder for the outputs (named after the inputs, with .png or the --format's extension).
+    /// Folder for the outputs (named after the inputs, with .png or the --format's extension;
+    /// a folder input's subfolders repeated in it).
     #[arg(long)]
     out_dir: Option<PathBuf>,
     /// Image format of the outputs (png, jpg, webp, bmp, tiff, tga, pnm, qoi), whatever their
@@ -63,12 +67,13 @@ pub fn decompress(a: DecompressArgs) -> anyhow::Result<ExitCode> {
     stdin_at_most_once(&a.inputs)?;
     let resolver = ModelResolver::new(&a.model, a.model_dir.clone(), a.max_pixels)?;
     let ext = a.format.as_deref().unwrap_or("png");
-    let outputs = output_paths(&a.inputs, &a.output, &a.out_dir, ext)?;
+    let inputs = expand_inputs(&a.inputs, |p| has_extension(p, "aec"), ".aec files")?;
+    let outputs = output_paths(&inputs, &a.output, &a.out_dir, ext)?;
     // Every output's format first, so that a bad name fails before any work.
     for o in &outputs {
         output_format(o, a.format.as_deref())?;
     }
-    let pairs = a.inputs.iter().cloned().zip(outputs).collect();
+    let pairs = inputs.into_iter().map(|i| i.path).zip(outputs).collect();
     Ok(for_each_input(pairs, a.quiet, |input, output| {
         check_overwrite(output, a.force)?;
         let format = output_format(output, a.format.as_deref())?;

@@ -54,9 +54,67 @@ pub fn check_overwrite(output: &Path, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where each input's output goes: `-o`, or beside the input (or in `--out-dir`) with `ext`.
+/// One file to code: a path as given, or one found in a folder given (with its folder relative
+/// to that one, which `--out-dir` mirrors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    /// The file (or `-`).
+    pub path: PathBuf,
+    /// Its folder relative to the folder argument it was found in; empty for a file argument.
+    pub sub: PathBuf,
+}
+
+/// The arguments with each folder replaced by the files under it that `wanted` accepts, in
+/// name order (`what` names them in the error for a folder with none). Links are not followed
+/// inside a folder, so a cycle cannot make the walk endless.
+pub fn expand_inputs(
+    args: &[PathBuf],
+    wanted: impl Fn(&Path) -> bool,
+    what: &str,
+) -> anyhow::Result<Vec<Input>> {
+    let mut inputs = Vec::with_capacity(args.len());
+    for arg in args {
+        if is_stdio(arg) || !arg.is_dir() {
+            inputs.push(Input {
+                path: arg.clone(),
+                sub: PathBuf::new(),
+            });
+            continue;
+        }
+        let before = inputs.len();
+        for entry in walkdir::WalkDir::new(arg).sort_by_file_name() {
+            let entry = entry.with_context(|| format!("cannot list {}", arg.display()))?;
+            let path = entry.path();
+            if entry.file_type().is_file() && wanted(path) {
+                let parent = path.parent().unwrap_or(arg);
+                let sub = parent
+                    .strip_prefix(arg)
+                    .unwrap_or(Path::new(""))
+                    .to_path_buf();
+                inputs.push(Input {
+                    path: path.to_path_buf(),
+                    sub,
+                });
+            }
+        }
+        if inputs.len() == before {
+            bail!("{} holds no {what}", arg.display());
+        }
+    }
+    Ok(inputs)
+}
+
+/// Whether a file name's extension is `ext`, in any case.
+pub fn has_extension(path: &Path, ext: &str) -> bool {
+    path.extension()
+        .is_some_and(|e| e.to_string_lossy().eq_ignore_ascii_case(ext))
+}
+
+/// Where each input's output goes: `-o`, or beside the input (or in `--out-dir`, under the
+/// input's folder relative to a folder argument) with `ext`. Two inputs that would write the
+/// same file are refused before any work, so that neither replaces the other's output.
 pub fn output_paths(
-    inputs: &[PathBuf],
+    inputs: &[Input],
     output: &Option<PathBuf>,
     out_dir: &Option<PathBuf>,
     ext: &str,
@@ -70,26 +128,53 @@ pub fn output_paths(
         }
         return Ok(vec![o.clone()]);
     }
-    if let Some(dir) = out_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    inputs
+    let outputs = inputs
         .iter()
         .map(|input| {
-            if is_stdio(input) {
+            if is_stdio(&input.path) {
                 return Ok(PathBuf::from("-"));
             }
             let name = input
+                .path
                 .file_stem()
-                .ok_or_else(|| anyhow!("{} has no file name", input.display()))?;
+                .ok_or_else(|| anyhow!("{} has no file name", input.path.display()))?;
             let mut file = PathBuf::from(name);
             file.set_extension(ext);
             Ok(match out_dir {
-                Some(dir) => dir.join(file),
-                None => input.with_file_name(file),
+                Some(dir) => dir.join(&input.sub).join(file),
+                None => input.path.with_file_name(file),
             })
         })
-        .collect()
+        .collect::<anyhow::Result<Vec<PathBuf>>>()?;
+    refuse_shared_outputs(inputs, &outputs)?;
+    if out_dir.is_some() {
+        for folder in outputs.iter().filter_map(|o| o.parent()) {
+            std::fs::create_dir_all(folder)
+                .with_context(|| format!("cannot create {}", folder.display()))?;
+        }
+    }
+    Ok(outputs)
+}
+
+/// Refuses two inputs whose outputs are the same file (`a.png` and `a.jpg`, or two folders'
+/// `a.png` in one `--out-dir`).
+fn refuse_shared_outputs(inputs: &[Input], outputs: &[PathBuf]) -> anyhow::Result<()> {
+    let mut seen = std::collections::HashMap::new();
+    for (input, output) in inputs.iter().zip(outputs) {
+        if is_stdio(output) {
+            continue;
+        }
+        if let Some(first) = seen.insert(output, &input.path) {
+            bail!(
+                "{} and {} would both be written to {}; code them separately or into \
+                 different --out-dir folders",
+                first.display(),
+                input.path.display(),
+                output.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The image format of a decoded output: `--format` if given, else the output's extension
