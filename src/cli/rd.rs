@@ -281,6 +281,10 @@ fn write_results(
             .then_some((512.0, 21.1, "notebook: 128 x f32 = 512 B, ~21.1 dB"));
     let title = format!("{} ({} images)", set.name, set.images.len());
     rd::plot(&a.out_dir.join("rd.png"), &title, points, axis, reference)?;
+    let exact = points.len() - rd::plotted(points, axis).len();
+    if exact > 0 {
+        eprintln!("{exact} setting(s) of an infinite PSNR (every image exact) left out of rd.png");
+    }
     print!("{md}");
     eprintln!("wrote {}/rd.csv, rd.md, rd.png", a.out_dir.display());
     Ok(())

@@ -14,7 +14,8 @@ pub enum Axis {
 }
 
 /// Draws PSNR (mean of per-image) against size, one curve per family; `reference` marks one
-/// labelled point (e.g. the notebook's 512 bytes, 21.1 dB).
+/// labelled point (e.g. the notebook's 512 bytes, 21.1 dB). Points of an infinite PSNR (every
+/// image reconstructed exactly) have no place on the axis and are left out ([`plotted`]).
 pub fn plot(
     path: &Path,
     title: &str,
@@ -28,6 +29,7 @@ pub fn plot(
         Axis::BytesPerImage => p.bytes_per_image,
         Axis::BitsPerPixel => p.bits_per_pixel,
     };
+    let points = &plotted(points, axis);
     let mut corners: Vec<(f64, f64)> = points.iter().map(|p| (x_of(p), p.psnr_mean)).collect();
     corners.extend(reference.map(|(x, y, _)| (x, y)));
     let (xmax, ymin, ymax) = bounds(&corners);
@@ -65,7 +67,6 @@ pub fn plot(
     Ok(())
 }
 
-/// The plot's x maximum and y range for its points, with margins.
 /// The chart of [`plot`]: f64 coordinates on a bitmap.
 type Chart<'a> = plotters::chart::ChartContext<
     'a,
@@ -122,7 +123,11 @@ fn draw_curves(
     Ok(())
 }
 
+/// The plot's x maximum and y range for its points, with margins (0 to 1 dB for none).
 fn bounds(points: &[(f64, f64)]) -> (f64, f64, f64) {
+    if points.is_empty() {
+        return (0.0, 0.0, 1.0);
+    }
     (
         points.iter().map(|p| p.0).fold(0.0, f64::max) * 1.08,
         points
@@ -133,6 +138,22 @@ fn bounds(points: &[(f64, f64)]) -> (f64, f64, f64) {
             - 1.0,
         points.iter().map(|p| p.1).fold(0.0, f64::max).ceil() + 1.0,
     )
+}
+
+/// The points a plot can show: those of a finite size and PSNR. (An infinite one made the
+/// axis labelling run without end, its memory growing.)
+pub fn plotted(points: &[RdPoint], axis: Axis) -> Vec<RdPoint> {
+    points
+        .iter()
+        .filter(|p| {
+            let x = match axis {
+                Axis::BytesPerImage => p.bytes_per_image,
+                Axis::BitsPerPixel => p.bits_per_pixel,
+            };
+            x.is_finite() && p.psnr_mean.is_finite()
+        })
+        .cloned()
+        .collect()
 }
 
 /// The points' families in order of first appearance.
@@ -157,4 +178,49 @@ fn register_font() -> Result<(), RdError> {
                 .map_err(|_| RdError::Plot("cannot load the bundled font".into()));
     });
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(family: &str, bits_per_pixel: f64, psnr_mean: f64) -> RdPoint {
+        RdPoint {
+            family: family.into(),
+            bits_per_pixel,
+            bytes_per_image: bits_per_pixel * 128.0,
+            psnr_mean,
+            setting: String::new(),
+            code_length: 0,
+            psnr_of_mean_mse: psnr_mean,
+            ssim: 1.0,
+            zero_fraction: None,
+            ideal_bytes_per_image: None,
+        }
+    }
+
+    /// A set coded exactly (JPEG of a flat image: an infinite PSNR) is left out, and the plot
+    /// of the rest is drawn; on a thread, so that a plot that never ends fails the test.
+    #[test]
+    fn exact_points_are_left_out_and_the_plot_finishes() {
+        let points = vec![
+            point("JPEG", 0.08, 42.5),
+            point("JPEG", 0.09, f64::INFINITY),
+            point("aec", 0.06, 28.6),
+            point("aec", 0.1, 37.0),
+        ];
+        assert_eq!(plotted(&points, Axis::BitsPerPixel).len(), 3);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rd.png");
+        let (send, receive) = std::sync::mpsc::channel();
+        let target = path.clone();
+        std::thread::spawn(move || {
+            let _ = send.send(plot(&target, "flat", &points, Axis::BitsPerPixel, None));
+        });
+        let done = receive.recv_timeout(std::time::Duration::from_secs(120));
+        assert!(matches!(done, Ok(Ok(()))), "{done:?}");
+        assert!(std::fs::metadata(&path).unwrap().len() > 0);
+        let none = [point("JPEG", 0.09, f64::INFINITY)];
+        plot(&path, "nothing finite", &none, Axis::BitsPerPixel, None).unwrap();
+    }
 }
