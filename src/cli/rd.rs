@@ -283,7 +283,7 @@ fn write_results(
     rd::plot(&a.out_dir.join("rd.png"), &title, points, axis, reference)?;
     let exact = points.len() - rd::plotted(points, axis).len();
     if exact > 0 {
-        eprintln!("{exact} setting(s) of an infinite PSNR (every image exact) left out of rd.png");
+        eprintln!("{exact} setting(s) of an infinite mean PSNR (an image coded exactly) left out of rd.png");
     }
     print!("{md}");
     eprintln!("wrote {}/rd.csv, rd.md, rd.png", a.out_dir.display());

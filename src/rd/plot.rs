@@ -14,7 +14,7 @@ pub enum Axis {
 }
 
 /// Draws PSNR (mean of per-image) against size, one curve per family; `reference` marks one
-/// labelled point (e.g. the notebook's 512 bytes, 21.1 dB). Points of an infinite PSNR (every
+/// labelled point (e.g. the notebook's 512 bytes, 21.1 dB). Points of an infinite mean PSNR (an
 /// image reconstructed exactly) have no place on the axis and are left out ([`plotted`]).
 pub fn plot(
     path: &Path,
@@ -199,7 +199,7 @@ mod tests {
         }
     }
 
-    /// A set coded exactly (JPEG of a flat image: an infinite PSNR) is left out, and the plot
+    /// A setting with an image coded exactly (JPEG of a flat one: an infinite PSNR) is left out, and the plot
     /// of the rest is drawn; on a thread, so that a plot that never ends fails the test.
     #[test]
     fn exact_points_are_left_out_and_the_plot_finishes() {
