@@ -16,6 +16,8 @@
 # CONTEXT=1 adds the checkerboard context (starting at zero, so from FROM's results); CROP=256
 # BATCH=2 trains on larger crops (the same pixels a step); LR sets the learning rate; BF16=1 runs
 # the convolutions' products in bfloat16 where the CPU has AMX tiles or AVX-512 BF16 (`--bf16`).
+# SHAPES=F paints flat-coloured rectangles over the crops of that fraction of the batches
+# (`--shape-fraction`; content the models had drifted on: docs/hyperprior.md#flat-saturated-colours).
 # N and M set other channel counts (CompressAI's higher qualities use N = 192, M = 320);
 # FROM=scratch trains NAME from fresh weights instead of fine-tuning:
 #
@@ -38,6 +40,7 @@ fi
 [[ -z "${CROP:-}" ]] || start+=(--crop "$CROP")
 [[ -z "${BATCH:-}" ]] || start+=(--batch-size "$BATCH")
 [[ -z "${BF16:-}" ]] || start+=(--bf16)
+[[ -z "${SHAPES:-}" ]] || start+=(--shape-fraction "$SHAPES")
 exec "$AEC" train-hyper --data ../shared/data/photos-train \
   --tiles ../shared/data/cifar10-jpeg/train-order.txt --tile-fraction 0.25 \
   --n "${N:-128}" --m "${M:-192}" --means --lambda "$lambda" --steps "${1:-400000}" --every 200 \

@@ -86,6 +86,11 @@ pub struct TrainHyperArgs {
     /// Fraction of the batches made of mosaics of --tiles (may change between resumed runs).
     #[arg(long, default_value_t = 0.25)]
     tile_fraction: f64,
+    /// Fraction of the batches with one to four flat-coloured rectangles painted over each crop
+    /// (flat areas and hard edges, which photos seldom have; may change between resumed runs).
+    #[arg(long, default_value_t = 0.0, value_name = "F",
+          value_parser = fraction)]
+    shape_fraction: f64,
     /// Where to train: cpu (aec's own kernels), or burn's flex, ndarray or cuda.
     #[arg(long, default_value = "cpu", env = "AEC_DEVICE")]
     device: DeviceKind,
@@ -219,6 +224,13 @@ fn training_photos(a: &TrainHyperArgs) -> anyhow::Result<Photos> {
         );
         photos = photos.with_tiles(set.pixels, a.tile_fraction);
     }
+    if a.shape_fraction > 0.0 {
+        eprintln!(
+            "flat-coloured rectangles over the crops of {:.0}% of the batches",
+            a.shape_fraction * 100.0
+        );
+        photos = photos.with_shapes(a.shape_fraction);
+    }
     for s in photos.skipped.iter().take(10) {
         eprintln!("aec: warning: skipped {}: {}", s.path.display(), s.reason);
     }
@@ -233,5 +245,13 @@ fn bf16_note(bf16: bool) -> &'static str {
         (true, Some(Kernel::Dot)) => ", products in bfloat16 by AVX-512 BF16",
         (true, None) => ", products in f32 (no AMX-BF16 or AVX-512 BF16 here)",
         (false, _) => "",
+    }
+}
+
+/// A number from 0 to 1.
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("'{s}' is not a fraction from 0 to 1")),
     }
 }

@@ -1,7 +1,8 @@
 //! Training batches for whole-image models: random square crops with random horizontal flips,
 //! drawn from photos held in memory, each pixel equally likely to be covered; and, for a
 //! chosen fraction of the batches, mosaics of small images (32×32 tiles such as CIFAR-10's),
-//! so that the model also sees thumbnail-sized content.
+//! so that the model also sees thumbnail-sized content; and, for another fraction, flat-coloured
+//! rectangles painted over the crops (flat areas and hard edges, which photos seldom have).
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,8 @@ pub struct Photos {
     /// Small images for mosaics (3,072 bytes each, channel-major) and the fraction of batches
     /// made of them.
     tiles: Option<(Vec<u8>, f64)>,
+    /// Fraction of the batches with rectangles painted over their crops ([`Photos::with_shapes`]).
+    shapes: f64,
     /// Files left out (unreadable, or smaller than a crop).
     pub skipped: Vec<Skipped>,
 }
@@ -56,6 +59,7 @@ impl Photos {
             cumulative,
             crop,
             tiles: None,
+            shapes: 0.0,
             skipped,
         })
     }
@@ -67,6 +71,15 @@ impl Photos {
         if !tiles.is_empty() && fraction > 0.0 {
             self.tiles = Some((tiles, fraction.min(1.0)));
         }
+        self
+    }
+
+    /// Paints, over every crop of `fraction` of the batches (photos or mosaics alike), one to
+    /// four rectangles of one colour each (any RGB colour, uniform; sides from an eighth of the
+    /// crop to all of it): content far from photos on which the models had drifted (flat
+    /// saturated colours). The batches' own content stays what it is without them.
+    pub fn with_shapes(mut self, fraction: f64) -> Self {
+        self.shapes = fraction.clamp(0.0, 1.0);
         self
     }
 
@@ -91,6 +104,21 @@ impl Photos {
     /// Batch `step` of `count` crops as `[count, 3, crop, crop]` values in [0, 1], channel-major.
     /// The same `(seed, step)` always gives the same batch.
     pub fn batch(&self, seed: u64, step: u64, count: usize) -> Vec<f32> {
+        let mut out = self.content(seed, step, count);
+        if self.shapes > 0.0 {
+            // A generator of its own again, so that the content is that of a run without shapes.
+            let mut paint = ChaCha8Rng::seed_from_u64(
+                seed.rotate_left(29) ^ step.wrapping_mul(0xA24B_AED4_963E_E407),
+            );
+            if paint.random::<f64>() < self.shapes {
+                paint_shapes(&mut out, self.crop, &mut paint);
+            }
+        }
+        out
+    }
+
+    /// The batch's photo crops or mosaic.
+    fn content(&self, seed: u64, step: u64, count: usize) -> Vec<f32> {
         if let Some((tiles, fraction)) = &self.tiles {
             // Its own generator, so that the photo batches stay those of a run without tiles.
             let mut mix =
@@ -154,6 +182,24 @@ impl Photos {
     }
 }
 
+/// One to four rectangles of one random colour each over every `c`×`c` crop of `batch`
+/// (`[count, 3, c, c]`, channel-major).
+fn paint_shapes(batch: &mut [f32], c: usize, rng: &mut ChaCha8Rng) {
+    let least = (c / 8).max(1);
+    for crop in batch.chunks_exact_mut(3 * c * c) {
+        for _ in 0..rng.random_range(1..=4) {
+            let colour: [u8; 3] = rng.random();
+            let (w, h) = (rng.random_range(least..=c), rng.random_range(least..=c));
+            let (x0, y0) = (rng.random_range(0..=c - w), rng.random_range(0..=c - h));
+            for (ch, &v) in colour.iter().enumerate() {
+                for y in y0..y0 + h {
+                    crop[(ch * c + y) * c + x0..][..w].fill(f32::from(v) / 255.0);
+                }
+            }
+        }
+    }
+}
+
 fn positions(img: &image::RgbImage, crop: usize) -> u64 {
     (img.width() as u64 - crop as u64 + 1) * (img.height() as u64 - crop as u64 + 1)
 }
@@ -214,5 +260,30 @@ mod tests {
         // Without tiles in a batch, the photo batches are those of a run without tiles.
         let none = photos(dir.path()).with_tiles(tiles, 0.0);
         assert_eq!(none.batch(3, 7, 2), b);
+    }
+
+    #[test]
+    fn shapes_paint_flat_rectangles_over_the_same_crops() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = photos(dir.path()).batch(5, 11, 3);
+        let painted = photos(dir.path()).with_shapes(1.0);
+        let b = painted.batch(5, 11, 3);
+        assert_eq!(
+            b,
+            painted.batch(5, 11, 3),
+            "the same step gives the same batch"
+        );
+        assert_ne!(b, plain);
+        // The photo's red rises by one a pixel along each row, so a run of 8 equal reds (an
+        // eighth of the crop, the narrowest rectangle) is paint; each crop has one.
+        for crop in b.chunks_exact(3 * 64 * 64) {
+            let painted_row = crop[..64 * 64]
+                .chunks_exact(64)
+                .any(|row| row.windows(8).any(|w| w.iter().all(|&v| v == w[0])));
+            assert!(painted_row, "a crop without a rectangle");
+        }
+        // Where nothing is painted the crops are the plain ones: some values agree.
+        assert!(b.iter().zip(&plain).any(|(a, p)| a == p));
+        assert_eq!(photos(dir.path()).with_shapes(0.0).batch(5, 11, 3), plain);
     }
 }
