@@ -17,15 +17,6 @@ fn aec() -> Command {
 const CAT: &str = "samples/images/cifar-test-0000-cat.png";
 const SHIP: &str = "samples/images/cifar-test-0001-ship.png";
 
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn compress_inspect_decompress() {
     let dir = tempfile::tempdir().unwrap();
@@ -77,7 +68,7 @@ fn many_inputs_with_out_dir_and_stdio() {
         .assert()
         .success();
     assert_eq!(
-        files_in(dir.path()),
+        tree(dir.path()),
         ["cifar-test-0000-cat.aec", "cifar-test-0001-ship.aec"]
     );
     let out = aec()
@@ -219,7 +210,7 @@ fn one_bad_input_fails_alone() {
             predicate::str::contains("no-such-image.png")
                 .and(predicate::str::contains("1 of 2 inputs failed")),
         );
-    assert_eq!(files_in(dir.path()), ["cifar-test-0000-cat.aec"]);
+    assert_eq!(tree(dir.path()), ["cifar-test-0000-cat.aec"]);
 }
 
 #[test]
@@ -301,7 +292,7 @@ fn errors_are_clear_and_leave_no_output() {
         .stderr(predicate::str::contains("missing.aec"));
     assert!(!dir.path().join("m.png").exists());
     // No temp files are left behind either.
-    assert!(files_in(dir.path()).iter().all(|f| !f.ends_with(".tmp")));
+    assert!(tree(dir.path()).iter().all(|f| !f.ends_with(".tmp")));
 }
 
 #[test]
@@ -418,7 +409,7 @@ fn rd_writes_table_csv_and_plot() {
                 .and(predicate::str::contains("| shipped f16 sparse≤0.1 |"))
                 .and(predicate::str::contains("| JPEG q50 |")),
         );
-    assert_eq!(files_in(&out), ["rd.csv", "rd.md", "rd.png"]);
+    assert_eq!(tree(&out), ["rd.csv", "rd.md", "rd.png"]);
     let csv = std::fs::read_to_string(out.join("rd.csv")).unwrap();
     // Labelled models form their own curves; unlabelled ones join the `aec` curves.
     assert!(csv.contains("\nshipped f16 sparse,shipped f16 sparse≤0.1,128,"));
