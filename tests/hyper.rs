@@ -184,6 +184,22 @@ fn train_hyper_writes_resumes_and_feeds_compress() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("multiple of 64"));
+    // Flat-coloured rectangles over a fraction of the batches: said, and trained with; a
+    // fraction outside 0 to 1 is refused.
+    let shapes = dir.path().join("shapes.safetensors");
+    tiny_training(&data, &shapes, "2")
+        .args(["--shape-fraction", "0.5"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "rectangles over the crops of 50% of the batches",
+        ));
+    assert!(shapes.exists());
+    tiny_training(&data, &dir.path().join("no.safetensors"), "2")
+        .args(["--shape-fraction", "1.5"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not a fraction from 0 to 1"));
     // Products in bfloat16: run, and said, by the CPU's bfloat16 kernel where it has one, in
     // f32 elsewhere; refused on burn's devices.
     let bf16 = dir.path().join("bf16.safetensors");
