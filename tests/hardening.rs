@@ -311,17 +311,17 @@ fn images_come_back_the_right_way_and_kind() {
     GrayImage::from_fn(40, 24, |x, y| image::Luma([(x * 6 + y) as u8]))
         .save(d.join("grey.png"))
         .unwrap();
-    let mut rgba = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut rgba)
-        .write_image(
-            RgbaImage::from_pixel(33, 20, image::Rgba([10, 200, 30, 128])).as_raw(),
-            33,
-            20,
-            image::ExtendedColorType::Rgba8,
-        )
-        .unwrap();
-    fs::write(d.join("alpha.png"), rgba).unwrap();
-    for name in ["phone.jpg", "grey.png", "alpha.png"] {
+    // An alpha channel that says something, and one opaque everywhere (as GIF's).
+    for (name, alpha) in [("alpha.png", 128), ("opaque.png", 255)] {
+        let mut rgba = Vec::new();
+        let mut pixels = RgbaImage::from_pixel(33, 20, image::Rgba([10, 200, 30, 255]));
+        pixels.put_pixel(32, 19, image::Rgba([10, 200, 30, alpha]));
+        image::codecs::png::PngEncoder::new(&mut rgba)
+            .write_image(pixels.as_raw(), 33, 20, image::ExtendedColorType::Rgba8)
+            .unwrap();
+        fs::write(d.join(name), rgba).unwrap();
+    }
+    for name in ["phone.jpg", "grey.png", "alpha.png", "opaque.png"] {
         let assert = aec()
             .arg("compress")
             .arg(d.join(name))
@@ -329,9 +329,11 @@ fn images_come_back_the_right_way_and_kind() {
             .arg(d.join("c"))
             .assert()
             .success();
-        if name == "alpha.png" {
-            assert.stderr(predicate::str::contains("alpha channel dropped"));
-        }
+        let dropped = predicate::str::contains("transparency dropped");
+        match name {
+            "alpha.png" => assert.stderr(dropped),
+            _ => assert.stderr(dropped.not()),
+        };
     }
     let decoded = |stem: &str| {
         let out = d.join(format!("{stem}-decoded.png"));

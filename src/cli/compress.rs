@@ -139,9 +139,9 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
                 input.display()
             );
         }
-        if image.color().has_alpha() && !alpha_warned.swap(true, Ordering::Relaxed) {
+        if see_through(&image) && !alpha_warned.swap(true, Ordering::Relaxed) {
             eprintln!(
-                "aec: warning: {}: alpha channel dropped (aec codes RGB)",
+                "aec: warning: {}: transparency dropped (aec codes RGB)",
                 input.display()
             );
         }
@@ -166,6 +166,19 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(line)
     }))
+}
+
+/// Whether some pixel is not fully opaque (GIF and many PNGs carry an alpha channel that is
+/// opaque everywhere: nothing is lost by dropping it).
+fn see_through(image: &DynamicImage) -> bool {
+    match image {
+        DynamicImage::ImageLumaA8(b) => b.pixels().any(|p| p[1] < u8::MAX),
+        DynamicImage::ImageRgba8(b) => b.pixels().any(|p| p[3] < u8::MAX),
+        DynamicImage::ImageLumaA16(b) => b.pixels().any(|p| p[1] < u16::MAX),
+        DynamicImage::ImageRgba16(b) => b.pixels().any(|p| p[3] < u16::MAX),
+        DynamicImage::ImageRgba32F(b) => b.pixels().any(|p| p[3] < 1.0),
+        other => other.color().has_alpha(),
+    }
 }
 
 /// Whether a file in a folder argument is an image to compress: its extension names a format
