@@ -3,6 +3,8 @@
 use std::path::Path;
 
 use assert_cmd::Command;
+
+mod common;
 use predicates::prelude::*;
 
 fn aec() -> Command {
@@ -374,6 +376,29 @@ fn crc32(data: &[u8]) -> u32 {
         }
     }
     !crc
+}
+
+/// `aec rd` over every built-in model holds one model's kernels at a time: loaded all at once,
+/// they took 3.3 GB; one at a time the largest (Q9's network) and the run's own buffers fit
+/// well under 1 GB.
+#[test]
+fn rd_of_every_built_in_model_holds_one_at_a_time() {
+    use assert_cmd::cargo::CommandCargoExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::cargo_bin("aec").unwrap();
+    cmd.args([
+        "rd",
+        "--builtin",
+        "--no-baselines",
+        "--data",
+        CAT,
+        "--out-dir",
+    ])
+    .arg(dir.path());
+    let (code, err, peak) = common::run_measured(cmd);
+    assert_eq!(code, 0, "{err}");
+    eprintln!("rd of every built-in model: peak {peak} bytes");
+    assert!(peak < 1_000_000_000, "rd peaked at {peak} bytes");
 }
 
 #[test]

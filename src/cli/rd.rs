@@ -103,7 +103,7 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
     let models = load_models(&a)?;
     if let Some(anchor) = &a.anchor {
         anyhow::ensure!(
-            models.iter().any(|(name, ..)| name == anchor),
+            models.iter().any(|m| m.name == *anchor),
             "--anchor {anchor}: no model of that name is measured"
         );
     }
@@ -112,8 +112,63 @@ pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A model to measure: row name, curve group, codec, the step it is measured at.
-type Measured = (String, String, Box<dyn ImageCodec>, Step);
+/// A model to measure: row name, curve group, where it comes from, what kind of model it is,
+/// the step it is measured at.
+struct Measured {
+    name: String,
+    group: String,
+    source: Source,
+    kind: Kind,
+    at: Step,
+}
+
+/// Where a measured model comes from. Each is loaded when its turn comes and dropped after it,
+/// so that a run holds one model's kernels at a time (every built-in model at once took 3.3 GB).
+enum Source {
+    Builtin(Builtin),
+    File(PathBuf),
+}
+
+impl Source {
+    fn codec(&self) -> anyhow::Result<Box<dyn ImageCodec>> {
+        Ok(match self {
+            Source::Builtin(b) => b.codec(MAX_PIXELS)?,
+            Source::File(path) => {
+                open_codec(path, MAX_PIXELS).with_context(|| format!("model {}", path.display()))?
+            }
+        })
+    }
+}
+
+/// What a model is measured at: its settings depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A whole-image model: its step, `--step`s, `--refine`.
+    WholeImage,
+    /// A tiled model with entropy-coding tables: one point.
+    TiledTables,
+    /// A tiled model of raw codes: `--precision`s and `--sparse` thresholds.
+    TiledRaw,
+}
+
+impl Measured {
+    /// `source`, loaded once now so that a bad model stops the run before any work.
+    fn new(name: String, group: String, source: Source, at: Step) -> anyhow::Result<Self> {
+        let codec = source.codec()?;
+        let kind = match codec.as_tiled().map(Codec::tables) {
+            None => Kind::WholeImage,
+            Some(Some(_)) => Kind::TiledTables,
+            Some(None) => Kind::TiledRaw,
+        };
+        Ok(Self {
+            name,
+            group,
+            source,
+            kind,
+            at,
+        })
+    }
+}
 
 fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
     for &s in &a.step {
@@ -131,8 +186,6 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
             Some((label, path)) if !label.is_empty() => (Some(label), PathBuf::from(path)),
             _ => (None, PathBuf::from(spec)),
         };
-        let codec =
-            open_codec(&path, MAX_PIXELS).with_context(|| format!("model {}", path.display()))?;
         let (name, group) = match label {
             Some(label) => (label.to_owned(), label.to_owned()),
             None => (
@@ -141,7 +194,7 @@ fn load_models(a: &RdArgs) -> anyhow::Result<Vec<Measured>> {
                 "aec".to_owned(),
             ),
         };
-        models.push((name, group, codec, Step::UNIT));
+        models.push(Measured::new(name, group, Source::File(path), Step::UNIT)?);
     }
     Ok(models)
 }
@@ -165,7 +218,7 @@ fn builtin_models() -> anyhow::Result<Vec<Measured>> {
                 format!("aec context-v{version}"),
             ),
         };
-        models.push((name, group, b.codec(MAX_PIXELS)?, Step::UNIT));
+        models.push(Measured::new(name, group, Source::Builtin(b), Step::UNIT)?);
     }
     Ok(models)
 }
@@ -188,7 +241,8 @@ fn quality_models(a: &RdArgs, builtin: bool) -> anyhow::Result<Vec<Measured>> {
     for value in qualities {
         let q = Quality::from_value(value)?;
         let name = format!("aec Q{value}");
-        models.push((name, "aec".into(), q.model().codec(MAX_PIXELS)?, q.step));
+        let source = Source::Builtin(q.model());
+        models.push(Measured::new(name, "aec".into(), source, q.step)?);
     }
     Ok(models)
 }
@@ -230,10 +284,10 @@ fn measure_all(
     } else {
         0
     };
-    let settings = |(_, _, c, at): &Measured| match c.as_tiled().map(Codec::tables) {
-        Some(None) => a.precision.len() + a.sparse.len(),
-        Some(Some(_)) => 1,
-        None => 1 + other_steps(a, *at).len() + usize::from(a.refine.is_some()),
+    let settings = |m: &Measured| match m.kind {
+        Kind::TiledRaw => a.precision.len() + a.sparse.len(),
+        Kind::TiledTables => 1,
+        Kind::WholeImage => 1 + other_steps(a, m.at).len() + usize::from(a.refine.is_some()),
     };
     let total = models.iter().map(settings).sum::<usize>() + baselines;
     let bar = ProgressBar::new(total as u64);
@@ -307,7 +361,15 @@ fn measure_models(
     models: &[Measured],
     step: &mut dyn FnMut(String, &str, RdPoint),
 ) -> anyhow::Result<()> {
-    for (name, group, codec, at) in models {
+    for Measured {
+        name,
+        group,
+        source,
+        at,
+        ..
+    } in models
+    {
+        let codec = source.codec()?;
         let Some(codec) = codec.as_tiled() else {
             let options = CompressOptions {
                 step: *at,
