@@ -17,7 +17,7 @@ pub const CIFAR_RECORD: usize = 1 + TILE_VALUES;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// A file or folder could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         /// What was being read.
         path: PathBuf,
@@ -246,7 +246,12 @@ pub(crate) fn images_below(dir: &Path) -> Result<(Vec<PathBuf>, Vec<Skipped>), D
                         found.push(path);
                     }
                 } else {
-                    return Err(io(&path, e.into()));
+                    // The system's own error where there is one (walkdir's repeats it).
+                    let error = match e.into_io_error() {
+                        Some(error) => error,
+                        None => std::io::Error::other("cannot walk the folder"),
+                    };
+                    return Err(io(&path, error));
                 }
                 continue;
             }

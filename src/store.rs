@@ -27,7 +27,7 @@ const FORMAT_NAME: &str = "aec-model";
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// The file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: String,
@@ -35,13 +35,13 @@ pub enum ModelError {
         source: std::io::Error,
     },
     /// The bytes are not a safetensors file.
-    #[error("not a safetensors model file: {0}")]
+    #[error("not a safetensors model file")]
     Safetensors(#[from] safetensors::SafeTensorError),
     /// The file's aec metadata entry does not parse.
-    #[error("not an aec model: bad metadata: {0}")]
+    #[error("not an aec model: bad metadata")]
     Metadata(#[from] serde_json::Error),
     /// The file describes a model size aec does not build.
-    #[error("not an aec model: {0}")]
+    #[error("not an aec model")]
     Config(#[from] crate::model::ConfigError),
     /// The hyper-synthesis has no integer form.
     #[error(transparent)]

@@ -35,7 +35,7 @@ pub enum RdError {
         reason: String,
     },
     /// A codec failed on an image.
-    #[error("{codec} on image {index}: {source}")]
+    #[error("{codec} on image {index}")]
     Codec {
         /// Which codec and setting.
         codec: String,

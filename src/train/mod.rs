@@ -188,7 +188,7 @@ pub enum TrainError {
     #[error(transparent)]
     Model(#[from] ModelError),
     /// A file could not be written.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: PathBuf,
