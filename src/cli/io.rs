@@ -65,8 +65,8 @@ pub struct Input {
 }
 
 /// The arguments with each folder replaced by the files under it that `wanted` accepts, in
-/// name order (`what` names them in the error for a folder with none). Links are not followed
-/// inside a folder, so a cycle cannot make the walk endless.
+/// name order (`what` names them in the error for a folder with none). Links to files count
+/// as files; links to folders are not followed, so a cycle cannot make the walk endless.
 pub fn expand_inputs(
     args: &[PathBuf],
     wanted: impl Fn(&Path) -> bool,
@@ -85,7 +85,8 @@ pub fn expand_inputs(
         for entry in walkdir::WalkDir::new(arg).sort_by_file_name() {
             let entry = entry.with_context(|| format!("cannot list {}", arg.display()))?;
             let path = entry.path();
-            if entry.file_type().is_file() && wanted(path) {
+            let file = entry.file_type().is_file() || (entry.path_is_symlink() && path.is_file());
+            if file && wanted(path) {
                 let parent = path.parent().unwrap_or(arg);
                 let sub = parent
                     .strip_prefix(arg)
