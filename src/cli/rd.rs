@@ -152,13 +152,18 @@ enum Kind {
 }
 
 impl Measured {
-    /// `source`, loaded once now so that a bad model stops the run before any work.
+    /// A model to measure; a file is loaded once now, so that a bad one stops the run before
+    /// any work (a built-in model's kind is known from its name).
     fn new(name: String, group: String, source: Source, at: Step) -> anyhow::Result<Self> {
-        let codec = source.codec()?;
-        let kind = match codec.as_tiled().map(Codec::tables) {
-            None => Kind::WholeImage,
-            Some(Some(_)) => Kind::TiledTables,
-            Some(None) => Kind::TiledRaw,
+        let kind = match &source {
+            Source::Builtin(Builtin::Reference) => Kind::TiledRaw,
+            Source::Builtin(Builtin::Tiled(_)) => Kind::TiledTables,
+            Source::Builtin(_) => Kind::WholeImage,
+            Source::File(_) => match source.codec()?.as_tiled().map(Codec::tables) {
+                None => Kind::WholeImage,
+                Some(Some(_)) => Kind::TiledTables,
+                Some(None) => Kind::TiledRaw,
+            },
         };
         Ok(Self {
             name,
