@@ -339,8 +339,7 @@ fn write_results(
         a.mark_reference
             .then_some((512.0, 21.1, "notebook: 128 x f32 = 512 B, ~21.1 dB"));
     let title = format!("{} ({} images)", set.name, set.images.len());
-    rd::plot(&a.out_dir.join("rd.png"), &title, points, axis, reference)?;
-    let exact = points.len() - rd::plotted(points, axis).len();
+    let exact = rd::plot(&a.out_dir.join("rd.png"), &title, points, axis, reference)?;
     if exact > 0 {
         eprintln!("{exact} setting(s) of an infinite mean PSNR (an image coded exactly) left out of rd.png");
     }

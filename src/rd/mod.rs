@@ -252,6 +252,6 @@ mod report;
 mod tools;
 
 pub use measure::{measure_aec, measure_jpeg, measure_webp, measure_whole_image};
-pub use plot::{plot, plotted, Axis};
+pub use plot::{plot, Axis};
 pub use report::{bd_against, bd_markdown, bd_rates, to_csv, to_markdown, BdRow};
 pub use tools::{avif_quantizer, find_tool, measure_avif, measure_jxl};

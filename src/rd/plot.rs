@@ -13,23 +13,36 @@ pub enum Axis {
     BitsPerPixel,
 }
 
+impl Axis {
+    /// A point's position along this axis.
+    pub fn x(self, p: &RdPoint) -> f64 {
+        match self {
+            Axis::BytesPerImage => p.bytes_per_image,
+            Axis::BitsPerPixel => p.bits_per_pixel,
+        }
+    }
+}
+
 /// Draws PSNR (mean of per-image) against size, one curve per family; `reference` marks one
 /// labelled point (e.g. the notebook's 512 bytes, 21.1 dB). Points of an infinite mean PSNR (an
-/// image reconstructed exactly) have no place on the axis and are left out ([`plotted`]).
+/// image reconstructed exactly) have no place on the axis: they are left out, and their count
+/// returned. (An infinite one made the axis labelling run without end, its memory growing.)
 pub fn plot(
     path: &Path,
     title: &str,
     points: &[RdPoint],
     axis: Axis,
     reference: Option<(f64, f64, &str)>,
-) -> Result<(), RdError> {
+) -> Result<usize, RdError> {
     use plotters::prelude::*;
     let err = |e: String| RdError::Plot(e);
-    let x_of = |p: &RdPoint| match axis {
-        Axis::BytesPerImage => p.bytes_per_image,
-        Axis::BitsPerPixel => p.bits_per_pixel,
-    };
-    let points = &plotted(points, axis);
+    let x_of = |p: &RdPoint| axis.x(p);
+    let all = points.len();
+    let points: &[RdPoint] = &points
+        .iter()
+        .filter(|p| x_of(p).is_finite() && p.psnr_mean.is_finite())
+        .cloned()
+        .collect::<Vec<_>>();
     let mut corners: Vec<(f64, f64)> = points.iter().map(|p| (x_of(p), p.psnr_mean)).collect();
     corners.extend(reference.map(|(x, y, _)| (x, y)));
     let (xmax, ymin, ymax) = bounds(&corners);
@@ -64,7 +77,7 @@ pub fn plot(
         .draw()
         .map_err(|e| err(e.to_string()))?;
     root.present().map_err(|e| err(e.to_string()))?;
-    Ok(())
+    Ok(all - points.len())
 }
 
 /// The chart of [`plot`]: f64 coordinates on a bitmap.
@@ -140,22 +153,6 @@ fn bounds(points: &[(f64, f64)]) -> (f64, f64, f64) {
     )
 }
 
-/// The points a plot can show: those of a finite size and PSNR. (An infinite one made the
-/// axis labelling run without end, its memory growing.)
-pub fn plotted(points: &[RdPoint], axis: Axis) -> Vec<RdPoint> {
-    points
-        .iter()
-        .filter(|p| {
-            let x = match axis {
-                Axis::BytesPerImage => p.bytes_per_image,
-                Axis::BitsPerPixel => p.bits_per_pixel,
-            };
-            x.is_finite() && p.psnr_mean.is_finite()
-        })
-        .cloned()
-        .collect()
-}
-
 /// The points' families in order of first appearance.
 fn families(points: &[RdPoint]) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
@@ -199,8 +196,9 @@ mod tests {
         }
     }
 
-    /// A setting with an image coded exactly (JPEG of a flat one: an infinite PSNR) is left out, and the plot
-    /// of the rest is drawn; on a thread, so that a plot that never ends fails the test.
+    /// A setting with an image coded exactly (JPEG of a flat one: an infinite PSNR) is left
+    /// out, and the plot of the rest is drawn; on a thread, so that a plot that never ends fails
+    /// the test.
     #[test]
     fn exact_points_are_left_out_and_the_plot_finishes() {
         let points = vec![
@@ -209,7 +207,6 @@ mod tests {
             point("aec", 0.06, 28.6),
             point("aec", 0.1, 37.0),
         ];
-        assert_eq!(plotted(&points, Axis::BitsPerPixel).len(), 3);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rd.png");
         let (send, receive) = std::sync::mpsc::channel();
@@ -218,9 +215,10 @@ mod tests {
             let _ = send.send(plot(&target, "flat", &points, Axis::BitsPerPixel, None));
         });
         let done = receive.recv_timeout(std::time::Duration::from_secs(120));
-        assert!(matches!(done, Ok(Ok(()))), "{done:?}");
+        assert!(matches!(done, Ok(Ok(1))), "{done:?}");
         assert!(std::fs::metadata(&path).unwrap().len() > 0);
         let none = [point("JPEG", 0.09, f64::INFINITY)];
-        plot(&path, "nothing finite", &none, Axis::BitsPerPixel, None).unwrap();
+        let left_out = plot(&path, "nothing finite", &none, Axis::BitsPerPixel, None).unwrap();
+        assert_eq!(left_out, 1);
     }
 }
