@@ -1,6 +1,7 @@
-//! Arbitrary bytes through the version 2 reader and the symbol decoder. Neither may panic;
-//! a file `AnyFile` accepts must re-encode to exactly the input and agree with `AnyHeader`;
-//! a symbol stream `decode_symbols` accepts must be exactly what `encode_symbols` writes for
+//! Arbitrary bytes through the version 2 reader, its alpha planes and the symbol decoder.
+//! None may panic; a file `AnyFile` accepts must re-encode to exactly the input and agree
+//! with `AnyHeader`; an alpha plane it inflates must survive the writer's round trip; a symbol
+//! stream `decode_symbols` accepts must be exactly what `encode_symbols` writes for
 //! the decoded symbols (the stream's canonical form makes that hold for every accepted
 //! stream, see SPEC.md §14.3).
 //!
@@ -14,8 +15,8 @@
 use std::sync::OnceLock;
 
 use aec_format::{
-    decode_symbols, encode_symbols, AnyFile, AnyHeader, FormatError, Limits, SymbolTable,
-    SymbolTables,
+    decode_symbols, encode_symbols, AlphaPlane, AnyFile, AnyHeader, CodedFile, FormatError,
+    Limits, SymbolTable, SymbolTables,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -86,6 +87,25 @@ fn check_stream(payload: &[u8], tables: &SymbolTables, count: usize) {
     }
 }
 
+/// An accepted file's alpha plane: inflating never panics; a plane it gives is the image's
+/// size, not opaque, and (when small) survives the writer's own round trip.
+fn check_alpha(file: &CodedFile) {
+    match file.decode_alpha() {
+        Ok(None) => assert!(file.alpha.is_none()),
+        Ok(Some(plane)) => {
+            assert_eq!(plane.len() as u64, file.header().pixels());
+            assert!(plane.iter().any(|&a| a < 255));
+            if plane.len() <= 1 << 16 {
+                let again = AlphaPlane::encode(&plane, file.width, file.height).expect("a plane");
+                let back = again.decode(file.width, file.height, 0).expect("decodes");
+                assert_eq!(back, plane);
+            }
+        }
+        Err(FormatError::AlphaStream { .. } | FormatError::OpaqueAlpha { .. }) => {}
+        Err(e) => panic!("unexpected error from the alpha plane: {e}"),
+    }
+}
+
 fn check_file(data: &[u8]) {
     let parsed = AnyFile::from_bytes_with_limits(data, &Limits::default());
     let header = AnyHeader::parse(data);
@@ -102,6 +122,7 @@ fn check_file(data: &[u8]) {
     let Ok(AnyFile::V2(file)) = parsed else {
         return;
     };
+    check_alpha(&file);
     for m in models() {
         let l = m.tables.code_length();
         let Ok(count) = file

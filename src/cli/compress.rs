@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use aec::codec::alpha::{attach, encode_alpha};
 use aec::codec::colour::{self, ColourError, Conversion};
 use aec::codec::hyper::{RefineReport, Step};
 use aec::codec::target::Target;
 use aec::codec::{CodecError, CompressOptions, ImageCodec, Quality, MAX_PIXELS, MAX_SIDE};
-use aec::format::Precision;
+use aec::format::{AlphaPlane, Precision};
 use aec::metrics;
 use anyhow::{bail, Context};
 use clap::Args;
@@ -37,8 +38,9 @@ use super::runner::for_each_input;
 Any image the image crate reads (PNG, JPEG, WebP, BMP, TIFF, ...), of any size up to
 65,535 pixels a side and --max-pixels in all. EXIF orientation is applied first, and an ICC
 profile other than sRGB's converts the colours to sRGB (what aec codes). Grey images
-are coded as RGB and decode to grey; alpha is dropped. Without -o, each IN is written beside
-itself as IN.aec. A folder stands for the images under it (by extension, in all its subfolders;
+are coded as RGB and decode to grey. Transparency is kept losslessly, as an alpha plane beside
+the lossy colour (except by the reference model). Without -o, each IN is written beside itself
+as IN.aec. A folder stands for the images under it (by extension, in all its subfolders;
 --out-dir gets the same subfolders). Two inputs that would write the same file (a.png and a.jpg)
 are refused before any work. Existing outputs are kept unless --force.")]
 pub struct CompressArgs {
@@ -139,16 +141,23 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
                 input.display()
             );
         }
-        if see_through(&image) && !alpha_warned.swap(true, Ordering::Relaxed) {
+        let alpha = encode_alpha(&image)?;
+        let made = match &search {
+            Some(search) => search.run(&image, &options, alpha.as_ref())?,
+            None => encode(
+                codec.as_ref(),
+                &image,
+                &options,
+                alpha.as_ref(),
+                shown.clone(),
+            )?,
+        };
+        if alpha.is_some() && made.alpha.is_none() && !alpha_warned.swap(true, Ordering::Relaxed) {
             eprintln!(
-                "aec: warning: {}: transparency dropped (aec codes RGB)",
+                "aec: warning: {}: transparency dropped (the reference model's version 1 files carry none)",
                 input.display()
             );
         }
-        let made = match &search {
-            Some(search) => search.run(&image, &options)?,
-            None => encode(codec.as_ref(), &image, &options, shown.clone())?,
-        };
         write_output(output, &made.bytes, a.force)?;
         let mut line = summary(input, output, &image, input_len, &made);
         if let Some(Ok(Conversion::Converted)) = colour {
@@ -166,19 +175,6 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(line)
     }))
-}
-
-/// Whether some pixel is not fully opaque (GIF and many PNGs carry an alpha channel that is
-/// opaque everywhere: nothing is lost by dropping it).
-fn see_through(image: &DynamicImage) -> bool {
-    match image {
-        DynamicImage::ImageLumaA8(b) => b.pixels().any(|p| p[1] < u8::MAX),
-        DynamicImage::ImageRgba8(b) => b.pixels().any(|p| p[3] < u8::MAX),
-        DynamicImage::ImageLumaA16(b) => b.pixels().any(|p| p[1] < u16::MAX),
-        DynamicImage::ImageRgba16(b) => b.pixels().any(|p| p[3] < u16::MAX),
-        DynamicImage::ImageRgba32F(b) => b.pixels().any(|p| p[3] < 1.0),
-        other => other.color().has_alpha(),
-    }
 }
 
 /// Whether a file in a folder argument is an image to compress: its extension names a format
@@ -216,13 +212,17 @@ pub(super) struct Made<'a> {
     pub setting: Option<String>,
     /// What refinement did, if it ran.
     pub refined: Option<RefineReport>,
+    /// The bytes of the alpha section, where the file carries the image's transparency.
+    pub alpha: Option<usize>,
 }
 
-/// `image` compressed by `codec` with `options`.
+/// `image` compressed by `codec` with `options`, with `alpha` where the file's version
+/// carries it.
 fn encode<'a>(
     codec: &'a dyn ImageCodec,
     image: &DynamicImage,
     options: &CompressOptions,
+    alpha: Option<&AlphaPlane>,
     setting: Option<String>,
 ) -> anyhow::Result<Made<'a>> {
     let (bytes, refined) = match codec.as_hyper() {
@@ -231,13 +231,18 @@ fn encode<'a>(
             let rgb = image.to_rgb8();
             hyper.compress_refined(&rgb, channels, options.refine_steps, options.step)?
         }
-        _ => (codec.compress(image, options)?, None),
+        _ => (codec.compress_colour(image, options)?, None),
+    };
+    let (bytes, kept) = match alpha {
+        Some(a) => attach(bytes, a)?,
+        None => (bytes, false),
     };
     Ok(Made {
         bytes,
         codec,
         setting,
         refined,
+        alpha: alpha.filter(|_| kept).map(AlphaPlane::encoded_len),
     })
 }
 
@@ -261,6 +266,9 @@ fn summary(
     );
     if let Some(setting) = &made.setting {
         line.push_str(&format!(", {setting}"));
+    }
+    if let Some(n) = made.alpha {
+        line.push_str(&format!(", alpha {n} bytes"));
     }
     line
 }

@@ -1,12 +1,14 @@
 //! `aec decompress`: `.aec` files to images.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use aec::codec::MAX_PIXELS;
 use aec::format::AnyHeader;
 use anyhow::Context;
 use clap::Args;
+use image::codecs::pnm::{PnmEncoder, PnmSubtype, SampleEncoding};
+use image::{DynamicImage, ImageFormat};
 
 use super::io::{
     check_overwrite, expand_inputs, has_extension, output_format, output_paths, read_input,
@@ -27,7 +29,8 @@ The model is the one whose SHA-256 starts with the file's model id: the built-in
 --model FILE, or a *.safetensors file in --model-dir / AEC_MODEL_DIR. Without -o, each IN.aec
 is written beside itself as IN.png; a folder stands for the .aec files under it (in all its
 subfolders, which --out-dir repeats). The output format follows the extension (an unknown one is
-refused) or --format. Grey sources decode to grey images.")]
+refused) or --format. Grey sources decode to grey images, transparent ones with their alpha
+(except as JPEG or PPM/PGM, which have none: .pam keeps it).")]
 pub struct DecompressArgs {
     /// .aec files to decompress, or folders of them ('-' reads standard input).
     #[arg(required = true)]
@@ -82,19 +85,70 @@ pub fn decompress(a: DecompressArgs) -> anyhow::Result<ExitCode> {
         // the payload is read.
         let header = AnyHeader::parse(&bytes)?;
         let codec = resolver.codec_for(header.model_id())?;
-        let image = codec.decode_bytes(&bytes)?;
-        let mut encoded = std::io::Cursor::new(Vec::new());
-        image
-            .write_to(&mut encoded, format)
-            .with_context(|| format!("cannot encode {format:?}"))?;
-        write_output(output, encoded.get_ref(), a.force)?;
+        let image = without_alpha_for(codec.decode_bytes(&bytes)?, format, output);
+        let encoded = encode_image(&image, format, output)?;
+        write_output(output, &encoded, a.force)?;
         Ok(format!(
             "{} -> {}: {}x{}, {} bytes",
             input.display(),
             output.display(),
             header.width(),
             header.height(),
-            encoded.get_ref().len()
+            encoded.len()
         ))
     }))
+}
+
+/// Whether `output` is named `*.EXT`.
+fn named(output: &Path, ext: &str) -> bool {
+    output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
+/// `image` without its alpha channel where `format` cannot store one: JPEG, and the PNM family
+/// except PAM.
+fn without_alpha_for(image: DynamicImage, format: ImageFormat, output: &Path) -> DynamicImage {
+    let keeps = match format {
+        ImageFormat::Jpeg => false,
+        ImageFormat::Pnm => named(output, "pam"),
+        _ => true,
+    };
+    match image {
+        DynamicImage::ImageLumaA8(_) if !keeps => DynamicImage::ImageLuma8(image.to_luma8()),
+        DynamicImage::ImageRgba8(_) if !keeps => DynamicImage::ImageRgb8(image.to_rgb8()),
+        other => other,
+    }
+}
+
+/// The bytes of `image` in `format`. The PNM family's subtype follows the extension (the image
+/// crate would write PAM under any name): `.pgm` grey, `.pam` PAM, otherwise (`.ppm`, `.pnm`,
+/// standard output) binary PPM for colour and PGM for grey.
+fn encode_image(
+    image: &DynamicImage,
+    format: ImageFormat,
+    output: &Path,
+) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let grey = !image.color().has_color();
+    let written = match format {
+        ImageFormat::Pnm if !named(output, "pam") => {
+            let (subtype, image) = if named(output, "pgm") || (grey && !named(output, "ppm")) {
+                (
+                    PnmSubtype::Graymap(SampleEncoding::Binary),
+                    image.to_luma8().into(),
+                )
+            } else {
+                (
+                    PnmSubtype::Pixmap(SampleEncoding::Binary),
+                    image.to_rgb8().into(),
+                )
+            };
+            let image: DynamicImage = image;
+            image.write_with_encoder(PnmEncoder::new(&mut out).with_subtype(subtype))
+        }
+        _ => image.write_to(&mut std::io::Cursor::new(&mut out), format),
+    };
+    written.with_context(|| format!("cannot encode {format:?}"))?;
+    Ok(out)
 }

@@ -136,6 +136,7 @@ fn inspect_coded(a: &InspectArgs, bytes: &[u8], h: &CodedHeader) -> anyhow::Resu
     let file = CodedFile::from_bytes_with_limits(bytes, &Limits::default())
         .with_context(|| format!("{}", a.file.display()))?;
     let resolver = ModelResolver::new(&a.model, None, MAX_PIXELS)?;
+    let alpha_len = file.alpha.as_ref().map_or(0, |p| p.encoded_len());
     let mut report = json!({
         "file": a.file.display().to_string(),
         "bytes": bytes.len(),
@@ -145,10 +146,21 @@ fn inspect_coded(a: &InspectArgs, bytes: &[u8], h: &CodedHeader) -> anyhow::Resu
         "width": h.width,
         "height": h.height,
         "channels": h.channels,
-        "overhead_bytes": bytes.len() - file.payload.len(),
+        "overhead_bytes": bytes.len() - file.payload.len() - alpha_len,
         "payload_bytes": file.payload.len(),
         "bits_per_pixel": bytes.len() as f64 * 8.0 / h.pixels() as f64,
     });
+    if let Some(alpha) = &file.alpha {
+        // Inflated here so that a damaged plane is reported, not only its length.
+        let plane = file
+            .decode_alpha()
+            .with_context(|| format!("{}", a.file.display()))?
+            .context("an alpha plane")?;
+        report["alpha_bytes"] = json!(alpha_len);
+        report["alpha_filter"] = json!(format!("{:?}", alpha.filter));
+        report["alpha_transparent_fraction"] =
+            json!(plane.iter().filter(|&&v| v == 0).count() as f64 / plane.len() as f64);
+    }
     if h.kind == aec::format::ModelKind::WholeImageHyperprior {
         // The latents' quantization step (1 unless the file is kind 3), and the --quality
         // that makes such files, when a built-in level made it.

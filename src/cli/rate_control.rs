@@ -6,7 +6,8 @@ use std::sync::OnceLock;
 
 use aec::codec::hyper::{Analysed, Step};
 use aec::codec::target::{self, Attempt, Target};
-use aec::codec::{Builtin, CodecError, CompressOptions, ImageCodec, Quality};
+use aec::codec::{self, Builtin, CodecError, CompressOptions, ImageCodec, Quality};
+use aec::format::AlphaPlane;
 use anyhow::bail;
 use image::DynamicImage;
 
@@ -48,8 +49,14 @@ impl<'a> Search<'a> {
         })
     }
 
-    /// The file meeting the target for `image`, the setting and the codec that made it.
-    pub fn run(&self, image: &DynamicImage, options: &CompressOptions) -> anyhow::Result<Made<'_>> {
+    /// The file meeting the target for `image`, with `alpha` attached to every file tried (so
+    /// that a size target counts it), the setting and the codec that made it.
+    pub fn run(
+        &self,
+        image: &DynamicImage,
+        options: &CompressOptions,
+        alpha: Option<&AlphaPlane>,
+    ) -> anyhow::Result<Made<'_>> {
         let range = match self.scale {
             Scale::Levels(_) => (Quality::MIN, Quality::max()),
             Scale::Steps(_) => (-2.0, 2.0),
@@ -73,7 +80,11 @@ impl<'a> Search<'a> {
                     let (_, a) = analysed.as_ref().expect("analysed above");
                     hyper.compress_analysed(a, channels, step)?
                 }
-                _ => codec.compress(image, &CompressOptions { step, ..*options })?,
+                _ => codec.compress_colour(image, &CompressOptions { step, ..*options })?,
+            };
+            let bytes = match alpha {
+                Some(a) => codec::alpha::attach(bytes, a)?.0,
+                None => bytes,
             };
             let psnr = match self.target {
                 Target::Psnr(_) => Some(verify(codec, image, &bytes)?),
@@ -92,6 +103,7 @@ impl<'a> Search<'a> {
             Scale::Steps(_) => format!("step {}", step.value()),
         };
         Ok(Made {
+            alpha: alpha.map(AlphaPlane::encoded_len),
             bytes: found.bytes,
             codec,
             setting: Some(setting),

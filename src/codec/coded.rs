@@ -49,6 +49,7 @@ impl Entropy {
             width,
             height,
             step: aec_format::UNIT_STEP,
+            alpha: None,
             payload: encode_symbols(&symbols, &self.symbols)?,
         };
         Ok(file.to_bytes()?)

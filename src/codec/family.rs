@@ -5,6 +5,7 @@ use std::path::Path;
 
 use image::{DynamicImage, RgbImage};
 
+use super::alpha;
 use super::hyper::HyperCodec;
 use super::{to_grey, Codec, CodecError, CompressOptions};
 use crate::model::hyper::file::HyperModel;
@@ -36,8 +37,23 @@ pub trait ImageCodec: Send + Sync {
         None
     }
 
-    /// Compresses an image to the bytes of a `.aec` file.
+    /// Compresses an image to the bytes of a `.aec` file, its transparency included where
+    /// the file's version carries it ([`alpha`](super::alpha); version 1 files drop it).
     fn compress(
+        &self,
+        image: &DynamicImage,
+        options: &CompressOptions,
+    ) -> Result<Vec<u8>, CodecError> {
+        let bytes = self.compress_colour(image, options)?;
+        match alpha::encode_alpha(image)? {
+            Some(plane) => Ok(alpha::attach(bytes, &plane)?.0),
+            None => Ok(bytes),
+        }
+    }
+
+    /// Compresses an image's colour (grey or RGB) to the bytes of a `.aec` file without an
+    /// alpha plane.
+    fn compress_colour(
         &self,
         image: &DynamicImage,
         options: &CompressOptions,
@@ -52,15 +68,16 @@ pub trait ImageCodec: Send + Sync {
 
     /// Parses and decodes a file's bytes, checking its header first (so a file this codec
     /// cannot decode costs no allocation): grey for a grey source (one or two channels), RGB
-    /// otherwise.
+    /// otherwise, with the file's alpha plane where it has one.
     fn decode_bytes(&self, bytes: &[u8]) -> Result<DynamicImage, CodecError> {
         let header = aec_format::AnyHeader::parse(bytes)?;
         let rgb = self.decode_rgb(bytes)?;
-        Ok(if header.channels() <= 2 {
+        let colour = if header.channels() <= 2 {
             DynamicImage::ImageLuma8(to_grey(&rgb))
         } else {
             DynamicImage::ImageRgb8(rgb)
-        })
+        };
+        alpha::apply(colour, bytes)
     }
 }
 

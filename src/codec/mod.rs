@@ -1,8 +1,8 @@
 //! The codec: any image to `.aec` bytes and back, through a model.
 //!
-//! An image becomes RGB8 (grey is replicated, alpha dropped, 16-bit and float images rounded),
-//! is padded on the right and bottom by repeating its edge pixels up to whole 32×32 tiles
-//! ([`tiles`]), and every tile is coded in batches. A model without a prior stores its codes
+//! An image becomes RGB8 (grey is replicated, 16-bit and float images rounded; its alpha, if
+//! any, travels losslessly beside it, [`alpha`]), is padded on the right and bottom by
+//! repeating its edge pixels up to whole 32×32 tiles ([`tiles`]), and every tile is coded in batches. A model without a prior stores its codes
 //! as numbers (`.aec` version 1, `raw.rs`); a model with a prior quantizes them to integer
 //! symbols and entropy-codes all of an image's symbols in one stream (`.aec` version 2,
 //! [`coded`]). Decoding reverses this and crops to the original size; a grey source decodes to
@@ -11,6 +11,7 @@
 //! One pixel limit, [`MAX_PIXELS`] unless [`Codec::with_max_pixels`] lowers it, holds for both
 //! directions, so that every file `compress` writes can be decoded.
 
+pub mod alpha;
 mod builtin;
 pub mod coded;
 pub mod colour;

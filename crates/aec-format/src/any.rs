@@ -64,6 +64,11 @@ impl AnyHeader {
         }
     }
 
+    /// Whether the file carries an alpha plane (version 2 only).
+    pub fn has_alpha(&self) -> bool {
+        matches!(self, AnyHeader::V2(h) if h.alpha)
+    }
+
     /// The model id: 16 bytes in version 1, 8 in version 2 (both a prefix of the model
     /// file's SHA-256).
     pub fn model_id(&self) -> &[u8] {

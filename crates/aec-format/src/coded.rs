@@ -1,8 +1,9 @@
 //! Version 2 files: [`CodedHeader`] and [`CodedFile`], an entropy-coded symbol stream in a
 //! small header and a CRC.
 
+use crate::alpha::{check_ratio, ALPHA_FLAG, ALPHA_HEAD_LEN};
 use crate::header::{in_range, magic_and_version, Cursor};
-use crate::{FormatError, Limits, MAGIC};
+use crate::{AlphaFilter, AlphaPlane, FormatError, Limits, MAGIC};
 
 /// The version byte of a [`CodedFile`].
 pub const VERSION_CODED: u8 = 2;
@@ -112,13 +113,21 @@ pub struct CodedHeader {
     /// The latents' quantization step in 256ths ([`UNIT_STEP`] = 1): stored only by a
     /// whole-image file with another step (kind byte 3), 1 to 65535.
     pub step: u16,
+    /// Whether an alpha section follows the header (kind byte bit 7; SPEC.md §13.4).
+    pub alpha: bool,
 }
 
-/// The kind byte of a file of `kind` with quantization step `step`.
-fn kind_byte(kind: ModelKind, step: u16) -> u8 {
-    match kind {
+/// The kind byte of a file of `kind` with quantization step `step`, and bit 7 for an alpha
+/// plane.
+fn kind_byte(kind: ModelKind, step: u16, alpha: bool) -> u8 {
+    let k = match kind {
         ModelKind::WholeImageHyperprior if step != UNIT_STEP => KIND_STEP,
         _ => kind.to_byte(),
+    };
+    if alpha {
+        k | ALPHA_FLAG
+    } else {
+        k
     }
 }
 
@@ -134,10 +143,11 @@ impl CodedHeader {
 
     /// The fields after the version byte; `c` is at offset 5.
     pub(crate) fn parse_after_version(c: &mut Cursor<'_>) -> Result<CodedHeader, FormatError> {
-        let k = c.u8()?;
+        let byte = c.u8()?;
+        let (k, alpha) = (byte & !ALPHA_FLAG, byte & ALPHA_FLAG != 0);
         let kind = match k {
             KIND_STEP => ModelKind::WholeImageHyperprior,
-            _ => ModelKind::from_byte(k).ok_or(FormatError::UnsupportedKind { kind: k })?,
+            _ => ModelKind::from_byte(k).ok_or(FormatError::UnsupportedKind { kind: byte })?,
         };
         let channels = c.u8()?;
         if !(1..=4).contains(&channels) {
@@ -145,6 +155,9 @@ impl CodedHeader {
                 channels,
                 offset: 6,
             });
+        }
+        if alpha && channels % 2 == 1 {
+            return Err(FormatError::AlphaChannels { channels });
         }
         let model_id: [u8; 8] = c.take(8)?.try_into().expect("8 bytes");
         debug_assert_eq!(c.pos, CODED_WIDTH_OFFSET);
@@ -165,13 +178,14 @@ impl CodedHeader {
             width,
             height,
             step,
+            alpha,
         })
     }
 
     /// Length of the header in bytes: 15 plus the two varints, plus 2 for a stored step:
     /// 17 to 23.
     pub fn encoded_len(&self) -> usize {
-        let step = if kind_byte(self.kind, self.step) == KIND_STEP {
+        let step = if kind_byte(self.kind, self.step, false) == KIND_STEP {
             2
         } else {
             0
@@ -180,9 +194,9 @@ impl CodedHeader {
     }
 
     /// The file's kind byte: the family's, or 3 for a whole-image file with a step other
-    /// than [`UNIT_STEP`].
+    /// than [`UNIT_STEP`]; with bit 7 set where an alpha plane follows.
     pub fn kind_byte(&self) -> u8 {
-        kind_byte(self.kind, self.step)
+        kind_byte(self.kind, self.step, self.alpha)
     }
 
     /// The quantization step as a number (1 for [`UNIT_STEP`]).
@@ -273,6 +287,8 @@ pub struct CodedFile {
     /// The latents' quantization step in 256ths: [`UNIT_STEP`] for a tiled model's file, 1 to
     /// 65535 for a whole-image model's.
     pub step: u16,
+    /// The source's transparency, where some pixel was not opaque (channels 2 or 4 only).
+    pub alpha: Option<AlphaPlane>,
     /// The symbol stream ([`crate::encode_symbols`]'s output): possibly empty, never ending
     /// with a zero byte.
     pub payload: Vec<u8>,
@@ -288,6 +304,7 @@ impl CodedFile {
             width: self.width,
             height: self.height,
             step: self.step,
+            alpha: self.alpha.is_some(),
         }
     }
 
@@ -315,13 +332,37 @@ impl CodedFile {
                 "ends with a zero byte, which a symbol stream never does".to_string(),
             );
         }
+        if let Some(a) = &self.alpha {
+            if self.channels % 2 == 1 {
+                return invalid(
+                    "alpha plane",
+                    format!("a source of {} channel(s) has no alpha", self.channels),
+                );
+            }
+            if u32::try_from(a.stream.len()).is_err() {
+                return invalid("alpha plane", "stream over 4 GiB".to_string());
+            }
+            check_ratio(a.stream.len(), self.width, self.height, 0)
+                .or_else(|e| invalid("alpha plane", e.to_string()))?;
+        }
         Ok(())
     }
 
+    /// The alpha plane, decompressed (`width × height` bytes, 255 opaque), or `None` for a
+    /// file without one.
+    pub fn decode_alpha(&self) -> Result<Option<Vec<u8>>, FormatError> {
+        let offset = self.header().encoded_len() + ALPHA_HEAD_LEN;
+        self.alpha
+            .as_ref()
+            .map(|a| a.decode(self.width, self.height, offset))
+            .transpose()
+    }
+
     /// Exact length of the bytes [`CodedFile::to_bytes`] produces, assuming the file is
-    /// valid: header, payload and the 4-byte CRC.
+    /// valid: header, alpha section, payload and the 4-byte CRC.
     pub fn encoded_len(&self) -> usize {
-        self.header().encoded_len() + self.payload.len() + 4
+        let alpha = self.alpha.as_ref().map_or(0, AlphaPlane::encoded_len);
+        self.header().encoded_len() + alpha + self.payload.len() + 4
     }
 
     /// Serialises the file after [`CodedFile::validate`].
@@ -330,16 +371,21 @@ impl CodedFile {
         let mut out = Vec::with_capacity(self.encoded_len());
         out.extend_from_slice(&MAGIC);
         out.push(VERSION_CODED);
-        let kind = kind_byte(self.kind, self.step);
+        let kind = self.header().kind_byte();
         out.push(kind);
         out.push(self.channels);
         out.extend_from_slice(&self.model_id);
         put_varint(self.width, &mut out);
         put_varint(self.height, &mut out);
-        if kind == KIND_STEP {
+        if kind & !ALPHA_FLAG == KIND_STEP {
             out.extend_from_slice(&self.step.to_le_bytes());
         }
         debug_assert_eq!(out.len(), self.header().encoded_len());
+        if let Some(a) = &self.alpha {
+            out.push(a.filter.to_byte());
+            out.extend_from_slice(&(a.stream.len() as u32).to_le_bytes());
+            out.extend_from_slice(&a.stream);
+        }
         out.extend_from_slice(&self.payload);
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
@@ -356,9 +402,11 @@ impl CodedFile {
     ///
     /// Checks, in order: input length against `limits.max_file_len`; the header fields in
     /// offset order; width and height against `limits`; that the input holds the header and
-    /// a CRC; the CRC; that the payload does not end with a zero byte. The symbols are not
-    /// decoded (that needs the model's tables: [`crate::decode_symbols`]). Allocates only
-    /// the payload's copy.
+    /// a CRC; the CRC; the alpha section's filter, length and stream length against the plane
+    /// ([`AlphaPlane::decode`] checks the rest); that the payload does not end with a zero
+    /// byte. The symbols are not decoded (that needs the model's tables:
+    /// [`crate::decode_symbols`]). Allocates only the copies of the payload and the alpha
+    /// stream.
     pub fn from_bytes_with_limits(bytes: &[u8], limits: &Limits) -> Result<CodedFile, FormatError> {
         check_file_len(bytes.len(), limits)?;
         let h = CodedHeader::parse(bytes)?;
@@ -385,6 +433,13 @@ impl CodedFile {
         if stored != computed {
             return Err(FormatError::CrcMismatch { stored, computed });
         }
+        let (alpha, start) = match h.alpha {
+            true => {
+                let (a, len) = alpha_section(&bytes[..end], start, &h)?;
+                (Some(a), start + len)
+            }
+            false => (None, start),
+        };
         let payload = &bytes[start..end];
         if payload.last() == Some(&0) {
             return Err(FormatError::TrailingZeroByte { offset: end - 1 });
@@ -396,9 +451,45 @@ impl CodedFile {
             width: h.width,
             height: h.height,
             step: h.step,
+            alpha,
             payload: payload.to_vec(),
         })
     }
+}
+
+/// Reads the alpha section at `start` of `bytes` (the file without its CRC): the plane and
+/// the section's length.
+fn alpha_section(
+    bytes: &[u8],
+    start: usize,
+    h: &CodedHeader,
+) -> Result<(AlphaPlane, usize), FormatError> {
+    let truncated = |offset: usize, needed: usize| FormatError::Truncated {
+        offset,
+        needed: needed - (bytes.len() - offset),
+    };
+    if bytes.len() < start + ALPHA_HEAD_LEN {
+        return Err(truncated(start, ALPHA_HEAD_LEN));
+    }
+    let filter = AlphaFilter::from_byte(bytes[start]).ok_or(FormatError::BadAlphaFilter {
+        filter: bytes[start],
+        offset: start,
+    })?;
+    let len = u32::from_le_bytes(bytes[start + 1..start + 5].try_into().expect("4 bytes"));
+    let from = start + ALPHA_HEAD_LEN;
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    if bytes.len() - from < len {
+        return Err(truncated(from, len));
+    }
+    if len == 0 {
+        return Err(FormatError::AlphaStream {
+            offset: from,
+            reason: "empty".into(),
+        });
+    }
+    check_ratio(len, h.width, h.height, from)?;
+    let stream = bytes[from..from + len].to_vec();
+    Ok((AlphaPlane { filter, stream }, ALPHA_HEAD_LEN + len))
 }
 
 pub(crate) fn check_file_len(len: usize, limits: &Limits) -> Result<(), FormatError> {

@@ -55,10 +55,40 @@ pub enum FormatError {
         offset: usize,
     },
     /// The kind byte of a version 2 file (offset 5) holds a reserved value.
-    #[error("unsupported kind {kind} at byte 5: only kinds 1 (tiled code with a factorized prior), 2 (whole image with a hyperprior) and 3 (the same with a quantization step) are defined")]
+    #[error("unsupported kind {kind} at byte 5: only kinds 1 (tiled code with a factorized prior), 2 (whole image with a hyperprior) and 3 (the same with a quantization step) are defined, each with bit 7 set where an alpha plane follows")]
     UnsupportedKind {
         /// The kind byte found.
         kind: u8,
+    },
+    /// A version 2 file with an alpha plane (kind bit 7) whose source had no alpha channel.
+    #[error("alpha plane in a file of {channels} channel(s) at byte 6: only 2 (grey and alpha) and 4 (RGBA) carry one")]
+    AlphaChannels {
+        /// The channel count found.
+        channels: u8,
+    },
+    /// The alpha section's filter byte holds a reserved value.
+    #[error("unsupported alpha filter {filter} at byte {offset}: 0 (none), 1 (left), 2 (up) and 3 (gradient) are defined")]
+    BadAlphaFilter {
+        /// The filter byte found.
+        filter: u8,
+        /// Its offset.
+        offset: usize,
+    },
+    /// The alpha stream is not a DEFLATE stream of exactly the image's plane.
+    #[error("alpha stream at byte {offset}: {reason}")]
+    AlphaStream {
+        /// Offset of the stream's first byte.
+        offset: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The alpha plane is 255 everywhere: such an image is written without one.
+    #[error(
+        "alpha stream at byte {offset} holds an opaque plane: such a file carries no alpha plane"
+    )]
+    OpaqueAlpha {
+        /// Offset of the stream's first byte.
+        offset: usize,
     },
     /// A varint (version 2 width or height) is longer than it needs to be: its last byte is
     /// 0 but it is not its only byte.

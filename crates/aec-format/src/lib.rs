@@ -67,6 +67,7 @@
 //!     width: 40,
 //!     height: 20,
 //!     step: aec_format::UNIT_STEP,
+//!     alpha: None,
 //!     payload: encode_symbols(&symbols, &tables)?,
 //! };
 //! let bytes = file.to_bytes()?;
@@ -82,6 +83,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod alpha;
 mod any;
 #[cfg(feature = "arbitrary")]
 mod arb;
@@ -97,6 +99,7 @@ mod shuffle;
 mod stats;
 mod symbols;
 
+pub use alpha::{AlphaFilter, AlphaPlane, ALPHA_FLAG, ALPHA_HEAD_LEN, MAX_INFLATE_RATIO};
 pub use any::{AnyFile, AnyHeader};
 pub use coded::{
     CodedFile, CodedHeader, ModelKind, CODED_HEADER_MAX_LEN, CODED_WIDTH_OFFSET, UNIT_STEP,

@@ -13,6 +13,7 @@ fn coded(width: u32, height: u32, payload: &[u8]) -> CodedFile {
         width,
         height,
         step: aec_format::UNIT_STEP,
+        alpha: None,
         payload: payload.to_vec(),
     }
 }

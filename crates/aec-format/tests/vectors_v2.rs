@@ -7,8 +7,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use aec_format::{
-    decode_symbols, encode_symbols, encode_symbols_sealed, AnyFile, AnyHeader, CodedFile,
-    FormatError, Limits, ModelKind, SymbolTable, SymbolTables,
+    decode_symbols, encode_symbols, encode_symbols_sealed, AlphaFilter, AlphaPlane, AnyFile,
+    AnyHeader, CodedFile, FormatError, Limits, ModelKind, SymbolTable, SymbolTables, ALPHA_FLAG,
 };
 use serde_json::Value;
 
@@ -86,7 +86,7 @@ fn valid_vectors_decode_and_reencode_identically() {
         "expected the v2 vectors in {}",
         dir().display()
     );
-    let (mut empty, mut carry, mut long_varint) = (false, false, false);
+    let (mut empty, mut carry, mut long_varint, mut alpha) = (false, false, false, false);
     for path in files {
         let name = path.display().to_string();
         let bytes = fs::read(&path).unwrap();
@@ -94,12 +94,16 @@ fn valid_vectors_decode_and_reencode_identically() {
         let u = |k: &str| j[k].as_u64().unwrap();
         assert_eq!(u("version"), 2);
         let expected = CodedFile {
-            kind: ModelKind::from_byte(u("kind") as u8).unwrap(),
+            kind: ModelKind::from_byte(u("kind") as u8 & !ALPHA_FLAG).unwrap(),
             channels: u("channels") as u8,
             model_id: hex(j["model_id"].as_str().unwrap()).try_into().unwrap(),
             width: u("width") as u32,
             height: u("height") as u32,
             step: aec_format::UNIT_STEP,
+            alpha: j["alpha_filter"].as_u64().map(|f| AlphaPlane {
+                filter: AlphaFilter::from_byte(f as u8).unwrap(),
+                stream: hex(j["alpha_stream"].as_str().unwrap()),
+            }),
             payload: hex(j["payload"].as_str().unwrap()),
         };
         let got = match AnyFile::from_bytes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}")) {
@@ -119,6 +123,16 @@ fn valid_vectors_decode_and_reencode_identically() {
         let header = AnyHeader::parse(&bytes).unwrap();
         assert_eq!(header, AnyHeader::V2(expected.header()), "{name}");
         assert_eq!(header.encoded_len() as u64, u("header_len"), "{name}");
+        assert_eq!(header.has_alpha(), !j["alpha"].is_null(), "{name}");
+        let plane = got.decode_alpha().unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            plane.map(|p| p.into_iter().map(u64::from).collect::<Vec<_>>()),
+            j["alpha"]
+                .as_array()
+                .map(|a| a.iter().map(|v| v.as_u64().unwrap()).collect()),
+            "{name}"
+        );
+        alpha |= got.alpha.is_some();
 
         let (tile_size, tables) = model(&j["model"]);
         let h = expected.header();
@@ -150,7 +164,7 @@ fn valid_vectors_decode_and_reencode_identically() {
         carry |= seal == aec_format::SealCase::Carry;
         long_varint |= h.width > 16383 || h.height > 16383;
     }
-    assert!(empty && carry && long_varint);
+    assert!(empty && carry && long_varint && alpha);
 }
 
 #[test]
@@ -178,6 +192,7 @@ fn invalid_vectors_give_their_named_error() {
                 assert_eq!(variant_name(&v2), variant_name(&e), "{name}");
                 e
             }
+            Ok(AnyFile::V2(f)) if f.decode_alpha().is_err() => f.decode_alpha().unwrap_err(),
             Ok(AnyFile::V2(f)) => {
                 let count = f
                     .header()

@@ -358,6 +358,7 @@ impl HyperCodec {
             width: size.0,
             height: size.1,
             step: step.field(),
+            alpha: None,
             payload: w.enc.finish(),
         };
         Ok((file.to_bytes()?, report))

@@ -6,8 +6,8 @@ use std::fs;
 use std::path::Path;
 
 use aec_format::{
-    decode_symbols, encode_symbols_sealed, AnyFile, CodedFile, FormatError, Limits, ModelKind,
-    SealCase, SymbolTable, SymbolTables,
+    decode_symbols, encode_symbols_sealed, AlphaFilter, AlphaPlane, AnyFile, CodedFile,
+    FormatError, Limits, ModelKind, SealCase, SymbolTable, SymbolTables,
 };
 use serde_json::json;
 
@@ -141,6 +141,7 @@ fn vector(
         width,
         height,
         step: aec_format::UNIT_STEP,
+        alpha: None,
         payload,
     };
     let count = file
@@ -275,6 +276,99 @@ fn valid_vectors() -> Vec<Vector> {
         symbols,
     ));
 
+    out.push(alpha_vector());
+    out
+}
+
+/// The alpha plane of `v2_alpha`: 24 × 5, transparent on the left, a soft edge, opaque on the
+/// right.
+fn alpha_plane() -> Vec<u8> {
+    (0..5u32)
+        .flat_map(|y| (0..24u32).map(move |x| (x * 16 + y * 4).min(255) as u8))
+        .collect()
+}
+
+/// An RGBA file with an alpha plane.
+fn alpha_vector() -> Vector {
+    let mut v = vector(
+        (
+            "v2_alpha",
+            "24 × 5 RGBA, one tile, with an alpha plane: transparent on the left, a soft edge, opaque on the right",
+        ),
+        standard_model(),
+        (24, 5, 4),
+        6,
+        vec![0, -1, 2, 5],
+    );
+    v.file.alpha = Some(AlphaPlane::encode(&alpha_plane(), 24, 5).expect("a plane"));
+    v
+}
+
+/// The invalid files with an alpha section, made from `v2_alpha`'s bytes `a` (header 17
+/// bytes, then the section).
+fn invalid_alpha_vectors(a: &[u8]) -> Vec<(&'static str, Vec<u8>, String)> {
+    let len = u32::from_le_bytes(a[18..22].try_into().expect("4 bytes")) as usize;
+    let (head, stream, rest) = (&a[..17], &a[22..22 + len], &a[22 + len..a.len() - 4]);
+    let section = |filter: u8, s: &[u8]| {
+        let mut m = head.to_vec();
+        m.push(filter);
+        m.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        m.extend_from_slice(s);
+        m.extend_from_slice(rest);
+        m.extend_from_slice(&[0; 4]);
+        crc_fix(m)
+    };
+    let mut out = Vec::new();
+    out.push((
+        "alpha_bad_filter",
+        section(4, stream),
+        "alpha filter 4 (reserved)".into(),
+    ));
+    let mut m = a.to_vec();
+    m[6] = 3;
+    out.push((
+        "alpha_rgb",
+        crc_fix(m),
+        "kind 0x81 (an alpha plane) in a file of 3 channels".into(),
+    ));
+    let mut m = a.to_vec();
+    m[18..22].copy_from_slice(&(len as u32 + 100).to_le_bytes());
+    out.push((
+        "alpha_length_past_end",
+        crc_fix(m),
+        "the alpha stream's length 100 bytes more than the file holds".into(),
+    ));
+    out.push((
+        "alpha_empty_stream",
+        section(0, &[]),
+        "an alpha stream of length 0".into(),
+    ));
+    let mut m = [&head[..15], &[0xff, 0xff, 0x03, 0xff, 0xff, 0x03]].concat();
+    m.extend_from_slice(&section(0, &[0x03, 0x00])[17..]);
+    out.push((
+        "alpha_stream_too_short",
+        crc_fix(m),
+        "65535 × 65535 with a 2-byte alpha stream: refused before inflating (at most 1032 bytes a byte)".into(),
+    ));
+    let mut long = stream.to_vec();
+    long.push(0);
+    out.push((
+        "alpha_extra_byte",
+        section(a[17], &long),
+        "a zero byte after the alpha stream's final block (its length counting it)".into(),
+    ));
+    let short = miniz_oxide::deflate::compress_to_vec(&alpha_plane()[..100], 9);
+    out.push((
+        "alpha_plane_short",
+        section(0, &short),
+        "an alpha stream that inflates to 100 bytes for a 24 × 5 plane".into(),
+    ));
+    let opaque = miniz_oxide::deflate::compress_to_vec(&[255; 120], 9);
+    out.push((
+        "alpha_opaque",
+        section(AlphaFilter::None.to_byte(), &opaque),
+        "an alpha plane of 255 everywhere (written without one)".into(),
+    ));
     out
 }
 
@@ -439,6 +533,9 @@ fn error_of(bytes: &[u8], model: &Model) -> Option<FormatError> {
     match AnyFile::from_bytes(bytes) {
         Err(e) => Some(e),
         Ok(AnyFile::V2(f)) => {
+            if let Err(e) = f.decode_alpha() {
+                return Some(e);
+            }
             let count = f
                 .header()
                 .symbol_count(
@@ -467,7 +564,7 @@ pub fn write_all(root: &Path) {
     text.push('\n');
     write(&dir.join("model.json"), text.as_bytes());
 
-    let mut one_tile = Vec::new();
+    let (mut one_tile, mut alpha) = (Vec::new(), Vec::new());
     for v in valid_vectors() {
         let bytes = v.file.to_bytes().expect("valid");
         let AnyFile::V2(back) = AnyFile::from_bytes(&bytes).expect("reads back") else {
@@ -505,6 +602,9 @@ pub fn write_all(root: &Path) {
             "symbols": v.symbols,
             "payload": hex(&v.file.payload),
             "seal": v.seal.as_str(),
+            "alpha_filter": v.file.alpha.as_ref().map(|a| a.filter.to_byte()),
+            "alpha_stream": v.file.alpha.as_ref().map(|a| hex(&a.stream)),
+            "alpha": back.decode_alpha().expect("decodes"),
         });
         let mut text = serde_json::to_string_pretty(&j).expect("json");
         text.push('\n');
@@ -518,12 +618,17 @@ pub fn write_all(root: &Path) {
             v.file.payload.len(),
             v.seal.as_str()
         );
-        if v.name == "v2_one_tile" {
-            one_tile = bytes;
+        match v.name {
+            "v2_one_tile" => one_tile = bytes,
+            "v2_alpha" => alpha = bytes,
+            _ => {}
         }
     }
 
-    for (name, bytes, what) in invalid_vectors(&one_tile) {
+    let all = invalid_vectors(&one_tile)
+        .into_iter()
+        .chain(invalid_alpha_vectors(&alpha));
+    for (name, bytes, what) in all {
         let err = error_of(&bytes, &model).expect("invalid vector must be rejected");
         let text = format!("{}\n{}\n{}\n", variant_name(&err), err, what);
         write(&invalid.join(format!("{name}.aec")), &bytes);

@@ -1,0 +1,208 @@
+//! Transparency end to end: compressed beside the colour, decoded exactly, dropped only where
+//! a file version or an output format cannot hold it.
+
+use std::fs;
+use std::path::Path;
+
+use assert_cmd::Command;
+use image::{DynamicImage, GrayAlphaImage, LumaA, Rgba, RgbaImage};
+
+fn aec() -> Command {
+    let mut cmd = Command::cargo_bin("aec").unwrap();
+    cmd.env_remove("AEC_MODEL")
+        .env_remove("AEC_MODEL_DIR")
+        .env_remove("AEC_DEVICE")
+        .env_remove("AEC_CPU_PATH");
+    cmd
+}
+
+/// A 70 × 45 picture on a soft-edged disc, transparent outside.
+fn cutout() -> RgbaImage {
+    RgbaImage::from_fn(70, 45, |x, y| {
+        let d = (x as f32 - 35.0).hypot(y as f32 - 22.0);
+        let a = (255.0 * (20.0 - d).clamp(0.0, 1.0)) as u8;
+        Rgba([(x * 3) as u8, (y * 5) as u8, 90, a])
+    })
+}
+
+fn compress(input: &Path, out: &Path, args: &[&str]) -> String {
+    let o = aec()
+        .arg("compress")
+        .arg(input)
+        .arg("-o")
+        .arg(out)
+        .args(args)
+        .arg("--force")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap() + &String::from_utf8(o.stderr).unwrap()
+}
+
+fn decompress(input: &Path, out: &Path) -> DynamicImage {
+    aec()
+        .arg("decompress")
+        .arg(input)
+        .arg("-o")
+        .arg(out)
+        .arg("--force")
+        .assert()
+        .success();
+    image::open(out).unwrap()
+}
+
+fn alpha_of(image: &DynamicImage) -> Vec<u8> {
+    image.to_rgba8().pixels().map(|p| p[3]).collect()
+}
+
+#[test]
+fn transparency_comes_back_exactly_at_every_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let src = cutout();
+    src.save(d.join("cut.png")).unwrap();
+    let want = alpha_of(&DynamicImage::ImageRgba8(src.clone()));
+    for q in ["1", "5.5", "9"] {
+        let line = compress(
+            &d.join("cut.png"),
+            &d.join("cut.aec"),
+            &["-Q", q, "--verify"],
+        );
+        assert!(line.contains(", alpha "), "{line}");
+        assert!(!line.contains("dropped"), "{line}");
+        let back = decompress(&d.join("cut.aec"), &d.join("back.png"));
+        assert_eq!(back.color(), image::ColorType::Rgba8, "Q{q}");
+        assert_eq!(alpha_of(&back), want, "Q{q}");
+    }
+    let info = aec()
+        .args(["inspect", "--json"])
+        .arg(d.join("cut.aec"))
+        .output()
+        .unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    let file_len = fs::read(d.join("cut.aec")).unwrap().len() as u64;
+    let alpha = j["alpha_bytes"].as_u64().unwrap();
+    let (payload, overhead) = (
+        j["payload_bytes"].as_u64().unwrap(),
+        j["overhead_bytes"].as_u64().unwrap(),
+    );
+    assert_eq!(alpha + payload + overhead, file_len);
+    assert!(j["alpha_transparent_fraction"].as_f64().unwrap() > 0.5);
+
+    // Grey with alpha decodes to grey with alpha.
+    let grey = GrayAlphaImage::from_fn(33, 17, |x, y| LumaA([(x * 7) as u8, (y * 15) as u8]));
+    grey.save(d.join("grey.png")).unwrap();
+    compress(&d.join("grey.png"), &d.join("grey.aec"), &[]);
+    let back = decompress(&d.join("grey.aec"), &d.join("grey-back.png"));
+    assert_eq!(back.color(), image::ColorType::La8);
+    assert_eq!(
+        back.to_luma_alpha8()
+            .pixels()
+            .map(|p| p[1])
+            .collect::<Vec<_>>(),
+        grey.pixels().map(|p| p[1]).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn an_opaque_alpha_costs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut src = cutout();
+    src.pixels_mut().for_each(|p| p[3] = 255);
+    src.save(d.join("opaque.png")).unwrap();
+    DynamicImage::ImageRgba8(src)
+        .to_rgb8()
+        .save(d.join("rgb.png"))
+        .unwrap();
+    let line = compress(&d.join("opaque.png"), &d.join("a.aec"), &[]);
+    assert!(!line.contains("alpha"), "{line}");
+    compress(&d.join("rgb.png"), &d.join("b.aec"), &[]);
+    let (a, b) = (
+        fs::read(d.join("a.aec")).unwrap(),
+        fs::read(d.join("b.aec")).unwrap(),
+    );
+    // The same file but for the channel count.
+    assert_eq!(a.len(), b.len());
+    assert_eq!(
+        decompress(&d.join("a.aec"), &d.join("a.png")).color(),
+        image::ColorType::Rgb8
+    );
+}
+
+#[test]
+fn a_size_target_counts_the_alpha_plane() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    cutout().save(d.join("cut.png")).unwrap();
+    for target in [900, 1500] {
+        let line = compress(
+            &d.join("cut.png"),
+            &d.join("t.aec"),
+            &["--target-size", &target.to_string()],
+        );
+        let n = fs::read(d.join("t.aec")).unwrap().len();
+        assert!(n <= target, "{n} bytes for a target of {target}: {line}");
+        assert!(line.contains(", alpha "), "{line}");
+    }
+}
+
+#[test]
+fn only_what_cannot_hold_alpha_drops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    cutout().save(d.join("cut.png")).unwrap();
+    // The reference model writes version 1 files, which carry no alpha: it says so.
+    let line = compress(
+        &d.join("cut.png"),
+        &d.join("ref.aec"),
+        &["--model", "reference"],
+    );
+    assert!(line.contains("transparency dropped"), "{line}");
+    assert_eq!(
+        decompress(&d.join("ref.aec"), &d.join("ref.png")).color(),
+        image::ColorType::Rgb8
+    );
+    // JPEG and PPM have no alpha; PAM, WebP, TIFF and QOI keep it.
+    compress(&d.join("cut.png"), &d.join("cut.aec"), &[]);
+    let want = alpha_of(&image::open(d.join("cut.png")).unwrap());
+    for (ext, kept) in [
+        ("jpg", false),
+        ("ppm", false),
+        ("pgm", false),
+        ("pam", true),
+        ("webp", true),
+        ("tiff", true),
+        ("qoi", true),
+    ] {
+        let out = d.join(format!("back.{ext}"));
+        aec()
+            .arg("decompress")
+            .arg(d.join("cut.aec"))
+            .arg("-o")
+            .arg(&out)
+            .arg("--force")
+            .assert()
+            .success();
+        let head = fs::read(&out).unwrap();
+        match ext {
+            "ppm" => assert_eq!(&head[..2], b"P6"),
+            "pgm" => assert_eq!(&head[..2], b"P5"),
+            "pam" => assert_eq!(&head[..2], b"P7"),
+            _ => {}
+        }
+        let back = image::open(&out).unwrap();
+        assert_eq!(back.color().has_alpha(), kept, "{ext}");
+        if kept {
+            assert_eq!(alpha_of(&back), want, "{ext}");
+        }
+    }
+    // Standard output in PNM is PPM.
+    let o = aec()
+        .args(["decompress", "-o", "-", "--format", "pnm"])
+        .arg(d.join("cut.aec"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(&o.stdout[..2], b"P6");
+}
