@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Transparency: five 640×480 RGBA images (examples/alpha_planes.rs: antialiased shapes, a hard
 # and a soft cut-out matte, a vignette, soft noise over a photo's colours) through
-# `aec compress -Q 5` and `cwebp -q 75` (lossy colour, lossless alpha), the alpha's bytes read
-# from the files themselves (aec's alpha section, WebP's ALPH chunk); and what each of aec's
-# four alpha filters gives.
+# `aec compress -Q 5` (with and without --exact, which keeps the colour of transparent pixels)
+# and `cwebp -q 75` (lossy colour, lossless alpha, transparent pixels' colour not kept either),
+# the alpha's bytes read from the files themselves (aec's alpha section, WebP's ALPH chunk);
+# and what each of aec's four alpha filters gives.
 #
 #   scripts/alpha.sh [OUT_DIR]   # default docs/rd/alpha; AEC=path/to/aec, PHOTO=an image ≥ 640×480
 set -euo pipefail
@@ -16,10 +17,12 @@ mkdir -p "$out"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 cargo run -q --release --example alpha_planes -- "$PHOTO" "$tmp" > "$out/filters.csv"
-echo "image,aec_bytes,aec_alpha_bytes,aec_alpha_filter,webp_bytes,webp_alpha_bytes" > "$out/alpha.csv"
+echo "image,aec_exact_bytes,aec_bytes,aec_alpha_bytes,aec_alpha_filter,webp_bytes,webp_alpha_bytes" > "$out/alpha.csv"
 for png in "$tmp"/*.png; do
   name="$(basename "$png" .png)"
-  "$AEC" compress "$png" -Q 5 -o "$tmp/$name.aec" --quiet
+  "$AEC" compress "$png" -Q 5 -o "$tmp/$name.aec" --quiet --exact
+  exact="$(stat -c %s "$tmp/$name.aec")"
+  "$AEC" compress "$png" -Q 5 -o "$tmp/$name.aec" --quiet --force
   cwebp -quiet -q 75 "$png" -o "$tmp/$name.webp"
   aec_line="$("$AEC" inspect --json "$tmp/$name.aec" | python3 -c '
 import json, sys
@@ -38,7 +41,7 @@ while at + 8 <= len(b):
 print(f"{len(b)},{alpha}")
 PY
 )"
-  echo "$name,$aec_line,$webp_line" >> "$out/alpha.csv"
+  echo "$name,$exact,$aec_line,$webp_line" >> "$out/alpha.csv"
 done
 python3 - "$out" <<'PY'
 import csv, sys
@@ -46,12 +49,12 @@ out = sys.argv[1]
 rows = list(csv.DictReader(open(f"{out}/alpha.csv")))
 filters = {r["plane"]: r for r in csv.DictReader(open(f"{out}/filters.csv"))}
 with open(f"{out}/alpha.md", "w") as f:
-    f.write("| image | aec -Q 5 bytes | its alpha | filter | none | left | up | gradient | cwebp -q 75 bytes | its alpha | aec alpha / WebP's |\n")
-    f.write("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+    f.write("| image | aec -Q 5 --exact bytes | aec -Q 5 bytes | its alpha | filter | none | left | up | gradient | cwebp -q 75 bytes | its alpha | aec alpha / WebP's |\n")
+    f.write("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
     for r in rows:
         p = filters[r["image"]]
         ratio = int(r["aec_alpha_bytes"]) / int(r["webp_alpha_bytes"])
-        f.write(f"| {r['image']} | {r['aec_bytes']} | {r['aec_alpha_bytes']} | {r['aec_alpha_filter']} "
+        f.write(f"| {r['image']} | {r['aec_exact_bytes']} | {r['aec_bytes']} | {r['aec_alpha_bytes']} | {r['aec_alpha_filter']} "
                 f"| {p['none']} | {p['left']} | {p['up']} | {p['gradient']} "
                 f"| {r['webp_bytes']} | {r['webp_alpha_bytes']} | {ratio:.2} |\n")
 print(open(f"{out}/alpha.md").read())

@@ -206,3 +206,33 @@ fn only_what_cannot_hold_alpha_drops_it() {
     assert!(o.status.success());
     assert_eq!(&o.stdout[..2], b"P6");
 }
+
+#[test]
+fn the_colour_under_transparent_pixels_is_not_kept_unless_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Noise where alpha is 0: costly colour no one sees.
+    let mut seed = 1u32;
+    let noisy = RgbaImage::from_fn(96, 64, |x, y| {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        match (x as i32 - 48).abs() + (y as i32 - 32).abs() < 24 {
+            true => Rgba([200, 120, 40, 255]),
+            false => Rgba([(seed >> 24) as u8, (seed >> 16) as u8, (seed >> 8) as u8, 0]),
+        }
+    });
+    noisy.save(d.join("noisy.png")).unwrap();
+    compress(&d.join("noisy.png"), &d.join("filled.aec"), &[]);
+    compress(&d.join("noisy.png"), &d.join("exact.aec"), &["--exact"]);
+    let size = |f: &str| fs::read(d.join(f)).unwrap().len();
+    assert!(
+        size("filled.aec") * 2 < size("exact.aec"),
+        "{} against {} bytes",
+        size("filled.aec"),
+        size("exact.aec")
+    );
+    // The alpha is the same either way.
+    let a = decompress(&d.join("filled.aec"), &d.join("filled.png"));
+    let b = decompress(&d.join("exact.aec"), &d.join("exact.png"));
+    assert_eq!(alpha_of(&a), alpha_of(&b));
+    assert_eq!(alpha_of(&a), alpha_of(&DynamicImage::ImageRgba8(noisy)));
+}

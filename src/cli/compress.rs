@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use aec::codec::alpha::{attach, encode_alpha};
+use aec::codec::alpha::{attach, encode_alpha, fill_invisible};
 use aec::codec::colour::{self, ColourError, Conversion};
 use aec::codec::hyper::{RefineReport, Step};
 use aec::codec::target::Target;
@@ -39,7 +39,8 @@ Any image the image crate reads (PNG, JPEG, WebP, BMP, TIFF, ...), of any size u
 65,535 pixels a side and --max-pixels in all. EXIF orientation is applied first, and an ICC
 profile other than sRGB's converts the colours to sRGB (what aec codes). Grey images
 are coded as RGB and decode to grey. Transparency is kept losslessly, as an alpha plane beside
-the lossy colour (except by the reference model). Without -o, each IN is written beside itself
+the lossy colour (except by the reference model); the colour of fully transparent pixels is not
+kept (--exact keeps it). Without -o, each IN is written beside itself
 as IN.aec. A folder stands for the images under it (by extension, in all its subfolders;
 --out-dir gets the same subfolders). Two inputs that would write the same file (a.png and a.jpg)
 are refused before any work. Existing outputs are kept unless --force.")]
@@ -84,6 +85,10 @@ pub struct CompressArgs {
     #[arg(long, value_name = "N", default_value_t = 0,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=10_000))]
     refine: usize,
+    /// Keep the colour of fully transparent pixels as it is (by default it becomes the colour
+    /// around them, which no one sees and which costs fewer bytes).
+    #[arg(long)]
+    exact: bool,
     /// Whole-image models: the latents' quantization step, 1/16 to 16 (default 1, the
     /// model's own; larger gives smaller files of lower quality, smaller the reverse).
     #[arg(long, value_name = "STEP")]
@@ -130,7 +135,7 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
     Ok(for_each_input(pairs, a.quiet, |input, output| {
         check_overwrite(output, a.force)?;
         let bytes = read_input(input)?;
-        let (image, colour) = read_image(&bytes, codec.as_ref())?;
+        let (mut image, colour) = read_image(&bytes, codec.as_ref())?;
         // Only its length is needed from here on: a large image's file is as large as its
         // pixels.
         let input_len = bytes.len();
@@ -140,6 +145,9 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
                 "aec: warning: {}: {e}; colours taken as sRGB",
                 input.display()
             );
+        }
+        if !a.exact {
+            fill_invisible(&mut image);
         }
         let alpha = encode_alpha(&image)?;
         let made = match &search {
