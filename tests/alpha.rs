@@ -236,3 +236,12 @@ fn the_colour_under_transparent_pixels_is_not_kept_unless_exact() {
     assert_eq!(alpha_of(&a), alpha_of(&b));
     assert_eq!(alpha_of(&a), alpha_of(&DynamicImage::ImageRgba8(noisy)));
 }
+
+#[test]
+fn only_version_2_codecs_keep_alpha() {
+    use aec::codec::{Builtin, ImageCodec};
+    let keeps = |b: Builtin| b.codec(1 << 20).unwrap().keeps_alpha();
+    assert!(!keeps(Builtin::Reference));
+    assert!(keeps(Builtin::Tiled(1)));
+    assert!(keeps(Builtin::Quality(3)));
+}

@@ -29,6 +29,19 @@ picture 48 40 rgb "$tmp/rgb.ppm"
 picture 17 9 grey "$tmp/grey.ppm"
 picture 1 1 rgb "$tmp/dot.ppm"
 picture 64 64 rgb "$tmp/square.ppm"
+# The same with a soft-edged alpha, as PAM (RGB_ALPHA or GRAYSCALE_ALPHA).
+python3 - "$tmp" <<'PY'
+import sys
+for name, w, h, grey in (("rgba", 40, 24, False), ("greya", 13, 7, True)):
+    px = bytearray()
+    for y in range(h):
+        for x in range(w):
+            a = max(0, min(255, (x - w // 3) * 40))
+            px += bytes(((x * 9) % 256, a) if grey else ((x * 9) % 256, y * 10, 77, a))
+    kind, depth = ("GRAYSCALE_ALPHA", 2) if grey else ("RGB_ALPHA", 4)
+    head = f"P7\nWIDTH {w}\nHEIGHT {h}\nDEPTH {depth}\nMAXVAL 255\nTUPLTYPE {kind}\nENDHDR\n"
+    open(f"{sys.argv[1]}/{name}.pam", "wb").write(head.encode() + px)
+PY
 
 code() { # NAME INPUT ARGS...
   local name=$1 input=$2
@@ -38,6 +51,9 @@ code() { # NAME INPUT ARGS...
 }
 for q in 0 1 3 3.5 5 7 9 11; do code "q$q" "$tmp/rgb.ppm" -Q "$q"; done
 code grey-q3 "$tmp/grey.ppm" -Q 3
+code alpha-q3 "$tmp/rgba.pam" -Q 3
+code alpha-q8 "$tmp/rgba.pam" -Q 8
+code grey-alpha-q1 "$tmp/greya.pam" -Q 1
 code dot-q3 "$tmp/dot.ppm" -Q 3
 code square-q2 "$tmp/square.ppm" -Q 2
 code square-q8 "$tmp/square.ppm" -Q 8

@@ -146,7 +146,8 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
                 input.display()
             );
         }
-        if !a.exact {
+        // Only where the alpha travels too: a file without it shows what is under it.
+        if !a.exact && codec.keeps_alpha() {
             fill_invisible(&mut image);
         }
         let alpha = encode_alpha(&image)?;

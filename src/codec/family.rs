@@ -32,6 +32,11 @@ pub trait ImageCodec: Send + Sync {
     fn as_tiled(&self) -> Option<&Codec> {
         None
     }
+    /// Whether this codec's files carry an alpha plane (version 2 files do; the version 1
+    /// files of a tiled model without a prior do not).
+    fn keeps_alpha(&self) -> bool {
+        self.as_tiled().is_none_or(|c| c.tables().is_some())
+    }
     /// The whole-image codec, for reports that only it has (its latents).
     fn as_hyper(&self) -> Option<&HyperCodec> {
         None

@@ -1,7 +1,7 @@
 //! Arbitrary bytes through the whole decoder: the file's model found among the built-in ones
 //! by its id, then `ImageCodec::decode_bytes`, as `aec decompress` does. It may refuse a file,
-//! never panic; an image it returns has the header's size and the kind (grey or RGB) the
-//! header's channel count gives.
+//! never panic; an image it returns has the header's size, the kind (grey or RGB) the
+//! header's channel count gives, and an alpha channel where the file has an alpha plane.
 //!
 //! Each input is tried as given and with its last four bytes replaced by the CRC-32 of the
 //! bytes before them, so that mutations of a valid file reach the symbol stream, the
@@ -50,7 +50,8 @@ fn check(bytes: &[u8]) {
             (header.width(), header.height())
         );
         assert!(u64::from(image.width()) * u64::from(image.height()) <= MAX_PIXELS);
-        assert_eq!(image.color().channel_count() == 1, header.channels() <= 2);
+        assert_eq!(image.color().has_color(), header.channels() > 2);
+        assert_eq!(image.color().has_alpha(), header.has_alpha());
     }
 }
 
