@@ -239,7 +239,7 @@ fn the_colour_under_transparent_pixels_is_not_kept_unless_exact() {
 
 #[test]
 fn only_version_2_codecs_keep_alpha() {
-    use aec::codec::{Builtin, ImageCodec};
+    use aec::codec::Builtin;
     let keeps = |b: Builtin| b.codec(1 << 20).unwrap().keeps_alpha();
     assert!(!keeps(Builtin::Reference));
     assert!(keeps(Builtin::Tiled(1)));
