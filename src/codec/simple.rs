@@ -11,8 +11,10 @@ use super::{Builtin, CodecError, CompressOptions, Quality, MAX_PIXELS};
 use crate::store::hex;
 
 /// Compresses `image` at `quality`, the scale of `aec compress --quality`: 0 (smallest files)
-/// to [`Quality::max`], fractions between the levels, 3 the command line's default. Alpha is dropped, a grey
-/// image stays grey when decoded; images of up to [`MAX_PIXELS`] pixels.
+/// to [`Quality::max`], fractions between the levels, 3 the command line's default. Alpha is
+/// kept losslessly (the colour under transparent pixels too: [`super::alpha::fill_invisible`]
+/// first lets it go, as the command line does), a grey image stays grey when decoded; images of
+/// up to [`MAX_PIXELS`] pixels.
 pub fn compress(image: &DynamicImage, quality: f64) -> Result<Vec<u8>, CodecError> {
     let quality = Quality::from_value(quality)?;
     let options = CompressOptions {
@@ -24,7 +26,7 @@ pub fn compress(image: &DynamicImage, quality: f64) -> Result<Vec<u8>, CodecErro
 
 /// Decodes the bytes of a `.aec` file made by any model built into aec (every quality level,
 /// the previous levels, the notebook's and the tiled models): a grey image for a grey source,
-/// RGB otherwise. A file of another model is refused with [`CodecError::UnknownModel`]
+/// RGB otherwise, each with its alpha where the file has an alpha plane. A file of another model is refused with [`CodecError::UnknownModel`]
 /// (decode it with that model's codec: [`super::open_codec`]).
 pub fn decompress(bytes: &[u8]) -> Result<DynamicImage, CodecError> {
     let header = aec_format::AnyHeader::parse(bytes)?;
@@ -87,6 +89,18 @@ mod tests {
         let decoded = decompress(&bytes).unwrap();
         assert!(decoded.as_luma8().is_some(), "{:?}", decoded.color());
         assert_eq!((decoded.width(), decoded.height()), (17, 9));
+    }
+
+    #[test]
+    fn transparency_comes_back_exactly() {
+        let rgba = image::RgbaImage::from_fn(40, 24, |x, y| {
+            let p = picture().get_pixel(x, y).0;
+            image::Rgba([p[0], p[1], p[2], (x * 6 + y) as u8])
+        });
+        let image = DynamicImage::ImageRgba8(rgba.clone());
+        let decoded = decompress(&compress(&image, 3.0).unwrap()).unwrap();
+        let back = decoded.as_rgba8().expect("an RGBA image");
+        assert!(back.pixels().zip(rgba.pixels()).all(|(a, b)| a[3] == b[3]));
     }
 
     #[test]
