@@ -151,15 +151,17 @@ fn inspect_coded(a: &InspectArgs, bytes: &[u8], h: &CodedHeader) -> anyhow::Resu
         "bits_per_pixel": bytes.len() as f64 * 8.0 / h.pixels() as f64,
     });
     if let Some(alpha) = &file.alpha {
-        // Inflated here so that a damaged plane is reported, not only its length.
-        let plane = file
-            .decode_alpha()
-            .with_context(|| format!("{}", a.file.display()))?
-            .context("an alpha plane")?;
+        // Inflated row by row (two rows held, whatever the file declares), so that a damaged
+        // plane is reported, not only its length.
+        let mut transparent = 0u64;
+        alpha
+            .for_each_row(h.width, h.height, file.alpha_stream_offset(), |row| {
+                transparent += row.iter().filter(|&&v| v == 0).count() as u64;
+            })
+            .with_context(|| format!("{}", a.file.display()))?;
         report["alpha_bytes"] = json!(alpha_len);
         report["alpha_filter"] = json!(format!("{:?}", alpha.filter));
-        report["alpha_transparent_fraction"] =
-            json!(plane.iter().filter(|&&v| v == 0).count() as f64 / plane.len() as f64);
+        report["alpha_transparent_fraction"] = json!(transparent as f64 / h.pixels() as f64);
     }
     if h.kind == aec::format::ModelKind::WholeImageHyperprior {
         // The latents' quantization step (1 unless the file is kind 3), and the --quality

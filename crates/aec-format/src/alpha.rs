@@ -2,7 +2,7 @@
 //! lossy colour. One byte a pixel, predicted from its neighbours by one of four filters, the
 //! residuals DEFLATE-compressed (RFC 1951, raw, with `miniz_oxide`). SPEC.md §13.4.
 
-use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
+use miniz_oxide::inflate::core::{decompress, DecompressorOxide, TINFL_LZ_DICT_SIZE};
 use miniz_oxide::inflate::TINFLStatus;
 
 use crate::FormatError;
@@ -131,19 +131,75 @@ impl AlphaPlane {
     /// its last byte and inflating to exactly `width × height` bytes; that some value is not
     /// 255.
     pub fn decode(&self, width: u32, height: u32, offset: usize) -> Result<Vec<u8>, FormatError> {
+        // The ratio is checked before the plane's room is taken.
         check_ratio(self.stream.len(), width, height, offset)?;
-        let n = usize::try_from(u64::from(width) * u64::from(height)).map_err(|_| {
-            FormatError::Invalid {
+        let n = u64::from(width) * u64::from(height);
+        let mut plane =
+            Vec::with_capacity(usize::try_from(n).map_err(|_| FormatError::Invalid {
                 field: "alpha plane",
                 reason: "larger than this machine's memory can address".into(),
+            })?);
+        self.for_each_row(width, height, offset, |row| plane.extend_from_slice(row))?;
+        Ok(plane)
+    }
+
+    /// Decompresses the plane row by row into `f`, holding two rows and DEFLATE's 32 KiB
+    /// window whatever the image's size, with [`AlphaPlane::decode`]'s checks (the last ones
+    /// after every row has been given to `f`).
+    pub fn for_each_row(
+        &self,
+        width: u32,
+        height: u32,
+        offset: usize,
+        mut f: impl FnMut(&[u8]),
+    ) -> Result<(), FormatError> {
+        check_ratio(self.stream.len(), width, height, offset)?;
+        let bad = |reason: String| FormatError::AlphaStream { offset, reason };
+        let (w, n) = (width as usize, u64::from(width) * u64::from(height));
+        let mut window = vec![0u8; TINFL_LZ_DICT_SIZE];
+        let mut state = Box::<DecompressorOxide>::default();
+        let (mut row, mut up) = (Vec::with_capacity(w), Vec::with_capacity(w));
+        let (mut input, mut at, mut total, mut opaque) = (&self.stream[..], 0usize, 0u64, true);
+        loop {
+            let (status, read, written) = decompress(&mut state, input, &mut window, at, 0);
+            input = &input[read..];
+            if total + written as u64 > n {
+                return Err(bad(format!("inflates to more than {n} bytes")));
             }
-        })?;
-        let mut plane = inflate_exact(&self.stream, n, offset)?;
-        unfilter(&mut plane, width, self.filter);
-        if plane.iter().all(|&a| a == u8::MAX) {
+            total += written as u64;
+            for &r in &window[at..at + written] {
+                row.push(r);
+                if row.len() == w {
+                    unfilter_row(&mut row, &up, self.filter);
+                    opaque &= row.iter().all(|&a| a == u8::MAX);
+                    f(&row);
+                    std::mem::swap(&mut row, &mut up);
+                    row.clear();
+                }
+            }
+            at = (at + written) & (TINFL_LZ_DICT_SIZE - 1);
+            match status {
+                TINFLStatus::Done => break,
+                TINFLStatus::HasMoreOutput => {}
+                TINFLStatus::NeedsMoreInput | TINFLStatus::FailedCannotMakeProgress => {
+                    return Err(bad("ends before its final block".into()))
+                }
+                _ => return Err(bad(format!("invalid DEFLATE data ({status:?})"))),
+            }
+        }
+        if total < n {
+            return Err(bad(format!("inflates to {total} bytes, {n} expected")));
+        }
+        if !input.is_empty() {
+            return Err(bad(format!(
+                "{} byte(s) after the final block",
+                input.len()
+            )));
+        }
+        if opaque {
             return Err(FormatError::OpaqueAlpha { offset });
         }
-        Ok(plane)
+        Ok(())
     }
 }
 
@@ -201,48 +257,14 @@ fn residuals(plane: &[u8], width: u32, filter: AlphaFilter) -> Vec<u8> {
     out
 }
 
-/// Turns residuals back into values, in place, row by row.
-fn unfilter(plane: &mut [u8], width: u32, filter: AlphaFilter) {
-    let w = width as usize;
-    if filter == AlphaFilter::None || w == 0 {
+/// Turns one row of residuals back into values, in place, given the row above (empty for the
+/// first).
+fn unfilter_row(row: &mut [u8], up: &[u8], filter: AlphaFilter) {
+    if filter == AlphaFilter::None {
         return;
     }
-    let rows = plane.len() / w;
-    for y in 0..rows {
-        let (done, rest) = plane.split_at_mut(y * w);
-        let up = if y == 0 {
-            &[][..]
-        } else {
-            &done[(y - 1) * w..]
-        };
-        let row = &mut rest[..w];
-        for x in 0..w {
-            row[x] = row[x].wrapping_add(filter.predict(row, up, x));
-        }
-    }
-}
-
-/// Inflates `stream` into exactly `n` bytes, the stream ending in its last byte.
-fn inflate_exact(stream: &[u8], n: usize, offset: usize) -> Result<Vec<u8>, FormatError> {
-    let bad = |reason: String| FormatError::AlphaStream { offset, reason };
-    let mut out = vec![0u8; n];
-    let mut state = Box::<DecompressorOxide>::default();
-    let flags = inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
-    let (status, read, written) = decompress(&mut state, stream, &mut out, 0, flags);
-    match status {
-        TINFLStatus::Done if written < n => {
-            Err(bad(format!("inflates to {written} bytes, {n} expected")))
-        }
-        TINFLStatus::Done if read < stream.len() => Err(bad(format!(
-            "{} byte(s) after the final block",
-            stream.len() - read
-        ))),
-        TINFLStatus::Done => Ok(out),
-        TINFLStatus::HasMoreOutput => Err(bad(format!("inflates to more than {n} bytes"))),
-        TINFLStatus::NeedsMoreInput | TINFLStatus::FailedCannotMakeProgress => {
-            Err(bad("ends before its final block".into()))
-        }
-        _ => Err(bad(format!("invalid DEFLATE data ({status:?})"))),
+    for x in 0..row.len() {
+        row[x] = row[x].wrapping_add(filter.predict(row, up, x));
     }
 }
 

@@ -351,11 +351,17 @@ impl CodedFile {
     /// The alpha plane, decompressed (`width × height` bytes, 255 opaque), or `None` for a
     /// file without one.
     pub fn decode_alpha(&self) -> Result<Option<Vec<u8>>, FormatError> {
-        let offset = self.header().encoded_len() + ALPHA_HEAD_LEN;
+        let offset = self.alpha_stream_offset();
         self.alpha
             .as_ref()
             .map(|a| a.decode(self.width, self.height, offset))
             .transpose()
+    }
+
+    /// Where the alpha stream starts in the file's bytes (past the header, the filter byte
+    /// and the length), for [`AlphaPlane::for_each_row`]'s errors.
+    pub fn alpha_stream_offset(&self) -> usize {
+        self.header().encoded_len() + ALPHA_HEAD_LEN
     }
 
     /// Exact length of the bytes [`CodedFile::to_bytes`] produces, assuming the file is
