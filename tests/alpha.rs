@@ -4,8 +4,13 @@
 use std::fs;
 use std::path::Path;
 
+use assert_cmd::cargo::CommandCargoExt;
 use assert_cmd::Command;
 use image::{DynamicImage, GrayAlphaImage, LumaA, Rgba, RgbaImage};
+use predicates::prelude::*;
+
+mod common;
+use common::run_measured;
 
 fn aec() -> Command {
     let mut cmd = Command::cargo_bin("aec").unwrap();
@@ -237,11 +242,88 @@ fn the_colour_under_transparent_pixels_is_not_kept_unless_exact() {
     assert_eq!(alpha_of(&a), alpha_of(&DynamicImage::ImageRgba8(noisy)));
 }
 
+/// A DEFLATE stream of `1 + 258 k` zero bytes written by hand, without holding them (a test
+/// process's own peak would count against the children it measures; this file's other tests
+/// hold little, as the measure needs): one fixed-Huffman block,
+/// a literal 0, then `k` copies of 258 bytes at distance 1.
+fn deflated_zeros(k: usize) -> Vec<u8> {
+    let (mut out, mut acc, mut bits) = (Vec::new(), 0u64, 0u32);
+    // Huffman codes go most significant bit first, into a stream filled from the low bits.
+    let mut put = |code: u32, len: u32, msb_first: bool| {
+        for i in 0..len {
+            let bit = if msb_first {
+                code >> (len - 1 - i)
+            } else {
+                code >> i
+            } & 1;
+            acc |= u64::from(bit) << bits;
+            bits += 1;
+            if bits == 8 {
+                out.push(acc as u8);
+                (acc, bits) = (0, 0);
+            }
+        }
+    };
+    put(1, 1, false); // BFINAL
+    put(1, 2, false); // BTYPE 01: fixed codes
+    put(0x30, 8, true); // literal 0
+    for _ in 0..k {
+        put(0xc5, 8, true); // length 258 (symbol 285)
+        put(0, 5, true); // distance 1 (code 0)
+    }
+    put(0, 7, true); // end of block (256)
+    if bits > 0 {
+        out.push(acc as u8);
+    }
+    out
+}
+
 #[test]
-fn only_version_2_codecs_keep_alpha() {
-    use aec::codec::Builtin;
-    let keeps = |b: Builtin| b.codec(1 << 20).unwrap().keeps_alpha();
-    assert!(!keeps(Builtin::Reference));
-    assert!(keeps(Builtin::Tiled(1)));
-    assert!(keeps(Builtin::Quality(3)));
+fn inspect_holds_two_rows_of_a_large_alpha_plane() {
+    use aec::format::{AlphaFilter, AlphaPlane, CodedFile, ModelKind, UNIT_STEP};
+    // 16,255² pixels (1 + 258 × 1,024,128), all transparent: a 1.6 MB alpha stream for a
+    // 252 MiB plane, a model no one has (so that only the container and the plane are read).
+    let (w, h) = (16255u32, 16255u32);
+    let alpha = AlphaPlane {
+        filter: AlphaFilter::None,
+        stream: deflated_zeros((w as usize * h as usize - 1) / 258),
+    };
+    // The reader takes it (row by row here too).
+    let mut rows = 0;
+    alpha.for_each_row(w, h, 0, |_| rows += 1).unwrap();
+    assert_eq!(rows, h);
+    let file = CodedFile {
+        kind: ModelKind::WholeImageHyperprior,
+        channels: 4,
+        model_id: [7; 8],
+        width: w,
+        height: h,
+        step: UNIT_STEP,
+        alpha: Some(alpha),
+        payload: vec![1],
+    };
+    let bytes = file.to_bytes().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alpha.aec");
+    fs::write(&path, &bytes).unwrap();
+    let mut inspect = std::process::Command::cargo_bin("aec").unwrap();
+    inspect.arg("inspect").arg(&path);
+    let (code, err, peak) = run_measured(inspect);
+    assert_eq!(code, 0, "{err}");
+    eprintln!(
+        "inspect of a {} byte file with a 252 MiB alpha plane: peak {peak} bytes",
+        bytes.len()
+    );
+    assert!(
+        peak < (96 << 20) + 2 * bytes.len() as u64,
+        "inspect peaked at {peak} bytes"
+    );
+    aec()
+        .args(["inspect", "--json"])
+        .arg(&path)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "\"alpha_transparent_fraction\": 1.0",
+        ));
 }

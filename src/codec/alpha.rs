@@ -208,6 +208,7 @@ fn pull_push<const C: usize>(raw: &mut [u8], w: usize, h: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::Builtin;
     use image::{GrayImage, Luma, LumaA, Rgb, RgbImage, Rgba};
 
     #[test]
@@ -309,5 +310,13 @@ mod tests {
         let plain = file.to_bytes().unwrap();
         let rgb = DynamicImage::ImageRgb8(RgbImage::new(2, 2));
         assert_eq!(apply(rgb.clone(), &plain).unwrap(), rgb);
+    }
+
+    #[test]
+    fn only_version_2_codecs_keep_alpha() {
+        let keeps = |b: Builtin| b.codec(1 << 20).unwrap().keeps_alpha();
+        assert!(!keeps(Builtin::Reference));
+        assert!(keeps(Builtin::Tiled(1)));
+        assert!(keeps(Builtin::Quality(3)));
     }
 }
