@@ -85,6 +85,7 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(2, 5),
     previous_context!(2, 6),
     previous_context!(2, 7),
+    previous_context!(2, 8),
     previous_context!(2, 9),
     previous_context!(3, 1),
     previous_context!(3, 2),
@@ -143,7 +144,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(8),
-        "e56f7e51e601e6df887bc456894a077b24b90bbd7ce11cfc4843fb281c42604e",
+        "7b675c3ccf11a6ccbf8f442e803532d2ba8b8dd6b7e7b75cd0c0886bf85821e1",
     ),
     (
         Builtin::Quality(9),
@@ -303,6 +304,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 7,
         },
         "ec6eaf320651dc9f062b334a98ecf76a659d50846438b0f2c95016883a344b9d",
+    ),
+    (
+        Builtin::Context {
+            version: 2,
+            level: 8,
+        },
+        "e56f7e51e601e6df887bc456894a077b24b90bbd7ce11cfc4843fb281c42604e",
     ),
     (
         Builtin::Context {
