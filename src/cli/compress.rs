@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use aec::codec::alpha::{attach, encode_alpha, fill_invisible};
+use aec::codec::alpha::{alpha_of, attach, encode_alpha, fill_invisible};
 use aec::codec::colour::{self, ColourError, Conversion};
 use aec::codec::hyper::{RefineReport, Step};
 use aec::codec::target::Target;
@@ -40,8 +40,8 @@ Any image the image crate reads (PNG, JPEG, WebP, BMP, TIFF, ...), of any size u
 profile other than sRGB's converts the colours to sRGB (what aec codes). Grey images
 are coded as RGB and decode to grey. Transparency is kept losslessly, as an alpha plane beside
 the lossy colour (except by the reference model); the colour of fully transparent pixels is not
-kept (--exact keeps it). Without -o, each IN is written beside itself
-as IN.aec. A folder stands for the images under it (by extension, in all its subfolders;
+kept (--exact keeps it). Without -o, each IN is written beside itself as IN.aec. A folder
+stands for the images under it (by extension, in all its subfolders;
 --out-dir gets the same subfolders). Two inputs that would write the same file (a.png and a.jpg)
 are refused before any work. Existing outputs are kept unless --force.")]
 pub struct CompressArgs {
@@ -146,11 +146,14 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
                 input.display()
             );
         }
-        // Only where the alpha travels too: a file without it shows what is under it.
-        if !a.exact && codec.keeps_alpha() {
-            fill_invisible(&mut image);
-        }
-        let alpha = encode_alpha(&image)?;
+        let alpha = transparency(codec.as_ref(), &mut image, a.exact, || {
+            if !alpha_warned.swap(true, Ordering::Relaxed) {
+                eprintln!(
+                    "aec: warning: {}: transparency dropped (the reference model's version 1 files carry none)",
+                    input.display()
+                );
+            }
+        })?;
         let made = match &search {
             Some(search) => search.run(&image, &options, alpha.as_ref())?,
             None => encode(
@@ -161,12 +164,6 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
                 shown.clone(),
             )?,
         };
-        if alpha.is_some() && made.alpha.is_none() && !alpha_warned.swap(true, Ordering::Relaxed) {
-            eprintln!(
-                "aec: warning: {}: transparency dropped (the reference model's version 1 files carry none)",
-                input.display()
-            );
-        }
         write_output(output, &made.bytes, a.force)?;
         let mut line = summary(input, output, &image, input_len, &made);
         if let Some(Ok(Conversion::Converted)) = colour {
@@ -184,6 +181,27 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(line)
     }))
+}
+
+/// The compressed alpha plane of `image` where it has one and `codec`'s files carry it, the
+/// colour under its transparent pixels let go first unless `exact`; `dropped` is called for an
+/// image whose alpha `codec` cannot keep (its decoded image then shows what is under it).
+fn transparency(
+    codec: &dyn ImageCodec,
+    image: &mut DynamicImage,
+    exact: bool,
+    dropped: impl FnOnce(),
+) -> Result<Option<AlphaPlane>, CodecError> {
+    if !codec.keeps_alpha() {
+        if alpha_of(image).is_some() {
+            dropped();
+        }
+        return Ok(None);
+    }
+    if !exact {
+        fill_invisible(image);
+    }
+    encode_alpha(image)
 }
 
 /// Whether a file in a folder argument is an image to compress: its extension names a format
@@ -225,8 +243,7 @@ pub(super) struct Made<'a> {
     pub alpha: Option<usize>,
 }
 
-/// `image` compressed by `codec` with `options`, with `alpha` where the file's version
-/// carries it.
+/// `image` compressed by `codec` with `options`, with `alpha` (which `codec`'s files carry).
 fn encode<'a>(
     codec: &'a dyn ImageCodec,
     image: &DynamicImage,
@@ -242,16 +259,16 @@ fn encode<'a>(
         }
         _ => (codec.compress_colour(image, options)?, None),
     };
-    let (bytes, kept) = match alpha {
-        Some(a) => attach(bytes, a)?,
-        None => (bytes, false),
+    let bytes = match alpha {
+        Some(a) => attach(bytes, a)?.0,
+        None => bytes,
     };
     Ok(Made {
         bytes,
         codec,
         setting,
         refined,
-        alpha: alpha.filter(|_| kept).map(AlphaPlane::encoded_len),
+        alpha: alpha.map(AlphaPlane::encoded_len),
     })
 }
 
