@@ -99,6 +99,7 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(4, 5),
     previous_context!(4, 6),
     previous_context!(4, 7),
+    previous_context!(5, 7),
 ];
 
 /// The tiled entropy-coded models, smallest files first: the notebook's architecture
@@ -140,7 +141,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(7),
-        "0e873140abb5a87ee8f3f1386b1d5921a60a65c72d9af5298b2effcb9190f474",
+        "a1024fa4533fa657896fbbd1a2d597c392fca3d76ea6bfa81f77e206605d72b8",
     ),
     (
         Builtin::Quality(8),
@@ -402,6 +403,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 7,
         },
         "ae4d45595ed5e9b61fb8365021db08820ad08568046e6a1a4a68f7d62e1ac3ee",
+    ),
+    (
+        Builtin::Context {
+            version: 5,
+            level: 7,
+        },
+        "0e873140abb5a87ee8f3f1386b1d5921a60a65c72d9af5298b2effcb9190f474",
     ),
     (
         Builtin::Context {
