@@ -5,21 +5,11 @@ use std::fs;
 use std::path::Path;
 
 use assert_cmd::cargo::CommandCargoExt;
-use assert_cmd::Command;
 use image::{DynamicImage, GrayAlphaImage, LumaA, Rgba, RgbaImage};
 use predicates::prelude::*;
 
 mod common;
-use common::run_measured;
-
-fn aec() -> Command {
-    let mut cmd = Command::cargo_bin("aec").unwrap();
-    cmd.env_remove("AEC_MODEL")
-        .env_remove("AEC_MODEL_DIR")
-        .env_remove("AEC_DEVICE")
-        .env_remove("AEC_CPU_PATH");
-    cmd
-}
+use common::{aec, run_measured};
 
 /// A 70 × 45 picture on a soft-edged disc, transparent outside.
 fn cutout() -> RgbaImage {

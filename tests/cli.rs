@@ -2,19 +2,9 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
-
 mod common;
+use common::aec;
 use predicates::prelude::*;
-
-fn aec() -> Command {
-    let mut cmd = Command::cargo_bin("aec").unwrap();
-    cmd.env_remove("AEC_MODEL")
-        .env_remove("AEC_MODEL_DIR")
-        .env_remove("AEC_DEVICE")
-        .env_remove("AEC_CPU_PATH");
-    cmd
-}
 
 const CAT: &str = "samples/images/cifar-test-0000-cat.png";
 const SHIP: &str = "samples/images/cifar-test-0001-ship.png";

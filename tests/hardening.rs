@@ -15,11 +15,8 @@ mod common;
 use common::run_measured;
 
 fn aec() -> Command {
-    let mut cmd = Command::cargo_bin("aec").unwrap();
-    cmd.env_remove("AEC_MODEL")
-        .env_remove("AEC_MODEL_DIR")
-        .env_remove("AEC_DEVICE")
-        .timeout(Duration::from_secs(120));
+    let mut cmd = common::aec();
+    cmd.timeout(Duration::from_secs(120));
     cmd
 }
 

@@ -11,15 +11,7 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 
 mod common;
-use common::run_measured;
-
-fn aec() -> Command {
-    let mut cmd = Command::cargo_bin("aec").unwrap();
-    cmd.env_remove("AEC_MODEL")
-        .env_remove("AEC_MODEL_DIR")
-        .env_remove("AEC_DEVICE");
-    cmd
-}
+use common::{aec, run_measured};
 
 const KODIM: &str = "samples/images/kodim23.png";
 const CAT: &str = "samples/images/cifar-test-0000-cat.png";

@@ -3,6 +3,19 @@
 use std::fs;
 use std::process::Stdio;
 
+use assert_cmd::Command;
+
+/// The `aec` binary with none of the environment variables that pick models, devices or CPU
+/// paths, so that the tests see the defaults whatever the shell has set.
+pub fn aec() -> Command {
+    let mut cmd = Command::cargo_bin("aec").unwrap();
+    cmd.env_remove("AEC_MODEL")
+        .env_remove("AEC_MODEL_DIR")
+        .env_remove("AEC_DEVICE")
+        .env_remove("AEC_CPU_PATH");
+    cmd
+}
+
 /// Runs a command to its end (reaped by `wait4`, which reports its resources) and returns its exit code, its standard error and its peak
 /// resident memory in bytes (from the kernel's accounting of that one child).
 #[allow(clippy::zombie_processes)]
