@@ -94,6 +94,7 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(3, 5),
     previous_context!(3, 6),
     previous_context!(3, 7),
+    previous_context!(3, 9),
     previous_context!(4, 2),
     previous_context!(4, 4),
     previous_context!(4, 5),
@@ -149,7 +150,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(9),
-        "3f9b365ae15f19358a9398f2e631d36c51e5df3b6a78bfe08ab401392be07b83",
+        "1bc58b5b2acbe3720df3f38f6c5630852432121c69c9076e2cf6c6758a264b7a",
     ),
     (
         Builtin::Reference,
@@ -368,6 +369,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 7,
         },
         "37fde84af4f3b79fdb72b2b71b4d8bb93c9363141663d4a2c5a117ab146ff762",
+    ),
+    (
+        Builtin::Context {
+            version: 3,
+            level: 9,
+        },
+        "3f9b365ae15f19358a9398f2e631d36c51e5df3b6a78bfe08ab401392be07b83",
     ),
     (
         Builtin::Context {
