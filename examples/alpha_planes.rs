@@ -7,31 +7,21 @@
 use aec::format::{AlphaFilter, AlphaPlane};
 use image::imageops::{self, FilterType};
 use image::{GrayImage, Luma, RgbaImage};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 const W: u32 = 640;
 const H: u32 = 480;
 
-/// xorshift32: the same planes on every machine.
-struct Rng(u32);
-
-impl Rng {
-    fn next(&mut self) -> u32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 17;
-        self.0 ^= self.0 << 5;
-        self.0
-    }
-    fn below(&mut self, n: u32) -> u32 {
-        self.next() % n
-    }
-}
-
 /// Twelve ellipses and rectangles drawn at 4× and scaled down: antialiased edges.
-fn shapes(rng: &mut Rng) -> GrayImage {
+fn shapes(rng: &mut ChaCha8Rng) -> GrayImage {
     let mut big = GrayImage::new(W * 4, H * 4);
     for i in 0..12 {
-        let (cx, cy) = (rng.below(W * 4) as f32, rng.below(H * 4) as f32);
-        let r = 80.0 + rng.below(520) as f32;
+        let (cx, cy) = (
+            rng.random_range(0..W * 4) as f32,
+            rng.random_range(0..H * 4) as f32,
+        );
+        let r = 80.0 + rng.random_range(0..520) as f32;
         for (x, y, p) in big.enumerate_pixels_mut() {
             let (dx, dy) = ((x as f32 - cx) / r, (y as f32 - cy) / (r / 2.0));
             let inside = match i % 2 {
@@ -75,8 +65,8 @@ fn vignette() -> GrayImage {
 }
 
 /// Noise on an 80 × 60 grid, scaled up smoothly: smoke, clouds.
-fn smoke(rng: &mut Rng) -> GrayImage {
-    let coarse = GrayImage::from_fn(W / 8, H / 8, |_, _| Luma([rng.below(256) as u8]));
+fn smoke(rng: &mut ChaCha8Rng) -> GrayImage {
+    let coarse = GrayImage::from_fn(W / 8, H / 8, |_, _| Luma([rng.random_range(0..=255u8)]));
     imageops::resize(&coarse, W, H, FilterType::CatmullRom)
 }
 
@@ -91,7 +81,8 @@ fn main() -> anyhow::Result<()> {
     let photo = photo.crop_imm(0, 0, W, H).to_rgba8();
     let out = std::path::Path::new(&args[2]);
     std::fs::create_dir_all(out)?;
-    let mut rng = Rng(0x00a1_fa00);
+    // ChaCha: the same planes on every machine.
+    let mut rng = ChaCha8Rng::seed_from_u64(0xa1fa);
     let hard = hard_matte(&photo);
     let planes = [
         ("shapes", shapes(&mut rng)),
