@@ -91,7 +91,7 @@ fn main() -> anyhow::Result<()> {
         ("vignette", vignette()),
         ("smoke", smoke(&mut rng)),
     ];
-    println!("plane,none,left,up,gradient");
+    println!("plane,none,left,up,gradient,context");
     for (name, plane) in planes {
         let mut rgba = photo.clone();
         for (p, a) in rgba.pixels_mut().zip(plane.pixels()) {

@@ -4,7 +4,7 @@
 # `aec compress -Q 5` (with and without --exact, which keeps the colour of transparent pixels)
 # and `cwebp -q 75` (lossy colour, lossless alpha, transparent pixels' colour not kept either),
 # the alpha's bytes read from the files themselves (aec's alpha section, WebP's ALPH chunk);
-# and what each of aec's four alpha filters gives.
+# and what each of aec's five alpha filters gives.
 #
 #   scripts/alpha.sh [OUT_DIR]   # default docs/rd/alpha; AEC=path/to/aec, PHOTO=an image ≥ 640×480
 set -euo pipefail
@@ -49,13 +49,13 @@ out = sys.argv[1]
 rows = list(csv.DictReader(open(f"{out}/alpha.csv")))
 filters = {r["plane"]: r for r in csv.DictReader(open(f"{out}/filters.csv"))}
 with open(f"{out}/alpha.md", "w") as f:
-    f.write("| image | aec -Q 5 --exact bytes | aec -Q 5 bytes | its alpha | filter | none | left | up | gradient | cwebp -q 75 bytes | its alpha | aec alpha / WebP's |\n")
-    f.write("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+    f.write("| image | aec -Q 5 --exact bytes | aec -Q 5 bytes | its alpha | filter | none | left | up | gradient | context | cwebp -q 75 bytes | its alpha | aec alpha / WebP's |\n")
+    f.write("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
     for r in rows:
         p = filters[r["image"]]
         ratio = int(r["aec_alpha_bytes"]) / int(r["webp_alpha_bytes"])
         f.write(f"| {r['image']} | {r['aec_exact_bytes']} | {r['aec_bytes']} | {r['aec_alpha_bytes']} | {r['aec_alpha_filter']} "
-                f"| {p['none']} | {p['left']} | {p['up']} | {p['gradient']} "
+                f"| {p['none']} | {p['left']} | {p['up']} | {p['gradient']} | {p['context']} "
                 f"| {r['webp_bytes']} | {r['webp_alpha_bytes']} | {ratio:.2} |\n")
 print(open(f"{out}/alpha.md").read())
 PY

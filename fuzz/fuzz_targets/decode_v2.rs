@@ -15,7 +15,7 @@
 use std::sync::OnceLock;
 
 use aec_format::{
-    decode_symbols, encode_symbols, AlphaPlane, AnyFile, AnyHeader, CodedFile, FormatError,
+    decode_symbols, encode_symbols, AlphaFilter, AlphaPlane, AnyFile, AnyHeader, CodedFile, FormatError,
     Limits, SymbolTable, SymbolTables,
 };
 use libfuzzer_sys::fuzz_target;
@@ -88,7 +88,8 @@ fn check_stream(payload: &[u8], tables: &SymbolTables, count: usize) {
 }
 
 /// An accepted file's alpha plane: inflating never panics; a plane it gives is the image's
-/// size, not opaque, and (when small) survives the writer's own round trip.
+/// size, not opaque, and (when small) survives the writer's own round trip; a context code
+/// is the writer's.
 fn check_alpha(file: &CodedFile) {
     match file.decode_alpha() {
         Ok(None) => assert!(file.alpha.is_none()),
@@ -99,6 +100,13 @@ fn check_alpha(file: &CodedFile) {
                 let again = AlphaPlane::encode(&plane, file.width, file.height).expect("a plane");
                 let back = again.decode(file.width, file.height, 0).expect("decodes");
                 assert_eq!(back, plane);
+                // A context code is unique: the writer's is the one that was read.
+                let read = file.alpha.as_ref().expect("a section");
+                if read.filter == AlphaFilter::Context {
+                    let (w, h) = (file.width, file.height);
+                    let ours = AlphaPlane::with_filter(&plane, w, h, AlphaFilter::Context);
+                    assert_eq!(ours.expect("codes").stream, read.stream);
+                }
             }
         }
         Err(FormatError::AlphaStream { .. } | FormatError::OpaqueAlpha { .. }) => {}

@@ -1,10 +1,12 @@
 //! The alpha plane of a version 2 file: the source's transparency, kept losslessly beside the
 //! lossy colour. One byte a pixel, predicted from its neighbours by one of four filters, the
-//! residuals DEFLATE-compressed (RFC 1951, raw, with `miniz_oxide`). SPEC.md §13.4.
+//! residuals DEFLATE-compressed (RFC 1951, raw, with `miniz_oxide`), or context-coded
+//! (`alpha_context`). SPEC.md §13.4, §13.5.
 
 use miniz_oxide::inflate::core::{decompress, DecompressorOxide, TINFL_LZ_DICT_SIZE};
 use miniz_oxide::inflate::TINFLStatus;
 
+use crate::alpha_context::{self, MAX_CONTEXT_PIXELS};
 use crate::FormatError;
 
 /// Bit 7 of a version 2 file's kind byte: an alpha section follows the header.
@@ -30,18 +32,23 @@ pub enum AlphaFilter {
     Up,
     /// `3`: `clamp(left + up − upper-left, 0, 255)` (soft edges and gradients).
     Gradient,
+    /// `4`: the gradient's prediction, the residuals range-coded with probabilities that adapt
+    /// to their neighbourhood instead of DEFLATE-compressed (soft mattes, noise, anti-aliased
+    /// edges; planes of at most [`MAX_CONTEXT_PIXELS`] pixels).
+    Context,
 }
 
 impl AlphaFilter {
     /// All filters, by byte value.
-    pub const ALL: [AlphaFilter; 4] = [
+    pub const ALL: [AlphaFilter; 5] = [
         AlphaFilter::None,
         AlphaFilter::Left,
         AlphaFilter::Up,
         AlphaFilter::Gradient,
+        AlphaFilter::Context,
     ];
 
-    /// The filter of byte `b`, `None` for a reserved value (4–255).
+    /// The filter of byte `b`, `None` for a reserved value (5–255).
     pub fn from_byte(b: u8) -> Option<AlphaFilter> {
         Self::ALL.get(usize::from(b)).copied()
     }
@@ -53,14 +60,14 @@ impl AlphaFilter {
 
     /// The prediction of the value at column `x` of a row, from the row so far (`row`, its
     /// values before `x`) and the row above (`up`, empty in the first row).
-    fn predict(self, row: &[u8], up: &[u8], x: usize) -> u8 {
+    pub(crate) fn predict(self, row: &[u8], up: &[u8], x: usize) -> u8 {
         let left = x.checked_sub(1).map(|i| row[i]);
         let above = up.get(x).copied();
         match (self, left, above) {
             (AlphaFilter::None, _, _) | (_, None, None) => 0,
             (AlphaFilter::Left, Some(l), _) | (_, Some(l), None) => l,
             (AlphaFilter::Up, _, Some(u)) | (_, None, Some(u)) => u,
-            (AlphaFilter::Gradient, Some(l), Some(u)) => {
+            (AlphaFilter::Gradient | AlphaFilter::Context, Some(l), Some(u)) => {
                 let g = i32::from(l) + i32::from(u) - i32::from(up[x - 1]);
                 g.clamp(0, 255) as u8
             }
@@ -73,16 +80,18 @@ impl AlphaFilter {
 pub struct AlphaPlane {
     /// How the values were predicted.
     pub filter: AlphaFilter,
-    /// The raw DEFLATE stream of the residuals, row by row: at least one byte.
+    /// The raw DEFLATE stream of the residuals, row by row, or their context code: at least
+    /// one byte.
     pub stream: Vec<u8>,
 }
 
 impl AlphaPlane {
     /// Compresses a `width × height` plane (row-major, one byte a pixel, 255 opaque) with
-    /// whichever filter gives the shortest stream (the lowest-numbered of equals). A plane
-    /// that is opaque everywhere is refused: such an image is written without an alpha plane.
+    /// whichever filter gives the shortest stream (the lowest-numbered of equals; the context
+    /// code only where it may be used and is not empty). A plane that is opaque everywhere is
+    /// refused: such an image is written without an alpha plane.
     ///
-    /// The four filters are tried on threads of their own (each holding a copy of the plane).
+    /// The filters are tried on threads of their own (each holding a copy of the plane).
     pub fn encode(plane: &[u8], width: u32, height: u32) -> Result<AlphaPlane, FormatError> {
         check_plane(plane, width, height)?;
         let tried: Vec<AlphaPlane> = std::thread::scope(|s| {
@@ -91,18 +100,20 @@ impl AlphaPlane {
                 .map(|&f| s.spawn(move || Self::filtered(plane, width, f)))
                 .collect();
             runs.into_iter()
-                .map(|r| r.join().expect("DEFLATE does not panic"))
+                .map(|r| r.join().expect("the coders do not panic"))
                 .collect()
         });
         // `min_by_key` keeps the first of equals: the lowest filter number.
         Ok(tried
             .into_iter()
+            .filter(|p| !p.stream.is_empty())
             .min_by_key(|p| p.stream.len())
-            .expect("four filters"))
+            .expect("DEFLATE streams are never empty"))
     }
 
     /// Compresses a `width × height` plane with `filter`. A plane that is opaque everywhere is
-    /// refused.
+    /// refused, and so is the context code of a plane over [`MAX_CONTEXT_PIXELS`] or of one
+    /// that is 0 everywhere (its code would be empty).
     pub fn with_filter(
         plane: &[u8],
         width: u32,
@@ -110,12 +121,24 @@ impl AlphaPlane {
         filter: AlphaFilter,
     ) -> Result<AlphaPlane, FormatError> {
         check_plane(plane, width, height)?;
-        Ok(Self::filtered(plane, width, filter))
+        let coded = Self::filtered(plane, width, filter);
+        if coded.stream.is_empty() {
+            return Err(FormatError::Invalid {
+                field: "alpha plane",
+                reason: "transparent everywhere or too large for the context code".into(),
+            });
+        }
+        Ok(coded)
     }
 
-    /// Compresses a checked plane with `filter`.
+    /// Compresses a checked plane with `filter`: the context code is empty for a plane that
+    /// is 0 everywhere or over [`MAX_CONTEXT_PIXELS`].
     fn filtered(plane: &[u8], width: u32, filter: AlphaFilter) -> AlphaPlane {
-        let stream = miniz_oxide::deflate::compress_to_vec(&residuals(plane, width, filter), LEVEL);
+        let stream = match filter {
+            AlphaFilter::Context if plane.len() as u64 > MAX_CONTEXT_PIXELS => Vec::new(),
+            AlphaFilter::Context => alpha_context::encode(plane, width),
+            _ => miniz_oxide::deflate::compress_to_vec(&residuals(plane, width, filter), LEVEL),
+        };
         AlphaPlane { filter, stream }
     }
 
@@ -126,13 +149,14 @@ impl AlphaPlane {
     }
 
     /// Decompresses the plane of a `width × height` image. `offset` is where the stream
-    /// starts in its file (for the errors). Checks, in order: that the stream is long enough
-    /// to fill the plane at DEFLATE's largest ratio; that it is valid DEFLATE data ending in
-    /// its last byte and inflating to exactly `width × height` bytes; that some value is not
-    /// 255.
+    /// starts in its file (for the errors). Checks, in order: for DEFLATE, that the stream is
+    /// long enough to fill the plane at DEFLATE's largest ratio, that it is valid DEFLATE data
+    /// ending in its last byte and inflating to exactly `width × height` bytes; for the
+    /// context code, that the plane is at most [`MAX_CONTEXT_PIXELS`] and the stream exactly
+    /// its code; then that some value is not 255.
     pub fn decode(&self, width: u32, height: u32, offset: usize) -> Result<Vec<u8>, FormatError> {
-        // The ratio is checked before the plane's room is taken.
-        check_ratio(self.stream.len(), width, height, offset)?;
+        // The ratio and the size are checked before the plane's room is taken.
+        self.check_size(width, height, offset)?;
         let n = u64::from(width) * u64::from(height);
         let mut plane =
             Vec::with_capacity(usize::try_from(n).map_err(|_| FormatError::Invalid {
@@ -144,8 +168,8 @@ impl AlphaPlane {
     }
 
     /// Decompresses the plane row by row into `f`, holding two rows and DEFLATE's 32 KiB
-    /// window whatever the image's size, with [`AlphaPlane::decode`]'s checks (the last ones
-    /// after every row has been given to `f`).
+    /// window (or the context code's counts) whatever the image's size, with
+    /// [`AlphaPlane::decode`]'s checks (the last ones after every row has been given to `f`).
     pub fn for_each_row(
         &self,
         width: u32,
@@ -153,13 +177,42 @@ impl AlphaPlane {
         offset: usize,
         mut f: impl FnMut(&[u8]),
     ) -> Result<(), FormatError> {
-        check_ratio(self.stream.len(), width, height, offset)?;
+        self.check_size(width, height, offset)?;
+        let mut opaque = true;
+        let mut each = |row: &[u8]| {
+            opaque &= row.iter().all(|&a| a == u8::MAX);
+            f(row);
+        };
+        if self.filter == AlphaFilter::Context {
+            alpha_context::for_each_row(&self.stream, width, height, offset, each)?;
+        } else {
+            self.inflate_rows(width, height, offset, &mut each)?;
+        }
+        if opaque {
+            return Err(FormatError::OpaqueAlpha { offset });
+        }
+        Ok(())
+    }
+
+    /// Refuses a plane its stream cannot fill (DEFLATE) or that is too large to context-code.
+    fn check_size(&self, width: u32, height: u32, offset: usize) -> Result<(), FormatError> {
+        check_size(self.filter, self.stream.len(), width, height, offset)
+    }
+
+    /// Inflates the DEFLATE stream row by row into `f`, unfiltering each row.
+    fn inflate_rows(
+        &self,
+        width: u32,
+        height: u32,
+        offset: usize,
+        f: &mut impl FnMut(&[u8]),
+    ) -> Result<(), FormatError> {
         let bad = |reason: String| FormatError::AlphaStream { offset, reason };
         let (w, n) = (width as usize, u64::from(width) * u64::from(height));
         let mut window = vec![0u8; TINFL_LZ_DICT_SIZE];
         let mut state = Box::<DecompressorOxide>::default();
         let (mut row, mut up) = (Vec::with_capacity(w), Vec::with_capacity(w));
-        let (mut input, mut at, mut total, mut opaque) = (&self.stream[..], 0usize, 0u64, true);
+        let (mut input, mut at, mut total) = (&self.stream[..], 0usize, 0u64);
         loop {
             let (status, read, written) = decompress(&mut state, input, &mut window, at, 0);
             input = &input[read..];
@@ -171,7 +224,6 @@ impl AlphaPlane {
                 row.push(r);
                 if row.len() == w {
                     unfilter_row(&mut row, &up, self.filter);
-                    opaque &= row.iter().all(|&a| a == u8::MAX);
                     f(&row);
                     std::mem::swap(&mut row, &mut up);
                     row.clear();
@@ -195,9 +247,6 @@ impl AlphaPlane {
                 "{} byte(s) after the final block",
                 input.len()
             )));
-        }
-        if opaque {
-            return Err(FormatError::OpaqueAlpha { offset });
         }
         Ok(())
     }
@@ -223,13 +272,31 @@ fn check_plane(plane: &[u8], width: u32, height: u32) -> Result<(), FormatError>
     Ok(())
 }
 
-/// Refuses a stream too short to inflate to a `width × height` plane.
-pub(crate) fn check_ratio(
+/// Refuses a `width × height` plane that a stream of `len` bytes under `filter` cannot fill
+/// (DEFLATE) or that is too large to context-code: what a reader checks before decoding.
+pub(crate) fn check_size(
+    filter: AlphaFilter,
     len: usize,
     width: u32,
     height: u32,
     offset: usize,
 ) -> Result<(), FormatError> {
+    if filter != AlphaFilter::Context {
+        return check_ratio(len, width, height, offset);
+    }
+    if u64::from(width) * u64::from(height) > MAX_CONTEXT_PIXELS {
+        return Err(FormatError::AlphaStream {
+            offset,
+            reason: format!(
+                "a context-coded plane of {width}×{height}: more than {MAX_CONTEXT_PIXELS} pixels"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a stream too short to inflate to a `width × height` plane.
+fn check_ratio(len: usize, width: u32, height: u32, offset: usize) -> Result<(), FormatError> {
     let pixels = u64::from(width) * u64::from(height);
     if (len as u64).saturating_mul(MAX_INFLATE_RATIO) < pixels {
         return Err(FormatError::AlphaStream {
@@ -308,7 +375,7 @@ mod tests {
                 .min();
             assert_eq!(Some(best.stream.len()), shortest);
         }
-        assert_eq!(AlphaFilter::from_byte(4), None);
+        assert_eq!(AlphaFilter::from_byte(5), None);
     }
 
     #[test]
@@ -339,7 +406,7 @@ mod tests {
             AlphaPlane::encode(&[0; 5], 3, 2),
             Err(FormatError::Invalid { .. })
         ));
-        let good = AlphaPlane::encode(&plane(33, 17), 33, 17).unwrap();
+        let good = AlphaPlane::with_filter(&plane(33, 17), 33, 17, AlphaFilter::Gradient).unwrap();
         let stream_err = |a: &AlphaPlane, w, h| match a.decode(w, h, 40) {
             Err(FormatError::AlphaStream { offset: 40, reason }) => reason,
             other => panic!("{other:?}"),

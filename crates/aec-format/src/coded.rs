@@ -1,7 +1,7 @@
 //! Version 2 files: [`CodedHeader`] and [`CodedFile`], an entropy-coded symbol stream in a
 //! small header and a CRC.
 
-use crate::alpha::{check_ratio, ALPHA_FLAG, ALPHA_HEAD_LEN};
+use crate::alpha::{check_size, ALPHA_FLAG, ALPHA_HEAD_LEN};
 use crate::header::{in_range, magic_and_version, Cursor};
 use crate::{AlphaFilter, AlphaPlane, FormatError, Limits, MAGIC};
 
@@ -342,7 +342,7 @@ impl CodedFile {
             if u32::try_from(a.stream.len()).is_err() {
                 return invalid("alpha plane", "stream over 4 GiB".to_string());
             }
-            check_ratio(a.stream.len(), self.width, self.height, 0)
+            check_size(a.filter, a.stream.len(), self.width, self.height, 0)
                 .or_else(|e| invalid("alpha plane", e.to_string()))?;
         }
         Ok(())
@@ -493,7 +493,7 @@ fn alpha_section(
             reason: "empty".into(),
         });
     }
-    check_ratio(len, h.width, h.height, from)?;
+    check_size(filter, len, h.width, h.height, from)?;
     let stream = bytes[from..from + len].to_vec();
     Ok((AlphaPlane { filter, stream }, ALPHA_HEAD_LEN + len))
 }

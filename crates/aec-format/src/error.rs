@@ -67,14 +67,14 @@ pub enum FormatError {
         channels: u8,
     },
     /// The alpha section's filter byte holds a reserved value.
-    #[error("unsupported alpha filter {filter} at byte {offset}: 0 (none), 1 (left), 2 (up) and 3 (gradient) are defined")]
+    #[error("unsupported alpha filter {filter} at byte {offset}: 0 (none), 1 (left), 2 (up), 3 (gradient) and 4 (context-coded) are defined")]
     BadAlphaFilter {
         /// The filter byte found.
         filter: u8,
         /// Its offset.
         offset: usize,
     },
-    /// The alpha stream is not a DEFLATE stream of exactly the image's plane.
+    /// The alpha stream is not a DEFLATE stream or context code of exactly the image's plane.
     #[error("alpha stream at byte {offset}: {reason}")]
     AlphaStream {
         /// Offset of the stream's first byte.

@@ -84,6 +84,7 @@
 #![warn(missing_docs)]
 
 mod alpha;
+mod alpha_context;
 mod any;
 #[cfg(feature = "arbitrary")]
 mod arb;
@@ -100,6 +101,7 @@ mod stats;
 mod symbols;
 
 pub use alpha::{AlphaFilter, AlphaPlane, ALPHA_FLAG, ALPHA_HEAD_LEN, MAX_INFLATE_RATIO};
+pub use alpha_context::MAX_CONTEXT_PIXELS;
 pub use any::{AnyFile, AnyHeader};
 pub use coded::{
     CodedFile, CodedHeader, ModelKind, CODED_HEADER_MAX_LEN, CODED_WIDTH_OFFSET, UNIT_STEP,

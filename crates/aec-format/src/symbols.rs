@@ -13,7 +13,7 @@ use std::num::NonZeroU32;
 
 use constriction::backends::{ReadWords, WriteWords};
 use constriction::stream::model::{
-    DefaultContiguousCategoricalEntropyModel, EncoderModel, EntropyModel,
+    DecoderModel, DefaultContiguousCategoricalEntropyModel, EncoderModel, EntropyModel,
 };
 use constriction::stream::queue::{EncoderSituation, RangeDecoder, RangeEncoder};
 use constriction::stream::{Code, Decode, Encode};
@@ -184,6 +184,42 @@ impl EncoderModel<{ PROBABILITY_BITS as usize }> for Interval {
     #[inline(always)]
     fn left_cumulative_and_probability(&self, _: impl Borrow<()>) -> Option<(u32, NonZeroU32)> {
         Some((self.left, self.probability))
+    }
+}
+
+impl Interval {
+    /// The interval of `bit` in a two-symbol distribution where `false` has probability
+    /// `p0 / 2^24` (`1 <= p0 < 2^24`): `false` is the first symbol, `true` the second.
+    pub(crate) fn bit(p0: u32, bit: bool) -> Interval {
+        debug_assert!(p0 > 0 && p0 < PROBABILITY_TOTAL);
+        let (left, probability) = if bit {
+            (p0, PROBABILITY_TOTAL - p0)
+        } else {
+            (0, p0)
+        };
+        Interval {
+            left,
+            probability: NonZeroU32::new(probability).expect("0 < p0 < 2^24"),
+        }
+    }
+}
+
+/// A two-symbol distribution (`false` with probability `p0 / 2^24`, then `true`), for coders
+/// whose probabilities adapt symbol by symbol.
+struct Binary {
+    p0: u32,
+}
+
+impl EntropyModel<{ PROBABILITY_BITS as usize }> for Binary {
+    type Symbol = bool;
+    type Probability = u32;
+}
+
+impl DecoderModel<{ PROBABILITY_BITS as usize }> for Binary {
+    #[inline(always)]
+    fn quantile_function(&self, quantile: u32) -> (bool, u32, NonZeroU32) {
+        let i = Interval::bit(self.p0, quantile >= self.p0);
+        (quantile >= self.p0, i.left, i.probability)
     }
 }
 
@@ -503,6 +539,29 @@ impl<'a> SymbolDecoder<'a> {
             Err(_) => Err(FormatError::StreamInvalid {
                 index,
                 dimension: table,
+            }),
+        }
+    }
+
+    /// The next symbol of a two-symbol distribution where `false` has probability
+    /// `p0 / 2^24` (`1 <= p0 < 2^24`), as [`Interval::bit`] codes it. Fails past `count`
+    /// symbols (`dimension` 0 in the error).
+    pub(crate) fn decode_bit(&mut self, p0: u32) -> Result<bool, FormatError> {
+        let index = self.decoded;
+        if index >= self.count {
+            return Err(FormatError::Invalid {
+                field: "symbols",
+                reason: format!("more than the {} symbols declared", self.count),
+            });
+        }
+        match self.dec.decode_symbol(Binary { p0 }) {
+            Ok(bit) => {
+                self.decoded += 1;
+                Ok(bit)
+            }
+            Err(_) => Err(FormatError::StreamInvalid {
+                index,
+                dimension: 0,
             }),
         }
     }

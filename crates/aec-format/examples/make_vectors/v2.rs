@@ -276,7 +276,8 @@ fn valid_vectors() -> Vec<Vector> {
         symbols,
     ));
 
-    out.push(alpha_vector());
+    out.push(alpha_vector(AlphaFilter::Gradient));
+    out.push(alpha_vector(AlphaFilter::Context));
     out
 }
 
@@ -288,41 +289,117 @@ fn alpha_plane() -> Vec<u8> {
         .collect()
 }
 
-/// An RGBA file with an alpha plane.
-fn alpha_vector() -> Vector {
-    let mut v = vector(
-        (
+/// An RGBA file with an alpha plane, DEFLATE-compressed after the gradient filter or
+/// context-coded.
+fn alpha_vector(filter: AlphaFilter) -> Vector {
+    let name = match filter {
+        AlphaFilter::Context => (
+            "v2_alpha_context",
+            "24 × 5 RGBA, one tile, with a context-coded alpha plane: transparent on the left, a soft edge, opaque on the right",
+        ),
+        _ => (
             "v2_alpha",
             "24 × 5 RGBA, one tile, with an alpha plane: transparent on the left, a soft edge, opaque on the right",
         ),
-        standard_model(),
-        (24, 5, 4),
-        6,
-        vec![0, -1, 2, 5],
-    );
-    v.file.alpha = Some(AlphaPlane::encode(&alpha_plane(), 24, 5).expect("a plane"));
+    };
+    let mut v = vector(name, standard_model(), (24, 5, 4), 6, vec![0, -1, 2, 5]);
+    v.file.alpha = Some(AlphaPlane::with_filter(&alpha_plane(), 24, 5, filter).expect("a plane"));
     v
 }
 
 /// The invalid files with an alpha section, made from `v2_alpha`'s bytes `a` (header 17
 /// bytes, then the section).
 fn invalid_alpha_vectors(a: &[u8]) -> Vec<(&'static str, Vec<u8>, String)> {
-    let len = u32::from_le_bytes(a[18..22].try_into().expect("4 bytes")) as usize;
-    let (head, stream, rest) = (&a[..17], &a[22..22 + len], &a[22 + len..a.len() - 4]);
-    let section = |filter: u8, s: &[u8]| {
-        let mut m = head.to_vec();
+    let mut out = invalid_deflate_vectors(a);
+    out.extend(invalid_context_vectors(a));
+    out
+}
+
+/// `v2_alpha`'s bytes split into the header, the alpha stream and the payload.
+struct AlphaParts<'a> {
+    head: &'a [u8],
+    stream: &'a [u8],
+    rest: &'a [u8],
+}
+
+impl<'a> AlphaParts<'a> {
+    fn of(a: &'a [u8]) -> Self {
+        let len = u32::from_le_bytes(a[18..22].try_into().expect("4 bytes")) as usize;
+        let (head, stream, rest) = (&a[..17], &a[22..22 + len], &a[22 + len..a.len() - 4]);
+        Self { head, stream, rest }
+    }
+
+    /// The file with another alpha section: `filter` and the stream `s`.
+    fn section(&self, filter: u8, s: &[u8]) -> Vec<u8> {
+        let mut m = self.head.to_vec();
         m.push(filter);
         m.extend_from_slice(&(s.len() as u32).to_le_bytes());
         m.extend_from_slice(s);
-        m.extend_from_slice(rest);
+        m.extend_from_slice(self.rest);
         m.extend_from_slice(&[0; 4]);
         crc_fix(m)
-    };
+    }
+}
+
+/// Invalid context-coded alpha sections.
+fn invalid_context_vectors(a: &[u8]) -> Vec<(&'static str, Vec<u8>, String)> {
+    let parts = AlphaParts::of(a);
+    let (head, section) = (parts.head, |f, s: &[u8]| parts.section(f, s));
+    let context = AlphaFilter::Context.to_byte();
+    let code = AlphaPlane::with_filter(&alpha_plane(), 24, 5, AlphaFilter::Context)
+        .expect("a plane")
+        .stream;
+    let mut out = Vec::new();
+    let mut long = code.clone();
+    long.extend_from_slice(&[0x5a; 8]);
+    out.push((
+        "alpha_context_extra_bytes",
+        section(context, &long),
+        "eight bytes appended to a context-coded alpha stream (its length counting them)".into(),
+    ));
+    let mut m = [&head[..15], &[0xff, 0xff, 0x03, 0xff, 0xff, 0x03]].concat();
+    m.extend_from_slice(&section(context, &[0x03])[17..]);
+    out.push((
+        "alpha_context_too_large",
+        crc_fix(m),
+        "65535 × 65535 with a context-coded alpha plane: over 2^28 pixels, refused before decoding"
+            .into(),
+    ));
+    // The first of the streams 00 00 00 01, 00 00 00 02, … that spells a residual no encoder
+    // writes (a magnitude over 128, or 128 positive) in the 24 × 5 plane.
+    let out_of_range = (1u32..)
+        .map(|i| i.to_be_bytes().to_vec())
+        .find(|s| {
+            let plane = AlphaPlane {
+                filter: AlphaFilter::Context,
+                stream: s.clone(),
+            };
+            matches!(plane.decode(24, 5, 0), Err(FormatError::AlphaStream { reason, .. })
+                if reason.contains("out of range"))
+        })
+        .expect("some stream");
+    out.push((
+        "alpha_context_residual",
+        section(context, &out_of_range),
+        format!(
+            "the context-coded alpha stream {:02x?}: a residual out of range",
+            out_of_range
+        ),
+    ));
+    out
+}
+
+/// Invalid alpha sections around DEFLATE.
+fn invalid_deflate_vectors(a: &[u8]) -> Vec<(&'static str, Vec<u8>, String)> {
+    let parts = AlphaParts::of(a);
+    let (head, stream) = (parts.head, parts.stream);
+    let section = |f, s: &[u8]| parts.section(f, s);
+    let len = stream.len();
     let mut out = Vec::new();
     out.push((
         "alpha_bad_filter",
-        section(4, stream),
-        "alpha filter 4 (reserved)".into(),
+        section(5, stream),
+        "alpha filter 5 (reserved)".into(),
     ));
     let mut m = a.to_vec();
     m[6] = 3;
