@@ -8,7 +8,9 @@
 #                                                     # ft-025 ft-0483 ft-0932; AEC=path/to/aec,
 #                                                     # SEED=S for other crops than the level's,
 #                                                     # CROP=256 BATCH=2 for larger crops,
-#                                                     # N=128 M=192 to widen FROM first
+#                                                     # N=128 M=192 to widen FROM first,
+#                                                     # SHAPES=F for flat-coloured rectangles
+#                                                     # over that fraction of the batches
 #
 # Run it at 1e-4 for some thousands of steps, then again at 1e-5 (it resumes, Adam's state
 # kept): the larger rate first moves the converged weights away, the smaller one then gains
@@ -34,6 +36,6 @@ RAYON_NUM_THREADS=1 nohup nice -n 19 "$AEC" train-hyper --data ../shared/data/ph
   --tiles ../shared/data/cifar10-jpeg/train-order.txt --tile-fraction 0.25 \
   --lambda "$lambda" --steps "$steps" --every 200 --learning-rate "$lr" --seed "$seed" \
   --init "$from" --context --resume ${CROP:+--crop "$CROP"} ${BATCH:+--batch-size "$BATCH"} \
-  ${N:+--n "$N"} ${M:+--m "$M"} \
+  ${N:+--n "$N"} ${M:+--m "$M"} ${SHAPES:+--shape-fraction "$SHAPES"} \
   --out "$out/$name.safetensors" >>"$out/$name.console.log" 2>&1 &
 echo "training $name in the background (pid $!); log $out/$name.console.log"
