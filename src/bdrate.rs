@@ -32,12 +32,18 @@ pub fn bd_rate(anchor: &[RdPoint], test: &[RdPoint]) -> Option<f64> {
     Some(((it - ia) / (hi - lo)).exp() - 1.0)
 }
 
+/// The points a fit can use: positive finite rates, finite PSNRs, each point once (a curve
+/// that names a setting twice, a level and its step 1 say, would leave the fit's equations
+/// singular).
 fn usable(points: &[RdPoint]) -> Vec<RdPoint> {
-    points
-        .iter()
-        .copied()
-        .filter(|p| p.rate > 0.0 && p.rate.is_finite() && p.psnr.is_finite())
-        .collect()
+    let mut out: Vec<RdPoint> = Vec::with_capacity(points.len());
+    for &p in points {
+        let finite = p.rate > 0.0 && p.rate.is_finite() && p.psnr.is_finite();
+        if finite && !out.iter().any(|q| q.rate == p.rate && q.psnr == p.psnr) {
+            out.push(p);
+        }
+    }
+    out
 }
 
 fn range(points: &[RdPoint]) -> (f64, f64) {
@@ -145,6 +151,15 @@ mod tests {
         let dearer = bd_rate(&anchor, &curve(2.0)).unwrap();
         assert!((dearer - 1.0).abs() < 1e-9, "{dearer}");
         assert!(bd_rate(&anchor, &anchor).unwrap().abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_point_named_twice_counts_once() {
+        let anchor = curve(1.0);
+        let mut test = curve(0.75)[..4].to_vec();
+        let once = bd_rate(&anchor, &test).unwrap();
+        test.push(test[1]);
+        assert_eq!(bd_rate(&anchor, &test), Some(once));
     }
 
     #[test]
