@@ -95,7 +95,9 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(3, 6),
     previous_context!(3, 7),
     previous_context!(3, 9),
+    previous_context!(4, 1),
     previous_context!(4, 2),
+    previous_context!(4, 3),
     previous_context!(4, 4),
     previous_context!(4, 5),
     previous_context!(4, 6),
@@ -118,7 +120,7 @@ static TILED_MODELS: &[&[u8]] = &[
 static IDS: &[(Builtin, &str)] = &[
     (
         Builtin::Quality(1),
-        "c8a3e1984ff569531e370e95f22cc370139d7dfad44b9f1fd3f735d667d09034",
+        "21c5697e67e37e29bb008858b948614e7abcf7790034fa22720fda95f479d6dd",
     ),
     (
         Builtin::Quality(2),
@@ -126,7 +128,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(3),
-        "94410c9a15cd40817092b66a3bfa673ba953b5b3e2a09dfbe07ce8a7b2ff7414",
+        "8ab985998c0795283fdc4478c2fe15451088b93d10cb26a96f108efea1059209",
     ),
     (
         Builtin::Quality(4),
@@ -380,9 +382,23 @@ static IDS: &[(Builtin, &str)] = &[
     (
         Builtin::Context {
             version: 4,
+            level: 1,
+        },
+        "c8a3e1984ff569531e370e95f22cc370139d7dfad44b9f1fd3f735d667d09034",
+    ),
+    (
+        Builtin::Context {
+            version: 4,
             level: 2,
         },
         "90b0f52b27cba98c0e7d2284fbf62547f6145270f438477d52b40bbfd011a2ac",
+    ),
+    (
+        Builtin::Context {
+            version: 4,
+            level: 3,
+        },
+        "94410c9a15cd40817092b66a3bfa673ba953b5b3e2a09dfbe07ce8a7b2ff7414",
     ),
     (
         Builtin::Context {
