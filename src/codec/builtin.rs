@@ -102,6 +102,8 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(4, 5),
     previous_context!(4, 6),
     previous_context!(4, 7),
+    previous_context!(5, 2),
+    previous_context!(5, 4),
     previous_context!(5, 7),
 ];
 
@@ -124,7 +126,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(2),
-        "e83c2c27dbd8614bd852fd68584e3d29be84d2f6e8be5b502d3e044acca8bd79",
+        "b5c685ca56bd5a45af72672a4466a83ad3f89ea8b3236d047386229fd0fc5e93",
     ),
     (
         Builtin::Quality(3),
@@ -132,7 +134,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(4),
-        "83f0905767ee6a260f6eb2b0fcd600bc921cb54b17dd1455302d53e053afb761",
+        "2bb8f37907c6b0128ab21da325a5ff1b877b2a7864af0f8a3a7454853ba7de49",
     ),
     (
         Builtin::Quality(5),
@@ -427,6 +429,20 @@ static IDS: &[(Builtin, &str)] = &[
             level: 7,
         },
         "ae4d45595ed5e9b61fb8365021db08820ad08568046e6a1a4a68f7d62e1ac3ee",
+    ),
+    (
+        Builtin::Context {
+            version: 5,
+            level: 2,
+        },
+        "e83c2c27dbd8614bd852fd68584e3d29be84d2f6e8be5b502d3e044acca8bd79",
+    ),
+    (
+        Builtin::Context {
+            version: 5,
+            level: 4,
+        },
+        "83f0905767ee6a260f6eb2b0fcd600bc921cb54b17dd1455302d53e053afb761",
     ),
     (
         Builtin::Context {
