@@ -18,7 +18,11 @@ fn plane() -> Vec<u8> {
         .map(|(x, y)| {
             let d = (x - 300.0).hypot(y - 250.0);
             let disc = (255.0 * (180.0 - d) / 6.0).clamp(0.0, 255.0);
-            let bar = if (600.0..700.0).contains(&x) { 255.0 } else { 0.0 };
+            let bar = if (600.0..700.0).contains(&x) {
+                255.0
+            } else {
+                0.0
+            };
             let waves = if y > 440.0 {
                 128.0 + 100.0 * (x / 23.0).sin() * (y / 17.0).cos()
             } else {
