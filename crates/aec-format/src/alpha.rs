@@ -163,7 +163,7 @@ impl AlphaPlane {
                 field: "alpha plane",
                 reason: "larger than this machine's memory can address".into(),
             })?);
-        self.for_each_row(width, height, offset, |row| plane.extend_from_slice(row))?;
+        self.rows(width, height, offset, |row| plane.extend_from_slice(row))?;
         Ok(plane)
     }
 
@@ -175,9 +175,20 @@ impl AlphaPlane {
         width: u32,
         height: u32,
         offset: usize,
-        mut f: impl FnMut(&[u8]),
+        f: impl FnMut(&[u8]),
     ) -> Result<(), FormatError> {
         self.check_size(width, height, offset)?;
+        self.rows(width, height, offset, f)
+    }
+
+    /// [`AlphaPlane::for_each_row`] after the size checks.
+    fn rows(
+        &self,
+        width: u32,
+        height: u32,
+        offset: usize,
+        mut f: impl FnMut(&[u8]),
+    ) -> Result<(), FormatError> {
         let mut opaque = true;
         let mut each = |row: &[u8]| {
             opaque &= row.iter().all(|&a| a == u8::MAX);

@@ -4,7 +4,6 @@
 //! above), range-coded with the symbol stream's coder (§14). Integers only: every machine
 //! reads the same plane.
 
-use crate::alpha::check_size;
 use crate::symbols::{Interval, SymbolDecoder, SymbolEncoder};
 use crate::{AlphaFilter, FormatError};
 
@@ -205,9 +204,9 @@ pub(crate) fn encode(plane: &[u8], width: u32) -> Vec<u8> {
 
 /// Decodes the context code `stream` of a `width × height` plane row by row into `f`, holding
 /// two rows and the counts whatever the plane's size. `offset` is where the stream starts in
-/// its file (for the errors). Refuses a plane over [`MAX_CONTEXT_PIXELS`] before decoding, a
-/// stream the coder cannot follow or that spells a residual out of range, and one that is not
-/// exactly the encoding of the plane it decodes to.
+/// its file (for the errors). The caller has checked the plane against [`MAX_CONTEXT_PIXELS`]
+/// (`alpha::check_size`). Refuses a stream the coder cannot follow or that spells a residual
+/// out of range, and one that is not exactly the encoding of the plane it decodes to.
 pub(crate) fn for_each_row(
     stream: &[u8],
     width: u32,
@@ -216,7 +215,6 @@ pub(crate) fn for_each_row(
     mut f: impl FnMut(&[u8]),
 ) -> Result<(), FormatError> {
     let bad = |reason: String| FormatError::AlphaStream { offset, reason };
-    check_size(AlphaFilter::Context, stream.len(), width, height, offset)?;
     let pixels = u64::from(width) * u64::from(height);
     let count = usize::try_from(pixels * MAX_DECISIONS).unwrap_or(usize::MAX);
     let mut dec = SymbolDecoder::new(stream, count).map_err(|e| bad(e.to_string()))?;
@@ -248,8 +246,9 @@ pub(crate) fn for_each_row(
 mod tests {
     use super::*;
 
-    /// Decodes a whole plane.
+    /// Decodes a whole plane, sizes checked as a reader does.
     fn decode(stream: &[u8], w: u32, h: u32) -> Result<Vec<u8>, FormatError> {
+        crate::alpha::check_size(AlphaFilter::Context, stream.len(), w, h, 0)?;
         let mut out = Vec::new();
         for_each_row(stream, w, h, 0, |r| out.extend_from_slice(r))?;
         Ok(out)
