@@ -39,7 +39,7 @@ fn usable(points: &[RdPoint]) -> Vec<RdPoint> {
     let mut out: Vec<RdPoint> = Vec::with_capacity(points.len());
     for &p in points {
         let finite = p.rate > 0.0 && p.rate.is_finite() && p.psnr.is_finite();
-        if finite && !out.iter().any(|q| q.rate == p.rate && q.psnr == p.psnr) {
+        if finite && !out.contains(&p) {
             out.push(p);
         }
     }

@@ -218,8 +218,9 @@ impl EntropyModel<{ PROBABILITY_BITS as usize }> for Binary {
 impl DecoderModel<{ PROBABILITY_BITS as usize }> for Binary {
     #[inline(always)]
     fn quantile_function(&self, quantile: u32) -> (bool, u32, NonZeroU32) {
-        let i = Interval::bit(self.p0, quantile >= self.p0);
-        (quantile >= self.p0, i.left, i.probability)
+        let bit = quantile >= self.p0;
+        let i = Interval::bit(self.p0, bit);
+        (bit, i.left, i.probability)
     }
 }
 
@@ -522,13 +523,7 @@ impl<'a> SymbolDecoder<'a> {
     /// The next symbol, with the distribution of `tables`' dimension `table`. Fails past
     /// `count` symbols.
     pub fn decode(&mut self, table: usize, tables: &SymbolTables) -> Result<i32, FormatError> {
-        let index = self.decoded;
-        if index >= self.count {
-            return Err(FormatError::Invalid {
-                field: "symbols",
-                reason: format!("more than the {} symbols declared", self.count),
-            });
-        }
+        let index = self.next_index()?;
         let (t, model) = tables.entry(table, index)?;
         match self.dec.decode_symbol(model.as_view()) {
             Ok(i) => {
@@ -547,13 +542,7 @@ impl<'a> SymbolDecoder<'a> {
     /// `p0 / 2^24` (`1 <= p0 < 2^24`), as [`Interval::bit`] codes it. Fails past `count`
     /// symbols (`dimension` 0 in the error).
     pub(crate) fn decode_bit(&mut self, p0: u32) -> Result<bool, FormatError> {
-        let index = self.decoded;
-        if index >= self.count {
-            return Err(FormatError::Invalid {
-                field: "symbols",
-                reason: format!("more than the {} symbols declared", self.count),
-            });
-        }
+        let index = self.next_index()?;
         match self.dec.decode_symbol(Binary { p0 }) {
             Ok(bit) => {
                 self.decoded += 1;
@@ -564,6 +553,17 @@ impl<'a> SymbolDecoder<'a> {
                 dimension: 0,
             }),
         }
+    }
+
+    /// The index of the next symbol, refused past the `count` declared.
+    fn next_index(&self) -> Result<usize, FormatError> {
+        if self.decoded >= self.count {
+            return Err(FormatError::Invalid {
+                field: "symbols",
+                reason: format!("more than the {} symbols declared", self.count),
+            });
+        }
+        Ok(self.decoded)
     }
 
     /// Symbols read so far.
