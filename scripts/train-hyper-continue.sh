@@ -10,7 +10,9 @@
 #                                                     # CROP=256 BATCH=2 for larger crops,
 #                                                     # N=128 M=192 to widen FROM first,
 #                                                     # SHAPES=F for flat-coloured rectangles
-#                                                     # over that fraction of the batches
+#                                                     # over that fraction of the batches,
+#                                                     # SCREENS=DIR (SCREEN_FRACTION=F, default
+#                                                     # 0.2) for crops of screenshots
 #
 # Run it at 1e-4 for some thousands of steps, then again at 1e-5 (it resumes, Adam's state
 # kept): the larger rate first moves the converged weights away, the smaller one then gains
@@ -37,5 +39,6 @@ RAYON_NUM_THREADS=1 nohup nice -n 19 "$AEC" train-hyper --data ../shared/data/ph
   --lambda "$lambda" --steps "$steps" --every 200 --learning-rate "$lr" --seed "$seed" \
   --init "$from" --context --resume ${CROP:+--crop "$CROP"} ${BATCH:+--batch-size "$BATCH"} \
   ${N:+--n "$N"} ${M:+--m "$M"} ${SHAPES:+--shape-fraction "$SHAPES"} \
+  ${SCREENS:+--screens "$SCREENS" --screen-fraction "${SCREEN_FRACTION:-0.2}"} \
   --out "$out/$name.safetensors" >>"$out/$name.console.log" 2>&1 &
 echo "training $name in the background (pid $!); log $out/$name.console.log"

@@ -18,6 +18,8 @@
 # the convolutions' products in bfloat16 where the CPU has AMX tiles or AVX-512 BF16 (`--bf16`).
 # SHAPES=F paints flat-coloured rectangles over the crops of that fraction of the batches
 # (`--shape-fraction`; content the models had drifted on: docs/hyperprior.md#flat-saturated-colours).
+# SCREENS=DIR crops SCREEN_FRACTION (default 0.2) of the batches from screenshots there
+# (`--screens`; scripts/screen-content.py makes them).
 # N and M set other channel counts (CompressAI's higher qualities use N = 192, M = 320);
 # FROM=scratch trains NAME from fresh weights instead of fine-tuning:
 #
@@ -41,6 +43,7 @@ fi
 [[ -z "${BATCH:-}" ]] || start+=(--batch-size "$BATCH")
 [[ -z "${BF16:-}" ]] || start+=(--bf16)
 [[ -z "${SHAPES:-}" ]] || start+=(--shape-fraction "$SHAPES")
+[[ -z "${SCREENS:-}" ]] || start+=(--screens "$SCREENS" --screen-fraction "${SCREEN_FRACTION:-0.2}")
 exec "$AEC" train-hyper --data ../shared/data/photos-train \
   --tiles ../shared/data/cifar10-jpeg/train-order.txt --tile-fraction 0.25 \
   --n "${N:-128}" --m "${M:-192}" --means --lambda "$lambda" --steps "${1:-400000}" --every 200 \

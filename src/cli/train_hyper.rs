@@ -91,6 +91,13 @@ pub struct TrainHyperArgs {
     #[arg(long, default_value_t = 0.0, value_name = "F",
           value_parser = fraction)]
     shape_fraction: f64,
+    /// Images unlike photos (screenshots, graphics: text, thin strokes, flat areas), a folder
+    /// as --data, to crop for --screen-fraction of the batches.
+    #[arg(long, value_name = "DIR")]
+    screens: Option<PathBuf>,
+    /// Fraction of the batches cropped from --screens (may change between resumed runs).
+    #[arg(long, default_value_t = 0.2, value_name = "F", value_parser = fraction)]
+    screen_fraction: f64,
     /// Where to train: cpu (aec's own kernels), or burn's flex, ndarray or cuda.
     #[arg(long, default_value = "cpu", env = "AEC_DEVICE")]
     device: DeviceKind,
@@ -207,7 +214,8 @@ fn initial_weights(a: &TrainHyperArgs) -> anyhow::Result<Option<HyperWeights>> {
     Ok(Some(weights))
 }
 
-/// The photos to crop, with `--tiles`' mosaics mixed in; warns of the files skipped.
+/// The photos to crop, with `--tiles`' mosaics and `--screens`' crops mixed in; warns of the
+/// files skipped.
 fn training_photos(a: &TrainHyperArgs) -> anyhow::Result<Photos> {
     let mut photos = Photos::load(&a.data, a.crop).context("loading training photos")?;
     if let Some(path) = &a.tiles {
@@ -223,6 +231,19 @@ fn training_photos(a: &TrainHyperArgs) -> anyhow::Result<Photos> {
             a.tile_fraction * 100.0
         );
         photos = photos.with_tiles(set.pixels, a.tile_fraction);
+    }
+    if let Some(dir) = &a.screens {
+        let screens = Photos::load(dir, a.crop).context("loading --screens")?;
+        eprintln!(
+            "crops of {} images from {} in {:.0}% of the batches",
+            screens.len(),
+            dir.display(),
+            a.screen_fraction * 100.0
+        );
+        for s in screens.skipped.iter().take(10) {
+            eprintln!("aec: warning: skipped {}: {}", s.path.display(), s.reason);
+        }
+        photos = photos.with_screens(screens, a.screen_fraction);
     }
     if a.shape_fraction > 0.0 {
         eprintln!(

@@ -1,8 +1,10 @@
 //! Training batches for whole-image models: random square crops with random horizontal flips,
 //! drawn from photos held in memory, each pixel equally likely to be covered; and, for a
 //! chosen fraction of the batches, mosaics of small images (32×32 tiles such as CIFAR-10's),
-//! so that the model also sees thumbnail-sized content; and, for another fraction, flat-coloured
-//! rectangles painted over the crops (flat areas and hard edges, which photos seldom have).
+//! so that the model also sees thumbnail-sized content; for another, crops of a second set of
+//! images (screenshots and graphics: text, thin strokes, flat areas); and, for another fraction,
+//! flat-coloured rectangles painted over the crops (flat areas and hard edges, which photos
+//! seldom have).
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +25,9 @@ pub struct Photos {
     tiles: Option<(Vec<u8>, f64)>,
     /// Fraction of the batches with rectangles painted over their crops ([`Photos::with_shapes`]).
     shapes: f64,
+    /// A second set of images and the fraction of batches cropped from it
+    /// ([`Photos::with_screens`]).
+    screens: Option<(Box<Photos>, f64)>,
     /// Files left out (unreadable, or smaller than a crop).
     pub skipped: Vec<Skipped>,
 }
@@ -60,6 +65,7 @@ impl Photos {
             crop,
             tiles: None,
             shapes: 0.0,
+            screens: None,
             skipped,
         })
     }
@@ -80,6 +86,16 @@ impl Photos {
     /// saturated colours). The batches' own content stays what it is without them.
     pub fn with_shapes(mut self, fraction: f64) -> Self {
         self.shapes = fraction.clamp(0.0, 1.0);
+        self
+    }
+
+    /// Crops `fraction` of the batches from `screens` instead (images unlike photos, such as
+    /// screenshots: text, thin strokes, flat areas), chosen by a generator of their own, so that
+    /// the other batches stay those of a run without them.
+    pub fn with_screens(mut self, screens: Photos, fraction: f64) -> Self {
+        if fraction > 0.0 {
+            self.screens = Some((Box::new(screens), fraction.min(1.0)));
+        }
         self
     }
 
@@ -117,8 +133,16 @@ impl Photos {
         out
     }
 
-    /// The batch's photo crops or mosaic.
+    /// The batch's photo crops, screen crops or mosaic.
     fn content(&self, seed: u64, step: u64, count: usize) -> Vec<f32> {
+        if let Some((screens, fraction)) = &self.screens {
+            let mut pick = ChaCha8Rng::seed_from_u64(
+                seed.rotate_left(17) ^ step.wrapping_mul(0xC2B2_AE3D_27D4_EB4F),
+            );
+            if pick.random::<f64>() < *fraction {
+                return screens.crops(seed.rotate_left(41), step, count);
+            }
+        }
         if let Some((tiles, fraction)) = &self.tiles {
             // Its own generator, so that the photo batches stay those of a run without tiles.
             let mut mix =
@@ -127,6 +151,12 @@ impl Photos {
                 return self.mosaics(tiles, &mut mix, count);
             }
         }
+        self.crops(seed, step, count)
+    }
+
+    /// `count` random crops, each pixel of the set equally likely to be covered, each flipped
+    /// at random.
+    fn crops(&self, seed: u64, step: u64, count: usize) -> Vec<f32> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let c = self.crop;
         let mut out = Vec::with_capacity(count * 3 * c * c);
@@ -285,5 +315,48 @@ mod tests {
         // Where nothing is painted the crops are the plain ones: some values agree.
         assert!(b.iter().zip(&plain).any(|(a, p)| a == p));
         assert_eq!(photos(dir.path()).with_shapes(0.0).batch(5, 11, 3), plain);
+    }
+
+    #[test]
+    fn screens_take_their_fraction_of_the_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let screen_dir = tempfile::tempdir().unwrap();
+        image::RgbImage::from_pixel(70, 70, image::Rgb([9, 99, 199]))
+            .save(screen_dir.path().join("s.png"))
+            .unwrap();
+        let screens = || Photos::load(screen_dir.path(), 64).unwrap();
+        let plain = photos(dir.path());
+        let all = photos(dir.path()).with_screens(screens(), 1.0);
+        let b = all.batch(2, 5, 2);
+        assert_eq!(b, all.batch(2, 5, 2), "the same step gives the same batch");
+        assert!(
+            b[..64 * 64].iter().all(|&v| v == 9.0 / 255.0),
+            "screen crops only"
+        );
+        assert!(b[2 * 64 * 64..3 * 64 * 64]
+            .iter()
+            .all(|&v| v == 199.0 / 255.0));
+        // A fraction picks some batches; the others are those of a run without screens.
+        let half = photos(dir.path()).with_screens(screens(), 0.5);
+        let from_screens = (0..40)
+            .filter(|&step| {
+                let b = half.batch(2, step, 1);
+                if b.iter()
+                    .all(|&v| v == 9.0 / 255.0 || v == 99.0 / 255.0 || v == 199.0 / 255.0)
+                {
+                    true
+                } else {
+                    assert_eq!(b, plain.batch(2, step, 1));
+                    false
+                }
+            })
+            .count();
+        assert!((8..=32).contains(&from_screens), "{from_screens} of 40");
+        assert_eq!(
+            photos(dir.path())
+                .with_screens(screens(), 0.0)
+                .batch(2, 5, 2),
+            plain.batch(2, 5, 2)
+        );
     }
 }
