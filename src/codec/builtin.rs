@@ -103,8 +103,10 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(4, 6),
     previous_context!(4, 7),
     previous_context!(5, 2),
+    previous_context!(5, 3),
     previous_context!(5, 4),
     previous_context!(5, 7),
+    previous_context!(6, 7),
 ];
 
 /// The tiled entropy-coded models, smallest files first: the notebook's architecture
@@ -130,7 +132,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(3),
-        "8ab985998c0795283fdc4478c2fe15451088b93d10cb26a96f108efea1059209",
+        "d856f8355224428e0c10a3f01f30b19d7d89d312c13ea8f32118e23e96eb034a",
     ),
     (
         Builtin::Quality(4),
@@ -146,7 +148,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(7),
-        "a1024fa4533fa657896fbbd1a2d597c392fca3d76ea6bfa81f77e206605d72b8",
+        "8d852e8b252fd1f8e19636cbf80d4fe0927606f355ec14d5a50a2fec56b52216",
     ),
     (
         Builtin::Quality(8),
@@ -261,6 +263,27 @@ static IDS: &[(Builtin, &str)] = &[
             level: 6,
         },
         "460aced997b8551f7c893c3ca917fec1281c0e1ab761fdcf3d58499dbe8b4abb",
+    ),
+    (
+        Builtin::Context {
+            version: 1,
+            level: 7,
+        },
+        "2dd49de76ebb3474268d9b12865546a527e1577d2db69f6b0a91472e6b87b10f",
+    ),
+    (
+        Builtin::Context {
+            version: 1,
+            level: 8,
+        },
+        "f9dc9afc3f71fce43437820bac5de45594e8b30856fc534638d1096f1caa7bd7",
+    ),
+    (
+        Builtin::Context {
+            version: 1,
+            level: 9,
+        },
+        "50a8085653ed3d08feb7be951bf388cd43711fd58e68956e4927ef1fa23e8df4",
     ),
     (
         Builtin::Context {
@@ -440,6 +463,13 @@ static IDS: &[(Builtin, &str)] = &[
     (
         Builtin::Context {
             version: 5,
+            level: 3,
+        },
+        "8ab985998c0795283fdc4478c2fe15451088b93d10cb26a96f108efea1059209",
+    ),
+    (
+        Builtin::Context {
+            version: 5,
             level: 4,
         },
         "83f0905767ee6a260f6eb2b0fcd600bc921cb54b17dd1455302d53e053afb761",
@@ -453,24 +483,10 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Context {
-            version: 1,
+            version: 6,
             level: 7,
         },
-        "2dd49de76ebb3474268d9b12865546a527e1577d2db69f6b0a91472e6b87b10f",
-    ),
-    (
-        Builtin::Context {
-            version: 1,
-            level: 8,
-        },
-        "f9dc9afc3f71fce43437820bac5de45594e8b30856fc534638d1096f1caa7bd7",
-    ),
-    (
-        Builtin::Context {
-            version: 1,
-            level: 9,
-        },
-        "50a8085653ed3d08feb7be951bf388cd43711fd58e68956e4927ef1fa23e8df4",
+        "a1024fa4533fa657896fbbd1a2d597c392fca3d76ea6bfa81f77e206605d72b8",
     ),
 ];
 
