@@ -102,10 +102,12 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(4, 5),
     previous_context!(4, 6),
     previous_context!(4, 7),
+    previous_context!(5, 1),
     previous_context!(5, 2),
     previous_context!(5, 3),
     previous_context!(5, 4),
     previous_context!(5, 7),
+    previous_context!(6, 2),
     previous_context!(6, 7),
 ];
 
@@ -124,11 +126,11 @@ static TILED_MODELS: &[&[u8]] = &[
 static IDS: &[(Builtin, &str)] = &[
     (
         Builtin::Quality(1),
-        "21c5697e67e37e29bb008858b948614e7abcf7790034fa22720fda95f479d6dd",
+        "811db59bbd090a17783df07519bfc6e32e21b845ba3235ec36f6ecbe39ade76c",
     ),
     (
         Builtin::Quality(2),
-        "b5c685ca56bd5a45af72672a4466a83ad3f89ea8b3236d047386229fd0fc5e93",
+        "41c61e553473cd24714ef3d6ec9dbd35d2accd15bfaf47ab1ea5a72f7860c2e4",
     ),
     (
         Builtin::Quality(3),
@@ -456,6 +458,13 @@ static IDS: &[(Builtin, &str)] = &[
     (
         Builtin::Context {
             version: 5,
+            level: 1,
+        },
+        "21c5697e67e37e29bb008858b948614e7abcf7790034fa22720fda95f479d6dd",
+    ),
+    (
+        Builtin::Context {
+            version: 5,
             level: 2,
         },
         "e83c2c27dbd8614bd852fd68584e3d29be84d2f6e8be5b502d3e044acca8bd79",
@@ -480,6 +489,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 7,
         },
         "0e873140abb5a87ee8f3f1386b1d5921a60a65c72d9af5298b2effcb9190f474",
+    ),
+    (
+        Builtin::Context {
+            version: 6,
+            level: 2,
+        },
+        "b5c685ca56bd5a45af72672a4466a83ad3f89ea8b3236d047386229fd0fc5e93",
     ),
     (
         Builtin::Context {
