@@ -39,6 +39,6 @@ RAYON_NUM_THREADS=1 nohup nice -n 19 "$AEC" train-hyper --data ../shared/data/ph
   --lambda "$lambda" --steps "$steps" --every 200 --learning-rate "$lr" --seed "$seed" \
   --init "$from" --context --resume ${CROP:+--crop "$CROP"} ${BATCH:+--batch-size "$BATCH"} \
   ${N:+--n "$N"} ${M:+--m "$M"} ${SHAPES:+--shape-fraction "$SHAPES"} \
-  ${SCREENS:+--screens "$SCREENS" --screen-fraction "${SCREEN_FRACTION:-0.2}"} \
+  ${SCREENS:+--screens "$SCREENS"} ${SCREEN_FRACTION:+--screen-fraction "$SCREEN_FRACTION"} \
   --out "$out/$name.safetensors" >>"$out/$name.console.log" 2>&1 &
 echo "training $name in the background (pid $!); log $out/$name.console.log"

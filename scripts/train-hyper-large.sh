@@ -43,7 +43,7 @@ fi
 [[ -z "${BATCH:-}" ]] || start+=(--batch-size "$BATCH")
 [[ -z "${BF16:-}" ]] || start+=(--bf16)
 [[ -z "${SHAPES:-}" ]] || start+=(--shape-fraction "$SHAPES")
-[[ -z "${SCREENS:-}" ]] || start+=(--screens "$SCREENS" --screen-fraction "${SCREEN_FRACTION:-0.2}")
+[[ -z "${SCREENS:-}" ]] || start+=(--screens "$SCREENS" ${SCREEN_FRACTION:+--screen-fraction "$SCREEN_FRACTION"})
 exec "$AEC" train-hyper --data ../shared/data/photos-train \
   --tiles ../shared/data/cifar10-jpeg/train-order.txt --tile-fraction 0.25 \
   --n "${N:-128}" --m "${M:-192}" --means --lambda "$lambda" --steps "${1:-400000}" --every 200 \

@@ -240,9 +240,7 @@ fn training_photos(a: &TrainHyperArgs) -> anyhow::Result<Photos> {
             dir.display(),
             a.screen_fraction * 100.0
         );
-        for s in screens.skipped.iter().take(10) {
-            eprintln!("aec: warning: skipped {}: {}", s.path.display(), s.reason);
-        }
+        warn_skipped(&screens.skipped);
         photos = photos.with_screens(screens, a.screen_fraction);
     }
     if a.shape_fraction > 0.0 {
@@ -252,10 +250,15 @@ fn training_photos(a: &TrainHyperArgs) -> anyhow::Result<Photos> {
         );
         photos = photos.with_shapes(a.shape_fraction);
     }
-    for s in photos.skipped.iter().take(10) {
+    warn_skipped(&photos.skipped);
+    Ok(photos)
+}
+
+/// Warns of the first ten files a set of images left out.
+fn warn_skipped(skipped: &[aec::data::Skipped]) {
+    for s in skipped.iter().take(10) {
         eprintln!("aec: warning: skipped {}: {}", s.path.display(), s.reason);
     }
-    Ok(photos)
 }
 
 /// What the log says of `--bf16`: which instructions run the products.
