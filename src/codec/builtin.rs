@@ -108,6 +108,7 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(5, 4),
     previous_context!(5, 7),
     previous_context!(6, 2),
+    previous_context!(6, 4),
     previous_context!(6, 7),
 ];
 
@@ -138,7 +139,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(4),
-        "2bb8f37907c6b0128ab21da325a5ff1b877b2a7864af0f8a3a7454853ba7de49",
+        "dd1f00c1c13301edf7736869652bbc22be312ebd0f1458bb19ee0896c3def45a",
     ),
     (
         Builtin::Quality(5),
@@ -496,6 +497,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 2,
         },
         "b5c685ca56bd5a45af72672a4466a83ad3f89ea8b3236d047386229fd0fc5e93",
+    ),
+    (
+        Builtin::Context {
+            version: 6,
+            level: 4,
+        },
+        "2bb8f37907c6b0128ab21da325a5ff1b877b2a7864af0f8a3a7454853ba7de49",
     ),
     (
         Builtin::Context {
