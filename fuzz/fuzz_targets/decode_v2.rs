@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use aec_format::{
     decode_symbols, encode_symbols, AlphaFilter, AlphaPlane, AnyFile, AnyHeader, CodedFile, FormatError,
-    Limits, SymbolTable, SymbolTables,
+    Limits, ModelKind, SymbolTable, SymbolTables,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -114,6 +114,19 @@ fn check_alpha(file: &CodedFile) {
     }
 }
 
+/// An accepted lossless file: decoding its bitstream never panics, and pixels it gives are
+/// the image's, RGBA where the bitstream says alpha is used.
+fn check_lossless(file: &CodedFile) {
+    match file.decode_lossless() {
+        Ok(p) => {
+            let size = if p.alpha { 4 } else { 3 };
+            assert_eq!(p.data.len() as u64, file.header().pixels() * size);
+        }
+        Err(FormatError::Lossless { .. }) => {}
+        Err(e) => panic!("unexpected error from the lossless bitstream: {e}"),
+    }
+}
+
 fn check_file(data: &[u8]) {
     let parsed = AnyFile::from_bytes_with_limits(data, &Limits::default());
     let header = AnyHeader::parse(data);
@@ -130,6 +143,10 @@ fn check_file(data: &[u8]) {
     let Ok(AnyFile::V2(file)) = parsed else {
         return;
     };
+    if file.kind == ModelKind::Lossless {
+        check_lossless(&file);
+        return;
+    }
     check_alpha(&file);
     for m in models() {
         let l = m.tables.code_length();

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use aec::codec::alpha::{alpha_of, attach, encode_alpha, fill_invisible};
 use aec::codec::colour::{self, ColourError, Conversion};
 use aec::codec::hyper::{RefineReport, Step};
+use aec::codec::lossless::{self, Lossless};
 use aec::codec::target::Target;
 use aec::codec::{CodecError, CompressOptions, ImageCodec, Quality, MAX_PIXELS, MAX_SIDE};
 use aec::format::{AlphaPlane, Precision};
@@ -97,6 +98,14 @@ pub struct CompressArgs {
     #[arg(long, value_name = "N", default_value_t = MAX_PIXELS,
           value_parser = clap::value_parser!(u64).range(1..=MAX_PIXELS))]
     max_pixels: u64,
+    /// Store every image exactly: a lossless file (WebP's lossless bitstream in a `.aec`
+    /// file), whatever its size.
+    #[arg(long, conflicts_with_all = ["quality", "target_size", "target_psnr", "step", "refine", "sparse", "model", "no_lossless"])]
+    lossless: bool,
+    /// Never store an image exactly (by default an image whose lossless file is no larger than
+    /// its lossy one, or fits --target-size, is stored so: screenshots and drawings often are).
+    #[arg(long)]
+    no_lossless: bool,
     /// Decode each result again and print its PSNR against the input.
     #[arg(long)]
     verify: bool,
@@ -121,6 +130,11 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
         sparse_threshold: a.sparse,
         refine_steps: a.refine,
         step,
+        lossless: match (a.lossless, a.no_lossless) {
+            (true, _) => Lossless::Always,
+            (_, true) => Lossless::Never,
+            _ => Lossless::Auto,
+        },
     };
     let target = match (a.target_size, a.target_psnr) {
         (Some(n), _) => Some(Target::Bytes(n)),
@@ -155,7 +169,7 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
             }
         })?;
         let made = match &search {
-            Some(search) => search.run(&image, &options, alpha.as_ref())?,
+            Some(search) => search_or_lossless(search, &image, &options, alpha.as_ref())?,
             None => encode(
                 codec.as_ref(),
                 &image,
@@ -171,7 +185,10 @@ pub fn compress(a: CompressArgs) -> anyhow::Result<ExitCode> {
         }
         if a.verify {
             let psnr = verify(made.codec, &image, &made.bytes)?;
-            line.push_str(&format!(", PSNR {psnr:.2} dB"));
+            match psnr.is_finite() {
+                true => line.push_str(&format!(", PSNR {psnr:.2} dB")),
+                false => line.push_str(", exact"),
+            }
         }
         if let Some(r) = made.refined {
             line.push_str(&format!(
@@ -241,6 +258,68 @@ pub(super) struct Made<'a> {
     pub refined: Option<RefineReport>,
     /// The bytes of the alpha section, where the file carries the image's transparency.
     pub alpha: Option<usize>,
+    /// Whether the file is lossless (the pixels exactly).
+    pub lossless: bool,
+}
+
+impl Made<'_> {
+    /// This file, or the image's lossless one where `mode` asks for it or, in
+    /// [`Lossless::Auto`], where it takes at most `budget` bytes (`None`: this file's length)
+    /// and this codec's files are version 2.
+    fn or_lossless(
+        self,
+        image: &DynamicImage,
+        mode: Lossless,
+        budget: Option<usize>,
+    ) -> Result<Self, CodecError> {
+        if !self.codec.keeps_alpha() {
+            return Ok(self);
+        }
+        let (bytes, exact) = lossless::choose(image, self.bytes, mode, budget)?;
+        Ok(match exact {
+            true => Made {
+                bytes,
+                codec: self.codec,
+                setting: None,
+                refined: None,
+                alpha: None,
+                lossless: true,
+            },
+            false => Made { bytes, ..self },
+        })
+    }
+}
+
+/// The file `search` finds for `image`, or its lossless file where that fits the target (a
+/// PSNR target always, a size target when it is no larger) and `options` allow it.
+fn search_or_lossless<'a>(
+    search: &'a Search<'a>,
+    image: &DynamicImage,
+    options: &CompressOptions,
+    alpha: Option<&AlphaPlane>,
+) -> anyhow::Result<Made<'a>> {
+    let budget = search.byte_budget();
+    match search.run(image, options, alpha) {
+        Ok(made) => Ok(made.or_lossless(image, options.lossless, budget)?),
+        Err(e) => match e.downcast_ref::<CodecError>() {
+            Some(CodecError::Unreachable { .. }) if options.lossless == Lossless::Auto => {
+                let budget = budget.unwrap_or(usize::MAX);
+                let exact = lossless::encode(image)?;
+                if exact.len() > budget {
+                    return Err(e);
+                }
+                Ok(Made {
+                    bytes: exact,
+                    codec: search.codec()?,
+                    setting: None,
+                    refined: None,
+                    alpha: None,
+                    lossless: true,
+                })
+            }
+            _ => Err(e),
+        },
+    }
 }
 
 /// `image` compressed by `codec` with `options`, with `alpha` (which `codec`'s files carry).
@@ -251,6 +330,16 @@ fn encode<'a>(
     alpha: Option<&AlphaPlane>,
     setting: Option<String>,
 ) -> anyhow::Result<Made<'a>> {
+    if options.lossless == Lossless::Always {
+        return Ok(Made {
+            bytes: lossless::encode(image)?,
+            codec,
+            setting: None,
+            refined: None,
+            alpha: None,
+            lossless: true,
+        });
+    }
     let (bytes, refined) = match codec.as_hyper() {
         Some(hyper) if options.refine_steps > 0 => {
             let channels = image.color().channel_count();
@@ -263,13 +352,15 @@ fn encode<'a>(
         Some(a) => attach(bytes, a)?.0,
         None => bytes,
     };
-    Ok(Made {
+    let made = Made {
         bytes,
         codec,
         setting,
         refined,
         alpha: alpha.map(AlphaPlane::encoded_len),
-    })
+        lossless: false,
+    };
+    Ok(made.or_lossless(image, options.lossless, None)?)
 }
 
 /// The output line of one image, without PSNR and refinement.
@@ -295,6 +386,9 @@ fn summary(
     }
     if let Some(n) = made.alpha {
         line.push_str(&format!(", alpha {n} bytes"));
+    }
+    if made.lossless {
+        line.push_str(", lossless");
     }
     line
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use aec::codec::MAX_PIXELS;
+use aec::codec::{lossless, MAX_PIXELS};
 use aec::format::AnyHeader;
 use anyhow::Context;
 use clap::Args;
@@ -26,7 +26,8 @@ use super::runner::for_each_input;
   aec decompress photo.aec -o - --format bmp > photo.bmp
 
 The model is the one whose SHA-256 starts with the file's model id: the built-in model,
---model FILE, or a *.safetensors file in --model-dir / AEC_MODEL_DIR. Without -o, each IN.aec
+--model FILE, or a *.safetensors file in --model-dir / AEC_MODEL_DIR (a lossless file needs
+none). Without -o, each IN.aec
 is written beside itself as IN.png; a folder stands for the .aec files under it (in all its
 subfolders, which --out-dir repeats). The output format follows the extension (an unknown one is
 refused) or --format. Grey sources decode to grey images, transparent ones with their alpha
@@ -84,8 +85,13 @@ pub fn decompress(a: DecompressArgs) -> anyhow::Result<ExitCode> {
         // The header decides which model and whether the file is acceptable at all, before
         // the payload is read.
         let header = AnyHeader::parse(&bytes)?;
-        let codec = resolver.codec_for(header.model_id())?;
-        let image = without_alpha_for(codec.decode_bytes(&bytes)?, format, output);
+        let image = match lossless::is_lossless(&bytes) {
+            true => lossless::decode(&bytes, a.max_pixels)?,
+            false => resolver
+                .codec_for(header.model_id())?
+                .decode_bytes(&bytes)?,
+        };
+        let image = without_alpha_for(image, format, output);
         let encoded = encode_image(&image, format, output)?;
         write_output(output, &encoded, a.force)?;
         Ok(format!(

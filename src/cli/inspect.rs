@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use aec::codec::hyper::Step;
 use aec::codec::{Quality, MAX_PIXELS};
 use aec::format::{
-    AecFile, AnyHeader, CodeStats, CodedFile, CodedHeader, FileHeader, Limits, OVERHEAD, VERSION,
+    AecFile, AnyHeader, CodeStats, CodedFile, CodedHeader, FileHeader, Limits, ModelKind, OVERHEAD,
+    VERSION,
 };
 use aec::store::{self, hex};
 use anyhow::Context;
@@ -23,7 +24,8 @@ use super::models::ModelResolver;
 The whole file is checked (structure, CRC, every value). Version 1 files: the code values
 are summarised one tile at a time, so memory does not grow with the code size the header
 declares. Version 2 files (entropy-coded): with the model at hand (built in, or --model),
-the symbols are decoded and the bits per tile and the quantization are shown.")]
+the symbols are decoded and the bits per tile and the quantization are shown; lossless files
+(kind Lossless, no model) are decoded whole.")]
 pub struct InspectArgs {
     /// The .aec file ('-' reads standard input).
     file: PathBuf,
@@ -163,7 +165,20 @@ fn inspect_coded(a: &InspectArgs, bytes: &[u8], h: &CodedHeader) -> anyhow::Resu
         report["alpha_filter"] = json!(format!("{:?}", alpha.filter));
         report["alpha_transparent_fraction"] = json!(transparent as f64 / h.pixels() as f64);
     }
-    if h.kind == aec::format::ModelKind::WholeImageHyperprior {
+    if h.kind == ModelKind::Lossless {
+        // No model: the pixels are decoded, so that a damaged bitstream is reported.
+        let pixels = file
+            .decode_lossless()
+            .with_context(|| format!("{}", a.file.display()))?;
+        report
+            .as_object_mut()
+            .expect("an object")
+            .remove("model_id");
+        report["lossless"] = json!(true);
+        report["decoded_alpha"] = json!(pixels.alpha);
+        return print_report(a, &report);
+    }
+    if h.kind == ModelKind::WholeImageHyperprior {
         // The latents' quantization step (1 unless the file is kind 3), and the --quality
         // that makes such files, when a built-in level made it.
         report["quantization_step"] = json!(h.step_value());

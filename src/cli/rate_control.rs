@@ -108,7 +108,21 @@ impl<'a> Search<'a> {
             codec,
             setting: Some(setting),
             refined: None,
+            lossless: false,
         })
+    }
+
+    /// The size target in bytes, if the target is one.
+    pub fn byte_budget(&self) -> Option<usize> {
+        match self.target {
+            Target::Bytes(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+            Target::Psnr(_) => None,
+        }
+    }
+
+    /// A codec of this search's scale, to decode what it makes (a lossless file: any of them).
+    pub fn codec(&self) -> Result<&dyn ImageCodec, CodecError> {
+        Ok(self.setting(Quality::MIN)?.0)
     }
 
     /// The codec, step and level (0 for a model file) of setting `x`.

@@ -7,6 +7,7 @@ use image::{DynamicImage, RgbImage};
 
 use super::alpha;
 use super::hyper::HyperCodec;
+use super::lossless::{self, Lossless};
 use super::{to_grey, Codec, CodecError, CompressOptions};
 use crate::model::hyper::file::HyperModel;
 use crate::store::{self, ModelId};
@@ -43,16 +44,25 @@ pub trait ImageCodec: Send + Sync {
     }
 
     /// Compresses an image to the bytes of a `.aec` file, its transparency included where
-    /// the file's version carries it ([`alpha`](super::alpha); version 1 files drop it).
+    /// the file's version carries it ([`alpha`](super::alpha); version 1 files drop it). A
+    /// codec that writes version 2 files stores the image exactly instead where
+    /// `options.lossless` says so ([`lossless::choose`]).
     fn compress(
         &self,
         image: &DynamicImage,
         options: &CompressOptions,
     ) -> Result<Vec<u8>, CodecError> {
+        if options.lossless == Lossless::Always && self.keeps_alpha() {
+            return lossless::encode(image);
+        }
         let bytes = self.compress_colour(image, options)?;
-        match alpha::encode_alpha(image)? {
-            Some(plane) => Ok(alpha::attach(bytes, &plane)?.0),
-            None => Ok(bytes),
+        let bytes = match alpha::encode_alpha(image)? {
+            Some(plane) => alpha::attach(bytes, &plane)?.0,
+            None => bytes,
+        };
+        match self.keeps_alpha() {
+            true => Ok(lossless::choose(image, bytes, options.lossless, None)?.0),
+            false => Ok(bytes),
         }
     }
 
@@ -73,8 +83,12 @@ pub trait ImageCodec: Send + Sync {
 
     /// Parses and decodes a file's bytes, checking its header first (so a file this codec
     /// cannot decode costs no allocation): grey for a grey source (one or two channels), RGB
-    /// otherwise, with the file's alpha plane where it has one.
+    /// otherwise, with the file's alpha plane where it has one. A lossless file needs no
+    /// model: any codec decodes it.
     fn decode_bytes(&self, bytes: &[u8]) -> Result<DynamicImage, CodecError> {
+        if lossless::is_lossless(bytes) {
+            return lossless::decode(bytes, self.max_pixels());
+        }
         let header = aec_format::AnyHeader::parse(bytes)?;
         let rgb = self.decode_rgb(bytes)?;
         let colour = if header.channels() <= 2 {

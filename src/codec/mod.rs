@@ -17,6 +17,7 @@ pub mod coded;
 pub mod colour;
 mod family;
 pub mod hyper;
+pub mod lossless;
 mod quality;
 mod raw;
 pub mod simple;
@@ -137,6 +138,9 @@ pub struct CompressOptions {
     /// The latents' quantization step (whole-image models; [`hyper::Step::UNIT`]: the
     /// model's own).
     pub step: hyper::Step,
+    /// When to store the image exactly instead ([`lossless`]; models that write version 2
+    /// files, through [`ImageCodec::compress`]).
+    pub lossless: lossless::Lossless,
 }
 
 impl Default for CompressOptions {
@@ -146,6 +150,7 @@ impl Default for CompressOptions {
             sparse_threshold: None,
             refine_steps: 0,
             step: hyper::Step::UNIT,
+            lossless: lossless::Lossless::Auto,
         }
     }
 }

@@ -25,10 +25,13 @@ pub fn compress(image: &DynamicImage, quality: f64) -> Result<Vec<u8>, CodecErro
 }
 
 /// Decodes the bytes of a `.aec` file made by any model built into aec (every quality level,
-/// the previous levels, the notebook's and the tiled models): a grey image for a grey source,
+/// the previous levels, the notebook's and the tiled models) or stored losslessly: a grey image for a grey source,
 /// RGB otherwise, each with its alpha where the file has an alpha plane. A file of another model is refused with [`CodecError::UnknownModel`]
 /// (decode it with that model's codec: [`super::open_codec`]).
 pub fn decompress(bytes: &[u8]) -> Result<DynamicImage, CodecError> {
+    if super::lossless::is_lossless(bytes) {
+        return super::lossless::decode(bytes, MAX_PIXELS);
+    }
     let header = aec_format::AnyHeader::parse(bytes)?;
     let id = header.model_id();
     let model = Builtin::of_model_id(id).ok_or_else(|| CodecError::UnknownModel(hex(id)))?;

@@ -71,12 +71,13 @@ pub fn to_u8(v: f32) -> u8 {
 /// between them).
 pub fn to_grey(rgb: &RgbImage) -> GrayImage {
     let (w, h) = rgb.dimensions();
-    let grey = rgb
-        .as_raw()
-        .chunks_exact(3)
-        .map(|p| ((u16::from(p[0]) + u16::from(p[1]) + u16::from(p[2]) + 1) / 3) as u8)
-        .collect();
+    let grey = rgb.as_raw().chunks_exact(3).map(grey_of).collect();
     GrayImage::from_raw(w, h, grey).expect("one byte per pixel")
+}
+
+/// The grey of one RGB pixel: the rounded mean of its three samples.
+pub(crate) fn grey_of(p: &[u8]) -> u8 {
+    ((u16::from(p[0]) + u16::from(p[1]) + u16::from(p[2]) + 1) / 3) as u8
 }
 
 #[cfg(test)]

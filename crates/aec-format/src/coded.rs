@@ -3,6 +3,7 @@
 
 use crate::alpha::{check_size, ALPHA_FLAG, ALPHA_HEAD_LEN};
 use crate::header::{in_range, magic_and_version, Cursor};
+use crate::lossless;
 use crate::{AlphaFilter, AlphaPlane, FormatError, Limits, MAGIC};
 
 /// The version byte of a [`CodedFile`].
@@ -29,16 +30,20 @@ pub enum ModelKind {
     /// side latent's symbols, then the latent's, each latent symbol with a distribution chosen
     /// from the side latent's. The counts and the distributions come from the model.
     WholeImageHyperprior,
+    /// `4`: no model: the image's pixels exactly, as a WebP lossless bitstream
+    /// ([`CodedFile::decode_lossless`]; SPEC.md §13.6).
+    Lossless,
 }
 
 impl ModelKind {
-    /// The family of kind byte 1 or 2, `None` for any other (kind byte 3, a whole-image
-    /// file with a quantization step, is read by [`CodedHeader::parse`]; 0 and 4–255 are
+    /// The family of kind byte 1, 2 or 4, `None` for any other (kind byte 3, a whole-image
+    /// file with a quantization step, is read by [`CodedHeader::parse`]; 0 and 5–255 are
     /// reserved).
     pub fn from_byte(b: u8) -> Option<ModelKind> {
         match b {
             1 => Some(ModelKind::TiledFactorized),
             2 => Some(ModelKind::WholeImageHyperprior),
+            4 => Some(ModelKind::Lossless),
             _ => None,
         }
     }
@@ -49,6 +54,7 @@ impl ModelKind {
         match self {
             ModelKind::TiledFactorized => 1,
             ModelKind::WholeImageHyperprior => 2,
+            ModelKind::Lossless => 4,
         }
     }
 }
@@ -149,6 +155,10 @@ impl CodedHeader {
             KIND_STEP => ModelKind::WholeImageHyperprior,
             _ => ModelKind::from_byte(k).ok_or(FormatError::UnsupportedKind { kind: byte })?,
         };
+        // A lossless file's alpha is in its payload.
+        if alpha && kind == ModelKind::Lossless {
+            return Err(FormatError::UnsupportedKind { kind: byte });
+        }
         let channels = c.u8()?;
         if !(1..=4).contains(&channels) {
             return Err(FormatError::BadChannels {
@@ -171,7 +181,7 @@ impl CodedHeader {
                 return Err(FormatError::BadStep { step, offset });
             }
         }
-        Ok(CodedHeader {
+        let h = CodedHeader {
             kind,
             channels,
             model_id,
@@ -179,7 +189,11 @@ impl CodedHeader {
             height,
             step,
             alpha,
-        })
+        };
+        if kind == ModelKind::Lossless {
+            lossless::check_header(&h)?;
+        }
+        Ok(h)
     }
 
     /// Length of the header in bytes: 15 plus the two varints, plus 2 for a stored step:
@@ -326,7 +340,19 @@ impl CodedFile {
                 ),
             );
         }
-        if self.payload.last() == Some(&0) {
+        if self.kind == ModelKind::Lossless {
+            if self.alpha.is_some() || self.step != UNIT_STEP {
+                return invalid(
+                    "lossless file",
+                    "has no alpha section and no quantization step".to_string(),
+                );
+            }
+            let h = self.header();
+            lossless::check_header(&h).or_else(|e| invalid("lossless file", e.to_string()))?;
+            if let Err(e) = lossless::check_payload(&h, &self.payload, 0) {
+                return invalid("payload", e.to_string());
+            }
+        } else if self.payload.last() == Some(&0) {
             return invalid(
                 "payload",
                 "ends with a zero byte, which a symbol stream never does".to_string(),
@@ -447,7 +473,9 @@ impl CodedFile {
             false => (None, start),
         };
         let payload = &bytes[start..end];
-        if payload.last() == Some(&0) {
+        if h.kind == ModelKind::Lossless {
+            lossless::check_payload(&h, payload, start)?;
+        } else if payload.last() == Some(&0) {
             return Err(FormatError::TrailingZeroByte { offset: end - 1 });
         }
         Ok(CodedFile {

@@ -95,6 +95,7 @@ mod escape;
 mod file;
 mod header;
 mod limits;
+mod lossless;
 #[cfg(target_arch = "x86_64")]
 mod shuffle;
 mod stats;
@@ -113,6 +114,7 @@ pub use escape::{bit_table, decode_value, encode_value, plain_interval, EscapeBu
 pub use file::AecFile;
 pub use header::FileHeader;
 pub use limits::Limits;
+pub use lossless::{vp8l_of_webp, LosslessPixels, Vp8lHeader, LOSSLESS_MAX_SIDE, VP8L_HEADER_LEN};
 pub use stats::CodeStats;
 pub use symbols::{
     decode_symbols, encode_symbols, Interval, SymbolDecoder, SymbolEncoder, SymbolTable,

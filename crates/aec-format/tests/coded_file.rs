@@ -128,8 +128,8 @@ fn header_errors_come_in_offset_order() {
     };
     let err = |m: &[u8]| CodedFile::from_bytes(m).unwrap_err();
     assert!(matches!(
-        err(&with(&[(5, 4), (6, 0), (15, 0)])),
-        FormatError::UnsupportedKind { kind: 4 }
+        err(&with(&[(5, 5), (6, 0), (15, 0)])),
+        FormatError::UnsupportedKind { kind: 5 }
     ));
     assert!(matches!(
         err(&with(&[(6, 0), (15, 0)])),
@@ -338,7 +338,9 @@ fn model_kinds() {
         Some(ModelKind::WholeImageHyperprior)
     );
     assert_eq!(ModelKind::WholeImageHyperprior.to_byte(), 2);
-    for b in (0..=255u8).filter(|&b| b != 1 && b != 2) {
+    assert_eq!(ModelKind::from_byte(4), Some(ModelKind::Lossless));
+    assert_eq!(ModelKind::Lossless.to_byte(), 4);
+    for b in (0..=255u8).filter(|&b| ![1, 2, 4].contains(&b)) {
         assert_eq!(ModelKind::from_byte(b), None);
     }
 }

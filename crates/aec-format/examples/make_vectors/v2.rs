@@ -481,8 +481,15 @@ fn invalid_vectors(one_tile: &[u8]) -> Vec<(&'static str, Vec<u8>, String)> {
     m[5] = 0;
     out.push(("reserved_kind_0", crc_fix(m), "kind 0".into()));
     let mut m = b.to_vec();
+    m[5] = 5;
+    out.push(("reserved_kind_5", crc_fix(m), "kind 5".into()));
+    let mut m = b.to_vec();
     m[5] = 4;
-    out.push(("reserved_kind_4", crc_fix(m), "kind 4".into()));
+    out.push((
+        "lossless_with_model_id",
+        crc_fix(m),
+        "kind 4 (lossless), which has no model, with a model id".into(),
+    ));
     let stepped = |step: u16| {
         with_header(
             &[&b[..5], &[3], &b[6..17], &step.to_le_bytes()].concat(),

@@ -1,0 +1,197 @@
+//! Lossless files end to end: chosen where they are smaller, decoded exactly, asked for or
+//! refused on the command line, and damaged ones refused with the place of the damage.
+
+use std::fs;
+use std::path::Path;
+
+use image::{Rgb, RgbImage};
+
+mod common;
+use common::{aec, run_measured};
+
+/// A 160 × 100 "screenshot": a side panel, a title bar and lines of one-pixel glyphs, each of
+/// its own shape.
+fn screenshot() -> RgbImage {
+    let hash = |v: u32| {
+        v.wrapping_mul(2_654_435_761)
+            .rotate_left(13)
+            .wrapping_mul(40_503)
+    };
+    RgbImage::from_fn(160, 100, |x, y| {
+        if y < 12 {
+            return Rgb([40, 60, 120]);
+        }
+        let panel = if x < 40 {
+            [236, 238, 244]
+        } else {
+            [255, 255, 255]
+        };
+        let glyph = hash((y / 10) * 1000 + x / 6);
+        let bit = (y % 10) * 5 + x % 6;
+        let ink = y % 10 < 7 && x % 6 < 5 && (glyph >> (bit % 32)) & 1 == 1;
+        Rgb(if ink { [25, 25, 30] } else { panel })
+    })
+}
+
+fn run(args: &[&str], dir: &Path) -> String {
+    let o = aec().current_dir(dir).args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap() + &String::from_utf8(o.stderr).unwrap()
+}
+
+#[test]
+fn a_screenshot_is_stored_exactly_where_that_is_smaller() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let src = screenshot();
+    src.save(d.join("s.png")).unwrap();
+    // At a high level the lossy file is larger than the exact one.
+    let out = run(
+        &["compress", "s.png", "-o", "s.aec", "-Q", "7", "--verify"],
+        d,
+    );
+    assert!(out.contains(", lossless, exact"), "{out}");
+    let bytes = fs::read(d.join("s.aec")).unwrap();
+    assert_eq!(bytes[5], 4, "kind 4");
+    run(&["decompress", "s.aec", "-o", "back.png"], d);
+    assert_eq!(image::open(d.join("back.png")).unwrap().to_rgb8(), src);
+    let json = run(&["inspect", "s.aec", "--json"], d);
+    assert!(json.contains("\"kind\": \"Lossless\""), "{json}");
+    // --no-lossless keeps the lossy file, larger here.
+    let out = run(
+        &[
+            "compress",
+            "s.png",
+            "-o",
+            "l.aec",
+            "-Q",
+            "7",
+            "--no-lossless",
+            "--verify",
+        ],
+        d,
+    );
+    assert!(out.contains("PSNR") && !out.contains("lossless"), "{out}");
+    let lossy = fs::read(d.join("l.aec")).unwrap();
+    assert_ne!(lossy[5], 4);
+    assert!(
+        lossy.len() > bytes.len(),
+        "{} vs {}",
+        lossy.len(),
+        bytes.len()
+    );
+    // A size target the exact file fits takes it; one it does not fit, a lossy file.
+    let fits = bytes.len().to_string();
+    let out = run(
+        &["compress", "s.png", "-o", "t.aec", "--target-size", &fits],
+        d,
+    );
+    assert!(out.contains("lossless"), "{out}");
+    let less = (bytes.len() - 1).to_string();
+    let out = run(
+        &["compress", "s.png", "-o", "u.aec", "--target-size", &less],
+        d,
+    );
+    assert!(!out.contains("lossless"), "{out}");
+    assert!(fs::read(d.join("u.aec")).unwrap().len() < bytes.len());
+    // A PSNR no lossy level reaches: the exact file.
+    let out = run(
+        &["compress", "s.png", "-o", "p.aec", "--target-psnr", "80"],
+        d,
+    );
+    assert!(out.contains("lossless"), "{out}");
+}
+
+#[test]
+fn a_photo_stays_lossy_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/images/kodim23.png");
+    let photo = photo.to_str().unwrap();
+    let out = run(&["compress", photo, "-o", "p.aec", "-Q", "9"], d);
+    assert!(!out.contains("lossless"), "{out}");
+    let out = run(
+        &["compress", photo, "-o", "e.aec", "--lossless", "--verify"],
+        d,
+    );
+    assert!(out.contains(", lossless, exact"), "{out}");
+    run(&["decompress", "e.aec", "-o", "e.png"], d);
+    assert_eq!(
+        image::open(d.join("e.png")).unwrap().to_rgb8(),
+        image::open(photo).unwrap().to_rgb8()
+    );
+    // --lossless leaves nothing to set.
+    for other in [
+        &["-Q", "3"][..],
+        &["--target-size", "9000"],
+        &["--no-lossless"],
+    ] {
+        aec()
+            .current_dir(d)
+            .args(["compress", photo, "-o", "x.aec", "--lossless"])
+            .args(other)
+            .assert()
+            .failure()
+            .stderr(predicates::str::contains("cannot be used with"));
+    }
+}
+
+#[test]
+fn a_damaged_lossless_file_is_refused_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    screenshot().save(d.join("s.png")).unwrap();
+    run(&["compress", "s.png", "-o", "s.aec", "--lossless"], d);
+    let good = fs::read(d.join("s.aec")).unwrap();
+    let damaged = |at: usize, value: u8| {
+        let mut b = good.clone();
+        b[at] = value;
+        let n = b.len() - 4;
+        let crc = crc32fast::hash(&b[..n]);
+        b[n..].copy_from_slice(&crc.to_le_bytes());
+        fs::write(d.join("bad.aec"), b).unwrap();
+        let o = aec()
+            .current_dir(d)
+            .args(["decompress", "bad.aec", "-o", "bad.png", "--force"])
+            .output()
+            .unwrap();
+        assert!(!o.status.success());
+        assert!(!d.join("bad.png").exists(), "no output from a bad file");
+        String::from_utf8(o.stderr).unwrap()
+    };
+    // The bitstream's signature (the header is 18 bytes: a 2-byte width), and a model id.
+    assert!(damaged(18, 0x2e).contains("lossless file at byte 18: signature"));
+    assert!(damaged(8, 1).contains("lossless file at byte 7: model id"));
+    // Its size against the header's.
+    assert!(damaged(17, 99).contains("the bitstream is 160×100 pixels, the file 160×99"));
+}
+
+#[test]
+fn a_large_lossless_file_is_refused_from_its_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 4000 × 4000 pixels of one colour: a few dozen bytes that decode to 48 MB.
+    RgbImage::from_pixel(4000, 4000, Rgb([12, 200, 90]))
+        .save(d.join("flat.png"))
+        .unwrap();
+    run(&["compress", "flat.png", "-o", "flat.aec", "--lossless"], d);
+    assert!(fs::read(d.join("flat.aec")).unwrap().len() < 1000);
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("aec"));
+    cmd.current_dir(d).args([
+        "decompress",
+        "flat.aec",
+        "-o",
+        "flat2.png",
+        "--max-pixels",
+        "1000000",
+    ]);
+    let (code, stderr, peak) = run_measured(cmd);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("the limit is 1000000 pixels"), "{stderr}");
+    assert!(peak < 40 << 20, "peak {peak} bytes");
+    assert!(!d.join("flat2.png").exists());
+}
