@@ -270,6 +270,33 @@ fn hyper_training(c: &mut Criterion) {
     g.finish();
 }
 
+/// Lossless files: the test that spares a photo the lossless encoding (what every lossy
+/// encode pays in `aec compress`), and the lossless encode and decode of a screenshot-like
+/// drawing and of the photo.
+fn lossless(c: &mut Criterion) {
+    use aec::codec::lossless;
+    let mut g = c.benchmark_group("lossless");
+    g.sample_size(10);
+    let photo = image::open("samples/images/kodim23.png").unwrap();
+    g.bench_function("gate/768x512", |b| {
+        b.iter(|| lossless::might_fit(black_box(&photo), 20_000))
+    });
+    let drawing = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(768, 512, |x, y| {
+        let ink = (x / 6 + y / 11) % 7 == 0 && x % 6 < 4 && y % 11 < 8;
+        image::Rgb(if ink { [20, 20, 30] } else { [250, 250, 252] })
+    }));
+    for (name, image) in [("drawing", &drawing), ("photo", &photo)] {
+        let bytes = lossless::encode(image).unwrap();
+        g.bench_function(BenchmarkId::new("encode", name), |b| {
+            b.iter(|| lossless::encode(black_box(image)))
+        });
+        g.bench_function(BenchmarkId::new("decode", name), |b| {
+            b.iter(|| lossless::decode(black_box(&bytes), 1 << 28))
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     coding,
@@ -277,6 +304,7 @@ criterion_group!(
     images,
     hyper,
     hyper_load,
-    hyper_training
+    hyper_training,
+    lossless
 );
 criterion_main!(benches);

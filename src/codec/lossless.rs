@@ -24,11 +24,12 @@ pub enum Lossless {
     Always,
 }
 
-/// The fewest bytes a lossless bitstream has been seen to spend per novel pixel ([`novel`]),
-/// with a margin: 0.8 to 2.7 on 150 synthetic screenshots, 1.2 to 1.9 on the training photos'
-/// centre crops (libwebp's level 6). An image whose novel pixels would cost more than a budget
-/// at this rate is not tried: a photo's lossless file is never near its lossy one's size, and
-/// its lossless encoding would take several times the lossy encoding's time. (A pattern that
+/// The fewest bytes a lossless bitstream has been seen to spend per novel pixel
+/// ([`novel_pixels`]), with a margin: 0.67 to 2.69 on the 150 synthetic training screenshots,
+/// 1.03 to 1.86 on the 49 training photos' centre crops (libwebp's level 6;
+/// `scripts/lossless-novel.py`). An image whose novel pixels would cost more than a budget at
+/// this rate is not tried: a photo's lossless file is never near its lossy one's size, and
+/// its lossless encoding would take ten times the lossy encoding's time. (A pattern that
 /// repeats exactly can cost less a pixel, and is then left lossy.)
 const MIN_BYTES_PER_NOVEL_PIXEL: f64 = 0.5;
 
@@ -41,37 +42,68 @@ const WEBP_QUALITY: f32 = 75.0;
 /// neighbour and their gradient `left + up − upper-left`: what a lossless coder cannot predict
 /// from its neighbours, a cheap bound on its cost.
 pub fn novel_pixels(image: &DynamicImage) -> u64 {
-    let rgba = image.to_rgba8();
-    let (w, h) = (rgba.width() as usize, rgba.height() as usize);
-    let px: Vec<[u8; 4]> = rgba.pixels().map(|p| p.0).collect();
-    let gradient = |l: [u8; 4], u: [u8; 4], c: [u8; 4]| {
-        std::array::from_fn(|i| {
-            (i16::from(l[i]) + i16::from(u[i]) - i16::from(c[i])).clamp(0, 255) as u8
-        })
-    };
-    let mut novel = 0;
-    for y in 0..h {
-        for x in 0..w {
-            let p = px[y * w + x];
-            let left = (x > 0).then(|| px[y * w + x - 1]);
-            let up = (y > 0).then(|| px[(y - 1) * w + x]);
-            let predicted = match (left, up) {
-                (Some(l), Some(u)) => {
-                    l == p || u == p || gradient(l, u, px[(y - 1) * w + x - 1]) == p
-                }
-                (Some(l), None) => l == p,
-                (None, Some(u)) => u == p,
-                (None, None) => false,
-            };
-            novel += u64::from(!predicted);
+    count_novel(image, u64::MAX)
+}
+
+/// [`novel_pixels`], stopping once the count passes `stop`.
+fn count_novel(image: &DynamicImage, stop: u64) -> u64 {
+    let converted;
+    let (raw, n): (&[u8], usize) = match image {
+        DynamicImage::ImageRgb8(b) => (b.as_raw(), 3),
+        DynamicImage::ImageRgba8(b) => (b.as_raw(), 4),
+        other => {
+            converted = other.to_rgba8();
+            (converted.as_raw(), 4)
         }
+    };
+    let w = image.width() as usize;
+    let mut novel = 0;
+    let mut above: Option<&[u8]> = None;
+    for row in raw.chunks_exact(w * n) {
+        novel += novel_in_row(row, above, n);
+        if novel > stop {
+            break;
+        }
+        above = Some(row);
     }
     novel
 }
 
-/// Whether the lossless file of `image` might take at most `budget` bytes.
+/// The novel pixels of one row of `n`-byte pixels, given the row above.
+fn novel_in_row(row: &[u8], above: Option<&[u8]>, n: usize) -> u64 {
+    let px = |r: &[u8], x: usize| -> u32 {
+        let p = &r[x * n..x * n + n];
+        u32::from_le_bytes([p[0], p[1], p[2], if n == 4 { p[3] } else { 255 }])
+    };
+    let gradient = |l: u32, u: u32, c: u32| -> u32 {
+        let (l, u, c) = (l.to_le_bytes(), u.to_le_bytes(), c.to_le_bytes());
+        u32::from_le_bytes(std::array::from_fn(|i| {
+            (i16::from(l[i]) + i16::from(u[i]) - i16::from(c[i])).clamp(0, 255) as u8
+        }))
+    };
+    let w = row.len() / n;
+    let mut novel = 0;
+    for x in 0..w {
+        let p = px(row, x);
+        let predicted = match (x > 0, above) {
+            (true, Some(a)) => {
+                let (l, u) = (px(row, x - 1), px(a, x));
+                l == p || u == p || gradient(l, u, px(a, x - 1)) == p
+            }
+            (true, None) => px(row, x - 1) == p,
+            (false, Some(a)) => px(a, x) == p,
+            (false, None) => false,
+        };
+        novel += u64::from(!predicted);
+    }
+    novel
+}
+
+/// Whether the lossless file of `image` might take at most `budget` bytes (a photo is
+/// usually refused within its first rows).
 pub fn might_fit(image: &DynamicImage, budget: usize) -> bool {
-    fits_side(image) && novel_pixels(image) as f64 * MIN_BYTES_PER_NOVEL_PIXEL <= budget as f64
+    let stop = (budget as f64 / MIN_BYTES_PER_NOVEL_PIXEL) as u64;
+    fits_side(image) && count_novel(image, stop) <= stop
 }
 
 fn fits_side(image: &DynamicImage) -> bool {
