@@ -114,8 +114,8 @@ fn fits_side(image: &DynamicImage) -> bool {
 /// everywhere, RGB otherwise (grey as equal RGB); `channels` is recorded as the source's.
 pub fn encode(image: &DynamicImage) -> Result<Vec<u8>, CodecError> {
     if !fits_side(image) {
-        return Err(CodecError::Setting(format!(
-            "image is {}×{}; a lossless file's sides are at most {LOSSLESS_MAX_SIDE}",
+        return Err(CodecError::Lossless(format!(
+            "it is {}×{}; a lossless file's sides are at most {LOSSLESS_MAX_SIDE}",
             image.width(),
             image.height()
         )));
@@ -130,7 +130,7 @@ pub fn encode(image: &DynamicImage) -> Result<Vec<u8>, CodecError> {
         true => webp::Encoder::from_rgba(&pixels, w, h),
         false => webp::Encoder::from_rgb(&pixels, w, h),
     };
-    let failed = |what: String| CodecError::Setting(format!("lossless encoding failed: {what}"));
+    let failed = |what: String| CodecError::Lossless(format!("libwebp: {what}"));
     let mut config = webp::WebPConfig::new().map_err(|()| failed("no configuration".into()))?;
     config.lossless = 1;
     config.exact = 1;
@@ -278,6 +278,16 @@ mod tests {
         let opaque = DynamicImage::ImageRgba8(d);
         let back = decode(&encode(&opaque).unwrap(), 1 << 20).unwrap();
         assert_eq!(back.as_bytes(), opaque.to_rgb8().as_raw().as_slice());
+    }
+
+    #[test]
+    fn sides_over_what_a_bitstream_holds_stay_lossy() {
+        let wide = DynamicImage::ImageRgb8(RgbImage::new(LOSSLESS_MAX_SIDE + 1, 1));
+        assert!(matches!(encode(&wide), Err(CodecError::Lossless(_))));
+        let (b, chosen) = choose(&wide, vec![3; 100], Lossless::Auto, None).unwrap();
+        assert!(!chosen && b == vec![3; 100]);
+        let edge = DynamicImage::ImageRgb8(RgbImage::new(LOSSLESS_MAX_SIDE, 1));
+        assert!(is_lossless(&encode(&edge).unwrap()));
     }
 
     #[test]

@@ -113,6 +113,10 @@ pub enum CodecError {
     /// A setting that does not apply to this model.
     #[error("{0}")]
     Setting(String),
+    /// The image cannot be stored losslessly (a side over what a lossless file holds, or the
+    /// lossless encoder failed).
+    #[error("cannot store the image losslessly: {0}")]
+    Lossless(String),
     /// The sparse threshold is not a number ≥ 0.
     #[error("sparse threshold {0} must be a number ≥ 0")]
     BadThreshold(f32),

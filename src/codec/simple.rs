@@ -14,7 +14,8 @@ use crate::store::hex;
 /// to [`Quality::max`], fractions between the levels, 3 the command line's default. Alpha is
 /// kept losslessly (the colour under transparent pixels too: [`super::alpha::fill_invisible`]
 /// first lets it go, as the command line does), a grey image stays grey when decoded; images of
-/// up to [`MAX_PIXELS`] pixels.
+/// up to [`MAX_PIXELS`] pixels. An image whose exact file is no larger than the lossy one is
+/// stored exactly ([`super::lossless`]), as by the command line.
 pub fn compress(image: &DynamicImage, quality: f64) -> Result<Vec<u8>, CodecError> {
     let quality = Quality::from_value(quality)?;
     let options = CompressOptions {
