@@ -195,3 +195,21 @@ fn a_large_lossless_file_is_refused_from_its_header() {
     assert!(peak < 40 << 20, "peak {peak} bytes");
     assert!(!d.join("flat2.png").exists());
 }
+
+#[test]
+fn a_lossless_file_is_made_within_its_memory_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 2000 × 2000 pixels of the screenshot, repeated.
+    let shot = screenshot();
+    RgbImage::from_fn(2000, 2000, |x, y| *shot.get_pixel(x % 160, y % 100))
+        .save(d.join("big.png"))
+        .unwrap();
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("aec"));
+    cmd.current_dir(d)
+        .args(["compress", "big.png", "-o", "big.aec", "--lossless"]);
+    let (code, stderr, peak) = run_measured(cmd);
+    assert_eq!(code, 0, "{stderr}");
+    // The README's bound for lossless files: 50 MB plus 32 bytes a pixel.
+    assert!(peak < (50 << 20) + 32 * 4_000_000, "peak {peak} bytes");
+}
