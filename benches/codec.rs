@@ -279,7 +279,7 @@ fn lossless(c: &mut Criterion) {
     g.sample_size(10);
     let photo = image::open("samples/images/kodim23.png").unwrap();
     g.bench_function("gate/768x512", |b| {
-        b.iter(|| lossless::might_fit(black_box(&photo), 20_000))
+        b.iter(|| lossless::candidates(black_box(&photo), 20_000))
     });
     let drawing = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(768, 512, |x, y| {
         let ink = (x / 6 + y / 11) % 7 == 0 && x % 6 < 4 && y % 11 < 8;

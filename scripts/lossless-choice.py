@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Where `aec compress` stores images exactly: each built-in level with the default choice
-and with --no-lossless, on every image of a folder, real file bytes and PSNR from --verify.
+"""Where `aec compress` stores images as lossless bitstreams (exactly, or in a reduced
+palette): each built-in level with the default choice and with --no-lossless, on every image
+of a folder, real file bytes and PSNR from --verify.
 
     scripts/lossless-choice.py IMAGES [--aec PATH] [--levels 1 2 3 ...] [--out FILE.md]
 
 Prints a markdown table: per level, mean bytes per image and the PSNR of the mean MSE (an
 exact image counts as MSE 0) with --no-lossless and by default, and how many images the
-default stored exactly. Also libwebp's lossless size (`cwebp -lossless -z 6`) where cwebp is
+default stored exactly and in a palette. Also libwebp's lossless size (`cwebp -lossless -z 6`) where cwebp is
 installed, the same bitstream aec's lossless files hold.
 """
 import argparse
@@ -25,14 +26,14 @@ def compress(aec, image, out, level, extra):
     line = r.stdout + r.stderr
     size = os.path.getsize(out)
     if ", exact" in line:
-        return size, 0.0, True
+        return size, 0.0, "exact"
     psnr = float(re.search(r"PSNR ([0-9.]+) dB", line).group(1))
-    return size, 10 ** (-psnr / 10), False
+    return size, 10 ** (-psnr / 10), "palette" if "-colour palette" in line else "lossy"
 
 
 def psnr_of(mses):
     m = sum(mses) / len(mses)
-    return math.inf if m == 0 else -10 * math.log10(m)
+    return "exact" if m == 0 else f"{-10 * math.log10(m):.2f}"
 
 
 def main():
@@ -46,18 +47,19 @@ def main():
     images = sorted(os.path.join(a.images, f) for f in os.listdir(a.images)
                     if f.lower().endswith((".png", ".ppm", ".jpg", ".bmp")))
     rows = ["| level | bytes/image, lossy only | PSNR of mean MSE (dB) | bytes/image, default | "
-            "PSNR of mean MSE (dB) | stored exactly |", "|---|---:|---:|---:|---:|---:|"]
+            "PSNR of mean MSE (dB) | exact | palette |", "|---|---:|---:|---:|---:|---:|---:|"]
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "x.aec")
         for q in a.levels:
             lossy = [compress(a.aec, i, out, q, ["--no-lossless"]) for i in images]
             auto = [compress(a.aec, i, out, q, []) for i in images]
             n = len(images)
-            exact = sum(e for _, _, e in auto)
+            exact = sum(e == "exact" for _, _, e in auto)
+            palette = sum(e == "palette" for _, _, e in auto)
             rows.append(
-                f"| Q{q} | {sum(b for b, _, _ in lossy) / n:,.1f} | {psnr_of([m for _, m, _ in lossy]):.2f} "
-                f"| {sum(b for b, _, _ in auto) / n:,.1f} | {psnr_of([m for _, m, _ in auto]):.2f} "
-                f"| {exact} of {n} |")
+                f"| Q{q} | {sum(b for b, _, _ in lossy) / n:,.1f} | {psnr_of([m for _, m, _ in lossy])} "
+                f"| {sum(b for b, _, _ in auto) / n:,.1f} | {psnr_of([m for _, m, _ in auto])} "
+                f"| {exact} of {n} | {palette} of {n} |")
             print(rows[-1], file=sys.stderr)
         if shutil.which("cwebp"):
             sizes = []

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use aec::codec::alpha::{alpha_of, attach, encode_alpha, fill_invisible};
 use aec::codec::colour::{self, ColourError, Conversion};
 use aec::codec::hyper::{RefineReport, Step};
-use aec::codec::lossless::{self, Lossless};
+use aec::codec::lossless::{self, Lossless, Stored};
 use aec::codec::target::Target;
 use aec::codec::{CodecError, CompressOptions, ImageCodec, Quality, MAX_PIXELS, MAX_SIDE};
 use aec::format::{AlphaPlane, Precision};
@@ -102,8 +102,10 @@ pub struct CompressArgs {
     /// file), whatever its size.
     #[arg(long, conflicts_with_all = ["quality", "target_size", "target_psnr", "step", "refine", "sparse", "model", "no_lossless"])]
     lossless: bool,
-    /// Never store an image exactly (by default an image whose lossless file is no larger than
-    /// its lossy one, or fits --target-size, is stored so: screenshots and drawings often are).
+    /// Never store an image as a lossless bitstream (by default an image whose exact file is
+    /// no larger than its lossy one, or fits --target-size, is stored so, and else one in a
+    /// reduced palette that fits and is closer to it than the lossy file: screenshots and
+    /// drawings often are).
     #[arg(long)]
     no_lossless: bool,
     /// Decode each result again and print its PSNR against the input.
@@ -258,8 +260,8 @@ pub(super) struct Made<'a> {
     pub refined: Option<RefineReport>,
     /// The bytes of the alpha section, where the file carries the image's transparency.
     pub alpha: Option<usize>,
-    /// Whether the file is lossless (the pixels exactly).
-    pub lossless: bool,
+    /// Whether the file is a lossless bitstream, and of what.
+    pub stored: Stored,
 }
 
 impl Made<'_> {
@@ -275,17 +277,19 @@ impl Made<'_> {
         if !self.codec.keeps_alpha() {
             return Ok(self);
         }
-        let (bytes, exact) = lossless::choose(image, self.bytes, mode, budget)?;
-        Ok(match exact {
-            true => Made {
+        let codec = self.codec;
+        let mse = |b: &[u8]| codec.file_mse(image, b);
+        let (bytes, stored) = lossless::choose(image, self.bytes, mode, budget, mse)?;
+        Ok(match stored {
+            Stored::Lossy => Made { bytes, ..self },
+            _ => Made {
                 bytes,
-                codec: self.codec,
+                codec,
                 setting: None,
                 refined: None,
                 alpha: None,
-                lossless: true,
+                stored,
             },
-            false => Made { bytes, ..self },
         })
     }
 }
@@ -314,7 +318,7 @@ fn search_or_lossless<'a>(
                     setting: None,
                     refined: None,
                     alpha: None,
-                    lossless: true,
+                    stored: Stored::Exact,
                 })
             }
             _ => Err(e),
@@ -337,7 +341,7 @@ fn encode<'a>(
             setting: None,
             refined: None,
             alpha: None,
-            lossless: true,
+            stored: Stored::Exact,
         });
     }
     let (bytes, refined) = match codec.as_hyper() {
@@ -358,7 +362,7 @@ fn encode<'a>(
         setting,
         refined,
         alpha: alpha.map(AlphaPlane::encoded_len),
-        lossless: false,
+        stored: Stored::Lossy,
     };
     Ok(made.or_lossless(image, options.lossless, None)?)
 }
@@ -387,8 +391,10 @@ fn summary(
     if let Some(n) = made.alpha {
         line.push_str(&format!(", alpha {n} bytes"));
     }
-    if made.lossless {
-        line.push_str(", lossless");
+    match made.stored {
+        Stored::Lossy => {}
+        Stored::Exact => line.push_str(", lossless"),
+        Stored::Palette(n) => line.push_str(&format!(", {n}-colour palette (lossless bitstream)")),
     }
     line
 }
@@ -428,10 +434,5 @@ pub(super) fn verify(
     image: &DynamicImage,
     encoded: &[u8],
 ) -> Result<f64, CodecError> {
-    let decoded = codec.decode_bytes(encoded)?;
-    let mse = match &decoded {
-        DynamicImage::ImageLuma8(grey) => metrics::mse_u8(image.to_luma8().as_raw(), grey),
-        other => metrics::mse_u8(image.to_rgb8().as_raw(), other.to_rgb8().as_raw()),
-    };
-    Ok(metrics::psnr_from_mse(mse))
+    Ok(metrics::psnr_from_mse(codec.file_mse(image, encoded)?))
 }

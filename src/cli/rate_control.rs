@@ -108,7 +108,7 @@ impl<'a> Search<'a> {
             codec,
             setting: Some(setting),
             refined: None,
-            lossless: false,
+            stored: aec::codec::lossless::Stored::Lossy,
         })
     }
 

@@ -9,6 +9,7 @@ use super::alpha;
 use super::hyper::HyperCodec;
 use super::lossless::{self, Lossless};
 use super::{to_grey, Codec, CodecError, CompressOptions};
+use crate::metrics::mse_u8;
 use crate::model::hyper::file::HyperModel;
 use crate::store::{self, ModelId};
 
@@ -60,10 +61,20 @@ pub trait ImageCodec: Send + Sync {
             Some(plane) => alpha::attach(bytes, &plane)?.0,
             None => bytes,
         };
-        match self.keeps_alpha() {
-            true => Ok(lossless::choose(image, bytes, options.lossless, None)?.0),
-            false => Ok(bytes),
+        if !self.keeps_alpha() {
+            return Ok(bytes);
         }
+        let mse = |b: &[u8]| self.file_mse(image, b);
+        Ok(lossless::choose(image, bytes, options.lossless, None, mse)?.0)
+    }
+
+    /// Mean squared error (samples on `[0, 1]`) of a file's decoded image against `image`, as
+    /// `aec decompress` writes it: grey against grey for a grey source, RGB otherwise.
+    fn file_mse(&self, image: &DynamicImage, bytes: &[u8]) -> Result<f64, CodecError> {
+        Ok(match self.decode_bytes(bytes)? {
+            DynamicImage::ImageLuma8(grey) => mse_u8(image.to_luma8().as_raw(), grey.as_raw()),
+            other => mse_u8(image.to_rgb8().as_raw(), other.to_rgb8().as_raw()),
+        })
     }
 
     /// Compresses an image's colour (grey or RGB) to the bytes of a `.aec` file without an

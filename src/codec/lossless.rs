@@ -10,7 +10,8 @@ use aec_format::{vp8l_of_webp, AnyHeader, CodedFile, ModelKind, LOSSLESS_MAX_SID
 use image::{DynamicImage, GrayAlphaImage, RgbImage, RgbaImage};
 
 use super::tiles::grey_of;
-use super::{to_grey, CodecError};
+use super::{palette, to_grey, CodecError};
+use crate::metrics;
 
 /// When to store an image losslessly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -99,11 +100,31 @@ fn novel_in_row(row: &[u8], above: Option<&[u8]>, n: usize) -> u64 {
     novel
 }
 
-/// Whether the lossless file of `image` might take at most `budget` bytes (a photo is
-/// usually refused within its first rows).
-pub fn might_fit(image: &DynamicImage, budget: usize) -> bool {
-    let stop = (budget as f64 / MIN_BYTES_PER_NOVEL_PIXEL) as u64;
-    fits_side(image) && count_novel(image, stop) <= stop
+/// Which lossless files of `image` are worth making against a budget of `budget` bytes: the
+/// exact one where its novel pixels ([`novel_pixels`]) at [`MIN_BYTES_PER_NOVEL_PIXEL`] fit,
+/// palettes ([`super::palette`]) for a colour image without transparency whose novel pixels
+/// are at most an eighth of them. A photo is refused within its first rows.
+pub fn candidates(image: &DynamicImage, budget: usize) -> Candidates {
+    if !fits_side(image) {
+        return Candidates::default();
+    }
+    let pixels = u64::from(image.width()) * u64::from(image.height());
+    let exact_stop = (budget as f64 / MIN_BYTES_PER_NOVEL_PIXEL) as u64;
+    let palette_stop = if palettes_apply(image) { pixels / 8 } else { 0 };
+    let novel = count_novel(image, exact_stop.max(palette_stop));
+    Candidates {
+        exact: novel <= exact_stop,
+        palette: palette_stop > 0 && novel <= palette_stop,
+    }
+}
+
+/// The lossless files [`candidates`] finds worth making.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Candidates {
+    /// The exact image.
+    pub exact: bool,
+    /// Its reduced palettes.
+    pub palette: bool,
 }
 
 fn fits_side(image: &DynamicImage) -> bool {
@@ -113,6 +134,11 @@ fn fits_side(image: &DynamicImage) -> bool {
 /// The lossless `.aec` file of `image`: RGBA where it has an alpha channel that is not opaque
 /// everywhere, RGB otherwise (grey as equal RGB); `channels` is recorded as the source's.
 pub fn encode(image: &DynamicImage) -> Result<Vec<u8>, CodecError> {
+    encode_as(image, image)
+}
+
+/// The lossless `.aec` file of `pixels`, recorded as made from `source` (its channel count).
+fn encode_as(image: &DynamicImage, source: &DynamicImage) -> Result<Vec<u8>, CodecError> {
     if !fits_side(image) {
         return Err(CodecError::Lossless(format!(
             "it is {}×{}; a lossless file's sides are at most {LOSSLESS_MAX_SIDE}",
@@ -142,7 +168,7 @@ pub fn encode(image: &DynamicImage) -> Result<Vec<u8>, CodecError> {
     let payload = vp8l_of_webp(&webp).ok_or_else(|| failed("not a simple lossless file".into()))?;
     let file = CodedFile {
         kind: ModelKind::Lossless,
-        channels: image.color().channel_count(),
+        channels: source.color().channel_count(),
         model_id: [0; 8],
         width: w,
         height: h,
@@ -153,28 +179,76 @@ pub fn encode(image: &DynamicImage) -> Result<Vec<u8>, CodecError> {
     Ok(file.to_bytes()?)
 }
 
-/// `lossy`, or the lossless file of `image` where `mode` asks for it or, in
-/// [`Lossless::Auto`], where it takes at most `budget` bytes (`None`: `lossy`'s length); and
-/// whether it is the lossless one.
+/// What [`choose`] kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// The lossy file.
+    Lossy,
+    /// The image exactly.
+    Exact,
+    /// The image's colours reduced to a palette of this many (a lossless bitstream of them).
+    Palette(usize),
+}
+
+/// `lossy`, or a lossless file of `image` where `mode` asks for it (exact) or, in
+/// [`Lossless::Auto`], where one takes at most `budget` bytes (`None`: `lossy`'s length): the
+/// exact image, else the largest palette ([`super::palette`]) that fits, if it is closer to
+/// the image than the lossy file is (`lossy_mse` gives the lossy file's mean squared error on
+/// `[0, 1]` samples, asked for only then). Palettes are tried for colour images without
+/// transparency whose novel pixels ([`novel_pixels`]) are at most an eighth of them.
 pub fn choose(
     image: &DynamicImage,
     lossy: Vec<u8>,
     mode: Lossless,
     budget: Option<usize>,
-) -> Result<(Vec<u8>, bool), CodecError> {
+    lossy_mse: impl FnOnce(&[u8]) -> Result<f64, CodecError>,
+) -> Result<(Vec<u8>, Stored), CodecError> {
     let budget = budget.unwrap_or(lossy.len());
     match mode {
-        Lossless::Never => Ok((lossy, false)),
-        Lossless::Always => Ok((encode(image)?, true)),
-        Lossless::Auto if !might_fit(image, budget) => Ok((lossy, false)),
-        Lossless::Auto => {
-            let exact = encode(image)?;
-            Ok(match exact.len() <= budget {
-                true => (exact, true),
-                false => (lossy, false),
-            })
+        Lossless::Never => return Ok((lossy, Stored::Lossy)),
+        Lossless::Always => return Ok((encode(image)?, Stored::Exact)),
+        Lossless::Auto => {}
+    }
+    let worth = candidates(image, budget);
+    if worth.exact {
+        let exact = encode(image)?;
+        if exact.len() <= budget {
+            return Ok((exact, Stored::Exact));
         }
     }
+    if worth.palette {
+        if let Some((bytes, n)) = fitting_palette(image, budget, || lossy_mse(&lossy))? {
+            return Ok((bytes, Stored::Palette(n)));
+        }
+    }
+    Ok((lossy, Stored::Lossy))
+}
+
+/// Whether a palette may stand for `image`: colour, and no transparency (which stays exact).
+fn palettes_apply(image: &DynamicImage) -> bool {
+    image.color().has_color() && super::alpha::alpha_of(image).is_none()
+}
+
+/// The file of the largest palette of `image` that takes at most `budget` bytes, and its
+/// size, if it is closer to the image than the lossy file (`lossy_mse`).
+fn fitting_palette(
+    image: &DynamicImage,
+    budget: usize,
+    lossy_mse: impl FnOnce() -> Result<f64, CodecError>,
+) -> Result<Option<(Vec<u8>, usize)>, CodecError> {
+    let rgb = image.to_rgb8();
+    let distinct = palette::distinct_colours(&rgb, palette::SIZES[0] + 1);
+    for n in palette::SIZES.into_iter().filter(|&n| n < distinct) {
+        let reduced = palette::quantize(&rgb, n);
+        let bytes = encode_as(&DynamicImage::ImageRgb8(reduced.clone()), image)?;
+        if bytes.len() > budget {
+            continue;
+        }
+        // Smaller palettes only move further from the image.
+        let mse = metrics::mse_u8(rgb.as_raw(), reduced.as_raw());
+        return Ok((mse <= lossy_mse()?).then_some((bytes, n)));
+    }
+    Ok(None)
 }
 
 /// Whether `bytes` begin a lossless file.
@@ -284,8 +358,8 @@ mod tests {
     fn sides_over_what_a_bitstream_holds_stay_lossy() {
         let wide = DynamicImage::ImageRgb8(RgbImage::new(LOSSLESS_MAX_SIDE + 1, 1));
         assert!(matches!(encode(&wide), Err(CodecError::Lossless(_))));
-        let (b, chosen) = choose(&wide, vec![3; 100], Lossless::Auto, None).unwrap();
-        assert!(!chosen && b == vec![3; 100]);
+        let (b, stored) = choose(&wide, vec![3; 100], Lossless::Auto, None, lossy_at(1.0)).unwrap();
+        assert!(stored == Stored::Lossy && b == vec![3; 100]);
         let edge = DynamicImage::ImageRgb8(RgbImage::new(LOSSLESS_MAX_SIDE, 1));
         assert!(is_lossless(&encode(&edge).unwrap()));
     }
@@ -300,30 +374,72 @@ mod tests {
         ));
     }
 
+    /// A lossy file's error, for [`choose`]: `mse` whatever the bytes.
+    fn lossy_at(mse: f64) -> impl FnOnce(&[u8]) -> Result<f64, CodecError> {
+        move |_| Ok(mse)
+    }
+
     #[test]
     fn auto_takes_the_smaller_file_and_skips_what_cannot_win() {
         let d = DynamicImage::ImageRgba8(drawing(120, 80));
         let exact = encode(&d).unwrap();
         let lossy = vec![1; exact.len() + 1];
-        let (b, chosen) = choose(&d, lossy.clone(), Lossless::Auto, None).unwrap();
+        let (b, stored) = choose(&d, lossy.clone(), Lossless::Auto, None, lossy_at(1.0)).unwrap();
         assert!(
-            chosen && b == exact,
-            "{} novel, {} bytes",
-            novel_pixels(&d),
-            exact.len()
+            stored == Stored::Exact && b == exact,
+            "{} novel",
+            novel_pixels(&d)
         );
-        let (b, chosen) = choose(&d, lossy.clone(), Lossless::Never, None).unwrap();
-        assert!(!chosen && b == lossy);
-        // Larger than a size target: the lossy file stays.
-        let (_, chosen) = choose(&d, lossy.clone(), Lossless::Auto, Some(exact.len() - 1)).unwrap();
-        assert!(!chosen);
+        let (b, stored) = choose(&d, lossy.clone(), Lossless::Never, None, lossy_at(1.0)).unwrap();
+        assert!(stored == Stored::Lossy && b == lossy);
+        // Larger than a size target: the lossy file stays (three colours: no palette to try).
+        let budget = Some(exact.len() - 1);
+        let (_, stored) = choose(&d, lossy.clone(), Lossless::Auto, budget, lossy_at(1.0)).unwrap();
+        assert_eq!(stored, Stored::Lossy);
         // Noise is not even tried against a budget a tenth of its pixels.
         let n = DynamicImage::ImageRgb8(noise(120, 80));
-        assert!(!might_fit(&n, 960));
-        let (b, chosen) = choose(&n, vec![2; 960], Lossless::Auto, None).unwrap();
-        assert!(!chosen && b == vec![2; 960]);
-        let (b, chosen) = choose(&n, vec![2; 960], Lossless::Always, None).unwrap();
-        assert!(chosen && decode(&b, 1 << 20).unwrap().as_bytes() == n.as_bytes());
+        assert_eq!(candidates(&n, 960), Candidates::default());
+        let (b, stored) = choose(&n, vec![2; 960], Lossless::Auto, None, lossy_at(1.0)).unwrap();
+        assert!(stored == Stored::Lossy && b == vec![2; 960]);
+        let (b, stored) = choose(&n, vec![2; 960], Lossless::Always, None, lossy_at(1.0)).unwrap();
+        assert!(stored == Stored::Exact && decode(&b, 1 << 20).unwrap().as_bytes() == n.as_bytes());
+    }
+
+    #[test]
+    fn a_palette_is_taken_where_it_fits_and_beats_the_lossy_file() {
+        // Glyphs with soft edges: hundreds of colours, most pixels flat.
+        let mut s = 3u32;
+        let soft = RgbImage::from_fn(200, 120, |x, y| {
+            s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let edge = x % 20 == 4 || y % 24 == 6;
+            match edge {
+                true => image::Rgb([(s >> 24) as u8, (s >> 16) as u8 & 0x3f, 90]),
+                false => image::Rgb([250, 125, 5]),
+            }
+        });
+        let image = DynamicImage::ImageRgb8(soft.clone());
+        assert!(palette::distinct_colours(&soft, 1000) > 256);
+        let worth = candidates(&image, 1 << 20);
+        assert!(worth.exact && worth.palette, "{worth:?}");
+        let exact = encode(&image).unwrap();
+        let lossy = vec![5; exact.len() - 1];
+        let (b, stored) =
+            choose(&image, lossy.clone(), Lossless::Auto, None, lossy_at(1.0)).unwrap();
+        let Stored::Palette(n) = stored else {
+            panic!("{stored:?}")
+        };
+        assert!(b.len() < exact.len());
+        let back = decode(&b, 1 << 20).unwrap().to_rgb8();
+        assert!(palette::distinct_colours(&back, 1000) <= n);
+        // A lossy file closer to the image than any fitting palette stays.
+        let (b, stored) =
+            choose(&image, lossy.clone(), Lossless::Auto, None, lossy_at(0.0)).unwrap();
+        assert!(stored == Stored::Lossy && b == lossy);
+        // No palette for transparency, which stays exact.
+        let mut rgba = image.to_rgba8();
+        rgba.get_pixel_mut(0, 0)[3] = 7;
+        let rgba = DynamicImage::ImageRgba8(rgba);
+        assert!(!candidates(&rgba, 1 << 20).palette);
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod colour;
 mod family;
 pub mod hyper;
 pub mod lossless;
+pub mod palette;
 mod quality;
 mod raw;
 pub mod simple;
