@@ -101,7 +101,7 @@ fn novel_in_row(row: &[u8], above: Option<&[u8]>, n: usize) -> u64 {
 }
 
 /// Which lossless files of `image` are worth making against a budget of `budget` bytes: the
-/// exact one where its novel pixels ([`novel_pixels`]) at [`MIN_BYTES_PER_NOVEL_PIXEL`] fit,
+/// exact one where its novel pixels ([`novel_pixels`]) at half a byte each fit,
 /// palettes ([`super::palette`]) for a colour image without transparency whose novel pixels
 /// are at most an eighth of them. A photo is refused within its first rows.
 pub fn candidates(image: &DynamicImage, budget: usize) -> Candidates {
