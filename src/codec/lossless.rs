@@ -1,10 +1,12 @@
-//! Lossless files (`.aec` kind 4): an image's pixels exactly, as a WebP lossless bitstream.
+//! Lossless files (`.aec` kind 4): pixels exactly, as a WebP lossless bitstream: the image's
+//! own, or its colours reduced to a palette ([`super::palette`]).
 //!
 //! Screenshots, drawings and other flat-coloured images cost fewer bytes stored exactly than
 //! any lossy code of them: their text and edges are what the networks draw worst, and what a
 //! lossless coder predicts best. The encoder stores such an image losslessly where that file
-//! is no larger than the lossy one ([`Lossless::Auto`]). Encoding is libwebp's (through the
-//! `webp` crate); decoding is `aec-format`'s (pure Rust), exact on every machine.
+//! is no larger than the lossy one, else in a palette where that fits and beats the lossy file
+//! ([`choose`]). Encoding is libwebp's (through the `webp` crate); decoding is `aec-format`'s
+//! (pure Rust), exact on every machine.
 
 use aec_format::{vp8l_of_webp, AnyHeader, CodedFile, ModelKind, LOSSLESS_MAX_SIDE, UNIT_STEP};
 use image::{DynamicImage, GrayAlphaImage, RgbImage, RgbaImage};
@@ -18,7 +20,8 @@ use crate::metrics;
 pub enum Lossless {
     /// Always the lossy file.
     Never,
-    /// The lossless file where it is no larger than the lossy one (or fits a size target).
+    /// The exact file where it is no larger than the lossy one (or fits a size target), else
+    /// a palette's where that fits and beats the lossy file.
     #[default]
     Auto,
     /// Always the lossless file.
@@ -240,12 +243,12 @@ fn fitting_palette(
     let distinct = palette::distinct_colours(&rgb, palette::SIZES[0] + 1);
     for n in palette::SIZES.into_iter().filter(|&n| n < distinct) {
         let reduced = palette::quantize(&rgb, n);
-        let bytes = encode_as(&DynamicImage::ImageRgb8(reduced.clone()), image)?;
+        let mse = metrics::mse_u8(rgb.as_raw(), reduced.as_raw());
+        let bytes = encode_as(&DynamicImage::ImageRgb8(reduced), image)?;
         if bytes.len() > budget {
             continue;
         }
         // Smaller palettes only move further from the image.
-        let mse = metrics::mse_u8(rgb.as_raw(), reduced.as_raw());
         return Ok((mse <= lossy_mse()?).then_some((bytes, n)));
     }
     Ok(None)
