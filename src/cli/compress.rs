@@ -264,7 +264,19 @@ pub(super) struct Made<'a> {
     pub stored: Stored,
 }
 
-impl Made<'_> {
+impl<'a> Made<'a> {
+    /// A lossless file, which names no setting.
+    fn lossless(bytes: Vec<u8>, codec: &'a dyn ImageCodec, stored: Stored) -> Self {
+        Made {
+            bytes,
+            codec,
+            setting: None,
+            refined: None,
+            alpha: None,
+            stored,
+        }
+    }
+
     /// This file, or the image's lossless one where `mode` asks for it or, in
     /// [`Lossless::Auto`], where it takes at most `budget` bytes (`None`: this file's length)
     /// and this codec's files are version 2.
@@ -282,14 +294,7 @@ impl Made<'_> {
         let (bytes, stored) = lossless::choose(image, self.bytes, mode, budget, mse)?;
         Ok(match stored {
             Stored::Lossy => Made { bytes, ..self },
-            _ => Made {
-                bytes,
-                codec,
-                setting: None,
-                refined: None,
-                alpha: None,
-                stored,
-            },
+            _ => Made::lossless(bytes, codec, stored),
         })
     }
 }
@@ -312,14 +317,7 @@ fn search_or_lossless<'a>(
                 if exact.len() > budget {
                     return Err(e);
                 }
-                Ok(Made {
-                    bytes: exact,
-                    codec: search.codec()?,
-                    setting: None,
-                    refined: None,
-                    alpha: None,
-                    stored: Stored::Exact,
-                })
+                Ok(Made::lossless(exact, search.codec()?, Stored::Exact))
             }
             _ => Err(e),
         },
@@ -335,14 +333,11 @@ fn encode<'a>(
     setting: Option<String>,
 ) -> anyhow::Result<Made<'a>> {
     if options.lossless == Lossless::Always {
-        return Ok(Made {
-            bytes: lossless::encode(image)?,
+        return Ok(Made::lossless(
+            lossless::encode(image)?,
             codec,
-            setting: None,
-            refined: None,
-            alpha: None,
-            stored: Stored::Exact,
-        });
+            Stored::Exact,
+        ));
     }
     let (bytes, refined) = match codec.as_hyper() {
         Some(hyper) if options.refine_steps > 0 => {
