@@ -1,5 +1,8 @@
 //! Version 2 files: the container around the symbol stream, and reading either version.
 
+mod common;
+use common::fix_crc;
+
 use aec_format::{
     AecFile, AnyFile, AnyHeader, CodedFile, CodedHeader, Codes, FileHeader, FormatError, Layout,
     Limits, ModelKind, Precision, CODED_HEADER_MAX_LEN, UNIT_STEP,
@@ -29,13 +32,6 @@ fn v1_file() -> AecFile {
         layout: Layout::Dense,
         codes: Codes::from_f32(&[0.5; 8], Precision::F16),
     }
-}
-
-fn fix_crc(mut b: Vec<u8>) -> Vec<u8> {
-    let n = b.len() - 4;
-    let crc = crc32fast::hash(&b[..n]);
-    b[n..].copy_from_slice(&crc.to_le_bytes());
-    b
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! Kind 4 (lossless) files: written, read back to the same pixels, and refused where their
 //! header and bitstream disagree.
 
+mod common;
+use common::fix_crc;
+
 use aec_format::{
     vp8l_of_webp, AnyFile, CodedFile, FormatError, ModelKind, LOSSLESS_MAX_SIDE, UNIT_STEP,
 };
@@ -54,13 +57,6 @@ fn file(width: u32, height: u32, channels: u8) -> (CodedFile, Vec<u8>) {
         payload,
     };
     (f, data)
-}
-
-fn fix_crc(mut b: Vec<u8>) -> Vec<u8> {
-    let n = b.len() - 4;
-    let crc = crc32fast::hash(&b[..n]);
-    b[n..].copy_from_slice(&crc.to_le_bytes());
-    b
 }
 
 #[test]
