@@ -94,6 +94,7 @@ static PREVIOUS_CONTEXT_MODELS: &[(u8, u8, &[u8])] = &[
     previous_context!(3, 5),
     previous_context!(3, 6),
     previous_context!(3, 7),
+    previous_context!(3, 8),
     previous_context!(3, 9),
     previous_context!(4, 1),
     previous_context!(4, 2),
@@ -155,7 +156,7 @@ static IDS: &[(Builtin, &str)] = &[
     ),
     (
         Builtin::Quality(8),
-        "7b675c3ccf11a6ccbf8f442e803532d2ba8b8dd6b7e7b75cd0c0886bf85821e1",
+        "48d852b4415ffc79255e140d8cc4699a6694e46a8f92512ebee75231617bb2a0",
     ),
     (
         Builtin::Quality(9),
@@ -399,6 +400,13 @@ static IDS: &[(Builtin, &str)] = &[
             level: 7,
         },
         "37fde84af4f3b79fdb72b2b71b4d8bb93c9363141663d4a2c5a117ab146ff762",
+    ),
+    (
+        Builtin::Context {
+            version: 3,
+            level: 8,
+        },
+        "7b675c3ccf11a6ccbf8f442e803532d2ba8b8dd6b7e7b75cd0c0886bf85821e1",
     ),
     (
         Builtin::Context {
