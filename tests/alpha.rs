@@ -291,6 +291,7 @@ fn inspect_holds_two_rows_of_a_large_alpha_plane() {
         height: h,
         step: UNIT_STEP,
         alpha: Some(alpha),
+        exact: None,
         payload: vec![1],
     };
     let bytes = file.to_bytes().unwrap();

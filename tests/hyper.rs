@@ -402,8 +402,11 @@ fn refine_lowers_the_loss_of_the_built_in_model() {
         ));
 }
 
-/// Models, the stems of their committed files of `tests/fixtures/kodim23-crop.png`, and the
-/// compression settings that made them.
+/// The crop of Kodak 23 the fixtures below code, unless they say otherwise.
+const CROP: &str = "tests/fixtures/kodim23-crop.png";
+
+/// Models, the stems of their committed files of [`CROP`], and the compression settings that
+/// made them.
 const FIXTURES: &[(&str, &str, &[&str])] = &[
     (
         "samples/model/hyper/scale-only/q3.safetensors",
@@ -429,6 +432,13 @@ const FIXTURES: &[(&str, &str, &[&str])] = &[
         "samples/model/hyper/context-v1/q9.safetensors",
         "tests/fixtures/kodim23-crop-q9",
         &[],
+    ),
+    // Exact blocks (kind bit 6): a screenshot with the crop in it, its flat blocks stored
+    // exactly over the lossy decode.
+    (
+        "samples/model/hyper/context-v1/q3.safetensors",
+        "tests/fixtures/mixed-blocks",
+        &["tests/fixtures/mixed.png", "--target-size", "4500"],
     ),
 ];
 
@@ -461,13 +471,19 @@ fn same_bits_everywhere(model: &str, stem: &str, settings: &[&str]) {
                     .assert()
                     .success();
             };
+            // A setting ending in `.png` names the input instead of the crop.
+            let input = settings
+                .iter()
+                .find(|s| s.ends_with(".png"))
+                .unwrap_or(&CROP);
             let mut args: Vec<&std::ffi::OsStr> = vec![
                 "compress".as_ref(),
-                "tests/fixtures/kodim23-crop.png".as_ref(),
+                input.as_ref(),
                 "-o".as_ref(),
                 file.as_os_str(),
             ];
-            args.extend(settings.iter().map(std::ffi::OsStr::new));
+            let rest = settings.iter().filter(|s| !s.ends_with(".png"));
+            args.extend(rest.map(std::ffi::OsStr::new));
             run(&args);
             assert!(
                 std::fs::read(&file).unwrap() == want_file,

@@ -15,8 +15,8 @@
 use std::sync::OnceLock;
 
 use aec_format::{
-    decode_symbols, encode_symbols, AlphaFilter, AlphaPlane, AnyFile, AnyHeader, CodedFile, FormatError,
-    Limits, ModelKind, SymbolTable, SymbolTables,
+    decode_symbols, encode_symbols, AlphaFilter, AlphaPlane, AnyFile, AnyHeader, CodedFile,
+    ExactBlocks, FormatError, Limits, ModelKind, SymbolTable, SymbolTables, EXACT_BLOCK,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -127,6 +127,31 @@ fn check_lossless(file: &CodedFile) {
     }
 }
 
+/// An accepted file with exact blocks: copying them over a lossy decode never panics, fails
+/// only on the bitstream, and changes no pixel outside the exact blocks.
+fn check_exact(file: &CodedFile) {
+    // Images up to 2^20 pixels (the header may declare 2^28).
+    let Some(exact) = file.exact.as_ref().filter(|_| file.header().pixels() <= 1 << 20) else {
+        return;
+    };
+    let (w, h) = (file.width as usize, file.height as usize);
+    let mut rgb = vec![7u8; w * h * 3];
+    match file.apply_exact(&mut rgb) {
+        Ok(()) => {
+            let bx = ExactBlocks::grid(file.width, file.height).0 as usize;
+            let b = EXACT_BLOCK as usize;
+            for (i, p) in rgb.chunks_exact(3).enumerate() {
+                let (x, y) = (i % w, i / w);
+                if !exact.is_exact(y / b * bx + x / b) {
+                    assert_eq!(p, [7, 7, 7], "pixel ({x}, {y}) outside the exact blocks");
+                }
+            }
+        }
+        Err(FormatError::Lossless { .. } | FormatError::ExactBlocks { .. }) => {}
+        Err(e) => panic!("unexpected error from the exact blocks: {e}"),
+    }
+}
+
 fn check_file(data: &[u8]) {
     let parsed = AnyFile::from_bytes_with_limits(data, &Limits::default());
     let header = AnyHeader::parse(data);
@@ -147,6 +172,7 @@ fn check_file(data: &[u8]) {
         check_lossless(&file);
         return;
     }
+    check_exact(&file);
     check_alpha(&file);
     for m in models() {
         let l = m.tables.code_length();

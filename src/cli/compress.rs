@@ -8,15 +8,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use aec::codec::alpha::{alpha_of, attach, encode_alpha, fill_invisible};
 use aec::codec::colour::{self, ColourError, Conversion};
 use aec::codec::hyper::{RefineReport, Step};
-use aec::codec::lossless::{self, Lossless, Stored};
+use aec::codec::lossless::{self, Lossless, LossyOf, Stored};
 use aec::codec::target::Target;
 use aec::codec::{CodecError, CompressOptions, ImageCodec, Quality, MAX_PIXELS, MAX_SIDE};
-use aec::format::{AlphaPlane, Precision};
+use aec::format::{AlphaPlane, CodedHeader, Precision};
 use aec::metrics;
 use anyhow::{bail, Context};
 use clap::Args;
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageReader};
+use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 
 use super::io::{
     check_overwrite, expand_inputs, output_paths, read_input, stdin_at_most_once, write_output,
@@ -283,7 +283,7 @@ impl<'a> Made<'a> {
     fn or_lossless(
         self,
         image: &DynamicImage,
-        mode: Lossless,
+        options: &CompressOptions,
         budget: Option<usize>,
     ) -> Result<Self, CodecError> {
         if !self.codec.keeps_alpha() {
@@ -291,7 +291,21 @@ impl<'a> Made<'a> {
         }
         let codec = self.codec;
         let mse = |b: &[u8]| codec.file_mse(image, b);
-        let (bytes, stored) = lossless::choose(image, self.bytes, mode, budget, mse)?;
+        // Exact blocks beside a lossy part coded at this file's step, without refinement.
+        let step = match CodedHeader::parse(&self.bytes) {
+            Ok(h) => Step::from_field(h.step).unwrap_or(Step::UNIT),
+            Err(_) => Step::UNIT,
+        };
+        let plain = CompressOptions {
+            lossless: Lossless::Never,
+            refine_steps: 0,
+            step,
+            ..*options
+        };
+        let lossy_of = |rgb: &RgbImage| codec.compress_rgb(rgb, 3, &plain);
+        let blocks = codec.as_hyper().map(|_| &lossy_of as LossyOf<'_>);
+        let mode = options.lossless;
+        let (bytes, stored) = lossless::choose(image, self.bytes, mode, budget, mse, blocks)?;
         Ok(match stored {
             Stored::Lossy => Made { bytes, ..self },
             _ => Made::lossless(bytes, codec, stored),
@@ -309,7 +323,7 @@ fn search_or_lossless<'a>(
 ) -> anyhow::Result<Made<'a>> {
     let budget = search.byte_budget();
     match search.run(image, options, alpha) {
-        Ok(made) => Ok(made.or_lossless(image, options.lossless, budget)?),
+        Ok(made) => Ok(made.or_lossless(image, options, budget)?),
         Err(e) => match e.downcast_ref::<CodecError>() {
             Some(CodecError::Unreachable { .. }) if options.lossless == Lossless::Auto => {
                 let budget = budget.unwrap_or(usize::MAX);
@@ -359,7 +373,7 @@ fn encode<'a>(
         alpha: alpha.map(AlphaPlane::encoded_len),
         stored: Stored::Lossy,
     };
-    Ok(made.or_lossless(image, options.lossless, None)?)
+    Ok(made.or_lossless(image, options, None)?)
 }
 
 /// The output line of one image, without PSNR and refinement.
@@ -390,6 +404,9 @@ fn summary(
         Stored::Lossy => {}
         Stored::Exact => line.push_str(", lossless"),
         Stored::Palette(n) => line.push_str(&format!(", {n}-colour palette (lossless bitstream)")),
+        Stored::Blocks { exact, of } => {
+            line.push_str(&format!(", {exact} of {of} blocks exact"));
+        }
     }
     line
 }

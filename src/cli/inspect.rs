@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use aec::codec::hyper::Step;
 use aec::codec::{Quality, MAX_PIXELS};
 use aec::format::{
-    AecFile, AnyHeader, CodeStats, CodedFile, CodedHeader, FileHeader, Limits, ModelKind, OVERHEAD,
-    VERSION,
+    AecFile, AnyHeader, CodeStats, CodedFile, CodedHeader, ExactBlocks, FileHeader, Limits,
+    ModelKind, OVERHEAD, VERSION,
 };
 use aec::store::{self, hex};
 use anyhow::Context;
@@ -139,6 +139,7 @@ fn inspect_coded(a: &InspectArgs, bytes: &[u8], h: &CodedHeader) -> anyhow::Resu
         .with_context(|| format!("{}", a.file.display()))?;
     let resolver = ModelResolver::new(&a.model, None, MAX_PIXELS)?;
     let alpha_len = file.alpha.as_ref().map_or(0, |p| p.encoded_len());
+    let exact_len = file.exact.as_ref().map_or(0, |e| e.encoded_len());
     let mut report = json!({
         "file": a.file.display().to_string(),
         "bytes": bytes.len(),
@@ -148,7 +149,7 @@ fn inspect_coded(a: &InspectArgs, bytes: &[u8], h: &CodedHeader) -> anyhow::Resu
         "width": h.width,
         "height": h.height,
         "channels": h.channels,
-        "overhead_bytes": bytes.len() - file.payload.len() - alpha_len,
+        "overhead_bytes": bytes.len() - file.payload.len() - alpha_len - exact_len,
         "payload_bytes": file.payload.len(),
         "bits_per_pixel": bytes.len() as f64 * 8.0 / h.pixels() as f64,
     });
@@ -164,6 +165,12 @@ fn inspect_coded(a: &InspectArgs, bytes: &[u8], h: &CodedHeader) -> anyhow::Resu
         report["alpha_bytes"] = json!(alpha_len);
         report["alpha_filter"] = json!(format!("{:?}", alpha.filter));
         report["alpha_transparent_fraction"] = json!(transparent as f64 / h.pixels() as f64);
+    }
+    if let Some(exact) = &file.exact {
+        let (bx, by) = ExactBlocks::grid(h.width, h.height);
+        report["exact_blocks"] = json!(exact.exact_count());
+        report["blocks"] = json!(u64::from(bx) * u64::from(by));
+        report["exact_bytes"] = json!(exact_len);
     }
     if h.kind == ModelKind::Lossless {
         // No model: the pixels are decoded, so that a damaged bitstream is reported.

@@ -288,6 +288,7 @@ mod tests {
             height: 2,
             step: aec_format::UNIT_STEP,
             alpha: None,
+            exact: None,
             payload: vec![7],
         };
         let (bytes, kept) = attach(file.to_bytes().unwrap(), &plane).unwrap();

@@ -50,6 +50,7 @@ impl Entropy {
             height,
             step: aec_format::UNIT_STEP,
             alpha: None,
+            exact: None,
             payload: encode_symbols(&symbols, &self.symbols)?,
         };
         Ok(file.to_bytes()?)

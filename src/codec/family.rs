@@ -7,7 +7,7 @@ use image::{DynamicImage, RgbImage};
 
 use super::alpha;
 use super::hyper::HyperCodec;
-use super::lossless::{self, Lossless};
+use super::lossless::{self, Lossless, LossyOf};
 use super::{to_grey, Codec, CodecError, CompressOptions};
 use crate::metrics::mse_u8;
 use crate::model::hyper::file::HyperModel;
@@ -65,7 +65,13 @@ pub trait ImageCodec: Send + Sync {
             return Ok(bytes);
         }
         let mse = |b: &[u8]| self.file_mse(image, b);
-        Ok(lossless::choose(image, bytes, options.lossless, None, mse)?.0)
+        let plain = CompressOptions {
+            lossless: Lossless::Never,
+            ..*options
+        };
+        let lossy_of = |rgb: &RgbImage| self.compress_rgb(rgb, 3, &plain);
+        let blocks = self.as_hyper().map(|_| &lossy_of as LossyOf<'_>);
+        Ok(lossless::choose(image, bytes, options.lossless, None, mse, blocks)?.0)
     }
 
     /// Mean squared error (samples on `[0, 1]`) of a file's decoded image against `image`, as

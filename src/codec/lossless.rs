@@ -75,7 +75,16 @@ fn count_novel(image: &DynamicImage, stop: u64) -> u64 {
 
 /// The novel pixels of one row of `n`-byte pixels, given the row above.
 fn novel_in_row(row: &[u8], above: Option<&[u8]>, n: usize) -> u64 {
-    let px = |r: &[u8], x: usize| -> u32 {
+    novel_row(row, above, n).map(u64::from).sum()
+}
+
+/// Whether each pixel of one row of `n`-byte pixels is novel, given the row above.
+pub(super) fn novel_row<'a>(
+    row: &'a [u8],
+    above: Option<&'a [u8]>,
+    n: usize,
+) -> impl Iterator<Item = bool> + 'a {
+    let px = move |r: &[u8], x: usize| -> u32 {
         let p = &r[x * n..x * n + n];
         u32::from_le_bytes([p[0], p[1], p[2], if n == 4 { p[3] } else { 255 }])
     };
@@ -85,9 +94,7 @@ fn novel_in_row(row: &[u8], above: Option<&[u8]>, n: usize) -> u64 {
             (i16::from(l[i]) + i16::from(u[i]) - i16::from(c[i])).clamp(0, 255) as u8
         }))
     };
-    let w = row.len() / n;
-    let mut novel = 0;
-    for x in 0..w {
+    (0..row.len() / n).map(move |x| {
         let p = px(row, x);
         let predicted = match (x > 0, above) {
             (true, Some(a)) => {
@@ -98,9 +105,8 @@ fn novel_in_row(row: &[u8], above: Option<&[u8]>, n: usize) -> u64 {
             (false, Some(a)) => px(a, x) == p,
             (false, None) => false,
         };
-        novel += u64::from(!predicted);
-    }
-    novel
+        !predicted
+    })
 }
 
 /// Which lossless files of `image` are worth making against a budget of `budget` bytes: the
@@ -142,6 +148,23 @@ pub fn encode(image: &DynamicImage) -> Result<Vec<u8>, CodecError> {
 
 /// The lossless `.aec` file of `pixels`, recorded as made from `source` (its channel count).
 fn encode_as(image: &DynamicImage, source: &DynamicImage) -> Result<Vec<u8>, CodecError> {
+    let file = CodedFile {
+        kind: ModelKind::Lossless,
+        channels: source.color().channel_count(),
+        model_id: [0; 8],
+        width: image.width(),
+        height: image.height(),
+        step: UNIT_STEP,
+        alpha: None,
+        exact: None,
+        payload: vp8l_bitstream(image)?,
+    };
+    Ok(file.to_bytes()?)
+}
+
+/// The WebP lossless (VP8L) bitstream of `image`: RGBA where it has an alpha channel that is
+/// not opaque everywhere, RGB otherwise.
+pub(super) fn vp8l_bitstream(image: &DynamicImage) -> Result<Vec<u8>, CodecError> {
     if !fits_side(image) {
         return Err(CodecError::Lossless(format!(
             "it is {}×{}; a lossless file's sides are at most {LOSSLESS_MAX_SIDE}",
@@ -169,17 +192,7 @@ fn encode_as(image: &DynamicImage, source: &DynamicImage) -> Result<Vec<u8>, Cod
         .encode_advanced(&config)
         .map_err(|e| failed(format!("{e:?}")))?;
     let payload = vp8l_of_webp(&webp).ok_or_else(|| failed("not a simple lossless file".into()))?;
-    let file = CodedFile {
-        kind: ModelKind::Lossless,
-        channels: source.color().channel_count(),
-        model_id: [0; 8],
-        width: w,
-        height: h,
-        step: UNIT_STEP,
-        alpha: None,
-        payload: payload.to_vec(),
-    };
-    Ok(file.to_bytes()?)
+    Ok(payload.to_vec())
 }
 
 /// What [`choose`] kept.
@@ -191,20 +204,34 @@ pub enum Stored {
     Exact,
     /// The image's colours reduced to a palette of this many (a lossless bitstream of them).
     Palette(usize),
+    /// The lossy file with some blocks exact ([`super::exact_blocks`]): this many of so many.
+    Blocks {
+        /// Blocks stored exactly.
+        exact: u64,
+        /// Blocks in all.
+        of: u64,
+    },
 }
+
+/// Makes the lossy file of an RGB image with the settings of the file it stands beside (for
+/// [`super::exact_blocks`]).
+pub type LossyOf<'a> = &'a dyn Fn(&RgbImage) -> Result<Vec<u8>, CodecError>;
 
 /// `lossy`, or a lossless file of `image` where `mode` asks for it (exact) or, in
 /// [`Lossless::Auto`], where one takes at most `budget` bytes (`None`: `lossy`'s length): the
-/// exact image, else the largest palette ([`super::palette`]) that fits, if it is closer to
-/// the image than the lossy file is (`lossy_mse` gives the lossy file's mean squared error on
-/// `[0, 1]` samples, asked for only then). Palettes are tried for colour images without
-/// transparency whose novel pixels ([`novel_pixels`]) are at most an eighth of them.
+/// exact image, else of the files that fit and are closer to the image than `lossy`
+/// (`file_mse` gives a file's mean squared error on `[0, 1]` samples, asked for only then) the
+/// closest: the largest palette ([`super::palette`]) that fits, and, where `lossy_of` is
+/// given, the lossy file with its flat blocks exact ([`super::exact_blocks`]). Palettes are
+/// tried for colour images without transparency whose novel pixels ([`novel_pixels`]) are at
+/// most an eighth of them; exact blocks where [`super::exact_blocks::flat_blocks`] finds them.
 pub fn choose(
     image: &DynamicImage,
     lossy: Vec<u8>,
     mode: Lossless,
     budget: Option<usize>,
-    lossy_mse: impl FnOnce(&[u8]) -> Result<f64, CodecError>,
+    file_mse: impl Fn(&[u8]) -> Result<f64, CodecError>,
+    lossy_of: Option<LossyOf<'_>>,
 ) -> Result<(Vec<u8>, Stored), CodecError> {
     let budget = budget.unwrap_or(lossy.len());
     match mode {
@@ -219,12 +246,29 @@ pub fn choose(
             return Ok((exact, Stored::Exact));
         }
     }
+    let mut best: Option<(Vec<u8>, Stored, f64)> = None;
     if worth.palette {
-        if let Some((bytes, n)) = fitting_palette(image, budget, || lossy_mse(&lossy))? {
-            return Ok((bytes, Stored::Palette(n)));
+        best = fitting_palette(image, budget)?.map(|(b, n, e)| (b, Stored::Palette(n), e));
+    }
+    let flags = lossy_of.and_then(|f| Some((f, super::exact_blocks::flat_blocks(image)?)));
+    if let Some((lossy_of, flags)) = flags {
+        let bytes = super::exact_blocks::encode(image, &flags, lossy_of)?;
+        if bytes.len() <= budget {
+            let exact = flags.iter().filter(|&&f| f).count() as u64;
+            let stored = Stored::Blocks {
+                exact,
+                of: flags.len() as u64,
+            };
+            let e = file_mse(&bytes)?;
+            if best.as_ref().is_none_or(|b| e < b.2) {
+                best = Some((bytes, stored, e));
+            }
         }
     }
-    Ok((lossy, Stored::Lossy))
+    match best {
+        Some((bytes, stored, e)) if e <= file_mse(&lossy)? => Ok((bytes, stored)),
+        _ => Ok((lossy, Stored::Lossy)),
+    }
 }
 
 /// Whether a palette may stand for `image`: colour, and no transparency (which stays exact).
@@ -232,24 +276,22 @@ fn palettes_apply(image: &DynamicImage) -> bool {
     image.color().has_color() && super::alpha::alpha_of(image).is_none()
 }
 
-/// The file of the largest palette of `image` that takes at most `budget` bytes, and its
-/// size, if it is closer to the image than the lossy file (`lossy_mse`).
+/// The file of the largest palette of `image` that takes at most `budget` bytes, its size and
+/// its mean squared error (samples on `[0, 1]`).
 fn fitting_palette(
     image: &DynamicImage,
     budget: usize,
-    lossy_mse: impl FnOnce() -> Result<f64, CodecError>,
-) -> Result<Option<(Vec<u8>, usize)>, CodecError> {
+) -> Result<Option<(Vec<u8>, usize, f64)>, CodecError> {
     let rgb = image.to_rgb8();
     let distinct = palette::distinct_colours(&rgb, palette::SIZES[0] + 1);
     for n in palette::SIZES.into_iter().filter(|&n| n < distinct) {
         let reduced = palette::quantize(&rgb, n);
         let mse = metrics::mse_u8(rgb.as_raw(), reduced.as_raw());
         let bytes = encode_as(&DynamicImage::ImageRgb8(reduced), image)?;
-        if bytes.len() > budget {
-            continue;
+        if bytes.len() <= budget {
+            // Smaller palettes only move further from the image.
+            return Ok(Some((bytes, n, mse)));
         }
-        // Smaller palettes only move further from the image.
-        return Ok((mse <= lossy_mse()?).then_some((bytes, n)));
     }
     Ok(None)
 }
@@ -361,7 +403,15 @@ mod tests {
     fn sides_over_what_a_bitstream_holds_stay_lossy() {
         let wide = DynamicImage::ImageRgb8(RgbImage::new(LOSSLESS_MAX_SIDE + 1, 1));
         assert!(matches!(encode(&wide), Err(CodecError::Lossless(_))));
-        let (b, stored) = choose(&wide, vec![3; 100], Lossless::Auto, None, lossy_at(1.0)).unwrap();
+        let (b, stored) = choose(
+            &wide,
+            vec![3; 100],
+            Lossless::Auto,
+            None,
+            lossy_at(1.0),
+            None,
+        )
+        .unwrap();
         assert!(stored == Stored::Lossy && b == vec![3; 100]);
         let edge = DynamicImage::ImageRgb8(RgbImage::new(LOSSLESS_MAX_SIDE, 1));
         assert!(is_lossless(&encode(&edge).unwrap()));
@@ -378,7 +428,7 @@ mod tests {
     }
 
     /// A lossy file's error, for [`choose`]: `mse` whatever the bytes.
-    fn lossy_at(mse: f64) -> impl FnOnce(&[u8]) -> Result<f64, CodecError> {
+    fn lossy_at(mse: f64) -> impl Fn(&[u8]) -> Result<f64, CodecError> {
         move |_| Ok(mse)
     }
 
@@ -387,24 +437,50 @@ mod tests {
         let d = DynamicImage::ImageRgba8(drawing(120, 80));
         let exact = encode(&d).unwrap();
         let lossy = vec![1; exact.len() + 1];
-        let (b, stored) = choose(&d, lossy.clone(), Lossless::Auto, None, lossy_at(1.0)).unwrap();
+        let (b, stored) =
+            choose(&d, lossy.clone(), Lossless::Auto, None, lossy_at(1.0), None).unwrap();
         assert!(
             stored == Stored::Exact && b == exact,
             "{} novel",
             novel_pixels(&d)
         );
-        let (b, stored) = choose(&d, lossy.clone(), Lossless::Never, None, lossy_at(1.0)).unwrap();
+        let (b, stored) = choose(
+            &d,
+            lossy.clone(),
+            Lossless::Never,
+            None,
+            lossy_at(1.0),
+            None,
+        )
+        .unwrap();
         assert!(stored == Stored::Lossy && b == lossy);
         // Larger than a size target: the lossy file stays (three colours: no palette to try).
         let budget = Some(exact.len() - 1);
-        let (_, stored) = choose(&d, lossy.clone(), Lossless::Auto, budget, lossy_at(1.0)).unwrap();
+        let (_, stored) = choose(
+            &d,
+            lossy.clone(),
+            Lossless::Auto,
+            budget,
+            lossy_at(1.0),
+            None,
+        )
+        .unwrap();
         assert_eq!(stored, Stored::Lossy);
         // Noise is not even tried against a budget a tenth of its pixels.
         let n = DynamicImage::ImageRgb8(noise(120, 80));
         assert_eq!(candidates(&n, 960), Candidates::default());
-        let (b, stored) = choose(&n, vec![2; 960], Lossless::Auto, None, lossy_at(1.0)).unwrap();
+        let (b, stored) =
+            choose(&n, vec![2; 960], Lossless::Auto, None, lossy_at(1.0), None).unwrap();
         assert!(stored == Stored::Lossy && b == vec![2; 960]);
-        let (b, stored) = choose(&n, vec![2; 960], Lossless::Always, None, lossy_at(1.0)).unwrap();
+        let (b, stored) = choose(
+            &n,
+            vec![2; 960],
+            Lossless::Always,
+            None,
+            lossy_at(1.0),
+            None,
+        )
+        .unwrap();
         assert!(stored == Stored::Exact && decode(&b, 1 << 20).unwrap().as_bytes() == n.as_bytes());
     }
 
@@ -426,8 +502,15 @@ mod tests {
         assert!(worth.exact && worth.palette, "{worth:?}");
         let exact = encode(&image).unwrap();
         let lossy = vec![5; exact.len() - 1];
-        let (b, stored) =
-            choose(&image, lossy.clone(), Lossless::Auto, None, lossy_at(1.0)).unwrap();
+        let (b, stored) = choose(
+            &image,
+            lossy.clone(),
+            Lossless::Auto,
+            None,
+            lossy_at(1.0),
+            None,
+        )
+        .unwrap();
         let Stored::Palette(n) = stored else {
             panic!("{stored:?}")
         };
@@ -435,8 +518,15 @@ mod tests {
         let back = decode(&b, 1 << 20).unwrap().to_rgb8();
         assert!(palette::distinct_colours(&back, 1000) <= n);
         // A lossy file closer to the image than any fitting palette stays.
-        let (b, stored) =
-            choose(&image, lossy.clone(), Lossless::Auto, None, lossy_at(0.0)).unwrap();
+        let (b, stored) = choose(
+            &image,
+            lossy.clone(),
+            Lossless::Auto,
+            None,
+            lossy_at(0.0),
+            None,
+        )
+        .unwrap();
         assert!(stored == Stored::Lossy && b == lossy);
         // No palette for transparency, which stays exact.
         let mut rgba = image.to_rgba8();

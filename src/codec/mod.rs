@@ -15,6 +15,7 @@ pub mod alpha;
 mod builtin;
 pub mod coded;
 pub mod colour;
+pub mod exact_blocks;
 mod family;
 pub mod hyper;
 pub mod lossless;

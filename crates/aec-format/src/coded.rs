@@ -2,9 +2,10 @@
 //! small header and a CRC.
 
 use crate::alpha::{check_size, ALPHA_FLAG, ALPHA_HEAD_LEN};
+use crate::blocks::EXACT_FLAG;
 use crate::header::{in_range, magic_and_version, Cursor};
 use crate::lossless;
-use crate::{AlphaFilter, AlphaPlane, FormatError, Limits, MAGIC};
+use crate::{AlphaFilter, AlphaPlane, ExactBlocks, FormatError, Limits, MAGIC};
 
 /// The version byte of a [`CodedFile`].
 pub const VERSION_CODED: u8 = 2;
@@ -121,20 +122,19 @@ pub struct CodedHeader {
     pub step: u16,
     /// Whether an alpha section follows the header (kind byte bit 7; SPEC.md §13.4).
     pub alpha: bool,
+    /// Whether an exact-blocks section follows the header (kind byte bit 6; SPEC.md §13.7).
+    pub exact: bool,
 }
 
-/// The kind byte of a file of `kind` with quantization step `step`, and bit 7 for an alpha
-/// plane.
-fn kind_byte(kind: ModelKind, step: u16, alpha: bool) -> u8 {
+/// The kind byte of a file of `kind` with quantization step `step`, bit 7 for an alpha plane
+/// and bit 6 for exact blocks.
+fn kind_byte(kind: ModelKind, step: u16, alpha: bool, exact: bool) -> u8 {
     let k = match kind {
         ModelKind::WholeImageHyperprior if step != UNIT_STEP => KIND_STEP,
         _ => kind.to_byte(),
     };
-    if alpha {
-        k | ALPHA_FLAG
-    } else {
-        k
-    }
+    let flag = |on: bool, bit: u8| if on { bit } else { 0 };
+    k | flag(alpha, ALPHA_FLAG) | flag(exact, EXACT_FLAG)
 }
 
 impl CodedHeader {
@@ -150,13 +150,16 @@ impl CodedHeader {
     /// The fields after the version byte; `c` is at offset 5.
     pub(crate) fn parse_after_version(c: &mut Cursor<'_>) -> Result<CodedHeader, FormatError> {
         let byte = c.u8()?;
-        let (k, alpha) = (byte & !ALPHA_FLAG, byte & ALPHA_FLAG != 0);
+        let k = byte & !(ALPHA_FLAG | EXACT_FLAG);
+        let (alpha, exact) = (byte & ALPHA_FLAG != 0, byte & EXACT_FLAG != 0);
         let kind = match k {
             KIND_STEP => ModelKind::WholeImageHyperprior,
             _ => ModelKind::from_byte(k).ok_or(FormatError::UnsupportedKind { kind: byte })?,
         };
-        // A lossless file's alpha is in its payload.
-        if alpha && kind == ModelKind::Lossless {
+        // A lossless file's alpha is in its payload; exact blocks go with a whole-image
+        // file of an opaque image.
+        let whole = kind == ModelKind::WholeImageHyperprior;
+        if (alpha && kind == ModelKind::Lossless) || (exact && (alpha || !whole)) {
             return Err(FormatError::UnsupportedKind { kind: byte });
         }
         let channels = c.u8()?;
@@ -168,6 +171,12 @@ impl CodedHeader {
         }
         if alpha && channels % 2 == 1 {
             return Err(FormatError::AlphaChannels { channels });
+        }
+        if exact && channels < 3 {
+            return Err(FormatError::ExactBlocks {
+                offset: 6,
+                reason: format!("{channels} channel(s): exact blocks are for colour sources"),
+            });
         }
         let model_id: [u8; 8] = c.take(8)?.try_into().expect("8 bytes");
         debug_assert_eq!(c.pos, CODED_WIDTH_OFFSET);
@@ -189,9 +198,12 @@ impl CodedHeader {
             height,
             step,
             alpha,
+            exact,
         };
         if kind == ModelKind::Lossless {
             lossless::check_header(&h)?;
+        } else if exact {
+            lossless::check_sides(&h, "exact blocks'", crate::blocks::error)?;
         }
         Ok(h)
     }
@@ -199,7 +211,7 @@ impl CodedHeader {
     /// Length of the header in bytes: 15 plus the two varints, plus 2 for a stored step:
     /// 17 to 23.
     pub fn encoded_len(&self) -> usize {
-        let step = if kind_byte(self.kind, self.step, false) == KIND_STEP {
+        let step = if kind_byte(self.kind, self.step, false, false) == KIND_STEP {
             2
         } else {
             0
@@ -208,9 +220,10 @@ impl CodedHeader {
     }
 
     /// The file's kind byte: the family's, or 3 for a whole-image file with a step other
-    /// than [`UNIT_STEP`]; with bit 7 set where an alpha plane follows.
+    /// than [`UNIT_STEP`]; with bit 7 set where an alpha plane follows, bit 6 where exact
+    /// blocks do.
     pub fn kind_byte(&self) -> u8 {
-        kind_byte(self.kind, self.step, self.alpha)
+        kind_byte(self.kind, self.step, self.alpha, self.exact)
     }
 
     /// The quantization step as a number (1 for [`UNIT_STEP`]).
@@ -303,6 +316,9 @@ pub struct CodedFile {
     pub step: u16,
     /// The source's transparency, where some pixel was not opaque (channels 2 or 4 only).
     pub alpha: Option<AlphaPlane>,
+    /// The blocks stored exactly (a whole-image file of a colour source without alpha only):
+    /// their pixels replace the lossy decode's ([`ExactBlocks::apply`]).
+    pub exact: Option<ExactBlocks>,
     /// The symbol stream ([`crate::encode_symbols`]'s output): possibly empty, never ending
     /// with a zero byte.
     pub payload: Vec<u8>,
@@ -319,6 +335,7 @@ impl CodedFile {
             height: self.height,
             step: self.step,
             alpha: self.alpha.is_some(),
+            exact: self.exact.is_some(),
         }
     }
 
@@ -358,6 +375,24 @@ impl CodedFile {
                 "ends with a zero byte, which a symbol stream never does".to_string(),
             );
         }
+        if let Some(e) = &self.exact {
+            if self.kind != ModelKind::WholeImageHyperprior
+                || self.alpha.is_some()
+                || self.channels < 3
+            {
+                return invalid(
+                    "exact blocks",
+                    "only in a whole-image file of a colour source without alpha".to_string(),
+                );
+            }
+            if u32::try_from(e.bitstream.len()).is_err() {
+                return invalid("exact blocks", "bitstream over 4 GiB".to_string());
+            }
+            let h = self.header();
+            lossless::check_sides(&h, "exact blocks'", crate::blocks::error)
+                .and_then(|()| e.check(self.width, self.height, 0))
+                .or_else(|e| invalid("exact blocks", e.to_string()))?;
+        }
         if let Some(a) = &self.alpha {
             if self.channels % 2 == 1 {
                 return invalid(
@@ -391,10 +426,20 @@ impl CodedFile {
     }
 
     /// Exact length of the bytes [`CodedFile::to_bytes`] produces, assuming the file is
-    /// valid: header, alpha section, payload and the 4-byte CRC.
+    /// valid: header, alpha or exact-blocks section, payload and the 4-byte CRC.
     pub fn encoded_len(&self) -> usize {
         let alpha = self.alpha.as_ref().map_or(0, AlphaPlane::encoded_len);
-        self.header().encoded_len() + alpha + self.payload.len() + 4
+        let exact = self.exact.as_ref().map_or(0, ExactBlocks::encoded_len);
+        self.header().encoded_len() + alpha + exact + self.payload.len() + 4
+    }
+
+    /// Copies the exact blocks' pixels, if any, into `rgb`, this file's lossy decode (RGB,
+    /// row by row).
+    pub fn apply_exact(&self, rgb: &mut [u8]) -> Result<(), FormatError> {
+        match &self.exact {
+            Some(e) => e.apply(self.width, self.height, rgb, self.header().encoded_len()),
+            None => Ok(()),
+        }
     }
 
     /// Serialises the file after [`CodedFile::validate`].
@@ -409,7 +454,7 @@ impl CodedFile {
         out.extend_from_slice(&self.model_id);
         put_varint(self.width, &mut out);
         put_varint(self.height, &mut out);
-        if kind & !ALPHA_FLAG == KIND_STEP {
+        if kind & !(ALPHA_FLAG | EXACT_FLAG) == KIND_STEP {
             out.extend_from_slice(&self.step.to_le_bytes());
         }
         debug_assert_eq!(out.len(), self.header().encoded_len());
@@ -417,6 +462,9 @@ impl CodedFile {
             out.push(a.filter.to_byte());
             out.extend_from_slice(&(a.stream.len() as u32).to_le_bytes());
             out.extend_from_slice(&a.stream);
+        }
+        if let Some(e) = &self.exact {
+            e.write(&mut out);
         }
         out.extend_from_slice(&self.payload);
         let crc = crc32fast::hash(&out);
@@ -472,6 +520,13 @@ impl CodedFile {
             }
             false => (None, start),
         };
+        let (exact, start) = match h.exact {
+            true => {
+                let (e, len) = ExactBlocks::read(&bytes[..end], start, h.width, h.height)?;
+                (Some(e), start + len)
+            }
+            false => (None, start),
+        };
         let payload = &bytes[start..end];
         if h.kind == ModelKind::Lossless {
             lossless::check_payload(&h, payload, start)?;
@@ -486,6 +541,7 @@ impl CodedFile {
             height: h.height,
             step: h.step,
             alpha,
+            exact,
             payload: payload.to_vec(),
         })
     }

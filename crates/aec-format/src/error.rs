@@ -55,7 +55,7 @@ pub enum FormatError {
         offset: usize,
     },
     /// The kind byte of a version 2 file (offset 5) holds a reserved value.
-    #[error("unsupported kind {kind} at byte 5: only kinds 1 (tiled code with a factorized prior), 2 (whole image with a hyperprior) and 3 (the same with a quantization step), each with bit 7 set where an alpha plane follows, and 4 (lossless) are defined")]
+    #[error("unsupported kind {kind} at byte 5: only kinds 1 (tiled code with a factorized prior), 2 (whole image with a hyperprior) and 3 (the same with a quantization step), each with bit 7 set where an alpha plane follows, 2 and 3 with bit 6 instead where exact blocks follow, and 4 (lossless) are defined")]
     UnsupportedKind {
         /// The kind byte found.
         kind: u8,
@@ -93,6 +93,14 @@ pub enum FormatError {
     /// A lossless file (kind 4) whose header or bitstream does not hold together.
     #[error("lossless file at byte {offset}: {reason}")]
     Lossless {
+        /// Offset of the offending field.
+        offset: usize,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A whole-image file's exact-blocks section (kind bit 6) that does not hold together.
+    #[error("exact blocks at byte {offset}: {reason}")]
+    ExactBlocks {
         /// Offset of the offending field.
         offset: usize,
         /// What is wrong with it.

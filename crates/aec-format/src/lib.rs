@@ -68,6 +68,7 @@
 //!     height: 20,
 //!     step: aec_format::UNIT_STEP,
 //!     alpha: None,
+//!     exact: None,
 //!     payload: encode_symbols(&symbols, &tables)?,
 //! };
 //! let bytes = file.to_bytes()?;
@@ -88,6 +89,7 @@ mod alpha_context;
 mod any;
 #[cfg(feature = "arbitrary")]
 mod arb;
+mod blocks;
 mod coded;
 mod codes;
 mod error;
@@ -104,6 +106,7 @@ mod symbols;
 pub use alpha::{AlphaFilter, AlphaPlane, ALPHA_FLAG, ALPHA_HEAD_LEN, MAX_INFLATE_RATIO};
 pub use alpha_context::MAX_CONTEXT_PIXELS;
 pub use any::{AnyFile, AnyHeader};
+pub use blocks::{ExactBlocks, EXACT_BLOCK, EXACT_FLAG};
 pub use coded::{
     CodedFile, CodedHeader, ModelKind, CODED_HEADER_MAX_LEN, CODED_WIDTH_OFFSET, UNIT_STEP,
     VERSION_CODED,

@@ -90,11 +90,21 @@ pub(crate) fn check_header(h: &CodedHeader) -> Result<(), FormatError> {
             "model id is not zero: a lossless file has no model".into(),
         ));
     }
+    check_sides(h, "a lossless file's", lossless)
+}
+
+/// Checks that a header's sides are at most [`LOSSLESS_MAX_SIDE`], as a lossless bitstream's
+/// (`whose` names the file or section in the error `err` makes).
+pub(crate) fn check_sides(
+    h: &CodedHeader,
+    whose: &str,
+    err: fn(usize, String) -> FormatError,
+) -> Result<(), FormatError> {
     if h.width > LOSSLESS_MAX_SIDE || h.height > LOSSLESS_MAX_SIDE {
-        return Err(lossless(
+        return Err(err(
             crate::CODED_WIDTH_OFFSET,
             format!(
-                "{}×{} pixels: a lossless file's sides are at most {LOSSLESS_MAX_SIDE}",
+                "{}×{} pixels: {whose} sides are at most {LOSSLESS_MAX_SIDE}",
                 h.width, h.height
             ),
         ));
@@ -158,32 +168,38 @@ impl CodedFile {
         }
         let offset = h.encoded_len();
         let v = check_payload(&h, &self.payload, offset)?;
-        // image-webp reads a whole WebP file: the bitstream goes into a RIFF `VP8L` chunk.
-        let mut riff = Vec::with_capacity(self.payload.len() + 21);
-        let chunk = self.payload.len() as u32;
-        let padded = chunk + (chunk & 1);
-        riff.extend_from_slice(b"RIFF");
-        riff.extend_from_slice(&(4 + 8 + padded).to_le_bytes());
-        riff.extend_from_slice(b"WEBPVP8L");
-        riff.extend_from_slice(&chunk.to_le_bytes());
-        riff.extend_from_slice(&self.payload);
-        if chunk & 1 == 1 {
-            riff.push(0);
-        }
-        let fail = |e: image_webp::DecodingError| lossless(offset, e.to_string());
-        let mut decoder = image_webp::WebPDecoder::new(Cursor::new(riff)).map_err(fail)?;
-        let size = decoder
-            .output_buffer_size()
-            .ok_or_else(|| lossless(offset, "image too large".into()))?;
-        let mut data = vec![0; size];
-        decoder.read_image(&mut data).map_err(fail)?;
         Ok(LosslessPixels {
             width: v.width,
             height: v.height,
             alpha: v.alpha,
-            data,
+            data: decode_vp8l(&self.payload, offset)?,
         })
     }
+}
+
+/// Decodes a VP8L bitstream whose header has been checked: RGBA where it says alpha is used,
+/// RGB otherwise; `offset` is its place in the file, for errors.
+pub(crate) fn decode_vp8l(bitstream: &[u8], offset: usize) -> Result<Vec<u8>, FormatError> {
+    // image-webp reads a whole WebP file: the bitstream goes into a RIFF `VP8L` chunk.
+    let mut riff = Vec::with_capacity(bitstream.len() + 21);
+    let chunk = bitstream.len() as u32;
+    let padded = chunk + (chunk & 1);
+    riff.extend_from_slice(b"RIFF");
+    riff.extend_from_slice(&(4 + 8 + padded).to_le_bytes());
+    riff.extend_from_slice(b"WEBPVP8L");
+    riff.extend_from_slice(&chunk.to_le_bytes());
+    riff.extend_from_slice(bitstream);
+    if chunk & 1 == 1 {
+        riff.push(0);
+    }
+    let fail = |e: image_webp::DecodingError| lossless(offset, e.to_string());
+    let mut decoder = image_webp::WebPDecoder::new(Cursor::new(riff)).map_err(fail)?;
+    let size = decoder
+        .output_buffer_size()
+        .ok_or_else(|| lossless(offset, "image too large".into()))?;
+    let mut data = vec![0; size];
+    decoder.read_image(&mut data).map_err(fail)?;
+    Ok(data)
 }
 
 #[cfg(test)]

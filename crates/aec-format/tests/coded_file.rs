@@ -17,6 +17,7 @@ fn coded(width: u32, height: u32, payload: &[u8]) -> CodedFile {
         height,
         step: aec_format::UNIT_STEP,
         alpha: None,
+        exact: None,
         payload: payload.to_vec(),
     }
 }

@@ -54,6 +54,7 @@ fn file(width: u32, height: u32, channels: u8) -> (CodedFile, Vec<u8>) {
         height,
         step: UNIT_STEP,
         alpha: None,
+        exact: None,
         payload,
     };
     (f, data)

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use aec_format::{
     decode_symbols, encode_symbols, encode_symbols_sealed, AlphaFilter, AlphaPlane, AnyFile,
-    AnyHeader, CodedFile, FormatError, Limits, ModelKind, SymbolTable, SymbolTables, ALPHA_FLAG,
+    AnyHeader, CodedFile, ExactBlocks, FormatError, Limits, ModelKind, SymbolTable, SymbolTables,
+    ALPHA_FLAG, EXACT_FLAG,
 };
 use serde_json::Value;
 
@@ -94,7 +95,7 @@ fn valid_vectors_decode_and_reencode_identically() {
         let u = |k: &str| j[k].as_u64().unwrap();
         assert_eq!(u("version"), 2);
         let expected = CodedFile {
-            kind: ModelKind::from_byte(u("kind") as u8 & !ALPHA_FLAG).unwrap(),
+            kind: ModelKind::from_byte(u("kind") as u8 & !(ALPHA_FLAG | EXACT_FLAG)).unwrap(),
             channels: u("channels") as u8,
             model_id: hex(j["model_id"].as_str().unwrap()).try_into().unwrap(),
             width: u("width") as u32,
@@ -103,6 +104,10 @@ fn valid_vectors_decode_and_reencode_identically() {
             alpha: j["alpha_filter"].as_u64().map(|f| AlphaPlane {
                 filter: AlphaFilter::from_byte(f as u8).unwrap(),
                 stream: hex(j["alpha_stream"].as_str().unwrap()),
+            }),
+            exact: j["exact_map"].as_str().map(|m| ExactBlocks {
+                map: hex(m),
+                bitstream: hex(j["exact_bitstream"].as_str().unwrap()),
             }),
             payload: hex(j["payload"].as_str().unwrap()),
         };

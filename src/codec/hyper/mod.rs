@@ -359,6 +359,7 @@ impl HyperCodec {
             height: size.1,
             step: step.field(),
             alpha: None,
+            exact: None,
             payload: w.enc.finish(),
         };
         Ok((file.to_bytes()?, report))
@@ -589,7 +590,10 @@ impl HyperCodec {
             // synthesis's maps are allocated.
             pool::release();
         }
-        Ok(self.synthesis(&y, g, file.width, file.height))
+        let mut rgb = self.synthesis(&y, g, file.width, file.height);
+        drop(y);
+        file.apply_exact(&mut rgb)?;
+        Ok(rgb)
     }
 
     /// The statistics of a whole-image file made by this model: the latents' values, how many were

@@ -142,6 +142,7 @@ fn vector(
         height,
         step: aec_format::UNIT_STEP,
         alpha: None,
+        exact: None,
         payload,
     };
     let count = file
@@ -490,6 +491,7 @@ fn invalid_vectors(one_tile: &[u8]) -> Vec<(&'static str, Vec<u8>, String)> {
         crc_fix(m),
         "kind 4 (lossless), which has no model, with a model id".into(),
     ));
+    out.extend(invalid_exact_vectors(b));
     let stepped = |step: u16| {
         with_header(
             &[&b[..5], &[3], &b[6..17], &step.to_le_bytes()].concat(),
@@ -610,6 +612,84 @@ fn invalid_vectors(one_tile: &[u8]) -> Vec<(&'static str, Vec<u8>, String)> {
             .into(),
     ));
     out
+}
+
+/// A VP8L bitstream of a `width × height` RGB image (image-webp's lossless encoder).
+fn vp8l(width: u32, height: u32) -> Vec<u8> {
+    let rgb: Vec<u8> = (0..width * height * 3)
+        .map(|i| (i * 7 % 256) as u8)
+        .collect();
+    let mut webp = Vec::new();
+    image_webp::WebPEncoder::new(&mut webp)
+        .encode(&rgb, width, height, image_webp::ColorType::Rgb8)
+        .expect("encodes");
+    aec_format::vp8l_of_webp(&webp)
+        .expect("a VP8L chunk")
+        .to_vec()
+}
+
+/// Files with an exact-blocks section that a reader refuses. `b` is the 32 × 32 one-tile file
+/// (2 × 2 blocks of 16 pixels): its header with kind byte `kind` and channel count `channels`,
+/// then `map`, `bitstream` with its length (`len` where given), and its payload.
+fn invalid_exact_vectors(b: &[u8]) -> Vec<(&'static str, Vec<u8>, String)> {
+    let file = |kind: u8, channels: u8, map: u8, bitstream: &[u8], len: Option<u32>| {
+        let mut v = [&b[..5], &[kind, channels], &b[7..17], &[map]].concat();
+        v.extend_from_slice(&len.unwrap_or(bitstream.len() as u32).to_le_bytes());
+        v.extend_from_slice(bitstream);
+        v.extend_from_slice(&b[17..]);
+        crc_fix(v)
+    };
+    let good = vp8l(32, 32);
+    let mut with_alpha = good.clone();
+    with_alpha[4] |= 0x10;
+    let long = Some(good.len() as u32 + 1000);
+    vec![
+        (
+            "exact_blocks_tiled",
+            file(0x41, 3, 0b0101, &good, None),
+            "kind byte 0x41: exact blocks on a tiled file".into(),
+        ),
+        (
+            "exact_blocks_with_alpha",
+            file(0xc2, 3, 0b0101, &good, None),
+            "kind byte 0xc2: exact blocks with an alpha section".into(),
+        ),
+        (
+            "exact_blocks_grey",
+            file(0x42, 1, 0b0101, &good, None),
+            "kind byte 0x42 with a grey source (1 channel)".into(),
+        ),
+        (
+            "exact_blocks_bits_past_the_map",
+            file(0x42, 3, 0b1_0101, &good, None),
+            "2 × 2 blocks, map byte 0x15: bit 4 is past the last block".into(),
+        ),
+        (
+            "exact_blocks_every_block",
+            file(0x42, 3, 0b1111, &good, None),
+            "map byte 0x0f: every block exact (such an image is a lossless file)".into(),
+        ),
+        (
+            "exact_blocks_no_block",
+            file(0x42, 3, 0, &good, None),
+            "map byte 0x00: no block exact (such a file has no section)".into(),
+        ),
+        (
+            "exact_blocks_wrong_size",
+            file(0x42, 3, 0b0101, &vp8l(16, 32), None),
+            "a 16 × 32 bitstream in a 32 × 32 file".into(),
+        ),
+        (
+            "exact_blocks_alpha_bitstream",
+            file(0x42, 3, 0b0101, &with_alpha, None),
+            "a bitstream whose header says alpha is used".into(),
+        ),
+        (
+            "exact_blocks_truncated",
+            file(0x42, 3, 0b0101, &good, long),
+            "a bitstream length 1000 bytes past the file's end".into(),
+        ),
+    ]
 }
 
 /// The error of a file: the container's, or the symbol decoder's with `model`.

@@ -1,0 +1,175 @@
+//! Exact blocks (`.aec` kind bit 6, SPEC.md §13.7): a screenshot's flat-coloured parts stored
+//! exactly beside the lossy code of the photos in it.
+//!
+//! Neither a lossless file nor a palette wins on an image that mixes text and panels with a
+//! photo: the photo costs a lossless coder several bytes a pixel, and the text is what the
+//! networks draw worst. Cut into blocks of 16 pixels, such an image is mostly blocks whose
+//! pixels a lossless coder predicts (few "novel" pixels, [`super::lossless::novel_pixels`]):
+//! those go into a WebP lossless bitstream of the image with the other blocks painted black,
+//! the rest into the lossy code of the image with the flat blocks painted one colour (the
+//! others' mean), and the decoder copies the flat blocks' pixels over the lossy decode.
+
+use aec_format::{CodedFile, ExactBlocks, ModelKind, EXACT_BLOCK, LOSSLESS_MAX_SIDE};
+use image::{DynamicImage, Rgb, RgbImage};
+
+use super::lossless::{novel_row, vp8l_bitstream};
+use super::CodecError;
+
+/// A block is flat where at most this share of its pixels are novel. On the mixed
+/// screenshots of `scripts/mixed-probe.py` (seed-2 screenshots with photo crops) 0.4 gave the
+/// most PSNR for the bytes: 0.25 left anti-aliased text in the lossy part (2–5 dB lower at
+/// the same bytes), 0.6 and above stored photo-like blocks exactly (10–25% more bytes).
+const MAX_NOVEL_SHARE: f64 = 0.4;
+
+/// At least this share of the blocks must be flat for a file with exact blocks to be tried:
+/// a photo with a few saturated or flat patches stays lossy, at no extra encoding time.
+const MIN_FLAT_SHARE: f64 = 0.25;
+
+/// One flag a block, rows of blocks top to bottom ([`ExactBlocks::grid`]): whether the block
+/// is flat, where enough blocks are flat to try exact blocks and some are not; `None` for an
+/// image without colour, with transparency, or with a side over a lossless bitstream's.
+pub fn flat_blocks(image: &DynamicImage) -> Option<Vec<bool>> {
+    let (w, h) = (image.width(), image.height());
+    let opaque = super::alpha::alpha_of(image).is_none();
+    if !image.color().has_color() || !opaque || w > LOSSLESS_MAX_SIDE || h > LOSSLESS_MAX_SIDE {
+        return None;
+    }
+    let rgb = image.to_rgb8();
+    let (bx, by) = ExactBlocks::grid(w, h);
+    let b = EXACT_BLOCK as usize;
+    let mut novel = vec![0u32; (bx * by) as usize];
+    let mut above = None;
+    for (y, row) in rgb.as_raw().chunks_exact(w as usize * 3).enumerate() {
+        let blocks = &mut novel[y / b * bx as usize..];
+        for (x, n) in novel_row(row, above, 3).enumerate() {
+            blocks[x / b] += u32::from(n);
+        }
+        above = Some(row);
+    }
+    let side = |i: u32, n: u32, len: u32| (len - i * EXACT_BLOCK).min(EXACT_BLOCK).min(n);
+    let flags: Vec<bool> = (novel.iter().enumerate())
+        .map(|(i, &n)| {
+            let (x, y) = (i as u32 % bx, i as u32 / bx);
+            let area = side(x, EXACT_BLOCK, w) * side(y, EXACT_BLOCK, h);
+            f64::from(n) <= MAX_NOVEL_SHARE * f64::from(area)
+        })
+        .collect();
+    let flat = flags.iter().filter(|&&f| f).count();
+    let worth = flat as f64 >= MIN_FLAT_SHARE * flags.len() as f64 && flat < flags.len();
+    worth.then_some(flags)
+}
+
+/// `rgb` with the blocks whose flag is `which` painted `colour`.
+fn paint(rgb: &RgbImage, flags: &[bool], which: bool, colour: [u8; 3]) -> RgbImage {
+    let bx = ExactBlocks::grid(rgb.width(), rgb.height()).0;
+    let mut out = rgb.clone();
+    for (x, y, p) in out.enumerate_pixels_mut() {
+        if flags[(y / EXACT_BLOCK * bx + x / EXACT_BLOCK) as usize] == which {
+            *p = Rgb(colour);
+        }
+    }
+    out
+}
+
+/// The mean colour of the blocks whose flag is false.
+fn mean_of_others(rgb: &RgbImage, flags: &[bool]) -> [u8; 3] {
+    let bx = ExactBlocks::grid(rgb.width(), rgb.height()).0;
+    let (mut sum, mut n) = ([0u64; 3], 0u64);
+    for (x, y, p) in rgb.enumerate_pixels() {
+        if !flags[(y / EXACT_BLOCK * bx + x / EXACT_BLOCK) as usize] {
+            (0..3).for_each(|c| sum[c] += u64::from(p[c]));
+            n += 1;
+        }
+    }
+    sum.map(|s| (s as f64 / n.max(1) as f64).round() as u8)
+}
+
+/// The file of `image` with its flat blocks (`flags`, [`flat_blocks`]) stored exactly:
+/// `lossy_of` codes the image with those blocks painted the others' mean colour (a
+/// whole-image file without alpha), and the section is added to that file.
+pub fn encode(
+    image: &DynamicImage,
+    flags: &[bool],
+    lossy_of: impl FnOnce(&RgbImage) -> Result<Vec<u8>, CodecError>,
+) -> Result<Vec<u8>, CodecError> {
+    let rgb = image.to_rgb8();
+    let filled = paint(&rgb, flags, true, mean_of_others(&rgb, flags));
+    let mut file = CodedFile::from_bytes(&lossy_of(&filled)?)?;
+    if file.kind != ModelKind::WholeImageHyperprior || file.alpha.is_some() {
+        return Err(CodecError::Lossless(
+            "exact blocks go with a whole-image file without alpha".into(),
+        ));
+    }
+    let exact = paint(&rgb, flags, false, [0; 3]);
+    let bitstream = vp8l_bitstream(&DynamicImage::ImageRgb8(exact))?;
+    file.channels = image.color().channel_count();
+    file.exact = Some(ExactBlocks::from_flags(flags, bitstream));
+    Ok(file.to_bytes()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 80 × 40: a flat panel with one-pixel lines on the left, noise from x = 36.
+    fn mixed() -> DynamicImage {
+        let hash = |v: u32| v.wrapping_mul(2_654_435_761).rotate_left(13);
+        DynamicImage::ImageRgb8(RgbImage::from_fn(80, 40, |x, y| {
+            if x < 36 {
+                let ink = y % 6 == 0 && x % 9 != 0;
+                Rgb(if ink { [20, 20, 30] } else { [240, 240, 235] })
+            } else {
+                let v = hash(x * 131 + y);
+                Rgb([v as u8, (v >> 8) as u8, (v >> 16) as u8])
+            }
+        }))
+    }
+
+    #[test]
+    fn flat_blocks_are_the_predictable_ones() {
+        let flags = flat_blocks(&mixed()).unwrap();
+        // 5 × 3 blocks; the first two columns flat, the third three quarters noise.
+        let expected: Vec<bool> = (0..15).map(|i| i % 5 < 2).collect();
+        assert_eq!(flags, expected);
+        // No colour, transparency, a photo, one flat colour: nothing to split.
+        assert!(flat_blocks(&DynamicImage::ImageLuma8(mixed().to_luma8())).is_none());
+        assert!(flat_blocks(&DynamicImage::ImageRgba8(mixed().to_rgba8())).is_some());
+        let mut clear = mixed().to_rgba8();
+        clear.get_pixel_mut(0, 0).0[3] = 0;
+        assert!(flat_blocks(&DynamicImage::ImageRgba8(clear)).is_none());
+        let hash = |v: u32| v.wrapping_mul(2_654_435_761).rotate_left(13);
+        let noise = RgbImage::from_fn(64, 64, |x, y| {
+            let v = hash(x * 131 + y);
+            Rgb([v as u8, (v >> 8) as u8, (v >> 16) as u8])
+        });
+        assert!(flat_blocks(&DynamicImage::ImageRgb8(noise)).is_none());
+        let flat = RgbImage::from_pixel(64, 64, Rgb([1, 2, 3]));
+        assert!(flat_blocks(&DynamicImage::ImageRgb8(flat)).is_none());
+    }
+
+    #[test]
+    fn painting_keeps_the_other_blocks() {
+        let rgb = mixed().to_rgb8();
+        let flags = flat_blocks(&mixed()).unwrap();
+        let painted = paint(&rgb, &flags, true, [1, 2, 3]);
+        for (x, y, p) in painted.enumerate_pixels() {
+            let want = if x < 32 {
+                Rgb([1, 2, 3])
+            } else {
+                *rgb.get_pixel(x, y)
+            };
+            assert_eq!(*p, want, "({x}, {y})");
+        }
+        // The mean of the noise blocks (x from 32), every pixel counted once.
+        let mean = mean_of_others(&rgb, &flags);
+        let n = (48 * 40) as f64;
+        for c in 0..3 {
+            let s: u64 = rgb
+                .enumerate_pixels()
+                .filter(|(x, _, _)| *x >= 32)
+                .map(|(_, _, p)| u64::from(p[c]))
+                .sum();
+            assert_eq!(mean[c], (s as f64 / n).round() as u8);
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Exact blocks end to end: a screenshot with a photo in it keeps its flat blocks exactly over
+//! the lossy decode where that fits the lossy file's bytes, says so, and damaged files are
+//! refused with the place of the damage.
+
+use std::fs;
+use std::path::Path;
+
+use aec::format::{CodedFile, CodedHeader, ExactBlocks, EXACT_BLOCK, EXACT_FLAG};
+use image::RgbImage;
+
+mod common;
+use common::aec;
+
+/// A 192 × 128 screenshot (a title bar, a side panel, lines of one-pixel glyphs) with a
+/// 96 × 64 crop of a photo in it, off the block grid.
+const MIXED: &str = "tests/fixtures/mixed.png";
+
+fn run(args: &[&str], dir: &Path) -> String {
+    let o = aec().current_dir(dir).args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap() + &String::from_utf8(o.stderr).unwrap()
+}
+
+fn fails(args: &[&str], dir: &Path) -> String {
+    let o = aec().current_dir(dir).args(args).output().unwrap();
+    assert!(!o.status.success(), "{args:?} succeeded");
+    String::from_utf8(o.stderr).unwrap()
+}
+
+#[test]
+fn flat_blocks_are_kept_exactly_and_the_rest_lossily() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::copy(MIXED, d.join("m.png")).unwrap();
+    let out = run(
+        &["compress", "m.png", "-o", "m.aec", "-Q", "7", "--verify"],
+        d,
+    );
+    assert!(out.contains("of 96 blocks exact"), "{out}");
+    let bytes = fs::read(d.join("m.aec")).unwrap();
+    assert_eq!(
+        bytes[5] & EXACT_FLAG,
+        EXACT_FLAG,
+        "kind byte {:#x}",
+        bytes[5]
+    );
+    // Never larger than the plain lossy file, and closer to the image.
+    let plain = run(
+        &[
+            "compress",
+            "m.png",
+            "-o",
+            "p.aec",
+            "-Q",
+            "7",
+            "--verify",
+            "--no-lossless",
+        ],
+        d,
+    );
+    let plain_bytes = fs::read(d.join("p.aec")).unwrap();
+    assert_eq!(plain_bytes[5] & EXACT_FLAG, 0);
+    assert!(bytes.len() <= plain_bytes.len());
+    let psnr = |line: &str| -> f64 {
+        let after = line.split("PSNR ").nth(1).expect("a PSNR");
+        after.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    assert!(psnr(&out) > psnr(&plain) + 5.0, "{out}{plain}");
+    // The exact blocks decode to the source's pixels.
+    run(&["decompress", "m.aec", "-o", "back.png"], d);
+    let back = image::open(d.join("back.png")).unwrap().to_rgb8();
+    let source = image::open(MIXED).unwrap().to_rgb8();
+    let file = CodedFile::from_bytes(&bytes).unwrap();
+    let exact = file.exact.as_ref().unwrap();
+    let (bx, _) = ExactBlocks::grid(file.width, file.height);
+    let mut checked = 0;
+    for (x, y, p) in source.enumerate_pixels() {
+        if exact.is_exact((y / EXACT_BLOCK * bx + x / EXACT_BLOCK) as usize) {
+            assert_eq!(back.get_pixel(x, y), p, "({x}, {y})");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked as u64, exact_pixels(exact, &source));
+    // inspect counts them.
+    let report = run(&["inspect", "m.aec"], d);
+    assert!(report.contains("exact_blocks:"), "{report}");
+}
+
+/// The library's `compress` makes the same choice, and `decompress` reads it back.
+#[test]
+fn the_library_keeps_exact_blocks_too() {
+    let image = image::open(MIXED).unwrap();
+    let bytes = aec::codec::compress(&image, 7.0).unwrap();
+    assert_eq!(bytes[5] & EXACT_FLAG, EXACT_FLAG);
+    let back = aec::codec::decompress(&bytes).unwrap().to_rgb8();
+    let file = CodedFile::from_bytes(&bytes).unwrap();
+    let exact = file.exact.as_ref().unwrap();
+    let (bx, _) = ExactBlocks::grid(file.width, file.height);
+    let source = image.to_rgb8();
+    for (x, y, p) in source.enumerate_pixels() {
+        if exact.is_exact((y / EXACT_BLOCK * bx + x / EXACT_BLOCK) as usize) {
+            assert_eq!(back.get_pixel(x, y), p, "({x}, {y})");
+        }
+    }
+}
+
+/// Pixels of the exact blocks of `image`, counted from the map.
+fn exact_pixels(exact: &ExactBlocks, image: &RgbImage) -> u64 {
+    let (bx, by) = ExactBlocks::grid(image.width(), image.height());
+    let side = |i: u32, len: u32| u64::from((len - i * EXACT_BLOCK).min(EXACT_BLOCK));
+    (0..bx * by)
+        .filter(|&i| exact.is_exact(i as usize))
+        .map(|i| side(i % bx, image.width()) * side(i / bx, image.height()))
+        .sum()
+}
+
+#[test]
+fn photos_and_low_levels_stay_lossy() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::copy("tests/fixtures/kodim23-crop.png", d.join("c.png")).unwrap();
+    fs::copy(MIXED, d.join("m.png")).unwrap();
+    // A photo has no flat blocks; at Q1 the mixed image's exact blocks do not fit.
+    for (input, q) in [("c.png", "7"), ("m.png", "1")] {
+        let out = run(&["compress", input, "-o", "x.aec", "-Q", q, "-f"], d);
+        assert!(!out.contains("blocks exact"), "{out}");
+        let bytes = fs::read(d.join("x.aec")).unwrap();
+        assert_eq!(bytes[5] & EXACT_FLAG, 0, "{input} at Q{q}");
+    }
+}
+
+#[test]
+fn damaged_exact_blocks_are_refused_with_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bytes = fs::read("tests/fixtures/mixed-blocks.aec").unwrap();
+    let start = CodedHeader::parse(&bytes).unwrap().encoded_len();
+    let model = "samples/model/hyper/context-v1/q3.safetensors";
+    let model = std::env::current_dir().unwrap().join(model);
+    let decode = |b: &[u8]| {
+        let n = b.len() - 4;
+        let mut b = b.to_vec();
+        let crc = crc32fast::hash(&b[..n]);
+        b[n..].copy_from_slice(&crc.to_le_bytes());
+        fs::write(d.join("bad.aec"), b).unwrap();
+        let m = model.to_str().unwrap();
+        fails(
+            &["decompress", "bad.aec", "-o", "bad.png", "--model", m, "-f"],
+            d,
+        )
+    };
+    // No block exact: written without the section, so refused with the map's place.
+    let mut b = bytes.clone();
+    b[start..start + 12].fill(0);
+    let err = decode(&b);
+    assert!(
+        err.contains(&format!("exact blocks at byte {start}")),
+        "{err}"
+    );
+    // The bitstream's length past the end of the file.
+    let mut b = bytes.clone();
+    b[start + 12 + 3] = 0x40;
+    let err = decode(&b);
+    assert!(err.contains("truncated"), "{err}");
+    assert!(!d.join("bad.png").exists());
+}
