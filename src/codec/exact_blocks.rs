@@ -34,7 +34,15 @@ pub fn flat_blocks(image: &DynamicImage) -> Option<Vec<bool>> {
     if !image.color().has_color() || !opaque || w > LOSSLESS_MAX_SIDE || h > LOSSLESS_MAX_SIDE {
         return None;
     }
-    let rgb = image.to_rgb8();
+    // Counted in place where the image is RGB already (a photo's pass costs no copy).
+    let converted;
+    let rgb = match image {
+        DynamicImage::ImageRgb8(rgb) => rgb,
+        other => {
+            converted = other.to_rgb8();
+            &converted
+        }
+    };
     let (bx, by) = ExactBlocks::grid(w, h);
     let b = EXACT_BLOCK as usize;
     let mut novel = vec![0u32; (bx * by) as usize];
