@@ -9,7 +9,7 @@ use aec::format::{CodedFile, CodedHeader, ExactBlocks, EXACT_BLOCK, EXACT_FLAG};
 use image::RgbImage;
 
 mod common;
-use common::aec;
+use common::{aec, run_measured};
 
 /// A 192 × 128 screenshot (a title bar, a side panel, lines of one-pixel glyphs) with a
 /// 96 × 64 crop of a photo in it, off the block grid.
@@ -106,6 +106,45 @@ fn the_library_keeps_exact_blocks_too() {
             assert_eq!(back.get_pixel(x, y), p, "({x}, {y})");
         }
     }
+}
+
+/// Making a file with exact blocks stays within the README's bound for the larger levels:
+/// 250 MB plus 36 bytes a pixel.
+#[test]
+fn exact_blocks_are_made_within_the_memory_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 1,920 × 1,280 pixels: lines of glyphs, each of its own shape, around a 960 × 640 photo
+    // (the crop, repeated, with noise so that no repeat is exact).
+    let crop = image::open("tests/fixtures/kodim23-crop.png")
+        .unwrap()
+        .to_rgb8();
+    let hash = |v: u32| {
+        v.wrapping_mul(2_654_435_761)
+            .rotate_left(13)
+            .wrapping_mul(40_503)
+    };
+    let (w, h) = (1920, 1280);
+    RgbImage::from_fn(w, h, |x, y| {
+        if (480..1440).contains(&x) && (320..960).contains(&y) {
+            let p = crop.get_pixel(x % 96, y % 64).0;
+            let n = hash(y * w + x);
+            return image::Rgb(std::array::from_fn(|c| p[c] ^ (n >> (8 * c)) as u8 & 7));
+        }
+        let glyph = hash((y / 10) * 1000 + x / 6);
+        let ink = y % 10 < 7 && x % 6 < 5 && (glyph >> (((y % 10) * 5 + x % 6) % 32)) & 1 == 1;
+        image::Rgb(if ink { [25, 25, 30] } else { [250, 250, 250] })
+    })
+    .save(d.join("big.png"))
+    .unwrap();
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("aec"));
+    cmd.current_dir(d)
+        .args(["compress", "big.png", "-o", "big.aec", "-Q", "7"]);
+    let (code, stderr, peak) = run_measured(cmd);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("blocks exact"), "{stderr}");
+    let pixels = u64::from(w * h);
+    assert!(peak < (250 << 20) + 36 * pixels, "peak {peak} bytes");
 }
 
 /// Pixels of the exact blocks of `image`, counted from the map.

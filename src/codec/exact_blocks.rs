@@ -67,16 +67,14 @@ pub fn flat_blocks(image: &DynamicImage) -> Option<Vec<bool>> {
     worth.then_some(flags)
 }
 
-/// `rgb` with the blocks whose flag is `which` painted `colour`.
-fn paint(rgb: &RgbImage, flags: &[bool], which: bool, colour: [u8; 3]) -> RgbImage {
+/// Paints the blocks of `rgb` whose flag is `which` with `colour`.
+fn paint(rgb: &mut RgbImage, flags: &[bool], which: bool, colour: [u8; 3]) {
     let bx = ExactBlocks::grid(rgb.width(), rgb.height()).0;
-    let mut out = rgb.clone();
-    for (x, y, p) in out.enumerate_pixels_mut() {
+    for (x, y, p) in rgb.enumerate_pixels_mut() {
         if flags[(y / EXACT_BLOCK * bx + x / EXACT_BLOCK) as usize] == which {
             *p = Rgb(colour);
         }
     }
-    out
 }
 
 /// The mean colour of the blocks whose flag is false.
@@ -100,16 +98,22 @@ pub fn encode(
     flags: &[bool],
     lossy_of: impl FnOnce(&RgbImage) -> Result<Vec<u8>, CodecError>,
 ) -> Result<Vec<u8>, CodecError> {
-    let rgb = image.to_rgb8();
-    let filled = paint(&rgb, flags, true, mean_of_others(&rgb, flags));
-    let mut file = CodedFile::from_bytes(&lossy_of(&filled)?)?;
+    let mut rgb = image.to_rgb8();
+    let lossy = {
+        let mut filled = rgb.clone();
+        paint(&mut filled, flags, true, mean_of_others(&rgb, flags));
+        lossy_of(&filled)?
+    };
+    let mut file = CodedFile::from_bytes(&lossy)?;
+    drop(lossy);
     if file.kind != ModelKind::WholeImageHyperprior || file.alpha.is_some() {
         return Err(CodecError::Lossless(
             "exact blocks go with a whole-image file without alpha".into(),
         ));
     }
-    let exact = paint(&rgb, flags, false, [0; 3]);
-    let bitstream = vp8l_bitstream(&DynamicImage::ImageRgb8(exact))?;
+    // The copy becomes the exact part's image: the other blocks black.
+    paint(&mut rgb, flags, false, [0; 3]);
+    let bitstream = vp8l_bitstream(&DynamicImage::ImageRgb8(rgb))?;
     file.channels = image.color().channel_count();
     file.exact = Some(ExactBlocks::from_flags(flags, bitstream));
     Ok(file.to_bytes()?)
@@ -159,7 +163,8 @@ mod tests {
     fn painting_keeps_the_other_blocks() {
         let rgb = mixed().to_rgb8();
         let flags = flat_blocks(&mixed()).unwrap();
-        let painted = paint(&rgb, &flags, true, [1, 2, 3]);
+        let mut painted = rgb.clone();
+        paint(&mut painted, &flags, true, [1, 2, 3]);
         for (x, y, p) in painted.enumerate_pixels() {
             let want = if x < 32 {
                 Rgb([1, 2, 3])

@@ -174,13 +174,23 @@ pub(super) fn vp8l_bitstream(image: &DynamicImage) -> Result<Vec<u8>, CodecError
     }
     let (w, h) = (image.width(), image.height());
     let alpha = super::alpha::alpha_of(image).is_some();
-    let pixels = match alpha {
-        true => image.to_rgba8().into_raw(),
-        false => image.to_rgb8().into_raw(),
+    // The pixels in place where they are RGB or RGBA already (no copy of a large image).
+    let converted;
+    let pixels: &[u8] = match (image, alpha) {
+        (DynamicImage::ImageRgb8(b), false) => b.as_raw(),
+        (DynamicImage::ImageRgba8(b), true) => b.as_raw(),
+        (_, true) => {
+            converted = image.to_rgba8().into_raw();
+            &converted
+        }
+        (_, false) => {
+            converted = image.to_rgb8().into_raw();
+            &converted
+        }
     };
     let encoder = match alpha {
-        true => webp::Encoder::from_rgba(&pixels, w, h),
-        false => webp::Encoder::from_rgb(&pixels, w, h),
+        true => webp::Encoder::from_rgba(pixels, w, h),
+        false => webp::Encoder::from_rgb(pixels, w, h),
     };
     let failed = |what: String| CodecError::Lossless(format!("libwebp: {what}"));
     let mut config = webp::WebPConfig::new().map_err(|()| failed("no configuration".into()))?;

@@ -19,7 +19,6 @@ pub fn aec() -> Command {
 /// Runs a command to its end (reaped by `wait4`, which reports its resources) and returns its exit code, its standard error and its peak
 /// resident memory in bytes (from the kernel's accounting of that one child).
 #[allow(clippy::zombie_processes)]
-#[allow(dead_code)] // not every test file measures memory
 pub fn run_measured(mut cmd: std::process::Command) -> (i32, String, u64) {
     let dir = tempfile::tempdir().unwrap();
     let err_path = dir.path().join("stderr");
