@@ -9,21 +9,11 @@ use aec::format::{CodedFile, CodedHeader, ExactBlocks, EXACT_BLOCK, EXACT_FLAG};
 use image::RgbImage;
 
 mod common;
-use common::{aec, run_measured};
+use common::{aec, run, run_measured};
 
 /// A 192 × 128 screenshot (a title bar, a side panel, lines of one-pixel glyphs) with a
 /// 96 × 64 crop of a photo in it, off the block grid.
 const MIXED: &str = "tests/fixtures/mixed.png";
-
-fn run(args: &[&str], dir: &Path) -> String {
-    let o = aec().current_dir(dir).args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap() + &String::from_utf8(o.stderr).unwrap()
-}
 
 fn fails(args: &[&str], dir: &Path) -> String {
     let o = aec().current_dir(dir).args(args).output().unwrap();

@@ -7,7 +7,7 @@ use std::path::Path;
 use image::{Rgb, RgbImage};
 
 mod common;
-use common::{aec, run_measured};
+use common::{aec, run, run_measured};
 
 /// A 160 × 100 "screenshot": a side panel, a title bar and lines of one-pixel glyphs, each of
 /// its own shape.
@@ -31,16 +31,6 @@ fn screenshot() -> RgbImage {
         let ink = y % 10 < 7 && x % 6 < 5 && (glyph >> (bit % 32)) & 1 == 1;
         Rgb(if ink { [25, 25, 30] } else { panel })
     })
-}
-
-fn run(args: &[&str], dir: &Path) -> String {
-    let o = aec().current_dir(dir).args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap() + &String::from_utf8(o.stderr).unwrap()
 }
 
 #[test]

@@ -102,9 +102,10 @@ pub struct CompressArgs {
     /// file), whatever its size.
     #[arg(long, conflicts_with_all = ["quality", "target_size", "target_psnr", "step", "refine", "sparse", "model", "no_lossless"])]
     lossless: bool,
-    /// Never store an image as a lossless bitstream (by default an image whose exact file is
-    /// no larger than its lossy one, or fits --target-size, is stored so, and else one in a
-    /// reduced palette that fits and is closer to it than the lossy file: screenshots and
+    /// Never store an image or part of one as a lossless bitstream (by default an image whose
+    /// exact file is no larger than its lossy one, or fits --target-size, is stored so, and
+    /// else in a reduced palette, or with its flat 16-pixel blocks exact beside the lossy
+    /// rest, where that fits and is closer to it than the lossy file: screenshots and
     /// drawings often are).
     #[arg(long)]
     no_lossless: bool,

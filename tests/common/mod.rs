@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 
 use std::fs;
+use std::path::Path;
 use std::process::Stdio;
 
 use assert_cmd::Command;
@@ -14,6 +15,18 @@ pub fn aec() -> Command {
         .env_remove("AEC_DEVICE")
         .env_remove("AEC_CPU_PATH");
     cmd
+}
+
+/// Runs `aec ARGS` in `dir`, which must succeed, and returns its standard output and error.
+#[allow(dead_code)] // not every test file runs aec in a folder
+pub fn run(args: &[&str], dir: &Path) -> String {
+    let o = aec().current_dir(dir).args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap() + &String::from_utf8(o.stderr).unwrap()
 }
 
 /// Runs a command to its end (reaped by `wait4`, which reports its resources) and returns its exit code, its standard error and its peak
