@@ -42,6 +42,21 @@ for name, w, h, grey in (("rgba", 40, 24, False), ("greya", 13, 7, True)):
     head = f"P7\nWIDTH {w}\nHEIGHT {h}\nDEPTH {depth}\nMAXVAL 255\nTUPLTYPE {kind}\nENDHDR\n"
     open(f"{sys.argv[1]}/{name}.pam", "wb").write(head.encode() + px)
 PY
+# A screenshot with a photo in it, 64×64: lines of glyphs on white on the left, a noisy
+# gradient on the right, so that its flat blocks are stored exactly (kind bit 6).
+python3 - "$tmp/mixed.ppm" <<'PY'
+import sys
+px = bytearray()
+for y in range(64):
+    for x in range(64):
+        if x >= 36:
+            n = ((x * 7919 + y * 104729) * 2654435761 >> 13) % 16
+            px += bytes(((x * 3 + n) % 256, (y * 4 + 2 * n) % 256, (90 + x + y + n) % 256))
+        else:
+            ink = y % 10 < 7 and x % 6 < 5 and ((x // 6 * 31 + y // 10 * 17 + x + y) % 3 == 0)
+            px += bytes((25, 25, 30) if ink else (250, 250, 250))
+open(sys.argv[1], "wb").write(b"P6\n64 64\n255\n" + px)
+PY
 
 code() { # NAME INPUT ARGS...
   local name=$1 input=$2
@@ -57,6 +72,7 @@ code grey-alpha-q1 "$tmp/greya.pam" -Q 1
 code dot-q3 "$tmp/dot.ppm" -Q 3
 code square-q2 "$tmp/square.ppm" -Q 2
 code square-q8 "$tmp/square.ppm" -Q 8
+code mixed-q5 "$tmp/mixed.ppm" -Q 5
 for m in reference tiled-q1 tiled-q4 context-v1-q1 mean-scale-q1 scale-only-q1; do
   code "$m" "$tmp/rgb.ppm" --model "$m"
 done
