@@ -270,8 +270,8 @@ fn hyper_training(c: &mut Criterion) {
     g.finish();
 }
 
-/// Lossless files: the test that spares a photo the lossless encoding (what every lossy
-/// encode pays in `aec compress`), and the lossless encode and decode of a screenshot-like
+/// Lossless files: the tests that spare a photo the lossless encoding and the exact blocks
+/// (what every lossy encode pays in `aec compress`), and the lossless encode and decode of a screenshot-like
 /// drawing and of the photo.
 fn lossless(c: &mut Criterion) {
     use aec::codec::lossless;
@@ -280,6 +280,10 @@ fn lossless(c: &mut Criterion) {
     let photo = image::open("samples/images/kodim23.png").unwrap();
     g.bench_function("gate/768x512", |b| {
         b.iter(|| lossless::candidates(black_box(&photo), 20_000))
+    });
+    // The exact blocks' count, which a photo pays on every encode by a whole-image level.
+    g.bench_function("flat_blocks/768x512", |b| {
+        b.iter(|| aec::codec::exact_blocks::flat_blocks(black_box(&photo)))
     });
     let drawing = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(768, 512, |x, y| {
         let ink = (x / 6 + y / 11) % 7 == 0 && x % 6 < 4 && y % 11 < 8;

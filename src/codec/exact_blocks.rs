@@ -43,28 +43,56 @@ pub fn flat_blocks(image: &DynamicImage) -> Option<Vec<bool>> {
             &converted
         }
     };
-    let (bx, by) = ExactBlocks::grid(w, h);
-    let b = EXACT_BLOCK as usize;
-    let mut novel = vec![0u32; (bx * by) as usize];
-    let mut above = None;
-    for (y, row) in rgb.as_raw().chunks_exact(w as usize * 3).enumerate() {
-        let blocks = &mut novel[y / b * bx as usize..];
+    let by = ExactBlocks::grid(w, h).1;
+    // Every fourth row of blocks first: a photo, with hardly a flat block among them, is
+    // refused after a quarter of the pass (each row's flags are the same whichever order).
+    let mut rows: Vec<Option<Vec<bool>>> = vec![None; by as usize];
+    for r in (0..by).step_by(SAMPLE_ROWS) {
+        rows[r as usize] = Some(block_row(rgb, r));
+    }
+    let (flat, all) = count(rows.iter().flatten().flatten());
+    if (flat as f64) < MIN_FLAT_SHARE / 2.0 * all as f64 {
+        return None;
+    }
+    let flags: Vec<bool> = (0..by)
+        .flat_map(|r| rows[r as usize].take().unwrap_or_else(|| block_row(rgb, r)))
+        .collect();
+    let (flat, all) = count(flags.iter());
+    let worth = flat as f64 >= MIN_FLAT_SHARE * all as f64 && flat < all;
+    worth.then_some(flags)
+}
+
+/// Of the rows of blocks, every this many is looked at first.
+const SAMPLE_ROWS: usize = 4;
+
+/// How many of `flags` are set, and how many there are.
+fn count<'a>(flags: impl Iterator<Item = &'a bool>) -> (usize, usize) {
+    flags.fold((0, 0), |(f, n), &b| (f + usize::from(b), n + 1))
+}
+
+/// Whether each block of row `r` of blocks is flat: at most [`MAX_NOVEL_SHARE`] of its
+/// pixels novel, each pixel predicted from its neighbours in the whole image.
+fn block_row(rgb: &RgbImage, r: u32) -> Vec<bool> {
+    let (w, h) = rgb.dimensions();
+    let (bx, b) = (ExactBlocks::grid(w, h).0 as usize, EXACT_BLOCK as usize);
+    let stride = w as usize * 3;
+    let (y0, y1) = (r as usize * b, ((r as usize + 1) * b).min(h as usize));
+    let raw = rgb.as_raw();
+    let mut above = (y0 > 0).then(|| &raw[(y0 - 1) * stride..y0 * stride]);
+    let mut novel = vec![0u32; bx];
+    for row in raw[y0 * stride..y1 * stride].chunks_exact(stride) {
         for (x, n) in novel_row(row, above, 3).enumerate() {
-            blocks[x / b] += u32::from(n);
+            novel[x / b] += u32::from(n);
         }
         above = Some(row);
     }
-    let side = |i: u32, n: u32, len: u32| (len - i * EXACT_BLOCK).min(EXACT_BLOCK).min(n);
-    let flags: Vec<bool> = (novel.iter().enumerate())
+    let height = (y1 - y0) as f64;
+    (novel.iter().enumerate())
         .map(|(i, &n)| {
-            let (x, y) = (i as u32 % bx, i as u32 / bx);
-            let area = side(x, EXACT_BLOCK, w) * side(y, EXACT_BLOCK, h);
-            f64::from(n) <= MAX_NOVEL_SHARE * f64::from(area)
+            let width = (w as usize - i * b).min(b) as f64;
+            f64::from(n) <= MAX_NOVEL_SHARE * width * height
         })
-        .collect();
-    let flat = flags.iter().filter(|&&f| f).count();
-    let worth = flat as f64 >= MIN_FLAT_SHARE * flags.len() as f64 && flat < flags.len();
-    worth.then_some(flags)
+        .collect()
 }
 
 /// Paints the blocks of `rgb` whose flag is `which` with `colour`.
