@@ -147,7 +147,17 @@ impl ExactBlocks {
             });
         }
         self.check(width, height, offset)?;
-        let exact = decode_vp8l(&self.bitstream, self.bitstream_offset(offset))?;
+        let at = self.bitstream_offset(offset);
+        let exact = decode_vp8l(&self.bitstream, at)?;
+        if exact.len() != rgb.len() {
+            return Err(FormatError::Lossless {
+                offset: at,
+                reason: format!(
+                    "{} bytes decoded for {width}×{height} RGB pixels",
+                    exact.len()
+                ),
+            });
+        }
         let (bx, _) = Self::grid(width, height);
         let (w, b) = (width as usize, EXACT_BLOCK as usize);
         for y in 0..height as usize {
