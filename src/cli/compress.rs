@@ -8,15 +8,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use aec::codec::alpha::{alpha_of, attach, encode_alpha, fill_invisible};
 use aec::codec::colour::{self, ColourError, Conversion};
 use aec::codec::hyper::{RefineReport, Step};
-use aec::codec::lossless::{self, Lossless, LossyOf, Stored};
+use aec::codec::lossless::{self, Lossless, Stored};
 use aec::codec::target::Target;
 use aec::codec::{CodecError, CompressOptions, ImageCodec, Quality, MAX_PIXELS, MAX_SIDE};
-use aec::format::{AlphaPlane, CodedHeader, Precision};
+use aec::format::{AlphaPlane, Precision};
 use aec::metrics;
 use anyhow::{bail, Context};
 use clap::Args;
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+use image::{DynamicImage, ImageDecoder, ImageReader};
 
 use super::io::{
     check_overwrite, expand_inputs, output_paths, read_input, stdin_at_most_once, write_output,
@@ -287,26 +287,8 @@ impl<'a> Made<'a> {
         options: &CompressOptions,
         budget: Option<usize>,
     ) -> Result<Self, CodecError> {
-        if !self.codec.keeps_alpha() {
-            return Ok(self);
-        }
         let codec = self.codec;
-        let mse = |b: &[u8]| codec.file_mse(image, b);
-        // Exact blocks beside a lossy part coded at this file's step, without refinement.
-        let step = match CodedHeader::parse(&self.bytes) {
-            Ok(h) => Step::from_field(h.step).unwrap_or(Step::UNIT),
-            Err(_) => Step::UNIT,
-        };
-        let plain = CompressOptions {
-            lossless: Lossless::Never,
-            refine_steps: 0,
-            step,
-            ..*options
-        };
-        let lossy_of = |rgb: &RgbImage| codec.compress_rgb(rgb, 3, &plain);
-        let blocks = codec.as_hyper().map(|_| &lossy_of as LossyOf<'_>);
-        let mode = options.lossless;
-        let (bytes, stored) = lossless::choose(image, self.bytes, mode, budget, mse, blocks)?;
+        let (bytes, stored) = codec.or_lossless(image, self.bytes, options, budget)?;
         Ok(match stored {
             Stored::Lossy => Made { bytes, ..self },
             _ => Made::lossless(bytes, codec, stored),

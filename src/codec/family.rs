@@ -6,8 +6,8 @@ use std::path::Path;
 use image::{DynamicImage, RgbImage};
 
 use super::alpha;
-use super::hyper::HyperCodec;
-use super::lossless::{self, Lossless, LossyOf};
+use super::hyper::{HyperCodec, Step};
+use super::lossless::{self, Lossless, LossyOf, Stored};
 use super::{to_grey, Codec, CodecError, CompressOptions};
 use crate::metrics::mse_u8;
 use crate::model::hyper::file::HyperModel;
@@ -61,17 +61,37 @@ pub trait ImageCodec: Send + Sync {
             Some(plane) => alpha::attach(bytes, &plane)?.0,
             None => bytes,
         };
+        Ok(self.or_lossless(image, bytes, options, None)?.0)
+    }
+
+    /// `lossy`, a file this codec made of `image` with `options`, or a lossless file (or
+    /// part) of `image` where `options.lossless` and `budget` allow it ([`lossless::choose`];
+    /// exact blocks beside a lossy part coded at `lossy`'s step, without refinement, for the
+    /// whole-image family). A codec whose files are version 1 keeps `lossy`.
+    fn or_lossless(
+        &self,
+        image: &DynamicImage,
+        lossy: Vec<u8>,
+        options: &CompressOptions,
+        budget: Option<usize>,
+    ) -> Result<(Vec<u8>, Stored), CodecError> {
         if !self.keeps_alpha() {
-            return Ok(bytes);
+            return Ok((lossy, Stored::Lossy));
         }
         let mse = |b: &[u8]| self.file_mse(image, b);
+        let step = aec_format::CodedHeader::parse(&lossy)
+            .ok()
+            .and_then(|h| Step::from_field(h.step))
+            .unwrap_or(Step::UNIT);
         let plain = CompressOptions {
             lossless: Lossless::Never,
+            refine_steps: 0,
+            step,
             ..*options
         };
         let lossy_of = |rgb: &RgbImage| self.compress_rgb(rgb, 3, &plain);
         let blocks = self.as_hyper().map(|_| &lossy_of as LossyOf<'_>);
-        Ok(lossless::choose(image, bytes, options.lossless, None, mse, blocks)?.0)
+        lossless::choose(image, lossy, options.lossless, budget, mse, blocks)
     }
 
     /// Mean squared error (samples on `[0, 1]`) of a file's decoded image against `image`, as
