@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Where `aec compress` stores images as lossless bitstreams (exactly, in a reduced palette,
-or as exact blocks beside the lossy code): each built-in level with the default choice and
-with --no-lossless, on every image of a folder, real file bytes and PSNR from --verify.
+or as flat blocks, exact or in a palette, beside the lossy code): each built-in level with the
+default choice and with --no-lossless, on every image of a folder, real file bytes and PSNR
+from --verify.
 
     scripts/lossless-choice.py IMAGES [--aec PATH] [--levels 1 2 3 ...] [--webp 10 50 ...]
                                [--out FILE.md]
 
 Prints a markdown table: per level, mean bytes per image and the PSNR of the mean MSE (an
 exact image counts as MSE 0) with --no-lossless and by default, and how many images the
-default stored exactly, in a palette and with exact blocks. Also libwebp's lossless size
+default stored exactly, in a palette and with flat blocks. Also libwebp's lossless size
 (`cwebp -lossless -z 6`) where cwebp is installed, the same bitstream aec's lossless files
 hold, and with --webp its lossy files at those qualities (`cwebp -q Q`, decoded by `dwebp`;
 needs Pillow and NumPy).
@@ -31,7 +32,7 @@ def compress(aec, image, out, level, extra):
     if ", exact" in line:
         return size, 0.0, "exact"
     psnr = float(re.search(r"PSNR ([0-9.]+) dB", line).group(1))
-    kind = "palette" if "-colour palette" in line else "blocks" if "blocks exact" in line else "lossy"
+    kind = "blocks" if " blocks " in line else "palette" if "-colour palette" in line else "lossy"
     return size, 10 ** (-psnr / 10), kind
 
 
@@ -64,7 +65,7 @@ def main():
     images = sorted(os.path.join(a.images, f) for f in os.listdir(a.images)
                     if f.lower().endswith((".png", ".ppm", ".jpg", ".bmp")))
     rows = ["| level | bytes/image, lossy only | PSNR of mean MSE (dB) | bytes/image, default | "
-            "PSNR of mean MSE (dB) | exact | palette | exact blocks |",
+            "PSNR of mean MSE (dB) | exact | palette | flat blocks |",
             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "x.aec")

@@ -80,6 +80,70 @@ fn flat_blocks_are_kept_exactly_and_the_rest_lossily() {
     assert!(report.contains("exact_blocks:"), "{report}");
 }
 
+/// Where the flat blocks do not fit exactly (Q3 here), they go into the lossless bitstream in
+/// a reduced palette: still fewer bytes than the lossy file, and far closer to the image.
+#[test]
+fn flat_blocks_take_a_palette_where_exact_ones_do_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::copy(MIXED, d.join("m.png")).unwrap();
+    let args = ["compress", "m.png", "-o", "m.aec", "-Q", "3", "--verify"];
+    let out = run(&args, d);
+    let colours: usize = (out.split(" blocks in a ").nth(1))
+        .and_then(|rest| rest.split('-').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no palette blocks: {out}"));
+    assert!(colours <= 256, "{out}");
+    let plain_args = [
+        "compress",
+        "m.png",
+        "-o",
+        "p.aec",
+        "-Q",
+        "3",
+        "--verify",
+        "--no-lossless",
+    ];
+    let plain = run(&plain_args, d);
+    let (bytes, plain_bytes) = (
+        fs::read(d.join("m.aec")).unwrap(),
+        fs::read(d.join("p.aec")).unwrap(),
+    );
+    assert_eq!(bytes[5] & EXACT_FLAG, EXACT_FLAG);
+    assert!(bytes.len() <= plain_bytes.len());
+    let psnr = |line: &str| -> f64 {
+        let after = line.split("PSNR ").nth(1).expect("a PSNR");
+        after.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    assert!(psnr(&out) > psnr(&plain) + 5.0, "{out}{plain}");
+    // The blocks in the bitstream decode to at most that many colours, each near the source.
+    run(&["decompress", "m.aec", "-o", "back.png"], d);
+    let back = image::open(d.join("back.png")).unwrap().to_rgb8();
+    let source = image::open(MIXED).unwrap().to_rgb8();
+    let file = CodedFile::from_bytes(&bytes).unwrap();
+    let exact = file.exact.as_ref().unwrap();
+    let (bx, _) = ExactBlocks::grid(file.width, file.height);
+    let mut seen = std::collections::HashSet::new();
+    let (mut sum, mut n) = (0.0, 0.0);
+    for (x, y, p) in back.enumerate_pixels() {
+        if exact.is_exact((y / EXACT_BLOCK * bx + x / EXACT_BLOCK) as usize) {
+            seen.insert(p.0);
+            let q = source.get_pixel(x, y);
+            sum += (0..3)
+                .map(|c| (f64::from(p[c]) - f64::from(q[c])).powi(2))
+                .sum::<f64>();
+            n += 3.0;
+        }
+    }
+    assert!(n > 0.0 && seen.len() <= colours, "{} colours", seen.len());
+    // Above 30 dB in those blocks (their own error, not the file's).
+    assert!(
+        sum / n < 65.0,
+        "mean squared error {} in the palette's blocks",
+        sum / n
+    );
+}
+
 /// The library's `compress` makes the same choice, and `decompress` reads it back.
 #[test]
 fn the_library_keeps_exact_blocks_too() {
@@ -153,10 +217,11 @@ fn photos_and_low_levels_stay_lossy() {
     let d = dir.path();
     fs::copy("tests/fixtures/kodim23-crop.png", d.join("c.png")).unwrap();
     fs::copy(MIXED, d.join("m.png")).unwrap();
-    // A photo has no flat blocks; at Q1 the mixed image's exact blocks do not fit.
+    // A photo has no flat blocks; at Q1 the mixed image's flat blocks do not fit, even in 16
+    // colours.
     for (input, q) in [("c.png", "7"), ("m.png", "1")] {
         let out = run(&["compress", input, "-o", "x.aec", "-Q", q, "-f"], d);
-        assert!(!out.contains("blocks exact"), "{out}");
+        assert!(!out.contains(" blocks "), "{out}");
         let bytes = fs::read(d.join("x.aec")).unwrap();
         assert_eq!(bytes[5] & EXACT_FLAG, 0, "{input} at Q{q}");
     }

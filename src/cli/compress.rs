@@ -387,9 +387,18 @@ fn summary(
         Stored::Lossy => {}
         Stored::Exact => line.push_str(", lossless"),
         Stored::Palette(n) => line.push_str(&format!(", {n}-colour palette (lossless bitstream)")),
-        Stored::Blocks { exact, of } => {
-            line.push_str(&format!(", {exact} of {of} blocks exact"));
-        }
+        Stored::Blocks {
+            exact,
+            of,
+            colours: None,
+        } => line.push_str(&format!(", {exact} of {of} blocks exact")),
+        Stored::Blocks {
+            exact,
+            of,
+            colours: Some(n),
+        } => line.push_str(&format!(
+            ", {exact} of {of} blocks in a {n}-colour palette (lossless bitstream)"
+        )),
     }
     line
 }

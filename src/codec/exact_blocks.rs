@@ -7,12 +7,15 @@
 //! pixels a lossless coder predicts (few "novel" pixels, [`super::lossless::novel_pixels`]):
 //! those go into a WebP lossless bitstream of the image with the other blocks painted black,
 //! the rest into the lossy code of the image with the flat blocks painted one colour (the
-//! others' mean), and the decoder copies the flat blocks' pixels over the lossy decode.
+//! others' mean), and the decoder copies the flat blocks' pixels over the lossy decode. Where
+//! they do not fit exactly, their colours go to a reduced palette: the decoder copies whatever
+//! the bitstream holds.
 
 use aec_format::{CodedFile, ExactBlocks, ModelKind, EXACT_BLOCK, LOSSLESS_MAX_SIDE};
 use image::{DynamicImage, Rgb, RgbImage};
 
 use super::lossless::{novel_row, vp8l_bitstream};
+use super::palette::Palette;
 use super::CodecError;
 
 /// A block is flat where at most this share of its pixels are novel. On the mixed
@@ -118,33 +121,99 @@ fn mean_of_others(rgb: &RgbImage, flags: &[bool]) -> [u8; 3] {
     sum.map(|s| (s as f64 / n.max(1) as f64).round() as u8)
 }
 
-/// The file of `image` with its flat blocks (`flags`, [`flat_blocks`]) stored exactly:
-/// `lossy_of` codes the image with those blocks painted the others' mean colour (a
-/// whole-image file without alpha), and the section is added to that file.
-pub fn encode(
-    image: &DynamicImage,
-    flags: &[bool],
-    lossy_of: impl FnOnce(&RgbImage) -> Result<Vec<u8>, CodecError>,
-) -> Result<Vec<u8>, CodecError> {
-    let mut rgb = image.to_rgb8();
-    let lossy = {
-        let mut filled = rgb.clone();
-        paint(&mut filled, flags, true, mean_of_others(&rgb, flags));
-        lossy_of(&filled)?
-    };
-    let mut file = CodedFile::from_bytes(&lossy)?;
-    drop(lossy);
-    if file.kind != ModelKind::WholeImageHyperprior || file.alpha.is_some() {
-        return Err(CodecError::Lossless(
-            "exact blocks go with a whole-image file without alpha".into(),
-        ));
+/// A mixed image cut in two: the lossy file of its other blocks and the image of its flat
+/// blocks (the others black), from which files with the flat blocks exact or in a reduced
+/// palette are made without coding the lossy part again.
+pub struct Split {
+    file: CodedFile,
+    flat: RgbImage,
+    flags: Vec<bool>,
+}
+
+impl Split {
+    /// Splits `image` by its flat blocks (`flags`, [`flat_blocks`]): `lossy_of` codes the
+    /// image with those blocks painted the others' mean colour (a whole-image file without
+    /// alpha).
+    pub fn new(
+        image: &DynamicImage,
+        flags: &[bool],
+        lossy_of: impl FnOnce(&RgbImage) -> Result<Vec<u8>, CodecError>,
+    ) -> Result<Self, CodecError> {
+        let mut flat = image.to_rgb8();
+        let lossy = {
+            let mut filled = flat.clone();
+            paint(&mut filled, flags, true, mean_of_others(&flat, flags));
+            lossy_of(&filled)?
+        };
+        let mut file = CodedFile::from_bytes(&lossy)?;
+        drop(lossy);
+        if file.kind != ModelKind::WholeImageHyperprior || file.alpha.is_some() {
+            return Err(CodecError::Lossless(
+                "exact blocks go with a whole-image file without alpha".into(),
+            ));
+        }
+        file.channels = image.color().channel_count();
+        paint(&mut flat, flags, false, [0; 3]);
+        let flags = flags.to_vec();
+        Ok(Self { file, flat, flags })
     }
-    // The copy becomes the exact part's image: the other blocks black.
-    paint(&mut rgb, flags, false, [0; 3]);
-    let bitstream = vp8l_bitstream(&DynamicImage::ImageRgb8(rgb))?;
-    file.channels = image.color().channel_count();
-    file.exact = Some(ExactBlocks::from_flags(flags, bitstream));
-    Ok(file.to_bytes()?)
+
+    /// The file with the flat blocks exact (`colours` `None`) or each of their pixels moved
+    /// to the nearest of at most `colours` colours learnt from them
+    /// ([`super::palette::Palette`]; one of them may be the other blocks' black, which the
+    /// decoder does not copy).
+    pub fn file(&self, colours: Option<usize>) -> Result<Vec<u8>, CodecError> {
+        let bitstream = match colours {
+            None => vp8l_bitstream(&DynamicImage::ImageRgb8(self.flat.clone()))?,
+            Some(n) => vp8l_bitstream(&DynamicImage::ImageRgb8(self.reduced(n)))?,
+        };
+        let mut file = self.file.clone();
+        file.exact = Some(ExactBlocks::from_flags(&self.flags, bitstream));
+        Ok(file.to_bytes()?)
+    }
+
+    /// The number of distinct colours in the flat blocks, counted up to `cap`.
+    pub fn flat_colours(&self, cap: usize) -> usize {
+        let mut seen = std::collections::HashSet::new();
+        for (_, _, p) in self.flat_pixels() {
+            seen.insert(p.0);
+            if seen.len() >= cap {
+                break;
+            }
+        }
+        seen.len()
+    }
+
+    /// The flat blocks' pixels with their coordinates.
+    fn flat_pixels(&self) -> impl Iterator<Item = (u32, u32, &Rgb<u8>)> {
+        flat_pixels(&self.flat, &self.flags)
+    }
+
+    /// The image of the flat blocks in at most `colours` colours, black elsewhere.
+    fn reduced(&self, colours: usize) -> RgbImage {
+        reduce(&self.flat, &self.flags, colours)
+    }
+}
+
+/// The pixels of `rgb`'s blocks whose flag is set, with their coordinates.
+fn flat_pixels<'a>(
+    rgb: &'a RgbImage,
+    flags: &'a [bool],
+) -> impl Iterator<Item = (u32, u32, &'a Rgb<u8>)> {
+    let bx = ExactBlocks::grid(rgb.width(), rgb.height()).0;
+    (rgb.enumerate_pixels())
+        .filter(move |(x, y, _)| flags[(y / EXACT_BLOCK * bx + x / EXACT_BLOCK) as usize])
+}
+
+/// The blocks of `rgb` whose flag is set, each pixel moved to the nearest of at most
+/// `colours` − 1 colours learnt from them; black elsewhere (at most `colours` in all).
+fn reduce(rgb: &RgbImage, flags: &[bool], colours: usize) -> RgbImage {
+    let palette = Palette::learn(flat_pixels(rgb, flags).map(|(_, _, p)| p.0), colours - 1);
+    let mut reduced = RgbImage::new(rgb.width(), rgb.height());
+    for (x, y, p) in flat_pixels(rgb, flags) {
+        reduced.put_pixel(x, y, Rgb(palette.nearest(p.0)));
+    }
+    reduced
 }
 
 #[cfg(test)]
@@ -185,6 +254,34 @@ mod tests {
         assert!(flat_blocks(&DynamicImage::ImageRgb8(noise)).is_none());
         let flat = RgbImage::from_pixel(64, 64, Rgb([1, 2, 3]));
         assert!(flat_blocks(&DynamicImage::ImageRgb8(flat)).is_none());
+    }
+
+    #[test]
+    fn reducing_keeps_to_the_palette_and_the_flat_blocks() {
+        // 160 × 120: a smooth ramp of thousands of colours, the last row of blocks cut
+        // short; every other block flat.
+        let rgb = RgbImage::from_fn(160, 120, |x, y| Rgb([(x * 3 / 2) as u8, (y * 2) as u8, 90]));
+        let flags: Vec<bool> = (0..80).map(|i| i % 2 == 0).collect();
+        // Each bound on the mean squared error (8-bit units) twice what NeuQuant reached.
+        for (colours, most) in [(256, 34.0), (64, 65.0), (16, 880.0)] {
+            let reduced = reduce(&rgb, &flags, colours);
+            let seen: std::collections::HashSet<_> = reduced.pixels().map(|p| p.0).collect();
+            assert!(seen.len() <= colours, "{colours}: {}", seen.len());
+            let (mut sum, mut n) = (0.0, 0.0);
+            for (x, y, p) in reduced.enumerate_pixels() {
+                let flat = flags[(y / 16 * 10 + x / 16) as usize];
+                if !flat {
+                    assert_eq!(p.0, [0; 3], "({x}, {y})");
+                    continue;
+                }
+                let q = rgb.get_pixel(x, y);
+                sum += (0..3)
+                    .map(|c| (f64::from(p[c]) - f64::from(q[c])).powi(2))
+                    .sum::<f64>();
+                n += 3.0;
+            }
+            assert!(sum / n < most, "{colours} colours: {}", sum / n);
+        }
     }
 
     #[test]

@@ -214,12 +214,15 @@ pub enum Stored {
     Exact,
     /// The image's colours reduced to a palette of this many (a lossless bitstream of them).
     Palette(usize),
-    /// The lossy file with some blocks exact ([`super::exact_blocks`]): this many of so many.
+    /// The lossy file with some blocks in a lossless bitstream ([`super::exact_blocks`]):
+    /// this many of so many, exactly or in a palette of so many colours.
     Blocks {
-        /// Blocks stored exactly.
+        /// Blocks stored in the lossless bitstream.
         exact: u64,
         /// Blocks in all.
         of: u64,
+        /// The size of the palette their colours were reduced to; `None`: exactly.
+        colours: Option<usize>,
     },
 }
 
@@ -232,7 +235,8 @@ pub type LossyOf<'a> = &'a dyn Fn(&RgbImage) -> Result<Vec<u8>, CodecError>;
 /// exact image, else of the files that fit and are closer to the image than `lossy`
 /// (`file_mse` gives a file's mean squared error on `[0, 1]` samples, asked for only then) the
 /// closest: the largest palette ([`super::palette`]) that fits, and, where `lossy_of` is
-/// given, the lossy file with its flat blocks exact ([`super::exact_blocks`]). Palettes are
+/// given, the lossy file with its flat blocks exact or else in the largest palette that fits
+/// ([`super::exact_blocks`]). Palettes are
 /// tried for colour images without transparency whose novel pixels ([`novel_pixels`]) are at
 /// most an eighth of them; exact blocks where [`super::exact_blocks::flat_blocks`] finds them.
 pub fn choose(
@@ -262,13 +266,7 @@ pub fn choose(
     }
     let flags = lossy_of.and_then(|f| Some((f, super::exact_blocks::flat_blocks(image)?)));
     if let Some((lossy_of, flags)) = flags {
-        let bytes = super::exact_blocks::encode(image, &flags, lossy_of)?;
-        if bytes.len() <= budget {
-            let exact = flags.iter().filter(|&&f| f).count() as u64;
-            let stored = Stored::Blocks {
-                exact,
-                of: flags.len() as u64,
-            };
+        if let Some((bytes, stored)) = fitting_blocks(image, &flags, lossy_of, budget)? {
             let e = file_mse(&bytes)?;
             if best.as_ref().is_none_or(|b| e < b.2) {
                 best = Some((bytes, stored, e));
@@ -279,6 +277,32 @@ pub fn choose(
         Some((bytes, stored, e)) if e <= file_mse(&lossy)? => Ok((bytes, stored)),
         _ => Ok((lossy, Stored::Lossy)),
     }
+}
+
+/// The file of `image` with its flat blocks (`flags`) exact, else in the largest palette that
+/// fits `budget` bytes, and what it stores ([`Stored::Blocks`]); `None` where none fits.
+fn fitting_blocks(
+    image: &DynamicImage,
+    flags: &[bool],
+    lossy_of: LossyOf<'_>,
+    budget: usize,
+) -> Result<Option<(Vec<u8>, Stored)>, CodecError> {
+    let split = super::exact_blocks::Split::new(image, flags, lossy_of)?;
+    let distinct = split.flat_colours(palette::SIZES[0] + 1);
+    let reduced = palette::SIZES.into_iter().filter(|&n| n < distinct);
+    for colours in std::iter::once(None).chain(reduced.map(Some)) {
+        let bytes = split.file(colours)?;
+        if bytes.len() <= budget {
+            // Smaller palettes only move further from the image.
+            let stored = Stored::Blocks {
+                exact: flags.iter().filter(|&&f| f).count() as u64,
+                of: flags.len() as u64,
+                colours,
+            };
+            return Ok(Some((bytes, stored)));
+        }
+    }
+    Ok(None)
 }
 
 /// Whether a palette may stand for `image`: colour, and no transparency (which stays exact).

@@ -31,16 +31,34 @@ pub fn distinct_colours(rgb: &RgbImage, cap: usize) -> usize {
 
 /// `rgb` with every pixel moved to the nearest of at most `colours` colours learnt from it.
 pub fn quantize(rgb: &RgbImage, colours: usize) -> RgbImage {
-    let rgba: Vec<u8> = rgb.pixels().flat_map(|p| [p[0], p[1], p[2], 255]).collect();
-    let nq = color_quant::NeuQuant::new(SAMPLE, colours, &rgba);
-    let map = nq.color_map_rgb();
-    let pixels = (rgba.chunks_exact(4))
-        .flat_map(|p| {
-            let i = 3 * nq.index_of(p);
-            [map[i], map[i + 1], map[i + 2]]
-        })
-        .collect();
-    RgbImage::from_raw(rgb.width(), rgb.height(), pixels).expect("the image's size")
+    let palette = Palette::learn(rgb.pixels().map(|p| p.0), colours);
+    let mut reduced = rgb.clone();
+    reduced
+        .pixels_mut()
+        .for_each(|p| p.0 = palette.nearest(p.0));
+    reduced
+}
+
+/// At most so many colours learnt from some pixels, and the nearest of them to any colour.
+pub struct Palette {
+    nq: color_quant::NeuQuant,
+    map: Vec<u8>,
+}
+
+impl Palette {
+    /// The palette of at most `colours` colours that NeuQuant learns from `pixels`.
+    pub fn learn(pixels: impl Iterator<Item = [u8; 3]>, colours: usize) -> Self {
+        let rgba: Vec<u8> = pixels.flat_map(|[r, g, b]| [r, g, b, 255]).collect();
+        let nq = color_quant::NeuQuant::new(SAMPLE, colours, &rgba);
+        let map = nq.color_map_rgb();
+        Self { nq, map }
+    }
+
+    /// The palette's colour nearest to `rgb`.
+    pub fn nearest(&self, [r, g, b]: [u8; 3]) -> [u8; 3] {
+        let i = 3 * self.nq.index_of(&[r, g, b, 255]);
+        [self.map[i], self.map[i + 1], self.map[i + 2]]
+    }
 }
 
 #[cfg(test)]
