@@ -290,19 +290,54 @@ fn fitting_blocks(
     let split = super::exact_blocks::Split::new(image, flags, lossy_of)?;
     let distinct = split.flat_colours(palette::SIZES[0] + 1);
     let reduced = palette::SIZES.into_iter().filter(|&n| n < distinct);
-    for colours in std::iter::once(None).chain(reduced.map(Some)) {
-        let bytes = split.file(colours)?;
+    // Exact first, then ever smaller palettes: ever fewer bytes, ever further from the image.
+    let options: Vec<Option<usize>> = std::iter::once(None).chain(reduced.map(Some)).collect();
+    let fitting = first_fitting(options.len(), budget, |i| split.file(options[i]))?;
+    Ok(fitting.map(|(i, bytes)| {
+        let stored = Stored::Blocks {
+            exact: flags.iter().filter(|&&f| f).count() as u64,
+            of: flags.len() as u64,
+            colours: options[i],
+        };
+        (bytes, stored)
+    }))
+}
+
+/// Of `n` files made by `make` (their sizes falling with the index), the first that takes at
+/// most `budget` bytes, with its index: the first two files (exact and the largest palette,
+/// what mixed images take most often), else the last (where it does not fit, none does), else
+/// by bisection: at most 3 + ⌈log₂(n − 2)⌉ files rather than `n`.
+fn first_fitting(
+    n: usize,
+    budget: usize,
+    mut make: impl FnMut(usize) -> Result<Vec<u8>, CodecError>,
+) -> Result<Option<(usize, Vec<u8>)>, CodecError> {
+    const HEAD: usize = 2;
+    for i in 0..n.min(HEAD) {
+        let bytes = make(i)?;
         if bytes.len() <= budget {
-            // Smaller palettes only move further from the image.
-            let stored = Stored::Blocks {
-                exact: flags.iter().filter(|&&f| f).count() as u64,
-                of: flags.len() as u64,
-                colours,
-            };
-            return Ok(Some((bytes, stored)));
+            return Ok(Some((i, bytes)));
         }
     }
-    Ok(None)
+    if n <= HEAD {
+        return Ok(None);
+    }
+    let mut fits = make(n - 1)?;
+    if fits.len() > budget {
+        return Ok(None);
+    }
+    // `hi` fits (its file in `fits`); every index below `lo` does not.
+    let (mut lo, mut hi) = (HEAD, n - 1);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        let bytes = make(mid)?;
+        if bytes.len() <= budget {
+            (hi, fits) = (mid, bytes);
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Ok(Some((hi, fits)))
 }
 
 /// Whether a palette may stand for `image`: colour, and no transparency (which stays exact).
@@ -516,6 +551,34 @@ mod tests {
         )
         .unwrap();
         assert!(stored == Stored::Exact && decode(&b, 1 << 20).unwrap().as_bytes() == n.as_bytes());
+    }
+
+    #[test]
+    fn the_first_fitting_file_is_found_with_few_tries() {
+        let find = |sizes: &[usize], budget| {
+            let mut tries = 0;
+            let found = first_fitting(sizes.len(), budget, |i| {
+                tries += 1;
+                Ok(vec![0; sizes[i]])
+            })
+            .unwrap();
+            assert!(tries <= 6, "{budget}: {tries} tries");
+            found.map(|(i, bytes)| {
+                assert_eq!(bytes.len(), sizes[i]);
+                i
+            })
+        };
+        // Falling sizes: the first that fits, as a scan would find it.
+        let sizes = [90, 80, 70, 60, 40, 30, 20];
+        for budget in 0..100 {
+            let scan = sizes.iter().position(|&s| s <= budget);
+            assert_eq!(find(&sizes, budget), scan, "{budget}");
+        }
+        // Out of order: one that fits (index 2 fits too, and is passed over).
+        assert_eq!(find(&[90, 80, 50, 70, 40, 30, 20], 60), Some(4));
+        assert_eq!(find(&[], 9), None);
+        assert_eq!(find(&[1], 9), Some(0));
+        assert_eq!(find(&[10], 9), None);
     }
 
     #[test]
