@@ -285,6 +285,20 @@ mod tests {
     }
 
     #[test]
+    fn tiny_blocks_reduce_too() {
+        // NeuQuant learning from fewer pixels than it has colours.
+        for (w, h) in [(1, 1), (3, 2), (17, 5), (16, 16)] {
+            let rgb = RgbImage::from_fn(w, h, |x, y| Rgb([(x * 15) as u8, (y * 50) as u8, 7]));
+            let flags =
+                vec![true; ExactBlocks::grid(w, h).0 as usize * ExactBlocks::grid(w, h).1 as usize];
+            for colours in crate::codec::palette::SIZES {
+                let reduced = reduce(&rgb, &flags, colours);
+                assert_eq!(reduced.dimensions(), (w, h));
+            }
+        }
+    }
+
+    #[test]
     fn painting_keeps_the_other_blocks() {
         let rgb = mixed().to_rgb8();
         let flags = flat_blocks(&mixed()).unwrap();
