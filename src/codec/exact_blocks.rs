@@ -14,7 +14,7 @@
 use aec_format::{CodedFile, ExactBlocks, ModelKind, EXACT_BLOCK, LOSSLESS_MAX_SIDE};
 use image::{DynamicImage, Rgb, RgbImage};
 
-use super::lossless::{novel_row, vp8l_bitstream};
+use super::lossless::{novel_row, vp8l_rgb};
 use super::palette::Palette;
 use super::CodecError;
 
@@ -164,8 +164,8 @@ impl Split {
     /// decoder does not copy).
     pub fn file(&self, colours: Option<usize>) -> Result<Vec<u8>, CodecError> {
         let bitstream = match colours {
-            None => vp8l_bitstream(&DynamicImage::ImageRgb8(self.flat.clone()))?,
-            Some(n) => vp8l_bitstream(&DynamicImage::ImageRgb8(self.reduced(n)))?,
+            None => vp8l_rgb(&self.flat)?,
+            Some(n) => vp8l_rgb(&reduce(&self.flat, &self.flags, n))?,
         };
         let mut file = self.file.clone();
         file.exact = Some(ExactBlocks::from_flags(&self.flags, bitstream));
@@ -174,24 +174,8 @@ impl Split {
 
     /// The number of distinct colours in the flat blocks, counted up to `cap`.
     pub fn flat_colours(&self, cap: usize) -> usize {
-        let mut seen = std::collections::HashSet::new();
-        for (_, _, p) in self.flat_pixels() {
-            seen.insert(p.0);
-            if seen.len() >= cap {
-                break;
-            }
-        }
-        seen.len()
-    }
-
-    /// The flat blocks' pixels with their coordinates.
-    fn flat_pixels(&self) -> impl Iterator<Item = (u32, u32, &Rgb<u8>)> {
-        flat_pixels(&self.flat, &self.flags)
-    }
-
-    /// The image of the flat blocks in at most `colours` colours, black elsewhere.
-    fn reduced(&self, colours: usize) -> RgbImage {
-        reduce(&self.flat, &self.flags, colours)
+        let pixels = flat_pixels(&self.flat, &self.flags).map(|(_, _, p)| p.0);
+        super::palette::count_distinct(pixels, cap)
     }
 }
 

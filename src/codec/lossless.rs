@@ -165,14 +165,9 @@ fn encode_as(image: &DynamicImage, source: &DynamicImage) -> Result<Vec<u8>, Cod
 /// The WebP lossless (VP8L) bitstream of `image`: RGBA where it has an alpha channel that is
 /// not opaque everywhere, RGB otherwise.
 pub(super) fn vp8l_bitstream(image: &DynamicImage) -> Result<Vec<u8>, CodecError> {
-    if !fits_side(image) {
-        return Err(CodecError::Lossless(format!(
-            "it is {}×{}; a lossless file's sides are at most {LOSSLESS_MAX_SIDE}",
-            image.width(),
-            image.height()
-        )));
-    }
     let (w, h) = (image.width(), image.height());
+    // Refused before a conversion's copy.
+    check_sides(w, h)?;
     let alpha = super::alpha::alpha_of(image).is_some();
     // The pixels in place where they are RGB or RGBA already (no copy of a large image).
     let converted;
@@ -188,6 +183,27 @@ pub(super) fn vp8l_bitstream(image: &DynamicImage) -> Result<Vec<u8>, CodecError
             &converted
         }
     };
+    vp8l_of(pixels, w, h, alpha)
+}
+
+/// Refuses sides over a lossless bitstream's.
+fn check_sides(w: u32, h: u32) -> Result<(), CodecError> {
+    if w > LOSSLESS_MAX_SIDE || h > LOSSLESS_MAX_SIDE {
+        return Err(CodecError::Lossless(format!(
+            "it is {w}×{h}; a lossless file's sides are at most {LOSSLESS_MAX_SIDE}"
+        )));
+    }
+    Ok(())
+}
+
+/// The VP8L bitstream of an RGB image (no copy of its pixels).
+pub(super) fn vp8l_rgb(rgb: &RgbImage) -> Result<Vec<u8>, CodecError> {
+    vp8l_of(rgb.as_raw(), rgb.width(), rgb.height(), false)
+}
+
+/// The VP8L bitstream of `w` × `h` pixels, RGBA where `alpha`, else RGB.
+fn vp8l_of(pixels: &[u8], w: u32, h: u32, alpha: bool) -> Result<Vec<u8>, CodecError> {
+    check_sides(w, h)?;
     let encoder = match alpha {
         true => webp::Encoder::from_rgba(pixels, w, h),
         false => webp::Encoder::from_rgb(pixels, w, h),

@@ -19,9 +19,14 @@ const SAMPLE: i32 = 3;
 
 /// Number of distinct colours in `rgb`, counted up to `cap` (the count stops there).
 pub fn distinct_colours(rgb: &RgbImage, cap: usize) -> usize {
+    count_distinct(rgb.pixels().map(|p| p.0), cap)
+}
+
+/// Number of distinct colours among `pixels`, counted up to `cap` (the count stops there).
+pub fn count_distinct(pixels: impl Iterator<Item = [u8; 3]>, cap: usize) -> usize {
     let mut seen = std::collections::HashSet::with_capacity(cap.min(1 << 16));
-    for p in rgb.pixels() {
-        seen.insert(p.0);
+    for p in pixels {
+        seen.insert(p);
         if seen.len() >= cap {
             break;
         }
