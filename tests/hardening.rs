@@ -456,6 +456,78 @@ fn fuzz_inputs_of_the_decoder_replay() {
     }
 }
 
+/// The `compress` fuzz target's inputs (`fuzz/codec/fuzz_targets/compress.rs`), through the
+/// same calls: each seed and saved regression input (`fuzz/codec/regressions-compress/`) is an image (its first four bytes the
+/// sides, quality and kind, the rest its pixels repeated) that compresses and decodes to its
+/// size and kind.
+#[test]
+fn fuzz_inputs_of_the_encoder_replay() {
+    use aec::codec::{Builtin, CompressOptions, Quality};
+    use image::{DynamicImage, GrayAlphaImage, GrayImage, RgbImage, RgbaImage};
+
+    let image_of = |data: &[u8]| -> Option<(DynamicImage, f64)> {
+        let [w, h, q, kind, pixels @ ..] = data else {
+            return None;
+        };
+        let (w, h) = (1 + u32::from(*w) % 48, 1 + u32::from(*h) % 48);
+        let channels = [1, 2, 3, 4][usize::from(kind % 4)];
+        let n = (w * h) as usize * channels;
+        let raw: Vec<u8> = match pixels {
+            [] => vec![0; n],
+            _ => pixels.iter().copied().cycle().take(n).collect(),
+        };
+        let image = match channels {
+            1 => DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, raw)?),
+            2 => DynamicImage::ImageLumaA8(GrayAlphaImage::from_raw(w, h, raw)?),
+            3 => DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, raw)?),
+            _ => DynamicImage::ImageRgba8(RgbaImage::from_raw(w, h, raw)?),
+        };
+        Some((image, f64::from(q % 23) / 2.0))
+    };
+    let mut inputs: Vec<PathBuf> = [
+        "fuzz/codec/seeds/compress",
+        "fuzz/codec/regressions-compress",
+    ]
+    .iter()
+    .flat_map(|dir| fs::read_dir(dir).into_iter().flatten())
+    .map(|e| e.unwrap().path())
+    .collect();
+    inputs.sort();
+    assert!(inputs.len() >= 6, "{} inputs", inputs.len());
+    let mut codecs: std::collections::HashMap<u8, Box<dyn aec::codec::ImageCodec>> =
+        Default::default();
+    for path in &inputs {
+        let Some((image, q)) = image_of(&fs::read(path).unwrap()) else {
+            continue;
+        };
+        let quality = Quality::from_value(q).unwrap();
+        let codec = codecs.entry(quality.level).or_insert_with(|| {
+            let model: Builtin = quality.model();
+            model.codec(48 * 48).unwrap()
+        });
+        let options = CompressOptions {
+            step: quality.step,
+            ..CompressOptions::default()
+        };
+        let bytes = codec
+            .compress(&image, &options)
+            .unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        let back = codec
+            .decode_bytes(&bytes)
+            .unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        assert_eq!(
+            (back.width(), back.height()),
+            (image.width(), image.height()),
+            "{path:?}"
+        );
+        assert_eq!(
+            back.color().has_color(),
+            image.color().has_color(),
+            "{path:?}"
+        );
+    }
+}
+
 /// `compress` and `decompress` start themselves again with glibc's huge-page tunable added to
 /// `GLIBC_TUNABLES` (where the kernel and glibc support it); with the variable unset, holding
 /// another tunable, or already naming it (no restart), stdin and stdout pass through and the
