@@ -440,6 +440,12 @@ const FIXTURES: &[(&str, &str, &[&str])] = &[
         "tests/fixtures/mixed-blocks",
         &["tests/fixtures/mixed.png", "--target-size", "4500"],
     ),
+    // The same blocks in a reduced palette (NeuQuant's colours, then the bitstream).
+    (
+        "samples/model/hyper/context-v1/q3.safetensors",
+        "tests/fixtures/mixed-palette-blocks",
+        &["tests/fixtures/mixed.png", "--target-size", "3000"],
+    ),
 ];
 
 /// Coding gives the same bits on every machine, instruction set and thread count: compressing
