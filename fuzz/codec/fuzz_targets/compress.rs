@@ -9,25 +9,15 @@
 //! so short inputs give the flat, repeating content that the lossless paths take.
 #![no_main]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-
-use aec::codec::{Builtin, CompressOptions, ImageCodec, Quality};
+use aec::codec::{CompressOptions, Quality};
 use image::{DynamicImage, GrayAlphaImage, GrayImage, RgbImage, RgbaImage};
 use libfuzzer_sys::fuzz_target;
 
 /// The largest image made here: 48 × 48.
 const MAX_PIXELS: u64 = 48 * 48;
 
-/// Each built-in model's codec, loaded on first use (loading takes far longer than a coding).
-fn codec(model: Builtin) -> Arc<dyn ImageCodec> {
-    static CODECS: OnceLock<Mutex<HashMap<String, Arc<dyn ImageCodec>>>> = OnceLock::new();
-    let mut codecs = CODECS.get_or_init(Default::default).lock().unwrap();
-    codecs
-        .entry(model.name())
-        .or_insert_with(|| Arc::from(model.codec(MAX_PIXELS).expect("a built-in model loads")))
-        .clone()
-}
+#[path = "codecs.rs"]
+mod codecs;
 
 /// The image the input describes, and the quality to code it at.
 fn image_of(data: &[u8]) -> Option<(DynamicImage, f64)> {
@@ -56,14 +46,19 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let quality = Quality::from_value(quality).expect("0 to 11 is on the scale");
-    let codec = codec(quality.model());
+    let codec = codecs::codec(quality.model(), MAX_PIXELS);
     let options = CompressOptions {
         step: quality.step,
         ..CompressOptions::default()
     };
-    let bytes = codec.compress(&image, &options).expect("any image compresses");
+    let bytes = codec
+        .compress(&image, &options)
+        .expect("any image compresses");
     let back = codec.decode_bytes(&bytes).expect("its own file decodes");
-    assert_eq!((back.width(), back.height()), (image.width(), image.height()));
+    assert_eq!(
+        (back.width(), back.height()),
+        (image.width(), image.height())
+    );
     assert_eq!(back.color().has_color(), image.color().has_color());
     let transparent = image.to_rgba8().pixels().any(|p| p[3] < 255);
     if transparent {

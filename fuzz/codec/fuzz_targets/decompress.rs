@@ -9,25 +9,15 @@
 //! no more work than a small image's.
 #![no_main]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-
-use aec::codec::{Builtin, ImageCodec};
+use aec::codec::Builtin;
 use aec_format::AnyHeader;
 use libfuzzer_sys::fuzz_target;
 
 /// The largest image a fuzzed header may declare and still be decoded.
 const MAX_PIXELS: u64 = 64 * 64;
 
-/// Each built-in model's codec, loaded on first use (loading takes far longer than a decode).
-fn codec(model: Builtin) -> Arc<dyn ImageCodec> {
-    static CODECS: OnceLock<Mutex<HashMap<String, Arc<dyn ImageCodec>>>> = OnceLock::new();
-    let mut codecs = CODECS.get_or_init(Default::default).lock().unwrap();
-    codecs
-        .entry(model.name())
-        .or_insert_with(|| Arc::from(model.codec(MAX_PIXELS).expect("a built-in model loads")))
-        .clone()
-}
+#[path = "codecs.rs"]
+mod codecs;
 
 fn with_crc_fixed(data: &[u8]) -> Option<Vec<u8>> {
     let n = data.len().checked_sub(4)?;
@@ -44,7 +34,7 @@ fn check(bytes: &[u8]) {
     let Some(model) = Builtin::of_model_id(header.model_id()) else {
         return;
     };
-    if let Ok(image) = codec(model).decode_bytes(bytes) {
+    if let Ok(image) = codecs::codec(model, MAX_PIXELS).decode_bytes(bytes) {
         assert_eq!(
             (image.width(), image.height()),
             (header.width(), header.height())
