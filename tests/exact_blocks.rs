@@ -21,10 +21,13 @@ fn fails(args: &[&str], dir: &Path) -> String {
     String::from_utf8(o.stderr).unwrap()
 }
 
+/// A pixel as decoded and as in the source.
+type Pair = ([u8; 3], [u8; 3]);
+
 /// Compresses the mixed image at quality `q` by default and with `--no-lossless`: the default's
 /// file has the blocks section, is no larger and is more than 5 dB closer to the image. Its
 /// output line, its file, and each pixel of its blocks as decoded beside the source's.
-fn blocks_against_plain(q: &str) -> (String, CodedFile, Vec<([u8; 3], [u8; 3])>) {
+fn blocks_against_plain(q: &str) -> (String, CodedFile, Vec<Pair>) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     fs::copy(MIXED, d.join("m.png")).unwrap();
