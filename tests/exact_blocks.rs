@@ -140,14 +140,15 @@ fn the_library_keeps_exact_blocks_too() {
     }
 }
 
-/// Making a file with exact blocks stays within the README's bound for the larger levels:
-/// 250 MB plus 36 bytes a pixel.
+/// Making a file with flat blocks, exact or in a palette, stays within the README's bound for
+/// the larger levels: 250 MB plus 36 bytes a pixel.
 #[test]
 fn exact_blocks_are_made_within_the_memory_bound() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // 1,920 × 1,280 pixels: lines of glyphs, each of its own shape, around a 960 × 640 photo
-    // (the crop, repeated, with noise so that no repeat is exact).
+    // 1,920 × 1,280 pixels: lines of glyphs, each of its own shape, each line's ink its own
+    // colour in three shades at random, around a 960 × 640 photo (the crop, repeated, with
+    // noise so that no repeat is exact).
     let crop = image::open("tests/fixtures/kodim23-crop.png")
         .unwrap()
         .to_rgb8();
@@ -165,18 +166,35 @@ fn exact_blocks_are_made_within_the_memory_bound() {
         }
         let glyph = hash((y / 10) * 1000 + x / 6);
         let ink = y % 10 < 7 && x % 6 < 5 && (glyph >> (((y % 10) * 5 + x % 6) % 32)) & 1 == 1;
-        image::Rgb(if ink { [25, 25, 30] } else { [250, 250, 250] })
+        let line = hash(y / 10);
+        let shade = 9 + hash(y * w + x) % 3;
+        let base = [line % 97, line / 97 % 89, 60];
+        image::Rgb(if ink {
+            base.map(|c| (c * shade / 11) as u8)
+        } else {
+            [250, 250, 250]
+        })
     })
     .save(d.join("big.png"))
     .unwrap();
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("aec"));
-    cmd.current_dir(d)
-        .args(["compress", "big.png", "-o", "big.aec", "-Q", "7"]);
-    let (code, stderr, peak) = run_measured(cmd);
-    assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("blocks exact"), "{stderr}");
-    let pixels = u64::from(w * h);
-    assert!(peak < (250 << 20) + 36 * pixels, "peak {peak} bytes");
+    // Exactly at Q7; at Q3 and Q1 in a palette (the exact text does not fit there).
+    for (q, kind) in [
+        ("7", "blocks exact"),
+        ("3", "-colour palette"),
+        ("1", "-colour palette"),
+    ] {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("aec"));
+        cmd.current_dir(d)
+            .args(["compress", "big.png", "-o", "big.aec", "-f", "-Q", q]);
+        let (code, stderr, peak) = run_measured(cmd);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stderr.contains(kind) && stderr.contains(" blocks "),
+            "Q{q}: {stderr}"
+        );
+        let pixels = u64::from(w * h);
+        assert!(peak < (250 << 20) + 36 * pixels, "Q{q}: peak {peak} bytes");
+    }
 }
 
 /// Pixels of the exact blocks of `image`, counted from the map.
