@@ -456,6 +456,10 @@ fn fuzz_inputs_of_the_decoder_replay() {
     }
 }
 
+#[path = "../fuzz/codec/fuzz_targets/image_of.rs"]
+mod image_of;
+use image_of::image_of;
+
 /// The `compress` fuzz target's inputs (`fuzz/codec/fuzz_targets/compress.rs`), through the
 /// same calls: each seed and saved regression input (`fuzz/codec/regressions-compress/`) is an image (its first four bytes the
 /// sides, quality and kind, the rest its pixels repeated) that compresses and decodes to its
@@ -463,27 +467,7 @@ fn fuzz_inputs_of_the_decoder_replay() {
 #[test]
 fn fuzz_inputs_of_the_encoder_replay() {
     use aec::codec::{Builtin, CompressOptions, Quality};
-    use image::{DynamicImage, GrayAlphaImage, GrayImage, RgbImage, RgbaImage};
 
-    let image_of = |data: &[u8]| -> Option<(DynamicImage, f64)> {
-        let [w, h, q, kind, pixels @ ..] = data else {
-            return None;
-        };
-        let (w, h) = (1 + u32::from(*w) % 48, 1 + u32::from(*h) % 48);
-        let channels = [1, 2, 3, 4][usize::from(kind % 4)];
-        let n = (w * h) as usize * channels;
-        let raw: Vec<u8> = match pixels {
-            [] => vec![0; n],
-            _ => pixels.iter().copied().cycle().take(n).collect(),
-        };
-        let image = match channels {
-            1 => DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, raw)?),
-            2 => DynamicImage::ImageLumaA8(GrayAlphaImage::from_raw(w, h, raw)?),
-            3 => DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, raw)?),
-            _ => DynamicImage::ImageRgba8(RgbaImage::from_raw(w, h, raw)?),
-        };
-        Some((image, f64::from(q % 23) / 2.0))
-    };
     let mut inputs: Vec<PathBuf> = [
         "fuzz/codec/seeds/compress",
         "fuzz/codec/regressions-compress",

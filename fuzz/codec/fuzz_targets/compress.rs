@@ -10,7 +10,6 @@
 #![no_main]
 
 use aec::codec::{CompressOptions, Quality};
-use image::{DynamicImage, GrayAlphaImage, GrayImage, RgbImage, RgbaImage};
 use libfuzzer_sys::fuzz_target;
 
 /// The largest image made here: 48 × 48.
@@ -19,27 +18,9 @@ const MAX_PIXELS: u64 = 48 * 48;
 #[path = "codecs.rs"]
 mod codecs;
 
-/// The image the input describes, and the quality to code it at.
-fn image_of(data: &[u8]) -> Option<(DynamicImage, f64)> {
-    let [w, h, q, kind, pixels @ ..] = data else {
-        return None;
-    };
-    let (w, h) = (1 + u32::from(*w) % 48, 1 + u32::from(*h) % 48);
-    let quality = f64::from(q % 23) / 2.0;
-    let channels = [1, 2, 3, 4][usize::from(kind % 4)];
-    let n = (w * h) as usize * channels;
-    let raw: Vec<u8> = match pixels {
-        [] => vec![0; n],
-        _ => pixels.iter().copied().cycle().take(n).collect(),
-    };
-    let image = match channels {
-        1 => DynamicImage::ImageLuma8(GrayImage::from_raw(w, h, raw)?),
-        2 => DynamicImage::ImageLumaA8(GrayAlphaImage::from_raw(w, h, raw)?),
-        3 => DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, raw)?),
-        _ => DynamicImage::ImageRgba8(RgbaImage::from_raw(w, h, raw)?),
-    };
-    Some((image, quality))
-}
+#[path = "image_of.rs"]
+mod image_of;
+use image_of::image_of;
 
 fuzz_target!(|data: &[u8]| {
     let Some((image, quality)) = image_of(data) else {
