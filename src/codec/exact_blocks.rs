@@ -98,11 +98,17 @@ fn block_row(rgb: &RgbImage, r: u32) -> Vec<bool> {
         .collect()
 }
 
+/// The flag of the block that holds pixel `(x, y)` of an image `width` pixels wide.
+fn block_flag(flags: &[bool], width: u32) -> impl Fn(u32, u32) -> bool + '_ {
+    let bx = ExactBlocks::grid(width, 1).0;
+    move |x, y| flags[(y / EXACT_BLOCK * bx + x / EXACT_BLOCK) as usize]
+}
+
 /// Paints the blocks of `rgb` whose flag is `which` with `colour`.
 fn paint(rgb: &mut RgbImage, flags: &[bool], which: bool, colour: [u8; 3]) {
-    let bx = ExactBlocks::grid(rgb.width(), rgb.height()).0;
+    let flag = block_flag(flags, rgb.width());
     for (x, y, p) in rgb.enumerate_pixels_mut() {
-        if flags[(y / EXACT_BLOCK * bx + x / EXACT_BLOCK) as usize] == which {
+        if flag(x, y) == which {
             *p = Rgb(colour);
         }
     }
@@ -110,10 +116,10 @@ fn paint(rgb: &mut RgbImage, flags: &[bool], which: bool, colour: [u8; 3]) {
 
 /// The mean colour of the blocks whose flag is false.
 fn mean_of_others(rgb: &RgbImage, flags: &[bool]) -> [u8; 3] {
-    let bx = ExactBlocks::grid(rgb.width(), rgb.height()).0;
+    let flag = block_flag(flags, rgb.width());
     let (mut sum, mut n) = ([0u64; 3], 0u64);
     for (x, y, p) in rgb.enumerate_pixels() {
-        if !flags[(y / EXACT_BLOCK * bx + x / EXACT_BLOCK) as usize] {
+        if !flag(x, y) {
             (0..3).for_each(|c| sum[c] += u64::from(p[c]));
             n += 1;
         }
@@ -184,9 +190,8 @@ fn flat_pixels<'a>(
     rgb: &'a RgbImage,
     flags: &'a [bool],
 ) -> impl Iterator<Item = (u32, u32, &'a Rgb<u8>)> {
-    let bx = ExactBlocks::grid(rgb.width(), rgb.height()).0;
-    (rgb.enumerate_pixels())
-        .filter(move |(x, y, _)| flags[(y / EXACT_BLOCK * bx + x / EXACT_BLOCK) as usize])
+    let flag = block_flag(flags, rgb.width());
+    rgb.enumerate_pixels().filter(move |(x, y, _)| flag(*x, *y))
 }
 
 /// The blocks of `rgb` whose flag is set, each pixel moved to the nearest of at most
