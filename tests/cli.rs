@@ -507,6 +507,66 @@ fn rd_writes_table_csv_and_plot() {
         .stderr(predicate::str::contains("missing.safetensors"));
 }
 
+/// `aec rd --per-image` writes every image's result at every setting beside the table, and
+/// the table's means are theirs; `--baselines` picks the baselines.
+#[test]
+fn rd_writes_each_images_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rd");
+    aec()
+        .args([
+            "rd",
+            "--data",
+            CAT,
+            "samples/images/cifar-test-0003-airplane.png",
+        ])
+        .args([
+            "--model",
+            "q1=samples/model/hyper/q1.safetensors",
+            "--step",
+            "0.8",
+        ])
+        .args([
+            "--baselines",
+            "webp",
+            "--webp",
+            "50",
+            "--per-image",
+            "--out-dir",
+        ])
+        .arg(&out)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("images.csv"));
+    assert_eq!(tree(&out), ["images.csv", "rd.csv", "rd.md", "rd.png"]);
+    let images = std::fs::read_to_string(out.join("images.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = images.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows[0][..3], ["family", "setting", "image"]);
+    // Three settings (the model at its own step and at 0.8, WebP q50), two images each.
+    assert_eq!(rows.len(), 7, "{images}");
+    assert_eq!(rows[1][2], "cifar-test-0000-cat.png");
+    assert_eq!(rows[2][2], "cifar-test-0003-airplane.png");
+    let table = std::fs::read_to_string(out.join("rd.csv")).unwrap();
+    // Only the baseline asked for, though JPEG, AVIF and JPEG XL have default qualities.
+    assert!(
+        !table.contains("\nJPEG") && !table.contains("\nAVIF"),
+        "{table}"
+    );
+    for setting in ["q1", "q1 step 0.8", "WebP q50"] {
+        let each: Vec<f64> = (rows.iter().filter(|r| r[1] == setting))
+            .map(|r| r[5].parse().unwrap())
+            .collect();
+        let row = (table.lines().find(|l| l.split(',').nth(1) == Some(setting)))
+            .unwrap_or_else(|| panic!("no row {setting}: {table}"));
+        let mean: f64 = row.split(',').nth(3).unwrap().parse().unwrap();
+        assert_eq!(each.len(), 2);
+        assert!(
+            (each.iter().sum::<f64>() / 2.0 - mean).abs() < 0.01,
+            "{setting}"
+        );
+    }
+}
+
 /// `aec rd --quality` measures built-in qualities between (and past) the levels on the `aec`
 /// curve, and `--step` each whole-image model at other steps, one curve per step.
 #[test]

@@ -123,6 +123,7 @@ fn csv_quotes_labels_with_commas_and_quotes() {
         ssim: 0.5,
         zero_fraction: None,
         ideal_bytes_per_image: None,
+        images: Vec::new(),
     };
     let label = r#"L1 0.1, "wide" f16"#;
     let points = [point(label, label), point("JPEG", "JPEG q50")];
@@ -242,5 +243,72 @@ fn whole_image_models_with_and_without_refinement() {
     assert!(
         (plain.bytes_per_image, plain.psnr_mean) != (refined.bytes_per_image, refined.psnr_mean),
         "{plain:?} {refined:?}"
+    );
+}
+
+/// `images_csv` gives each image's own file size and quality, labelled by its file's name, and
+/// the point's means are those of its images.
+#[test]
+fn per_image_results_add_up_to_the_point() {
+    let set = samples();
+    let points = [
+        rd::measure_jpeg(&set, 50).unwrap(),
+        rd::measure_webp(&set, 50.0).unwrap(),
+    ];
+    for p in &points {
+        assert_eq!(p.images.len(), 4);
+        let bytes: usize = p.images.iter().map(|r| r.bytes).sum();
+        assert!((bytes as f64 / 4.0 - p.bytes_per_image).abs() < 1e-9);
+        let psnr: f64 = p.images.iter().map(|r| r.psnr).sum::<f64>() / 4.0;
+        assert!((psnr - p.psnr_mean).abs() < 1e-9);
+        // The two ships differ, so their files do.
+        assert_ne!(p.images[1], p.images[2]);
+    }
+    let csv = rd::images_csv(&points, &set);
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap(),
+        vec![
+            "family",
+            "setting",
+            "image",
+            "width",
+            "height",
+            "bytes",
+            "bits_per_pixel",
+            "psnr_db",
+            "ssim"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 8);
+    for (row, (p, r)) in rows.iter().zip(
+        points
+            .iter()
+            .flat_map(|p| p.images.iter().map(move |r| (p, r))),
+    ) {
+        assert_eq!(&row[1], p.setting);
+        assert_eq!((&row[3], &row[4]), ("32", "32"));
+        assert_eq!(row[5].parse::<usize>().unwrap(), r.bytes);
+        let bpp: f64 = row[6].parse().unwrap();
+        assert!((bpp - r.bytes as f64 * 8.0 / 1024.0).abs() < 1e-4);
+        assert!((row[7].parse::<f64>().unwrap() - r.psnr).abs() < 1e-3);
+    }
+    let labels: Vec<&str> = rows[..4].iter().map(|r| &r[2]).collect();
+    assert_eq!(
+        labels,
+        [
+            "cifar-test-0000-cat.png",
+            "cifar-test-0001-ship.png",
+            "cifar-test-0002-ship.png",
+            "cifar-test-0003-airplane.png"
+        ]
+    );
+    // A CIFAR-10 binary file's records are named by their index.
+    let records = ImageSet::load(&[PathBuf::from("tests/fixtures/cifar-test-16.bin")]).unwrap();
+    assert_eq!(records.labels.len(), 16);
+    assert_eq!(
+        (records.labels[0].as_str(), records.labels[15].as_str()),
+        ("cifar-test-16.bin#0", "cifar-test-16.bin#15")
     );
 }

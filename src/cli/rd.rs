@@ -12,6 +12,19 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// A baseline codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Baseline {
+    /// JPEG (the image crate's encoder).
+    Jpeg,
+    /// WebP (libwebp).
+    Webp,
+    /// AVIF (avifenc/avifdec).
+    Avif,
+    /// JPEG XL (cjxl/djxl).
+    Jxl,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum XAxis {
     /// Mean bytes per image (same-size images, e.g. CIFAR-10).
@@ -27,8 +40,10 @@ enum XAxis {
   aec rd --model 'L1 0.1=sparse.safetensors' --precision f16 --sparse 0.1 --data test_batch.bin --out-dir rd/l1
   aec rd --data test_batch.bin --sparse 0.01 --sparse 0.05 --jpeg 10 --jpeg 50 --webp 0
   aec rd --data kodak/ --axis bpp --avif 30 --avif 60 --jxl 40 --jxl 80 --out-dir rd/kodak
+  aec rd --data kodak/ --model h.safetensors --baselines webp --webp 85 --webp 90 --per-image --out-dir rd/each
 
-Writes OUT_DIR/rd.csv, OUT_DIR/rd.md and OUT_DIR/rd.png. Without --model the built-in
+Writes OUT_DIR/rd.csv, OUT_DIR/rd.md and OUT_DIR/rd.png (and OUT_DIR/images.csv with
+--per-image). Without --model the built-in
 models are measured (the notebook's, and every --quality level); without --jpeg, --webp,
 --avif or --jxl a default range of qualities is used. AVIF and JPEG XL run through libavif's
 avifenc/avifdec and libjxl's cjxl/djxl when they are on PATH, and are skipped with a note
@@ -86,15 +101,30 @@ pub struct RdArgs {
     /// Skip the JPEG, WebP, AVIF and JPEG XL baselines.
     #[arg(long)]
     no_baselines: bool,
+    /// The baselines to measure (comma-separated), each at its qualities.
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["jpeg", "webp", "avif", "jxl"])]
+    baselines: Vec<Baseline>,
     /// x axis of the plot.
     #[arg(long, value_enum, default_value = "bytes")]
     axis: XAxis,
     /// Mark the seed notebook's point (128 f32 values = 512 bytes, about 21.1 dB) on the plot.
     #[arg(long)]
     mark_reference: bool,
-    /// Folder for rd.csv, rd.md and rd.png.
+    /// Also write OUT_DIR/images.csv: every image's bytes, bits per pixel, PSNR and SSIM at
+    /// every setting.
+    #[arg(long)]
+    per_image: bool,
+    /// Folder for rd.csv, rd.md and rd.png (and images.csv).
     #[arg(long)]
     out_dir: PathBuf,
+}
+
+impl RdArgs {
+    /// Whether `baseline` is measured: asked for by `--baselines`, not refused by
+    /// `--no-baselines`.
+    fn wants(&self, baseline: Baseline) -> bool {
+        !self.no_baselines && self.baselines.contains(&baseline)
+    }
 }
 
 pub fn run(a: RdArgs) -> anyhow::Result<ExitCode> {
@@ -274,21 +304,17 @@ fn measure_all(
     set: &ImageSet,
     models: &[Measured],
 ) -> anyhow::Result<(Vec<RdPoint>, Vec<String>)> {
-    let baselines = !a.no_baselines;
-    let avif = baselines
+    let avif = a.wants(Baseline::Avif)
         && !a.avif.is_empty()
         && tools_present("AVIF", &["avifenc", "avifdec"], "libavif-bin");
-    let jxl = baselines
+    let jxl = a.wants(Baseline::Jxl)
         && !a.jxl.is_empty()
         && tools_present("JPEG XL", &["cjxl", "djxl"], "libjxl-tools");
-    let baselines = if baselines {
-        a.jpeg.len()
-            + a.webp.len()
-            + if avif { a.avif.len() } else { 0 }
-            + if jxl { a.jxl.len() } else { 0 }
-    } else {
-        0
-    };
+    let count = |wanted: bool, n: usize| if wanted { n } else { 0 };
+    let baselines = count(a.wants(Baseline::Jpeg), a.jpeg.len())
+        + count(a.wants(Baseline::Webp), a.webp.len())
+        + count(avif, a.avif.len())
+        + count(jxl, a.jxl.len());
     let settings = |m: &Measured| match m.kind {
         Kind::TiledRaw => a.precision.len() + a.sparse.len(),
         Kind::TiledTables => 1,
@@ -331,6 +357,10 @@ fn write_results(
     let md = format!("{}\n{bd}", rd::to_markdown(points));
     fsutil::write_atomic(&a.out_dir.join("rd.csv"), csv.as_bytes(), true)?;
     fsutil::write_atomic(&a.out_dir.join("rd.md"), md.as_bytes(), true)?;
+    if a.per_image {
+        let images = rd::images_csv(points, set);
+        fsutil::write_atomic(&a.out_dir.join("images.csv"), images.as_bytes(), true)?;
+    }
     let axis = match a.axis {
         XAxis::Bytes => Axis::BytesPerImage,
         XAxis::Bpp => Axis::BitsPerPixel,
@@ -344,7 +374,11 @@ fn write_results(
         eprintln!("{exact} setting(s) of an infinite mean PSNR (an image coded exactly) left out of rd.png");
     }
     print!("{md}");
-    eprintln!("wrote {}/rd.csv, rd.md, rd.png", a.out_dir.display());
+    let images = if a.per_image { ", images.csv" } else { "" };
+    eprintln!(
+        "wrote {}/rd.csv, rd.md, rd.png{images}",
+        a.out_dir.display()
+    );
     Ok(())
 }
 
@@ -431,7 +465,7 @@ fn measure_baselines(
     (avif, jxl): (bool, bool),
     step: &mut dyn FnMut(String, &str, RdPoint),
 ) -> anyhow::Result<()> {
-    if !a.no_baselines {
+    if a.wants(Baseline::Jpeg) {
         for &q in &a.jpeg {
             step(
                 format!("JPEG q{q}"),
@@ -439,6 +473,8 @@ fn measure_baselines(
                 rd::measure_jpeg(set, q.clamp(1, 100))?,
             );
         }
+    }
+    if a.wants(Baseline::Webp) {
         for &q in &a.webp {
             step(
                 format!("WebP q{q}"),

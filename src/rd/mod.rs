@@ -67,6 +67,9 @@ pub struct ImageSet {
     pub name: String,
     /// The images.
     pub images: Vec<RgbImage>,
+    /// Each image's name for per-image tables: its file's name, or `FILE#INDEX` for a record
+    /// of a CIFAR-10 binary file.
+    pub labels: Vec<String>,
 }
 
 impl ImageSet {
@@ -81,7 +84,7 @@ impl ImageSet {
     /// Loads whole images: each record of a CIFAR-10 binary file, every image in a folder (in
     /// path order), or the given image files.
     pub fn load(paths: &[PathBuf]) -> Result<Self, RdError> {
-        let mut images = Vec::new();
+        let (mut images, mut labels) = (Vec::new(), Vec::new());
         for path in paths {
             if path
                 .extension()
@@ -89,6 +92,8 @@ impl ImageSet {
             {
                 let set = data::read_cifar(path)?;
                 images.extend((0..set.len()).map(|i| tile_to_image(set.tile(i))));
+                let file = file_name(path);
+                labels.extend((0..set.len()).map(|i| format!("{file}#{i}")));
             } else if path.is_dir() {
                 let mut files: Vec<PathBuf> = std::fs::read_dir(path)
                     .map_err(|e| RdError::Image {
@@ -101,23 +106,32 @@ impl ImageSet {
                 files.sort();
                 for f in files {
                     images.push(open_rgb(&f)?);
+                    labels.push(file_name(&f));
                 }
             } else {
                 images.push(open_rgb(path)?);
+                labels.push(file_name(path));
             }
         }
         let name = paths
             .iter()
-            .map(|p| {
-                p.file_name().map_or_else(
-                    || p.display().to_string(),
-                    |n| n.to_string_lossy().into_owned(),
-                )
-            })
+            .map(|p| file_name(p))
             .collect::<Vec<_>>()
             .join("+");
-        Ok(Self { name, images })
+        Ok(Self {
+            name,
+            images,
+            labels,
+        })
     }
+}
+
+/// A path's last component (the whole path where it has none, as `..`).
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 fn open_rgb(path: &Path) -> Result<RgbImage, RdError> {
@@ -163,6 +177,20 @@ pub struct RdPoint {
     /// (the container's bytes plus the symbols' information content under the model's
     /// tables), to compare with the real bytes.
     pub ideal_bytes_per_image: Option<f64>,
+    /// Each image's result, in the set's order (empty where a point was not measured on
+    /// images, as in tests of the tables).
+    pub images: Vec<ImageResult>,
+}
+
+/// One image's result at one setting.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ImageResult {
+    /// The file's size in bytes.
+    pub bytes: usize,
+    /// PSNR, dB (infinite for an image coded exactly).
+    pub psnr: f64,
+    /// SSIM.
+    pub ssim: f64,
 }
 
 /// Per-image outcome of one codec run.
@@ -215,6 +243,14 @@ fn summarise(
             .map(|x| x.ideal_bytes)
             .sum::<Option<f64>>()
             .map(|b| b / n),
+        images: m
+            .iter()
+            .map(|x| ImageResult {
+                bytes: x.bytes,
+                psnr: psnr_from_mse(x.mse),
+                ssim: x.ssim,
+            })
+            .collect(),
     }
 }
 
@@ -253,5 +289,5 @@ mod tools;
 
 pub use measure::{measure_aec, measure_jpeg, measure_webp, measure_whole_image};
 pub use plot::{plot, Axis};
-pub use report::{bd_against, bd_markdown, bd_rates, to_csv, to_markdown, BdRow};
+pub use report::{bd_against, bd_markdown, bd_rates, images_csv, to_csv, to_markdown, BdRow};
 pub use tools::{avif_quantizer, find_tool, measure_avif, measure_jxl};

@@ -193,6 +193,7 @@ mod tests {
             ssim: 1.0,
             zero_fraction: None,
             ideal_bytes_per_image: None,
+            images: Vec::new(),
         }
     }
 

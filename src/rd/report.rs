@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use super::RdPoint;
+use super::{ImageSet, RdPoint};
 
 /// The results as CSV (RFC 4180: a label holding a comma, a quote or a line break is quoted,
 /// its quotes doubled), one header line, then one line per point.
@@ -38,6 +38,46 @@ pub fn to_csv(points: &[RdPoint]) -> String {
                 .map_or(String::new(), |b| format!("{b:.2}")),
         ])
         .expect(IN_MEMORY);
+    }
+    String::from_utf8(w.into_inner().expect(IN_MEMORY)).expect(IN_MEMORY)
+}
+
+/// Each image's result at each setting as CSV (quoted as [`to_csv`]): a header line, then a
+/// line per point and image, the points in order, their images in the set's order. `bytes`
+/// are the image's file's, `bits_per_pixel` its own; PSNR `inf` for an image coded exactly.
+pub fn images_csv(points: &[RdPoint], set: &ImageSet) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "family",
+        "setting",
+        "image",
+        "width",
+        "height",
+        "bytes",
+        "bits_per_pixel",
+        "psnr_db",
+        "ssim",
+    ];
+    const IN_MEMORY: &str = "CSV into memory";
+    w.write_record(header).expect(IN_MEMORY);
+    for p in points {
+        let images = set.images.iter().zip(&set.labels);
+        for (r, (image, label)) in p.images.iter().zip(images) {
+            let (width, height) = image.dimensions();
+            let bpp = r.bytes as f64 * 8.0 / (f64::from(width) * f64::from(height));
+            w.write_record([
+                p.family.clone(),
+                p.setting.clone(),
+                label.clone(),
+                width.to_string(),
+                height.to_string(),
+                r.bytes.to_string(),
+                format!("{bpp:.4}"),
+                format!("{:.3}", r.psnr),
+                format!("{:.4}", r.ssim),
+            ])
+            .expect(IN_MEMORY);
+        }
     }
     String::from_utf8(w.into_inner().expect(IN_MEMORY)).expect(IN_MEMORY)
 }
@@ -180,6 +220,7 @@ mod tests {
             ssim: 0.9,
             zero_fraction: None,
             ideal_bytes_per_image: None,
+            images: Vec::new(),
         }
     }
 
