@@ -7,7 +7,6 @@ use super::{ImageSet, RdPoint};
 /// The results as CSV (RFC 4180: a label holding a comma, a quote or a line break is quoted,
 /// its quotes doubled), one header line, then one line per point.
 pub fn to_csv(points: &[RdPoint]) -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
     let header = [
         "family",
         "setting",
@@ -20,11 +19,8 @@ pub fn to_csv(points: &[RdPoint]) -> String {
         "zero_fraction",
         "ideal_bytes_per_image",
     ];
-    // Writing to memory cannot fail, and every field is a `String`, so the bytes are UTF-8.
-    const IN_MEMORY: &str = "CSV into memory";
-    w.write_record(header).expect(IN_MEMORY);
-    for p in points {
-        w.write_record([
+    let rows = points.iter().map(|p| {
+        [
             p.family.clone(),
             p.setting.clone(),
             p.code_length.to_string(),
@@ -36,17 +32,15 @@ pub fn to_csv(points: &[RdPoint]) -> String {
             p.zero_fraction.map_or(String::new(), |z| format!("{z:.4}")),
             p.ideal_bytes_per_image
                 .map_or(String::new(), |b| format!("{b:.2}")),
-        ])
-        .expect(IN_MEMORY);
-    }
-    String::from_utf8(w.into_inner().expect(IN_MEMORY)).expect(IN_MEMORY)
+        ]
+    });
+    csv_of(header, rows)
 }
 
 /// Each image's result at each setting as CSV (quoted as [`to_csv`]): a header line, then a
 /// line per point and image, the points in order, their images in the set's order. `bytes`
 /// are the image's file's, `bits_per_pixel` its own; PSNR `inf` for an image coded exactly.
 pub fn images_csv(points: &[RdPoint], set: &ImageSet) -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
     let header = [
         "family",
         "setting",
@@ -58,14 +52,12 @@ pub fn images_csv(points: &[RdPoint], set: &ImageSet) -> String {
         "psnr_db",
         "ssim",
     ];
-    const IN_MEMORY: &str = "CSV into memory";
-    w.write_record(header).expect(IN_MEMORY);
-    for p in points {
+    let rows = points.iter().flat_map(|p| {
         let images = set.images.iter().zip(&set.labels);
-        for (r, (image, label)) in p.images.iter().zip(images) {
+        p.images.iter().zip(images).map(move |(r, (image, label))| {
             let (width, height) = image.dimensions();
             let bpp = r.bytes as f64 * 8.0 / (f64::from(width) * f64::from(height));
-            w.write_record([
+            [
                 p.family.clone(),
                 p.setting.clone(),
                 label.clone(),
@@ -75,9 +67,20 @@ pub fn images_csv(points: &[RdPoint], set: &ImageSet) -> String {
                 format!("{bpp:.4}"),
                 format!("{:.3}", r.psnr),
                 format!("{:.4}", r.ssim),
-            ])
-            .expect(IN_MEMORY);
-        }
+            ]
+        })
+    });
+    csv_of(header, rows)
+}
+
+/// A header line and the rows as CSV text.
+fn csv_of<const N: usize>(header: [&str; N], rows: impl Iterator<Item = [String; N]>) -> String {
+    // Writing to memory cannot fail, and every field is a `String`, so the bytes are UTF-8.
+    const IN_MEMORY: &str = "CSV into memory";
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(header).expect(IN_MEMORY);
+    for row in rows {
+        w.write_record(row).expect(IN_MEMORY);
     }
     String::from_utf8(w.into_inner().expect(IN_MEMORY)).expect(IN_MEMORY)
 }
